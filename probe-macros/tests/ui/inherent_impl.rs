@@ -1,0 +1,6 @@
+struct Handler;
+
+#[probe::service(appkey = "ok")]
+impl Handler {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+trait Greeter {}
+struct Handler;
+
+#[probe::service]
+impl Greeter for Handler {}
+
+fn main() {}

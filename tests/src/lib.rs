@@ -1,0 +1,74 @@
+//! Shared helpers of probe's integration tests: where the real services are, and connecting to them
+//! with errors that say how to start them.
+//!
+//! The services are the ones `scripts/services.sh up` starts; `scripts/services.sh env` prints the
+//! variables read here, and the defaults are that script's ports, so a plain `cargo test` works
+//! once the services are up.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+/// ZooKeeper connect string (`PROBE_TEST_ZK`).
+pub fn zk_addr() -> String {
+    std::env::var("PROBE_TEST_ZK").unwrap_or_else(|_| "127.0.0.1:22181".to_owned())
+}
+
+/// Redis URL (`PROBE_TEST_REDIS`).
+pub fn redis_url() -> String {
+    std::env::var("PROBE_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:26379/".to_owned())
+}
+
+/// MySQL URL (`PROBE_TEST_MYSQL`).
+pub fn mysql_url() -> String {
+    std::env::var("PROBE_TEST_MYSQL")
+        .unwrap_or_else(|_| "mysql://probe:probe@127.0.0.1:23306/probe_test".to_owned())
+}
+
+const START_HINT: &str = "start the test services with `scripts/services.sh up` (or run `scripts/test.sh`)";
+
+/// A ZooKeeper session with the test server.
+pub async fn zookeeper() -> Result<zookeeper_client::Client> {
+    let addr = zk_addr();
+    let connect = zookeeper_client::Client::connector()
+        .with_session_timeout(Duration::from_secs(4))
+        .with_connection_timeout(Duration::from_secs(3))
+        .with_fail_eagerly()
+        .connect(&addr);
+    tokio::time::timeout(Duration::from_secs(5), connect)
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| format!("ZooKeeper at {addr} (PROBE_TEST_ZK) is unreachable; {START_HINT}"))
+}
+
+/// A multiplexed connection to the test Redis.
+pub async fn redis() -> Result<redis::aio::MultiplexedConnection> {
+    let url = redis_url();
+    let client = redis::Client::open(url.as_str()).with_context(|| format!("bad PROBE_TEST_REDIS {url}"))?;
+    tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| format!("Redis at {url} (PROBE_TEST_REDIS) is unreachable; {START_HINT}"))
+}
+
+/// A connection to the test MariaDB.
+pub async fn mysql() -> Result<mysql_async::Conn> {
+    let url = mysql_url();
+    let opts = mysql_async::Opts::from_url(&url).with_context(|| format!("bad PROBE_TEST_MYSQL {url}"))?;
+    tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(opts))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| format!("MySQL at {url} (PROBE_TEST_MYSQL) is unreachable; {START_HINT}"))
+}
+
+/// A name no other test run uses, for keys and nodes a test creates.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
