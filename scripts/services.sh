@@ -73,6 +73,7 @@ zk_session_ok() { # a real session: a client connects and lists the root
 zk_up() {
     local dir="$state/zookeeper"
     if pid_of zookeeper >/dev/null; then say "zookeeper already running (pid $(pid_of zookeeper))"; return; fi
+    if zk_ok; then say "zookeeper already answers on port $zk_port (not started by this checkout); using it"; return; fi
     mkdir -p "$dir/data" "$dir/log"
     cat >"$dir/zoo.cfg" <<CFG
 tickTime=500
@@ -112,6 +113,7 @@ redis_ok() { [ "$(redis-cli -h 127.0.0.1 -p "$redis_port" PING 2>/dev/null)" = P
 redis_up() {
     local dir="$state/redis"
     if pid_of redis >/dev/null; then say "redis already running (pid $(pid_of redis))"; return; fi
+    if redis_ok; then say "redis already answers on port $redis_port (not started by this checkout); using it"; return; fi
     mkdir -p "$dir"
     say "starting redis on 127.0.0.1:$redis_port"
     redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$dir" --daemonize yes \
@@ -127,7 +129,12 @@ mysql_ok() { mariadb -h 127.0.0.1 -P "$mysql_port" -u"$mysql_user" -p"$mysql_pas
 
 mysql_up() {
     local dir="$state/mariadb"
-    if pid_of mariadb >/dev/null; then say "mariadb already running (pid $(pid_of mariadb))"; return; fi
+    if pid_of mariadb >/dev/null; then say "mariadb already running (pid $(pid_of mariadb))"; mysql_schema; return; fi
+    if mysql_ok >/dev/null 2>&1; then
+        say "mariadb already answers on port $mysql_port (not started by this checkout); using it"
+        mysql_schema
+        return
+    fi
     mkdir -p "$dir"
     if [ ! -d "$dir/data/mysql" ]; then
         say "initialising mariadb data directory"
@@ -151,12 +158,13 @@ GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'localhost';
 FLUSH PRIVILEGES;
 SQL
-    mysql_schema
     wait_until 20 mariadb mysql_ok || die "mariadb does not answer queries on 127.0.0.1:$mysql_port (log: $dir/error.log)"
+    mysql_schema
 }
 
-mysql_schema() {
-    mysql_root "$mysql_db" <"$root/scripts/schema.sql" || die "creating the probe schema failed"
+mysql_schema() { # as the probe user over TCP, so it also works on a server another checkout started
+    mariadb -h 127.0.0.1 -P "$mysql_port" -u"$mysql_user" -p"$mysql_password" "$mysql_db" \
+        <"$root/scripts/schema.sql" || die "creating the probe schema in $mysql_db failed"
 }
 
 # --- commands ----------------------------------------------------------------------------------------
