@@ -8,11 +8,36 @@
 //! }
 //! ```
 //!
-//! The pipeline, stage by stage: lexer -> parser (AST with spans) -> resolver (includes, typedefs,
-//! consts, scopes) -> IR -> code generator (quote + prettyplease). Errors carry `file:line:col`.
+//! The pipeline, stage by stage: [`lexer`](crate) -> parser ([`ast`], every node spanned) -> resolver
+//! (includes, scopes, typedefs, enum values, constants) -> [`ir::Program`] -> code generator. Every
+//! error is reported as `file:line:col: error: message` with the source line and a caret, and one
+//! run reports as many errors as it can find.
+//!
+//! Checking without generating (what `probe idl check` does):
+//!
+//! ```
+//! let dir = std::env::temp_dir().join(format!("probe-build-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! std::fs::write(dir.join("bad.thrift"), "struct S {\n  1: Missing m\n}\n")?;
+//! let err = probe_build::configure().check(&[dir.join("bad.thrift")]).unwrap_err();
+//! assert!(err.to_string().contains("bad.thrift:2:6: error: unknown type `Missing`"), "{err}");
+//! # std::fs::remove_dir_all(&dir)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(clippy::unwrap_used, missing_docs)]
 
+pub mod ast;
+mod diagnostic;
+pub mod ir;
+mod lexer;
+mod parser;
+mod resolve;
+mod source;
+
 use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use source::{FileId, SourceMap, Span};
 
 /// Options of one compilation; start with [`configure`].
 #[derive(Debug, Clone, Default)]
@@ -21,7 +46,8 @@ pub struct Builder {
     out_dir: Option<PathBuf>,
 }
 
-/// A [`Builder`] with the defaults: no extra include dirs, output to `$OUT_DIR`.
+/// A [`Builder`] with the defaults: includes are searched next to the including file only, and
+/// output goes to `$OUT_DIR`.
 pub fn configure() -> Builder {
     Builder::default()
 }
@@ -30,7 +56,7 @@ pub fn configure() -> Builder {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An IDL file could not be read.
+    /// A file given to `compile` or `check` could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
         /// The file.
@@ -38,12 +64,32 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// The IDL has errors; the value renders all of them with their locations.
+    #[error("{0}\nprobe-build: {n} error(s) in the IDL", n = .0.count())]
+    Idl(Diagnostics),
     /// Neither `out_dir` nor `$OUT_DIR` says where to write.
     #[error("no output directory: call `.out_dir(..)` or run from build.rs, where cargo sets OUT_DIR")]
     NoOutDir,
-    /// The compiler stages are not in this build yet.
-    #[error("probe-build {version} reads IDL files but does not generate code yet", version = env!("CARGO_PKG_VERSION"))]
+    /// Writing generated code failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The code generator is not part of this build yet.
+    #[error("probe-build {} checks IDL but cannot generate code yet", env!("CARGO_PKG_VERSION"))]
     Unsupported,
+}
+
+/// A checked program and the sources it was read from.
+#[derive(Debug)]
+pub struct Checked {
+    /// Every file's text, for spans.
+    pub sources: SourceMap,
+    /// The resolved program.
+    pub program: ir::Program,
 }
 
 impl Builder {
@@ -59,16 +105,30 @@ impl Builder {
         self
     }
 
-    /// Compiles the given IDL files and everything they include.
+    /// Parses and resolves the files and everything they include, without generating code.
+    pub fn check(&self, files: &[impl AsRef<Path>]) -> Result<Checked, Error> {
+        let roots: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
+        let mut sources = SourceMap::default();
+        let mut errors = Vec::new();
+        let program = resolve::resolve(&mut sources, &roots, &self.include_dirs, &mut errors)
+            .map_err(|e| Error::Read { path: e.path, source: e.error })?;
+        if errors.is_empty() {
+            Ok(Checked { sources, program })
+        } else {
+            Err(Error::Idl(Diagnostics::new(&sources, errors)))
+        }
+    }
+
+    /// Compiles the given IDL files and everything they include into `$OUT_DIR` (or `out_dir`),
+    /// printing `cargo:rerun-if-changed` for each.
     pub fn compile(&self, files: &[impl AsRef<Path>]) -> Result<(), Error> {
         let _out = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::NoOutDir)?,
         };
-        for file in files {
-            let path = file.as_ref();
-            std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-            println!("cargo:rerun-if-changed={}", path.display());
+        let checked = self.check(files)?;
+        for file in &checked.program.files {
+            println!("cargo:rerun-if-changed={}", checked.sources.file(file.id).path().display());
         }
         Err(Error::Unsupported)
     }
