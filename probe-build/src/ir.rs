@@ -63,6 +63,8 @@ pub struct File {
     pub doc: Document,
     /// Included files by stem.
     pub includes: HashMap<String, usize>,
+    /// Stems of includes that failed to load; names qualified with them are not reported again.
+    pub failed_includes: Vec<String>,
     /// Definitions by name.
     pub names: HashMap<Rc<str>, usize>,
     /// Resolved types, keyed by the span start of the written type.

@@ -213,7 +213,9 @@ impl Lexer<'_> {
                         self.span(start),
                         "end of line inside a string literal; close it with a matching quote",
                     ));
-                    return;
+                    // Keep the text as a literal so parsing goes on at the next line.
+                    value.push_str(&self.text[run..self.pos]);
+                    break;
                 }
                 c if c == quote => {
                     value.push_str(&self.text[run..self.pos]);

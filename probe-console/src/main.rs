@@ -1,7 +1,10 @@
 //! `probe`: the operators' tool for probe services.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use probe_runtime::registry::layout::{Env, NodeKey, redis_hash};
 
 /// Operate probe services: registry layout, IDL, apps, nodes, console.
@@ -14,6 +17,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Work with Thrift IDL files.
+    #[command(subcommand)]
+    Idl(IdlCommand),
     /// Print where a node lives in the registry: its ZooKeeper path and Redis hash field.
     Locate {
         /// Environment: dev or prod.
@@ -33,8 +39,50 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
-    match Cli::parse().command {
+#[derive(Debug, Subcommand)]
+enum IdlCommand {
+    /// Parse and resolve IDL files and their includes; print every error with its location.
+    Check(IdlFiles),
+}
+
+#[derive(Debug, Args)]
+struct IdlFiles {
+    /// The .thrift files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Extra directories searched for includes (after the including file's own directory).
+    #[arg(short = 'I', long = "include")]
+    include: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn idl_check(args: &IdlFiles) -> ExitCode {
+    let builder = args.include.iter().fold(probe_build::configure(), |b, dir| b.include_dir(dir));
+    match builder.check(&args.files) {
+        Ok(checked) => {
+            let definitions: usize = checked.program.files.iter().map(|f| f.doc.definitions.len()).sum();
+            println!("ok: {} file(s), {definitions} definition(s)", checked.program.files.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Idl(IdlCommand::Check(args)) => return Ok(idl_check(&args)),
         Command::Locate { env, appkey, service, ip, port, json } => {
             let key = NodeKey::new(env, &appkey, &service, &ip, port)?;
             if json {
@@ -51,5 +99,5 @@ fn main() -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -6,7 +6,7 @@ use crate::ast::{BaseType, ConstKind, ConstValue, Definition, Field};
 use crate::diagnostic::Diagnostic;
 use crate::ir::{Program, Ty, Value};
 
-use super::scope::{Lookup, lookup};
+use super::scope::{Lookup, from_failed_include, lookup};
 
 pub(super) fn resolve_file(program: &mut Program, file: usize, errors: &mut Vec<Diagnostic>) {
     let mut values = HashMap::new();
@@ -90,6 +90,7 @@ impl Checker<'_, '_> {
                     None
                 }
             },
+            Lookup::NotFound if from_failed_include(self.program, self.file, &ident.name) => None,
             Lookup::NotFound => {
                 let unqualified = !ident.name.contains('.') && self.is_some_enum_value(&ident.name);
                 let message = if unqualified {

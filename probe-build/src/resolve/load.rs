@@ -13,6 +13,8 @@ pub(crate) struct Loaded {
     pub(crate) doc: Document,
     pub(crate) path: PathBuf,
     pub(crate) includes: Vec<(String, usize)>,
+    /// Stems of includes that could not be loaded (already reported).
+    pub(crate) failed_includes: Vec<String>,
 }
 
 pub(crate) struct Loader<'a> {
@@ -66,13 +68,15 @@ impl<'a> Loader<'a> {
         let doc = parser::parse(file, tokens, self.errors);
         self.stack.push(canonical.clone());
         let mut includes = Vec::new();
+        let mut failed_includes = Vec::new();
         for (name, span) in &doc.includes {
-            if let Some(index) = self.include(&shown, &canonical, name, *span) {
-                includes.push((stem(Path::new(&**name)), index));
+            match self.include(&shown, &canonical, name, *span) {
+                Some(index) => includes.push((stem(Path::new(&**name)), index)),
+                None => failed_includes.push(stem(Path::new(&**name))),
             }
         }
         self.stack.pop();
-        self.files.push(Loaded { doc, path: shown, includes });
+        self.files.push(Loaded { doc, path: shown, includes, failed_includes });
         let index = self.files.len() - 1;
         self.by_path.insert(canonical, index);
         Some(index)

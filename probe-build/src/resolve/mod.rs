@@ -42,6 +42,7 @@ pub(crate) fn resolve(
             stem: load::stem(&l.path),
             doc: l.doc,
             includes: l.includes.into_iter().collect(),
+            failed_includes: l.failed_includes,
             names: HashMap::new(),
             types: HashMap::new(),
             values: HashMap::new(),

@@ -140,3 +140,8 @@ fn enum_value(program: &Program, file: usize, enum_name: &str, value: &str) -> O
     let v = here.enum_values.get(&(i, Rc::from(value)))?;
     Some(Lookup::EnumValue(*v))
 }
+
+/// Whether `name` is qualified with an include that failed to load (its error is already reported).
+pub(super) fn from_failed_include(program: &Program, file: usize, name: &str) -> bool {
+    program.files[file].failed_includes.iter().any(|stem| name.starts_with(&format!("{stem}.")))
+}

@@ -6,7 +6,7 @@ use crate::ast::{Definition, Field, StructKind, Type, TypeKind};
 use crate::diagnostic::Diagnostic;
 use crate::ir::{DefId, Program, Ty};
 
-use super::scope::{Lookup, lookup};
+use super::scope::{Lookup, from_failed_include, lookup};
 
 pub(super) fn resolve_file(program: &mut Program, file: usize, errors: &mut Vec<Diagnostic>) {
     let mut resolved = HashMap::new();
@@ -85,6 +85,7 @@ impl Resolver<'_, '_> {
                     ));
                     return None;
                 }
+                Lookup::NotFound if from_failed_include(self.program, self.file, &name.name) => return None,
                 Lookup::NotFound => {
                     let hint = unknown_hint(self.program, self.file, &name.name);
                     self.errors
