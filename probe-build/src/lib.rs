@@ -30,6 +30,7 @@ pub mod ast;
 mod diagnostic;
 pub mod ir;
 mod lexer;
+pub mod names;
 mod parser;
 mod resolve;
 mod source;
