@@ -21,4 +21,5 @@
 //! ```
 #![warn(clippy::unwrap_used, missing_docs)]
 
+pub mod codec;
 pub mod registry;
