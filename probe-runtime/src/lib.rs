@@ -21,5 +21,10 @@
 //! ```
 #![warn(clippy::unwrap_used, missing_docs)]
 
+pub mod client;
 pub mod codec;
+mod error;
+pub mod service;
+
+pub use error::{CallError, Error, NoException};
 pub mod registry;

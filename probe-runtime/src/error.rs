@@ -1,0 +1,105 @@
+//! The errors of calls: what failed, and what a caller can do about it.
+
+use std::fmt;
+
+use crate::codec::{ApplicationException, ProtocolError};
+
+/// Why an RPC failed. Declared Thrift exceptions are not here: they come back as
+/// [`CallError::Exception`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection failed or closed (connect refused, reset, closed mid-call).
+    #[error("transport error talking to {peer}: {source}")]
+    Transport {
+        /// The peer's address, or a description of it.
+        peer: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The bytes were not valid Thrift, or broke a limit.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The server answered with a `TApplicationException` (unknown method, internal error, ...).
+    #[error("the server raised {0}")]
+    Application(#[from] ApplicationException),
+    /// No reply within the call's timeout.
+    #[error("call `{method}` timed out after {timeout_ms} ms")]
+    Timeout {
+        /// The method.
+        method: String,
+        /// The timeout that passed.
+        timeout_ms: u64,
+    },
+    /// No connection within the connect timeout.
+    #[error("connecting to {peer} timed out after {timeout_ms} ms")]
+    ConnectTimeout {
+        /// The peer.
+        peer: String,
+        /// The timeout that passed.
+        timeout_ms: u64,
+    },
+    /// Discovery knows no node of the service that may take calls now.
+    #[error("no node of `{service}` is available (none registered, or all disabled or weight 0)")]
+    NoNode {
+        /// The service.
+        service: String,
+    },
+    /// The reply named neither a result nor a declared exception.
+    #[error("`{method}` replied without a result; the server may run an older IDL")]
+    MissingResult {
+        /// The method.
+        method: String,
+    },
+    /// A reply did not match the call (other method name or sequence id).
+    #[error("reply does not match the call: {0}")]
+    BadReply(String),
+    /// A handler failed without a declared exception; the caller receives it as
+    /// `TApplicationException` of kind `InternalError`.
+    #[error("handler error: {0}")]
+    Handler(String),
+}
+
+impl Error {
+    /// A handler failure with a message, reported to the caller as an internal error.
+    pub fn handler(message: impl fmt::Display) -> Self {
+        Error::Handler(message.to_string())
+    }
+
+    /// Whether the request surely never reached a server, so that any call may be retried.
+    pub fn is_connect_failure(&self) -> bool {
+        matches!(self, Error::ConnectTimeout { .. } | Error::NoNode { .. })
+    }
+}
+
+/// The declared-exception type of methods that declare none: it has no values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoException {}
+
+impl fmt::Display for NoException {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+/// The error of one method: a declared exception `E` (a generated enum of the method's `throws`),
+/// or an RPC failure. Handlers return it; clients receive it.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E = NoException> {
+    /// One of the method's declared exceptions.
+    #[error("declared exception: {0:?}")]
+    Exception(E),
+    /// The call failed in the framework, the transport or the handler.
+    #[error(transparent)]
+    Rpc(#[from] Error),
+}
+
+impl<E> CallError<E> {
+    /// The declared exception, if that is what this is.
+    pub fn exception(&self) -> Option<&E> {
+        match self {
+            CallError::Exception(e) => Some(e),
+            CallError::Rpc(_) => None,
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The server side of generated code: a [`Dispatch`] per service decodes a [`Request`], runs the
+//! handler and encodes the [`Reply`].
+
+mod dispatch;
+mod request;
+
+pub use dispatch::{BoxFuture, Dispatch, MethodInfo};
+pub use request::{Protocol, Reply, Request};
