@@ -1,4 +1,4 @@
-//! Front-end speed: parse + resolve the largest IDL of the corpus (with its includes), in release.
+//! probe-build speed: parse + resolve, and parse + resolve + generate, the largest IDL of the corpus (with its includes), in release.
 //!
 //! `cargo bench -p probe-build --bench frontend` prints the median and best of 50 runs, and, as the
 //! baseline measured in the same run, the time to only read the same files from disk.
@@ -55,8 +55,15 @@ fn main() {
     let (read_median, _) =
         time(50, || files.iter().map(|f| std::fs::read_to_string(f).map_or(0, |s| s.len())).sum::<usize>());
     let (median, best) = time(50, || builder.check(std::slice::from_ref(&path)).is_ok());
+    let (gen_median, gen_best) =
+        time(20, || builder.generate(std::slice::from_ref(&path)).map_or(0, |f| f.len()));
     println!("frontend: {} ({} files, {} KiB)", path.display(), files.len(), bytes / 1024);
     println!("  parse+resolve: median {:.2} ms, best {:.2} ms", ms(median), ms(best));
+    println!(
+        "  parse+resolve+generate (quote + prettyplease): median {:.2} ms, best {:.2} ms",
+        ms(gen_median),
+        ms(gen_best)
+    );
     println!(
         "  read files only (baseline): median {:.3} ms; parse+resolve = {:.1}x the read",
         ms(read_median),

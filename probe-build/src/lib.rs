@@ -27,6 +27,7 @@
 #![warn(clippy::unwrap_used, missing_docs)]
 
 pub mod ast;
+mod codegen;
 mod diagnostic;
 pub mod ir;
 mod lexer;
@@ -37,6 +38,7 @@ mod source;
 
 use std::path::{Path, PathBuf};
 
+pub use codegen::{GeneratedFile, ROOT_FILE};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use source::{FileId, SourceMap, Span};
 
@@ -79,9 +81,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
-    /// The code generator is not part of this build yet.
-    #[error("probe-build {} checks IDL but cannot generate code yet", env!("CARGO_PKG_VERSION"))]
-    Unsupported,
+    /// The code generator failed: a probe-build bug, or a value Rust cannot express.
+    #[error("code generation failed: {0}")]
+    Codegen(String),
 }
 
 /// A checked program and the sources it was read from.
@@ -120,10 +122,18 @@ impl Builder {
         }
     }
 
-    /// Compiles the given IDL files and everything they include into `$OUT_DIR` (or `out_dir`),
-    /// printing `cargo:rerun-if-changed` for each.
+    /// Generates Rust for the files and everything they include, without writing it.
+    pub fn generate(&self, files: &[impl AsRef<Path>]) -> Result<Vec<GeneratedFile>, Error> {
+        let checked = self.check(files)?;
+        codegen::generate(&checked.program).map_err(|e| Error::Codegen(e.0))
+    }
+
+    /// Compiles the given IDL files and everything they include into `$OUT_DIR` (or `out_dir`):
+    /// one `<module>.rs` per IDL file and `probe_idl.rs`, which `probe::include_idl!()` includes.
+    /// Prints `cargo:rerun-if-changed` for every IDL file read. Files whose content did not change
+    /// are not rewritten, so cargo does not rebuild for nothing.
     pub fn compile(&self, files: &[impl AsRef<Path>]) -> Result<(), Error> {
-        let _out = match &self.out_dir {
+        let out = match &self.out_dir {
             Some(dir) => dir.clone(),
             None => std::env::var_os("OUT_DIR").map(PathBuf::from).ok_or(Error::NoOutDir)?,
         };
@@ -131,6 +141,15 @@ impl Builder {
         for file in &checked.program.files {
             println!("cargo:rerun-if-changed={}", checked.sources.file(file.id).path().display());
         }
-        Err(Error::Unsupported)
+        let generated = codegen::generate(&checked.program).map_err(|e| Error::Codegen(e.0))?;
+        std::fs::create_dir_all(&out).map_err(|source| Error::Write { path: out.clone(), source })?;
+        for file in generated {
+            let path = out.join(&file.name);
+            if std::fs::read_to_string(&path).is_ok_and(|old| old == file.code) {
+                continue;
+            }
+            std::fs::write(&path, file.code).map_err(|source| Error::Write { path, source })?;
+        }
+        Ok(())
     }
 }

@@ -151,4 +151,79 @@ fn corpus_agrees_with_apache_thrift() {
         disagree.len()
     );
     assert!(disagree.is_empty(), "{} corpus files disagree with Apache Thrift 0.17", disagree.len());
+
+    let accepted: Vec<&Entry> = entries.iter().filter(|e| check(&dir, e).is_ok()).collect();
+    compile_generated(&dir, &accepted);
+}
+
+/// Generates code for every accepted file (grouped by repository and include roots, so shared
+/// includes are generated once per group) and compiles it all in one crate with `cargo check`.
+fn compile_generated(dir: &Path, accepted: &[&Entry]) {
+    let mut groups: std::collections::BTreeMap<(String, Vec<String>), Vec<&Entry>> = Default::default();
+    for e in accepted {
+        let repo = e.local_path.split('/').next().unwrap_or_default().to_owned();
+        groups.entry((repo, e.include_roots.clone())).or_default().push(e);
+    }
+    let krate = Path::new(env!("CARGO_TARGET_TMPDIR")).join("idl-corpus-crate");
+    let _ = std::fs::remove_dir_all(krate.join("src"));
+    std::fs::create_dir_all(krate.join("src")).unwrap();
+    let mut lib = String::from("#![deny(warnings)]\n");
+    let (mut files, mut bytes) = (0, 0);
+    for (n, ((repo, roots), group)) in groups.iter().enumerate() {
+        let mut builder = probe_build::configure();
+        for root in roots {
+            builder = builder.include_dir(dir.join(repo).join(root));
+        }
+        let paths: Vec<PathBuf> = group.iter().map(|e| dir.join(&e.local_path)).collect();
+        let generated =
+            builder.generate(&paths).unwrap_or_else(|e| panic!("generating {repo} {roots:?} failed:\n{e}"));
+        let module_dir = krate.join(format!("src/g{n:03}"));
+        std::fs::create_dir_all(&module_dir).unwrap();
+        for file in &generated {
+            let mut code = file.code.clone();
+            if file.name == probe_build::ROOT_FILE {
+                for other in &generated {
+                    let from = format!("concat!(env!(\"OUT_DIR\"), \"/\", \"{}\")", other.name);
+                    code = code.replace(&from, &format!("\"{}\"", other.name));
+                }
+                std::fs::write(module_dir.join("mod.rs"), code).unwrap();
+            } else {
+                files += 1;
+                bytes += code.len();
+                std::fs::write(module_dir.join(&file.name), code).unwrap();
+            }
+        }
+        lib.push_str(&format!("/// {repo} {roots:?}\npub mod g{n:03};\n"));
+    }
+    std::fs::write(krate.join("src/lib.rs"), lib).unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = format!(
+        "[package]\nname = \"idl-corpus-check\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [dependencies]\nprobe = {{ path = {:?} }}\nbytes = \"1\"\n\n[workspace]\n",
+        workspace.join("probe").canonicalize().unwrap()
+    );
+    std::fs::write(krate.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(workspace.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args(["check", "--quiet", "--offline", "--message-format=short"])
+        .current_dir(&krate)
+        .env("CARGO_TARGET_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("idl-corpus-target"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).take(40).collect();
+    println!(
+        "idl-corpus: generated {files} Rust files ({} KiB) for {} accepted IDL files in {} groups; cargo check: {}",
+        bytes / 1024,
+        accepted.len(),
+        groups.len(),
+        if output.status.success() { "ok" } else { "FAILED" }
+    );
+    assert!(
+        output.status.success(),
+        "the generated corpus code does not compile ({}):\n{}",
+        krate.display(),
+        errors.join("\n")
+    );
 }

@@ -24,6 +24,7 @@
 pub mod client;
 pub mod codec;
 mod error;
+pub mod generated;
 pub mod service;
 
 pub use error::{CallError, Error, NoException};

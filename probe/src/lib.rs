@@ -1,9 +1,9 @@
 //! probe: Thrift RPC for Rust with service governance built in.
 //!
-//! Write a `.thrift` file, compile it from `build.rs` with `probe-build`, implement the generated
-//! trait, mark the `impl` with [`service`], and serve it: probe registers the node in ZooKeeper,
-//! keeps its settings in Redis, checks its appkey in MySQL, and lets clients discover and balance
-//! over the nodes of a service.
+//! Write a `.thrift` file, compile it from `build.rs` with `probe-build`, include the generated code
+//! with [`include_idl!`], implement the generated trait, mark the `impl` with [`service`], and
+//! serve it: probe registers the node in ZooKeeper, keeps its settings in Redis, checks its appkey in
+//! MySQL, and lets clients discover and balance over the nodes of a service.
 //!
 //! ```
 //! # mod generated { pub trait Echo { fn echo(&self, s: String) -> String; } }
@@ -22,4 +22,35 @@
 //! ```
 
 pub use probe_macros::service;
+pub use probe_runtime::client::{CallOptions, Channel, Transport};
+pub use probe_runtime::codec::ApplicationException;
 pub use probe_runtime::registry;
+pub use probe_runtime::service::{Dispatch, Protocol};
+pub use probe_runtime::{CallError, Error, NoException};
+
+/// Includes the code `probe_build` generated into `OUT_DIR`: one module per IDL file.
+///
+/// ```text
+/// mod idl {
+///     probe::include_idl!();
+/// }
+/// use idl::demo::{DemoClient, DemoServer};
+/// ```
+#[macro_export]
+macro_rules! include_idl {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/probe_idl.rs"));
+    };
+}
+
+/// What generated code uses. Not a public API: it changes with probe-build.
+#[doc(hidden)]
+pub mod __codegen {
+    pub use bytes::Bytes;
+    pub use probe_runtime::client::{CallOptions, Channel};
+    pub use probe_runtime::codec::{Decode, Encode, ProtocolError, ProtocolReader, ProtocolWriter, TType};
+    pub use probe_runtime::generated::{check_elem, check_map, with_capacity};
+    pub use probe_runtime::service::{BoxFuture, Dispatch, MethodInfo, Reply, Request};
+    pub use probe_runtime::{CallError, Error, NoException};
+    pub use std::collections::{HashMap, HashSet};
+}

@@ -72,3 +72,8 @@ pub fn unique(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
+
+/// Code generated from `tests/idl/*.thrift` by probe-build (see `build.rs`).
+pub mod idl {
+    probe::include_idl!();
+}

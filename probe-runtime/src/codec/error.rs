@@ -67,6 +67,22 @@ pub enum ProtocolError {
         /// The field's IDL name.
         field: &'static str,
     },
+    /// A union arrived with none of its fields set.
+    #[error("union `{union}` has no field set")]
+    EmptyUnion {
+        /// The union's IDL name.
+        union: &'static str,
+    },
+    /// A container's element, key or value type on the wire is not the one the IDL declares.
+    #[error("{what} has wire type {found:?} where the IDL declares {expected:?}")]
+    WrongElementType {
+        /// "list or set element", "map key" or "map value".
+        what: &'static str,
+        /// The type on the wire.
+        found: super::TType,
+        /// The type the IDL declares.
+        expected: super::TType,
+    },
 }
 
 impl ProtocolError {

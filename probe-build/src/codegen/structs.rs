@@ -1,0 +1,303 @@
+//! Structs and exceptions as Rust structs, unions as Rust enums, with their `Encode`/`Decode`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ast::{Field, Requiredness, Struct, StructKind};
+use crate::ir::{DefId, Ty};
+use crate::names;
+
+use super::analysis::field_ty;
+use super::{CodegenError, Gen, doc_attr, ident, upper_camel};
+
+/// How one field is stored.
+pub(crate) struct FieldShape<'a> {
+    /// The file that defines the field (its default values are resolved there).
+    pub(crate) file: usize,
+    pub(crate) field: &'a Field,
+    pub(crate) ty: &'a Ty,
+    pub(crate) name: proc_macro2::Ident,
+    pub(crate) option: bool,
+    /// Decoding fails when the field is absent.
+    pub(crate) required: bool,
+    pub(crate) boxed: bool,
+}
+
+impl Gen<'_> {
+    pub(crate) fn field_shapes<'a>(
+        &'a self,
+        id: DefId,
+        fields: &'a [Field],
+    ) -> Result<Vec<FieldShape<'a>>, CodegenError> {
+        let mut used = std::collections::HashSet::new();
+        fields
+            .iter()
+            .enumerate()
+            .map(|(index, field)| {
+                let ty = field_ty(self.program, id.file, field).ok_or_else(|| {
+                    CodegenError(format!("field `{}` has no resolved type", field.name.name))
+                })?;
+                let mut rust_name = names::field_name(&field.name.name);
+                if !used.insert(rust_name.clone()) {
+                    rust_name = names::escape(&field.name.name);
+                    if !used.insert(rust_name.clone()) {
+                        rust_name = format!("{rust_name}_{index}");
+                        used.insert(rust_name.clone());
+                    }
+                }
+                Ok(FieldShape {
+                    file: id.file,
+                    field,
+                    ty,
+                    name: ident(&rust_name),
+                    option: self.analysis.stored_as_option(self.program, id.file, field),
+                    required: field.requiredness == Requiredness::Required,
+                    boxed: self.analysis.is_boxed(id, index),
+                })
+            })
+            .collect()
+    }
+
+    /// The Rust type a field is stored as (without the `Option`).
+    pub(crate) fn stored_type(&self, shape: &FieldShape<'_>) -> TokenStream {
+        let ty = self.rust_type(shape.ty);
+        if shape.boxed { quote!(::std::boxed::Box<#ty>) } else { ty }
+    }
+
+    pub(crate) fn structure(&self, id: DefId, s: &Struct) -> Result<TokenStream, CodegenError> {
+        let shapes = self.field_shapes(id, &s.fields)?;
+        let name = ident(&names::type_name(&s.name.name));
+        let doc = doc_attr(s.doc.as_deref());
+        let hash = self.analysis.struct_hashable(id).then(|| quote!(Eq, Hash,));
+        if s.kind == StructKind::Union {
+            return Ok(self.union(&name, &s.name.name, &doc, hash, &shapes));
+        }
+        let fields = shapes.iter().map(|f| {
+            let (fname, ty) = (&f.name, self.stored_type(f));
+            let ty = if f.option { quote!(::std::option::Option<#ty>) } else { ty };
+            let fdoc = doc_attr(f.field.doc.as_deref());
+            quote! { #fdoc pub #fname: #ty, }
+        });
+        let defaultable = self.analysis.struct_defaultable(id);
+        let has_idl_defaults = shapes.iter().any(|f| f.field.default.is_some() && !f.option);
+        let derive_default = (defaultable && !has_idl_defaults).then(|| quote!(Default,));
+        let default_impl = if defaultable && has_idl_defaults {
+            let inits = shapes.iter().map(|f| {
+                let fname = &f.name;
+                let value = self.field_default(f)?;
+                Ok(quote! { #fname: #value, })
+            });
+            let inits = inits.collect::<Result<Vec<_>, CodegenError>>()?;
+            quote! {
+                impl ::std::default::Default for #name {
+                    fn default() -> Self { Self { #(#inits)* } }
+                }
+            }
+        } else {
+            TokenStream::new()
+        };
+        let exception = (s.kind == StructKind::Exception).then(|| {
+            quote! {
+                impl ::std::fmt::Display for #name {
+                    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        ::std::fmt::Debug::fmt(self, f)
+                    }
+                }
+                impl ::std::error::Error for #name {}
+            }
+        });
+        let encode = self.struct_encode(&s.name.name, &shapes);
+        let decode = self.struct_decode(&s.name.name, &shapes)?;
+        Ok(quote! {
+            #doc
+            #[derive(Debug, Clone, PartialEq, #hash #derive_default)]
+            pub struct #name { #(#fields)* }
+            #default_impl
+            #exception
+            impl ::probe::__codegen::Encode for #name {
+                fn encode<W: ::probe::__codegen::ProtocolWriter>(&self, w: &mut W) -> ::std::result::Result<(), ::probe::__codegen::ProtocolError> {
+                    #encode
+                }
+            }
+            impl ::probe::__codegen::Decode for #name {
+                fn decode<R: ::probe::__codegen::ProtocolReader>(r: &mut R) -> ::std::result::Result<Self, ::probe::__codegen::ProtocolError> {
+                    #decode
+                }
+            }
+        })
+    }
+
+    /// The value a field takes when the wire does not carry it (and in `Default`).
+    pub(crate) fn field_default(&self, f: &FieldShape<'_>) -> Result<TokenStream, CodegenError> {
+        if f.option {
+            return Ok(quote!(::std::option::Option::None));
+        }
+        let value = match &f.field.default {
+            Some(default) => {
+                let value = self.program.files[f.file].values.get(&default.span.start).ok_or_else(|| {
+                    CodegenError(format!("default of `{}` has no resolved value", f.field.name.name))
+                })?;
+                self.value_expr(f.ty, value)?
+            }
+            None => quote!(::std::default::Default::default()),
+        };
+        Ok(if f.boxed { quote!(::std::boxed::Box::new(#value)) } else { value })
+    }
+
+    /// Field-writing statements for fields stored in `self`.
+    pub(crate) fn struct_encode(&self, idl_name: &str, shapes: &[FieldShape<'_>]) -> TokenStream {
+        let writes = shapes.iter().map(|f| {
+            let fname = &f.name;
+            let id = f.field.id as i16;
+            let tt = self.ttype(f.ty);
+            if f.option {
+                let v = if f.boxed { quote!(&**v) } else { quote!(v) };
+                let write = self.write_value(f.ty, &v, 0);
+                quote! {
+                    if let ::std::option::Option::Some(v) = &self.#fname {
+                        w.write_field_begin(#tt, #id)?;
+                        #write
+                        w.write_field_end()?;
+                    }
+                }
+            } else {
+                let v = if f.boxed { quote!(&*self.#fname) } else { quote!(&self.#fname) };
+                let write = self.write_value(f.ty, &v, 0);
+                quote! {
+                    w.write_field_begin(#tt, #id)?;
+                    #write
+                    w.write_field_end()?;
+                }
+            }
+        });
+        quote! {
+            w.write_struct_begin(#idl_name)?;
+            #(#writes)*
+            w.write_field_stop()?;
+            w.write_struct_end()
+        }
+    }
+
+    /// The body of `decode` for a struct whose fields are `shapes`.
+    pub(crate) fn struct_decode(
+        &self,
+        idl_name: &str,
+        shapes: &[FieldShape<'_>],
+    ) -> Result<TokenStream, CodegenError> {
+        let slots: Vec<_> = (0..shapes.len()).map(|i| quote::format_ident!("f{i}")).collect();
+        let decls = shapes.iter().zip(&slots).map(|(f, slot)| {
+            let ty = self.stored_type(f);
+            quote! { let mut #slot: ::std::option::Option<#ty> = ::std::option::Option::None; }
+        });
+        let arms = shapes.iter().zip(&slots).map(|(f, slot)| {
+            let id = f.field.id as i16;
+            let tt = self.ttype(f.ty);
+            let read = self.read_value(f.ty, 0);
+            let read = if f.boxed { quote!(::std::boxed::Box::new(#read)) } else { read };
+            quote! { (#id, #tt) => { #slot = ::std::option::Option::Some(#read); } }
+        });
+        let inits = shapes
+            .iter()
+            .zip(&slots)
+            .map(|(f, slot)| {
+                let fname = &f.name;
+                let field_name = &*f.field.name.name;
+                Ok(if f.option {
+                    quote! { #fname: #slot, }
+                } else if f.required {
+                    quote! {
+                        #fname: #slot.ok_or(::probe::__codegen::ProtocolError::MissingRequiredField {
+                            strukt: #idl_name, field: #field_name,
+                        })?,
+                    }
+                } else {
+                    let default = self.field_default(f)?;
+                    quote! { #fname: match #slot { ::std::option::Option::Some(v) => v, ::std::option::Option::None => #default }, }
+                })
+            })
+            .collect::<Result<Vec<_>, CodegenError>>()?;
+        Ok(quote! {
+            r.read_struct_begin()?;
+            #(#decls)*
+            loop {
+                let field = r.read_field_begin()?;
+                if field.ttype == ::probe::__codegen::TType::Stop { break; }
+                match (field.id, field.ttype) {
+                    #(#arms)*
+                    (_, other) => r.skip(other)?,
+                }
+                r.read_field_end()?;
+            }
+            r.read_struct_end()?;
+            ::std::result::Result::Ok(Self { #(#inits)* })
+        })
+    }
+
+    fn union(
+        &self,
+        name: &proc_macro2::Ident,
+        idl_name: &str,
+        doc: &TokenStream,
+        hash: Option<TokenStream>,
+        shapes: &[FieldShape<'_>],
+    ) -> TokenStream {
+        let variant = |f: &FieldShape<'_>| ident(&names::escape(&upper_camel(&f.field.name.name)));
+        let variants = shapes.iter().map(|f| {
+            let (v, ty, fdoc) = (variant(f), self.stored_type(f), doc_attr(f.field.doc.as_deref()));
+            quote! { #fdoc #v(#ty), }
+        });
+        let writes = shapes.iter().map(|f| {
+            let v = variant(f);
+            let id = f.field.id as i16;
+            let tt = self.ttype(f.ty);
+            let value = if f.boxed { quote!(&**value) } else { quote!(value) };
+            let write = self.write_value(f.ty, &value, 0);
+            quote! { Self::#v(value) => { w.write_field_begin(#tt, #id)?; #write w.write_field_end()?; } }
+        });
+        let arms = shapes.iter().map(|f| {
+            let v = variant(f);
+            let id = f.field.id as i16;
+            let tt = self.ttype(f.ty);
+            let read = self.read_value(f.ty, 0);
+            let read = if f.boxed { quote!(::std::boxed::Box::new(#read)) } else { read };
+            quote! { (#id, #tt) => { value = ::std::option::Option::Some(Self::#v(#read)); } }
+        });
+        let write_match =
+            if shapes.is_empty() { quote!(match *self {}) } else { quote!(match self { #(#writes)* }) };
+        let value_decl = if shapes.is_empty() {
+            quote! { let value: ::std::option::Option<Self> = ::std::option::Option::None; }
+        } else {
+            quote! { let mut value: ::std::option::Option<Self> = ::std::option::Option::None; }
+        };
+        quote! {
+            #doc
+            #[derive(Debug, Clone, PartialEq, #hash)]
+            pub enum #name { #(#variants)* }
+            impl ::probe::__codegen::Encode for #name {
+                fn encode<W: ::probe::__codegen::ProtocolWriter>(&self, w: &mut W) -> ::std::result::Result<(), ::probe::__codegen::ProtocolError> {
+                    w.write_struct_begin(#idl_name)?;
+                    #write_match
+                    w.write_field_stop()?;
+                    w.write_struct_end()
+                }
+            }
+            impl ::probe::__codegen::Decode for #name {
+                fn decode<R: ::probe::__codegen::ProtocolReader>(r: &mut R) -> ::std::result::Result<Self, ::probe::__codegen::ProtocolError> {
+                    r.read_struct_begin()?;
+                    #value_decl
+                    loop {
+                        let field = r.read_field_begin()?;
+                        if field.ttype == ::probe::__codegen::TType::Stop { break; }
+                        match (field.id, field.ttype) {
+                            #(#arms)*
+                            (_, other) => r.skip(other)?,
+                        }
+                        r.read_field_end()?;
+                    }
+                    r.read_struct_end()?;
+                    value.ok_or(::probe::__codegen::ProtocolError::EmptyUnion { union: #idl_name })
+                }
+            }
+        }
+    }
+}
