@@ -43,6 +43,14 @@ enum Command {
 enum IdlCommand {
     /// Parse and resolve IDL files and their includes; print every error with its location.
     Check(IdlFiles),
+    /// Generate Rust for IDL files and their includes into a directory (what build.rs does).
+    Gen {
+        #[command(flatten)]
+        idl: IdlFiles,
+        /// Output directory.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -80,9 +88,24 @@ fn idl_check(args: &IdlFiles) -> ExitCode {
     }
 }
 
+fn idl_gen(args: &IdlFiles, out: &std::path::Path) -> ExitCode {
+    let builder = args.include.iter().fold(probe_build::configure(), |b, dir| b.include_dir(dir));
+    match builder.out_dir(out).compile(&args.files) {
+        Ok(()) => {
+            println!("ok: wrote {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Idl(IdlCommand::Check(args)) => return Ok(idl_check(&args)),
+        Command::Idl(IdlCommand::Gen { idl, out }) => return Ok(idl_gen(&idl, &out)),
         Command::Locate { env, appkey, service, ip, port, json } => {
             let key = NodeKey::new(env, &appkey, &service, &ip, port)?;
             if json {

@@ -52,5 +52,19 @@ pub mod __codegen {
     pub use probe_runtime::generated::{check_elem, check_map, with_capacity};
     pub use probe_runtime::service::{BoxFuture, Dispatch, MethodInfo, Reply, Request};
     pub use probe_runtime::{CallError, Error, NoException};
+    pub use std::boxed::Box;
+    pub use std::clone::Clone;
     pub use std::collections::{HashMap, HashSet};
+    pub use std::convert::From;
+    pub use std::default::Default;
+    pub use std::error::Error as StdError;
+    pub use std::fmt;
+    pub use std::future::Future;
+    pub use std::iter::FromIterator;
+    pub use std::marker::{Send, Sync};
+    pub use std::option::Option::{self, None, Some};
+    pub use std::result::Result::{self, Err, Ok};
+    pub use std::string::String;
+    pub use std::sync::{Arc, LazyLock};
+    pub use std::vec::Vec;
 }

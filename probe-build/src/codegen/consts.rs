@@ -44,7 +44,7 @@ impl Gen<'_> {
                 let expr = self.value_expr(ty, value)?;
                 quote! {
                     #doc
-                    pub static #name: ::std::sync::LazyLock<#rust> = ::std::sync::LazyLock::new(|| #expr);
+                    pub static #name: __pc::LazyLock<#rust> = __pc::LazyLock::new(|| #expr);
                 }
             }
         })
@@ -69,11 +69,11 @@ impl Gen<'_> {
             (Ty::Base(BaseType::Double), Value::Double(_)) => quote!(f64::NEG_INFINITY),
             (Ty::Base(BaseType::String), Value::Str(s)) => {
                 let s = s.as_ref();
-                quote!(::std::string::String::from(#s))
+                quote!(__pc::String::from(#s))
             }
             (Ty::Base(BaseType::Binary), Value::Str(s)) => {
                 let bytes = Literal::byte_string(s.as_bytes());
-                quote!(::probe::__codegen::Bytes::from_static(#bytes))
+                quote!(__pc::Bytes::from_static(#bytes))
             }
             (Ty::Base(BaseType::Uuid), Value::Str(s)) => {
                 let bytes = parse_uuid(s).ok_or_else(|| CodegenError(format!("{s:?} is not a UUID")))?;
@@ -87,7 +87,7 @@ impl Gen<'_> {
             (unaliased @ (Ty::List(elem) | Ty::Set(elem)), Value::List(items)) => {
                 let container = self.rust_type(unaliased);
                 let items = items.iter().map(|i| self.value_expr(elem, i)).collect::<Result<Vec<_>, _>>()?;
-                quote!(<#container as ::std::iter::FromIterator<_>>::from_iter([#(#items),*]))
+                quote!(<#container as __pc::FromIterator<_>>::from_iter([#(#items),*]))
             }
             (unaliased @ Ty::Map(k, v), Value::Map(entries)) => {
                 let container = self.rust_type(unaliased);
@@ -98,7 +98,7 @@ impl Gen<'_> {
                         Ok(quote!((#key, #val)))
                     })
                     .collect::<Result<Vec<_>, CodegenError>>()?;
-                quote!(<#container as ::std::iter::FromIterator<_>>::from_iter([#(#entries),*]))
+                quote!(<#container as __pc::FromIterator<_>>::from_iter([#(#entries),*]))
             }
             (Ty::Struct(id), Value::Struct(given)) => self.struct_literal(*id, given)?,
             _ => return Err(bad()),
@@ -122,7 +122,7 @@ impl Gen<'_> {
             let f = &shapes[*index];
             let variant = ident(&names::escape(&super::upper_camel(&f.field.name.name)));
             let expr = self.value_expr(f.ty, value)?;
-            let expr = if f.boxed { quote!(::std::boxed::Box::new(#expr)) } else { expr };
+            let expr = if f.boxed { quote!(__pc::Box::new(#expr)) } else { expr };
             return Ok(quote!(#path::#variant(#expr)));
         }
         let inits = shapes
@@ -133,8 +133,8 @@ impl Gen<'_> {
                 let value = match given.iter().find(|(i, _)| *i == index) {
                     Some((_, v)) => {
                         let expr = self.value_expr(f.ty, v)?;
-                        let expr = if f.boxed { quote!(::std::boxed::Box::new(#expr)) } else { expr };
-                        if f.option { quote!(::std::option::Option::Some(#expr)) } else { expr }
+                        let expr = if f.boxed { quote!(__pc::Box::new(#expr)) } else { expr };
+                        if f.option { quote!(__pc::Some(#expr)) } else { expr }
                     }
                     None => self.field_default(f)?,
                 };

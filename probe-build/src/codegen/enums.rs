@@ -32,7 +32,7 @@ impl Gen<'_> {
         let arms = consts
             .iter()
             .filter(|(_, value, ..)| named.insert(*value))
-            .map(|(_, value, text, _)| quote! { #value => ::std::option::Option::Some(#text), });
+            .map(|(_, value, text, _)| quote! { #value => __pc::Some(#text), });
         let idl_name = &*e.name.name;
         quote! {
             #doc
@@ -43,22 +43,22 @@ impl Gen<'_> {
                 /// Every value the IDL names, in IDL order.
                 pub const VALUES: &'static [Self] = &[#(#list),*];
                 /// The IDL name of this value, if it has one.
-                pub fn name(&self) -> ::std::option::Option<&'static str> {
-                    match self.0 { #(#arms)* _ => ::std::option::Option::None }
+                pub fn name(&self) -> __pc::Option<&'static str> {
+                    match self.0 { #(#arms)* _ => __pc::None }
                 }
             }
-            impl ::std::fmt::Debug for #name {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            impl __pc::fmt::Debug for #name {
+                fn fmt(&self, f: &mut __pc::fmt::Formatter<'_>) -> __pc::fmt::Result {
                     match self.name() {
-                        ::std::option::Option::Some(n) => write!(f, "{}::{}", #idl_name, n),
-                        ::std::option::Option::None => write!(f, "{}({})", #idl_name, self.0),
+                        __pc::Some(n) => write!(f, "{}::{}", #idl_name, n),
+                        __pc::None => write!(f, "{}({})", #idl_name, self.0),
                     }
                 }
             }
-            impl ::std::convert::From<i32> for #name {
+            impl __pc::From<i32> for #name {
                 fn from(v: i32) -> Self { Self(v) }
             }
-            impl ::std::convert::From<#name> for i32 {
+            impl __pc::From<#name> for i32 {
                 fn from(v: #name) -> i32 { v.0 }
             }
         }

@@ -1,5 +1,6 @@
 //! Rust code from the resolved program: one module per IDL file, built with `quote!` and printed with
-//! prettyplease. Generated code names only `::probe::__codegen::*` and `::std::*`.
+//! prettyplease. Generated code names only `::probe::__codegen::*`, through the alias `__pc` each module
+//! declares, so an IDL type called `Option` or `String` cannot capture a generated path.
 
 mod analysis;
 mod consts;
@@ -138,7 +139,10 @@ impl Gen<'_> {
                 Definition::Service(s) => self.service(id, s)?,
             });
         }
-        Ok(quote! { #(#items)* })
+        Ok(quote! {
+            use ::probe::__codegen as __pc;
+            #(#items)*
+        })
     }
 
     fn typedef(&self, t: &crate::ast::Typedef) -> TokenStream {

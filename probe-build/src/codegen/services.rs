@@ -92,7 +92,7 @@ impl Gen<'_> {
     fn exception_type(&self, m: &Method<'_>) -> TokenStream {
         match &m.exception {
             Some(e) => self.qualify(m.owner.file, quote!(#e)),
-            None => quote!(::probe::__codegen::NoException),
+            None => quote!(__pc::NoException),
         }
     }
 
@@ -147,13 +147,13 @@ impl Gen<'_> {
             #[doc = #doc]
             #[derive(Debug, Clone, PartialEq)]
             pub struct #name { #(#fields)* }
-            impl ::probe::__codegen::Encode for #name {
-                fn encode<W: ::probe::__codegen::ProtocolWriter>(&self, w: &mut W) -> ::std::result::Result<(), ::probe::__codegen::ProtocolError> {
+            impl __pc::Encode for #name {
+                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
                     #encode
                 }
             }
-            impl ::probe::__codegen::Decode for #name {
-                fn decode<R: ::probe::__codegen::ProtocolReader>(r: &mut R) -> ::std::result::Result<Self, ::probe::__codegen::ProtocolError> {
+            impl __pc::Decode for #name {
+                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
                     #decode
                 }
             }
@@ -182,13 +182,13 @@ impl Gen<'_> {
         let name = &m.result;
         let decls = fields.iter().map(|(f, _, ty)| {
             let ty = self.rust_type(ty);
-            quote! { pub #f: ::std::option::Option<#ty>, }
+            quote! { pub #f: __pc::Option<#ty>, }
         });
         let writes = fields.iter().map(|(f, id, ty)| {
             let tt = self.ttype(ty);
             let write = self.write_value(ty, &quote!(v), 0);
             quote! {
-                if let ::std::option::Option::Some(v) = &self.#f {
+                if let __pc::Some(v) = &self.#f {
                     w.write_field_begin(#tt, #id)?; #write w.write_field_end()?;
                 }
             }
@@ -196,7 +196,7 @@ impl Gen<'_> {
         let arms = fields.iter().map(|(f, id, ty)| {
             let tt = self.ttype(ty);
             let read = self.read_value(ty, 0);
-            quote! { (#id, #tt) => { out.#f = ::std::option::Option::Some(#read); } }
+            quote! { (#id, #tt) => { out.#f = __pc::Some(#read); } }
         });
         let idl_name = format!("{}_result", m.function.name.name);
         let doc = format!(" Result of `{}`: the value or a declared exception.", m.function.name.name);
@@ -204,21 +204,21 @@ impl Gen<'_> {
             #[doc = #doc]
             #[derive(Debug, Clone, PartialEq, Default)]
             pub struct #name { #(#decls)* }
-            impl ::probe::__codegen::Encode for #name {
-                fn encode<W: ::probe::__codegen::ProtocolWriter>(&self, w: &mut W) -> ::std::result::Result<(), ::probe::__codegen::ProtocolError> {
+            impl __pc::Encode for #name {
+                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
                     w.write_struct_begin(#idl_name)?;
                     #(#writes)*
                     w.write_field_stop()?;
                     w.write_struct_end()
                 }
             }
-            impl ::probe::__codegen::Decode for #name {
-                fn decode<R: ::probe::__codegen::ProtocolReader>(r: &mut R) -> ::std::result::Result<Self, ::probe::__codegen::ProtocolError> {
+            impl __pc::Decode for #name {
+                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
                     let mut out = Self::default();
                     r.read_struct_begin()?;
                     loop {
                         let field = r.read_field_begin()?;
-                        if field.ttype == ::probe::__codegen::TType::Stop { break; }
+                        if field.ttype == __pc::TType::Stop { break; }
                         match (field.id, field.ttype) {
                             #(#arms)*
                             (_, other) => r.skip(other)?,
@@ -226,7 +226,7 @@ impl Gen<'_> {
                         r.read_field_end()?;
                     }
                     r.read_struct_end()?;
-                    ::std::result::Result::Ok(out)
+                    __pc::Ok(out)
                 }
             }
         })
@@ -240,7 +240,7 @@ impl Gen<'_> {
             .map(|s| (ident(&names::escape(&upper_camel(&s.field.name.name))), self.rust_type(s.ty)))
             .collect();
         let decls = variants.iter().map(|(v, ty)| quote! { #v(#ty), });
-        let shows = variants.iter().map(|(v, _)| quote! { Self::#v(e) => ::std::fmt::Debug::fmt(e, f), });
+        let shows = variants.iter().map(|(v, _)| quote! { Self::#v(e) => __pc::fmt::Debug::fmt(e, f), });
         let mut seen = std::collections::HashSet::new();
         let froms = variants
             .iter()
@@ -248,8 +248,8 @@ impl Gen<'_> {
             .filter(|(_, ty)| variants.iter().filter(|(_, t)| t.to_string() == ty.to_string()).count() == 1);
         let froms = froms.map(|(v, ty)| {
             quote! {
-                impl ::std::convert::From<#ty> for ::probe::__codegen::CallError<#name> {
-                    fn from(e: #ty) -> Self { ::probe::__codegen::CallError::Exception(#name::#v(e)) }
+                impl __pc::From<#ty> for __pc::CallError<#name> {
+                    fn from(e: #ty) -> Self { __pc::CallError::Exception(#name::#v(e)) }
                 }
             }
         });
@@ -258,12 +258,12 @@ impl Gen<'_> {
             #[doc = #doc]
             #[derive(Debug, Clone, PartialEq)]
             pub enum #name { #(#decls)* }
-            impl ::std::fmt::Display for #name {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            impl __pc::fmt::Display for #name {
+                fn fmt(&self, f: &mut __pc::fmt::Formatter<'_>) -> __pc::fmt::Result {
                     match self { #(#shows)* }
                 }
             }
-            impl ::std::error::Error for #name {}
+            impl __pc::StdError for #name {}
             #(#froms)*
         })
     }
@@ -273,7 +273,7 @@ impl Gen<'_> {
         let doc = doc_attr(s.doc.as_deref());
         let supertrait = match self.base(id, s) {
             Some((base_id, _)) => self.path(base_id),
-            None => quote!(::std::marker::Send + ::std::marker::Sync + 'static),
+            None => quote!(__pc::Send + __pc::Sync + 'static),
         };
         let methods = s
             .functions
@@ -289,7 +289,7 @@ impl Gen<'_> {
                 let fdoc = doc_attr(f.doc.as_deref());
                 Ok(quote! {
                     #fdoc
-                    fn #rust(&self, #(#args),*) -> impl ::std::future::Future<Output = ::std::result::Result<#ret, ::probe::__codegen::CallError<#exc>>> + ::std::marker::Send;
+                    fn #rust(&self, #(#args),*) -> impl __pc::Future<Output = __pc::Result<#ret, __pc::CallError<#exc>>> + __pc::Send;
                 })
             })
             .collect::<Result<Vec<_>, CodegenError>>()?;
@@ -307,29 +307,29 @@ impl Gen<'_> {
         let infos = methods.iter().map(|m| {
             let (n, oneway, idempotent) =
                 (&*m.function.name.name, m.function.oneway, is_idempotent(m.function));
-            quote! { ::probe::__codegen::MethodInfo { name: #n, oneway: #oneway, idempotent: #idempotent } }
+            quote! { __pc::MethodInfo { name: #n, oneway: #oneway, idempotent: #idempotent } }
         });
         let arms = methods.iter().map(|m| self.dispatch_arm(m)).collect::<Result<Vec<_>, _>>()?;
         let doc = format!(" Serves a [`{}`] handler: give it to `probe::Server`.", trait_name);
         Ok(quote! {
             #[doc = #doc]
             #[derive(Debug)]
-            pub struct #server<H> { handler: ::std::sync::Arc<H> }
+            pub struct #server<H> { handler: __pc::Arc<H> }
             impl<H: #trait_name> #server<H> {
                 /// A server for `handler`.
-                pub fn new(handler: H) -> Self { Self { handler: ::std::sync::Arc::new(handler) } }
+                pub fn new(handler: H) -> Self { Self { handler: __pc::Arc::new(handler) } }
                 /// A server for a shared handler.
-                pub fn from_arc(handler: ::std::sync::Arc<H>) -> Self { Self { handler } }
+                pub fn from_arc(handler: __pc::Arc<H>) -> Self { Self { handler } }
             }
-            impl<H> ::std::clone::Clone for #server<H> {
-                fn clone(&self) -> Self { Self { handler: ::std::sync::Arc::clone(&self.handler) } }
+            impl<H> __pc::Clone for #server<H> {
+                fn clone(&self) -> Self { Self { handler: __pc::Arc::clone(&self.handler) } }
             }
-            impl<H: #trait_name> ::probe::__codegen::Dispatch for #server<H> {
+            impl<H: #trait_name> __pc::Dispatch for #server<H> {
                 fn service_name(&self) -> &'static str { #idl_name }
-                fn methods(&self) -> &'static [::probe::__codegen::MethodInfo] { &[#(#infos),*] }
-                fn dispatch(&self, request: ::probe::__codegen::Request) -> ::probe::__codegen::BoxFuture<'_, ::probe::__codegen::Reply> {
+                fn methods(&self) -> &'static [__pc::MethodInfo] { &[#(#infos),*] }
+                fn dispatch(&self, request: __pc::Request) -> __pc::BoxFuture<'_, __pc::Reply> {
                     let handler = &*self.handler;
-                    ::std::boxed::Box::pin(async move {
+                    __pc::Box::pin(async move {
                         match request.method() {
                             #(#arms)*
                             _ => request.unknown_method(),
@@ -355,22 +355,11 @@ impl Gen<'_> {
         let shapes = self.arg_shapes(m)?;
         let arg_names = shapes.iter().map(|s| &s.name);
         let fields = self.result_fields(m)?;
-        let none_except = |except: &Ident| {
-            let others = fields
-                .iter()
-                .filter(|(f, ..)| f != except)
-                .map(|(f, ..)| quote!(#f: ::std::option::Option::None,));
-            quote!(#(#others)*)
-        };
         let ok_arm = match fields.first() {
-            Some((f, 0, _)) if m.function.returns.is_some() => {
-                let rest = none_except(f);
-                quote! { ::std::result::Result::Ok(v) => request.reply(&#result_ty { #f: ::std::option::Option::Some(v), #rest }), }
-            }
-            _ => {
-                let all = fields.iter().map(|(f, ..)| quote!(#f: ::std::option::Option::None,));
-                quote! { ::std::result::Result::Ok(()) => request.reply(&#result_ty { #(#all)* }), }
-            }
+            Some((f, 0, _)) if m.function.returns.is_some() => quote! {
+                __pc::Ok(v) => request.reply(&#result_ty { #f: __pc::Some(v), ..__pc::Default::default() }),
+            },
+            _ => quote! { __pc::Ok(()) => request.reply(&#result_ty::default()), },
         };
         let exc_arms: Vec<TokenStream> = match &m.exception {
             Some(exc) => {
@@ -380,28 +369,25 @@ impl Gen<'_> {
                     .zip(&m.function.throws)
                     .map(|((f, ..), t)| {
                         let v = ident(&names::escape(&upper_camel(&t.name.name)));
-                        let rest = none_except(f);
                         quote! {
-                            ::std::result::Result::Err(::probe::__codegen::CallError::Exception(#exc_ty::#v(e))) =>
-                                request.reply(&#result_ty { #f: ::std::option::Option::Some(e), #rest }),
+                            __pc::Err(__pc::CallError::Exception(#exc_ty::#v(e))) =>
+                                request.reply(&#result_ty { #f: __pc::Some(e), ..__pc::Default::default() }),
                         }
                     })
                     .collect()
             }
-            None => vec![
-                quote! { ::std::result::Result::Err(::probe::__codegen::CallError::Exception(never)) => match never {}, },
-            ],
+            None => vec![quote! { __pc::Err(__pc::CallError::Exception(never)) => match never {}, }],
         };
         Ok(quote! {
             #name => {
                 let args: #args_ty = match request.decode_args() {
-                    ::std::result::Result::Ok(args) => args,
-                    ::std::result::Result::Err(e) => return request.protocol_error(&e),
+                    __pc::Ok(args) => args,
+                    __pc::Err(e) => return request.protocol_error(&e),
                 };
                 match <H as #trait_path>::#rust(handler, #(args.#arg_names),*).await {
                     #ok_arm
                     #(#exc_arms)*
-                    ::std::result::Result::Err(::probe::__codegen::CallError::Rpc(e)) => request.internal_error(&e),
+                    __pc::Err(__pc::CallError::Rpc(e)) => request.internal_error(&e),
                 }
             }
         })
@@ -419,12 +405,12 @@ impl Gen<'_> {
         Ok(quote! {
             #[doc = #doc]
             #[derive(Debug, Clone)]
-            pub struct #client { channel: ::probe::__codegen::Channel }
+            pub struct #client { channel: __pc::Channel }
             impl #client {
                 /// The IDL service name.
                 pub const SERVICE: &'static str = #idl_name;
                 /// A client calling through `channel`.
-                pub fn new(channel: ::probe::__codegen::Channel) -> Self { Self { channel } }
+                pub fn new(channel: __pc::Channel) -> Self { Self { channel } }
                 #(#methods)*
             }
         })
@@ -450,31 +436,33 @@ impl Gen<'_> {
         let (oneway, idempotent) = (m.function.oneway, is_idempotent(m.function));
         let fields = self.result_fields(m)?;
         let success = m.function.returns.as_ref().map(|_| {
-            quote! { if let ::std::option::Option::Some(v) = result.success { return ::std::result::Result::Ok(v); } }
+            quote! { if let __pc::Some(v) = result.success { return __pc::Ok(v); } }
         });
-        let excs = fields.iter().skip(usize::from(m.function.returns.is_some())).zip(&m.function.throws).map(|((f, ..), t)| {
-            let v = ident(&names::escape(&upper_camel(&t.name.name)));
-            quote! {
-                if let ::std::option::Option::Some(e) = result.#f {
-                    return ::std::result::Result::Err(::probe::__codegen::CallError::Exception(#exc::#v(e)));
+        let excs = fields.iter().skip(usize::from(m.function.returns.is_some())).zip(&m.function.throws).map(
+            |((f, ..), t)| {
+                let v = ident(&names::escape(&upper_camel(&t.name.name)));
+                quote! {
+                    if let __pc::Some(e) = result.#f {
+                        return __pc::Err(__pc::CallError::Exception(#exc::#v(e)));
+                    }
                 }
-            }
-        });
+            },
+        );
         let tail = if m.function.returns.is_some() {
-            quote! { ::std::result::Result::Err(::probe::__codegen::Error::MissingResult { method: #method.into() }.into()) }
+            quote! { __pc::Err(__pc::Error::MissingResult { method: #method.into() }.into()) }
         } else {
-            quote! { ::std::result::Result::Ok(()) }
+            quote! { __pc::Ok(()) }
         };
-        let on_none = if oneway { quote!(::std::result::Result::Ok(())) } else { tail.clone() };
+        let on_none = if oneway { quote!(__pc::Ok(())) } else { tail.clone() };
         let _ = service;
         let fdoc = doc_attr(m.function.doc.as_deref());
         Ok(quote! {
             #fdoc
-            pub async fn #rust(&self, #(#params),*) -> ::std::result::Result<#ret, ::probe::__codegen::CallError<#exc>> {
+            pub async fn #rust(&self, #(#params),*) -> __pc::Result<#ret, __pc::CallError<#exc>> {
                 let args = #args_ty { #(#names),* };
-                let options = ::probe::__codegen::CallOptions { oneway: #oneway, idempotent: #idempotent };
-                let result: ::std::option::Option<#result_ty> = self.channel.call(Self::SERVICE, #method, &args, options).await?;
-                let ::std::option::Option::Some(result) = result else { return #on_none; };
+                let options = __pc::CallOptions { oneway: #oneway, idempotent: #idempotent };
+                let result: __pc::Option<#result_ty> = self.channel.call(Self::SERVICE, #method, &args, options).await?;
+                let __pc::Some(result) = result else { return #on_none; };
                 #success
                 #(#excs)*
                 #tail

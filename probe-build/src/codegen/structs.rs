@@ -61,7 +61,7 @@ impl Gen<'_> {
     /// The Rust type a field is stored as (without the `Option`).
     pub(crate) fn stored_type(&self, shape: &FieldShape<'_>) -> TokenStream {
         let ty = self.rust_type(shape.ty);
-        if shape.boxed { quote!(::std::boxed::Box<#ty>) } else { ty }
+        if shape.boxed { quote!(__pc::Box<#ty>) } else { ty }
     }
 
     pub(crate) fn structure(&self, id: DefId, s: &Struct) -> Result<TokenStream, CodegenError> {
@@ -74,7 +74,7 @@ impl Gen<'_> {
         }
         let fields = shapes.iter().map(|f| {
             let (fname, ty) = (&f.name, self.stored_type(f));
-            let ty = if f.option { quote!(::std::option::Option<#ty>) } else { ty };
+            let ty = if f.option { quote!(__pc::Option<#ty>) } else { ty };
             let fdoc = doc_attr(f.field.doc.as_deref());
             quote! { #fdoc pub #fname: #ty, }
         });
@@ -89,7 +89,7 @@ impl Gen<'_> {
             });
             let inits = inits.collect::<Result<Vec<_>, CodegenError>>()?;
             quote! {
-                impl ::std::default::Default for #name {
+                impl __pc::Default for #name {
                     fn default() -> Self { Self { #(#inits)* } }
                 }
             }
@@ -98,12 +98,12 @@ impl Gen<'_> {
         };
         let exception = (s.kind == StructKind::Exception).then(|| {
             quote! {
-                impl ::std::fmt::Display for #name {
-                    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                        ::std::fmt::Debug::fmt(self, f)
+                impl __pc::fmt::Display for #name {
+                    fn fmt(&self, f: &mut __pc::fmt::Formatter<'_>) -> __pc::fmt::Result {
+                        __pc::fmt::Debug::fmt(self, f)
                     }
                 }
-                impl ::std::error::Error for #name {}
+                impl __pc::StdError for #name {}
             }
         });
         let encode = self.struct_encode(&s.name.name, &shapes);
@@ -114,13 +114,13 @@ impl Gen<'_> {
             pub struct #name { #(#fields)* }
             #default_impl
             #exception
-            impl ::probe::__codegen::Encode for #name {
-                fn encode<W: ::probe::__codegen::ProtocolWriter>(&self, w: &mut W) -> ::std::result::Result<(), ::probe::__codegen::ProtocolError> {
+            impl __pc::Encode for #name {
+                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
                     #encode
                 }
             }
-            impl ::probe::__codegen::Decode for #name {
-                fn decode<R: ::probe::__codegen::ProtocolReader>(r: &mut R) -> ::std::result::Result<Self, ::probe::__codegen::ProtocolError> {
+            impl __pc::Decode for #name {
+                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
                     #decode
                 }
             }
@@ -130,7 +130,7 @@ impl Gen<'_> {
     /// The value a field takes when the wire does not carry it (and in `Default`).
     pub(crate) fn field_default(&self, f: &FieldShape<'_>) -> Result<TokenStream, CodegenError> {
         if f.option {
-            return Ok(quote!(::std::option::Option::None));
+            return Ok(quote!(__pc::None));
         }
         let value = match &f.field.default {
             Some(default) => {
@@ -139,9 +139,9 @@ impl Gen<'_> {
                 })?;
                 self.value_expr(f.ty, value)?
             }
-            None => quote!(::std::default::Default::default()),
+            None => quote!(__pc::Default::default()),
         };
-        Ok(if f.boxed { quote!(::std::boxed::Box::new(#value)) } else { value })
+        Ok(if f.boxed { quote!(__pc::Box::new(#value)) } else { value })
     }
 
     /// Field-writing statements for fields stored in `self`.
@@ -154,7 +154,7 @@ impl Gen<'_> {
                 let v = if f.boxed { quote!(&**v) } else { quote!(v) };
                 let write = self.write_value(f.ty, &v, 0);
                 quote! {
-                    if let ::std::option::Option::Some(v) = &self.#fname {
+                    if let __pc::Some(v) = &self.#fname {
                         w.write_field_begin(#tt, #id)?;
                         #write
                         w.write_field_end()?;
@@ -187,14 +187,14 @@ impl Gen<'_> {
         let slots: Vec<_> = (0..shapes.len()).map(|i| quote::format_ident!("f{i}")).collect();
         let decls = shapes.iter().zip(&slots).map(|(f, slot)| {
             let ty = self.stored_type(f);
-            quote! { let mut #slot: ::std::option::Option<#ty> = ::std::option::Option::None; }
+            quote! { let mut #slot: __pc::Option<#ty> = __pc::None; }
         });
         let arms = shapes.iter().zip(&slots).map(|(f, slot)| {
             let id = f.field.id as i16;
             let tt = self.ttype(f.ty);
             let read = self.read_value(f.ty, 0);
-            let read = if f.boxed { quote!(::std::boxed::Box::new(#read)) } else { read };
-            quote! { (#id, #tt) => { #slot = ::std::option::Option::Some(#read); } }
+            let read = if f.boxed { quote!(__pc::Box::new(#read)) } else { read };
+            quote! { (#id, #tt) => { #slot = __pc::Some(#read); } }
         });
         let inits = shapes
             .iter()
@@ -206,13 +206,13 @@ impl Gen<'_> {
                     quote! { #fname: #slot, }
                 } else if f.required {
                     quote! {
-                        #fname: #slot.ok_or(::probe::__codegen::ProtocolError::MissingRequiredField {
+                        #fname: #slot.ok_or(__pc::ProtocolError::MissingRequiredField {
                             strukt: #idl_name, field: #field_name,
                         })?,
                     }
                 } else {
                     let default = self.field_default(f)?;
-                    quote! { #fname: match #slot { ::std::option::Option::Some(v) => v, ::std::option::Option::None => #default }, }
+                    quote! { #fname: match #slot { __pc::Some(v) => v, __pc::None => #default }, }
                 })
             })
             .collect::<Result<Vec<_>, CodegenError>>()?;
@@ -221,7 +221,7 @@ impl Gen<'_> {
             #(#decls)*
             loop {
                 let field = r.read_field_begin()?;
-                if field.ttype == ::probe::__codegen::TType::Stop { break; }
+                if field.ttype == __pc::TType::Stop { break; }
                 match (field.id, field.ttype) {
                     #(#arms)*
                     (_, other) => r.skip(other)?,
@@ -229,7 +229,7 @@ impl Gen<'_> {
                 r.read_field_end()?;
             }
             r.read_struct_end()?;
-            ::std::result::Result::Ok(Self { #(#inits)* })
+            __pc::Ok(Self { #(#inits)* })
         })
     }
 
@@ -259,35 +259,35 @@ impl Gen<'_> {
             let id = f.field.id as i16;
             let tt = self.ttype(f.ty);
             let read = self.read_value(f.ty, 0);
-            let read = if f.boxed { quote!(::std::boxed::Box::new(#read)) } else { read };
-            quote! { (#id, #tt) => { value = ::std::option::Option::Some(Self::#v(#read)); } }
+            let read = if f.boxed { quote!(__pc::Box::new(#read)) } else { read };
+            quote! { (#id, #tt) => { value = __pc::Some(Self::#v(#read)); } }
         });
         let write_match =
             if shapes.is_empty() { quote!(match *self {}) } else { quote!(match self { #(#writes)* }) };
         let value_decl = if shapes.is_empty() {
-            quote! { let value: ::std::option::Option<Self> = ::std::option::Option::None; }
+            quote! { let value: __pc::Option<Self> = __pc::None; }
         } else {
-            quote! { let mut value: ::std::option::Option<Self> = ::std::option::Option::None; }
+            quote! { let mut value: __pc::Option<Self> = __pc::None; }
         };
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, #hash)]
             pub enum #name { #(#variants)* }
-            impl ::probe::__codegen::Encode for #name {
-                fn encode<W: ::probe::__codegen::ProtocolWriter>(&self, w: &mut W) -> ::std::result::Result<(), ::probe::__codegen::ProtocolError> {
+            impl __pc::Encode for #name {
+                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
                     w.write_struct_begin(#idl_name)?;
                     #write_match
                     w.write_field_stop()?;
                     w.write_struct_end()
                 }
             }
-            impl ::probe::__codegen::Decode for #name {
-                fn decode<R: ::probe::__codegen::ProtocolReader>(r: &mut R) -> ::std::result::Result<Self, ::probe::__codegen::ProtocolError> {
+            impl __pc::Decode for #name {
+                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
                     r.read_struct_begin()?;
                     #value_decl
                     loop {
                         let field = r.read_field_begin()?;
-                        if field.ttype == ::probe::__codegen::TType::Stop { break; }
+                        if field.ttype == __pc::TType::Stop { break; }
                         match (field.id, field.ttype) {
                             #(#arms)*
                             (_, other) => r.skip(other)?,
@@ -295,7 +295,7 @@ impl Gen<'_> {
                         r.read_field_end()?;
                     }
                     r.read_struct_end()?;
-                    value.ok_or(::probe::__codegen::ProtocolError::EmptyUnion { union: #idl_name })
+                    value.ok_or(__pc::ProtocolError::EmptyUnion { union: #idl_name })
                 }
             }
         }

@@ -15,25 +15,17 @@ impl Gen<'_> {
             Ty::Base(b) => base_type(*b),
             Ty::List(elem) => {
                 let elem = self.rust_type(elem);
-                quote!(::std::vec::Vec<#elem>)
+                quote!(__pc::Vec<#elem>)
             }
             Ty::Set(elem) => {
                 let hashable = self.analysis.is_hashable(self.program, elem);
                 let elem = self.rust_type(elem);
-                if hashable {
-                    quote!(::probe::__codegen::HashSet<#elem>)
-                } else {
-                    quote!(::std::vec::Vec<#elem>)
-                }
+                if hashable { quote!(__pc::HashSet<#elem>) } else { quote!(__pc::Vec<#elem>) }
             }
             Ty::Map(k, v) => {
                 let hashable = self.analysis.is_hashable(self.program, k);
                 let (k, v) = (self.rust_type(k), self.rust_type(v));
-                if hashable {
-                    quote!(::probe::__codegen::HashMap<#k, #v>)
-                } else {
-                    quote!(::std::vec::Vec<(#k, #v)>)
-                }
+                if hashable { quote!(__pc::HashMap<#k, #v>) } else { quote!(__pc::Vec<(#k, #v)>) }
             }
             Ty::Enum(id) | Ty::Struct(id) | Ty::Alias(id) => self.path(*id),
         }
@@ -56,7 +48,7 @@ impl Gen<'_> {
             Ty::Struct(_) | Ty::Alias(_) => "Struct",
         };
         let name = format_ident!("{name}");
-        quote!(::probe::__codegen::TType::#name)
+        quote!(__pc::TType::#name)
     }
 
     /// Statements writing the value behind the reference expression `v` (of type `&T`) to `w`.
@@ -81,7 +73,7 @@ impl Gen<'_> {
                 quote! { w.#method(#arg)?; }
             }
             Ty::Enum(_) => quote! { w.write_i32(#recv.0)?; },
-            Ty::Struct(_) | Ty::Alias(_) => quote! { ::probe::__codegen::Encode::encode(#v, w)?; },
+            Ty::Struct(_) | Ty::Alias(_) => quote! { __pc::Encode::encode(#v, w)?; },
             Ty::List(elem) | Ty::Set(elem) => {
                 let (begin, end) = if matches!(unaliased, Ty::List(_)) {
                     (quote!(write_list_begin), quote!(write_list_end))
@@ -138,7 +130,7 @@ impl Gen<'_> {
             }
             Ty::Struct(_) | Ty::Alias(_) => {
                 let rust = self.rust_type(ty);
-                quote!(<#rust as ::probe::__codegen::Decode>::decode(r)?)
+                quote!(<#rust as __pc::Decode>::decode(r)?)
             }
             Ty::List(elem) | Ty::Set(elem) => {
                 let (begin, end) = if matches!(unaliased, Ty::List(_)) {
@@ -159,8 +151,8 @@ impl Gen<'_> {
                 let out = format_ident!("out{depth}");
                 quote! {{
                     let #h = r.#begin()?;
-                    ::probe::__codegen::check_elem(#h.elem, #tt, #h.len)?;
-                    let mut #out: #container = ::probe::__codegen::with_capacity(#h.capacity_hint());
+                    __pc::check_elem(#h.elem, #tt, #h.len)?;
+                    let mut #out: #container = __pc::with_capacity(#h.capacity_hint());
                     for _ in 0..#h.len { #out.#insert(#read); }
                     r.#end()?;
                     #out
@@ -179,8 +171,8 @@ impl Gen<'_> {
                 let out = format_ident!("out{depth}");
                 quote! {{
                     let #h = r.read_map_begin()?;
-                    ::probe::__codegen::check_map(&#h, #kt, #vt)?;
-                    let mut #out: #container = ::probe::__codegen::with_capacity(#h.capacity_hint());
+                    __pc::check_map(&#h, #kt, #vt)?;
+                    let mut #out: #container = __pc::with_capacity(#h.capacity_hint());
                     for _ in 0..#h.len {
                         let key = #rk;
                         let value = #rv;
@@ -202,8 +194,8 @@ fn base_type(b: BaseType) -> TokenStream {
         BaseType::I32 => quote!(i32),
         BaseType::I64 => quote!(i64),
         BaseType::Double => quote!(f64),
-        BaseType::String => quote!(::std::string::String),
-        BaseType::Binary => quote!(::probe::__codegen::Bytes),
+        BaseType::String => quote!(__pc::String),
+        BaseType::Binary => quote!(__pc::Bytes),
         BaseType::Uuid => quote!([u8; 16]),
     }
 }
