@@ -3,6 +3,7 @@
 //! declares, so an IDL type called `Option` or `String` cannot capture a generated path.
 
 mod analysis;
+mod codec_impl;
 mod consts;
 mod enums;
 mod services;

@@ -10,6 +10,7 @@ use crate::ast::{Definition, Function, Service};
 use crate::ir::DefId;
 use crate::names;
 
+use super::codec_impl::{codec_impls, decode_body, encode_body};
 use super::structs::FieldShape;
 use super::{CodegenError, Gen, doc_attr, ident, upper_camel};
 
@@ -140,23 +141,17 @@ impl Gen<'_> {
             quote! { pub #fname: #ty, }
         });
         let idl_name = format!("{}_args", m.function.name.name);
-        let encode = self.struct_encode(&idl_name, &shapes);
-        let decode = self.struct_decode(&idl_name, &shapes)?;
+        let codec = codec_impls(
+            name,
+            self.struct_encode(&idl_name, &shapes),
+            self.struct_decode(&idl_name, &shapes)?,
+        );
         let doc = format!(" Arguments of `{}`.", m.function.name.name);
         Ok(quote! {
             #[doc = #doc]
             #[derive(Debug, Clone, PartialEq)]
             pub struct #name { #(#fields)* }
-            impl __pc::Encode for #name {
-                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
-                    #encode
-                }
-            }
-            impl __pc::Decode for #name {
-                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
-                    #decode
-                }
-            }
+            #codec
         })
     }
 
@@ -200,35 +195,14 @@ impl Gen<'_> {
         });
         let idl_name = format!("{}_result", m.function.name.name);
         let doc = format!(" Result of `{}`: the value or a declared exception.", m.function.name.name);
+        let encode = encode_body(&idl_name, quote!(#(#writes)*));
+        let decode = decode_body(quote!(let mut out = Self::default();), arms, quote!(__pc::Ok(out)));
+        let codec = codec_impls(name, encode, decode);
         Ok(quote! {
             #[doc = #doc]
             #[derive(Debug, Clone, PartialEq, Default)]
             pub struct #name { #(#decls)* }
-            impl __pc::Encode for #name {
-                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
-                    w.write_struct_begin(#idl_name)?;
-                    #(#writes)*
-                    w.write_field_stop()?;
-                    w.write_struct_end()
-                }
-            }
-            impl __pc::Decode for #name {
-                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
-                    let mut out = Self::default();
-                    r.read_struct_begin()?;
-                    loop {
-                        let field = r.read_field_begin()?;
-                        if field.ttype == __pc::TType::Stop { break; }
-                        match (field.id, field.ttype) {
-                            #(#arms)*
-                            (_, other) => r.skip(other)?,
-                        }
-                        r.read_field_end()?;
-                    }
-                    r.read_struct_end()?;
-                    __pc::Ok(out)
-                }
-            }
+            #codec
         })
     }
 

@@ -8,6 +8,7 @@ use crate::ir::{DefId, Ty};
 use crate::names;
 
 use super::analysis::field_ty;
+use super::codec_impl::{codec_impls, decode_body, encode_body};
 use super::{CodegenError, Gen, doc_attr, ident, upper_camel};
 
 /// How one field is stored.
@@ -106,24 +107,18 @@ impl Gen<'_> {
                 impl __pc::StdError for #name {}
             }
         });
-        let encode = self.struct_encode(&s.name.name, &shapes);
-        let decode = self.struct_decode(&s.name.name, &shapes)?;
+        let codec = codec_impls(
+            &name,
+            self.struct_encode(&s.name.name, &shapes),
+            self.struct_decode(&s.name.name, &shapes)?,
+        );
         Ok(quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, #hash #derive_default)]
             pub struct #name { #(#fields)* }
             #default_impl
             #exception
-            impl __pc::Encode for #name {
-                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
-                    #encode
-                }
-            }
-            impl __pc::Decode for #name {
-                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
-                    #decode
-                }
-            }
+            #codec
         })
     }
 
@@ -170,12 +165,7 @@ impl Gen<'_> {
                 }
             }
         });
-        quote! {
-            w.write_struct_begin(#idl_name)?;
-            #(#writes)*
-            w.write_field_stop()?;
-            w.write_struct_end()
-        }
+        encode_body(idl_name, quote!(#(#writes)*))
     }
 
     /// The body of `decode` for a struct whose fields are `shapes`.
@@ -216,21 +206,7 @@ impl Gen<'_> {
                 })
             })
             .collect::<Result<Vec<_>, CodegenError>>()?;
-        Ok(quote! {
-            r.read_struct_begin()?;
-            #(#decls)*
-            loop {
-                let field = r.read_field_begin()?;
-                if field.ttype == __pc::TType::Stop { break; }
-                match (field.id, field.ttype) {
-                    #(#arms)*
-                    (_, other) => r.skip(other)?,
-                }
-                r.read_field_end()?;
-            }
-            r.read_struct_end()?;
-            __pc::Ok(Self { #(#inits)* })
-        })
+        Ok(decode_body(quote!(#(#decls)*), arms, quote!(__pc::Ok(Self { #(#inits)* }))))
     }
 
     fn union(
@@ -269,35 +245,18 @@ impl Gen<'_> {
         } else {
             quote! { let mut value: __pc::Option<Self> = __pc::None; }
         };
+        let encode = encode_body(idl_name, write_match);
+        let decode = decode_body(
+            value_decl,
+            arms,
+            quote!(value.ok_or(__pc::ProtocolError::EmptyUnion { union: #idl_name })),
+        );
+        let codec = codec_impls(name, encode, decode);
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, #hash)]
             pub enum #name { #(#variants)* }
-            impl __pc::Encode for #name {
-                fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
-                    w.write_struct_begin(#idl_name)?;
-                    #write_match
-                    w.write_field_stop()?;
-                    w.write_struct_end()
-                }
-            }
-            impl __pc::Decode for #name {
-                fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
-                    r.read_struct_begin()?;
-                    #value_decl
-                    loop {
-                        let field = r.read_field_begin()?;
-                        if field.ttype == __pc::TType::Stop { break; }
-                        match (field.id, field.ttype) {
-                            #(#arms)*
-                            (_, other) => r.skip(other)?,
-                        }
-                        r.read_field_end()?;
-                    }
-                    r.read_struct_end()?;
-                    value.ok_or(__pc::ProtocolError::EmptyUnion { union: #idl_name })
-                }
-            }
+            #codec
         }
     }
 }

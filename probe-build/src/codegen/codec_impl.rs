@@ -1,0 +1,56 @@
+//! The shape every generated `Encode`/`Decode` pair shares: a struct written field by field, and a
+//! field loop that keeps known fields and skips the rest.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+
+/// `impl Encode` and `impl Decode` for `name` with these bodies.
+pub(crate) fn codec_impls(name: &impl ToTokens, encode: TokenStream, decode: TokenStream) -> TokenStream {
+    quote! {
+        impl __pc::Encode for #name {
+            fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
+                #encode
+            }
+        }
+        impl __pc::Decode for #name {
+            fn decode<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
+                #decode
+            }
+        }
+    }
+}
+
+/// An `encode` body: the struct header, `writes`, the stop field.
+pub(crate) fn encode_body(idl_name: &str, writes: TokenStream) -> TokenStream {
+    quote! {
+        w.write_struct_begin(#idl_name)?;
+        #writes
+        w.write_field_stop()?;
+        w.write_struct_end()
+    }
+}
+
+/// A `decode` body: `prologue`, a loop matching `(id, type)` against `arms` (unknown fields are
+/// skipped), then `finish` as the result.
+pub(crate) fn decode_body(
+    prologue: TokenStream,
+    arms: impl IntoIterator<Item = TokenStream>,
+    finish: TokenStream,
+) -> TokenStream {
+    let arms = arms.into_iter();
+    quote! {
+        r.read_struct_begin()?;
+        #prologue
+        loop {
+            let field = r.read_field_begin()?;
+            if field.ttype == __pc::TType::Stop { break; }
+            match (field.id, field.ttype) {
+                #(#arms)*
+                (_, other) => r.skip(other)?,
+            }
+            r.read_field_end()?;
+        }
+        r.read_struct_end()?;
+        #finish
+    }
+}
