@@ -31,6 +31,15 @@ pub enum Error {
         /// The timeout that passed.
         timeout_ms: u64,
     },
+    /// The connection could not be made (refused, unreachable, name not resolved): the request
+    /// surely never reached a server.
+    #[error("cannot connect to {peer}: {source}")]
+    Connect {
+        /// The peer's address, or a description of it.
+        peer: String,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// No connection within the connect timeout.
     #[error("connecting to {peer} timed out after {timeout_ms} ms")]
     ConnectTimeout {
@@ -68,7 +77,7 @@ impl Error {
 
     /// Whether the request surely never reached a server, so that any call may be retried.
     pub fn is_connect_failure(&self) -> bool {
-        matches!(self, Error::ConnectTimeout { .. } | Error::NoNode { .. })
+        matches!(self, Error::Connect { .. } | Error::ConnectTimeout { .. } | Error::NoNode { .. })
     }
 }
 

@@ -25,7 +25,9 @@ pub mod client;
 pub mod codec;
 mod error;
 pub mod generated;
+pub mod server;
 pub mod service;
+pub mod transport;
 
 pub use error::{CallError, Error, NoException};
 pub mod registry;

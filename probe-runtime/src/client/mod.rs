@@ -1,5 +1,11 @@
-//! The client side of generated code: a [`Channel`] carries encoded calls to some [`Transport`].
+//! The client side of generated code: a [`Channel`] carries encoded calls to some [`Transport`];
+//! [`TcpTransport`] carries them to one server over TCP.
 
 mod channel;
+mod endpoint;
+mod mux;
+mod pool;
+mod tcp;
 
 pub use channel::{Call, CallOptions, Channel, Transport};
+pub use tcp::{TcpTransport, TcpTransportBuilder};

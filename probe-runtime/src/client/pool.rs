@@ -1,0 +1,102 @@
+//! One call at a time per connection, connections pooled: what stock Thrift servers expect.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::endpoint::Endpoint;
+use crate::error::Error;
+use crate::transport::{MessageReader, encode_frame};
+
+/// A connection resting in the pool.
+struct Idle {
+    conn: MessageReader<TcpStream>,
+    since: Instant,
+}
+
+/// Up to `size` connections to one endpoint, each carrying one call at a time. A call waits for
+/// a free connection when all are busy; a connection that failed or timed out is dropped.
+pub(super) struct Pool {
+    endpoint: Arc<Endpoint>,
+    idle: Mutex<Vec<Idle>>,
+    permits: Semaphore,
+    idle_timeout: Duration,
+}
+
+impl Pool {
+    pub(super) fn new(endpoint: Arc<Endpoint>, size: usize, idle_timeout: Duration) -> Self {
+        Pool { endpoint, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size), idle_timeout }
+    }
+
+    /// Opens one connection now and keeps it for the first call.
+    pub(super) async fn warm(&self) -> Result<(), Error> {
+        let conn = self.open().await?;
+        self.put_back(conn);
+        Ok(())
+    }
+
+    /// Sends `message` and waits for its reply (none for oneway calls).
+    pub(super) async fn call(&self, message: Bytes, oneway: bool) -> Result<Option<Bytes>, Error> {
+        let _permit = self.permits.acquire().await.map_err(|_| {
+            self.endpoint.broken(io::ErrorKind::NotConnected, "the connection pool is closed")
+        })?;
+        let mut conn = match self.take_idle() {
+            Some(conn) => conn,
+            None => self.open().await?,
+        };
+        let mut out = BytesMut::with_capacity(4 + message.len());
+        encode_frame(self.endpoint.wire.framing, &message, &mut out)
+            .map_err(|e| self.endpoint.wire_error(e))?;
+        conn.get_mut().write_all(&out).await.map_err(|e| self.endpoint.io_error(e))?;
+        if oneway {
+            self.put_back(conn);
+            return Ok(None);
+        }
+        match conn.read_message().await {
+            Ok(Some(reply)) => {
+                // Bytes beyond the reply mean the connection is out of step: don't reuse it.
+                if conn.buffered() == 0 {
+                    self.put_back(conn);
+                }
+                Ok(Some(reply))
+            }
+            Ok(None) => Err(self
+                .endpoint
+                .broken(io::ErrorKind::UnexpectedEof, "the server closed the connection before replying")),
+            Err(e) => Err(self.endpoint.wire_error(e)),
+        }
+    }
+
+    async fn open(&self) -> Result<MessageReader<TcpStream>, Error> {
+        let stream = self.endpoint.connect().await?;
+        Ok(MessageReader::new(stream, self.endpoint.wire, self.endpoint.limits))
+    }
+
+    /// The most recently used idle connection that is still open and fresh.
+    fn take_idle(&self) -> Option<MessageReader<TcpStream>> {
+        loop {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
+            if idle.since.elapsed() < self.idle_timeout && still_open(idle.conn.get_mut()) {
+                return Some(idle.conn);
+            }
+        }
+    }
+
+    fn put_back(&self, conn: MessageReader<TcpStream>) {
+        let idle = Idle { conn, since: Instant::now() };
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(idle);
+    }
+}
+
+/// Whether an idle connection is still usable: the server has neither closed it nor sent
+/// anything unasked.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}

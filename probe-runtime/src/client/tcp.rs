@@ -1,0 +1,237 @@
+//! `TcpTransport`: calls to one server address over pooled or multiplexed TCP connections.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::channel::{Call, Channel, Transport};
+use super::endpoint::{Endpoint, millis};
+use super::mux::Mux;
+use super::pool::Pool;
+use crate::codec::Limits;
+use crate::error::Error;
+use crate::service::{BoxFuture, Protocol};
+use crate::transport::{Framing, WireFormat, rename_message};
+
+/// Configures a [`TcpTransport`]; from [`TcpTransport::builder`].
+#[derive(Debug, Clone)]
+pub struct TcpTransportBuilder {
+    addr: String,
+    wire: WireFormat,
+    service_prefix: bool,
+    multiplex: bool,
+    connect_timeout: Duration,
+    timeout: Duration,
+    pool_size: usize,
+    idle_timeout: Duration,
+    limits: Limits,
+}
+
+impl TcpTransportBuilder {
+    /// The protocol. Default binary.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.wire.protocol = protocol;
+        self
+    }
+
+    /// Framed (a 4-byte length before each message) or not. Default framed.
+    pub fn framed(mut self, framed: bool) -> Self {
+        self.wire.framing = if framed { Framing::Framed } else { Framing::Unframed };
+        self
+    }
+
+    /// Name methods `Service:method`, for servers that host several services behind Apache's
+    /// `TMultiplexedProcessor` (probe servers take both forms). Default off.
+    pub fn service_prefix(mut self, on: bool) -> Self {
+        self.service_prefix = on;
+        self
+    }
+
+    /// Many calls in flight on each connection, matched to replies by seqid. Only for peers known
+    /// to be probe servers: stock Thrift servers handle one call at a time per connection. Off
+    /// (the default), each connection carries one call at a time and is reused after it.
+    pub fn multiplex(mut self, on: bool) -> Self {
+        self.multiplex = on;
+        self
+    }
+
+    /// How long opening a connection may take before [`Error::ConnectTimeout`]. Default 3 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a call may take in all (waiting for a connection, connecting, sending, waiting
+    /// for the reply) before [`Error::Timeout`]. Default 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The most connections: without multiplexing, the most calls in flight at once (more wait
+    /// for a free connection); with it, the connections calls are spread over. Default 8.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long an unused pooled connection is kept before it is closed rather than reused.
+    /// Default 50 s: less than a probe server's default read timeout, so the server never closes
+    /// a connection the pool is about to reuse.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The bounds on replies. Default [`Limits::DEFAULT`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The transport; connections are opened when calls need them.
+    pub fn build(self) -> TcpTransport {
+        let endpoint = Arc::new(Endpoint {
+            addr: self.addr,
+            wire: self.wire,
+            limits: self.limits,
+            connect_timeout: self.connect_timeout,
+        });
+        let conns = if self.multiplex {
+            Conns::Mux(Mux::new(endpoint.clone(), self.pool_size))
+        } else {
+            Conns::Pool(Pool::new(endpoint.clone(), self.pool_size, self.idle_timeout))
+        };
+        TcpTransport { endpoint, conns, service_prefix: self.service_prefix, timeout: self.timeout }
+    }
+
+    /// The transport with one connection opened, so an unreachable server shows at once.
+    pub async fn connect(self) -> Result<TcpTransport, Error> {
+        let transport = self.build();
+        match &transport.conns {
+            Conns::Pool(pool) => pool.warm().await?,
+            Conns::Mux(mux) => mux.warm().await?,
+        }
+        Ok(transport)
+    }
+}
+
+enum Conns {
+    Pool(Pool),
+    Mux(Mux),
+}
+
+/// A [`Transport`] to one server address over TCP: pooled connections with one call in flight
+/// each, or multiplexed ones for probe servers. Build with [`TcpTransport::builder`].
+///
+/// ```no_run
+/// # async fn run() -> Result<(), probe_runtime::Error> {
+/// use probe_runtime::client::{Channel, TcpTransport};
+/// use probe_runtime::service::Protocol;
+/// use std::time::Duration;
+///
+/// let transport = TcpTransport::builder("127.0.0.1:9090")
+///     .protocol(Protocol::Compact)
+///     .multiplex(true)
+///     .timeout(Duration::from_secs(2))
+///     .connect()
+///     .await?;
+/// let channel = Channel::new(transport);
+/// # Ok(())
+/// # }
+/// ```
+pub struct TcpTransport {
+    endpoint: Arc<Endpoint>,
+    conns: Conns,
+    service_prefix: bool,
+    timeout: Duration,
+}
+
+impl fmt::Debug for TcpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpTransport")
+            .field("addr", &self.endpoint.addr)
+            .field("wire", &self.endpoint.wire)
+            .field("multiplex", &matches!(self.conns, Conns::Mux(_)))
+            .field("service_prefix", &self.service_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpTransport {
+    /// A builder for calls to `addr` (`host:port`, resolved at each connect): binary, framed, no
+    /// service prefix, no multiplexing, 8 connections, 3 s to connect, 30 s per call.
+    pub fn builder(addr: impl Into<String>) -> TcpTransportBuilder {
+        TcpTransportBuilder {
+            addr: addr.into(),
+            wire: WireFormat::new(Protocol::Binary, Framing::Framed),
+            service_prefix: false,
+            multiplex: false,
+            connect_timeout: Duration::from_secs(3),
+            timeout: Duration::from_secs(30),
+            pool_size: 8,
+            idle_timeout: Duration::from_secs(50),
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> &str {
+        &self.endpoint.addr
+    }
+
+    /// The protocol and framing this transport speaks.
+    pub fn wire(&self) -> WireFormat {
+        self.endpoint.wire
+    }
+
+    async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
+        let Call { service, method, seqid, message, options } = call;
+        let (protocol, limits) = (self.endpoint.wire.protocol, self.endpoint.limits);
+        let message = match self.service_prefix {
+            true => rename_message(protocol, message, &format!("{service}:{method}"), limits)?,
+            false => message,
+        };
+        let reply = match &self.conns {
+            Conns::Pool(pool) => pool.call(message, options.oneway).await?,
+            Conns::Mux(mux) => mux.call(seqid, message, options.oneway).await?,
+        };
+        match reply {
+            // Probe servers answer with the name as sent, Apache's without the prefix.
+            Some(reply) if self.service_prefix => {
+                let (header, _) = protocol.decode_header(reply.clone(), limits)?;
+                match header.name.strip_prefix(service).and_then(|rest| rest.strip_prefix(':')) {
+                    Some(plain) => Ok(Some(rename_message(protocol, reply, plain, limits)?)),
+                    None => Ok(Some(reply)),
+                }
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+impl Transport for TcpTransport {
+    fn protocol(&self) -> Protocol {
+        self.endpoint.wire.protocol
+    }
+
+    fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
+        Box::pin(async move {
+            let method = call.method;
+            tokio::time::timeout(self.timeout, self.send_now(call)).await.unwrap_or_else(|_| {
+                Err(Error::Timeout { method: method.to_owned(), timeout_ms: millis(self.timeout) })
+            })
+        })
+    }
+}
+
+impl Channel {
+    /// A channel to the Thrift server at `addr` over a [`TcpTransport`] with its defaults
+    /// (binary, framed, pooled): connects once before returning, so an unreachable server shows
+    /// at once. For other settings use `Channel::new(TcpTransport::builder(addr)...build())`.
+    pub async fn connect(addr: impl Into<String>) -> Result<Channel, Error> {
+        Ok(Channel::new(TcpTransport::builder(addr).connect().await?))
+    }
+}

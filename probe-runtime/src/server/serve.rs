@@ -1,0 +1,114 @@
+//! The accept loop: the connection limit, and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{sleep, timeout};
+use tracing::{Instrument, debug, debug_span, info, warn};
+
+use super::ServeError;
+use super::connection::{Shared, serve_connection};
+
+/// How long to pause accepting after an accept error (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Accepts connections on `listener` until `signal` completes, then shuts down gracefully: stops
+/// accepting, lets every connection finish its running calls within the drain timeout, and
+/// closes them. Connections over the limit are accepted and closed at once, so their clients
+/// fail fast and can go to another node.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    signal: impl Future<Output = ()>,
+) {
+    let config = &shared.config;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut signal => break,
+            Some(joined) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = joined {
+                    warn!(error = %e, "a connection task failed");
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) if connections.len() >= config.max_connections => {
+                    warn!(%peer, limit = config.max_connections, "connection limit reached: closing the new connection");
+                    drop(stream);
+                }
+                Ok((stream, peer)) => {
+                    let span = debug_span!("connection", %peer);
+                    connections.spawn(serve_connection(stream, peer, shared.clone(), stop_rx.clone()).instrument(span));
+                }
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    info!(connections = connections.len(), "shutting down: no longer accepting; draining");
+    stop_tx.send_replace(true);
+    let drained =
+        timeout(config.drain_timeout, async { while connections.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        warn!(
+            connections = connections.len(),
+            "calls still running after the drain timeout of {:?}: closing their connections",
+            config.drain_timeout
+        );
+        connections.shutdown().await;
+    }
+    info!("server stopped");
+}
+
+/// A server running in the background: its address, and the way to stop it.
+///
+/// Dropping the handle leaves the server running until the runtime ends.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Spawns `accept_loop` on `listener`.
+    pub(super) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> Result<ServerHandle, ServeError> {
+        let local_addr = listener.local_addr().map_err(ServeError::Listener)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let signal = async move {
+            // A dropped handle never stops the server.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        info!(%local_addr, services = ?shared.router.service_names(), "serving");
+        let task = tokio::spawn(accept_loop(listener, shared, signal));
+        Ok(ServerHandle { local_addr, stop: Some(stop), task })
+    }
+
+    /// The address the server listens on (with the port the system chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Shuts the server down gracefully and waits until it is done: it stops accepting, lets the
+    /// calls in flight finish within the drain timeout, and closes every connection.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        debug!(local_addr = %self.local_addr, "shutdown requested");
+        (&mut self.task).await.map_err(|e| ServeError::Task(e.to_string()))
+    }
+}

@@ -1,0 +1,84 @@
+//! Thrift transports: how messages are cut out of a byte stream and put back into one.
+//!
+//! A transport is a [`Protocol`] (binary or compact) with a [`Framing`]: framed messages carry a
+//! 4-byte big-endian length; unframed ones end where their encoding ends, which a reader finds by
+//! parsing the message header and skipping the arguments struct. A server learns the [`WireFormat`] a
+//! peer speaks from its first bytes ([`detect`]), so every kind of client works on one port.
+//!
+//! [`MessageReader`] reads whole messages off any `AsyncRead`, bounded by
+//! [`Limits::max_frame`](crate::codec::Limits): a hostile length is refused before anything is
+//! allocated, and a message that cannot be parsed is a [`WireError`], never a panic or a hang.
+//! [`encode_frame`] writes a message for the wire.
+//!
+//! ```
+//! use probe_runtime::service::Protocol;
+//! use probe_runtime::transport::{Framing, WireFormat, detect};
+//!
+//! // A framed binary message: length, then the strict binary header 0x80 0x01 ...
+//! let first = [0, 0, 0, 20, 0x80, 0x01, 0, 1];
+//! let wire = detect(&first)?;
+//! assert_eq!(wire, Some(WireFormat::new(Protocol::Binary, Framing::Framed)));
+//! # Ok::<(), probe_runtime::transport::WireError>(())
+//! ```
+
+mod detect;
+mod error;
+mod message;
+mod reader;
+mod writer;
+
+pub use detect::detect;
+pub use error::WireError;
+pub use message::rename_message;
+pub use reader::MessageReader;
+pub use writer::encode_frame;
+pub(crate) use writer::write_loop;
+
+use std::fmt;
+
+use crate::service::Protocol;
+
+/// How messages are delimited on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// Each message follows its length as a 4-byte big-endian integer (`TFramedTransport`).
+    Framed,
+    /// Messages follow each other with nothing between them (`TBufferedTransport`, thriftpy2's
+    /// default); a reader finds where one ends by parsing it.
+    Unframed,
+}
+
+impl Framing {
+    /// The name used in registry data (`"framed"`, `"buffered"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Framing::Framed => "framed",
+            Framing::Unframed => "buffered",
+        }
+    }
+}
+
+/// What a connection speaks: a protocol and a framing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WireFormat {
+    /// Binary or compact.
+    pub protocol: Protocol,
+    /// Framed or not.
+    pub framing: Framing,
+}
+
+impl WireFormat {
+    /// A protocol with a framing.
+    pub const fn new(protocol: Protocol, framing: Framing) -> Self {
+        WireFormat { protocol, framing }
+    }
+}
+
+impl fmt::Display for WireFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.framing.as_str(), self.protocol.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests;

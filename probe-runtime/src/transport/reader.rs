@@ -1,0 +1,152 @@
+//! Reading whole messages off a byte stream, framed or not, within the frame limit.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::detect::detect;
+use super::error::WireError;
+use super::message::{Scan, unframed_message_len};
+use super::{Framing, WireFormat};
+use crate::codec::Limits;
+
+/// The least buffer space offered to each read.
+const READ_CHUNK: usize = 8 * 1024;
+/// The bytes of a frame's length prefix.
+const FRAME_HEADER: usize = 4;
+
+/// Reads whole messages from `io`: frames by their length, unframed messages by parsing them.
+///
+/// Nothing larger than [`Limits::max_frame`] is buffered: a frame length over it is refused as
+/// soon as its 4 bytes arrive. [`MessageReader::read_message`] is cancel-safe: bytes read so far
+/// stay in the reader's buffer, so it may be raced against a timeout or a shutdown signal.
+#[derive(Debug)]
+pub struct MessageReader<R> {
+    io: R,
+    buf: BytesMut,
+    wire: WireFormat,
+    limits: Limits,
+    /// Don't parse an unframed message again before the buffer holds this many bytes.
+    want: usize,
+}
+
+impl<R: AsyncRead + Unpin> MessageReader<R> {
+    /// A reader of messages in `wire` from `io`.
+    pub fn new(io: R, wire: WireFormat, limits: Limits) -> Self {
+        MessageReader { io, buf: BytesMut::new(), wire, limits, want: 0 }
+    }
+
+    /// Reads the first bytes of `io` until [`detect`] tells the wire the peer speaks, and returns
+    /// a reader for it holding those bytes. `Ok(None)`: the peer closed without sending anything.
+    pub async fn detect(mut io: R, limits: Limits) -> Result<Option<Self>, WireError> {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            if let Some(wire) = detect(&buf)? {
+                return Ok(Some(MessageReader { io, buf, wire, limits, want: 0 }));
+            }
+            if io.read_buf(&mut buf).await? == 0 {
+                return match buf.len() {
+                    0 => Ok(None),
+                    buffered => Err(WireError::Truncated { buffered }),
+                };
+            }
+        }
+    }
+
+    /// The wire this reader reads.
+    pub fn wire(&self) -> WireFormat {
+        self.wire
+    }
+
+    /// Bytes received but not yet returned as a message: a partial message, or pipelined ones.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The underlying stream (for writing, on a stream that is both).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.io
+    }
+
+    /// Reads the next message, without its frame length. `Ok(None)`: the peer closed the
+    /// connection between messages.
+    pub async fn read_message(&mut self) -> Result<Option<Bytes>, WireError> {
+        loop {
+            if let Some(message) = self.parse_buffered()? {
+                return Ok(Some(message));
+            }
+            self.buf.reserve(READ_CHUNK.max(self.want.saturating_sub(self.buf.len())).min(self.read_cap()));
+            if self.io.read_buf(&mut self.buf).await? == 0 {
+                return match self.buf.len() {
+                    0 => Ok(None),
+                    buffered => Err(WireError::Truncated { buffered }),
+                };
+            }
+        }
+    }
+
+    /// The most a single read should make room for: a frame and its length prefix.
+    fn read_cap(&self) -> usize {
+        self.limits.max_frame.saturating_add(FRAME_HEADER).max(READ_CHUNK)
+    }
+
+    /// Splits a whole message off the buffer if one is there.
+    fn parse_buffered(&mut self) -> Result<Option<Bytes>, WireError> {
+        match self.wire.framing {
+            Framing::Framed => self.parse_frame(),
+            Framing::Unframed => self.parse_unframed(),
+        }
+    }
+
+    fn parse_frame(&mut self) -> Result<Option<Bytes>, WireError> {
+        let Some(&len) = self.buf.first_chunk::<FRAME_HEADER>() else {
+            self.want = FRAME_HEADER;
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes(len);
+        let limit = self.limits.max_frame;
+        let len = match usize::try_from(len) {
+            Ok(0) => return Err(WireError::EmptyFrame),
+            Ok(len) if len <= limit => len,
+            _ => return Err(WireError::FrameTooLarge { len: u64::from(len), limit }),
+        };
+        self.want = FRAME_HEADER + len;
+        if self.buf.len() < self.want {
+            return Ok(None);
+        }
+        let mut frame = self.buf.split_to(self.want);
+        self.want = 0;
+        let _ = frame.split_to(FRAME_HEADER);
+        Ok(Some(frame.freeze()))
+    }
+
+    fn parse_unframed(&mut self) -> Result<Option<Bytes>, WireError> {
+        if self.buf.is_empty() || self.buf.len() < self.want {
+            return Ok(None);
+        }
+        let limit = self.limits.max_frame;
+        // Parse in place: freeze the buffer and take it back, without a copy while no message
+        // split off it earlier is still alive.
+        let bytes = std::mem::take(&mut self.buf).freeze();
+        let scanned = unframed_message_len(self.wire.protocol, bytes.clone(), self.limits);
+        let mut buf = BytesMut::from(bytes);
+        match scanned {
+            Ok(Scan::Complete(len)) if len <= limit => {
+                let message = buf.split_to(len).freeze();
+                self.buf = buf;
+                self.want = 0;
+                Ok(Some(message))
+            }
+            Ok(Scan::Complete(len)) => Err(WireError::FrameTooLarge { len: len as u64, limit }),
+            Ok(Scan::Incomplete(needed)) => {
+                let want = buf.len().saturating_add(needed);
+                if want > limit {
+                    return Err(WireError::FrameTooLarge { len: want as u64, limit });
+                }
+                self.buf = buf;
+                self.want = want;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
