@@ -24,7 +24,6 @@
 pub mod client;
 pub mod codec;
 mod error;
-pub mod generated;
 pub mod server;
 pub mod service;
 pub mod transport;

@@ -23,7 +23,7 @@
 
 pub use probe_macros::service;
 pub use probe_runtime::client::{CallOptions, Channel, Transport};
-pub use probe_runtime::codec::ApplicationException;
+pub use probe_runtime::codec::{ApplicationException, ListMap, ListSet};
 pub use probe_runtime::registry;
 pub use probe_runtime::service::{Dispatch, Protocol};
 pub use probe_runtime::{CallError, Error, NoException};
@@ -48,9 +48,14 @@ macro_rules! include_idl {
 pub mod __codegen {
     pub use bytes::Bytes;
     pub use probe_runtime::client::{CallOptions, Channel};
-    pub use probe_runtime::codec::{Decode, Encode, ProtocolError, ProtocolReader, ProtocolWriter, TType};
-    pub use probe_runtime::generated::{check_elem, check_map, with_capacity};
-    pub use probe_runtime::service::{BoxFuture, Dispatch, MethodInfo, Reply, Request};
+    pub use probe_runtime::codec::{
+        Decode, Encode, ListMap, ListSet, ProtocolError, ProtocolReader, ProtocolWriter, TType, Wire,
+        required, write_field,
+    };
+    pub use probe_runtime::service::{
+        BoxFuture, Dispatch, Exceptions, MethodInfo, Outcome, Reply, Request, VoidOutcome, serve,
+    };
+    pub use probe_runtime::struct_wire;
     pub use probe_runtime::{CallError, Error, NoException};
     pub use std::boxed::Box;
     pub use std::clone::Clone;

@@ -26,7 +26,7 @@ fn sample_user(id: i64) -> User {
         avatar: Some(bytes::Bytes::from_static(b"\x00\x01png")),
         nested: vec![[("k".to_owned(), [1i64, 2].into_iter().collect())].into_iter().collect()],
         parent: Some(Box::new(User { id: 1, ..User::default() })),
-        points: vec![(Point { x: 1.0, y: -2.5 }, "origin-ish".into())],
+        points: vec![(Point { x: 1.0, y: -2.5 }, "origin-ish".into())].into(),
         ..User::default()
     }
 }

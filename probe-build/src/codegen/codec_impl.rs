@@ -4,9 +4,11 @@
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
-/// `impl Encode` and `impl Decode` for `name` with these bodies.
+/// `impl Encode` and `impl Decode` for `name` with these bodies, and `impl Wire` (a struct on the
+/// wire) so that other types can hold it.
 pub(crate) fn codec_impls(name: &impl ToTokens, encode: TokenStream, decode: TokenStream) -> TokenStream {
     quote! {
+        __pc::struct_wire!(#name);
         impl __pc::Encode for #name {
             fn encode<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
                 #encode

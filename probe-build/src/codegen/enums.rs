@@ -55,6 +55,17 @@ impl Gen<'_> {
                     }
                 }
             }
+            impl __pc::Wire for #name {
+                const TTYPE: __pc::TType = __pc::TType::I32;
+                #[inline]
+                fn write<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
+                    w.write_i32(self.0)
+                }
+                #[inline]
+                fn read<R: __pc::ProtocolReader>(r: &mut R) -> __pc::Result<Self, __pc::ProtocolError> {
+                    r.read_i32().map(Self)
+                }
+            }
             impl __pc::From<i32> for #name {
                 fn from(v: i32) -> Self { Self(v) }
             }

@@ -10,7 +10,7 @@ use crate::ast::{Definition, Function, Service};
 use crate::ir::DefId;
 use crate::names;
 
-use super::codec_impl::{codec_impls, decode_body, encode_body};
+use super::codec_impl::codec_impls;
 use super::structs::FieldShape;
 use super::{CodegenError, Gen, doc_attr, ident, upper_camel};
 
@@ -20,7 +20,6 @@ struct Method<'a> {
     function: &'a Function,
     rust: Ident,
     args: Ident,
-    result: Ident,
     exception: Option<Ident>,
 }
 
@@ -47,7 +46,6 @@ impl Gen<'_> {
             function,
             rust: ident(&names::escape(&rust)),
             args: format_ident!("{base}Args"),
-            result: format_ident!("{base}Result"),
             exception: (!function.throws.is_empty()).then(|| format_ident!("{base}Exception")),
         }
     }
@@ -107,6 +105,18 @@ impl Gen<'_> {
         }
     }
 
+    /// The runtime's result struct for a method: `Outcome<T, E>` or `VoidOutcome<E>`.
+    fn outcome_type(&self, m: &Method<'_>) -> TokenStream {
+        let exc = self.exception_type(m);
+        match &m.function.returns {
+            Some(_) => {
+                let ret = self.return_type(m);
+                quote!(__pc::Outcome<#ret, #exc>)
+            }
+            None => quote!(__pc::VoidOutcome<#exc>),
+        }
+    }
+
     fn arg_shapes<'a>(&'a self, m: &Method<'a>) -> Result<Vec<FieldShape<'a>>, CodegenError> {
         let mut shapes = self.field_shapes(m.owner, &m.function.args)?;
         for s in &mut shapes {
@@ -122,7 +132,6 @@ impl Gen<'_> {
         for f in &s.functions {
             let m = self.method(id, s, f);
             items.push(self.args_struct(&m)?);
-            items.push(self.result_struct(&m)?);
             if let Some(e) = self.exception_enum(&m) {
                 items.push(e);
             }
@@ -155,57 +164,6 @@ impl Gen<'_> {
         })
     }
 
-    /// `(rust field name, IDL id, resolved type)` of the result struct: `success` (id 0) and throws.
-    fn result_fields(&self, m: &Method<'_>) -> Result<Vec<(Ident, i16, crate::ir::Ty)>, CodegenError> {
-        let file = &self.program.files[m.owner.file];
-        let mut fields = Vec::new();
-        if let Some(t) = &m.function.returns {
-            let ty =
-                file.types.get(&t.span.start).ok_or_else(|| CodegenError("unresolved return type".into()))?;
-            fields.push((format_ident!("success"), 0, ty.clone()));
-        }
-        for (shape, t) in self.field_shapes(m.owner, &m.function.throws)?.into_iter().zip(&m.function.throws)
-        {
-            let name = if shape.name == "success" { format_ident!("success_") } else { shape.name };
-            fields.push((name, t.id as i16, shape.ty.clone()));
-        }
-        Ok(fields)
-    }
-
-    fn result_struct(&self, m: &Method<'_>) -> Result<TokenStream, CodegenError> {
-        let fields = self.result_fields(m)?;
-        let name = &m.result;
-        let decls = fields.iter().map(|(f, _, ty)| {
-            let ty = self.rust_type(ty);
-            quote! { pub #f: __pc::Option<#ty>, }
-        });
-        let writes = fields.iter().map(|(f, id, ty)| {
-            let tt = self.ttype(ty);
-            let write = self.write_value(ty, &quote!(v), 0);
-            quote! {
-                if let __pc::Some(v) = &self.#f {
-                    w.write_field_begin(#tt, #id)?; #write w.write_field_end()?;
-                }
-            }
-        });
-        let arms = fields.iter().map(|(f, id, ty)| {
-            let tt = self.ttype(ty);
-            let read = self.read_value(ty, 0);
-            quote! { (#id, #tt) => { out.#f = __pc::Some(#read); } }
-        });
-        let idl_name = format!("{}_result", m.function.name.name);
-        let doc = format!(" Result of `{}`: the value or a declared exception.", m.function.name.name);
-        let encode = encode_body(&idl_name, quote!(#(#writes)*));
-        let decode = decode_body(quote!(let mut out = Self::default();), arms, quote!(__pc::Ok(out)));
-        let codec = codec_impls(name, encode, decode);
-        Ok(quote! {
-            #[doc = #doc]
-            #[derive(Debug, Clone, PartialEq, Default)]
-            pub struct #name { #(#decls)* }
-            #codec
-        })
-    }
-
     fn exception_enum(&self, m: &Method<'_>) -> Option<TokenStream> {
         let name = m.exception.as_ref()?;
         let shapes = self.field_shapes(m.owner, &m.function.throws).ok()?;
@@ -214,6 +172,14 @@ impl Gen<'_> {
             .map(|s| (ident(&names::escape(&upper_camel(&s.field.name.name))), self.rust_type(s.ty)))
             .collect();
         let decls = variants.iter().map(|(v, ty)| quote! { #v(#ty), });
+        let writes = variants.iter().zip(&m.function.throws).map(|((v, _), t)| {
+            let id = t.id as i16;
+            quote! { Self::#v(e) => __pc::write_field(w, #id, e), }
+        });
+        let reads = variants.iter().zip(&shapes).map(|((v, _), shape)| {
+            let (id, tt) = (shape.field.id as i16, self.ttype(shape.ty));
+            quote! { (#id, #tt) => __pc::Ok(__pc::Some(Self::#v(__pc::Wire::read(r)?))), }
+        });
         let shows = variants.iter().map(|(v, _)| quote! { Self::#v(e) => __pc::fmt::Debug::fmt(e, f), });
         let mut seen = std::collections::HashSet::new();
         let froms = variants
@@ -238,6 +204,14 @@ impl Gen<'_> {
                 }
             }
             impl __pc::StdError for #name {}
+            impl __pc::Exceptions for #name {
+                fn write<W: __pc::ProtocolWriter>(&self, w: &mut W) -> __pc::Result<(), __pc::ProtocolError> {
+                    match self { #(#writes)* }
+                }
+                fn read<R: __pc::ProtocolReader>(id: i16, ttype: __pc::TType, r: &mut R) -> __pc::Result<__pc::Option<Self>, __pc::ProtocolError> {
+                    match (id, ttype) { #(#reads)* _ => __pc::Ok(__pc::None) }
+                }
+            }
             #(#froms)*
         })
     }
@@ -320,61 +294,23 @@ impl Gen<'_> {
             let a = &m.args;
             quote!(#a)
         });
-        let result_ty = self.qualify(m.owner.file, {
-            let r = &m.result;
-            quote!(#r)
-        });
+        let outcome = self.outcome_type(m);
         let trait_path = self.path(m.owner);
         let rust = &m.rust;
         let shapes = self.arg_shapes(m)?;
         let arg_names = shapes.iter().map(|s| &s.name);
-        let fields = self.result_fields(m)?;
-        let ok_arm = match fields.first() {
-            Some((f, 0, _)) if m.function.returns.is_some() => quote! {
-                __pc::Ok(v) => request.reply(&#result_ty { #f: __pc::Some(v), ..__pc::Default::default() }),
-            },
-            _ => quote! { __pc::Ok(()) => request.reply(&#result_ty::default()), },
-        };
-        let exc_arms: Vec<TokenStream> = match &m.exception {
-            Some(exc) => {
-                let exc_ty = self.qualify(m.owner.file, quote!(#exc));
-                let throws = fields.iter().skip(usize::from(m.function.returns.is_some()));
-                throws
-                    .zip(&m.function.throws)
-                    .map(|((f, ..), t)| {
-                        let v = ident(&names::escape(&upper_camel(&t.name.name)));
-                        quote! {
-                            __pc::Err(__pc::CallError::Exception(#exc_ty::#v(e))) =>
-                                request.reply(&#result_ty { #f: __pc::Some(e), ..__pc::Default::default() }),
-                        }
-                    })
-                    .collect()
-            }
-            None => vec![quote! { __pc::Err(__pc::CallError::Exception(never)) => match never {}, }],
-        };
         Ok(quote! {
-            #name => {
-                let args: #args_ty = match request.decode_args() {
-                    __pc::Ok(args) => args,
-                    __pc::Err(e) => return request.protocol_error(&e),
-                };
-                match <H as #trait_path>::#rust(handler, #(args.#arg_names),*).await {
-                    #ok_arm
-                    #(#exc_arms)*
-                    __pc::Err(__pc::CallError::Rpc(e)) => request.internal_error(&e),
-                }
-            }
+            #name => __pc::serve::<#args_ty, #outcome, _>(&request, |args: #args_ty| {
+                <H as #trait_path>::#rust(handler, #(args.#arg_names),*)
+            }).await,
         })
     }
 
     fn client(&self, id: DefId, s: &Service) -> Result<TokenStream, CodegenError> {
         let client = format_ident!("{}Client", &*s.name.name);
         let idl_name = &*s.name.name;
-        let methods = self
-            .all_methods(id, s)
-            .iter()
-            .map(|m| self.client_method(idl_name, m))
-            .collect::<Result<Vec<_>, _>>()?;
+        let methods =
+            self.all_methods(id, s).iter().map(|m| self.client_method(m)).collect::<Result<Vec<_>, _>>()?;
         let doc = format!(" Calls `{idl_name}` through a `probe::Channel`.");
         Ok(quote! {
             #[doc = #doc]
@@ -390,7 +326,7 @@ impl Gen<'_> {
         })
     }
 
-    fn client_method(&self, service: &str, m: &Method<'_>) -> Result<TokenStream, CodegenError> {
+    fn client_method(&self, m: &Method<'_>) -> Result<TokenStream, CodegenError> {
         let shapes = self.arg_shapes(m)?;
         let params = shapes.iter().map(|a| {
             let (n, ty) = (&a.name, self.stored_type(a));
@@ -401,45 +337,16 @@ impl Gen<'_> {
             let a = &m.args;
             quote!(#a)
         });
-        let result_ty = self.qualify(m.owner.file, {
-            let r = &m.result;
-            quote!(#r)
-        });
-        let (rust, ret, exc) = (&m.rust, self.return_type(m), self.exception_type(m));
+        let (rust, ret, exc, outcome) =
+            (&m.rust, self.return_type(m), self.exception_type(m), self.outcome_type(m));
         let method = &*m.function.name.name;
         let (oneway, idempotent) = (m.function.oneway, is_idempotent(m.function));
-        let fields = self.result_fields(m)?;
-        let success = m.function.returns.as_ref().map(|_| {
-            quote! { if let __pc::Some(v) = result.success { return __pc::Ok(v); } }
-        });
-        let excs = fields.iter().skip(usize::from(m.function.returns.is_some())).zip(&m.function.throws).map(
-            |((f, ..), t)| {
-                let v = ident(&names::escape(&upper_camel(&t.name.name)));
-                quote! {
-                    if let __pc::Some(e) = result.#f {
-                        return __pc::Err(__pc::CallError::Exception(#exc::#v(e)));
-                    }
-                }
-            },
-        );
-        let tail = if m.function.returns.is_some() {
-            quote! { __pc::Err(__pc::Error::MissingResult { method: #method.into() }.into()) }
-        } else {
-            quote! { __pc::Ok(()) }
-        };
-        let on_none = if oneway { quote!(__pc::Ok(())) } else { tail.clone() };
-        let _ = service;
         let fdoc = doc_attr(m.function.doc.as_deref());
         Ok(quote! {
             #fdoc
             pub async fn #rust(&self, #(#params),*) -> __pc::Result<#ret, __pc::CallError<#exc>> {
-                let args = #args_ty { #(#names),* };
                 let options = __pc::CallOptions { oneway: #oneway, idempotent: #idempotent };
-                let result: __pc::Option<#result_ty> = self.channel.call(Self::SERVICE, #method, &args, options).await?;
-                let __pc::Some(result) = result else { return #on_none; };
-                #success
-                #(#excs)*
-                #tail
+                self.channel.invoke::<_, #outcome>(Self::SERVICE, #method, &#args_ty { #(#names),* }, options).await
             }
         })
     }

@@ -144,25 +144,10 @@ impl Gen<'_> {
         let writes = shapes.iter().map(|f| {
             let fname = &f.name;
             let id = f.field.id as i16;
-            let tt = self.ttype(f.ty);
             if f.option {
-                let v = if f.boxed { quote!(&**v) } else { quote!(v) };
-                let write = self.write_value(f.ty, &v, 0);
-                quote! {
-                    if let __pc::Some(v) = &self.#fname {
-                        w.write_field_begin(#tt, #id)?;
-                        #write
-                        w.write_field_end()?;
-                    }
-                }
+                quote! { if let __pc::Some(v) = &self.#fname { __pc::write_field(w, #id, v)?; } }
             } else {
-                let v = if f.boxed { quote!(&*self.#fname) } else { quote!(&self.#fname) };
-                let write = self.write_value(f.ty, &v, 0);
-                quote! {
-                    w.write_field_begin(#tt, #id)?;
-                    #write
-                    w.write_field_end()?;
-                }
+                quote! { __pc::write_field(w, #id, &self.#fname)?; }
             }
         });
         encode_body(idl_name, quote!(#(#writes)*))
@@ -182,9 +167,7 @@ impl Gen<'_> {
         let arms = shapes.iter().zip(&slots).map(|(f, slot)| {
             let id = f.field.id as i16;
             let tt = self.ttype(f.ty);
-            let read = self.read_value(f.ty, 0);
-            let read = if f.boxed { quote!(__pc::Box::new(#read)) } else { read };
-            quote! { (#id, #tt) => { #slot = __pc::Some(#read); } }
+            quote! { (#id, #tt) => #slot = __pc::Some(__pc::Wire::read(r)?), }
         });
         let inits = shapes
             .iter()
@@ -195,11 +178,7 @@ impl Gen<'_> {
                 Ok(if f.option {
                     quote! { #fname: #slot, }
                 } else if f.required {
-                    quote! {
-                        #fname: #slot.ok_or(__pc::ProtocolError::MissingRequiredField {
-                            strukt: #idl_name, field: #field_name,
-                        })?,
-                    }
+                    quote! { #fname: __pc::required(#slot, #idl_name, #field_name)?, }
                 } else {
                     let default = self.field_default(f)?;
                     quote! { #fname: match #slot { __pc::Some(v) => v, __pc::None => #default }, }
@@ -225,18 +204,13 @@ impl Gen<'_> {
         let writes = shapes.iter().map(|f| {
             let v = variant(f);
             let id = f.field.id as i16;
-            let tt = self.ttype(f.ty);
-            let value = if f.boxed { quote!(&**value) } else { quote!(value) };
-            let write = self.write_value(f.ty, &value, 0);
-            quote! { Self::#v(value) => { w.write_field_begin(#tt, #id)?; #write w.write_field_end()?; } }
+            quote! { Self::#v(value) => __pc::write_field(w, #id, value)?, }
         });
         let arms = shapes.iter().map(|f| {
             let v = variant(f);
             let id = f.field.id as i16;
             let tt = self.ttype(f.ty);
-            let read = self.read_value(f.ty, 0);
-            let read = if f.boxed { quote!(__pc::Box::new(#read)) } else { read };
-            quote! { (#id, #tt) => { value = __pc::Some(Self::#v(#read)); } }
+            quote! { (#id, #tt) => value = __pc::Some(Self::#v(__pc::Wire::read(r)?)), }
         });
         let write_match =
             if shapes.is_empty() { quote!(match *self {}) } else { quote!(match self { #(#writes)* }) };

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use bytes::{Bytes, BytesMut};
 
 use crate::codec::{ApplicationException, Decode, Encode, Limits, MessageHeader, MessageType};
-use crate::error::Error;
-use crate::service::{BoxFuture, Dispatch, Protocol, Reply, Request};
+use crate::error::{CallError, Error};
+use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
 
 /// Per-method settings generated from the IDL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,11 @@ impl fmt::Debug for Channel {
 impl Channel {
     /// A channel over any transport.
     pub fn new(transport: impl Transport) -> Self {
-        Channel { transport: Arc::new(transport), seqid: Arc::new(AtomicI32::new(0)), limits: Limits::default() }
+        Channel {
+            transport: Arc::new(transport),
+            seqid: Arc::new(AtomicI32::new(0)),
+            limits: Limits::default(),
+        }
     }
 
     /// A channel that hands calls straight to a service in this process: for tests, with the full
@@ -98,6 +102,25 @@ impl Channel {
                 Err(Error::Application(protocol.decode_body::<ApplicationException>(body, self.limits)?))
             }
             other => Err(Error::BadReply(format!("message type {other:?} in a reply"))),
+        }
+    }
+}
+
+impl Channel {
+    /// Calls a generated method: encodes `args`, sends them, and turns the result struct `M` into
+    /// the method's value or error.
+    pub async fn invoke<A: Encode, M: MethodResult>(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        args: &A,
+        options: CallOptions,
+    ) -> Result<M::Value, CallError<M::Exception>> {
+        match self.call::<A, M>(service, method, args, options).await? {
+            Some(result) => result.into_result(method),
+            None => {
+                M::without_reply().ok_or_else(|| Error::MissingResult { method: method.to_owned() }.into())
+            }
         }
     }
 }

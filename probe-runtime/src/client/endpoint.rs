@@ -9,7 +9,7 @@ use tracing::debug;
 
 use crate::codec::Limits;
 use crate::error::Error;
-use crate::transport::{WireFormat, WireError};
+use crate::transport::{WireError, WireFormat};
 
 /// One server address and how to talk to it; shared by a transport's connections.
 #[derive(Debug)]

@@ -29,6 +29,7 @@
 
 mod application_exception;
 mod binary;
+mod collections;
 mod compact;
 mod error;
 mod input;
@@ -36,11 +37,14 @@ mod limits;
 mod skip;
 mod traits;
 mod types;
+mod wire;
 
 pub use application_exception::{ApplicationException, ApplicationExceptionKind};
 pub use binary::{BinaryReader, BinaryWriter};
+pub use collections::{ListMap, ListSet};
 pub use compact::{CompactReader, CompactWriter};
 pub use error::ProtocolError;
 pub use limits::Limits;
 pub use traits::{Decode, Encode, ProtocolReader, ProtocolWriter};
 pub use types::{FieldHeader, ListHeader, MapHeader, MessageHeader, MessageType, TType};
+pub use wire::{Wire, required, write_field};

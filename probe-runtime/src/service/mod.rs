@@ -2,7 +2,9 @@
 //! handler and encodes the [`Reply`].
 
 mod dispatch;
+mod outcome;
 mod request;
 
 pub use dispatch::{BoxFuture, Dispatch, MethodInfo};
+pub use outcome::{Exceptions, MethodResult, Outcome, VoidOutcome, serve};
 pub use request::{Protocol, Reply, Request};

@@ -49,7 +49,11 @@ impl Protocol {
     }
 
     /// Reads a message header; returns it with the bytes after it.
-    pub fn decode_header(self, message: Bytes, limits: Limits) -> Result<(MessageHeader, Bytes), ProtocolError> {
+    pub fn decode_header(
+        self,
+        message: Bytes,
+        limits: Limits,
+    ) -> Result<(MessageHeader, Bytes), ProtocolError> {
         match self {
             Protocol::Binary => {
                 let mut r = BinaryReader::with_limits(message, limits);
@@ -135,7 +139,8 @@ impl Request {
                     format!("the result of `{}` could not be encoded: {e}", self.method()),
                 );
                 let mut buf = BytesMut::with_capacity(64);
-                let header = MessageHeader::new(self.header.name.clone(), MessageType::Exception, self.header.seqid);
+                let header =
+                    MessageHeader::new(self.header.name.clone(), MessageType::Exception, self.header.seqid);
                 match self.protocol.encode_message(&header, &exception, &mut buf) {
                     Ok(()) => Reply::Message(buf.freeze()),
                     Err(_) => Reply::None,
