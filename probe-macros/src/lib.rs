@@ -9,20 +9,39 @@ mod expand;
 mod parse;
 mod validate;
 
-/// Binds a handler `impl` of a generated service trait to an appkey.
+/// Binds a handler `impl` of a generated service trait to an appkey: implements `probe::Provider`,
+/// so `probe::Server::builder().add_provider(handler)` serves it through the generated `FooServer`.
 ///
 /// ```
-/// # mod generated { pub trait Greeter { fn hello(&self) -> String; } }
-/// # use generated::Greeter;
+/// # mod idl {
+/// #     use probe::__codegen as __pc;
+/// #     pub trait Echo: Send + Sync + 'static {
+/// #         const __PROBE_SERVICE_Echo: &'static str = "Echo";
+/// #         fn __probe_into_server_Echo(self) -> std::sync::Arc<dyn probe::Dispatch> where Self: Sized {
+/// #             std::sync::Arc::new(EchoServer::new(self))
+/// #         }
+/// #     }
+/// #     pub struct EchoServer<H>(std::sync::Arc<H>);
+/// #     impl<H: Echo> EchoServer<H> {
+/// #         pub const SERVICE: &'static str = "Echo";
+/// #         pub fn new(h: H) -> Self { Self(std::sync::Arc::new(h)) }
+/// #     }
+/// #     impl<H: Echo> __pc::Dispatch for EchoServer<H> {
+/// #         fn service_name(&self) -> &'static str { "Echo" }
+/// #         fn methods(&self) -> &'static [__pc::MethodInfo] { &[] }
+/// #         fn dispatch(&self, r: __pc::Request) -> __pc::BoxFuture<'_, __pc::Reply> {
+/// #             Box::pin(async move { r.unknown_method() })
+/// #         }
+/// #     }
+/// # }
+/// use idl::Echo;
 /// struct Handler;
 ///
 /// #[probe::service(appkey = "greeter_app")]
-/// impl Greeter for Handler {
-///     fn hello(&self) -> String { "hi".into() }
-/// }
+/// impl Echo for Handler {}
 ///
 /// assert_eq!(Handler::APPKEY, "greeter_app");
-/// assert_eq!(Handler::SERVICE_TRAIT, "Greeter");
+/// assert_eq!(<Handler as probe::Provider>::SERVICE, "Echo");
 /// ```
 ///
 /// The appkey must match `^\w+$` (letters, digits, underscores); a bad one is a compile error on

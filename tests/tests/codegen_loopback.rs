@@ -37,6 +37,7 @@ impl Base for Handler {
     }
 }
 
+#[probe::service(appkey = "directory_app")]
 impl Directory for Handler {
     async fn get(&self, id: UserId) -> Result<User, CallError<DirectoryGetException>> {
         match id {
@@ -128,4 +129,35 @@ fn defaults_and_constants_follow_the_idl() {
     let ping = methods.iter().find(|m| m.name == "ping").unwrap();
     assert!(ping.idempotent);
     assert!(methods.iter().find(|m| m.name == "touch").unwrap().oneway);
+}
+
+#[tokio::test]
+async fn provider_served_over_tcp_with_multiplexed_client() {
+    use probe_runtime::client::TcpTransport;
+    let server = probe::Server::builder().add_provider(Handler::default());
+    assert_eq!(server.providers(), &[("directory_app", "Directory")]);
+    let handle = server.start("127.0.0.1:0").await.unwrap();
+    for (protocol, framed, multiplex) in [(Protocol::Binary, true, true), (Protocol::Compact, false, false)] {
+        let transport = TcpTransport::builder(handle.local_addr().to_string())
+            .protocol(protocol)
+            .framed(framed)
+            .multiplex(multiplex)
+            .build();
+        let client = DirectoryClient::new(Channel::new(transport));
+        let calls: Vec<_> = (0..50)
+            .map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move { client.get(i + 1).await })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            assert_eq!(call.await.unwrap().unwrap(), sample_user(i as i64 + 1));
+        }
+        assert!(matches!(
+            client.get(404).await,
+            Err(CallError::Exception(DirectoryGetException::NotFound(_)))
+        ));
+        assert_eq!(client.ping("tcp".into()).await.unwrap(), "pong: tcp");
+    }
+    handle.shutdown().await.unwrap();
 }

@@ -241,9 +241,21 @@ impl Gen<'_> {
                 })
             })
             .collect::<Result<Vec<_>, CodegenError>>()?;
+        let service_const = format_ident!("__PROBE_SERVICE_{}", &*s.name.name);
+        let into_server = format_ident!("__probe_into_server_{}", &*s.name.name);
+        let server = format_ident!("{}Server", &*s.name.name);
+        let idl_name = &*s.name.name;
         Ok(quote! {
             #doc
-            pub trait #name: #supertrait { #(#methods)* }
+            pub trait #name: #supertrait {
+                #(#methods)*
+                #[doc(hidden)]
+                const #service_const: &'static str = #idl_name;
+                #[doc(hidden)]
+                fn #into_server(self) -> __pc::Arc<dyn __pc::Dispatch> where Self: __pc::Sized {
+                    __pc::Arc::new(#server::new(self))
+                }
+            }
         })
     }
 
@@ -264,6 +276,8 @@ impl Gen<'_> {
             #[derive(Debug)]
             pub struct #server<H> { handler: __pc::Arc<H> }
             impl<H: #trait_name> #server<H> {
+                /// The IDL service name.
+                pub const SERVICE: &'static str = #idl_name;
                 /// A server for `handler`.
                 pub fn new(handler: H) -> Self { Self { handler: __pc::Arc::new(handler) } }
                 /// A server for a shared handler.

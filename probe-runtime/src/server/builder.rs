@@ -69,13 +69,14 @@ pub struct Server;
 impl Server {
     /// A builder with no services and the default settings.
     pub fn builder() -> ServerBuilder {
-        ServerBuilder { services: Vec::new(), config: ServerConfig::default() }
+        ServerBuilder { services: Vec::new(), providers: Vec::new(), config: ServerConfig::default() }
     }
 }
 
 /// Collects a server's services and settings; then `serve`, `start` or `serve_with_listener`.
 pub struct ServerBuilder {
     services: Vec<Arc<dyn Dispatch>>,
+    providers: Vec<(&'static str, &'static str)>,
     config: ServerConfig,
 }
 
@@ -91,6 +92,18 @@ impl ServerBuilder {
     pub fn add_service(mut self, service: impl Dispatch) -> Self {
         self.services.push(Arc::new(service));
         self
+    }
+
+    /// Adds a handler marked `#[probe::service(appkey = "...")]`, remembering its appkey.
+    pub fn add_provider<P: crate::service::Provider>(mut self, provider: P) -> Self {
+        self.providers.push((P::APPKEY, P::SERVICE));
+        self.services.push(provider.into_service());
+        self
+    }
+
+    /// `(appkey, service)` of every provider added, for registration.
+    pub fn providers(&self) -> &[(&'static str, &'static str)] {
+        &self.providers
     }
 
     /// The most connections served at once; more are accepted and closed at once, so their

@@ -3,8 +3,10 @@
 
 mod dispatch;
 mod outcome;
+mod provider;
 mod request;
 
 pub use dispatch::{BoxFuture, Dispatch, MethodInfo};
 pub use outcome::{Exceptions, MethodResult, Outcome, VoidOutcome, serve};
+pub use provider::Provider;
 pub use request::{Protocol, Reply, Request};
