@@ -32,10 +32,30 @@ python_env() {
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/scripts/requirements.txt"
 }
 
+apache_codegen() { # Apache Thrift's Python code for the interop IDL, by Debian's thrift-compiler
+    local out="$root/target/interop-py" log="$root/target/apt-thrift-compiler.log"
+    if ! command -v thrift >/dev/null; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "test.sh: thrift (Debian package thrift-compiler) is missing; run as root or install it with apt-get" >&2
+            return 1
+        fi
+        echo "test.sh: installing thrift-compiler (apt-get)"
+        mkdir -p "$root/target"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null || return 1
+        apt-get install -y -q --no-install-recommends thrift-compiler >"$log" 2>&1 \
+            || { tail -n 20 "$log" >&2; echo "test.sh: apt-get install thrift-compiler failed (log: $log)" >&2; return 1; }
+    fi
+    rm -rf "$out" && mkdir -p "$out" || return 1
+    thrift -r --gen py -out "$out" "$root/tests/idl/interop.thrift"
+}
+
 stage "services up" scripts/services.sh up
 eval "$(scripts/services.sh env)"
 stage "python peers (venv)" python_env
 export PROBE_TEST_PYTHON="$root/target/venv/bin/python"
+stage "python peers (thrift gen)" apache_codegen
+export PROBE_TEST_APACHE_PY="$root/target/interop-py"
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
 stage "cargo test" cargo test --workspace
 report

@@ -38,7 +38,7 @@ mod source;
 
 use std::path::{Path, PathBuf};
 
-pub use codegen::{GeneratedFile, ROOT_FILE};
+pub use codegen::{GeneratedFile, Layout, ROOT_FILE};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use source::{FileId, SourceMap, Span};
 
@@ -47,10 +47,11 @@ pub use source::{FileId, SourceMap, Span};
 pub struct Builder {
     include_dirs: Vec<PathBuf>,
     out_dir: Option<PathBuf>,
+    layout: Layout,
 }
 
-/// A [`Builder`] with the defaults: includes are searched next to the including file only, and
-/// output goes to `$OUT_DIR`.
+/// A [`Builder`] with the defaults: includes are searched next to the including file only, output
+/// goes to `$OUT_DIR`, and each IDL file becomes one module ([`Layout::PerFile`]).
 pub fn configure() -> Builder {
     Builder::default()
 }
@@ -108,6 +109,12 @@ impl Builder {
         self
     }
 
+    /// Lays generated modules out per IDL file (the default) or per namespace.
+    pub fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
     /// Parses and resolves the files and everything they include, without generating code.
     pub fn check(&self, files: &[impl AsRef<Path>]) -> Result<Checked, Error> {
         let roots: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
@@ -125,7 +132,7 @@ impl Builder {
     /// Generates Rust for the files and everything they include, without writing it.
     pub fn generate(&self, files: &[impl AsRef<Path>]) -> Result<Vec<GeneratedFile>, Error> {
         let checked = self.check(files)?;
-        codegen::generate(&checked.program).map_err(|e| Error::Codegen(e.0))
+        codegen::generate(&checked.program, self.layout).map_err(|e| Error::Codegen(e.0))
     }
 
     /// Compiles the given IDL files and everything they include into `$OUT_DIR` (or `out_dir`):
@@ -141,7 +148,7 @@ impl Builder {
         for file in &checked.program.files {
             println!("cargo:rerun-if-changed={}", checked.sources.file(file.id).path().display());
         }
-        let generated = codegen::generate(&checked.program).map_err(|e| Error::Codegen(e.0))?;
+        let generated = codegen::generate(&checked.program, self.layout).map_err(|e| Error::Codegen(e.0))?;
         std::fs::create_dir_all(&out).map_err(|source| Error::Write { path: out.clone(), source })?;
         for file in generated {
             let path = out.join(&file.name);

@@ -180,12 +180,8 @@ fn compile_generated(dir: &Path, accepted: &[&Entry]) {
         let module_dir = krate.join(format!("src/g{n:03}"));
         std::fs::create_dir_all(&module_dir).unwrap();
         for file in &generated {
-            let mut code = file.code.clone();
+            let code = &file.code;
             if file.name == probe_build::ROOT_FILE {
-                for other in &generated {
-                    let from = format!("concat!(env!(\"OUT_DIR\"), \"/\", \"{}\")", other.name);
-                    code = code.replace(&from, &format!("\"{}\"", other.name));
-                }
                 std::fs::write(module_dir.join("mod.rs"), code).unwrap();
             } else {
                 files += 1;

@@ -53,7 +53,8 @@ pub use probe_runtime::server::Server;
 pub use probe_runtime::service::{Dispatch, Protocol, Provider};
 pub use probe_runtime::{CallError, Error, NoException};
 
-/// Includes the code `probe_build` generated into `OUT_DIR`: one module per IDL file.
+/// Includes the code `probe_build` generated into `OUT_DIR` (or into a subdirectory of it, given as
+/// a string literal when build.rs used `out_dir`): one module per IDL file or namespace.
 ///
 /// ```text
 /// mod idl {
@@ -65,6 +66,9 @@ pub use probe_runtime::{CallError, Error, NoException};
 macro_rules! include_idl {
     () => {
         include!(concat!(env!("OUT_DIR"), "/probe_idl.rs"));
+    };
+    ($dir:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $dir, "/probe_idl.rs"));
     };
 }
 

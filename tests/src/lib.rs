@@ -73,7 +73,14 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
+pub mod python;
+
 /// Code generated from `tests/idl/*.thrift` by probe-build (see `build.rs`).
 pub mod idl {
     probe::include_idl!();
+}
+
+/// `tests/idl/ns/*.thrift` generated with one module per namespace (`acme::shop`, `acme::common`).
+pub mod idl_ns {
+    probe::include_idl!("ns");
 }

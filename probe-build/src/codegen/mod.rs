@@ -6,6 +6,7 @@ mod analysis;
 mod codec_impl;
 mod consts;
 mod enums;
+mod layout;
 mod services;
 mod structs;
 mod types;
@@ -13,13 +14,14 @@ mod types;
 use std::collections::HashMap;
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 use crate::ast::Definition;
 use crate::ir::{DefId, Program};
 use crate::names;
 
 pub(crate) use analysis::Analysis;
+pub use layout::Layout;
 
 /// One generated Rust file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +42,8 @@ pub struct CodegenError(pub String);
 pub(crate) struct Gen<'p> {
     pub(crate) program: &'p Program,
     pub(crate) analysis: Analysis,
-    /// Rust module name of each file.
-    modules: Vec<String>,
+    /// Rust module path of each file.
+    modules: Vec<Vec<String>>,
     /// The file being generated.
     pub(crate) current: usize,
 }
@@ -49,37 +51,32 @@ pub(crate) struct Gen<'p> {
 /// Name of the output root file that declares every module.
 pub const ROOT_FILE: &str = "probe_idl.rs";
 
-pub(crate) fn generate(program: &Program) -> Result<Vec<GeneratedFile>, CodegenError> {
-    let mut g = Gen { program, analysis: Analysis::new(program), modules: Vec::new(), current: 0 };
-    let mut used: HashMap<String, usize> = HashMap::new();
-    for file in &program.files {
-        let base = names::module_name(&file.stem);
-        let n = used.entry(base.clone()).or_insert(0);
-        *n += 1;
-        g.modules.push(if *n == 1 { base } else { format!("{base}_{n}") });
+pub(crate) fn generate(program: &Program, layout: Layout) -> Result<Vec<GeneratedFile>, CodegenError> {
+    let modules = layout::module_paths(program, layout);
+    let mut g = Gen { program, analysis: Analysis::new(program), modules: modules.clone(), current: 0 };
+    // Files that share a module (one namespace) go into one output file, in program order.
+    let mut order: Vec<Vec<String>> = Vec::new();
+    let mut items: HashMap<Vec<String>, Vec<TokenStream>> = HashMap::new();
+    for (index, path) in modules.iter().enumerate() {
+        g.current = index;
+        if !items.contains_key(path) {
+            order.push(path.clone());
+        }
+        items.entry(path.clone()).or_default().push(g.file(index)?);
     }
     let mut out = Vec::new();
-    for index in 0..program.files.len() {
-        g.current = index;
-        let tokens = g.file(index)?;
-        let module = g.modules[index].clone();
-        out.push(GeneratedFile {
-            name: format!("{}.rs", module.trim_start_matches("r#")),
-            module,
-            code: unparse(tokens)?,
-        });
+    let mut root_entries = Vec::new();
+    for path in order {
+        let parts = items.remove(&path).unwrap_or_default();
+        let name = layout::file_name(&path);
+        let code = unparse(quote! {
+            use ::probe::__codegen as __pc;
+            #(#parts)*
+        })?;
+        root_entries.push((path.clone(), name.clone()));
+        out.push(GeneratedFile { name, module: path.join("::"), code });
     }
-    let mods = out.iter().map(|f| {
-        let module = syn::parse_str::<syn::Ident>(&f.module).unwrap_or_else(|_| format_ident!("invalid_module"));
-        let name = &f.name;
-        quote! {
-            #[allow(clippy::all, non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code, unused_imports, unused_variables, unused_mut, unreachable_code, clippy::pedantic)]
-            pub mod #module {
-                include!(concat!(env!("OUT_DIR"), "/", #name));
-            }
-        }
-    });
-    let root = quote! { #(#mods)* };
+    let root = layout::root(&root_entries);
     out.push(GeneratedFile { name: ROOT_FILE.to_owned(), module: String::new(), code: unparse(root)? });
     Ok(out)
 }
@@ -120,11 +117,13 @@ impl Gen<'_> {
 
     /// Qualifies an item of `file` for use from the file being generated.
     pub(crate) fn qualify(&self, file: usize, item: TokenStream) -> TokenStream {
-        if file == self.current {
+        let (here, there) = (&self.modules[self.current], &self.modules[file]);
+        if here == there {
             item
         } else {
-            let module = ident(&self.modules[file]);
-            quote!(super::#module::#item)
+            let up = layout::to_root(here.len());
+            let path = there.iter().map(|s| ident(s));
+            quote!(#up #(#path::)* #item)
         }
     }
 
@@ -140,10 +139,7 @@ impl Gen<'_> {
                 Definition::Service(s) => self.service(id, s)?,
             });
         }
-        Ok(quote! {
-            use ::probe::__codegen as __pc;
-            #(#items)*
-        })
+        Ok(quote! { #(#items)* })
     }
 
     fn typedef(&self, t: &crate::ast::Typedef) -> TokenStream {

@@ -1,0 +1,219 @@
+//! probe against real Python Thrift peers from PyPI, both ways: thriftpy2 and Apache Thrift clients
+//! call a probe server, and a probe client calls thriftpy2 and Apache Thrift servers, over every
+//! protocol and framing Apache offers and thriftpy2's default (binary, buffered).
+//!
+//! The peers are `tests/python/*.py`; `scripts/test.sh` makes their venv and Apache's generated
+//! code, and without those this test fails (it never skips). Each combination gets a fresh server,
+//! so counts start at zero.
+
+#[path = "interop_python/directory.rs"]
+mod directory;
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use directory::{Handler, blank_user, named, put_user, sample_user, user_json};
+use probe::{CallError, Channel, Protocol};
+use probe_runtime::client::TcpTransport;
+use probe_runtime::codec::ApplicationExceptionKind;
+use probe_runtime::server::Server;
+use probe_runtime::transport::{Framing, WireFormat};
+use probe_tests::idl::interop::*;
+use probe_tests::python::{Library, PythonPeers};
+use serde_json::{Value, json};
+
+/// Thriftpy2's default wire (the one the Python design used), then all four Apache offers.
+const COMBINATIONS: [(Library, WireFormat); 5] = [
+    (Library::Thriftpy2, WireFormat::new(Protocol::Binary, Framing::Unframed)),
+    (Library::Apache, WireFormat::new(Protocol::Binary, Framing::Framed)),
+    (Library::Apache, WireFormat::new(Protocol::Binary, Framing::Unframed)),
+    (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Framed)),
+    (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Unframed)),
+];
+
+/// How long probe's side of one combination may take.
+const EXERCISE_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    ProbeServer,
+    ProbeClient,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::ProbeServer => "probe server",
+            Side::ProbeClient => "probe client",
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn python_thrift_peers_interoperate_with_probe_both_ways() {
+    let peers = PythonPeers::from_env().unwrap_or_else(|e| panic!("interop with Python peers: {e:#}"));
+    let mut runs = Vec::new();
+    for (library, wire) in COMBINATIONS {
+        let task = tokio::spawn(python_client_calls_probe_server(peers.clone(), library, wire));
+        runs.push((Side::ProbeServer, library, wire, task));
+        let task = tokio::spawn(probe_client_calls_python_server(peers.clone(), library, wire));
+        runs.push((Side::ProbeClient, library, wire, task));
+    }
+    let (mut passed, mut failed) = (Vec::new(), Vec::new());
+    for (side, library, wire, task) in runs {
+        let peer =
+            format!("{} {}", library.as_str(), if side == Side::ProbeServer { "client" } else { "server" });
+        match task.await {
+            Ok(()) => {
+                println!("interop: {side} with {peer}, {wire}: ok");
+                passed.push(side);
+            }
+            Err(e) => failed.push(format!("{side} with {peer}, {wire}: {}", panic_message(e.into_panic()))),
+        }
+    }
+    let count = |side| passed.iter().filter(|s| **s == side).count();
+    println!(
+        "interop: {} passed (probe server: {}, probe client: {})",
+        passed.len(),
+        count(Side::ProbeServer),
+        count(Side::ProbeClient)
+    );
+    assert!(failed.is_empty(), "interop: {} failed:\n{}", failed.len(), failed.join("\n\n"));
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload.downcast_ref::<&str>().map_or("(no message)".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
+// --- Python clients, probe server ----------------------------------------------------------------------
+
+async fn python_client_calls_probe_server(peers: PythonPeers, library: Library, wire: WireFormat) {
+    let handler = Arc::new(Handler::default());
+    let server = Server::builder()
+        .add_service(DirectoryServer::from_arc(handler.clone()))
+        .drain_timeout(Duration::from_secs(2))
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let results = peers.run_client(library, server.local_addr(), wire).await;
+    server.shutdown().await.unwrap();
+    let out = results.unwrap_or_else(|e| panic!("{e:#}"));
+    let with_points = library == Library::Thriftpy2;
+
+    // What the client got, as it reported it (it also checked each answer itself).
+    assert_eq!(out["ok"], true, "{out}");
+    assert_eq!(out["ping"], "pong: hi");
+    assert_eq!(out["get7"], user_json(&sample_user(7)));
+    assert_eq!(out["not_found"], json!({"message": "no such user", "id": 404}));
+    assert_eq!(out["invalid"], json!({"reason": "id 0"}));
+    assert_application_error(&out["internal"], "database down");
+    assert_eq!(out["put"], Value::Null);
+    assert_eq!(out["count_after_put"], 1);
+    assert_eq!(out["put_get"], user_json(&put_user(with_points)));
+    assert_application_error(&out["put_empty"], "empty name");
+    let finds = json!({"phone": ["x0", "x1", "x2"], "email": ["y0", "y1"], "where": ["z0"], "limit": ["w0"]});
+    assert_eq!(out["find"], finds);
+    assert_eq!(out["touch"], Value::Null);
+    assert_eq!(out["count_after_touch"], 2);
+    assert_eq!(out["ping_after"], "pong: bye");
+
+    // What the server got: the user exactly as Python built it, and the oneway touch.
+    let seen = handler.seen();
+    assert_eq!(seen.users.get(&3), Some(&put_user(with_points)));
+    assert_eq!(seen.users.len(), 1, "only the user with a name was stored");
+    assert_eq!(seen.touched, [99].into_iter().collect());
+}
+
+/// A `TApplicationException` as a Python client reports it: INTERNAL_ERROR (6) with the
+/// handler's message.
+fn assert_application_error(got: &Value, message: &str) {
+    assert_eq!(got["type"], 6, "{got}");
+    let text = got["message"].as_str().unwrap_or_default();
+    assert!(text.contains(message), "{got} lacks {message:?}");
+}
+
+// --- probe client, Python servers ----------------------------------------------------------------------
+
+async fn probe_client_calls_python_server(peers: PythonPeers, library: Library, wire: WireFormat) {
+    let server = peers.start_server(library, wire).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let transport = TcpTransport::builder(server.addr())
+        .protocol(wire.protocol)
+        .framed(wire.framing == Framing::Framed)
+        .multiplex(false)
+        .timeout(Duration::from_secs(10))
+        .build();
+    let client = DirectoryClient::new(Channel::new(transport));
+    let with_points = library == Library::Thriftpy2;
+    let calls = tokio::spawn(tokio::time::timeout(EXERCISE_TIMEOUT, exercise(client, with_points)));
+    let failure = match calls.await {
+        Ok(Ok(())) => return,
+        Ok(Err(_)) => format!("calls took more than {EXERCISE_TIMEOUT:?}"),
+        Err(e) => panic_message(e.into_panic()),
+    };
+    panic!("{failure}\n{} server stderr:\n{}", library.as_str(), server.stderr());
+}
+
+/// Every Directory method and outcome against a fresh Python server.
+async fn exercise(client: DirectoryClient, with_points: bool) {
+    assert_eq!(client.ping("hi".into()).await.unwrap(), "pong: hi");
+    assert_eq!(client.get(7).await.unwrap(), sample_user(7));
+    match client.get(404).await {
+        Err(CallError::Exception(DirectoryGetException::NotFound(e))) => {
+            assert_eq!(e, NotFound { message: "no such user".into(), id: 404 })
+        }
+        other => panic!("get(404): expected NotFound, got {other:?}"),
+    }
+    match client.get(0).await {
+        Err(CallError::Exception(DirectoryGetException::Invalid(e))) => assert_eq!(e.reason, "id 0"),
+        other => panic!("get(0): expected Invalid, got {other:?}"),
+    }
+    assert_internal_error("get(500)", client.get(500).await, "database down");
+
+    let user = put_user(with_points);
+    client.put(user.clone()).await.unwrap();
+    assert_eq!(client.count().await.unwrap(), 1);
+    assert_eq!(client.get(3).await.unwrap(), user, "the user put comes back as it went");
+    assert_internal_error("put(no name)", client.put(blank_user(5)).await, "empty name");
+
+    let finds = [
+        ("x", 10, Contact::Phone(3), 3),
+        ("y", 10, Contact::Email("ab".into()), 2),
+        ("z", 10, Contact::Where(Point { x: 1.5, y: -2.0 }), 1),
+        ("w", 1, Contact::Phone(5), 1),
+    ];
+    for (prefix, limit, contact, n) in finds {
+        let want: Vec<_> = (0..n).map(|i| named(sample_user(i), format!("{prefix}{i}"))).collect();
+        let got = client.find(prefix.into(), limit, contact.clone()).await.unwrap();
+        assert_eq!(got, want, "find({prefix:?}, {limit}, {contact:?})");
+    }
+
+    client.touch(99).await.unwrap();
+    // Oneway: no reply to wait for, so its effect may land a moment after the next call.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut count = client.count().await.unwrap();
+    while count != 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        count = client.count().await.unwrap();
+    }
+    assert_eq!(count, 2, "count after touch(99): the oneway call must reach the server");
+    assert_eq!(client.ping("bye".into()).await.unwrap(), "pong: bye");
+}
+
+fn assert_internal_error<T: fmt::Debug, E: fmt::Debug>(
+    call: &str,
+    got: Result<T, CallError<E>>,
+    message: &str,
+) {
+    match got {
+        Err(CallError::Rpc(probe::Error::Application(e))) => {
+            assert_eq!(e.kind, ApplicationExceptionKind::InternalError, "{call}: {e}");
+            assert!(e.message.contains(message), "{call}: {e} lacks {message:?}");
+        }
+        other => panic!("{call}: expected a TApplicationException, got {other:?}"),
+    }
+}
