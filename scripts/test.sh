@@ -57,5 +57,5 @@ export PROBE_TEST_PYTHON="$root/target/venv/bin/python"
 stage "python peers (thrift gen)" apache_codegen
 export PROBE_TEST_APACHE_PY="$root/target/interop-py"
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
-stage "cargo test" cargo test --workspace
+stage "cargo test" cargo test --workspace --no-fail-fast
 report
