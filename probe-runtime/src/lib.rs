@@ -21,6 +21,7 @@
 //! ```
 #![warn(clippy::unwrap_used, missing_docs)]
 
+pub mod balance;
 pub mod client;
 pub mod codec;
 mod error;

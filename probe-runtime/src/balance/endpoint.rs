@@ -1,0 +1,163 @@
+//! Provider nodes as clients see them, and the immutable routing table balancers pick from.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::load::{CallGuard, LoadStats};
+use crate::registry::layout::NodeData;
+
+/// One provider node as clients see it.
+///
+/// Cloning is cheap (reference counts only); every clone shares the same [`LoadStats`].
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The node's ZooKeeper child name, `{service}_{ip}_{port}`; unique within a service.
+    pub id: Arc<str>,
+    /// Address clients connect to.
+    pub host: Arc<str>,
+    /// Port clients connect to.
+    pub port: u16,
+    /// Relative share of calls; 0 takes the node out of rotation.
+    pub weight: u32,
+    /// False when an operator switched the node off; takes it out of rotation.
+    pub valid: bool,
+    /// Live load, shared by every copy of this endpoint and carried across tables.
+    pub stats: Arc<LoadStats>,
+}
+
+impl Endpoint {
+    /// A valid endpoint with fresh statistics.
+    pub fn new(id: impl Into<Arc<str>>, host: impl Into<Arc<str>>, port: u16, weight: u32) -> Self {
+        Endpoint {
+            id: id.into(),
+            host: host.into(),
+            port,
+            weight,
+            valid: true,
+            stats: Arc::new(LoadStats::new()),
+        }
+    }
+
+    /// The endpoint registered as ZooKeeper child `id` with `data` as its node JSON.
+    pub fn from_node(id: impl Into<Arc<str>>, data: &NodeData) -> Self {
+        Endpoint { valid: data.valid != 0, ..Endpoint::new(id, data.host.as_str(), data.port, data.weight) }
+    }
+
+    /// Whether clients may route calls here: valid and with a positive weight.
+    pub fn in_rotation(&self) -> bool {
+        self.valid && self.weight > 0
+    }
+
+    /// Counts a call as in flight on this endpoint; finish the guard with the call's latency.
+    pub fn start_call(&self) -> CallGuard {
+        self.stats.start_call()
+    }
+
+    /// Whether this endpoint may be picked by a call that already tried the `exclude` ids.
+    pub(crate) fn is_candidate(&self, exclude: &[Arc<str>]) -> bool {
+        self.in_rotation() && !exclude.iter().any(|id| **id == *self.id)
+    }
+}
+
+/// One routing snapshot: every endpoint of a service as discovery last saw it.
+///
+/// Tables are immutable; discovery publishes a new one, with a higher `generation`, on every change.
+/// Balancers that cache per-table state (round robin, the consistent-hash ring) rebuild it when the
+/// generation changes, so two different endpoint lists must never share a generation. Endpoints out
+/// of rotation stay listed; balancers skip them.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Increases with every change of the endpoint list.
+    pub generation: u64,
+    /// The endpoints, in rotation or not.
+    pub endpoints: Arc<[Endpoint]>,
+}
+
+impl Table {
+    /// A table of `endpoints` at `generation`.
+    pub fn new(generation: u64, endpoints: impl Into<Arc<[Endpoint]>>) -> Self {
+        Table { generation, endpoints: endpoints.into() }
+    }
+
+    /// The next table: `endpoints` at the next generation, where an endpoint whose id this table
+    /// lists keeps that endpoint's live statistics.
+    pub fn successor(&self, endpoints: impl IntoIterator<Item = Endpoint>) -> Table {
+        let known: HashMap<&str, &Arc<LoadStats>> =
+            self.endpoints.iter().map(|e| (&*e.id, &e.stats)).collect();
+        let endpoints: Vec<Endpoint> = endpoints
+            .into_iter()
+            .map(|mut e| {
+                if let Some(stats) = known.get(&*e.id) {
+                    e.stats = Arc::clone(stats);
+                }
+                e
+            })
+            .collect();
+        Table::new(self.generation.wrapping_add(1), endpoints)
+    }
+
+    /// The endpoints clients may route to.
+    pub fn in_rotation(&self) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter().filter(|e| e.in_rotation())
+    }
+
+    /// The endpoint with this id, in rotation or not.
+    pub fn get(&self, id: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| &*e.id == id)
+    }
+}
+
+impl Default for Table {
+    /// An empty table at generation 0.
+    fn default() -> Self {
+        Table::new(0, Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rotation_needs_valid_and_positive_weight() {
+        let mut e = Endpoint::new("S_10.0.0.1_9090", "10.0.0.1", 9090, 10);
+        assert!(e.in_rotation());
+        e.weight = 0;
+        assert!(!e.in_rotation());
+        e.weight = 10;
+        e.valid = false;
+        assert!(!e.in_rotation());
+    }
+
+    #[test]
+    fn from_node_reads_weight_and_valid() {
+        let mut data = NodeData::new("10.0.0.2", 9091);
+        data.weight = 30;
+        data.valid = 0;
+        let e = Endpoint::from_node("S_10.0.0.2_9091", &data);
+        assert_eq!((&*e.host, e.port, e.weight, e.valid), ("10.0.0.2", 9091, 30, false));
+    }
+
+    #[test]
+    fn exclusion_compares_ids_by_content() {
+        let e = Endpoint::new("a", "h", 1, 1);
+        assert!(e.is_candidate(&[]));
+        assert!(!e.is_candidate(&[Arc::from("a")]));
+        assert!(e.is_candidate(&[Arc::from("b")]));
+    }
+
+    #[test]
+    fn successor_carries_stats_of_persisting_ids() {
+        let old = Table::new(7, vec![Endpoint::new("a", "h", 1, 10), Endpoint::new("b", "h", 2, 10)]);
+        old.endpoints[0].start_call().finish(Duration::from_micros(500), true);
+        let next = old.successor(vec![Endpoint::new("a", "h", 1, 20), Endpoint::new("c", "h", 3, 10)]);
+        assert_eq!(next.generation, 8);
+        let a = next.get("a").unwrap();
+        assert_eq!((a.weight, a.stats.ewma_micros()), (20, 500));
+        assert!(Arc::ptr_eq(&a.stats, &old.endpoints[0].stats));
+        assert_eq!(next.get("c").unwrap().stats.ewma_micros(), 0);
+        assert!(next.get("b").is_none());
+        assert_eq!(next.in_rotation().count(), 2);
+    }
+}

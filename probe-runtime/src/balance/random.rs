@@ -1,0 +1,148 @@
+//! Weighted random choice: the default balancer, and the sampling the other balancers build on.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Balancer, Endpoint, Table};
+
+/// Where a balancer draws its random numbers: the thread-local generator, or a seeded one for
+/// reproducible tests.
+#[derive(Debug)]
+pub(crate) enum RngSource {
+    /// `rand::rng()`, no shared state.
+    Thread,
+    /// A seeded generator behind a short-lived lock.
+    Seeded(Box<Mutex<StdRng>>),
+}
+
+impl RngSource {
+    pub(crate) fn seeded(seed: u64) -> Self {
+        RngSource::Seeded(Box::new(Mutex::new(StdRng::seed_from_u64(seed))))
+    }
+
+    /// A uniform number in `0..n`; `n` must be positive.
+    pub(crate) fn below(&self, n: u64) -> u64 {
+        match self {
+            RngSource::Thread => rand::rng().random_range(0..n),
+            RngSource::Seeded(rng) => rng.lock().unwrap_or_else(PoisonError::into_inner).random_range(0..n),
+        }
+    }
+}
+
+/// Index of an endpoint drawn with probability weight / (sum of weights), among the endpoints in
+/// rotation that are neither in `exclude` nor at index `skip`. `None` when there is none.
+pub(crate) fn weighted_index(
+    endpoints: &[Endpoint],
+    exclude: &[Arc<str>],
+    skip: Option<usize>,
+    rng: &RngSource,
+) -> Option<usize> {
+    let eligible = |(i, e): &(usize, &Endpoint)| Some(*i) != skip && e.is_candidate(exclude);
+    let total: u64 = endpoints.iter().enumerate().filter(eligible).map(|(_, e)| u64::from(e.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut ticket = rng.below(total);
+    for (i, e) in endpoints.iter().enumerate().filter(eligible) {
+        let weight = u64::from(e.weight);
+        if ticket < weight {
+            return Some(i);
+        }
+        ticket -= weight;
+    }
+    None
+}
+
+/// Picks each endpoint in rotation with probability weight / (sum of weights): what the Python
+/// design did, and probe's default.
+///
+/// Stateless apart from the random generator, so tables can change freely between picks.
+#[derive(Debug)]
+pub struct WeightedRandom {
+    rng: RngSource,
+}
+
+impl WeightedRandom {
+    /// A balancer drawing from the thread-local generator.
+    pub fn new() -> Self {
+        WeightedRandom { rng: RngSource::Thread }
+    }
+
+    /// A balancer drawing from a generator seeded with `seed`: the same picks on every run.
+    pub fn with_seed(seed: u64) -> Self {
+        WeightedRandom { rng: RngSource::seeded(seed) }
+    }
+}
+
+impl Default for WeightedRandom {
+    fn default() -> Self {
+        WeightedRandom::new()
+    }
+}
+
+impl Balancer for WeightedRandom {
+    fn pick(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<Endpoint> {
+        weighted_index(&table.endpoints, exclude, None, &self.rng).map(|i| table.endpoints[i].clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::test_support::{counts, table};
+
+    #[test]
+    fn splits_by_weight() {
+        let t = table(&[10, 20, 70]);
+        let b = WeightedRandom::with_seed(42);
+        let n = counts(&b, &t, 10_000, &[]);
+        for (got, want) in n.iter().zip([1000, 2000, 7000]) {
+            assert!(got.abs_diff(want) <= 300, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn thread_rng_also_splits_by_weight() {
+        let t = table(&[10, 90]);
+        let n = counts(&WeightedRandom::new(), &t, 10_000, &[]);
+        assert!(n[0].abs_diff(1000) <= 300, "{n:?}");
+    }
+
+    #[test]
+    fn skips_weight_zero_and_invalid() {
+        let mut t = table(&[10, 0, 10]);
+        Arc::get_mut(&mut t.endpoints).unwrap()[2].valid = false;
+        assert_eq!(counts(&WeightedRandom::with_seed(1), &t, 1000, &[]), vec![1000, 0, 0]);
+    }
+
+    #[test]
+    fn honours_exclude() {
+        let t = table(&[10, 20, 70]);
+        let b = WeightedRandom::with_seed(2);
+        assert_eq!(counts(&b, &t, 1000, &["n2"])[2], 0);
+        assert_eq!(counts(&b, &t, 1000, &["n1", "n2"]), vec![1000, 0, 0]);
+        assert!(b.pick(&t, None, &["n0".into(), "n1".into(), "n2".into()]).is_none());
+        assert!(b.pick(&Table::default(), None, &[]).is_none());
+    }
+
+    #[test]
+    fn same_seed_same_picks() {
+        let t = table(&[10, 20, 70]);
+        let picks = |b: &WeightedRandom| -> Vec<Arc<str>> {
+            (0..50).map(|_| b.pick(&t, None, &[]).unwrap().id).collect()
+        };
+        assert_eq!(picks(&WeightedRandom::with_seed(9)), picks(&WeightedRandom::with_seed(9)));
+    }
+
+    #[test]
+    fn weighted_index_skips_the_given_index() {
+        let t = table(&[10, 10]);
+        let rng = RngSource::seeded(3);
+        for _ in 0..100 {
+            assert_eq!(weighted_index(&t.endpoints, &[], Some(0), &rng), Some(1));
+        }
+        assert_eq!(weighted_index(&t.endpoints[..1], &[], Some(0), &rng), None);
+    }
+}
