@@ -1,0 +1,45 @@
+//! probe's Thrift server serving the generated `Echo` service, whose handler returns the payload.
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clap::Parser;
+use probe::CallError;
+use probe_bench::server_cli::{ServerArgs, terminated};
+use probe_runtime::server::Server;
+
+mod idl {
+    probe::include_idl!();
+}
+
+use idl::echo::{Echo, EchoServer};
+
+/// Serves `Echo.echo` with probe's server.
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Debug)]
+struct EchoHandler;
+
+impl Echo for EchoHandler {
+    async fn echo(&self, payload: Bytes) -> Result<Bytes, CallError> {
+        Ok(payload)
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    cli.server.runtime()?.block_on(serve(cli.server))
+}
+
+async fn serve(args: ServerArgs) -> Result<()> {
+    let listener = args.bind().await?;
+    let server = Server::builder()
+        .add_service(EchoServer::new(EchoHandler))
+        .start_with_listener(listener)
+        .context("cannot start the probe server")?;
+    terminated().await?;
+    server.shutdown().await.context("the probe server did not stop cleanly")
+}

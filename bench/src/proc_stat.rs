@@ -1,0 +1,66 @@
+//! CPU time a process used, from `/proc/PID/stat` (Linux).
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+/// Clock ticks per second, the unit of `/proc/PID/stat` times: `getconf CLK_TCK`, else 100 (the
+/// value on every Linux architecture this runs on).
+pub fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
+}
+
+/// The user plus system CPU time process `pid` (`None`: this process) used so far.
+pub fn cpu_time(pid: Option<u32>, ticks_per_second: u64) -> Result<Duration> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {path}: is the process alive?"))?;
+    let ticks = parse_cpu_ticks(&stat).with_context(|| format!("unexpected contents of {path}"))?;
+    Ok(Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/PID/stat` line. The command name (field 2) is
+/// in parentheses and may hold spaces, so fields are counted after its closing parenthesis.
+fn parse_cpu_ticks(stat: &str) -> Result<u64> {
+    let Some((_, after_name)) = stat.rsplit_once(')') else { bail!("no `)` after the command name") };
+    // After the name: state is field 3, so utime (14) and stime (15) are the 12th and 13th here.
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut next = |what: &str| -> Result<u64> {
+        let field = fields.next().with_context(|| format!("no {what} field"))?;
+        field.parse().with_context(|| format!("{what} `{field}` is not a number"))
+    };
+    Ok(next("utime")? + next("stime")?)
+}
+
+/// The CPU time all CPUs of the machine spent running processes so far (user, nice, system and
+/// steal), from the first line of `/proc/stat`: what other processes use shows as this minus ours.
+/// Interrupt and softirq time is left out: the kernel accounts it to no process, and on loopback
+/// most of it is the benchmark's own TCP traffic.
+pub fn machine_busy(ticks_per_second: u64) -> Result<Duration> {
+    let stat = fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let ticks = parse_busy_ticks(&stat).context("unexpected contents of /proc/stat")?;
+    Ok(Duration::from_secs_f64(ticks as f64 / ticks_per_second as f64))
+}
+
+/// user + nice + system + steal of the `cpu` line (guest time is in user).
+fn parse_busy_ticks(stat: &str) -> Result<u64> {
+    let line = stat.lines().next().filter(|l| l.starts_with("cpu ")).context("no `cpu` line first")?;
+    let fields: Vec<u64> =
+        line.split_whitespace().skip(1).take(8).map(str::parse).collect::<Result<_, _>>()?;
+    let [user, nice, system, _idle, _iowait, _irq, _softirq, steal] = fields[..] else {
+        bail!("fewer than 8 numbers on the `cpu` line");
+    };
+    Ok(user + nice + system + steal)
+}

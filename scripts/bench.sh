@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Benchmarks probe's Thrift server against the physical limit: a raw tokio server that echoes
+# length-prefixed frames. For each configuration the two servers run alternately (start the raw
+# server, load it, stop it; start the probe server, load it, stop it), so drift in the machine's
+# load hits both alike. The same load generator sends the same framed binary Thrift `echo` bytes
+# to both. Prints one table.
+#
+#   scripts/bench.sh                      payloads 128 B and 1 KiB, C in {1,16,100}, D in {1,8}
+#   BENCH_SECONDS=10 scripts/bench.sh     longer measured runs (default 3 s, plus BENCH_WARMUP=1 s)
+#
+# Other knobs: BENCH_PAYLOADS ("128 1024"), BENCH_CONNECTIONS ("1 16 100"), BENCH_DEPTHS ("1 8"),
+# BENCH_SERVER_THREADS and BENCH_LOADGEN_THREADS (0: one per CPU). Raw loadgen lines are kept in
+# target/bench/last.txt.
+#
+# Columns: C connections, D calls in flight per connection; QPS; p50/p99 latency in microseconds;
+# cpu = the server's user+system CPU microseconds per call (the kernel accounts softirq time, where
+# loopback TCP does much of its work, to no process: it is in neither server's number); others =
+# CPU % (of one core) that other processes used during the noisier of the two runs: well above 0
+# (marked *), the row is noisy.
+# The load generator and the server share the machine's CPUs: on a small machine the load
+# generator's own cost caps what either server can show.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+seconds=${BENCH_SECONDS:-3}
+warmup=${BENCH_WARMUP:-1}
+payloads=${BENCH_PAYLOADS:-128 1024}
+connections=${BENCH_CONNECTIONS:-1 16 100}
+depths=${BENCH_DEPTHS:-1 8}
+server_threads=${BENCH_SERVER_THREADS:-0}
+loadgen_threads=${BENCH_LOADGEN_THREADS:-0}
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+say "building release binaries"
+cargo build --release --quiet -p probe-bench --manifest-path "$root/Cargo.toml"
+bin=${CARGO_TARGET_DIR:-$root/target}/release
+out_dir=$root/target/bench
+mkdir -p "$out_dir"
+log=$out_dir/last.txt
+: >"$log"
+
+server_pid=
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=
+    fi
+}
+
+# start_server NAME: starts target/release/NAME on a free port; sets server_pid and server_addr.
+start_server() {
+    local name=$1 out=$out_dir/$1.out
+    rm -f "$out" # so the last run's address is not read before the new server truncates the file
+    "$bin/$name" --addr 127.0.0.1:0 --threads "$server_threads" >"$out" 2>"$out_dir/$name.err" &
+    server_pid=$!
+    server_addr=
+    for _ in $(seq 100); do
+        server_addr=$(sed -n 's/^listening on //p' "$out" 2>/dev/null || true)
+        [ -n "$server_addr" ] && return 0
+        kill -0 "$server_pid" 2>/dev/null || die "$name exited: $(cat "$out_dir/$name.err")"
+        sleep 0.05
+    done
+    die "$name did not start listening within 5 s"
+}
+
+# run NAME EXPECT PAYLOAD C D: one loadgen run against a fresh server; prints its key=value line.
+# A subshell, whose exit (normal, `die` or a signal) stops its server.
+run() (
+    local name=$1 expect=$2 payload=$3 c=$4 d=$5 line
+    trap stop_server EXIT
+    start_server "$name"
+    line=$("$bin/loadgen" --addr "$server_addr" --expect "$expect" --payload "$payload" -c "$c" -d "$d" \
+        --seconds "$seconds" --warmup "$warmup" --server-pid "$server_pid" \
+        --threads "$loadgen_threads" --format kv) || die "loadgen failed against $name"
+    stop_server
+    echo "$name payload=$payload c=$c d=$d $line" >>"$log"
+    echo "$line"
+)
+
+# get KEY LINE: the value of KEY in a key=value line.
+get() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+configs=0
+for _ in $payloads; do for _ in $connections; do for _ in $depths; do configs=$((configs + 1)); done; done; done
+say "$configs configurations x 2 servers x $(awk "BEGIN { print $seconds + $warmup }") s;" \
+    "$(nproc) CPUs shared by the servers and the load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+fmt='%-8s %4s %2s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s %6s\n'
+printf "$fmt" payload C D base_qps p50_us p99_us cpu_us probe_qps p50_us p99_us cpu_us ratio others
+declare -A ratios probe_qps
+noisy=
+for payload in $payloads; do
+    for c in $connections; do
+        for d in $depths; do
+            base=$(run raw-echo-server echo "$payload" "$c" "$d")
+            probe=$(run probe-echo-server thrift "$payload" "$c" "$d")
+            ratio=$(awk -v p="$(get qps "$probe")" -v b="$(get qps "$base")" 'BEGIN { printf "%.2f", (b > 0 ? p / b : 0) }')
+            others=$(awk -v a="$(get others_cpu_pct "$base")" -v b="$(get others_cpu_pct "$probe")" \
+                'BEGIN { m = (a > b ? a : b); printf "%d%%%s", m, (m > 20 ? "*" : "") }')
+            [[ $others == *'*' ]] && noisy=1
+            ratios[$payload,$c,$d]=$ratio
+            probe_qps[$payload,$c,$d]=$(get qps "$probe")
+            printf "$fmt" "$payload" "$c" "$d" \
+                "$(get qps "$base")" "$(get p50_us "$base")" "$(get p99_us "$base")" \
+                "$(get server_cpu_us_per_call "$base")" \
+                "$(get qps "$probe")" "$(get p50_us "$probe")" "$(get p99_us "$probe")" \
+                "$(get server_cpu_us_per_call "$probe")" "$ratio" "$others"
+        done
+    done
+done
+[ -n "$noisy" ] && echo "* other processes used over 20 % of a core during the row's runs: its numbers are noisy"
+
+# The goals of issue 4: probe within 85 % of the raw server with many connections, and pipelining
+# (D=8) at least doubling one connection's throughput.
+echo
+for payload in $payloads; do
+    for c in $connections; do
+        r=${ratios[$payload,$c,1]:-}
+        [ -n "$r" ] && [ "$c" -gt 1 ] &&
+            echo "payload $payload C=$c D=1: probe/baseline $r $(awk -v r="$r" 'BEGIN { print (r >= 0.85 ? "(>= 0.85 ok)" : "(< 0.85 MISSED)") }')"
+        one=${probe_qps[$payload,$c,1]:-} eight=${probe_qps[$payload,$c,8]:-}
+        [ -n "$one" ] && [ -n "$eight" ] &&
+            echo "payload $payload C=$c: probe D=8/D=1 $(awk -v a="$eight" -v b="$one" 'BEGIN { x = a / b; printf "%.2f %s", x, (x >= 2 ? "(>= 2 ok)" : "(< 2 MISSED)") }')"
+    done
+done
+say "raw results in $log"
