@@ -89,11 +89,17 @@ async fn read_requests(
     let config = &shared.config;
     let protocol = reader.wire().protocol;
     let mut calls = JoinSet::new();
+    // Built once: activity only moves `deadline`; the timer is re-armed when it fires early, so the
+    // hot path touches neither the timer wheel nor the watch channel.
     let mut deadline = Instant::now() + config.read_timeout;
+    let idle = sleep_until(deadline);
+    tokio::pin!(idle);
+    let shutdown = stopped(&mut stop);
+    tokio::pin!(shutdown);
     let broken = loop {
         tokio::select! {
             biased;
-            () = stopped(&mut stop) => {
+            () = &mut shutdown => {
                 debug!("closing: the server is shutting down");
                 break false;
             }
@@ -103,12 +109,18 @@ async fn read_requests(
                 }
                 deadline = Instant::now() + config.read_timeout;
             }
-            () = sleep_until(deadline) => {
+            () = &mut idle => {
+                let now = Instant::now();
+                if now < deadline {
+                    idle.as_mut().reset(deadline);
+                    continue;
+                }
                 if calls.is_empty() {
                     debug!("closing: idle past the read timeout");
                     break false;
                 }
-                deadline = Instant::now() + config.read_timeout;
+                deadline = now + config.read_timeout;
+                idle.as_mut().reset(deadline);
             }
             read = reader.read_message(), if calls.len() < config.max_in_flight => match read {
                 Ok(Some(message)) => {
