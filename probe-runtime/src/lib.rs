@@ -24,6 +24,7 @@
 pub mod balance;
 pub mod client;
 pub mod codec;
+pub mod config;
 mod error;
 pub mod server;
 pub mod service;

@@ -1,0 +1,187 @@
+//! One source's settings (a config file or the environment), checked but not yet combined: layers
+//! stack, the later over the earlier, and the result is applied to the defaults.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::Config;
+use super::backend::{AppsBackend, RedisUrl, RegistryBackend, SettingsBackend, ZooKeeperConfig};
+use super::error::{ConfigError, InvalidValue, Origin};
+use super::setting::Setting;
+use super::value;
+use super::zookeeper::ZkConnect;
+use crate::balance::BalancerKind;
+use crate::registry::layout::Env;
+
+/// A backend chosen by a source: the real one, or the embedded one by name.
+#[derive(Debug, Clone)]
+enum Choice<T> {
+    Real(T),
+    Embedded,
+}
+
+/// The settings one source gave; `None` for those it left out.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Layer {
+    env: Option<Env>,
+    zookeeper: Option<Choice<ZkConnect>>,
+    zk_session_timeout: Option<Duration>,
+    zk_connect_timeout: Option<Duration>,
+    redis: Option<Choice<Vec<RedisUrl>>>,
+    redis_cluster: Option<(bool, Origin)>,
+    mysql: Option<AppsBackend>,
+    bind: Option<IpAddr>,
+    /// The port of `bind = "ip:port"`; `port` wins over it within one source.
+    bind_port: Option<u16>,
+    port: Option<u16>,
+    advertise_host: Option<String>,
+    grace_period: Option<Duration>,
+    balancer: Option<BalancerKind>,
+    call_timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    retry_budget_ratio: Option<f64>,
+}
+
+/// `embedded`, in any case, chooses an embedded backend.
+fn is_embedded(text: &str) -> bool {
+    text.eq_ignore_ascii_case("embedded")
+}
+
+impl Layer {
+    /// Sets `setting` from `text`, or says what is wrong with it and where it came from.
+    pub(super) fn set(&mut self, setting: Setting, text: &str, origin: &Origin) -> Result<(), ConfigError> {
+        let fail = |problem| ConfigError::invalid(setting, origin.clone(), text, problem);
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(fail(InvalidValue::new("it is empty")));
+        }
+        match setting {
+            Setting::Env => self.env = Some(value::env(value).map_err(fail)?),
+            Setting::ZooKeeper if is_embedded(value) => self.zookeeper = Some(Choice::Embedded),
+            Setting::ZooKeeper => self.zookeeper = Some(Choice::Real(value.parse().map_err(fail)?)),
+            Setting::ZkSessionTimeout => {
+                self.zk_session_timeout = Some(value::millis(value, 1).map_err(fail)?)
+            }
+            Setting::ZkConnectTimeout => {
+                self.zk_connect_timeout = Some(value::millis(value, 1).map_err(fail)?)
+            }
+            Setting::Redis if is_embedded(value) => self.redis = Some(Choice::Embedded),
+            Setting::Redis => return self.set_redis(value.split(',')).map_err(fail),
+            Setting::RedisCluster => {
+                self.redis_cluster = Some((value::boolean(value).map_err(fail)?, origin.clone()));
+            }
+            Setting::MySql if is_embedded(value) => self.mysql = Some(AppsBackend::Embedded),
+            Setting::MySql => self.mysql = Some(AppsBackend::MySql(value.parse().map_err(fail)?)),
+            Setting::Bind => {
+                (self.bind, self.bind_port) = value::bind(value).map(|(ip, p)| (Some(ip), p)).map_err(fail)?
+            }
+            Setting::Port => self.port = Some(value::port(value).map_err(fail)?),
+            Setting::AdvertiseHost => self.advertise_host = Some(value::host(value).map_err(fail)?),
+            Setting::GracePeriod => self.grace_period = Some(value::millis(value, 0).map_err(fail)?),
+            Setting::Balancer => self.balancer = Some(value::balancer(value).map_err(fail)?),
+            Setting::CallTimeout => self.call_timeout = Some(value::millis(value, 1).map_err(fail)?),
+            Setting::ConnectTimeout => self.connect_timeout = Some(value::millis(value, 1).map_err(fail)?),
+            Setting::RetryBudgetRatio => self.retry_budget_ratio = Some(value::ratio(value).map_err(fail)?),
+        }
+        Ok(())
+    }
+
+    /// Sets the Redis seed URLs from a list; several mean a Redis Cluster.
+    pub(super) fn set_redis<'a>(
+        &mut self,
+        urls: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), InvalidValue> {
+        let mut seeds = Vec::new();
+        for url in urls.into_iter().map(str::trim) {
+            if url.is_empty() {
+                return Err(InvalidValue::new("it has an empty URL in its list"));
+            }
+            seeds.push(url.parse::<RedisUrl>()?);
+        }
+        if seeds.is_empty() {
+            return Err(InvalidValue::new("it is an empty list"));
+        }
+        self.redis = Some(Choice::Real(seeds));
+        Ok(())
+    }
+
+    /// This layer with every setting `top` gives replaced by `top`'s value.
+    pub(super) fn under(self, top: Layer) -> Layer {
+        let port = top.port.or(top.bind_port).or(self.port).or(self.bind_port);
+        Layer {
+            env: top.env.or(self.env),
+            zookeeper: top.zookeeper.or(self.zookeeper),
+            zk_session_timeout: top.zk_session_timeout.or(self.zk_session_timeout),
+            zk_connect_timeout: top.zk_connect_timeout.or(self.zk_connect_timeout),
+            redis: top.redis.or(self.redis),
+            redis_cluster: top.redis_cluster.or(self.redis_cluster),
+            mysql: top.mysql.or(self.mysql),
+            bind: top.bind.or(self.bind),
+            bind_port: None,
+            port,
+            advertise_host: top.advertise_host.or(self.advertise_host),
+            grace_period: top.grace_period.or(self.grace_period),
+            balancer: top.balancer.or(self.balancer),
+            call_timeout: top.call_timeout.or(self.call_timeout),
+            connect_timeout: top.connect_timeout.or(self.connect_timeout),
+            retry_budget_ratio: top.retry_budget_ratio.or(self.retry_budget_ratio),
+        }
+    }
+
+    /// Writes the settings this layer gives into `config`.
+    pub(super) fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
+        config.env = self.env.unwrap_or(config.env);
+        match self.zookeeper {
+            Some(Choice::Real(connect)) => {
+                config.registry = Some(RegistryBackend::ZooKeeper(ZooKeeperConfig::new(connect)));
+            }
+            Some(Choice::Embedded) => config.registry = Some(RegistryBackend::Embedded),
+            None => {}
+        }
+        if let Some(RegistryBackend::ZooKeeper(zk)) = &mut config.registry {
+            zk.session_timeout = self.zk_session_timeout.unwrap_or(zk.session_timeout);
+            zk.connect_timeout = self.zk_connect_timeout.unwrap_or(zk.connect_timeout);
+        }
+        match self.redis {
+            Some(Choice::Real(seeds)) => config.settings = Some(redis_backend(seeds, self.redis_cluster)?),
+            Some(Choice::Embedded) => config.settings = Some(SettingsBackend::Embedded),
+            None => {}
+        }
+        config.apps = self.mysql.or(config.apps.take());
+        let (server, client) = (&mut config.server, &mut config.client);
+        server.bind = self.bind.unwrap_or(server.bind);
+        server.port = self.port.or(self.bind_port).unwrap_or(server.port);
+        server.advertise_host = self.advertise_host.or(server.advertise_host.take());
+        server.grace_period = self.grace_period.unwrap_or(server.grace_period);
+        client.balancer = self.balancer.unwrap_or(client.balancer);
+        client.call_timeout = self.call_timeout.unwrap_or(client.call_timeout);
+        client.connect_timeout = self.connect_timeout.unwrap_or(client.connect_timeout);
+        client.retry_budget_ratio = self.retry_budget_ratio.unwrap_or(client.retry_budget_ratio);
+        Ok(())
+    }
+}
+
+/// One seed is a single server unless the cluster flag says otherwise; several are a cluster, and
+/// a flag that says they are not is an error rather than a silent choice of one of them.
+fn redis_backend(
+    mut seeds: Vec<RedisUrl>,
+    cluster: Option<(bool, Origin)>,
+) -> Result<SettingsBackend, ConfigError> {
+    match cluster {
+        Some((false, origin)) if seeds.len() > 1 => Err(ConfigError::invalid(
+            Setting::RedisCluster,
+            origin,
+            "false",
+            InvalidValue::new(format!(
+                "redis lists {} URLs, and a single Redis takes one: give one URL, or set it to true",
+                seeds.len()
+            )),
+        )),
+        Some((true, _)) => Ok(SettingsBackend::RedisCluster(seeds)),
+        _ if seeds.len() > 1 => Ok(SettingsBackend::RedisCluster(seeds)),
+        _ => match seeds.pop() {
+            Some(seed) => Ok(SettingsBackend::Redis(seed)),
+            None => Err(ConfigError::NoSettingsStore),
+        },
+    }
+}

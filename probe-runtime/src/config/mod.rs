@@ -1,0 +1,201 @@
+//! Configuration: which registry, settings store and app registry to use, and server and client
+//! options, from defaults, a TOML file and `PROBE_*` environment variables, in increasing priority.
+//!
+//! ```no_run
+//! use probe_runtime::config::Config;
+//!
+//! // The file named by PROBE_CONFIG, if any, then PROBE_* variables over it; checked.
+//! let config = Config::load(None)?;
+//! # Ok::<(), probe_runtime::config::ConfigError>(())
+//! ```
+//!
+//! Backends are never a silent fallback: with no ZooKeeper, Redis or MySQL configured, loading
+//! fails with an error that says what to set. The embedded, in-process backends are a choice
+//! made by name (`embedded`) or with [`Config::embedded`].
+//!
+//! | variable                      | file key                    | default                          |
+//! |-------------------------------|-----------------------------|----------------------------------|
+//! | `PROBE_ENV`                   | `env`                       | `prod` on hosts `prod<digits>`, else `dev` |
+//! | `PROBE_ZOOKEEPER`             | `zookeeper`                 | none: required                   |
+//! | `PROBE_ZK_SESSION_TIMEOUT_MS` | `zk_session_timeout_ms`     | 10000                            |
+//! | `PROBE_ZK_CONNECT_TIMEOUT_MS` | `zk_connect_timeout_ms`     | 15000                            |
+//! | `PROBE_REDIS`                 | `redis`                     | none: required                   |
+//! | `PROBE_REDIS_CLUSTER`         | `redis_cluster`             | true when several URLs are given |
+//! | `PROBE_MYSQL`                 | `mysql`                     | none: required                   |
+//! | `PROBE_BIND`                  | `server.bind`               | `0.0.0.0`                        |
+//! | `PROBE_PORT`                  | `server.port`               | 0, any free port                 |
+//! | `PROBE_ADVERTISE_HOST`        | `server.advertise_host`     | see [`ServerConfig::advertise_host`] |
+//! | `PROBE_GRACE_PERIOD_MS`       | `server.grace_period_ms`    | 5000                             |
+//! | `PROBE_BALANCER`              | `client.balancer`           | `random`                         |
+//! | `PROBE_CALL_TIMEOUT_MS`       | `client.call_timeout_ms`    | 30000                            |
+//! | `PROBE_CONNECT_TIMEOUT_MS`    | `client.connect_timeout_ms` | 3000                             |
+//! | `PROBE_RETRY_BUDGET_RATIO`    | `client.retry_budget_ratio` | 0.2                              |
+//!
+//! `PROBE_CONFIG` names the file [`Config::load`] reads. Other `PROBE_*` variables are ignored; keys
+//! a file has that are not in the table are errors. A file, every key optional:
+//!
+//! ```
+//! # use probe_runtime::config::{Config, SettingsBackend};
+//! # use probe_runtime::registry::layout::Env;
+//! let example = r#"
+//! env = "prod"
+//! zookeeper = "zk1:2181,zk2:2181,zk3:2181/probe"  # or "embedded"
+//! zk_session_timeout_ms = 10000
+//! redis = ["redis://10.0.0.5:7000", "redis://10.0.0.6:7000"]  # several: a Redis Cluster
+//! mysql = "mysql://probe:secret@db1:3306/probe"   # the database holding `serviceapp`
+//!
+//! [server]
+//! bind = "0.0.0.0"            # or "0.0.0.0:9090"
+//! port = 9090
+//! advertise_host = "10.0.0.7"
+//! grace_period_ms = 5000
+//!
+//! [client]
+//! balancer = "least_loaded"   # random, round_robin, least_loaded or consistent_hash
+//! call_timeout_ms = 2000
+//! connect_timeout_ms = 500
+//! retry_budget_ratio = 0.2
+//! "#;
+//! # let path = std::env::temp_dir().join(format!("probe-config-doc-{}.toml", std::process::id()));
+//! # std::fs::write(&path, example).unwrap();
+//! let config = Config::from_file(&path)?;
+//! # std::fs::remove_file(&path).unwrap();
+//! assert_eq!(config.env, Env::Prod);
+//! assert!(matches!(&config.settings, Some(SettingsBackend::RedisCluster(seeds)) if seeds.len() == 2));
+//! assert_eq!(config.server.bind_addr().to_string(), "0.0.0.0:9090");
+//! # Ok::<(), probe_runtime::config::ConfigError>(())
+//! ```
+
+mod backend;
+mod env;
+mod error;
+mod file;
+mod host;
+mod layer;
+mod options;
+mod setting;
+mod url;
+mod value;
+mod zookeeper;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+pub use backend::{AppsBackend, MySqlUrl, RedisUrl, RegistryBackend, SettingsBackend, ZooKeeperConfig};
+pub use env::CONFIG_PATH_VAR;
+pub use error::{ConfigError, InvalidValue, Origin};
+pub use host::hostname;
+pub use options::{ClientConfig, ServerConfig};
+pub use setting::Setting;
+pub use zookeeper::{ZK_DEFAULT_PORT, ZkConnect};
+
+use crate::registry::layout::Env;
+use layer::Layer;
+
+/// Everything a probe server or client needs to know about its surroundings.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The environment nodes register in and are discovered from.
+    pub env: Env,
+    /// Where providers register; `None` until configured.
+    pub registry: Option<RegistryBackend>,
+    /// Where node settings live; `None` until configured.
+    pub settings: Option<SettingsBackend>,
+    /// Where registered appkeys live; `None` until configured.
+    pub apps: Option<AppsBackend>,
+    /// Server options.
+    pub server: ServerConfig,
+    /// Client options.
+    pub client: ClientConfig,
+}
+
+impl Default for Config {
+    /// The defaults, with no backend chosen (so not valid): the env derives from the host name.
+    fn default() -> Self {
+        Config {
+            env: host::env_for_host(hostname().as_deref()),
+            registry: None,
+            settings: None,
+            apps: None,
+            server: ServerConfig::default(),
+            client: ClientConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The defaults with every backend embedded, in-process: for demos and tests on one machine.
+    pub fn embedded() -> Config {
+        Config {
+            registry: Some(RegistryBackend::Embedded),
+            settings: Some(SettingsBackend::Embedded),
+            apps: Some(AppsBackend::Embedded),
+            ..Config::default()
+        }
+    }
+
+    /// The defaults, then the TOML file at `path`; checked.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Config::from_layer(file::read(path.as_ref(), false)?)
+    }
+
+    /// The defaults, then the process's `PROBE_*` variables; checked. It reads no file, whatever
+    /// `PROBE_CONFIG` says: [`Config::load`] does.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(env::process_vars())
+    }
+
+    /// [`Config::from_env`] with the variables `vars` instead of the process's.
+    pub fn from_vars<K: AsRef<str>, V: AsRef<str>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Config, ConfigError> {
+        let vars: Vec<(K, V)> = vars.into_iter().collect();
+        Config::from_layer(env::layer(&vars)?)
+    }
+
+    /// The defaults, then the file at `path`, or else the one `PROBE_CONFIG` names, if any, then the
+    /// process's `PROBE_*` variables; checked.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_with_vars(path, env::process_vars())
+    }
+
+    /// [`Config::load`] with the variables `vars` instead of the process's.
+    pub fn load_with_vars<K: AsRef<str>, V: AsRef<str>>(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Config, ConfigError> {
+        let vars: Vec<(K, V)> = vars.into_iter().collect();
+        let file_layer = match path {
+            Some(path) => file::read(path, false)?,
+            None => match env::config_path(&vars)? {
+                Some(path) => file::read(&PathBuf::from(path), true)?,
+                None => Layer::default(),
+            },
+        };
+        Config::from_layer(file_layer.under(env::layer(&vars)?))
+    }
+
+    /// Checks that every backend is chosen: a real one, or an embedded one explicitly.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.registry.is_none() {
+            return Err(ConfigError::NoRegistry);
+        }
+        if self.settings.is_none() {
+            return Err(ConfigError::NoSettingsStore);
+        }
+        if self.apps.is_none() {
+            return Err(ConfigError::NoAppRegistry);
+        }
+        Ok(())
+    }
+
+    fn from_layer(layer: Layer) -> Result<Config, ConfigError> {
+        let mut config = Config::default();
+        layer.apply(&mut config)?;
+        config.validate()?;
+        Ok(config)
+    }
+}

@@ -1,0 +1,95 @@
+//! Server and client options, with the defaults every one of them documents.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::host;
+use crate::balance::{BalancerKind, RetryBudgetConfig};
+
+/// How a server listens and registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Address to listen on. Default `0.0.0.0`, every IPv4 interface.
+    pub bind: IpAddr,
+    /// Port to listen on. Default 0: the system picks a free port, and the server registers the port
+    /// it got, so clients find it through the registry either way.
+    pub port: u16,
+    /// Address registered for clients to connect to. Default `None`: see
+    /// [`ServerConfig::advertise_host`].
+    pub advertise_host: Option<String>,
+    /// How long a server keeps serving after its node left the registry, so clients see it go
+    /// before its connections drain. Default 5 s.
+    pub grace_period: Duration,
+}
+
+impl ServerConfig {
+    /// Default [`ServerConfig::grace_period`].
+    pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
+
+    /// The address to listen on.
+    pub fn bind_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.port)
+    }
+
+    /// The address to register: the configured [`advertise_host`](ServerConfig::advertise_host);
+    /// else the bind address when it is a specific one; else the first IPv4 address (then IPv6)
+    /// the machine's host name resolves to that is not loopback or link-local.
+    ///
+    /// Resolving the host name asks the system resolver and may block: call it once at start-up.
+    /// It fails, with an error that says to set `PROBE_ADVERTISE_HOST`, when the host name resolves
+    /// only to loopback addresses (as Debian's `/etc/hosts` makes it, `127.0.1.1`); probe does not
+    /// list network interfaces, which takes platform code the host name makes unnecessary.
+    pub fn advertise_host(&self) -> Result<String, ConfigError> {
+        host::advertise_host(self.advertise_host.as_deref(), self.bind)
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port: 0,
+            advertise_host: None,
+            grace_period: Self::DEFAULT_GRACE_PERIOD,
+        }
+    }
+}
+
+/// How a client picks nodes and how long it waits.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// The balancer. Default [`BalancerKind::WeightedRandom`] (`random`), as in the Python design.
+    pub balancer: BalancerKind,
+    /// How long a call may take, retries included. Default 30 s, as the TCP transport's.
+    pub call_timeout: Duration,
+    /// How long to wait for a connection. Default 3 s, as the TCP transport's.
+    pub connect_timeout: Duration,
+    /// Retries earned per call, [`RetryBudgetConfig::ratio`]. Default 0.2.
+    pub retry_budget_ratio: f64,
+}
+
+impl ClientConfig {
+    /// Default [`ClientConfig::call_timeout`].
+    pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default [`ClientConfig::connect_timeout`].
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// The retry budget these options give, with the budget's other defaults.
+    pub fn retry_budget(&self) -> RetryBudgetConfig {
+        RetryBudgetConfig { ratio: self.retry_budget_ratio, ..RetryBudgetConfig::default() }
+    }
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            balancer: BalancerKind::default(),
+            call_timeout: Self::DEFAULT_CALL_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            retry_budget_ratio: RetryBudgetConfig::default().ratio,
+        }
+    }
+}

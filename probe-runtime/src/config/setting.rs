@@ -1,0 +1,170 @@
+//! The table of settings: each one's environment variable, config-file key and expected format.
+
+use std::fmt;
+
+/// One setting of a [`Config`](super::Config), as an environment variable and a config-file key
+/// name it. Errors use it to say which setting is wrong and how to set it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// `PROBE_ENV`, `env`.
+    Env,
+    /// `PROBE_ZOOKEEPER`, `zookeeper`.
+    ZooKeeper,
+    /// `PROBE_ZK_SESSION_TIMEOUT_MS`, `zk_session_timeout_ms`.
+    ZkSessionTimeout,
+    /// `PROBE_ZK_CONNECT_TIMEOUT_MS`, `zk_connect_timeout_ms`.
+    ZkConnectTimeout,
+    /// `PROBE_REDIS`, `redis`.
+    Redis,
+    /// `PROBE_REDIS_CLUSTER`, `redis_cluster`.
+    RedisCluster,
+    /// `PROBE_MYSQL`, `mysql`.
+    MySql,
+    /// `PROBE_BIND`, `server.bind`.
+    Bind,
+    /// `PROBE_PORT`, `server.port`.
+    Port,
+    /// `PROBE_ADVERTISE_HOST`, `server.advertise_host`.
+    AdvertiseHost,
+    /// `PROBE_GRACE_PERIOD_MS`, `server.grace_period_ms`.
+    GracePeriod,
+    /// `PROBE_BALANCER`, `client.balancer`.
+    Balancer,
+    /// `PROBE_CALL_TIMEOUT_MS`, `client.call_timeout_ms`.
+    CallTimeout,
+    /// `PROBE_CONNECT_TIMEOUT_MS`, `client.connect_timeout_ms`.
+    ConnectTimeout,
+    /// `PROBE_RETRY_BUDGET_RATIO`, `client.retry_budget_ratio`.
+    RetryBudgetRatio,
+}
+
+impl Setting {
+    /// Every setting, in the order of the config file.
+    pub const ALL: [Setting; 15] = [
+        Setting::Env,
+        Setting::ZooKeeper,
+        Setting::ZkSessionTimeout,
+        Setting::ZkConnectTimeout,
+        Setting::Redis,
+        Setting::RedisCluster,
+        Setting::MySql,
+        Setting::Bind,
+        Setting::Port,
+        Setting::AdvertiseHost,
+        Setting::GracePeriod,
+        Setting::Balancer,
+        Setting::CallTimeout,
+        Setting::ConnectTimeout,
+        Setting::RetryBudgetRatio,
+    ];
+
+    /// The environment variable that sets it.
+    pub fn env_var(self) -> &'static str {
+        match self {
+            Setting::Env => "PROBE_ENV",
+            Setting::ZooKeeper => "PROBE_ZOOKEEPER",
+            Setting::ZkSessionTimeout => "PROBE_ZK_SESSION_TIMEOUT_MS",
+            Setting::ZkConnectTimeout => "PROBE_ZK_CONNECT_TIMEOUT_MS",
+            Setting::Redis => "PROBE_REDIS",
+            Setting::RedisCluster => "PROBE_REDIS_CLUSTER",
+            Setting::MySql => "PROBE_MYSQL",
+            Setting::Bind => "PROBE_BIND",
+            Setting::Port => "PROBE_PORT",
+            Setting::AdvertiseHost => "PROBE_ADVERTISE_HOST",
+            Setting::GracePeriod => "PROBE_GRACE_PERIOD_MS",
+            Setting::Balancer => "PROBE_BALANCER",
+            Setting::CallTimeout => "PROBE_CALL_TIMEOUT_MS",
+            Setting::ConnectTimeout => "PROBE_CONNECT_TIMEOUT_MS",
+            Setting::RetryBudgetRatio => "PROBE_RETRY_BUDGET_RATIO",
+        }
+    }
+
+    /// The config-file key, with its table: `zookeeper`, `server.port`.
+    pub fn file_key(self) -> &'static str {
+        match self {
+            Setting::Env => "env",
+            Setting::ZooKeeper => "zookeeper",
+            Setting::ZkSessionTimeout => "zk_session_timeout_ms",
+            Setting::ZkConnectTimeout => "zk_connect_timeout_ms",
+            Setting::Redis => "redis",
+            Setting::RedisCluster => "redis_cluster",
+            Setting::MySql => "mysql",
+            Setting::Bind => "server.bind",
+            Setting::Port => "server.port",
+            Setting::AdvertiseHost => "server.advertise_host",
+            Setting::GracePeriod => "server.grace_period_ms",
+            Setting::Balancer => "client.balancer",
+            Setting::CallTimeout => "client.call_timeout_ms",
+            Setting::ConnectTimeout => "client.connect_timeout_ms",
+            Setting::RetryBudgetRatio => "client.retry_budget_ratio",
+        }
+    }
+
+    /// What a valid value looks like.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Setting::Env => "`dev` or `prod`",
+            Setting::ZooKeeper => "host:port[,host:port...][/chroot], or `embedded`",
+            Setting::ZkSessionTimeout
+            | Setting::ZkConnectTimeout
+            | Setting::CallTimeout
+            | Setting::ConnectTimeout => "a whole number of milliseconds, at least 1",
+            Setting::GracePeriod => "a whole number of milliseconds",
+            Setting::Redis => {
+                "redis://[user:password@]host[:port][/db] (or rediss://), several separated by commas \
+                 for a Redis Cluster, or `embedded`"
+            }
+            Setting::RedisCluster => "`true` or `false`",
+            Setting::MySql => "mysql://user:password@host[:port]/database, or `embedded`",
+            Setting::Bind => "an IP address, optionally with a port: 0.0.0.0, 10.0.0.7:9090, [::]:9090",
+            Setting::Port => "a port number from 0 to 65535 (0: any free port)",
+            Setting::AdvertiseHost => "the IP address or host name other machines reach this one at",
+            Setting::Balancer => "one of random, round_robin, least_loaded, consistent_hash",
+            Setting::RetryBudgetRatio => "a number from 0 to 1000; 0.2 lets retries add 20% to the calls",
+        }
+    }
+
+    /// The setting an environment variable names, if it is one of probe's.
+    pub fn from_env_var(name: &str) -> Option<Setting> {
+        Setting::ALL.into_iter().find(|setting| setting.env_var() == name)
+    }
+
+    /// Whether a value of this setting may hold a password, so errors must not echo it.
+    pub(super) fn is_secret_url(self) -> bool {
+        matches!(self, Setting::Redis | Setting::MySql)
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (`{}`)", self.env_var(), self.file_key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::BalancerKind;
+
+    #[test]
+    fn env_vars_and_file_keys_are_unique_and_follow_one_naming_rule() {
+        for (i, a) in Setting::ALL.iter().enumerate() {
+            assert_eq!(Setting::from_env_var(a.env_var()), Some(*a));
+            let key = a.file_key().rsplit('.').next().unwrap_or_default();
+            assert_eq!(a.env_var().strip_prefix("PROBE_").unwrap().to_lowercase(), key);
+            for b in &Setting::ALL[i + 1..] {
+                assert_ne!(a.env_var(), b.env_var());
+                assert_ne!(a.file_key(), b.file_key());
+            }
+        }
+        assert_eq!(Setting::from_env_var("PROBE_ZK_PORT"), None);
+    }
+
+    #[test]
+    fn balancer_hint_lists_every_balancer() {
+        for kind in BalancerKind::ALL {
+            assert!(Setting::Balancer.expected().contains(kind.as_str()), "{kind}");
+        }
+    }
+}
