@@ -16,6 +16,7 @@ stage() { # name command...
     stage_secs+=($((SECONDS - start)))
     if [ $rc -ne 0 ]; then
         report
+        if [ -f "$root/target/test-output.txt" ]; then totals; fi
         printf 'test.sh: stage "%s" failed (exit %d)\n' "$name" "$rc" >&2
         exit $rc
     fi
@@ -50,6 +51,7 @@ apache_codegen() { # Apache Thrift's Python code for the interop IDL, by Debian'
     thrift -r --gen py -out "$out" "$root/tests/idl/interop.thrift"
 }
 
+rm -f "$root/target/test-output.txt"
 stage "services up" scripts/services.sh up
 eval "$(scripts/services.sh env)"
 stage "python peers (venv)" python_env
@@ -57,5 +59,14 @@ export PROBE_TEST_PYTHON="$root/target/venv/bin/python"
 stage "python peers (thrift gen)" apache_codegen
 export PROBE_TEST_APACHE_PY="$root/target/interop-py"
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
-stage "cargo test" cargo test --workspace --no-fail-fast
+run_tests() { # every test binary, even after a failure; the output is kept for the totals
+    cargo test --workspace --no-fail-fast 2>&1 | tee "$root/target/test-output.txt"
+}
+totals() { # one closing line over every cargo test binary
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+         END { printf "tests: %d passed, %d failed\n", p, f }' "$root/target/test-output.txt"
+}
+stage "cargo test" run_tests
+stage "fuzz (${PROBE_FUZZ_SECONDS:-10} s per target)" scripts/fuzz.sh "${PROBE_FUZZ_SECONDS:-10}"
 report
+totals

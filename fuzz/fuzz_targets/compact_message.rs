@@ -1,0 +1,7 @@
+//! A compact-protocol message header and arguments struct, skipped as an unframed server does.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use probe_runtime::codec::CompactReader;
+
+fuzz_target!(|data: &[u8]| probe_fuzz::message::check::<CompactReader>(data));
