@@ -164,7 +164,10 @@ async fn provider_served_over_tcp_with_multiplexed_client() {
 
 #[test]
 fn namespace_layout_merges_files_and_nests_modules() {
-    use probe_tests::idl_ns::acme::{common::Price, shop::{Item, Order}};
+    use probe_tests::idl_ns::acme::{
+        common::Price,
+        shop::{Item, Order},
+    };
     let item = Item { sku: "A-1".into(), price: Price { cents: 250, ..Price::default() } };
     let order = Order { items: vec![item.clone()], total: item.price.clone() };
     assert_eq!(order.total.currency, "EUR");
