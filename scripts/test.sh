@@ -60,7 +60,8 @@ stage "python peers (thrift gen)" apache_codegen
 export PROBE_TEST_APACHE_PY="$root/target/interop-py"
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
 run_tests() { # every test binary, even after a failure; the output is kept for the totals
-    cargo test --workspace --no-fail-fast 2>&1 | tee "$root/target/test-output.txt"
+    # --nocapture: the corpus and interop tests print their summary lines (idl-corpus:, interop:).
+    cargo test --workspace --no-fail-fast -- --nocapture 2>&1 | tee "$root/target/test-output.txt"
 }
 totals() { # one closing line over every cargo test binary
     awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
