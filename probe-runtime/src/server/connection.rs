@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until, timeout};
 use tracing::{Instrument, debug, debug_span, warn};
 
@@ -77,8 +78,10 @@ pub(super) async fn serve_connection(
     debug!("connection closed");
 }
 
-/// Reads requests and spawns a task per call, until the connection should close; then waits for
-/// the calls still running. Replies go to `tx`, drained by the connection's writer. Returns the
+/// Reads requests and runs their calls concurrently on this connection's task (no task spawn per
+/// call: a call that finishes at once costs no wake-up of another thread), until the connection
+/// should close; then waits for the calls still running. Connections run in parallel; a handler
+/// that computes for long should move that work to `spawn_blocking`. Replies go to `tx`, drained by the connection's writer. Returns the
 /// reader if the peer broke the protocol (it may still be sending).
 async fn read_requests(
     mut reader: MessageReader<OwnedReadHalf>,
@@ -88,7 +91,7 @@ async fn read_requests(
 ) -> Option<MessageReader<OwnedReadHalf>> {
     let config = &shared.config;
     let protocol = reader.wire().protocol;
-    let mut calls = JoinSet::new();
+    let mut calls = FuturesUnordered::new();
     // Built once: activity only moves `deadline`; the timer is re-armed when it fires early, so the
     // hot path touches neither the timer wheel nor the watch channel.
     let mut deadline = Instant::now() + config.read_timeout;
@@ -103,10 +106,7 @@ async fn read_requests(
                 debug!("closing: the server is shutting down");
                 break false;
             }
-            Some(joined) = calls.join_next(), if !calls.is_empty() => {
-                if let Err(e) = joined {
-                    warn!(error = %e, "a call task failed");
-                }
+            Some(()) = calls.next(), if !calls.is_empty() => {
                 deadline = Instant::now() + config.read_timeout;
             }
             () = &mut idle => {
@@ -128,7 +128,7 @@ async fn read_requests(
                     match Request::parse(protocol, message, config.limits) {
                         Ok(request) => {
                             let span = debug_span!("call", method = %request.method(), seqid = request.header().seqid);
-                            calls.spawn(run_call(shared.clone(), request, tx.clone()).instrument(span));
+                            calls.push(run_call(shared.clone(), request, tx.clone()).instrument(span));
                         }
                         Err(e) => {
                             warn!(error = %e, "closing: a request header does not decode");
@@ -155,11 +155,7 @@ async fn read_requests(
             }
         }
     };
-    while let Some(joined) = calls.join_next().await {
-        if let Err(e) = joined {
-            warn!(error = %e, "a call task failed");
-        }
-    }
+    while calls.next().await.is_some() {}
     broken.then_some(reader)
 }
 

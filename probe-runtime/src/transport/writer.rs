@@ -34,10 +34,6 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     while let Some(message) = rx.recv().await {
         encode_frame(framing, &message, &mut out)?;
         drain(&mut rx, framing, &mut out)?;
-        // Pipelined calls finish in other tasks right after this one woke us: let them run once,
-        // so their replies share this write instead of costing a send each.
-        tokio::task::yield_now().await;
-        drain(&mut rx, framing, &mut out)?;
         io.write_all(&out).await?;
         out.clear();
     }
