@@ -130,7 +130,9 @@ impl Request {
             return Reply::None;
         }
         let header = MessageHeader::new(self.header.name.clone(), kind, self.header.seqid);
-        let mut buf = BytesMut::with_capacity(64);
+        // Replies tend to be about as large as their requests (echoes, updates returning the
+        // record): start there rather than growing a small buffer several times.
+        let mut buf = BytesMut::with_capacity(self.body.len() + self.header.name.len() + 32);
         match self.protocol.encode_message(&header, body, &mut buf) {
             Ok(()) => Reply::Message(buf.freeze()),
             Err(e) => {
