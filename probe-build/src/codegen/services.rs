@@ -129,11 +129,24 @@ impl Gen<'_> {
 
     pub(crate) fn service(&self, id: DefId, s: &Service) -> Result<TokenStream, CodegenError> {
         let mut items = Vec::new();
+        // Methods that declare the same exceptions (a common API style) share one enum; the later
+        // ones name it through a type alias.
+        let mut shared: std::collections::HashMap<String, Ident> = std::collections::HashMap::new();
         for f in &s.functions {
             let m = self.method(id, s, f);
             items.push(self.args_struct(&m)?);
-            if let Some(e) = self.exception_enum(&m) {
-                items.push(e);
+            let Some(name) = &m.exception else { continue };
+            let signature = self.throws_signature(&m);
+            match shared.get(&signature) {
+                Some(first) => {
+                    let doc =
+                        format!(" The exceptions `{}` declares (the same as [`{first}`]).", f.name.name);
+                    items.push(quote! { #[doc = #doc] pub type #name = #first; });
+                }
+                None => {
+                    shared.insert(signature, name.clone());
+                    items.extend(self.exception_enum(&m));
+                }
             }
         }
         items.push(self.handler_trait(id, s)?);
@@ -162,6 +175,20 @@ impl Gen<'_> {
             pub struct #name { #(#fields)* }
             #codec
         })
+    }
+
+    /// What makes two methods' exception enums identical: each throw's name, id and type.
+    fn throws_signature(&self, m: &Method<'_>) -> String {
+        let file = &self.program.files[m.owner.file];
+        m.function
+            .throws
+            .iter()
+            .map(|t| {
+                let ty = file.types.get(&t.ty.span.start).map(|ty| self.rust_type(ty).to_string());
+                format!("{}:{}:{}", t.name.name, t.id, ty.unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+            .join(";")
     }
 
     fn exception_enum(&self, m: &Method<'_>) -> Option<TokenStream> {
@@ -355,9 +382,11 @@ impl Gen<'_> {
             (&m.rust, self.return_type(m), self.exception_type(m), self.outcome_type(m));
         let method = &*m.function.name.name;
         let (oneway, idempotent) = (m.function.oneway, is_idempotent(m.function));
-        let fdoc = doc_attr(m.function.doc.as_deref());
+        // The IDL documentation lives on the handler trait; repeating it here would double the
+        // generated code of documented APIs.
+        let fdoc = format!(" Calls `{method}` (documented on the service trait).");
         Ok(quote! {
-            #fdoc
+            #[doc = #fdoc]
             pub async fn #rust(&self, #(#params),*) -> __pc::Result<#ret, __pc::CallError<#exc>> {
                 let options = __pc::CallOptions { oneway: #oneway, idempotent: #idempotent };
                 self.channel.invoke::<_, #outcome>(Self::SERVICE, #method, &#args_ty { #(#names),* }, options).await
