@@ -79,7 +79,7 @@ pub mod __codegen {
     pub use probe_runtime::client::{CallOptions, Channel};
     pub use probe_runtime::codec::{
         Decode, Encode, ListMap, ListSet, ProtocolError, ProtocolReader, ProtocolWriter, TType, Wire,
-        required, write_field,
+        read_fields, required, write_field,
     };
     pub use probe_runtime::service::{
         BoxFuture, Dispatch, Exceptions, MethodInfo, Outcome, Reply, Request, VoidOutcome, serve,

@@ -32,8 +32,8 @@ pub(crate) fn encode_body(idl_name: &str, writes: TokenStream) -> TokenStream {
     }
 }
 
-/// A `decode` body: `prologue`, a loop matching `(id, type)` against `arms` (unknown fields are
-/// skipped), then `finish` as the result.
+/// A `decode` body: `prologue`, then the fields through `read_fields`, matching `(id, type)` against
+/// `arms` (each an assignment; unknown fields are skipped), then `finish` as the result.
 pub(crate) fn decode_body(
     prologue: TokenStream,
     arms: impl IntoIterator<Item = TokenStream>,
@@ -41,18 +41,14 @@ pub(crate) fn decode_body(
 ) -> TokenStream {
     let arms = arms.into_iter();
     quote! {
-        r.read_struct_begin()?;
         #prologue
-        loop {
-            let field = r.read_field_begin()?;
-            if field.ttype == __pc::TType::Stop { break; }
-            match (field.id, field.ttype) {
+        __pc::read_fields(r, |r, id, ttype| {
+            match (id, ttype) {
                 #(#arms)*
-                (_, other) => r.skip(other)?,
+                _ => return __pc::Ok(false),
             }
-            r.read_field_end()?;
-        }
-        r.read_struct_end()?;
+            __pc::Ok(true)
+        })?;
         #finish
     }
 }

@@ -47,4 +47,4 @@ pub use error::ProtocolError;
 pub use limits::Limits;
 pub use traits::{Decode, Encode, ProtocolReader, ProtocolWriter};
 pub use types::{FieldHeader, ListHeader, MapHeader, MessageHeader, MessageType, TType};
-pub use wire::{Wire, required, write_field};
+pub use wire::{Wire, read_fields, required, write_field};

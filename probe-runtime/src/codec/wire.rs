@@ -203,6 +203,26 @@ pub fn write_field<W: ProtocolWriter, T: Wire>(w: &mut W, id: i16, value: &T) ->
     w.write_field_end()
 }
 
+/// Reads a struct: calls `field` with each field's id and type; a field it does not take (returns
+/// `false`) is skipped.
+pub fn read_fields<R: ProtocolReader>(
+    r: &mut R,
+    mut field: impl FnMut(&mut R, i16, TType) -> Result<bool, ProtocolError>,
+) -> Result<(), ProtocolError> {
+    r.read_struct_begin()?;
+    loop {
+        let header = r.read_field_begin()?;
+        if header.ttype == TType::Stop {
+            break;
+        }
+        if !field(r, header.id, header.ttype)? {
+            r.skip(header.ttype)?;
+        }
+        r.read_field_end()?;
+    }
+    r.read_struct_end()
+}
+
 /// The value of a required field, or the error naming the field.
 #[inline]
 pub fn required<T>(value: Option<T>, strukt: &'static str, field: &'static str) -> Result<T, ProtocolError> {

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use crate::codec::{Decode, Encode, ProtocolError, ProtocolReader, ProtocolWriter, TType, Wire};
+use crate::codec::{Decode, Encode, ProtocolError, ProtocolReader, ProtocolWriter, TType, Wire, read_fields};
 use crate::error::{CallError, Error, NoException};
 
 use super::{Reply, Request};
@@ -60,24 +60,6 @@ pub trait MethodResult: Encode + Decode {
     fn without_reply() -> Option<Self::Value>;
 }
 
-fn read_struct<R: ProtocolReader>(
-    r: &mut R,
-    mut field: impl FnMut(&mut R, i16, TType) -> Result<bool, ProtocolError>,
-) -> Result<(), ProtocolError> {
-    r.read_struct_begin()?;
-    loop {
-        let header = r.read_field_begin()?;
-        if header.ttype == TType::Stop {
-            break;
-        }
-        if !field(r, header.id, header.ttype)? {
-            r.skip(header.ttype)?;
-        }
-        r.read_field_end()?;
-    }
-    r.read_struct_end()
-}
-
 impl<T: Wire, E: Exceptions> Encode for Outcome<T, E> {
     fn encode<W: ProtocolWriter>(&self, w: &mut W) -> Result<(), ProtocolError> {
         w.write_struct_begin("result")?;
@@ -98,7 +80,7 @@ impl<T: Wire, E: Exceptions> Encode for Outcome<T, E> {
 impl<T: Wire, E: Exceptions> Decode for Outcome<T, E> {
     fn decode<R: ProtocolReader>(r: &mut R) -> Result<Self, ProtocolError> {
         let mut out = Outcome::Missing;
-        read_struct(r, |r, id, ttype| {
+        read_fields(r, |r, id, ttype| {
             if id == 0 && ttype == T::TTYPE {
                 out = Outcome::Ok(T::read(r)?);
                 return Ok(true);
@@ -147,7 +129,7 @@ impl<E: Exceptions> Encode for VoidOutcome<E> {
 impl<E: Exceptions> Decode for VoidOutcome<E> {
     fn decode<R: ProtocolReader>(r: &mut R) -> Result<Self, ProtocolError> {
         let mut out = VoidOutcome::Ok;
-        read_struct(r, |r, id, ttype| {
+        read_fields(r, |r, id, ttype| {
             Ok(match E::read(id, ttype, r)? {
                 Some(e) => {
                     out = VoidOutcome::Err(e);
