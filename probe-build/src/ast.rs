@@ -1,6 +1,6 @@
 //! The syntax tree of one IDL file, every node with its span. Names are not resolved here.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::source::{FileId, Span};
 
@@ -8,7 +8,7 @@ use crate::source::{FileId, Span};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {
     /// The text, possibly dotted (`other.Type`).
-    pub name: Rc<str>,
+    pub name: Arc<str>,
     /// Where it is.
     pub span: Span,
 }
@@ -19,7 +19,7 @@ pub struct Annotation {
     /// The key.
     pub key: Ident,
     /// The value; `None` for a valueless annotation.
-    pub value: Option<Rc<str>>,
+    pub value: Option<Arc<str>>,
 }
 
 /// One parsed file.
@@ -28,9 +28,9 @@ pub struct Document {
     /// The file.
     pub file: FileId,
     /// `include "x.thrift"`, in order.
-    pub includes: Vec<(Rc<str>, Span)>,
+    pub includes: Vec<(Arc<str>, Span)>,
     /// `cpp_include "..."`, kept for completeness.
-    pub cpp_includes: Vec<Rc<str>>,
+    pub cpp_includes: Vec<Arc<str>>,
     /// `namespace scope name`; scope `*` for all languages.
     pub namespaces: Vec<Namespace>,
     /// Definitions in file order.
@@ -41,7 +41,7 @@ pub struct Document {
 #[derive(Debug, Clone)]
 pub struct Namespace {
     /// Language scope, or `*`.
-    pub scope: Rc<str>,
+    pub scope: Arc<str>,
     /// The namespace.
     pub name: Ident,
     /// Annotations after it.
@@ -114,7 +114,7 @@ pub enum ConstKind {
     /// A floating-point number.
     Double(f64),
     /// A string.
-    Literal(Rc<str>),
+    Literal(Arc<str>),
     /// A reference to a constant or enum value.
     Ident(Ident),
     /// `[a, b]`
@@ -138,7 +138,7 @@ pub enum Requiredness {
 #[derive(Debug, Clone)]
 pub struct Field {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// The field id: as written, or assigned (negative, counting down from -1) as Thrift does.
     pub id: i32,
     /// Whether the id was assigned rather than written.
@@ -202,7 +202,7 @@ impl Definition {
 #[derive(Debug, Clone)]
 pub struct Const {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// Declared type.
     pub ty: Type,
     /// Name.
@@ -215,7 +215,7 @@ pub struct Const {
 #[derive(Debug, Clone)]
 pub struct Typedef {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// The aliased type.
     pub ty: Type,
     /// The new name.
@@ -228,7 +228,7 @@ pub struct Typedef {
 #[derive(Debug, Clone)]
 pub struct Enum {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// Name.
     pub name: Ident,
     /// Values in order.
@@ -241,7 +241,7 @@ pub struct Enum {
 #[derive(Debug, Clone)]
 pub struct EnumValue {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// Name.
     pub name: Ident,
     /// Explicit value, if written.
@@ -254,7 +254,7 @@ pub struct EnumValue {
 #[derive(Debug, Clone)]
 pub struct Struct {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// Which kind.
     pub kind: StructKind,
     /// Name.
@@ -269,7 +269,7 @@ pub struct Struct {
 #[derive(Debug, Clone)]
 pub struct Service {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// Name.
     pub name: Ident,
     /// `extends Base`.
@@ -284,7 +284,7 @@ pub struct Service {
 #[derive(Debug, Clone)]
 pub struct Function {
     /// Doc comment.
-    pub doc: Option<Rc<str>>,
+    pub doc: Option<Arc<str>>,
     /// `oneway` (or the old `async`).
     pub oneway: bool,
     /// Return type; `None` for `void`.

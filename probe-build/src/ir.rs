@@ -2,7 +2,7 @@
 //! [`Ty`] that points at the definition it names. Code generation reads only this.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::ast::{BaseType, Definition, Document};
 use crate::source::FileId;
@@ -43,7 +43,7 @@ pub enum Value {
     /// Doubles.
     Double(f64),
     /// Strings and binaries.
-    Str(Rc<str>),
+    Str(Arc<str>),
     /// Lists and sets.
     List(Vec<Value>),
     /// Maps.
@@ -66,13 +66,13 @@ pub struct File {
     /// Stems of includes that failed to load; names qualified with them are not reported again.
     pub failed_includes: Vec<String>,
     /// Definitions by name.
-    pub names: HashMap<Rc<str>, usize>,
+    pub names: HashMap<Arc<str>, usize>,
     /// Resolved types, keyed by the span start of the written type.
     pub types: HashMap<u32, Ty>,
     /// Values of defaults and constants, keyed by the span start of the written value.
     pub values: HashMap<u32, Value>,
     /// Enum values: (enum index, value name) -> value.
-    pub enum_values: HashMap<(usize, Rc<str>), i64>,
+    pub enum_values: HashMap<(usize, Arc<str>), i64>,
 }
 
 impl File {

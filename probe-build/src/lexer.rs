@@ -5,7 +5,7 @@
 //! `\\ \" \' \n \r \t`. Comments are `//`, `#` and `/* */`; a `/** */` comment is kept as the doc
 //! text of the next token.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
@@ -13,10 +13,10 @@ use crate::source::{FileId, Span};
 /// What a token is.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TokenKind {
-    Ident(Rc<str>),
+    Ident(Arc<str>),
     Int(i64),
     Double(f64),
-    Literal(Rc<str>),
+    Literal(Arc<str>),
     Punct(char),
     Eof,
 }
@@ -26,7 +26,7 @@ pub(crate) enum TokenKind {
 pub(crate) struct Token {
     pub(crate) kind: TokenKind,
     pub(crate) span: Span,
-    pub(crate) doc: Option<Rc<str>>,
+    pub(crate) doc: Option<Arc<str>>,
 }
 
 const PUNCT: &[u8] = b"{}[]()<>,;:=*&";
@@ -42,7 +42,7 @@ struct Lexer<'a> {
     src: &'a [u8],
     text: &'a str,
     pos: usize,
-    doc: Option<Rc<str>>,
+    doc: Option<Arc<str>>,
     tokens: Vec<Token>,
 }
 
@@ -122,7 +122,7 @@ impl Lexer<'_> {
                 _ => break,
             }
         }
-        let word: Rc<str> = self.text[start..self.pos].into();
+        let word: Arc<str> = self.text[start..self.pos].into();
         self.push(TokenKind::Ident(word), start);
     }
 

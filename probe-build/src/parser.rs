@@ -3,7 +3,7 @@
 //! On a syntax error the parser records it and skips to the next definition keyword, so one run
 //! reports the errors of several definitions.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
@@ -179,7 +179,7 @@ impl Parser<'_> {
         }
     }
 
-    fn literal(&mut self, what: &str) -> PResult<(Rc<str>, Span)> {
+    fn literal(&mut self, what: &str) -> PResult<(Arc<str>, Span)> {
         match &self.peek().kind {
             TokenKind::Literal(value) => {
                 let value = value.clone();
@@ -243,7 +243,7 @@ impl Parser<'_> {
                 doc.cpp_includes.push(path);
             }
             _ => {
-                let scope: Rc<str> = if self.eat_punct('*') {
+                let scope: Arc<str> = if self.eat_punct('*') {
                     "*".into()
                 } else {
                     match &self.peek().kind {
@@ -292,7 +292,7 @@ impl Parser<'_> {
         Ok(definition)
     }
 
-    fn constant(&mut self, doc: Option<Rc<str>>) -> PResult<Const> {
+    fn constant(&mut self, doc: Option<Arc<str>>) -> PResult<Const> {
         self.bump();
         let ty = self.field_type()?;
         let name = self.name("a constant name")?;
@@ -301,7 +301,7 @@ impl Parser<'_> {
         Ok(Const { doc, ty, name, value })
     }
 
-    fn typedef(&mut self, doc: Option<Rc<str>>) -> PResult<Typedef> {
+    fn typedef(&mut self, doc: Option<Arc<str>>) -> PResult<Typedef> {
         self.bump();
         let ty = self.field_type()?;
         let name = self.name("a typedef name")?;
@@ -309,7 +309,7 @@ impl Parser<'_> {
         Ok(Typedef { doc, ty, name, annotations })
     }
 
-    fn enumeration(&mut self, doc: Option<Rc<str>>) -> PResult<Enum> {
+    fn enumeration(&mut self, doc: Option<Arc<str>>) -> PResult<Enum> {
         self.bump();
         let name = self.name("an enum name")?;
         self.expect_punct('{')?;
@@ -333,7 +333,7 @@ impl Parser<'_> {
         Ok(Enum { doc, name, values, annotations })
     }
 
-    fn structure(&mut self, doc: Option<Rc<str>>) -> PResult<Struct> {
+    fn structure(&mut self, doc: Option<Arc<str>>) -> PResult<Struct> {
         let kind = match &self.bump().kind {
             TokenKind::Ident(w) if &**w == "union" => StructKind::Union,
             TokenKind::Ident(w) if &**w == "exception" => StructKind::Exception,
@@ -349,7 +349,7 @@ impl Parser<'_> {
         Ok(Struct { doc, kind, name, fields, annotations })
     }
 
-    fn service(&mut self, doc: Option<Rc<str>>) -> PResult<Service> {
+    fn service(&mut self, doc: Option<Arc<str>>) -> PResult<Service> {
         self.bump();
         let name = self.name("a service name")?;
         let extends = if self.eat_word("extends") {

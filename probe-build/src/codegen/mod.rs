@@ -41,9 +41,9 @@ pub struct CodegenError(pub String);
 /// State shared by the generators of one program.
 pub(crate) struct Gen<'p> {
     pub(crate) program: &'p Program,
-    pub(crate) analysis: Analysis,
+    pub(crate) analysis: &'p Analysis,
     /// Rust module path of each file.
-    modules: Vec<Vec<String>>,
+    modules: &'p [Vec<String>],
     /// The file being generated.
     pub(crate) current: usize,
 }
@@ -53,32 +53,109 @@ pub const ROOT_FILE: &str = "probe_idl.rs";
 
 pub(crate) fn generate(program: &Program, layout: Layout) -> Result<Vec<GeneratedFile>, CodegenError> {
     let modules = layout::module_paths(program, layout);
-    let mut g = Gen { program, analysis: Analysis::new(program), modules: modules.clone(), current: 0 };
-    // Files that share a module (one namespace) go into one output file, in program order.
-    let mut order: Vec<Vec<String>> = Vec::new();
-    let mut items: HashMap<Vec<String>, Vec<TokenStream>> = HashMap::new();
-    for (index, path) in modules.iter().enumerate() {
-        g.current = index;
-        if !items.contains_key(path) {
-            order.push(path.clone());
+    let analysis = Analysis::new(program);
+    // Every definition is generated and formatted on its own, on as many threads as there are
+    // cores; the texts are then joined in program order, so the output does not depend on them.
+    // A service is split into parts (per function, trait, server, client): large services are
+    // most of the work.
+    let mut jobs: Vec<(usize, usize, usize)> = Vec::new();
+    let mut shared: HashMap<(usize, usize), Vec<Option<usize>>> = HashMap::new();
+    for (f, file) in program.files.iter().enumerate() {
+        for (d, def) in file.doc.definitions.iter().enumerate() {
+            if let Definition::Service(s) = def {
+                let g = Gen { program, analysis: &analysis, modules: &modules, current: f };
+                shared.insert((f, d), g.shared_exceptions(DefId { file: f, index: d }, s));
+                jobs.extend((0..Gen::service_parts(s)).map(|p| (f, d, p)));
+            } else {
+                jobs.push((f, d, 0));
+            }
         }
-        items.entry(path.clone()).or_default().push(g.file(index)?);
+    }
+    // The big parts (a service's trait, server and client) start first, so no core is left with
+    // one of them at the end.
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| {
+        let (file, index, part) = jobs[i];
+        match program.def(DefId { file, index }) {
+            Definition::Service(s) if part >= s.functions.len() => 0,
+            _ => 1,
+        }
+    });
+    let texts = run_jobs(&jobs, &order, |(file, index, part)| {
+        let g = Gen { program, analysis: &analysis, modules: &modules, current: file };
+        let id = DefId { file, index };
+        let tokens = match program.def(id) {
+            Definition::Service(s) => {
+                let none = Vec::new();
+                g.service_part(id, s, part, shared.get(&(file, index)).unwrap_or(&none))?
+            }
+            _ => g.definition(file, index)?,
+        };
+        unparse(tokens)
+    })?;
+    // Files that share a module (one namespace) go into one output file, in program order.
+    let header = unparse(quote! { use ::probe::__codegen as __pc; })?;
+    let mut order: Vec<&Vec<String>> = Vec::new();
+    let mut bodies: HashMap<&Vec<String>, String> = HashMap::new();
+    for path in &modules {
+        if !bodies.contains_key(path) {
+            order.push(path);
+            bodies.insert(path, header.clone());
+        }
+    }
+    for (&(file, _, _), text) in jobs.iter().zip(texts) {
+        if let Some(body) = bodies.get_mut(&modules[file]) {
+            body.push_str(&text);
+        }
     }
     let mut out = Vec::new();
     let mut root_entries = Vec::new();
     for path in order {
-        let parts = items.remove(&path).unwrap_or_default();
-        let name = layout::file_name(&path);
-        let code = unparse(quote! {
-            use ::probe::__codegen as __pc;
-            #(#parts)*
-        })?;
+        let name = layout::file_name(path);
+        let code = bodies.remove(path).unwrap_or_default();
         root_entries.push((path.clone(), name.clone()));
         out.push(GeneratedFile { name, module: path.join("::"), code });
     }
     let root = layout::root(&root_entries);
     out.push(GeneratedFile { name: ROOT_FILE.to_owned(), module: String::new(), code: unparse(root)? });
     Ok(out)
+}
+
+/// Runs `job` over `jobs`, taken in `order`, on up to one thread per core; results come back in
+/// job order.
+fn run_jobs<J: Copy + Sync>(
+    jobs: &[J],
+    order: &[usize],
+    job: impl Fn(J) -> Result<String, CodegenError> + Sync,
+) -> Result<Vec<String>, CodegenError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<String, CodegenError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&i) = order.get(k) else { break };
+                        let Some(&j) = jobs.get(i) else { break };
+                        done.push((i, job(j)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    vec![(0, Err(CodegenError("a code generation thread panicked".into())))]
+                })
+            })
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 fn unparse(tokens: TokenStream) -> Result<String, CodegenError> {
@@ -127,19 +204,20 @@ impl Gen<'_> {
         }
     }
 
-    fn file(&self, index: usize) -> Result<TokenStream, CodegenError> {
-        let mut items = Vec::new();
-        for (i, def) in self.program.files[index].doc.definitions.iter().enumerate() {
-            let id = DefId { file: index, index: i };
-            items.push(match def {
-                Definition::Const(c) => self.constant(c)?,
-                Definition::Typedef(t) => self.typedef(t),
-                Definition::Enum(e) => self.enumeration(id, e),
-                Definition::Struct(s) => self.structure(id, s)?,
-                Definition::Service(s) => self.service(id, s)?,
-            });
-        }
-        Ok(quote! { #(#items)* })
+    fn definition(&self, file: usize, index: usize) -> Result<TokenStream, CodegenError> {
+        let id = DefId { file, index };
+        Ok(match self.program.def(id) {
+            Definition::Const(c) => self.constant(c)?,
+            Definition::Typedef(t) => self.typedef(t),
+            Definition::Enum(e) => self.enumeration(id, e),
+            Definition::Struct(s) => self.structure(id, s)?,
+            Definition::Service(s) => {
+                let shared = self.shared_exceptions(id, s);
+                let parts = (0..Gen::service_parts(s)).map(|p| self.service_part(id, s, p, &shared));
+                let parts = parts.collect::<Result<Vec<_>, _>>()?;
+                quote! { #(#parts)* }
+            }
+        })
     }
 
     fn typedef(&self, t: &crate::ast::Typedef) -> TokenStream {

@@ -127,32 +127,68 @@ impl Gen<'_> {
         Ok(shapes)
     }
 
-    pub(crate) fn service(&self, id: DefId, s: &Service) -> Result<TokenStream, CodegenError> {
-        let mut items = Vec::new();
-        // Methods that declare the same exceptions (a common API style) share one enum; the later
-        // ones name it through a type alias.
-        let mut shared: std::collections::HashMap<String, Ident> = std::collections::HashMap::new();
-        for f in &s.functions {
-            let m = self.method(id, s, f);
-            items.push(self.args_struct(&m)?);
-            let Some(name) = &m.exception else { continue };
-            let signature = self.throws_signature(&m);
-            match shared.get(&signature) {
-                Some(first) => {
-                    let doc =
-                        format!(" The exceptions `{}` declares (the same as [`{first}`]).", f.name.name);
-                    items.push(quote! { #[doc = #doc] pub type #name = #first; });
+    /// For each function of a service, the earlier function whose exception enum it shares (methods
+    /// that declare the same exceptions, a common API style, share one enum; the later ones name it
+    /// through a type alias).
+    pub(crate) fn shared_exceptions(&self, id: DefId, s: &Service) -> Vec<Option<usize>> {
+        let mut first: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        s.functions
+            .iter()
+            .enumerate()
+            .map(|(k, f)| {
+                if f.throws.is_empty() {
+                    return None;
                 }
-                None => {
-                    shared.insert(signature, name.clone());
-                    items.extend(self.exception_enum(&m));
+                let signature = self.throws_signature(&self.method(id, s, f));
+                match first.get(&signature) {
+                    Some(&earlier) => Some(earlier),
+                    None => {
+                        first.insert(signature, k);
+                        None
+                    }
                 }
-            }
+            })
+            .collect()
+    }
+
+    /// How many independently generated parts a service has: one per function, then the trait,
+    /// the server and the client.
+    pub(crate) fn service_parts(s: &Service) -> usize {
+        s.functions.len() + 3
+    }
+
+    /// One part of a service (see [`Gen::service_parts`]); `shared` is from `shared_exceptions`.
+    pub(crate) fn service_part(
+        &self,
+        id: DefId,
+        s: &Service,
+        part: usize,
+        shared: &[Option<usize>],
+    ) -> Result<TokenStream, CodegenError> {
+        let n = s.functions.len();
+        if part == n {
+            return self.handler_trait(id, s);
         }
-        items.push(self.handler_trait(id, s)?);
-        items.push(self.server(id, s)?);
-        items.push(self.client(id, s)?);
-        Ok(quote! { #(#items)* })
+        if part == n + 1 {
+            return self.server(id, s);
+        }
+        if part > n + 1 {
+            return self.client(id, s);
+        }
+        let f = &s.functions[part];
+        let m = self.method(id, s, f);
+        let args = self.args_struct(&m)?;
+        let exceptions = match (&m.exception, shared.get(part).copied().flatten()) {
+            (Some(name), Some(earlier)) => {
+                let first = self.method(id, s, &s.functions[earlier]).exception;
+                let first_name = first.as_ref().map(ToString::to_string).unwrap_or_default();
+                let doc =
+                    format!(" The exceptions `{}` declares (the same as [`{first_name}`]).", f.name.name);
+                quote! { #[doc = #doc] pub type #name = #first; }
+            }
+            _ => self.exception_enum(&m).unwrap_or_default(),
+        };
+        Ok(quote! { #args #exceptions })
     }
 
     fn args_struct(&self, m: &Method<'_>) -> Result<TokenStream, CodegenError> {
@@ -207,7 +243,6 @@ impl Gen<'_> {
             let (id, tt) = (shape.field.id as i16, self.ttype(shape.ty));
             quote! { (#id, #tt) => __pc::Ok(__pc::Some(Self::#v(__pc::Wire::read(r)?))), }
         });
-        let shows = variants.iter().map(|(v, _)| quote! { Self::#v(e) => __pc::fmt::Debug::fmt(e, f), });
         let mut seen = std::collections::HashSet::new();
         let froms = variants
             .iter()
@@ -227,7 +262,7 @@ impl Gen<'_> {
             pub enum #name { #(#decls)* }
             impl __pc::fmt::Display for #name {
                 fn fmt(&self, f: &mut __pc::fmt::Formatter<'_>) -> __pc::fmt::Result {
-                    match self { #(#shows)* }
+                    __pc::fmt::Debug::fmt(self, f)
                 }
             }
             impl __pc::StdError for #name {}
@@ -341,7 +376,7 @@ impl Gen<'_> {
         let shapes = self.arg_shapes(m)?;
         let arg_names = shapes.iter().map(|s| &s.name);
         Ok(quote! {
-            #name => __pc::serve::<#args_ty, #outcome, _>(&request, |args: #args_ty| {
+            #name => __pc::serve::<#args_ty, #outcome, _>(&request, |args| {
                 <H as #trait_path>::#rust(handler, #(args.#arg_names),*)
             }).await,
         })

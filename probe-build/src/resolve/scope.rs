@@ -2,7 +2,7 @@
 //! file's types.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::ast::Definition;
 use crate::diagnostic::Diagnostic;
@@ -10,7 +10,7 @@ use crate::ir::{DefId, Program};
 
 pub(super) fn declare(program: &mut Program, index: usize, errors: &mut Vec<Diagnostic>) {
     let file = &program.files[index];
-    let mut names: HashMap<Rc<str>, usize> = HashMap::new();
+    let mut names: HashMap<Arc<str>, usize> = HashMap::new();
     let mut enum_values = HashMap::new();
     for (i, def) in file.doc.definitions.iter().enumerate() {
         let name = def.name();
@@ -94,7 +94,7 @@ fn colliding_include_type(program: &Program, index: usize, name: &str) -> Option
     None
 }
 
-fn namespace_set(doc: &crate::ast::Document) -> Vec<(Rc<str>, Rc<str>)> {
+fn namespace_set(doc: &crate::ast::Document) -> Vec<(Arc<str>, Arc<str>)> {
     let mut set: Vec<_> = doc.namespaces.iter().map(|n| (n.scope.clone(), n.name.name.clone())).collect();
     set.sort();
     set.dedup();
@@ -137,7 +137,7 @@ pub(super) fn lookup(program: &Program, file: usize, name: &str) -> Lookup {
 fn enum_value(program: &Program, file: usize, enum_name: &str, value: &str) -> Option<Lookup> {
     let here = &program.files[file];
     let &i = here.names.get(enum_name)?;
-    let v = here.enum_values.get(&(i, Rc::from(value)))?;
+    let v = here.enum_values.get(&(i, Arc::from(value)))?;
     Some(Lookup::EnumValue(*v))
 }
 
