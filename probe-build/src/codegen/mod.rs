@@ -44,6 +44,8 @@ pub(crate) struct Gen<'p> {
     pub(crate) analysis: &'p Analysis,
     /// Rust module path of each file.
     modules: &'p [Vec<String>],
+    /// Per service: each function's Rust name and type-name stem (see `services::method_names`).
+    method_names: &'p HashMap<DefId, Vec<(String, String)>>,
     /// The file being generated.
     pub(crate) current: usize,
 }
@@ -54,6 +56,16 @@ pub const ROOT_FILE: &str = "probe_idl.rs";
 pub(crate) fn generate(program: &Program, layout: Layout) -> Result<Vec<GeneratedFile>, CodegenError> {
     let modules = layout::module_paths(program, layout);
     let analysis = Analysis::new(program);
+    let method_names: HashMap<DefId, Vec<(String, String)>> = program
+        .files
+        .iter()
+        .enumerate()
+        .flat_map(|(f, file)| file.doc.definitions.iter().enumerate().map(move |(d, def)| (f, d, def)))
+        .filter_map(|(file, index, def)| match def {
+            Definition::Service(s) => Some((DefId { file, index }, services::method_names(s))),
+            _ => None,
+        })
+        .collect();
     // Every definition is generated and formatted on its own, on as many threads as there are
     // cores; the texts are then joined in program order, so the output does not depend on them.
     // A service is split into parts (per function, trait, server, client): large services are
@@ -63,9 +75,15 @@ pub(crate) fn generate(program: &Program, layout: Layout) -> Result<Vec<Generate
     for (f, file) in program.files.iter().enumerate() {
         for (d, def) in file.doc.definitions.iter().enumerate() {
             if let Definition::Service(s) = def {
-                let g = Gen { program, analysis: &analysis, modules: &modules, current: f };
+                let g = Gen {
+                    program,
+                    analysis: &analysis,
+                    modules: &modules,
+                    method_names: &method_names,
+                    current: f,
+                };
                 shared.insert((f, d), g.shared_exceptions(DefId { file: f, index: d }, s));
-                jobs.extend((0..Gen::service_parts(s)).map(|p| (f, d, p)));
+                jobs.extend((0..g.service_parts(DefId { file: f, index: d }, s)).map(|p| (f, d, p)));
             } else {
                 jobs.push((f, d, 0));
             }
@@ -82,7 +100,13 @@ pub(crate) fn generate(program: &Program, layout: Layout) -> Result<Vec<Generate
         }
     });
     let texts = run_jobs(&jobs, &order, |(file, index, part)| {
-        let g = Gen { program, analysis: &analysis, modules: &modules, current: file };
+        let g = Gen {
+            program,
+            analysis: &analysis,
+            modules: &modules,
+            method_names: &method_names,
+            current: file,
+        };
         let id = DefId { file, index };
         let tokens = match program.def(id) {
             Definition::Service(s) => {
@@ -213,7 +237,7 @@ impl Gen<'_> {
             Definition::Struct(s) => self.structure(id, s)?,
             Definition::Service(s) => {
                 let shared = self.shared_exceptions(id, s);
-                let parts = (0..Gen::service_parts(s)).map(|p| self.service_part(id, s, p, &shared));
+                let parts = (0..self.service_parts(id, s)).map(|p| self.service_part(id, s, p, &shared));
                 let parts = parts.collect::<Result<Vec<_>, _>>()?;
                 quote! { #(#parts)* }
             }

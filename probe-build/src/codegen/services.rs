@@ -25,20 +25,10 @@ struct Method<'a> {
 
 impl Gen<'_> {
     fn method<'a>(&self, owner: DefId, service: &Service, function: &'a Function) -> Method<'a> {
-        // Names that differ only in case (`Test`, `test`) must still give distinct Rust names.
         let position = service.functions.iter().position(|f| std::ptr::eq(f, function)).unwrap_or(0);
-        let earlier = &service.functions[..position];
-        let snake = names::snake_case(&function.name.name);
-        let rust = if earlier.iter().any(|f| names::snake_case(&f.name.name) == snake) {
-            format!("{snake}_{position}")
-        } else {
-            snake
-        };
-        let camel = upper_camel(&function.name.name);
-        let camel = if earlier.iter().any(|f| upper_camel(&f.name.name) == camel) {
-            format!("{camel}{position}")
-        } else {
-            camel
+        let (rust, camel) = match self.method_names.get(&owner).and_then(|names| names.get(position)) {
+            Some(names) => names.clone(),
+            None => method_names(service).swap_remove(position),
         };
         let base = format!("{}{camel}", service.name.name);
         Method {
@@ -152,9 +142,9 @@ impl Gen<'_> {
     }
 
     /// How many independently generated parts a service has: one per function, then the trait,
-    /// the server and the client.
-    pub(crate) fn service_parts(s: &Service) -> usize {
-        s.functions.len() + 3
+    /// the server and the client's parts.
+    pub(crate) fn service_parts(&self, id: DefId, s: &Service) -> usize {
+        s.functions.len() + 2 + self.client_parts(id, s)
     }
 
     /// One part of a service (see [`Gen::service_parts`]); `shared` is from `shared_exceptions`.
@@ -173,7 +163,7 @@ impl Gen<'_> {
             return self.server(id, s);
         }
         if part > n + 1 {
-            return self.client(id, s);
+            return self.client(id, s, part - n - 2);
         }
         let f = &s.functions[part];
         let m = self.method(id, s, f);
@@ -382,11 +372,29 @@ impl Gen<'_> {
         })
     }
 
-    fn client(&self, id: DefId, s: &Service) -> Result<TokenStream, CodegenError> {
+    /// Client methods per `impl` block: a large service's client is generated in several blocks,
+    /// in parallel.
+    const CLIENT_CHUNK: usize = 40;
+
+    /// How many parts a service's client has.
+    fn client_parts(&self, id: DefId, s: &Service) -> usize {
+        self.all_methods(id, s).len().div_ceil(Self::CLIENT_CHUNK).max(1)
+    }
+
+    /// Part `chunk` of a service's client: the struct and its first methods, then more methods.
+    fn client(&self, id: DefId, s: &Service, chunk: usize) -> Result<TokenStream, CodegenError> {
         let client = format_ident!("{}Client", &*s.name.name);
         let idl_name = &*s.name.name;
-        let methods =
-            self.all_methods(id, s).iter().map(|m| self.client_method(m)).collect::<Result<Vec<_>, _>>()?;
+        let methods = self
+            .all_methods(id, s)
+            .iter()
+            .skip(chunk * Self::CLIENT_CHUNK)
+            .take(Self::CLIENT_CHUNK)
+            .map(|m| self.client_method(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        if chunk > 0 {
+            return Ok(quote! { impl #client { #(#methods)* } });
+        }
         let doc = format!(" Calls `{idl_name}` through a `probe::Channel`.");
         Ok(quote! {
             #[doc = #doc]
@@ -435,4 +443,24 @@ fn is_idempotent(f: &Function) -> bool {
     f.annotations.iter().any(|a| {
         &*a.key.name == "probe.idempotent" && a.value.as_deref().is_none_or(|v| v == "true" || v.is_empty())
     })
+}
+
+/// The Rust method name and the UpperCamel stem of generated type names of every function of a
+/// service. Names that differ only in case (`Test`, `test`) still get distinct Rust names: a later
+/// clash is suffixed with the function's position.
+pub(crate) fn method_names(service: &Service) -> Vec<(String, String)> {
+    let mut snakes = std::collections::HashSet::new();
+    let mut camels = std::collections::HashSet::new();
+    service
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(position, f)| {
+            let snake = names::snake_case(&f.name.name);
+            let camel = upper_camel(&f.name.name);
+            let rust = if snakes.insert(snake.clone()) { snake } else { format!("{snake}_{position}") };
+            let camel = if camels.insert(camel.clone()) { camel } else { format!("{camel}{position}") };
+            (rust, camel)
+        })
+        .collect()
 }
