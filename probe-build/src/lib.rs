@@ -57,7 +57,10 @@ pub fn configure() -> Builder {
 }
 
 /// What went wrong in a compilation.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same text as `Display`, so that `fn main() -> Result<(), Box<dyn Error>>` in a
+/// build script shows the located diagnostics as they are, not escaped into one line.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A file given to `compile` or `check` could not be read.
@@ -85,6 +88,12 @@ pub enum Error {
     /// The code generator failed: a probe-build bug, or a value Rust cannot express.
     #[error("code generation failed: {0}")]
     Codegen(String),
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// A checked program and the sources it was read from.
