@@ -84,3 +84,31 @@ pub mod idl {
 pub mod idl_ns {
     probe::include_idl!("ns");
 }
+
+/// Sample values shared by the in-process and interop tests (the Python peers in `tests/python`
+/// build the same users).
+pub mod fixtures {
+    use crate::idl::interop::{User, UserId};
+    use crate::idl::shared::{Address, Level};
+
+    /// `User { id, ..User::default() }`: what `blank_user` builds in Python.
+    pub fn blank_user(id: UserId) -> User {
+        User { id, ..User::default() }
+    }
+
+    /// What `get(id)` answers for an id nobody put.
+    pub fn sample_user(id: UserId) -> User {
+        User {
+            id,
+            name: format!("user{id}"),
+            address: Some(Address { city: "Paris".into(), street: Some("Rue 1".into()), zip: 75001 }),
+            tags: vec!["a".into(), "b".into()],
+            scores: [("math".to_owned(), 9.5)].into_iter().collect(),
+            level: Level::HIGH,
+            avatar: Some(bytes::Bytes::from_static(b"\x00\x01png")),
+            nested: vec![[("k".to_owned(), [1, 2].into_iter().collect())].into_iter().collect()],
+            parent: Some(Box::new(blank_user(1))),
+            ..User::default()
+        }
+    }
+}

@@ -8,26 +8,18 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use probe::{CallError, Channel, Protocol};
 use probe_tests::idl::interop::*;
-use probe_tests::idl::shared::{Address, Level};
+use probe_tests::idl::shared::Level;
 
 #[derive(Default)]
 struct Handler {
     touched: Arc<AtomicI64>,
 }
 
+/// The shared sample user, with a struct-keyed map as well (which only some peers can carry).
 fn sample_user(id: i64) -> User {
     User {
-        id,
-        name: format!("user{id}"),
-        address: Some(Address { city: "Paris".into(), street: Some("Rue 1".into()), zip: 75001 }),
-        tags: vec!["a".into(), "b".into()],
-        scores: [("math".to_owned(), 9.5)].into_iter().collect(),
-        level: Level::HIGH,
-        avatar: Some(bytes::Bytes::from_static(b"\x00\x01png")),
-        nested: vec![[("k".to_owned(), [1i64, 2].into_iter().collect())].into_iter().collect()],
-        parent: Some(Box::new(User { id: 1, ..User::default() })),
         points: vec![(Point { x: 1.0, y: -2.5 }, "origin-ish".into())].into(),
-        ..User::default()
+        ..probe_tests::fixtures::sample_user(id)
     }
 }
 

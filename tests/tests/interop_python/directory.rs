@@ -76,26 +76,7 @@ impl Directory for Handler {
     }
 }
 
-/// `User { id, ..User::default() }`: what `blank_user` builds in Python.
-pub fn blank_user(id: UserId) -> User {
-    User { id, ..User::default() }
-}
-
-/// What `get(id)` answers for an id nobody put.
-pub fn sample_user(id: UserId) -> User {
-    User {
-        id,
-        name: format!("user{id}"),
-        address: Some(Address { city: "Paris".into(), street: Some("Rue 1".into()), zip: 75001 }),
-        tags: vec!["a".into(), "b".into()],
-        scores: [("math".to_owned(), 9.5)].into_iter().collect(),
-        level: Level::HIGH,
-        avatar: Some(Bytes::from_static(b"\x00\x01png")),
-        nested: vec![[("k".to_owned(), [1, 2].into_iter().collect())].into_iter().collect()],
-        parent: Some(Box::new(blank_user(1))),
-        ..User::default()
-    }
-}
+pub use probe_tests::fixtures::{blank_user, sample_user};
 
 pub fn named(user: User, name: String) -> User {
     User { name, ..user }
