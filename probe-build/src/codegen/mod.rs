@@ -107,15 +107,8 @@ pub(crate) fn generate(program: &Program, layout: Layout) -> Result<Vec<Generate
             method_names: &method_names,
             current: file,
         };
-        let id = DefId { file, index };
-        let tokens = match program.def(id) {
-            Definition::Service(s) => {
-                let none = Vec::new();
-                g.service_part(id, s, part, shared.get(&(file, index)).unwrap_or(&none))?
-            }
-            _ => g.definition(file, index)?,
-        };
-        unparse(tokens)
+        let none = Vec::new();
+        unparse(g.definition(file, index, part, shared.get(&(file, index)).unwrap_or(&none))?)
     })?;
     // Files that share a module (one namespace) go into one output file, in program order.
     let header = unparse(quote! { use ::probe::__codegen as __pc; })?;
@@ -228,19 +221,22 @@ impl Gen<'_> {
         }
     }
 
-    fn definition(&self, file: usize, index: usize) -> Result<TokenStream, CodegenError> {
+    /// One unit of generation: a definition, or part `part` of a service (`shared` is the
+    /// service's `shared_exceptions`).
+    fn definition(
+        &self,
+        file: usize,
+        index: usize,
+        part: usize,
+        shared: &[Option<usize>],
+    ) -> Result<TokenStream, CodegenError> {
         let id = DefId { file, index };
         Ok(match self.program.def(id) {
             Definition::Const(c) => self.constant(c)?,
             Definition::Typedef(t) => self.typedef(t),
             Definition::Enum(e) => self.enumeration(id, e),
             Definition::Struct(s) => self.structure(id, s)?,
-            Definition::Service(s) => {
-                let shared = self.shared_exceptions(id, s);
-                let parts = (0..self.service_parts(id, s)).map(|p| self.service_part(id, s, p, &shared));
-                let parts = parts.collect::<Result<Vec<_>, _>>()?;
-                quote! { #(#parts)* }
-            }
+            Definition::Service(s) => self.service_part(id, s, part, shared)?,
         })
     }
 
