@@ -25,6 +25,7 @@ pub mod balance;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod discovery;
 mod error;
 pub mod server;
 pub mod service;

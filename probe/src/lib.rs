@@ -37,7 +37,7 @@
 //! assert_eq!(<EchoHandler as probe::Provider>::APPKEY, "echo_app");
 //! assert_eq!(<EchoHandler as probe::Provider>::SERVICE, "Echo");
 //! let server = probe::Server::builder().add_provider(EchoHandler);
-//! assert_eq!(server.providers(), &[("echo_app", "Echo")]);
+//! assert_eq!(server.providers(), &[("echo_app".to_owned(), "Echo")]);
 //!
 //! let node = probe::registry::layout::NodeKey::new(
 //!     probe::registry::layout::Env::Dev, EchoHandler::APPKEY, "Echo", "127.0.0.1", 9090)?;
@@ -46,12 +46,16 @@
 //! ```
 
 pub use probe_macros::service;
-pub use probe_runtime::client::{CallOptions, Channel, Transport};
+pub use probe_runtime::client::{CallOptions, Channel, ClusterOptions, Transport};
 pub use probe_runtime::codec::{ApplicationException, ListMap, ListSet};
+pub use probe_runtime::config::{self, Config};
 pub use probe_runtime::registry;
+pub use probe_runtime::registry::Backends;
 pub use probe_runtime::server::Server;
+pub use probe_runtime::server::shutdown_signal;
 pub use probe_runtime::service::{Dispatch, Protocol, Provider};
 pub use probe_runtime::{CallError, Error, NoException};
+pub use probe_runtime::{balance, discovery};
 
 /// Includes the code `probe_build` generated into `OUT_DIR` (or into a subdirectory of it, given as
 /// a string literal when build.rs used `out_dir`): one module per IDL file or namespace.

@@ -64,6 +64,26 @@ pub async fn mysql() -> Result<mysql_async::Conn> {
         .with_context(|| format!("MySQL at {url} (PROBE_TEST_MYSQL) is unreachable; {START_HINT}"))
 }
 
+/// The `PROBE_*` settings that point probe at the test services (env `dev`, 4 s sessions), for
+/// `Config::from_vars` or a child process's environment.
+pub fn probe_vars() -> Vec<(&'static str, String)> {
+    vec![
+        ("PROBE_ENV", "dev".to_owned()),
+        ("PROBE_ZOOKEEPER", zk_addr()),
+        ("PROBE_ZK_SESSION_TIMEOUT_MS", "4000".to_owned()),
+        ("PROBE_ZK_CONNECT_TIMEOUT_MS", "5000".to_owned()),
+        ("PROBE_REDIS", redis_url()),
+        ("PROBE_MYSQL", mysql_url()),
+        ("PROBE_ADVERTISE_HOST", "127.0.0.1".to_owned()),
+    ]
+}
+
+/// probe's backends on the test services: ZooKeeper, Redis and MariaDB.
+pub async fn real_backends() -> Result<probe_runtime::registry::Backends> {
+    let config = probe_runtime::config::Config::from_vars(probe_vars()).context("bad test configuration")?;
+    probe_runtime::registry::Backends::connect(&config).await.with_context(|| START_HINT.to_owned())
+}
+
 /// A name no other test run uses, for keys and nodes a test creates.
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
@@ -73,7 +93,10 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
+pub mod governance;
 pub mod python;
+pub mod python_registry;
+pub mod scenarios;
 
 /// Code generated from `tests/idl/*.thrift` by probe-build (see `build.rs`).
 pub mod idl {

@@ -127,7 +127,7 @@ fn defaults_and_constants_follow_the_idl() {
 async fn provider_served_over_tcp_with_multiplexed_client() {
     use probe_runtime::client::TcpTransport;
     let server = probe::Server::builder().add_provider(Handler::default());
-    assert_eq!(server.providers(), &[("directory_app", "Directory")]);
+    assert_eq!(server.providers(), &[("directory_app".to_owned(), "Directory")]);
     let handle = server.start("127.0.0.1:0").await.unwrap();
     for (protocol, framed, multiplex) in [(Protocol::Binary, true, true), (Protocol::Compact, false, false)] {
         let transport = TcpTransport::builder(handle.local_addr().to_string())

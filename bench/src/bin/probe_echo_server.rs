@@ -39,6 +39,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     let server = Server::builder()
         .add_service(EchoServer::new(EchoHandler))
         .start_with_listener(listener)
+        .await
         .context("cannot start the probe server")?;
     terminated().await?;
     server.shutdown().await.context("the probe server did not stop cleanly")

@@ -32,6 +32,8 @@ pub struct Call {
     pub message: Bytes,
     /// Per-method settings.
     pub options: CallOptions,
+    /// The caller's affinity key, for consistent-hash balancing.
+    pub affinity: Option<Bytes>,
 }
 
 /// What moves calls: a pooled TCP connection set, a balancer over discovered nodes, or an
@@ -50,6 +52,7 @@ pub struct Channel {
     transport: Arc<dyn Transport>,
     seqid: Arc<AtomicI32>,
     limits: Limits,
+    affinity: Option<Bytes>,
 }
 
 impl fmt::Debug for Channel {
@@ -65,7 +68,15 @@ impl Channel {
             transport: Arc::new(transport),
             seqid: Arc::new(AtomicI32::new(0)),
             limits: Limits::default(),
+            affinity: None,
         }
+    }
+
+    /// This channel with every call carrying the affinity `key`: a consistent-hash balancer sends
+    /// calls with equal keys to the same node while it is there. Clones are cheap, so take one per
+    /// key: `DemoClient::new(channel.with_affinity_key(user_id.to_be_bytes().to_vec()))`.
+    pub fn with_affinity_key(&self, key: impl Into<Bytes>) -> Channel {
+        Channel { affinity: Some(key.into()), ..self.clone() }
     }
 
     /// A channel that hands calls straight to a service in this process: for tests, with the full
@@ -87,7 +98,8 @@ impl Channel {
         let kind = if options.oneway { MessageType::Oneway } else { MessageType::Call };
         let mut buf = BytesMut::with_capacity(128);
         protocol.encode_message(&MessageHeader::new(method, kind, seqid), args, &mut buf)?;
-        let call = Call { service, method, seqid, message: buf.freeze(), options };
+        let call =
+            Call { service, method, seqid, message: buf.freeze(), options, affinity: self.affinity.clone() };
         let Some(reply) = self.transport.send(call).await? else { return Ok(None) };
         let (header, body) = protocol.decode_header(reply, self.limits)?;
         if header.seqid != seqid || header.name != method {

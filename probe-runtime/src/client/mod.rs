@@ -2,10 +2,12 @@
 //! [`TcpTransport`] carries them to one server over TCP.
 
 mod channel;
+mod cluster;
 mod endpoint;
 mod mux;
 mod pool;
 mod tcp;
 
 pub use channel::{Call, CallOptions, Channel, Transport};
+pub use cluster::{ClusterOptions, ClusterTransport};
 pub use tcp::{TcpTransport, TcpTransportBuilder};

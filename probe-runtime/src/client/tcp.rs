@@ -188,7 +188,7 @@ impl TcpTransport {
     }
 
     async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
-        let Call { service, method, seqid, message, options } = call;
+        let Call { service, method, seqid, message, options, .. } = call;
         let (protocol, limits) = (self.endpoint.wire.protocol, self.endpoint.limits);
         let message = match self.service_prefix {
             true => rename_message(protocol, message, &format!("{service}:{method}"), limits)?,

@@ -1,4 +1,17 @@
-//! Service registry: the layout shared with the Python design, and (in later issues) the ZooKeeper,
-//! Redis and MySQL backends with their embedded twins.
+//! Service registry: the layout shared with the Python design, the backend traits, and their
+//! ZooKeeper, Redis and MySQL implementations with embedded in-process twins.
 
+pub mod backend;
+pub mod backends;
+pub mod embedded;
 pub mod layout;
+pub mod mysql;
+pub mod operator;
+pub mod redis;
+pub mod zookeeper;
+
+pub use backend::{
+    App, AppNodes, AppStore, AppWatch, BackendError, RegisteredNode, Registry, RegistrySession, SettingsStore,
+};
+pub use backends::{Backends, ConnectError};
+pub use operator::{NodeChange, NodeView, Operator, OperatorError};

@@ -9,9 +9,11 @@ use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use super::connection::Shared;
+use super::registration::Registrar;
 use super::router::Router;
-use super::serve::{ServerHandle, accept_loop};
+use super::serve::ServerHandle;
 use crate::codec::Limits;
+use crate::registry::backends::Backends;
 use crate::service::Dispatch;
 
 /// Why a server could not start or stop.
@@ -35,6 +37,15 @@ pub enum ServeError {
     /// The listener's address could not be read.
     #[error("the listener is not usable: {0}")]
     Listener(io::Error),
+    /// The app of a provider is not in the app registry (MySQL `serviceapp`).
+    #[error("appkey {0} is not registered; register it with `probe apps add {0}`")]
+    UnregisteredApp(String),
+    /// A registry backend failed while the server registered.
+    #[error("cannot register the server: {0}")]
+    Registry(#[from] crate::registry::BackendError),
+    /// The address to register could not be found or is not valid in a node name.
+    #[error("cannot tell which address to register: {0}")]
+    Advertise(String),
     /// The server task panicked or was cancelled.
     #[error("the server task failed: {0}")]
     Task(String),
@@ -69,15 +80,29 @@ pub struct Server;
 impl Server {
     /// A builder with no services and the default settings.
     pub fn builder() -> ServerBuilder {
-        ServerBuilder { services: Vec::new(), providers: Vec::new(), config: ServerConfig::default() }
+        ServerBuilder {
+            services: Vec::new(),
+            providers: Vec::new(),
+            config: ServerConfig::default(),
+            registration: None,
+        }
     }
 }
 
 /// Collects a server's services and settings; then `serve`, `start` or `serve_with_listener`.
 pub struct ServerBuilder {
     services: Vec<Arc<dyn Dispatch>>,
-    providers: Vec<(&'static str, &'static str)>,
+    providers: Vec<(String, &'static str)>,
     config: ServerConfig,
+    registration: Option<RegistrationConfig>,
+}
+
+/// Where and how a server registers its providers.
+#[derive(Debug, Clone)]
+struct RegistrationConfig {
+    backends: Backends,
+    advertise_host: Option<String>,
+    grace_period: Duration,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -96,13 +121,22 @@ impl ServerBuilder {
 
     /// Adds a handler marked `#[probe::service(appkey = "...")]`, remembering its appkey.
     pub fn add_provider<P: crate::service::Provider>(mut self, provider: P) -> Self {
-        self.providers.push((P::APPKEY, P::SERVICE));
+        self.providers.push((P::APPKEY.to_owned(), P::SERVICE));
         self.services.push(provider.into_service());
         self
     }
 
+    /// Adds a service (a generated `FooServer<H>`) under an appkey chosen at run time, for
+    /// handlers whose app is configuration rather than code. The appkey must match `^\w+$`;
+    /// registration checks it.
+    pub fn add_service_for_app(mut self, appkey: impl Into<String>, service: impl Dispatch) -> Self {
+        self.providers.push((appkey.into(), service.service_name()));
+        self.services.push(Arc::new(service));
+        self
+    }
+
     /// `(appkey, service)` of every provider added, for registration.
-    pub fn providers(&self) -> &[(&'static str, &'static str)] {
+    pub fn providers(&self) -> &[(String, &'static str)] {
         &self.providers
     }
 
@@ -117,6 +151,49 @@ impl ServerBuilder {
     /// that connection until a call finishes. Default 1,024.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.config.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Registers every provider (added with [`ServerBuilder::add_provider`]) with `backends` when
+    /// the server starts: checks each appkey in the app store, reads the node's settings (weight,
+    /// valid) from the settings store, creating weight 10 valid 1 when absent, and creates the
+    /// EPHEMERAL node. The node is registered again whenever the registry session expires, and
+    /// deleted first thing at shutdown.
+    pub fn register(mut self, backends: Backends) -> Self {
+        let (advertise_host, grace_period) = match self.registration.take() {
+            Some(r) => (r.advertise_host, r.grace_period),
+            None => (None, crate::config::ServerConfig::DEFAULT_GRACE_PERIOD),
+        };
+        self.registration = Some(RegistrationConfig { backends, advertise_host, grace_period });
+        self
+    }
+
+    /// Registers with the backends and server options of `config`: the env, the advertised
+    /// address and the grace period. See [`ServerBuilder::register`].
+    pub fn register_with_config(self, backends: Backends, config: &crate::config::ServerConfig) -> Self {
+        let mut this = self.register(backends);
+        if let Some(r) = this.registration.as_mut() {
+            r.advertise_host = config.advertise_host.clone();
+            r.grace_period = config.grace_period;
+        }
+        this
+    }
+
+    /// The address registered for clients. Default: the listener's address when it is a specific
+    /// one, else the first non-loopback address the host name resolves to.
+    pub fn advertise_host(mut self, host: impl Into<String>) -> Self {
+        if let Some(r) = self.registration.as_mut() {
+            r.advertise_host = Some(host.into());
+        }
+        self
+    }
+
+    /// How long a registered server keeps serving after deleting its nodes at shutdown, so clients
+    /// see them go before the connections drain. Default 5 s.
+    pub fn grace_period(mut self, period: Duration) -> Self {
+        if let Some(r) = self.registration.as_mut() {
+            r.grace_period = period;
+        }
         self
     }
 
@@ -142,9 +219,10 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves on `addr` until the process ends.
+    /// Serves on `addr` until the process gets SIGTERM or ctrl-c, then shuts down gracefully
+    /// (see [`ServerHandle::shutdown`]).
     pub async fn serve<A: ToSocketAddrs + fmt::Display>(self, addr: A) -> Result<(), ServeError> {
-        self.serve_with_shutdown(addr, std::future::pending()).await
+        self.serve_with_shutdown(addr, shutdown_signal()).await
     }
 
     /// Serves on `addr` until `signal` completes, then shuts down gracefully.
@@ -157,32 +235,82 @@ impl ServerBuilder {
         self.serve_with_listener(listener, signal).await
     }
 
-    /// Serves on a bound listener until `signal` completes, then shuts down gracefully: stops
-    /// accepting, lets calls in flight finish within the drain timeout, closes every connection.
+    /// Serves on a bound listener until `signal` completes, then shuts down gracefully: leaves the
+    /// registry, serves on for the grace period, stops accepting, lets calls in flight finish
+    /// within the drain timeout, closes every connection.
     pub async fn serve_with_listener(
         self,
         listener: TcpListener,
         signal: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
-        let shared = self.into_shared()?;
-        accept_loop(listener, shared, signal).await;
-        Ok(())
+        let handle = self.start_with_listener(listener).await?;
+        signal.await;
+        handle.shutdown().await
     }
 
-    /// Binds `addr` and serves in a background task; the handle tells the bound address and
-    /// shuts the server down.
+    /// Binds `addr`, registers (when [`ServerBuilder::register`] was called) and serves in a
+    /// background task; the handle tells the bound address and shuts the server down.
     pub async fn start<A: ToSocketAddrs + fmt::Display>(self, addr: A) -> Result<ServerHandle, ServeError> {
-        let shared = self.into_shared()?;
-        ServerHandle::spawn(bind(addr).await?, shared)
+        let listener = bind(addr).await?;
+        self.start_with_listener(listener).await
     }
 
-    /// Serves a bound listener in a background task. Must be called within a tokio runtime.
-    pub fn start_with_listener(self, listener: TcpListener) -> Result<ServerHandle, ServeError> {
-        ServerHandle::spawn(listener, self.into_shared()?)
+    /// Serves a bound listener in a background task, registering first when
+    /// [`ServerBuilder::register`] was called.
+    pub async fn start_with_listener(self, listener: TcpListener) -> Result<ServerHandle, ServeError> {
+        let local_addr = listener.local_addr().map_err(ServeError::Listener)?;
+        let registration = self.registration.clone();
+        let providers = self.providers.clone();
+        let shared = self.into_shared()?;
+        let registered = match registration {
+            None => None,
+            Some(r) => {
+                let host = match r.advertise_host {
+                    Some(host) => host,
+                    None => find_advertise_host(local_addr).await?,
+                };
+                let registrar = Registrar::start(r.backends, &providers, &host, local_addr.port()).await?;
+                Some((registrar, r.grace_period))
+            }
+        };
+        ServerHandle::spawn(listener, shared, registered)
     }
 
     fn into_shared(self) -> Result<Arc<Shared>, ServeError> {
         Ok(Arc::new(Shared { router: Router::new(self.services)?, config: self.config }))
+    }
+}
+
+/// The address to register for a server listening on `local_addr`.
+async fn find_advertise_host(local_addr: std::net::SocketAddr) -> Result<String, ServeError> {
+    let config = crate::config::ServerConfig { bind: local_addr.ip(), ..Default::default() };
+    tokio::task::spawn_blocking(move || config.advertise_host())
+        .await
+        .map_err(|e| ServeError::Task(e.to_string()))?
+        .map_err(|e| ServeError::Advertise(e.to_string()))
+}
+
+/// Completes when the process gets SIGTERM (on Unix) or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
 }
 

@@ -31,9 +31,11 @@
 mod builder;
 mod call;
 mod connection;
+mod registration;
 mod router;
 mod serve;
 
 use builder::ServerConfig;
-pub use builder::{ServeError, Server, ServerBuilder};
+pub use builder::{ServeError, Server, ServerBuilder, shutdown_signal};
+pub use registration::RegistrationState;
 pub use serve::ServerHandle;

@@ -13,6 +13,8 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 
 use super::ServeError;
 use super::connection::{Shared, serve_connection};
+use super::registration::{Registrar, RegistrationState};
+use crate::registry::BackendError;
 
 /// How long to pause accepting after an accept error (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -79,11 +81,17 @@ pub struct ServerHandle {
     local_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The registration and the grace period, for registered servers.
+    registered: Option<(Registrar, Duration)>,
 }
 
 impl ServerHandle {
     /// Spawns `accept_loop` on `listener`.
-    pub(super) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> Result<ServerHandle, ServeError> {
+    pub(super) fn spawn(
+        listener: TcpListener,
+        shared: Arc<Shared>,
+        registered: Option<(Registrar, Duration)>,
+    ) -> Result<ServerHandle, ServeError> {
         let local_addr = listener.local_addr().map_err(ServeError::Listener)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let signal = async move {
@@ -94,7 +102,7 @@ impl ServerHandle {
         };
         info!(%local_addr, services = ?shared.router.service_names(), "serving");
         let task = tokio::spawn(accept_loop(listener, shared, signal));
-        Ok(ServerHandle { local_addr, stop: Some(stop), task })
+        Ok(ServerHandle { local_addr, stop: Some(stop), task, registered })
     }
 
     /// The address the server listens on (with the port the system chose for port 0).
@@ -102,9 +110,31 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// Shuts the server down gracefully and waits until it is done: it stops accepting, lets the
-    /// calls in flight finish within the drain timeout, and closes every connection.
+    /// Where the server stands with its registry; `None` for a server that does not register.
+    pub fn registration(&self) -> Option<watch::Receiver<RegistrationState>> {
+        self.registered.as_ref().map(|(registrar, _)| registrar.state())
+    }
+
+    /// Ends the registry session as a long partition would make it expire, so the server
+    /// registers again in a new one: for failure drills and tests. Does nothing for a server that
+    /// does not register.
+    pub async fn expire_registry_session(&self) -> Result<(), BackendError> {
+        match &self.registered {
+            Some((registrar, _)) => registrar.expire_session().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Shuts the server down gracefully and waits until it is done. A registered server first
+    /// deletes its nodes and serves on for the grace period, so clients move away before it
+    /// closes; then it stops accepting, lets the calls in flight finish within the drain timeout,
+    /// and closes every connection.
     pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        if let Some((registrar, grace)) = self.registered.take() {
+            registrar.deregister().await;
+            info!(local_addr = %self.local_addr, ?grace, "left the registry; serving on for the grace period");
+            sleep(grace).await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -1,0 +1,319 @@
+//! A transport over every node of a discovered service: balancing, fail-over, bounded retries and
+//! ejection of failing nodes.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tracing::{debug, warn};
+
+use super::channel::{Call, Transport};
+use super::endpoint::millis;
+use super::tcp::TcpTransport;
+use crate::balance::{
+    Balancer, BalancerKind, Ejector, EjectorConfig, Endpoint, RetryBudget, RetryBudgetConfig,
+};
+use crate::config::ClientConfig;
+use crate::discovery::{Routes, ServiceRoutes};
+use crate::error::Error;
+use crate::registry::layout::NodeData;
+use crate::service::{BoxFuture, Protocol};
+use crate::transport::{Framing, WireFormat};
+
+/// How long an idle connection to a probe provider is kept.
+const PROBE_IDLE: Duration = Duration::from_secs(50);
+/// How long an idle connection to a Python provider is kept: under thriftpy2's 3 s.
+const PYTHON_IDLE: Duration = Duration::from_secs(2);
+
+/// How a [`ClusterTransport`] picks nodes, waits and retries.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClusterOptions {
+    /// Protocol of the calls. Default binary, the one every Python provider speaks; compact calls
+    /// go to probe providers only.
+    pub protocol: Protocol,
+    /// The balancer. Default weighted random.
+    pub balancer: BalancerKind,
+    /// Longest time a call may take, fail-over and retries included. Default 30 s.
+    pub call_timeout: Duration,
+    /// Longest wait for one connection. Default 3 s.
+    pub connect_timeout: Duration,
+    /// Most attempts of one call that may have reached a server (idempotent methods only).
+    /// Connect failures, which surely reached no server, move to another node whatever this says.
+    /// Default 3.
+    pub max_attempts: u32,
+    /// Retries allowed on top of the calls made.
+    pub retry_budget: RetryBudgetConfig,
+    /// When failing nodes are taken out.
+    pub ejector: EjectorConfig,
+    /// Methods to treat as idempotent on top of those marked `(probe.idempotent)` in the IDL.
+    pub idempotent_methods: HashSet<String>,
+    /// Connections per node to servers that take one call at a time (Python providers). Default 8.
+    pub pool_size: usize,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions::from_config(&ClientConfig::default())
+    }
+}
+
+impl ClusterOptions {
+    /// The options a client configuration gives.
+    pub fn from_config(config: &ClientConfig) -> Self {
+        ClusterOptions {
+            protocol: Protocol::Binary,
+            balancer: config.balancer,
+            call_timeout: config.call_timeout,
+            connect_timeout: config.connect_timeout,
+            max_attempts: 3,
+            retry_budget: config.retry_budget(),
+            ejector: EjectorConfig::default(),
+            idempotent_methods: HashSet::new(),
+            pool_size: 8,
+        }
+    }
+
+    /// Uses the balancer `kind`.
+    pub fn balancer(mut self, kind: BalancerKind) -> Self {
+        self.balancer = kind;
+        self
+    }
+
+    /// Marks `method` idempotent: retried after failures that may have reached a server.
+    pub fn idempotent(mut self, method: impl Into<String>) -> Self {
+        self.idempotent_methods.insert(method.into());
+        self
+    }
+}
+
+/// Calls one service on whichever of its discovered nodes the balancer picks.
+///
+/// Every call reads the current [`Routes`] snapshot without locking. A call whose connection
+/// fails moves to another node; a call that failed after it may have reached a server is retried
+/// on another node only when its method is idempotent, at most `max_attempts` times, and only
+/// while the [`RetryBudget`] allows. Nodes that keep failing are ejected for a back-off period.
+/// Python providers (no `protocol` in their node JSON) get unframed binary with one call in flight
+/// per connection; probe providers get their advertised framing, multiplexed.
+pub struct ClusterTransport {
+    routes: ServiceRoutes,
+    options: ClusterOptions,
+    balancer: Arc<dyn Balancer>,
+    ejector: Ejector,
+    budget: RetryBudget,
+    conns: Mutex<Conns>,
+}
+
+/// Connections per node, for the table generation they were pruned at.
+#[derive(Default)]
+struct Conns {
+    generation: u64,
+    by_id: HashMap<Arc<str>, (WireFormat, Arc<TcpTransport>)>,
+}
+
+impl fmt::Debug for ClusterTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterTransport")
+            .field("routes", &self.routes)
+            .field("balancer", &self.options.balancer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one attempt ended, for the retry decision.
+enum Verdict {
+    Done(Result<Option<Bytes>, Error>),
+    /// The call surely reached no server: try another node.
+    FailOver(Error),
+    /// The call may have reached a server: retry only if idempotent.
+    MaybeRetry(Error),
+}
+
+impl ClusterTransport {
+    /// A transport over the nodes `routes` lists.
+    pub fn new(routes: ServiceRoutes, options: ClusterOptions) -> Self {
+        ClusterTransport {
+            balancer: options.balancer.build(),
+            ejector: Ejector::new(options.ejector),
+            budget: RetryBudget::new(options.retry_budget),
+            routes,
+            options,
+            conns: Mutex::default(),
+        }
+    }
+
+    /// The routes calls are balanced over.
+    pub fn routes(&self) -> &ServiceRoutes {
+        &self.routes
+    }
+
+    /// The wire a node speaks, or `None` when it cannot take calls of this protocol.
+    fn wire_for(&self, node: &NodeData) -> Option<WireFormat> {
+        match node.protocol.as_deref() {
+            // A Python provider: unframed binary.
+            None => (self.options.protocol == Protocol::Binary)
+                .then(|| WireFormat::new(Protocol::Binary, Framing::Unframed)),
+            Some(_) => {
+                let framing = match node.transport.as_deref() {
+                    Some("buffered") | Some("unframed") => Framing::Unframed,
+                    _ => Framing::Framed,
+                };
+                Some(WireFormat::new(self.options.protocol, framing))
+            }
+        }
+    }
+
+    /// The connections to `endpoint`, made on first use.
+    fn transport_for(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<TcpTransport>> {
+        let node = routes.node(&endpoint.id)?;
+        let wire = self.wire_for(node)?;
+        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
+        if conns.generation != routes.table.generation {
+            conns.by_id.retain(|id, _| routes.table.get(id).is_some());
+            conns.generation = routes.table.generation;
+            self.ejector.retain(&routes.table);
+        }
+        if let Some((known, transport)) = conns.by_id.get(&endpoint.id)
+            && *known == wire
+        {
+            return Some(Arc::clone(transport));
+        }
+        let probe = node.version.is_some();
+        let transport = Arc::new(
+            TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port))
+                .protocol(wire.protocol)
+                .framed(wire.framing == Framing::Framed)
+                .multiplex(probe)
+                .service_prefix(probe)
+                .pool_size(self.options.pool_size)
+                // thriftpy2 servers close connections idle for 3 s; reuse ours for less.
+                .idle_timeout(if probe { PROBE_IDLE } else { PYTHON_IDLE })
+                .connect_timeout(self.options.connect_timeout)
+                .timeout(self.options.call_timeout)
+                .build(),
+        );
+        conns.by_id.insert(Arc::clone(&endpoint.id), (wire, Arc::clone(&transport)));
+        Some(transport)
+    }
+
+    /// Node ids this client cannot call (a protocol they do not speak).
+    fn unusable(&self, routes: &Routes) -> Vec<Arc<str>> {
+        match self.options.protocol {
+            Protocol::Binary => Vec::new(),
+            _ => routes
+                .table
+                .endpoints
+                .iter()
+                .zip(routes.nodes.iter())
+                .filter(|(_, node)| self.wire_for(node).is_none())
+                .map(|(e, _)| Arc::clone(&e.id))
+                .collect(),
+        }
+    }
+
+    async fn attempt(&self, routes: &Routes, endpoint: &Endpoint, call: Call, left: Duration) -> Verdict {
+        let Some(transport) = self.transport_for(routes, endpoint) else {
+            return Verdict::FailOver(Error::NoNode { service: call.service.to_owned() });
+        };
+        let (method, started) = (call.method, Instant::now());
+        let guard = endpoint.start_call();
+        let result = match tokio::time::timeout(left, transport.send(call)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout { method: method.to_owned(), timeout_ms: millis(left) }),
+        };
+        let node_failed = matches!(
+            result,
+            Err(Error::Transport { .. }
+                | Error::Connect { .. }
+                | Error::ConnectTimeout { .. }
+                | Error::Timeout { .. })
+        );
+        guard.finish(started.elapsed(), !node_failed);
+        if let Some(backoff) = self.ejector.record(&endpoint.id, !node_failed, Instant::now()) {
+            warn!(node = %endpoint.id, ?backoff, "node keeps failing; ejected");
+        }
+        match result {
+            Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
+            Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
+            other => Verdict::Done(other),
+        }
+    }
+
+    async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
+        let deadline = Instant::now() + self.options.call_timeout;
+        let idempotent = call.options.idempotent || self.options.idempotent_methods.contains(call.method);
+        self.budget.deposit();
+        let mut tried: Vec<Arc<str>> = Vec::new();
+        let mut attempts = 0u32;
+        let mut last_error = None;
+        loop {
+            let routes = self.routes.load_full();
+            let now = Instant::now();
+            let mut exclude = self.ejector.exclusions(&routes.table, &tried, now);
+            exclude.extend(self.unusable(&routes));
+            let Some(endpoint) = self.balancer.pick(&routes.table, call.affinity.as_deref(), &exclude) else {
+                return Err(last_error.unwrap_or_else(|| Error::NoNode { service: call.service.to_owned() }));
+            };
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                let timeout_ms = millis(self.options.call_timeout);
+                return Err(
+                    last_error.unwrap_or(Error::Timeout { method: call.method.to_owned(), timeout_ms })
+                );
+            }
+            let error = match self.attempt(&routes, &endpoint, call.clone(), left).await {
+                Verdict::Done(result) => return result,
+                Verdict::FailOver(e) => e,
+                Verdict::MaybeRetry(e) => {
+                    attempts += 1;
+                    if !idempotent || attempts >= self.options.max_attempts || !self.budget.try_retry(now) {
+                        return Err(e);
+                    }
+                    e
+                }
+            };
+            debug!(node = %endpoint.id, method = call.method, error = %error, "trying another node");
+            tried.push(endpoint.id);
+            last_error = Some(error);
+        }
+    }
+}
+
+impl Transport for ClusterTransport {
+    fn protocol(&self) -> Protocol {
+        self.options.protocol
+    }
+
+    fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
+        Box::pin(self.send_now(call))
+    }
+}
+
+impl super::Channel {
+    /// A channel to every provider of `service` under `appkey` in the backends' env, found and
+    /// followed through the registry. Resolves once the current providers are known (there may be
+    /// none yet: calls then fail with [`Error::NoNode`] until one registers).
+    ///
+    /// ```no_run
+    /// # async fn run(backends: probe_runtime::registry::Backends) -> Result<(), probe_runtime::registry::BackendError> {
+    /// use probe_runtime::client::{Channel, ClusterOptions};
+    ///
+    /// let options = ClusterOptions::default().idempotent("get");
+    /// let channel = Channel::discover(&backends, "demo_app", "Demo", options).await?;
+    /// // let client = DemoClient::new(channel);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn discover(
+        backends: &crate::registry::Backends,
+        appkey: &str,
+        service: &str,
+        options: ClusterOptions,
+    ) -> Result<super::Channel, crate::registry::BackendError> {
+        let routes =
+            ServiceRoutes::watch(Arc::clone(&backends.registry), backends.env, appkey, service).await?;
+        Ok(super::Channel::new(ClusterTransport::new(routes, options)))
+    }
+}

@@ -1,0 +1,187 @@
+//! The three backend traits (registry, settings store, app store), their errors and the live view
+//! of an app's providers that discovery reads.
+//!
+//! Each trait has a real implementation (ZooKeeper, Redis, MySQL) and an embedded in-process one
+//! with the same semantics: ephemeral nodes tied to a session, watches that deliver every change.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::layout::{Env, NodeData, NodeKey};
+use crate::service::BoxFuture;
+
+/// Why a backend operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The backend could not be reached, or stopped answering.
+    #[error(
+        "{backend} at {addr} is unreachable: {detail}; check that it runs and that the configured \
+         address is right (the test services start with `scripts/services.sh up`)"
+    )]
+    Unreachable {
+        /// `ZooKeeper`, `Redis`, `MySQL` or an embedded backend.
+        backend: &'static str,
+        /// The configured address.
+        addr: String,
+        /// What the client library said.
+        detail: String,
+    },
+    /// The backend answered with an error.
+    #[error("{backend} could not {action}: {detail}")]
+    Failed {
+        /// The backend.
+        backend: &'static str,
+        /// What was attempted, e.g. `create /services/dev/app/S_1.2.3.4_80`.
+        action: String,
+        /// What the backend said.
+        detail: String,
+    },
+    /// Stored data could not be read as the layout defines it.
+    #[error("{backend} holds bad data at {location}: {detail}; fix or delete it")]
+    BadData {
+        /// The backend.
+        backend: &'static str,
+        /// Path, key or field.
+        location: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The registry session ended (expired or closed); its ephemeral nodes are gone.
+    #[error("the {backend} session ended; its ephemeral nodes are gone")]
+    SessionEnded {
+        /// The backend.
+        backend: &'static str,
+    },
+}
+
+/// A provider node as the registry holds it: its identity and its data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredNode {
+    /// Where the node lives in the layout.
+    pub key: NodeKey,
+    /// The node's JSON.
+    pub data: NodeData,
+}
+
+/// The providers of one app in one env, as last seen. Nodes are sorted by their ZooKeeper child
+/// name. Children whose name or data break the layout are left out (and logged by the backend).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppNodes {
+    /// Increases with every change the backend saw.
+    pub generation: u64,
+    /// The nodes.
+    pub nodes: Vec<RegisteredNode>,
+}
+
+impl AppNodes {
+    /// The nodes of one service.
+    pub fn service<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a RegisteredNode> + 'a {
+        self.nodes.iter().filter(move |n| n.key.service() == service)
+    }
+}
+
+/// A live view of an app's providers: always holds the latest known [`AppNodes`]. While the
+/// backend is unreachable it keeps the last one it saw. The backend stops maintaining it when
+/// every receiver is dropped.
+pub type AppWatch = watch::Receiver<Arc<AppNodes>>;
+
+/// Where providers register (EPHEMERAL nodes under `/services/{env}/{appkey}`) and clients watch
+/// them.
+pub trait Registry: Send + Sync + fmt::Debug + 'static {
+    /// Opens a session. Nodes registered through it live until it ends.
+    fn session(&self) -> BoxFuture<'_, Result<Box<dyn RegistrySession>, BackendError>>;
+
+    /// Starts watching the providers of `appkey` in `env` (the app path need not exist yet). The
+    /// returned view is current when this resolves and follows every change after.
+    fn watch_app(&self, env: Env, appkey: &str) -> BoxFuture<'_, Result<AppWatch, BackendError>>;
+
+    /// Reads the providers of `appkey` in `env` now (for operators and tools, not the call path).
+    fn nodes(&self, env: Env, appkey: &str) -> BoxFuture<'_, Result<Vec<RegisteredNode>, BackendError>>;
+
+    /// The appkeys with a path under `/services/{env}`, sorted.
+    fn apps(&self, env: Env) -> BoxFuture<'_, Result<Vec<String>, BackendError>>;
+
+    /// Replaces the data of a live node. `Ok(false)` when no such node is registered now.
+    fn update(&self, key: &NodeKey, data: &NodeData) -> BoxFuture<'_, Result<bool, BackendError>>;
+}
+
+/// A registry session: the lifetime of a provider's ephemeral nodes.
+pub trait RegistrySession: Send + Sync + fmt::Debug {
+    /// Creates the EPHEMERAL node of `key` with `data`, creating the app path when missing. A node
+    /// left at that path by an earlier session (a provider that restarted on the same address
+    /// before its old session expired) is replaced.
+    fn register<'a>(
+        &'a self,
+        key: &'a NodeKey,
+        data: &'a NodeData,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Deletes the node of `key` if this session holds it.
+    fn deregister<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Resolves once the session has ended for good (expired, or closed by anyone); its
+    /// ephemeral nodes are gone then. Loss of connection alone does not end it.
+    fn ended(&self) -> BoxFuture<'_, ()>;
+
+    /// A description for logs (the session id).
+    fn id(&self) -> String;
+
+    /// Ends the session as the server ends an expired one, so [`RegistrySession::ended`] fires
+    /// here as it would after a long network partition: for failure drills and tests.
+    fn expire(&self) -> BoxFuture<'_, Result<(), BackendError>>;
+
+    /// Closes the session; its ephemeral nodes go at once.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
+/// Where node settings live beyond the ephemeral nodes: the Redis hash `thriftprobe_{env}`.
+pub trait SettingsStore: Send + Sync + fmt::Debug + 'static {
+    /// The settings of `key`, if stored.
+    fn get<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Option<NodeData>, BackendError>>;
+
+    /// Stores the settings of `key`.
+    fn put<'a>(&'a self, key: &'a NodeKey, data: &'a NodeData) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Stores `data` for `key` unless settings are there already; returns what is stored after.
+    fn get_or_put<'a>(
+        &'a self,
+        key: &'a NodeKey,
+        data: &'a NodeData,
+    ) -> BoxFuture<'a, Result<NodeData, BackendError>>;
+
+    /// Deletes the settings of `key`; `Ok(false)` when there were none.
+    fn remove<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<bool, BackendError>>;
+
+    /// Every node's settings in `env`, sorted by Redis field. Fields that break the layout are
+    /// left out (and logged).
+    fn all(&self, env: Env) -> BoxFuture<'_, Result<Vec<RegisteredNode>, BackendError>>;
+}
+
+/// A registered app: a row of `serviceapp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct App {
+    /// The appkey (`^\w+$`).
+    pub appkey: String,
+    /// Free text.
+    pub description: String,
+    /// Who owns it.
+    pub owner: String,
+}
+
+/// The registered appkeys: the MySQL table `serviceapp`.
+pub trait AppStore: Send + Sync + fmt::Debug + 'static {
+    /// Whether `appkey` is registered.
+    fn contains<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<bool, BackendError>>;
+
+    /// Registers an app; `Ok(false)` when the appkey was registered already (nothing changes).
+    fn add<'a>(&'a self, app: &'a App) -> BoxFuture<'a, Result<bool, BackendError>>;
+
+    /// Removes an app; `Ok(false)` when it was not registered.
+    fn remove<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<bool, BackendError>>;
+
+    /// Every registered app, sorted by appkey.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<App>, BackendError>>;
+}

@@ -1,0 +1,205 @@
+//! Operator actions on provider nodes (set weight, enable, disable), as the CLI and the console
+//! perform them: the settings store first, so the change outlives the node, then the live node
+//! in the registry, so every client's watch fires.
+
+use super::backend::BackendError;
+use super::backends::Backends;
+use super::layout::{NodeData, NodeKey};
+
+/// Why an operator action failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OperatorError {
+    /// Neither the settings store nor the registry knows the node.
+    #[error(
+        "no node {0}: neither the settings store nor the registry knows it; list the nodes with \
+         `probe nodes list APPKEY`"
+    )]
+    UnknownNode(String),
+    /// A backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// One node's change: what it was and what it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeChange {
+    /// The node.
+    pub key: NodeKey,
+    /// The settings before (from the settings store, else the live node).
+    pub before: NodeData,
+    /// The settings after.
+    pub after: NodeData,
+    /// Whether a live node was updated too (`false` when the node is not running now: the change
+    /// applies when it registers again).
+    pub live: bool,
+}
+
+/// A node as operators see it: its stored settings and its live registration, either of which
+/// may be missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    /// The node.
+    pub key: NodeKey,
+    /// What the settings store holds.
+    pub settings: Option<NodeData>,
+    /// What the registry holds, when the node is running.
+    pub live: Option<NodeData>,
+}
+
+/// Operator actions over a set of backends.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    backends: Backends,
+}
+
+impl Operator {
+    /// Actions over `backends`.
+    pub fn new(backends: Backends) -> Self {
+        Operator { backends }
+    }
+
+    /// The backends acted on.
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// Sets a node's weight (0 takes it out of rotation).
+    pub async fn set_weight(&self, key: &NodeKey, weight: u32) -> Result<NodeChange, OperatorError> {
+        self.change(key, |data| data.weight = weight).await
+    }
+
+    /// Puts a node back into rotation (`valid` 1).
+    pub async fn enable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
+        self.change(key, |data| data.valid = 1).await
+    }
+
+    /// Takes a node out of rotation (`valid` 0): clients stop calling it once their watch fires.
+    pub async fn disable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
+        self.change(key, |data| data.valid = 0).await
+    }
+
+    /// One node's stored settings and live registration.
+    pub async fn node(&self, key: &NodeKey) -> Result<NodeView, OperatorError> {
+        let settings = self.backends.settings.get(key).await?;
+        let live = self.live(key).await?;
+        Ok(NodeView { key: key.clone(), settings, live })
+    }
+
+    /// Every node of `appkey` in this env: those running and those with stored settings, sorted
+    /// by service and address.
+    pub async fn nodes(&self, appkey: &str) -> Result<Vec<NodeView>, OperatorError> {
+        let env = self.backends.env;
+        let live = self.backends.registry.nodes(env, appkey).await?;
+        let stored = self.backends.settings.all(env).await?;
+        let mut views: Vec<NodeView> =
+            live.into_iter().map(|n| NodeView { key: n.key, settings: None, live: Some(n.data) }).collect();
+        for node in stored.into_iter().filter(|n| n.key.appkey() == appkey) {
+            match views.iter_mut().find(|v| v.key == node.key) {
+                Some(view) => view.settings = Some(node.data),
+                None => views.push(NodeView { key: node.key, settings: Some(node.data), live: None }),
+            }
+        }
+        views.sort_by(|a, b| {
+            (a.key.service(), a.key.ip(), a.key.port()).cmp(&(b.key.service(), b.key.ip(), b.key.port()))
+        });
+        Ok(views)
+    }
+
+    async fn live(&self, key: &NodeKey) -> Result<Option<NodeData>, BackendError> {
+        let nodes = self.backends.registry.nodes(key.env(), key.appkey()).await?;
+        Ok(nodes.into_iter().find(|n| n.key == *key).map(|n| n.data))
+    }
+
+    async fn change(
+        &self,
+        key: &NodeKey,
+        apply: impl Fn(&mut NodeData),
+    ) -> Result<NodeChange, OperatorError> {
+        let stored = self.backends.settings.get(key).await?;
+        let live = self.live(key).await?;
+        let before = match (stored, &live) {
+            (Some(stored), _) => stored,
+            // Settings as the Python design stores them: the live node without probe's fields.
+            (None, Some(live)) => NodeData {
+                weight: live.weight,
+                valid: live.valid,
+                extra: live.extra.clone(),
+                ..NodeData::new(&live.host, live.port)
+            },
+            (None, None) => return Err(OperatorError::UnknownNode(key.to_string())),
+        };
+        let mut after = before.clone();
+        apply(&mut after);
+        self.backends.settings.put(key, &after).await?;
+        let live = match live {
+            Some(mut data) => {
+                apply(&mut data);
+                self.backends.registry.update(key, &data).await?
+            }
+            None => false,
+        };
+        Ok(NodeChange { key: key.clone(), before, after, live })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::embedded::Embedded;
+    use crate::registry::layout::Env;
+
+    fn key(port: u16) -> NodeKey {
+        NodeKey::new(Env::Dev, "op_app", "Op", "10.0.0.1", port).unwrap()
+    }
+
+    #[tokio::test]
+    async fn disable_writes_settings_then_live_node() {
+        let embedded = Embedded::new();
+        let backends = Backends::embedded(Env::Dev, &embedded);
+        let session = backends.registry.session().await.unwrap();
+        let mut live = NodeData::new("10.0.0.1", 1);
+        live.version = Some("0.1.0".into());
+        session.register(&key(1), &live).await.unwrap();
+        backends.settings.put(&key(1), &NodeData::new("10.0.0.1", 1)).await.unwrap();
+
+        let op = Operator::new(backends.clone());
+        let change = op.disable(&key(1)).await.unwrap();
+        assert_eq!((change.before.valid, change.after.valid, change.live), (1, 0, true));
+        assert_eq!(backends.settings.get(&key(1)).await.unwrap().unwrap().valid, 0);
+        let view = op.node(&key(1)).await.unwrap();
+        let live = view.live.unwrap();
+        assert_eq!((live.valid, live.version.as_deref()), (0, Some("0.1.0")));
+
+        let change = op.set_weight(&key(1), 70).await.unwrap();
+        assert_eq!((change.before.weight, change.after.weight), (10, 70));
+        assert_eq!(op.enable(&key(1)).await.unwrap().after.valid, 1);
+    }
+
+    #[tokio::test]
+    async fn nodes_not_running_change_settings_only_and_unknown_nodes_fail() {
+        let embedded = Embedded::new();
+        let backends = Backends::embedded(Env::Dev, &embedded);
+        backends.settings.put(&key(2), &NodeData::new("10.0.0.1", 2)).await.unwrap();
+        let op = Operator::new(backends);
+        let change = op.set_weight(&key(2), 0).await.unwrap();
+        assert!(!change.live);
+        assert_eq!(op.nodes("op_app").await.unwrap().len(), 1);
+        let err = op.disable(&key(3)).await.unwrap_err();
+        assert!(err.to_string().contains("probe nodes list"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn live_node_without_settings_gets_python_shaped_settings() {
+        let embedded = Embedded::new();
+        let backends = Backends::embedded(Env::Dev, &embedded);
+        let session = backends.registry.session().await.unwrap();
+        let mut live = NodeData::new("10.0.0.1", 4);
+        live.protocol = Some("binary".into());
+        session.register(&key(4), &live).await.unwrap();
+        let op = Operator::new(backends.clone());
+        op.disable(&key(4)).await.unwrap();
+        let stored = backends.settings.get(&key(4)).await.unwrap().unwrap();
+        assert_eq!((stored.valid, stored.protocol), (0, None));
+    }
+}

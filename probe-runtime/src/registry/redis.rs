@@ -1,0 +1,400 @@
+//! The Redis [`SettingsStore`]: node settings in the hash `thriftprobe_{env}`, one field
+//! `{appkey}|{env}|{service}|{ip}|{port}` per provider, holding the node JSON the Python design
+//! writes and reads.
+//!
+//! Redis is one server ([`RedisSettings::connect`], reconnecting after the connection drops) or a
+//! Redis Cluster ([`RedisSettings::connect_cluster`], whose client follows the cluster's topology).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::aio::MultiplexedConnection;
+use ::redis::cluster::ClusterClientBuilder;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, RedisError};
+use arc_swap::ArcSwap;
+
+use super::backend::{BackendError, RegisteredNode, SettingsStore};
+use super::layout::{Env, NodeData, NodeKey, redis_hash};
+use crate::config::RedisUrl;
+use crate::service::BoxFuture;
+
+const BACKEND: &str = "Redis";
+/// How long one attempt to open a TCP connection to a Redis node may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long Redis may take to answer one command.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long [`RedisSettings::connect`] and [`RedisSettings::connect_cluster`] may take in all.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often [`SettingsStore::get_or_put`] retries when an operator deletes the field between its
+/// HSETNX and its HGET.
+const GET_OR_PUT_ATTEMPTS: usize = 3;
+
+/// Node settings in Redis, one server or a Redis Cluster.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use probe_runtime::registry::SettingsStore;
+/// use probe_runtime::registry::layout::{Env, NodeData, NodeKey};
+/// use probe_runtime::registry::redis::RedisSettings;
+///
+/// let settings = RedisSettings::connect(&"redis://127.0.0.1:6379/".parse()?).await?;
+/// let key = NodeKey::new(Env::Dev, "demo_app", "Demo", "10.0.0.7", 9090)?;
+/// let stored = settings.get_or_put(&key, &NodeData::new("10.0.0.7", 9090)).await?;
+/// println!("weight {}", stored.weight);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisSettings {
+    conn: Connection,
+    /// The server or seeds, without password, for errors and logs.
+    addr: String,
+}
+
+enum Connection {
+    Single(Single),
+    Cluster(ClusterConnection),
+}
+
+/// One server behind a multiplexed connection that is replaced when it breaks.
+struct Single {
+    client: Client,
+    current: ArcSwap<MultiplexedConnection>,
+}
+
+fn connection_config() -> AsyncConnectionConfig {
+    AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+}
+
+/// Whether the connection that returned `err` should be replaced: it dropped, timed out or
+/// answered something the client could not parse.
+fn needs_reconnect(err: &RedisError) -> bool {
+    err.is_io_error() || err.is_unrecoverable_error()
+}
+
+impl Single {
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
+        let used = self.current.load_full();
+        match cmd.query_async(&mut MultiplexedConnection::clone(&used)).await {
+            Err(err) if needs_reconnect(&err) => {
+                tracing::debug!(error = %err, "Redis connection broke; reconnecting");
+                let fresh = self.reconnect(&used).await?;
+                // Every command the store sends is idempotent, so one retry is safe.
+                cmd.query_async(&mut MultiplexedConnection::clone(&fresh)).await
+            }
+            other => other,
+        }
+    }
+
+    /// Replaces the broken connection `used`, unless another caller did already.
+    async fn reconnect(
+        &self,
+        used: &Arc<MultiplexedConnection>,
+    ) -> Result<Arc<MultiplexedConnection>, RedisError> {
+        let current = self.current.load_full();
+        if !Arc::ptr_eq(&current, used) {
+            return Ok(current);
+        }
+        let fresh =
+            Arc::new(self.client.get_multiplexed_async_connection_with_config(&connection_config()).await?);
+        let previous = self.current.compare_and_swap(used, Arc::clone(&fresh));
+        if Arc::ptr_eq(&previous, used) { Ok(fresh) } else { Ok(Arc::clone(&previous)) }
+    }
+}
+
+impl RedisSettings {
+    /// Connects to one Redis server and checks it answers PING within a few seconds. The
+    /// connection is replaced whenever it breaks, so a restarted Redis is picked up again.
+    pub async fn connect(url: &RedisUrl) -> Result<Self, BackendError> {
+        let addr = url.to_string();
+        let client = Client::open(url.as_str()).map_err(|err| startup_error(&addr, err))?;
+        let open = async {
+            let mut conn = client.get_multiplexed_async_connection_with_config(&connection_config()).await?;
+            ::redis::cmd("PING").query_async::<()>(&mut conn).await?;
+            Ok::<_, RedisError>(conn)
+        };
+        let conn = tokio::time::timeout(STARTUP_TIMEOUT, open)
+            .await
+            .map_err(|_| timed_out(&addr))?
+            .map_err(|err| startup_error(&addr, err))?;
+        let single = Single { client, current: ArcSwap::from_pointee(conn) };
+        Ok(RedisSettings { conn: Connection::Single(single), addr })
+    }
+
+    /// Connects to a Redis Cluster through `seeds` (any of its nodes) and checks it serves the
+    /// cluster within a few seconds. The client follows slot moves and failovers by itself.
+    pub async fn connect_cluster(seeds: &[RedisUrl]) -> Result<Self, BackendError> {
+        let addr = seeds.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        if seeds.is_empty() {
+            return Err(BackendError::Failed {
+                backend: BACKEND,
+                action: "connect to a Redis Cluster".to_owned(),
+                detail: "no seed node is configured; give at least one redis:// URL of the cluster"
+                    .to_owned(),
+            });
+        }
+        let client = ClusterClientBuilder::new(seeds.iter().map(RedisUrl::as_str))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .build()
+            .map_err(|err| startup_error(&addr, err))?;
+        let open = async {
+            let mut conn = client.get_async_connection().await?;
+            ::redis::cmd("PING").query_async::<()>(&mut conn).await?;
+            Ok::<_, RedisError>(conn)
+        };
+        let conn = tokio::time::timeout(STARTUP_TIMEOUT, open)
+            .await
+            .map_err(|_| timed_out(&addr))?
+            .map_err(|err| cluster_startup_error(&addr, err))?;
+        Ok(RedisSettings { conn: Connection::Cluster(conn), addr })
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Connection::Cluster(_))
+    }
+
+    async fn query<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        action: impl FnOnce() -> String,
+    ) -> Result<T, BackendError> {
+        let result = match &self.conn {
+            Connection::Single(single) => single.query(cmd).await,
+            Connection::Cluster(cluster) => cmd.query_async(&mut cluster.clone()).await,
+        };
+        result.map_err(|err| self.command_error(action(), err))
+    }
+
+    fn command_error(&self, action: String, err: RedisError) -> BackendError {
+        if is_unreachable(&err) {
+            BackendError::Unreachable {
+                backend: BACKEND,
+                addr: self.addr.clone(),
+                detail: format!("{action}: {err}"),
+            }
+        } else {
+            BackendError::Failed { backend: BACKEND, action, detail: err.to_string() }
+        }
+    }
+
+    async fn hget(&self, key: &NodeKey) -> Result<Option<NodeData>, BackendError> {
+        let (hash, field) = (redis_hash(key.env()), key.redis_field());
+        let cmd = ::redis::cmd("HGET").arg(&hash).arg(&field).clone();
+        let raw: Option<Vec<u8>> = self.query(&cmd, || format!("HGET {hash} {field}")).await?;
+        raw.map(|raw| parse_node(&hash, &field, &raw)).transpose()
+    }
+}
+
+fn is_unreachable(err: &RedisError) -> bool {
+    err.is_io_error()
+        || matches!(
+            err.kind(),
+            ErrorKind::ClusterConnectionNotFound | ErrorKind::Server(::redis::ServerErrorKind::ClusterDown)
+        )
+}
+
+fn startup_error(addr: &str, err: RedisError) -> BackendError {
+    if is_unreachable(&err) {
+        BackendError::Unreachable { backend: BACKEND, addr: addr.to_owned(), detail: err.to_string() }
+    } else {
+        BackendError::Failed {
+            backend: BACKEND,
+            action: format!("connect to {addr}"),
+            detail: err.to_string(),
+        }
+    }
+}
+
+/// [`startup_error`], with a hint for the usual mistake: seeds that are no cluster.
+fn cluster_startup_error(addr: &str, err: RedisError) -> BackendError {
+    match startup_error(addr, err) {
+        BackendError::Failed { backend, action, detail } => BackendError::Failed {
+            backend,
+            action,
+            detail: format!(
+                "{detail}; check that the seeds are nodes of a Redis Cluster, or set `redis_cluster` \
+                 (PROBE_REDIS_CLUSTER) to false for a single server"
+            ),
+        },
+        other => other,
+    }
+}
+
+fn timed_out(addr: &str) -> BackendError {
+    BackendError::Unreachable {
+        backend: BACKEND,
+        addr: addr.to_owned(),
+        detail: format!("no answer to PING within {} s", STARTUP_TIMEOUT.as_secs()),
+    }
+}
+
+fn parse_node(hash: &str, field: &str, raw: &[u8]) -> Result<NodeData, BackendError> {
+    NodeData::from_json(raw).map_err(|err| BackendError::BadData {
+        backend: BACKEND,
+        location: format!("hash {hash} field {field}"),
+        detail: format!("the value is not node JSON ({err}): {}", String::from_utf8_lossy(raw)),
+    })
+}
+
+/// Reads the fields of `thriftprobe_{env}` as the layout defines them, in field order, leaving out
+/// (and logging) those whose name or JSON break it.
+fn parse_hash(env: Env, hash: &str, fields: BTreeMap<Vec<u8>, Vec<u8>>) -> Vec<RegisteredNode> {
+    let mut nodes = Vec::with_capacity(fields.len());
+    for (field, raw) in fields {
+        let field = String::from_utf8_lossy(&field);
+        let key = match NodeKey::from_redis_field(&field) {
+            Ok(key) if key.env() == env => key,
+            Ok(key) => {
+                tracing::warn!(%hash, %field, "skipping a field of env {} in the hash of env {env}", key.env());
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(%hash, %field, error = %err, "skipping a field that breaks the layout");
+                continue;
+            }
+        };
+        match parse_node(hash, &field, &raw) {
+            Ok(data) => nodes.push(RegisteredNode { key, data }),
+            Err(err) => tracing::warn!(%hash, %field, error = %err, "skipping a field holding bad JSON"),
+        }
+    }
+    nodes
+}
+
+impl SettingsStore for RedisSettings {
+    fn get<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Option<NodeData>, BackendError>> {
+        Box::pin(self.hget(key))
+    }
+
+    fn put<'a>(&'a self, key: &'a NodeKey, data: &'a NodeData) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let (hash, field) = (redis_hash(key.env()), key.redis_field());
+            let cmd = ::redis::cmd("HSET").arg(&hash).arg(&field).arg(data.to_json()).clone();
+            self.query::<i64>(&cmd, || format!("HSET {hash} {field}")).await?;
+            Ok(())
+        })
+    }
+
+    fn get_or_put<'a>(
+        &'a self,
+        key: &'a NodeKey,
+        data: &'a NodeData,
+    ) -> BoxFuture<'a, Result<NodeData, BackendError>> {
+        Box::pin(async move {
+            let (hash, field) = (redis_hash(key.env()), key.redis_field());
+            let cmd = ::redis::cmd("HSETNX").arg(&hash).arg(&field).arg(data.to_json()).clone();
+            for _ in 0..GET_OR_PUT_ATTEMPTS {
+                // HSETNX is atomic: of two providers racing, one stores its value and both read it.
+                let created: bool = self.query(&cmd, || format!("HSETNX {hash} {field}")).await?;
+                if created {
+                    return Ok(data.clone());
+                }
+                if let Some(stored) = self.hget(key).await? {
+                    return Ok(stored);
+                }
+            }
+            Err(BackendError::Failed {
+                backend: BACKEND,
+                action: format!("HSETNX {hash} {field}"),
+                detail: format!("the field was deleted {GET_OR_PUT_ATTEMPTS} times between HSETNX and HGET"),
+            })
+        })
+    }
+
+    fn remove<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let (hash, field) = (redis_hash(key.env()), key.redis_field());
+            let cmd = ::redis::cmd("HDEL").arg(&hash).arg(&field).clone();
+            let removed: i64 = self.query(&cmd, || format!("HDEL {hash} {field}")).await?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn all(&self, env: Env) -> BoxFuture<'_, Result<Vec<RegisteredNode>, BackendError>> {
+        Box::pin(async move {
+            let hash = redis_hash(env);
+            let cmd = ::redis::cmd("HGETALL").arg(&hash).clone();
+            let fields: BTreeMap<Vec<u8>, Vec<u8>> = self.query(&cmd, || format!("HGETALL {hash}")).await?;
+            Ok(parse_hash(env, &hash, fields))
+        })
+    }
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.conn {
+            Connection::Single(_) => "single",
+            Connection::Cluster(_) => "cluster",
+        };
+        f.debug_struct("RedisSettings").field("addr", &self.addr).field("mode", &mode).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(entries: &[(&str, &str)]) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        entries.iter().map(|(f, v)| (f.as_bytes().to_vec(), v.as_bytes().to_vec())).collect()
+    }
+
+    #[test]
+    fn hash_is_read_in_field_order_skipping_what_breaks_the_layout() {
+        let raw = fields(&[
+            ("b_app|dev|S|10.0.0.2|80", r#"{"host": "10.0.0.2", "port": 80, "weight": 5, "valid": 1}"#),
+            ("a_app|dev|S|10.0.0.1|80", r#"{"host": "10.0.0.1", "port": 80}"#),
+            ("a_app|dev|S|10.0.0.3|80", "not json"),
+            ("a_app|prod|S|10.0.0.4|80", r#"{"host": "10.0.0.4", "port": 80}"#),
+            ("no-pipes", r#"{"host": "h", "port": 1}"#),
+        ]);
+        let nodes = parse_hash(Env::Dev, "thriftprobe_dev", raw);
+        let names: Vec<String> = nodes.iter().map(|n| n.key.redis_field()).collect();
+        assert_eq!(names, ["a_app|dev|S|10.0.0.1|80", "b_app|dev|S|10.0.0.2|80"]);
+        assert_eq!(nodes[1].data.weight, 5);
+        assert_eq!(nodes[0].data, NodeData::new("10.0.0.1", 80));
+    }
+
+    #[test]
+    fn bad_json_names_hash_and_field() {
+        let err = parse_node("thriftprobe_dev", "a|dev|S|1.2.3.4|1", b"{oops").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BackendError::BadData { .. }), "{err:?}");
+        assert!(
+            text.contains("thriftprobe_dev") && text.contains("a|dev|S|1.2.3.4|1") && text.contains("{oops"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn cluster_without_seeds_is_refused() {
+        let err = RedisSettings::connect_cluster(&[]).await.unwrap_err();
+        assert!(err.to_string().contains("no seed node"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn cluster_seeds_with_different_passwords_are_refused_without_showing_them() {
+        let seeds: Vec<RedisUrl> = ["redis://:one@127.0.0.1:1/", "redis://:two@127.0.0.1:2/"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let err = RedisSettings::connect_cluster(&seeds).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BackendError::Failed { .. }), "{err:?}");
+        assert!(!text.contains("one@") && !text.contains("two@"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn closed_cluster_seed_is_unreachable() {
+        let seeds = ["redis://:secret@127.0.0.1:1/".parse().unwrap()];
+        let err = RedisSettings::connect_cluster(&seeds).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, BackendError::Unreachable { .. }), "{err:?}");
+        assert!(text.contains("127.0.0.1:1") && !text.contains("secret"), "{text}");
+    }
+}

@@ -1,0 +1,220 @@
+//! Registration of a server's providers: the appkey check, node settings, the EPHEMERAL nodes,
+//! and keeping them registered across registry session expiry.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::ServeError;
+use crate::registry::backends::Backends;
+use crate::registry::layout::{NodeData, NodeKey};
+use crate::registry::{BackendError, RegistrySession};
+
+/// First pause before retrying a failed re-registration; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Where a server stands with its registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegistrationState {
+    /// Whether the nodes are registered now.
+    pub registered: bool,
+    /// How many times the nodes were registered, the first time included: each session expiry
+    /// that was recovered from adds one.
+    pub registrations: u64,
+    /// The current session, as the registry describes it.
+    pub session: String,
+}
+
+enum Command {
+    Expire(oneshot::Sender<Result<(), BackendError>>),
+    Deregister(oneshot::Sender<()>),
+}
+
+/// The task that keeps a server's nodes registered.
+#[derive(Debug)]
+pub(super) struct Registrar {
+    commands: mpsc::Sender<Command>,
+    state: watch::Receiver<RegistrationState>,
+    task: JoinHandle<()>,
+}
+
+/// The node of each provider, with the settings they register with.
+struct Nodes {
+    backends: Backends,
+    keys: Vec<NodeKey>,
+    /// The last data registered per key, used when the settings store is unreachable.
+    data: Vec<NodeData>,
+    started_at: u64,
+}
+
+impl Registrar {
+    /// Checks every appkey, reads (or creates) each node's settings and registers the nodes of
+    /// `providers` at `host:port`; then keeps them registered.
+    pub(super) async fn start(
+        backends: Backends,
+        providers: &[(String, &'static str)],
+        host: &str,
+        port: u16,
+    ) -> Result<Registrar, ServeError> {
+        let appkeys: BTreeSet<&str> = providers.iter().map(|(appkey, _)| appkey.as_str()).collect();
+        for appkey in appkeys {
+            if !backends.apps.contains(appkey).await? {
+                return Err(ServeError::UnregisteredApp(appkey.to_owned()));
+            }
+        }
+        let keys = providers
+            .iter()
+            .map(|(appkey, service)| NodeKey::new(backends.env, appkey, service, host, port))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ServeError::Advertise(e.to_string()))?;
+        let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut nodes = Nodes { backends, keys, data: Vec::new(), started_at };
+        nodes.data = nodes.read_settings(true).await?;
+        let session = nodes.register().await?;
+        let (commands, receiver) = mpsc::channel(4);
+        let (state_tx, state) =
+            watch::channel(RegistrationState { registered: true, registrations: 1, session: session.id() });
+        let task = tokio::spawn(keep_registered(nodes, session, receiver, state_tx));
+        Ok(Registrar { commands, state, task })
+    }
+
+    /// Follows the registration.
+    pub(super) fn state(&self) -> watch::Receiver<RegistrationState> {
+        self.state.clone()
+    }
+
+    /// Ends the registry session as an expiry would; the task registers again.
+    pub(super) async fn expire_session(&self) -> Result<(), BackendError> {
+        let (reply, result) = oneshot::channel();
+        if self.commands.send(Command::Expire(reply)).await.is_err() {
+            return Ok(());
+        }
+        result.await.unwrap_or(Ok(()))
+    }
+
+    /// Deletes the nodes and closes the session; the server keeps serving.
+    pub(super) async fn deregister(self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Deregister(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+        let _ = self.task.await;
+    }
+}
+
+impl Nodes {
+    /// Each node's settings from the store, created with weight 10 and valid 1 where absent,
+    /// plus probe's fields. With `strict` a store failure is an error; else the last data stays.
+    async fn read_settings(&self, strict: bool) -> Result<Vec<NodeData>, BackendError> {
+        let mut all = Vec::with_capacity(self.keys.len());
+        for (i, key) in self.keys.iter().enumerate() {
+            let defaults = NodeData::new(key.ip(), key.port());
+            let stored = match self.backends.settings.get_or_put(key, &defaults).await {
+                Ok(stored) => stored,
+                Err(e) if !strict && i < self.data.len() => {
+                    warn!(node = %key, error = %e, "cannot read node settings; registering the last known ones");
+                    all.push(self.data[i].clone());
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            all.push(self.with_probe_fields(stored, key));
+        }
+        Ok(all)
+    }
+
+    fn with_probe_fields(&self, mut data: NodeData, key: &NodeKey) -> NodeData {
+        // The address is the one this server listens on, whatever an old record says.
+        data.host = key.ip().to_owned();
+        data.port = key.port();
+        data.protocol = Some("binary".to_owned());
+        data.transport = Some("framed".to_owned());
+        data.version = Some(env!("CARGO_PKG_VERSION").to_owned());
+        data.pid = Some(std::process::id());
+        data.started_at = Some(self.started_at);
+        data
+    }
+
+    /// A new session with every node registered in it.
+    async fn register(&self) -> Result<Box<dyn RegistrySession>, BackendError> {
+        let session = self.backends.registry.session().await?;
+        for (key, data) in self.keys.iter().zip(&self.data) {
+            session.register(key, data).await?;
+            info!(node = %key, weight = data.weight, valid = data.valid, "registered");
+        }
+        Ok(session)
+    }
+
+    /// Registers again after the session ended, retrying with back-off until it works.
+    async fn reregister(&mut self) -> Box<dyn RegistrySession> {
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.read_settings(false).await {
+                Ok(data) => self.data = data,
+                Err(e) => warn!(error = %e, "cannot read node settings"),
+            }
+            match self.register().await {
+                Ok(session) => return session,
+                Err(e) => {
+                    warn!(error = %e, retry_in = ?backoff, "cannot register again; the server keeps serving");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    async fn deregister(&self, session: Box<dyn RegistrySession>) {
+        for key in &self.keys {
+            match session.deregister(key).await {
+                Ok(()) => info!(node = %key, "deregistered"),
+                Err(e) => {
+                    warn!(node = %key, error = %e, "cannot delete the node; it goes when the session closes")
+                }
+            }
+        }
+        session.close().await;
+    }
+}
+
+async fn keep_registered(
+    mut nodes: Nodes,
+    mut session: Box<dyn RegistrySession>,
+    mut commands: mpsc::Receiver<Command>,
+    state: watch::Sender<RegistrationState>,
+) {
+    let mut handle_alive = true;
+    loop {
+        tokio::select! {
+            () = session.ended() => {
+                warn!(session = %session.id(), "registry session ended; registering again");
+                state.send_modify(|s| s.registered = false);
+                session = nodes.reregister().await;
+                let id = session.id();
+                state.send_modify(|s| {
+                    s.registered = true;
+                    s.registrations += 1;
+                    s.session = id;
+                });
+            }
+            command = commands.recv(), if handle_alive => match command {
+                Some(Command::Expire(reply)) => {
+                    let _ = reply.send(session.expire().await);
+                }
+                Some(Command::Deregister(reply)) => {
+                    nodes.deregister(session).await;
+                    state.send_modify(|s| s.registered = false);
+                    let _ = reply.send(());
+                    return;
+                }
+                // The handle was dropped: the server runs on, and so does its registration.
+                None => handle_alive = false,
+            }
+        }
+    }
+}
