@@ -94,6 +94,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub mod governance;
+mod peer;
 pub mod python;
 pub mod python_registry;
 pub mod scenarios;

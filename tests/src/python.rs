@@ -7,16 +7,15 @@
 //! child processes that are killed when their handle drops, whatever the test's outcome, and every
 //! wait on them is bounded.
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, ensure};
+use anyhow::{Context, Result, ensure};
 use probe_runtime::transport::WireFormat;
-use tokio::sync::mpsc;
+
+use crate::peer::Peer;
 
 const SETUP_HINT: &str =
     "run `scripts/test.sh`, which creates the venv (target/venv) and Apache's code (target/interop-py)";
@@ -93,7 +92,7 @@ impl PythonPeers {
             self.spawn(library, "client", &[addr.ip().to_string(), addr.port().to_string()], wire, &[])?;
         let status = peer.wait(CLIENT_TIMEOUT).await?;
         let stdout = peer.rest_of_stdout(Duration::from_secs(5)).await;
-        let what = &peer.what;
+        let what = peer.what();
         let context = || format!("{what}: {status}\nstdout:\n{stdout}\nstderr:\n{}", peer.stderr());
         ensure!(status.success(), "{}", context());
         let line = stdout.lines().last().unwrap_or_default();
@@ -105,7 +104,7 @@ impl PythonPeers {
         let mut peer = self.spawn(library, "server", &["0".to_owned()], wire, &["--watch-stdin"])?;
         let line = peer.next_line(SERVER_START_TIMEOUT).await?;
         let port =
-            line.trim().parse().with_context(|| format!("{} printed {line:?}, not its port", peer.what))?;
+            line.trim().parse().with_context(|| format!("{} printed {line:?}, not its port", peer.what()))?;
         Ok(PeerServer { peer, port })
     }
 
@@ -121,39 +120,15 @@ impl PythonPeers {
     ) -> Result<Peer> {
         let script = self.scripts.join(format!("{}_{role}.py", library.as_str()));
         let what = format!("{} {role} ({wire})", library.as_str());
-        let mut child = Command::new(&self.python)
+        let mut command = Command::new(&self.python);
+        command
             .arg(&script)
             .args(at)
             .args([wire.protocol.as_str(), wire.framing.as_str()])
             .args(options)
-            .env("PROBE_TEST_APACHE_PY", &self.apache_py)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {} {}", self.python.display(), script.display()))?;
-        let stdin = child.stdin.take();
-        let (lines_tx, stdout) = mpsc::unbounded_channel();
-        if let Some(out) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = lines_tx.send(line);
-                }
-            });
-        }
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(mut err) = child.stderr.take() {
-            let stderr = stderr.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = err.read(&mut buf) {
-                    lock(&stderr).push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        Ok(Peer { what, child, stdin, stdout, stderr })
+            .env("PROBE_TEST_APACHE_PY", &self.apache_py);
+        Peer::spawn(command, what)
+            .with_context(|| format!("cannot start {} {}", self.python.display(), script.display()))
     }
 }
 
@@ -176,73 +151,6 @@ impl PeerServer {
     }
 }
 
-/// A peer script's process, its stdout lines as they come and its stderr so far.
-#[derive(Debug)]
-struct Peer {
-    what: String,
-    child: Child,
-    /// Held open: servers started with `--watch-stdin` exit when it closes, so none outlives the
-    /// test process even if that is killed before `Drop` runs.
-    stdin: Option<ChildStdin>,
-    stdout: mpsc::UnboundedReceiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Peer {
-    async fn next_line(&mut self, timeout: Duration) -> Result<String> {
-        match tokio::time::timeout(timeout, self.stdout.recv()).await {
-            Ok(Some(line)) => Ok(line),
-            Ok(None) => Err(anyhow!("{} exited without output; stderr:\n{}", self.what, self.stderr())),
-            Err(_) => {
-                Err(anyhow!("{} printed nothing in {timeout:?}; stderr:\n{}", self.what, self.stderr()))
-            }
-        }
-    }
-
-    /// Waits for the process to end; kills it after `timeout`.
-    async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) =
-                self.child.try_wait().with_context(|| format!("waiting for {}", self.what))?
-            {
-                return Ok(status);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = self.child.kill();
-                return Err(anyhow!("{} still ran after {timeout:?}; stderr:\n{}", self.what, self.stderr()));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The stdout lines not read yet, once the process has ended.
-    async fn rest_of_stdout(&mut self, timeout: Duration) -> String {
-        let mut out = String::new();
-        while let Ok(Some(line)) = tokio::time::timeout(timeout, self.stdout.recv()).await {
-            out.push_str(&line);
-            out.push('\n');
-        }
-        out
-    }
-
-    fn stderr(&self) -> String {
-        lock(&self.stderr).clone()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stdin = None;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn env_path(var: &str, default: PathBuf) -> PathBuf {
     std::env::var_os(var).filter(|v| !v.is_empty()).map_or(default, PathBuf::from)
-}
-
-fn lock(text: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
-    text.lock().unwrap_or_else(PoisonError::into_inner)
 }

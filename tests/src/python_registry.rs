@@ -6,15 +6,14 @@
 //! Peers are child processes killed when their handle drops, whatever the test's outcome; providers
 //! also exit when their stdin closes, so none outlives the test process. Every wait is bounded.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use probe_runtime::registry::layout::{Env, NodeKey};
-use tokio::sync::mpsc;
+
+use crate::peer::Peer;
 
 const SETUP_HINT: &str = "run `scripts/test.sh`, which creates the venv (target/venv) with kazoo, redis, pymysql \
                           and thriftpy2 from scripts/requirements.txt";
@@ -65,8 +64,8 @@ impl RegistryPeers {
         let mut peer = self.spawn("registry_provider.py", &what, &args, &self.service_args)?;
         let line = peer.next_line(PROVIDER_START_TIMEOUT).await?;
         let ready = line.strip_prefix("READY ").and_then(|p| p.trim().parse::<u16>().ok());
-        let Some(ready) = ready else { bail!("{} printed {line:?}, not `READY <port>`", peer.what) };
-        ensure!(ready == port, "{} is ready on {ready}, not on {port}", peer.what);
+        let Some(ready) = ready else { bail!("{} printed {line:?}, not `READY <port>`", peer.what()) };
+        ensure!(ready == port, "{} is ready on {ready}, not on {port}", peer.what());
         Ok(PythonProvider { peer, port })
     }
 
@@ -85,7 +84,7 @@ impl RegistryPeers {
         let mut peer = self.spawn("registry_client.py", "python client", &args, &self.service_args[..1])?;
         let status = peer.wait(Duration::from_secs(120)).await?;
         let stdout = peer.rest_of_stdout(Duration::from_secs(5)).await;
-        let context = || format!("{}: {status}\nstdout:\n{stdout}\nstderr:\n{}", peer.what, peer.stderr());
+        let context = || format!("{}: {status}\nstdout:\n{stdout}\nstderr:\n{}", peer.what(), peer.stderr());
         ensure!(status.success(), "{}", context());
         let line = stdout.lines().last().unwrap_or_default();
         serde_json::from_str(line).with_context(|| format!("no JSON line; {}", context()))
@@ -93,37 +92,10 @@ impl RegistryPeers {
 
     fn spawn(&self, script: &str, what: &str, args: &[&str], services: &[String]) -> Result<Peer> {
         let script = self.scripts.join(script);
-        let mut child = Command::new(&self.python)
-            .arg(&script)
-            .args(args)
-            .args(services)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {} {}", self.python.display(), script.display()))?;
-        let stdin = child.stdin.take();
-        let (lines_tx, stdout) = mpsc::unbounded_channel();
-        if let Some(out) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = lines_tx.send(line);
-                }
-            });
-        }
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(mut err) = child.stderr.take() {
-            let stderr = stderr.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n @ 1..) = err.read(&mut buf) {
-                    lock(&stderr).push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        Ok(Peer { what: what.to_owned(), child, stdin, stdout, stderr })
+        let mut command = Command::new(&self.python);
+        command.arg(&script).args(args).args(services);
+        Peer::spawn(command, what.to_owned())
+            .with_context(|| format!("cannot start {} {}", self.python.display(), script.display()))
     }
 }
 
@@ -190,78 +162,4 @@ impl PythonProvider {
     pub fn stderr(&self) -> String {
         self.peer.stderr()
     }
-}
-
-/// A peer script's process, its stdout lines as they come and its stderr so far.
-#[derive(Debug)]
-struct Peer {
-    what: String,
-    child: Child,
-    /// Held open: providers started with `--watch-stdin` exit when it closes.
-    stdin: Option<ChildStdin>,
-    stdout: mpsc::UnboundedReceiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Peer {
-    async fn next_line(&mut self, timeout: Duration) -> Result<String> {
-        match tokio::time::timeout(timeout, self.stdout.recv()).await {
-            Ok(Some(line)) => Ok(line),
-            Ok(None) => Err(anyhow!("{} exited without output; stderr:\n{}", self.what, self.stderr())),
-            Err(_) => {
-                Err(anyhow!("{} printed nothing in {timeout:?}; stderr:\n{}", self.what, self.stderr()))
-            }
-        }
-    }
-
-    /// Waits for the process to end; kills it after `timeout`.
-    async fn wait(&mut self, timeout: Duration) -> Result<ExitStatus> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) =
-                self.child.try_wait().with_context(|| format!("waiting for {}", self.what))?
-            {
-                return Ok(status);
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = self.child.kill();
-                bail!("{} still ran after {timeout:?}; stderr:\n{}", self.what, self.stderr());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// The stdout lines not read yet, once the process has ended.
-    async fn rest_of_stdout(&mut self, timeout: Duration) -> String {
-        let mut out = String::new();
-        while let Ok(Some(line)) = tokio::time::timeout(timeout, self.stdout.recv()).await {
-            out.push_str(&line);
-            out.push('\n');
-        }
-        out
-    }
-
-    fn stderr(&self) -> String {
-        lock(&self.stderr).clone()
-    }
-}
-
-impl Drop for Peer {
-    /// Closes stdin, which lets a provider close its ZooKeeper session so its node goes at once,
-    /// waits a moment for that, then kills whatever still runs.
-    fn drop(&mut self) {
-        self.stdin = None;
-        for _ in 0..50 {
-            if matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn lock(text: &Mutex<String>) -> std::sync::MutexGuard<'_, String> {
-    text.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -185,3 +185,96 @@ pub trait AppStore: Send + Sync + fmt::Debug + 'static {
     /// Every registered app, sorted by appkey.
     fn list(&self) -> BoxFuture<'_, Result<Vec<App>, BackendError>>;
 }
+
+/// One node's call statistics over a short window, as servers publish them for the console.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeMetrics {
+    /// End of the window, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Length of the window in milliseconds.
+    pub window_ms: u64,
+    /// Calls finished in the window.
+    pub calls: u64,
+    /// Calls that failed in the window (application, transport and timeout errors).
+    pub errors: u64,
+    /// Calls per second over the window.
+    pub qps: f64,
+    /// `errors / calls`, 0 without calls.
+    pub error_rate: f64,
+    /// Median latency in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile latency in milliseconds.
+    pub p99_ms: f64,
+    /// The same per method, sorted by method name.
+    #[serde(default)]
+    pub methods: Vec<MethodMetrics>,
+}
+
+/// One method's share of a [`NodeMetrics`] window.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MethodMetrics {
+    /// The method.
+    pub method: String,
+    /// Calls finished in the window.
+    pub calls: u64,
+    /// Calls that failed in the window.
+    pub errors: u64,
+    /// Median latency in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile latency in milliseconds.
+    pub p99_ms: f64,
+}
+
+/// Where servers publish their short-window call statistics and the console reads them: Redis
+/// keys with a TTL, so a node that stops publishing disappears by itself.
+pub trait MetricsStore: Send + Sync + fmt::Debug + 'static {
+    /// Publishes `key`'s latest window, which expires after `ttl` unless published again, and
+    /// appends it to the node's history (the most recent [`METRICS_HISTORY_LEN`] windows, expiring
+    /// with the same TTL).
+    fn publish<'a>(
+        &'a self,
+        key: &'a NodeKey,
+        metrics: &'a NodeMetrics,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// The latest window of each of `keys`, in order; `None` where none is current.
+    fn latest<'a>(
+        &'a self,
+        keys: &'a [NodeKey],
+    ) -> BoxFuture<'a, Result<Vec<Option<NodeMetrics>>, BackendError>>;
+
+    /// `key`'s recent windows, oldest first.
+    fn history<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Vec<NodeMetrics>, BackendError>>;
+}
+
+/// How many windows a node's metrics history keeps: 5 minutes of 5-second windows.
+pub const METRICS_HISTORY_LEN: usize = 60;
+
+/// One operator change, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEntry {
+    /// Position in the log; 0 for an entry not yet recorded.
+    pub id: u64,
+    /// When, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// Who: `console:admin`, `cli:alice@host`, ...
+    pub actor: String,
+    /// What: `set_weight`, `enable`, `disable`, `add_app`, `remove_app`.
+    pub action: String,
+    /// On what: a node (`{appkey}|{env}|{service}|{ip}|{port}`) or an appkey.
+    pub target: String,
+    /// The value before (JSON or text; empty when there was none).
+    pub before: String,
+    /// The value after (JSON or text; empty when there is none).
+    pub after: String,
+}
+
+/// The record of every operator change: the MySQL table `probe_audit`.
+pub trait AuditLog: Send + Sync + fmt::Debug + 'static {
+    /// Appends `entry` (its `id` is ignored and assigned by the log).
+    fn record<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// The most recent `limit` entries, newest first.
+    fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, BackendError>>;
+}

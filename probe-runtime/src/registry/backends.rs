@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::backend::{AppStore, BackendError, Registry, SettingsStore};
+use super::backend::{AppStore, AuditLog, BackendError, MetricsStore, Registry, SettingsStore};
 use super::embedded::Embedded;
 use super::layout::Env;
 use super::mysql::MySqlApps;
@@ -35,6 +35,10 @@ pub struct Backends {
     pub settings: Arc<dyn SettingsStore>,
     /// Where appkeys are registered (MySQL).
     pub apps: Arc<dyn AppStore>,
+    /// Where servers publish call statistics (Redis, beside the settings).
+    pub metrics: Arc<dyn MetricsStore>,
+    /// Where operator changes are recorded (MySQL, beside the apps).
+    pub audit: Arc<dyn AuditLog>,
 }
 
 impl fmt::Debug for Backends {
@@ -44,42 +48,36 @@ impl fmt::Debug for Backends {
             .field("registry", &self.registry)
             .field("settings", &self.settings)
             .field("apps", &self.apps)
+            .field("metrics", &self.metrics)
+            .field("audit", &self.audit)
             .finish()
     }
 }
 
 impl Backends {
-    /// Backends of `env` over these three.
-    pub fn new(
-        env: Env,
-        registry: Arc<dyn Registry>,
-        settings: Arc<dyn SettingsStore>,
-        apps: Arc<dyn AppStore>,
-    ) -> Self {
-        Backends { env, registry, settings, apps }
-    }
-
     /// Connects to the backends `config` chooses, all at once: ZooKeeper, Redis (single or
     /// cluster) and MySQL, or this process's embedded ones ([`Embedded::process`]) where the
     /// configuration says `embedded`. Fails naming the missing setting or the unreachable backend.
     pub async fn connect(config: &Config) -> Result<Backends, ConnectError> {
         config.validate()?;
-        let (registry, settings, apps) = tokio::try_join!(
+        let (registry, (settings, metrics), (apps, audit)) = tokio::try_join!(
             connect_registry(config.registry.as_ref()),
             connect_settings(config.settings.as_ref()),
             connect_apps(config.apps.as_ref()),
         )?;
-        Ok(Backends::new(config.env, registry, settings, apps))
+        Ok(Backends { env: config.env, registry, settings, apps, metrics, audit })
     }
 
     /// Backends of `env` over a set of embedded in-process ones.
     pub fn embedded(env: Env, embedded: &Embedded) -> Self {
-        Backends::new(
+        Backends {
             env,
-            Arc::new(embedded.registry.clone()),
-            Arc::new(embedded.settings.clone()),
-            Arc::new(embedded.apps.clone()),
-        )
+            registry: Arc::new(embedded.registry.clone()),
+            settings: Arc::new(embedded.settings.clone()),
+            apps: Arc::new(embedded.apps.clone()),
+            metrics: Arc::new(embedded.metrics.clone()),
+            audit: Arc::new(embedded.audit.clone()),
+        }
     }
 }
 
@@ -91,19 +89,31 @@ async fn connect_registry(backend: Option<&RegistryBackend>) -> Result<Arc<dyn R
     })
 }
 
-async fn connect_settings(backend: Option<&SettingsBackend>) -> Result<Arc<dyn SettingsStore>, ConnectError> {
-    Ok(match backend {
+type Settings = (Arc<dyn SettingsStore>, Arc<dyn MetricsStore>);
+
+async fn connect_settings(backend: Option<&SettingsBackend>) -> Result<Settings, ConnectError> {
+    let redis = match backend {
         Some(SettingsBackend::Redis(url)) => Arc::new(RedisSettings::connect(url).await?),
         Some(SettingsBackend::RedisCluster(seeds)) => Arc::new(RedisSettings::connect_cluster(seeds).await?),
-        Some(SettingsBackend::Embedded) => Arc::new(Embedded::process().settings.clone()),
+        Some(SettingsBackend::Embedded) => {
+            let embedded = Embedded::process();
+            return Ok((Arc::new(embedded.settings.clone()), Arc::new(embedded.metrics.clone())));
+        }
         None => return Err(ConfigError::NoSettingsStore.into()),
-    })
+    };
+    Ok((redis.clone(), redis))
 }
 
-async fn connect_apps(backend: Option<&AppsBackend>) -> Result<Arc<dyn AppStore>, ConnectError> {
-    Ok(match backend {
+type Apps = (Arc<dyn AppStore>, Arc<dyn AuditLog>);
+
+async fn connect_apps(backend: Option<&AppsBackend>) -> Result<Apps, ConnectError> {
+    let mysql = match backend {
         Some(AppsBackend::MySql(url)) => Arc::new(MySqlApps::connect(url).await?),
-        Some(AppsBackend::Embedded) => Arc::new(Embedded::process().apps.clone()),
+        Some(AppsBackend::Embedded) => {
+            let embedded = Embedded::process();
+            return Ok((Arc::new(embedded.apps.clone()), Arc::new(embedded.audit.clone())));
+        }
         None => return Err(ConfigError::NoAppRegistry.into()),
-    })
+    };
+    Ok((mysql.clone(), mysql))
 }

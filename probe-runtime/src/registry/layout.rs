@@ -111,6 +111,17 @@ pub fn redis_hash(env: Env) -> String {
     format!("{REDIS_HASH_PREFIX}{env}")
 }
 
+/// Redis key of a node's latest metrics window: `probe_metrics:{<redis field>}`. The braces are
+/// a Redis Cluster hash tag, so the window and its history share a slot.
+pub fn metrics_key(key: &NodeKey) -> String {
+    format!("probe_metrics:{{{}}}", key.redis_field())
+}
+
+/// Redis key of a node's metrics history list: `probe_metrics_history:{<redis field>}`.
+pub fn metrics_history_key(key: &NodeKey) -> String {
+    format!("probe_metrics_history:{{{}}}", key.redis_field())
+}
+
 /// Identity of one provider node in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NodeKey {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Pool};
 
-use super::backend::{App, AppStore, BackendError};
+use super::backend::{App, AppStore, AuditEntry, AuditLog, BackendError};
 use super::layout::{APPS_TABLE, check_appkey};
 use crate::config::MySqlUrl;
 use crate::service::BoxFuture;
@@ -220,6 +220,46 @@ impl AppStore for MySqlApps {
     }
 }
 
+const AUDIT_INSERT: &str = "INSERT INTO probe_audit (at_ms, actor, action, target, before_value, after_value) \
+                            VALUES (?, ?, ?, ?, ?, ?)";
+const AUDIT_RECENT: &str = "SELECT id, at_ms, actor, action, target, before_value, after_value FROM probe_audit \
+                            ORDER BY id DESC LIMIT ?";
+
+impl AuditLog for MySqlApps {
+    fn record<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.timed(
+            OPERATION_TIMEOUT,
+            format!("record {} of {} in probe_audit", entry.action, entry.target),
+            async {
+                let mut conn = self.pool.get_conn().await?;
+                let row =
+                    (entry.at_ms, &entry.actor, &entry.action, &entry.target, &entry.before, &entry.after);
+                conn.exec_drop(AUDIT_INSERT, row).await
+            },
+        ))
+    }
+
+    fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, BackendError>> {
+        Box::pin(self.timed(OPERATION_TIMEOUT, "read probe_audit", async move {
+            let mut conn = self.pool.get_conn().await?;
+            type Row = (u64, u64, String, String, String, String, String);
+            let rows: Vec<Row> = conn.exec(AUDIT_RECENT, (limit as u64,)).await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, at_ms, actor, action, target, before, after)| AuditEntry {
+                    id,
+                    at_ms,
+                    actor,
+                    action,
+                    target,
+                    before,
+                    after,
+                })
+                .collect())
+        }))
+    }
+}
+
 impl fmt::Debug for MySqlApps {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MySqlApps").field("addr", &self.addr).finish_non_exhaustive()
@@ -231,9 +271,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schema_is_one_create_table_if_not_exists_of_serviceapp() {
+    fn schema_creates_serviceapp_and_the_audit_table() {
         let statements = schema_statements();
-        assert_eq!(statements.len(), 1, "{statements:?}");
+        assert_eq!(statements.len(), 2, "{statements:?}");
+        assert!(statements[1].starts_with("CREATE TABLE IF NOT EXISTS probe_audit ("), "{statements:?}");
         assert!(
             statements[0].starts_with(&format!("CREATE TABLE IF NOT EXISTS {APPS_TABLE} (")),
             "{statements:?}"

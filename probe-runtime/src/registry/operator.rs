@@ -2,7 +2,9 @@
 //! perform them: the settings store first, so the change outlives the node, then the live node
 //! in the registry, so every client's watch fires.
 
-use super::backend::BackendError;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::backend::{App, AuditEntry, BackendError};
 use super::backends::Backends;
 use super::layout::{NodeData, NodeKey};
 
@@ -19,6 +21,16 @@ pub enum OperatorError {
     /// A backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The change was made but the audit log could not record it.
+    #[error("{action} of {target} was made, but the audit log could not record it: {source}")]
+    Unaudited {
+        /// The action.
+        action: String,
+        /// What it changed.
+        target: String,
+        /// Why the log failed.
+        source: BackendError,
+    },
 }
 
 /// One node's change: what it was and what it is now.
@@ -47,16 +59,68 @@ pub struct NodeView {
     pub live: Option<NodeData>,
 }
 
-/// Operator actions over a set of backends.
+/// Operator actions over a set of backends, each recorded in the audit log under the actor's name.
 #[derive(Debug, Clone)]
 pub struct Operator {
     backends: Backends,
+    actor: String,
 }
 
 impl Operator {
-    /// Actions over `backends`.
+    /// Actions over `backends`, audited as done by `api` until [`Operator::with_actor`] names
+    /// someone.
     pub fn new(backends: Backends) -> Self {
-        Operator { backends }
+        Operator { backends, actor: "api".to_owned() }
+    }
+
+    /// The same actions, audited as done by `actor` (`console:admin`, `cli:alice@host`, ...).
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
+    }
+
+    /// Registers an app in the app store; `false` when it was registered already.
+    pub async fn add_app(&self, app: &App) -> Result<bool, OperatorError> {
+        let added = self.backends.apps.add(app).await?;
+        if added {
+            let after = format!("description={:?} owner={:?}", app.description, app.owner);
+            self.audit("add_app", &app.appkey, String::new(), after).await?;
+        }
+        Ok(added)
+    }
+
+    /// Removes an app from the app store; `false` when it was not registered. Running providers
+    /// keep running; they cannot start again.
+    pub async fn remove_app(&self, appkey: &str) -> Result<bool, OperatorError> {
+        let removed = self.backends.apps.remove(appkey).await?;
+        if removed {
+            self.audit("remove_app", appkey, "registered".to_owned(), String::new()).await?;
+        }
+        Ok(removed)
+    }
+
+    async fn audit(
+        &self,
+        action: &str,
+        target: &str,
+        before: String,
+        after: String,
+    ) -> Result<(), OperatorError> {
+        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let entry = AuditEntry {
+            id: 0,
+            at_ms,
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            before,
+            after,
+        };
+        self.backends.audit.record(&entry).await.map_err(|source| OperatorError::Unaudited {
+            action: action.to_owned(),
+            target: target.to_owned(),
+            source,
+        })
     }
 
     /// The backends acted on.
@@ -66,17 +130,17 @@ impl Operator {
 
     /// Sets a node's weight (0 takes it out of rotation).
     pub async fn set_weight(&self, key: &NodeKey, weight: u32) -> Result<NodeChange, OperatorError> {
-        self.change(key, |data| data.weight = weight).await
+        self.change(key, "set_weight", |data| data.weight = weight).await
     }
 
     /// Puts a node back into rotation (`valid` 1).
     pub async fn enable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
-        self.change(key, |data| data.valid = 1).await
+        self.change(key, "enable", |data| data.valid = 1).await
     }
 
     /// Takes a node out of rotation (`valid` 0): clients stop calling it once their watch fires.
     pub async fn disable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
-        self.change(key, |data| data.valid = 0).await
+        self.change(key, "disable", |data| data.valid = 0).await
     }
 
     /// One node's stored settings and live registration.
@@ -114,6 +178,7 @@ impl Operator {
     async fn change(
         &self,
         key: &NodeKey,
+        action: &str,
         apply: impl Fn(&mut NodeData),
     ) -> Result<NodeChange, OperatorError> {
         let stored = self.backends.settings.get(key).await?;
@@ -139,6 +204,8 @@ impl Operator {
             }
             None => false,
         };
+        let show = |d: &NodeData| format!("weight={} valid={}", d.weight, d.valid);
+        self.audit(action, &key.redis_field(), show(&before), show(&after)).await?;
         Ok(NodeChange { key: key.clone(), before, after, live })
     }
 }
@@ -174,6 +241,19 @@ mod tests {
         let change = op.set_weight(&key(1), 70).await.unwrap();
         assert_eq!((change.before.weight, change.after.weight), (10, 70));
         assert_eq!(op.enable(&key(1)).await.unwrap().after.valid, 1);
+
+        let log = backends.audit.recent(10).await.unwrap();
+        let seen: Vec<_> =
+            log.iter().map(|e| (e.actor.as_str(), e.action.as_str(), e.after.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("api", "enable", "weight=70 valid=1"),
+                ("api", "set_weight", "weight=70 valid=0"),
+                ("api", "disable", "weight=10 valid=0"),
+            ]
+        );
+        assert_eq!(log[0].target, "op_app|dev|Op|10.0.0.1|1");
     }
 
     #[tokio::test]
@@ -187,6 +267,20 @@ mod tests {
         assert_eq!(op.nodes("op_app").await.unwrap().len(), 1);
         let err = op.disable(&key(3)).await.unwrap_err();
         assert!(err.to_string().contains("probe nodes list"), "{err}");
+        assert_eq!(op.backends().audit.recent(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn apps_are_added_and_removed_with_an_audit_record() {
+        let embedded = Embedded::new();
+        let op = Operator::new(Backends::embedded(Env::Dev, &embedded)).with_actor("cli:alice");
+        let app = App { appkey: "new_app".into(), description: "d".into(), owner: "o".into() };
+        assert!(op.add_app(&app).await.unwrap());
+        assert!(!op.add_app(&app).await.unwrap());
+        assert!(op.remove_app("new_app").await.unwrap());
+        let log = op.backends().audit.recent(10).await.unwrap();
+        let seen: Vec<_> = log.iter().map(|e| (e.actor.as_str(), e.action.as_str())).collect();
+        assert_eq!(seen, [("cli:alice", "remove_app"), ("cli:alice", "add_app")]);
     }
 
     #[tokio::test]

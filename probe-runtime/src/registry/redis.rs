@@ -16,8 +16,10 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, RedisError};
 use arc_swap::ArcSwap;
 
-use super::backend::{BackendError, RegisteredNode, SettingsStore};
-use super::layout::{Env, NodeData, NodeKey, redis_hash};
+use super::backend::{
+    BackendError, METRICS_HISTORY_LEN, MetricsStore, NodeMetrics, RegisteredNode, SettingsStore,
+};
+use super::layout::{Env, NodeData, NodeKey, metrics_history_key, metrics_key, redis_hash};
 use crate::config::RedisUrl;
 use crate::service::BoxFuture;
 
@@ -322,6 +324,57 @@ impl SettingsStore for RedisSettings {
             let cmd = ::redis::cmd("HGETALL").arg(&hash).clone();
             let fields: BTreeMap<Vec<u8>, Vec<u8>> = self.query(&cmd, || format!("HGETALL {hash}")).await?;
             Ok(parse_hash(env, &hash, fields))
+        })
+    }
+}
+
+impl MetricsStore for RedisSettings {
+    fn publish<'a>(
+        &'a self,
+        key: &'a NodeKey,
+        metrics: &'a NodeMetrics,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let (latest, history) = (metrics_key(key), metrics_history_key(key));
+            let json = serde_json::to_vec(metrics).unwrap_or_default();
+            let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let set = ::redis::cmd("SET").arg(&latest).arg(&json).arg("PX").arg(ttl_ms).clone();
+            self.query::<()>(&set, || format!("SET {latest}")).await?;
+            let push = ::redis::cmd("RPUSH").arg(&history).arg(&json).clone();
+            self.query::<i64>(&push, || format!("RPUSH {history}")).await?;
+            let keep = -(METRICS_HISTORY_LEN as i64);
+            let trim = ::redis::cmd("LTRIM").arg(&history).arg(keep).arg(-1).clone();
+            self.query::<()>(&trim, || format!("LTRIM {history}")).await?;
+            let expire = ::redis::cmd("PEXPIRE").arg(&history).arg(ttl_ms).clone();
+            self.query::<i64>(&expire, || format!("PEXPIRE {history}")).await?;
+            Ok(())
+        })
+    }
+
+    fn latest<'a>(
+        &'a self,
+        keys: &'a [NodeKey],
+    ) -> BoxFuture<'a, Result<Vec<Option<NodeMetrics>>, BackendError>> {
+        Box::pin(async move {
+            let mut all = Vec::with_capacity(keys.len());
+            for key in keys {
+                let latest = metrics_key(key);
+                let cmd = ::redis::cmd("GET").arg(&latest).clone();
+                let raw: Option<Vec<u8>> = self.query(&cmd, || format!("GET {latest}")).await?;
+                // A window this version cannot read counts as none: it expires soon anyway.
+                all.push(raw.and_then(|raw| serde_json::from_slice(&raw).ok()));
+            }
+            Ok(all)
+        })
+    }
+
+    fn history<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Vec<NodeMetrics>, BackendError>> {
+        Box::pin(async move {
+            let history = metrics_history_key(key);
+            let cmd = ::redis::cmd("LRANGE").arg(&history).arg(0).arg(-1).clone();
+            let raw: Vec<Vec<u8>> = self.query(&cmd, || format!("LRANGE {history}")).await?;
+            Ok(raw.iter().filter_map(|raw| serde_json::from_slice(raw).ok()).collect())
         })
     }
 }

@@ -4,6 +4,8 @@
 //! ever chosen explicitly.
 
 mod apps;
+mod audit;
+mod metrics;
 mod registry;
 mod session;
 mod settings;
@@ -11,6 +13,8 @@ mod settings;
 use std::sync::OnceLock;
 
 pub use apps::EmbeddedApps;
+pub use audit::EmbeddedAudit;
+pub use metrics::EmbeddedMetrics;
 pub use registry::EmbeddedRegistry;
 pub use settings::EmbeddedSettings;
 
@@ -51,6 +55,10 @@ pub struct Embedded {
     pub settings: EmbeddedSettings,
     /// The registered appkeys.
     pub apps: EmbeddedApps,
+    /// The nodes' published call statistics.
+    pub metrics: EmbeddedMetrics,
+    /// The record of operator changes.
+    pub audit: EmbeddedAudit,
 }
 
 impl Embedded {
