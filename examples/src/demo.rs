@@ -1,27 +1,116 @@
-//! The demo: three providers of `examples/idl/demo.thrift` with weights 10/20/70 on embedded backends,
-//! a client calling them, and the console. Until the runtime lands, it prints the plan and the registry
-//! entries the providers will create.
+//! The probe demo: three providers of `examples/idl/demo.thrift` with weights 10/20/70, a client
+//! calling them through discovery with a live line of calls per node, and, half-way, one node
+//! switched off through the operator API; its traffic falls to zero. Ctrl-c stops everything.
+//!
+//! With no option it runs on embedded in-process backends: nothing to install. With
+//! `--config examples/real-backends.toml` it is the same program on ZooKeeper, Redis and MySQL
+//! (`scripts/services.sh up` starts them on loopback).
 
-use probe::registry::layout::{Env, NodeData, NodeKey, redis_hash};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-fn main() -> anyhow::Result<()> {
-    println!("probe demo (plan): embedded ZooKeeper/Redis/MySQL stand-ins, nothing to install");
-    println!("  1. register appkey `demo_app`");
-    println!("  2. start three `Demo` providers with weights 10/20/70:");
-    for (port, weight) in [(19091u16, 10u32), (19092, 20), (19093, 70)] {
-        let key = NodeKey::new(Env::Dev, "demo_app", "Demo", "127.0.0.1", port)?;
-        let mut data = NodeData::new("127.0.0.1", port);
-        data.weight = weight;
-        println!(
-            "       {} = {}   ({} field {})",
-            key.zk_node_path(),
-            String::from_utf8_lossy(&data.to_json()),
-            redis_hash(Env::Dev),
-            key.redis_field()
-        );
+use anyhow::{Context, Result};
+use clap::Parser;
+use probe::registry::{Backends, Operator};
+use probe::{Config, shutdown_signal};
+use probe_examples::fleet::{self, Node};
+
+/// Command-line options.
+#[derive(Debug, Parser)]
+#[command(about = "probe demo: weighted providers, a live client, and a node switched off half-way")]
+struct Args {
+    /// A probe config file for real backends (e.g. examples/real-backends.toml); default: embedded.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seconds before the weight-70 node is switched off.
+    #[arg(long, default_value_t = 10)]
+    disable_after: u64,
+    /// Stop by itself after this many seconds (default: run until ctrl-c).
+    #[arg(long)]
+    seconds: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let config = match &args.config {
+        Some(path) => Config::load(Some(path)).with_context(|| format!("cannot load {}", path.display()))?,
+        None => Config::embedded(),
+    };
+    let backends = Backends::connect(&config).await.context("cannot reach the backends")?;
+    println!(
+        "probe demo on {} backends, env {}",
+        if args.config.is_some() { "real" } else { "embedded" },
+        config.env
+    );
+    let operator = Operator::new(backends.clone()).with_actor("demo");
+    fleet::register_app(&operator).await?;
+
+    let mut nodes = Vec::new();
+    for weight in [10, 20, 70] {
+        let node = fleet::start_node(&backends, &operator, weight).await?;
+        println!("provider {} registered with weight {weight}", node.key.zk_node_path());
+        nodes.push(node);
     }
-    println!("  3. call them continuously and print calls per node each second (expect about 1:2:7)");
-    println!("  4. half-way, disable the 19093 node through the console API; its calls fall to zero");
-    println!("  5. serve the console on a localhost URL with a printed login token; ctrl-c stops all");
+    let names: Vec<String> = [10, 20, 70].iter().map(|w| format!("weight {w}")).collect();
+    let (mut callers, tally) = fleet::start_client(&backends, 4, Duration::from_millis(1)).await?;
+    println!("client calling Demo.say through discovery; calls per node each second:");
+
+    let outcome = run(&args, &operator, &nodes, &names, &tally).await;
+    callers.shutdown().await;
+    for node in nodes {
+        node.server.shutdown().await?;
+    }
+    outcome
+}
+
+/// Prints a line a second, switches the last node off half-way, and sums up when stopped.
+async fn run(
+    args: &Args,
+    operator: &Operator,
+    nodes: &[Node],
+    names: &[String],
+    tally: &fleet::Tally,
+) -> Result<()> {
+    let started = Instant::now();
+    let (mut before, mut after) = (BTreeMap::<String, u64>::new(), BTreeMap::<String, u64>::new());
+    let mut disabled = false;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        let (counts, errors) = tally.take();
+        println!("{}", fleet::render(&format!("{}s", started.elapsed().as_secs()), names, &counts, errors));
+        let total = if disabled { &mut after } else { &mut before };
+        for (node, n) in counts {
+            *total.entry(node).or_default() += n;
+        }
+        if !disabled && started.elapsed() >= Duration::from_secs(args.disable_after) {
+            let change = operator.disable(&nodes[2].key).await?;
+            println!(
+                "switched off {} (valid {} -> {}) through the operator API; its calls fall to zero",
+                nodes[2].key.zk_child(),
+                change.before.valid,
+                change.after.valid
+            );
+            disabled = true;
+            // The line after this one may still hold calls from before the switch.
+            tally.take();
+        }
+        if args.seconds.is_some_and(|s| started.elapsed() >= Duration::from_secs(s)) {
+            break;
+        }
+    }
+    println!("{}", fleet::render("before", names, &before, 0));
+    if disabled {
+        println!("{}", fleet::render("after", names, &after, 0));
+    }
+    println!("stopped cleanly");
     Ok(())
 }

@@ -1,0 +1,3 @@
+fn main() -> Result<(), probe_build::Error> {
+    probe_build::configure().compile(&["idl/demo.thrift"])
+}
