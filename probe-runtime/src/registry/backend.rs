@@ -161,7 +161,7 @@ pub trait SettingsStore: Send + Sync + fmt::Debug + 'static {
 }
 
 /// A registered app: a row of `serviceapp`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct App {
     /// The appkey (`^\w+$`).
     pub appkey: String,
@@ -169,6 +169,13 @@ pub struct App {
     pub description: String,
     /// Who owns it.
     pub owner: String,
+}
+
+impl App {
+    /// An app with no description or owner.
+    pub fn new(appkey: impl Into<String>) -> Self {
+        App { appkey: appkey.into(), ..App::default() }
+    }
 }
 
 /// The registered appkeys: the MySQL table `serviceapp`.
