@@ -19,7 +19,28 @@
 # (marked *), the row is noisy.
 # The load generator and the server share the machine's CPUs: on a small machine the load
 # generator's own cost caps what either server can show.
+#
+#   scripts/bench.sh metrics              what per-call metrics cost: probe's server with metrics on
+#                                         against itself with them off (`--no-metrics`), run in
+#                                         alternating pairs (off/on, then on/off, ...) for
+#                                         BENCH_ROUNDS rounds (default 5); defaults payload 128 B,
+#                                         C=16, D in {1,8}. Prints median QPS and CPU per call of
+#                                         each, and the on/off QPS ratio (median of the rounds'
+#                                         ratios, with the lowest and highest).
 set -euo pipefail
+
+mode=${1:-servers}
+case $mode in
+servers) ;;
+metrics)
+    : "${BENCH_PAYLOADS:=128}" "${BENCH_CONNECTIONS:=16}"
+    ;;
+*)
+    echo "usage: scripts/bench.sh [metrics]" >&2
+    exit 2
+    ;;
+esac
+rounds=${BENCH_ROUNDS:-5}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${BENCH_SECONDS:-3}
@@ -50,11 +71,12 @@ stop_server() {
     fi
 }
 
-# start_server NAME: starts target/release/NAME on a free port; sets server_pid and server_addr.
+# start_server NAME [ARGS...]: starts target/release/NAME (with ARGS) on a free port; sets
+# server_pid and server_addr.
 start_server() {
     local name=$1 out=$out_dir/$1.out
     rm -f "$out" # so the last run's address is not read before the new server truncates the file
-    "$bin/$name" --addr 127.0.0.1:0 --threads "$server_threads" >"$out" 2>"$out_dir/$name.err" &
+    "$bin/$name" --addr 127.0.0.1:0 --threads "$server_threads" "${@:2}" >"$out" 2>"$out_dir/$name.err" &
     server_pid=$!
     server_addr=
     for _ in $(seq 100); do
@@ -66,22 +88,66 @@ start_server() {
     die "$name did not start listening within 5 s"
 }
 
-# run NAME EXPECT PAYLOAD C D: one loadgen run against a fresh server; prints its key=value line.
-# A subshell, whose exit (normal, `die` or a signal) stops its server.
+# run NAME EXPECT PAYLOAD C D [SERVER_ARGS...]: one loadgen run against a fresh server; prints its
+# key=value line. A subshell, whose exit (normal, `die` or a signal) stops its server.
 run() (
     local name=$1 expect=$2 payload=$3 c=$4 d=$5 line
     trap stop_server EXIT
-    start_server "$name"
+    start_server "$name" "${@:6}"
     line=$("$bin/loadgen" --addr "$server_addr" --expect "$expect" --payload "$payload" -c "$c" -d "$d" \
         --seconds "$seconds" --warmup "$warmup" --server-pid "$server_pid" \
         --threads "$loadgen_threads" --format kv) || die "loadgen failed against $name"
     stop_server
-    echo "$name payload=$payload c=$c d=$d $line" >>"$log"
+    echo "$name ${*:6} payload=$payload c=$c d=$d $line" >>"$log"
     echo "$line"
 )
 
 # get KEY LINE: the value of KEY in a key=value line.
 get() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# median: the median of the numbers on standard input, one per line.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# compare_metrics: the `metrics` mode (see the top of this file).
+compare_metrics() {
+    local fmt='%-8s %4s %2s | %9s %7s | %9s %7s | %6s %13s\n'
+    say "$rounds rounds of metrics off/on per configuration;" \
+        "$(nproc) CPUs shared by the server and the load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    printf "$fmt" payload C D off_qps cpu_us on_qps cpu_us ratio "ratio_min-max"
+    for payload in $payloads; do
+        for c in $connections; do
+            for d in $depths; do
+                local off_qps=() on_qps=() off_cpu=() on_cpu=() ratios=() off on round
+                for round in $(seq "$rounds"); do
+                    if [ $((round % 2)) -eq 1 ]; then
+                        off=$(run probe-echo-server thrift "$payload" "$c" "$d" --no-metrics)
+                        on=$(run probe-echo-server thrift "$payload" "$c" "$d")
+                    else
+                        on=$(run probe-echo-server thrift "$payload" "$c" "$d")
+                        off=$(run probe-echo-server thrift "$payload" "$c" "$d" --no-metrics)
+                    fi
+                    off_qps+=("$(get qps "$off")") on_qps+=("$(get qps "$on")")
+                    off_cpu+=("$(get server_cpu_us_per_call "$off")") on_cpu+=("$(get server_cpu_us_per_call "$on")")
+                    ratios+=("$(awk -v a="$(get qps "$on")" -v b="$(get qps "$off")" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }')")
+                done
+                local range
+                range=$(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo, hi }')
+                printf "$fmt" "$payload" "$c" "$d" \
+                    "$(printf '%s\n' "${off_qps[@]}" | median)" "$(printf '%s\n' "${off_cpu[@]}" | median)" \
+                    "$(printf '%s\n' "${on_qps[@]}" | median)" "$(printf '%s\n' "${on_cpu[@]}" | median)" \
+                    "$(printf '%s\n' "${ratios[@]}" | median | awk '{ printf "%.3f", $1 }')" "$range"
+            done
+        done
+    done
+    echo
+    echo "ratio = QPS with metrics / without (median of the rounds); the goal is >= 0.95"
+    say "raw results in $log"
+}
+
+if [ "$mode" = metrics ]; then
+    compare_metrics
+    exit 0
+fi
 
 configs=0
 for _ in $payloads; do for _ in $connections; do for _ in $depths; do configs=$((configs + 1)); done; done; done

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command: starts the real services, prepares the Python interop peers, runs every test.
+# The one test command: starts the real services, prepares the Python interop peers and the headless
+# browser of the console test, runs every test.
 # CI runs exactly this (.ci/run). Prints how long each stage took; exits non-zero on any failure.
 set -euo pipefail
 
@@ -51,6 +52,33 @@ apache_codegen() { # Apache Thrift's Python code for the interop IDL, by Debian'
     thrift -r --gen py -out "$out" "$root/tests/idl/interop.thrift"
 }
 
+browser_env() { # headless Chromium (Debian's chromium, chromium-driver) and playwright-core for the console test
+    local dir="$root/target/browser" log="$root/target/apt-chromium.log" missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "test.sh: ${missing[*]} missing; run as root or install them with apt-get" >&2
+            return 1
+        fi
+        echo "test.sh: installing ${missing[*]} (apt-get)"
+        mkdir -p "$root/target"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q >/dev/null || return 1
+        apt-get install -y -q --no-install-recommends "${missing[@]}" >"$log" 2>&1 \
+            || { tail -n 20 "$log" >&2; echo "test.sh: apt-get install ${missing[*]} failed (log: $log)" >&2; return 1; }
+    fi
+    # playwright-core, pinned by tests/browser/package-lock.json, into target/browser/node_modules.
+    mkdir -p "$dir" || return 1
+    if [ -f "$dir/node_modules/playwright-core/package.json" ] \
+        && cmp -s "$root/tests/browser/package-lock.json" "$dir/package-lock.json"; then
+        return 0
+    fi
+    cp "$root/tests/browser/package.json" "$root/tests/browser/package-lock.json" "$dir/" || return 1
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 rm -f "$root/target/test-output.txt"
 stage "services up" scripts/services.sh up
 eval "$(scripts/services.sh env)"
@@ -58,6 +86,7 @@ stage "python peers (venv)" python_env
 export PROBE_TEST_PYTHON="$root/target/venv/bin/python"
 stage "python peers (thrift gen)" apache_codegen
 export PROBE_TEST_APACHE_PY="$root/target/interop-py"
+stage "browser (chromium, playwright)" browser_env
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
 run_tests() { # every test binary, even after a failure; the output is kept for the totals
     # --nocapture: the corpus and interop tests print their summary lines (idl-corpus:, interop:).

@@ -7,6 +7,7 @@
 //! (`scripts/services.sh up` starts them on loopback).
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use probe::registry::{Backends, Operator};
 use probe::{Config, shutdown_signal};
+use probe_console::console::{ConsoleOptions, ConsoleState, serve_on};
 use probe_examples::fleet::{self, Node};
+use tokio::sync::oneshot;
 
 /// Command-line options.
 #[derive(Debug, Parser)]
@@ -29,6 +32,9 @@ struct Args {
     /// Stop by itself after this many seconds (default: run until ctrl-c).
     #[arg(long)]
     seconds: Option<u64>,
+    /// Where the console listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8480")]
+    console: SocketAddr,
 }
 
 #[tokio::main]
@@ -54,15 +60,42 @@ async fn main() -> Result<()> {
         nodes.push(node);
     }
     let names: Vec<String> = [10, 20, 70].iter().map(|w| format!("weight {w}")).collect();
+    let (stop_console, console) = start_console(args.console, &backends).await?;
     let (mut callers, tally) = fleet::start_client(&backends, 4, Duration::from_millis(1)).await?;
     println!("client calling Demo.say through discovery; calls per node each second:");
 
     let outcome = run(&args, &operator, &nodes, &names, &tally).await;
     callers.shutdown().await;
+    let _ = stop_console.send(());
+    console.await??;
     for node in nodes {
         node.server.shutdown().await?;
     }
     outcome
+}
+
+/// Serves the console on `bind` with fresh tokens, and prints where and how to log in.
+async fn start_console(
+    bind: SocketAddr,
+    backends: &Backends,
+) -> Result<(oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let token = || format!("{:032x}", rand::random::<u128>());
+    let options = ConsoleOptions { bind, admin_token: token(), viewer_token: token() };
+    let state = ConsoleState::new(&options, backends.clone())?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot serve the console on {bind}; choose another with --console"))?;
+    println!(
+        "console: http://{}/  admin token {}  (viewer token {})",
+        listener.local_addr()?,
+        options.admin_token,
+        options.viewer_token
+    );
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve_on(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Ok((stop, task))
 }
 
 /// Prints a line a second, switches the last node off half-way, and sums up when stopped.

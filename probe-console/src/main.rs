@@ -1,126 +1,57 @@
-//! `probe`: the operators' tool for probe services.
+//! `probe`: the operators' tool for probe services. See [`probe_console::cli`].
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
-use probe_runtime::registry::layout::{Env, NodeKey, redis_hash};
-
-/// Operate probe services: registry layout, IDL, apps, nodes, console.
-#[derive(Debug, Parser)]
-#[command(name = "probe", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Work with Thrift IDL files.
-    #[command(subcommand)]
-    Idl(IdlCommand),
-    /// Print where a node lives in the registry: its ZooKeeper path and Redis hash field.
-    Locate {
-        /// Environment: dev or prod.
-        #[arg(long, default_value = "dev")]
-        env: Env,
-        /// The app's key.
-        appkey: String,
-        /// The Thrift service name.
-        service: String,
-        /// The provider's address.
-        ip: String,
-        /// The provider's port.
-        port: u16,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum IdlCommand {
-    /// Parse and resolve IDL files and their includes; print every error with its location.
-    Check(IdlFiles),
-    /// Generate Rust for IDL files and their includes into a directory (what build.rs does).
-    Gen {
-        #[command(flatten)]
-        idl: IdlFiles,
-        /// Output directory.
-        #[arg(short = 'o', long = "out")]
-        out: PathBuf,
-    },
-}
-
-#[derive(Debug, Args)]
-struct IdlFiles {
-    /// The .thrift files.
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// Extra directories searched for includes (after the including file's own directory).
-    #[arg(short = 'I', long = "include")]
-    include: Vec<PathBuf>,
-}
+use clap::Parser;
+use probe_console::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    init_logs();
+    match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::FAILURE
         }
     }
 }
 
-fn idl_check(args: &IdlFiles) -> ExitCode {
-    let builder = args.include.iter().fold(probe_build::configure(), |b, dir| b.include_dir(dir));
-    match builder.check(&args.files) {
-        Ok(checked) => {
-            let definitions: usize = checked.program.files.iter().map(|f| f.doc.definitions.len()).sum();
-            println!("ok: {} file(s), {definitions} definition(s)", checked.program.files.len());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Logs to stderr, filtered by RUST_LOG (default: warnings and errors).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-fn idl_gen(args: &IdlFiles, out: &std::path::Path) -> ExitCode {
-    let builder = args.include.iter().fold(probe_build::configure(), |b, dir| b.include_dir(dir));
-    match builder.out_dir(out).compile(&args.files) {
-        Ok(()) => {
-            println!("ok: wrote {}", out.display());
-            ExitCode::SUCCESS
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message before it
+/// already ends with (errors that print their source themselves).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.ends_with(&cause) {
+            continue;
         }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
+        if !text.is_empty() {
+            text.push_str(": ");
         }
+        text.push_str(&cause);
     }
+    text
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
-        Command::Idl(IdlCommand::Check(args)) => return Ok(idl_check(&args)),
-        Command::Idl(IdlCommand::Gen { idl, out }) => return Ok(idl_gen(&idl, &out)),
-        Command::Locate { env, appkey, service, ip, port, json } => {
-            let key = NodeKey::new(env, &appkey, &service, &ip, port)?;
-            if json {
-                let value = serde_json::json!({
-                    "zookeeper_path": key.zk_node_path(),
-                    "redis_hash": redis_hash(env),
-                    "redis_field": key.redis_field(),
-                });
-                println!("{value:#}");
-            } else {
-                println!("zookeeper path  {}", key.zk_node_path());
-                println!("redis hash      {}", redis_hash(env));
-                println!("redis field     {}", key.redis_field());
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read f: {0}")]
+        struct Read(#[source] std::io::Error);
+        let e = anyhow::Error::new(Read(io)).context("cannot load");
+        assert_eq!(describe(&e), "cannot load: cannot read f: gone");
     }
-    Ok(ExitCode::SUCCESS)
 }

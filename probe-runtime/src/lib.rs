@@ -41,6 +41,7 @@ pub mod codec;
 pub mod config;
 pub mod discovery;
 mod error;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod transport;

@@ -18,6 +18,10 @@ use idl::echo::{Echo, EchoServer};
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
+    /// Serve with per-call metrics off (on by default, as in every probe server), to measure
+    /// what they cost.
+    #[arg(long)]
+    no_metrics: bool,
 }
 
 #[derive(Debug)]
@@ -31,13 +35,14 @@ impl Echo for EchoHandler {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    cli.server.runtime()?.block_on(serve(cli.server))
+    cli.server.runtime()?.block_on(serve(cli.server, !cli.no_metrics))
 }
 
-async fn serve(args: ServerArgs) -> Result<()> {
+async fn serve(args: ServerArgs, metrics: bool) -> Result<()> {
     let listener = args.bind().await?;
     let server = Server::builder()
         .add_service(EchoServer::new(EchoHandler))
+        .metrics(metrics)
         .start_with_listener(listener)
         .await
         .context("cannot start the probe server")?;

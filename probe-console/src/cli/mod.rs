@@ -1,1 +1,111 @@
-//! The `probe` command line (being written).
+//! The `probe` command line: apps, services, nodes, the audit log, the web console, IDL.
+//!
+//! ```text
+//! probe apps add order_app --owner alice        # register an app (audited)
+//! probe services list --env prod                # apps, services, live / in-rotation counts
+//! probe nodes list order_app --json             # nodes with settings and live metrics
+//! probe nodes weight 'order_app|dev|Order|10.0.0.7|9090' 70
+//! probe nodes disable order_app/Order_10.0.0.7_9090
+//! ```
+//!
+//! Every subcommand prints a table for people, or one JSON document with `--json`. Errors go to
+//! stderr as text, say what to do, and make the exit code non-zero. Changes go through
+//! [`Operator`](probe_runtime::registry::Operator), which records them in the audit log under
+//! `--actor` (by default `cli:$USER@$HOSTNAME`).
+
+pub mod apps;
+pub mod args;
+pub mod audit;
+pub mod console;
+pub mod context;
+pub mod idl;
+pub mod locate;
+pub mod node_ops;
+pub mod node_ref;
+pub mod nodes;
+pub mod output;
+pub mod services;
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use probe_runtime::registry::App;
+
+pub use args::Cli;
+use args::{AppsCommand, Command, IdlCommand, NodesCommand, ServicesCommand};
+use context::Context;
+use node_ops::NodeAction;
+use output::Report;
+
+/// What a subcommand produced: a report (none from a console that stopped), or IDL diagnostics
+/// (printed as they are, to stderr).
+type Outcome = Result<Option<Report>, String>;
+
+/// Runs a parsed command line; `Err` is a failure to print to stderr.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Context::new(cli.global);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    match runtime.block_on(dispatch(&ctx, cli.command))? {
+        Ok(report) => {
+            if let Some(report) = report {
+                report.print(ctx.json()).context("cannot write to stdout")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Runs one subcommand, connecting to the backends only for those that use them.
+async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
+    let report = match command {
+        Command::Idl(IdlCommand::Check(files)) => return Ok(idl::check(&files).map(Some)),
+        Command::Idl(IdlCommand::Gen { idl: files, out }) => return Ok(idl::generate(&files, &out).map(Some)),
+        Command::Locate { appkey, service, ip, port } => {
+            locate::locate(ctx.env_without_config()?, &appkey, &service, &ip, port)?
+        }
+        Command::Apps(command) => {
+            let op = ctx.operator(ctx.backends().await?);
+            match command {
+                AppsCommand::Add { appkey, description, owner } => {
+                    apps::add(&op, App { appkey, description, owner }).await?
+                }
+                AppsCommand::List => apps::list(&op).await?,
+                AppsCommand::Remove { appkey } => apps::remove(&op, &appkey).await?,
+            }
+        }
+        Command::Services(ServicesCommand::List) => {
+            let backends = ctx.backends().await?;
+            services::list(&backends, backends.env).await?
+        }
+        Command::Nodes(command) => nodes_command(ctx, command).await?,
+        Command::Audit { limit } => audit::recent(&ctx.backends().await?, limit).await?,
+        Command::Console(args) => {
+            // It printed its address and tokens before serving.
+            console::serve(&args, ctx.backends().await?, ctx.json()).await?;
+            return Ok(Ok(None));
+        }
+    };
+    Ok(Ok(Some(report)))
+}
+
+async fn nodes_command(ctx: &Context, command: NodesCommand) -> Result<Report> {
+    let config = ctx.config()?;
+    let (text, action) = match command {
+        NodesCommand::List { appkey } => {
+            return nodes::list(&ctx.operator(Context::connect(&config).await?), &appkey).await;
+        }
+        NodesCommand::Weight { node, weight } => (node, NodeAction::Weight(weight)),
+        NodesCommand::Enable { node } => (node, NodeAction::Enable),
+        NodesCommand::Disable { node } => (node, NodeAction::Disable),
+    };
+    // A bad NODE is reported before any connection is made.
+    let key = node_ref::parse_node(&text, config.env)?;
+    node_ops::apply(&ctx.operator(Context::connect(&config).await?), &key, action).await
+}

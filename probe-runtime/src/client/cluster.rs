@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, warn};
 
 use super::channel::{Call, Transport};
 use super::endpoint::millis;
@@ -18,6 +18,7 @@ use crate::balance::{
 use crate::config::ClientConfig;
 use crate::discovery::{Routes, ServiceRoutes};
 use crate::error::Error;
+use crate::metrics::{Outcome, RequestId, spans};
 use crate::registry::layout::NodeData;
 use crate::service::{BoxFuture, Protocol};
 use crate::transport::{Framing, WireFormat};
@@ -52,6 +53,10 @@ pub struct ClusterOptions {
     pub idempotent_methods: HashSet<String>,
     /// Connections per node to servers that take one call at a time (Python providers). Default 8.
     pub pool_size: usize,
+    /// Count every attempt per service, method, node and outcome with its latency, and each
+    /// node's connect, send and wait times, in [`metrics::global`](crate::metrics::global).
+    /// Default on.
+    pub metrics: bool,
 }
 
 impl Default for ClusterOptions {
@@ -73,12 +78,19 @@ impl ClusterOptions {
             ejector: EjectorConfig::default(),
             idempotent_methods: HashSet::new(),
             pool_size: 8,
+            metrics: true,
         }
     }
 
     /// Uses the balancer `kind`.
     pub fn balancer(mut self, kind: BalancerKind) -> Self {
         self.balancer = kind;
+        self
+    }
+
+    /// Counts calls in the process's metrics (on by default); see [`ClusterOptions::metrics`].
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 
@@ -192,6 +204,8 @@ impl ClusterTransport {
                 .idle_timeout(if probe { PROBE_IDLE } else { PYTHON_IDLE })
                 .connect_timeout(self.options.connect_timeout)
                 .timeout(self.options.call_timeout)
+                .metrics(self.options.metrics)
+                .metrics_node(Arc::clone(&endpoint.id))
                 .build(),
         );
         conns.by_id.insert(Arc::clone(&endpoint.id), (wire, Arc::clone(&transport)));
@@ -217,7 +231,7 @@ impl ClusterTransport {
         let Some(transport) = self.transport_for(routes, endpoint) else {
             return Verdict::FailOver(Error::NoNode { service: call.service.to_owned() });
         };
-        let (method, started) = (call.method, Instant::now());
+        let (service, method, started) = (call.service, call.method, Instant::now());
         let guard = endpoint.start_call();
         let result = match tokio::time::timeout(left, transport.send(call)).await {
             Ok(result) => result,
@@ -230,7 +244,12 @@ impl ClusterTransport {
                 | Error::ConnectTimeout { .. }
                 | Error::Timeout { .. })
         );
-        guard.finish(started.elapsed(), !node_failed);
+        let elapsed = started.elapsed();
+        guard.finish(elapsed, !node_failed);
+        if let Some(recorder) = transport.recorder() {
+            let outcome = Outcome::of_result(self.options.protocol, &result);
+            recorder.record(service, method, outcome, elapsed);
+        }
         if let Some(backoff) = self.ejector.record(&endpoint.id, !node_failed, Instant::now()) {
             warn!(node = %endpoint.id, ?backoff, "node keeps failing; ejected");
         }
@@ -241,7 +260,7 @@ impl ClusterTransport {
         }
     }
 
-    async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
+    async fn send_now(&self, call: Call, request_id: Option<RequestId>) -> Result<Option<Bytes>, Error> {
         let deadline = Instant::now() + self.options.call_timeout;
         let idempotent = call.options.idempotent || self.options.idempotent_methods.contains(call.method);
         self.budget.deposit();
@@ -263,7 +282,8 @@ impl ClusterTransport {
                     last_error.unwrap_or(Error::Timeout { method: call.method.to_owned(), timeout_ms })
                 );
             }
-            let error = match self.attempt(&routes, &endpoint, call.clone(), left).await {
+            let attempt = self.attempt(&routes, &endpoint, call.clone(), left);
+            let error = match attempt.instrument(spans::attempt(&endpoint.id, request_id)).await {
                 Verdict::Done(result) => return result,
                 Verdict::FailOver(e) => e,
                 Verdict::MaybeRetry(e) => {
@@ -287,7 +307,8 @@ impl Transport for ClusterTransport {
     }
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
-        Box::pin(self.send_now(call))
+        let (span, request_id) = spans::client_call(call.service, call.method, None);
+        Box::pin(self.send_now(call, request_id).instrument(span))
     }
 }
 

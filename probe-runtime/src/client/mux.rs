@@ -15,6 +15,7 @@ use tracing::debug;
 
 use super::endpoint::Endpoint;
 use crate::error::Error;
+use crate::metrics::PhaseStats;
 use crate::transport::{MessageReader, write_loop};
 
 /// Messages queued for a connection's writer before senders wait.
@@ -26,12 +27,14 @@ pub(super) struct Mux {
     endpoint: Arc<Endpoint>,
     slots: Vec<Mutex<Arc<OnceCell<Arc<MuxConn>>>>>,
     next: AtomicUsize,
+    /// Where connect, send and wait times go, unless metrics are off.
+    phases: Option<Arc<PhaseStats>>,
 }
 
 impl Mux {
-    pub(super) fn new(endpoint: Arc<Endpoint>, size: usize) -> Self {
+    pub(super) fn new(endpoint: Arc<Endpoint>, size: usize, phases: Option<Arc<PhaseStats>>) -> Self {
         let slots = (0..size.max(1)).map(|_| Mutex::new(Arc::new(OnceCell::new()))).collect();
-        Mux { endpoint, slots, next: AtomicUsize::new(0) }
+        Mux { endpoint, slots, next: AtomicUsize::new(0), phases }
     }
 
     /// Sends `message` (whose seqid is `seqid`) and waits for its reply (none for oneway calls).
@@ -42,7 +45,7 @@ impl Mux {
         oneway: bool,
     ) -> Result<Option<Bytes>, Error> {
         let conn = self.conn().await?;
-        conn.call(seqid, message, oneway).await
+        conn.call(seqid, message, oneway, self.phases.as_deref()).await
     }
 
     /// Opens the first connection now.
@@ -65,7 +68,7 @@ impl Mux {
             }
             cell = current.clone();
         }
-        cell.get_or_try_init(|| MuxConn::open(&self.endpoint)).await.cloned()
+        cell.get_or_try_init(|| MuxConn::open(&self.endpoint, self.phases.as_deref())).await.cloned()
     }
 }
 
@@ -117,8 +120,12 @@ impl Drop for MuxConn {
 }
 
 impl MuxConn {
-    async fn open(endpoint: &Arc<Endpoint>) -> Result<Arc<MuxConn>, Error> {
+    async fn open(endpoint: &Arc<Endpoint>, phases: Option<&PhaseStats>) -> Result<Arc<MuxConn>, Error> {
+        let started = std::time::Instant::now();
         let (read_half, write_half) = endpoint.connect().await?.into_split();
+        if let Some(phases) = phases {
+            phases.connect.record(started.elapsed());
+        }
         let shared = Arc::new(Shared {
             endpoint: endpoint.clone(),
             pending: Mutex::new(Pending { waiting: HashMap::new(), closed: None }),
@@ -141,7 +148,14 @@ impl MuxConn {
         lock(&self.shared.pending).closed.is_some()
     }
 
-    async fn call(&self, seqid: i32, message: Bytes, oneway: bool) -> Result<Option<Bytes>, Error> {
+    /// Sends a call and waits for its reply, recording the send (queueing) and wait times.
+    async fn call(
+        &self,
+        seqid: i32,
+        message: Bytes,
+        oneway: bool,
+        phases: Option<&PhaseStats>,
+    ) -> Result<Option<Bytes>, Error> {
         let endpoint = &self.shared.endpoint;
         let closed = || endpoint.broken(io::ErrorKind::ConnectionAborted, "the connection closed");
         if oneway {
@@ -167,9 +181,18 @@ impl MuxConn {
         }
         // If this call is dropped (timed out) before its reply, forget it.
         let forget = Forget { shared: &self.shared, seqid: Some(seqid) };
+        let started = phases.map(|_| std::time::Instant::now());
         self.tx.send(message).await.map_err(|_| closed())?;
+        let sent = phases.zip(started).map(|(phases, started)| {
+            let now = std::time::Instant::now();
+            phases.send.record(now.saturating_duration_since(started));
+            (phases, now)
+        });
         let reply = reply_rx.await.map_err(|_| closed())?;
         forget.disarm();
+        if let Some((phases, sent)) = sent {
+            phases.wait.record(sent.elapsed());
+        }
         reply.map(Some)
     }
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::endpoint::Endpoint;
 use crate::error::Error;
+use crate::metrics::PhaseStats;
 use crate::transport::{MessageReader, encode_frame};
 
 /// A connection resting in the pool.
@@ -27,11 +28,18 @@ pub(super) struct Pool {
     idle: Mutex<Vec<Idle>>,
     permits: Semaphore,
     idle_timeout: Duration,
+    /// Where connect, send and wait times go, unless metrics are off.
+    phases: Option<Arc<PhaseStats>>,
 }
 
 impl Pool {
-    pub(super) fn new(endpoint: Arc<Endpoint>, size: usize, idle_timeout: Duration) -> Self {
-        Pool { endpoint, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size), idle_timeout }
+    pub(super) fn new(
+        endpoint: Arc<Endpoint>,
+        size: usize,
+        idle_timeout: Duration,
+        phases: Option<Arc<PhaseStats>>,
+    ) -> Self {
+        Pool { endpoint, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size), idle_timeout, phases }
     }
 
     /// Opens one connection now and keeps it for the first call.
@@ -50,16 +58,28 @@ impl Pool {
             Some(conn) => conn,
             None => self.open().await?,
         };
+        let started = self.phases.as_ref().map(|_| std::time::Instant::now());
         let mut out = BytesMut::with_capacity(4 + message.len());
         encode_frame(self.endpoint.wire.framing, &message, &mut out)
             .map_err(|e| self.endpoint.wire_error(e))?;
         conn.get_mut().write_all(&out).await.map_err(|e| self.endpoint.io_error(e))?;
+        let sent = match (&self.phases, started) {
+            (Some(phases), Some(started)) => {
+                let now = std::time::Instant::now();
+                phases.send.record(now.saturating_duration_since(started));
+                Some((phases, now))
+            }
+            _ => None,
+        };
         if oneway {
             self.put_back(conn);
             return Ok(None);
         }
         match conn.read_message().await {
             Ok(Some(reply)) => {
+                if let Some((phases, sent)) = sent {
+                    phases.wait.record(sent.elapsed());
+                }
                 // Bytes beyond the reply mean the connection is out of step: don't reuse it.
                 if conn.buffered() == 0 {
                     self.put_back(conn);
@@ -74,7 +94,11 @@ impl Pool {
     }
 
     async fn open(&self) -> Result<MessageReader<TcpStream>, Error> {
+        let started = std::time::Instant::now();
         let stream = self.endpoint.connect().await?;
+        if let Some(phases) = &self.phases {
+            phases.connect.record(started.elapsed());
+        }
         Ok(MessageReader::new(stream, self.endpoint.wire, self.endpoint.limits))
     }
 

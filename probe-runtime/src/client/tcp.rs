@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tracing::Instrument;
 
 use super::channel::{Call, Channel, Transport};
 use super::endpoint::{Endpoint, millis};
@@ -12,6 +13,7 @@ use super::mux::Mux;
 use super::pool::Pool;
 use crate::codec::Limits;
 use crate::error::Error;
+use crate::metrics::{NodeRecorder, Outcome, global, spans};
 use crate::service::{BoxFuture, Protocol};
 use crate::transport::{Framing, WireFormat, rename_message};
 
@@ -27,6 +29,11 @@ pub struct TcpTransportBuilder {
     pool_size: usize,
     idle_timeout: Duration,
     limits: Limits,
+    metrics: bool,
+    /// The node label of the metrics, and whether this transport counts calls itself (a cluster
+    /// transport counts its attempts instead).
+    node: Option<Arc<str>>,
+    count_calls: bool,
 }
 
 impl TcpTransportBuilder {
@@ -91,8 +98,29 @@ impl TcpTransportBuilder {
         self
     }
 
+    /// Counts every call per service, method and outcome with its latency, and the connect, send
+    /// and wait times, in [`metrics::global`](crate::metrics::global) with the node label
+    /// `host:port`. Default on.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Labels the metrics with `node` and leaves counting calls to the caller (a cluster
+    /// transport, which counts each attempt).
+    pub(super) fn metrics_node(mut self, node: Arc<str>) -> Self {
+        self.node = Some(node);
+        self.count_calls = false;
+        self
+    }
+
     /// The transport; connections are opened when calls need them.
     pub fn build(self) -> TcpTransport {
+        let recorder = self.metrics.then(|| {
+            let node = self.node.unwrap_or_else(|| self.addr.as_str().into());
+            Arc::new(NodeRecorder::new(global(), node))
+        });
+        let phases = recorder.as_ref().map(|r| Arc::clone(r.phases()));
         let endpoint = Arc::new(Endpoint {
             addr: self.addr,
             wire: self.wire,
@@ -100,11 +128,18 @@ impl TcpTransportBuilder {
             connect_timeout: self.connect_timeout,
         });
         let conns = if self.multiplex {
-            Conns::Mux(Mux::new(endpoint.clone(), self.pool_size))
+            Conns::Mux(Mux::new(endpoint.clone(), self.pool_size, phases))
         } else {
-            Conns::Pool(Pool::new(endpoint.clone(), self.pool_size, self.idle_timeout))
+            Conns::Pool(Pool::new(endpoint.clone(), self.pool_size, self.idle_timeout, phases))
         };
-        TcpTransport { endpoint, conns, service_prefix: self.service_prefix, timeout: self.timeout }
+        TcpTransport {
+            endpoint,
+            conns,
+            service_prefix: self.service_prefix,
+            timeout: self.timeout,
+            count_calls: self.count_calls,
+            recorder,
+        }
     }
 
     /// The transport with one connection opened, so an unreachable server shows at once.
@@ -147,6 +182,10 @@ pub struct TcpTransport {
     conns: Conns,
     service_prefix: bool,
     timeout: Duration,
+    /// Where calls to this node are counted, unless metrics are off.
+    recorder: Option<Arc<NodeRecorder>>,
+    /// Whether [`Transport::send`] counts calls (else the caller does).
+    count_calls: bool,
 }
 
 impl fmt::Debug for TcpTransport {
@@ -174,6 +213,9 @@ impl TcpTransport {
             pool_size: 8,
             idle_timeout: Duration::from_secs(50),
             limits: Limits::DEFAULT,
+            metrics: true,
+            node: None,
+            count_calls: true,
         }
     }
 
@@ -185,6 +227,33 @@ impl TcpTransport {
     /// The protocol and framing this transport speaks.
     pub fn wire(&self) -> WireFormat {
         self.endpoint.wire
+    }
+
+    /// Where calls to this node are counted, unless metrics are off.
+    pub(super) fn recorder(&self) -> Option<&NodeRecorder> {
+        self.recorder.as_deref()
+    }
+
+    /// Sends within the transport's timeout.
+    async fn send_in_time(&self, call: Call) -> Result<Option<Bytes>, Error> {
+        let method = call.method;
+        tokio::time::timeout(self.timeout, self.send_now(call)).await.unwrap_or_else(|_| {
+            Err(Error::Timeout { method: method.to_owned(), timeout_ms: millis(self.timeout) })
+        })
+    }
+
+    /// Sends in a call span, counting the call unless metrics are off.
+    async fn send_counted(&self, call: Call) -> Result<Option<Bytes>, Error> {
+        let (service, method) = (call.service, call.method);
+        let (span, _) = spans::client_call(service, method, Some(&self.endpoint.addr));
+        let Some(recorder) = self.recorder() else {
+            return self.send_in_time(call).instrument(span).await;
+        };
+        let started = std::time::Instant::now();
+        let result = self.send_in_time(call).instrument(span).await;
+        let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
+        recorder.record(service, method, outcome, started.elapsed());
+        result
     }
 
     async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
@@ -218,12 +287,10 @@ impl Transport for TcpTransport {
     }
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
-        Box::pin(async move {
-            let method = call.method;
-            tokio::time::timeout(self.timeout, self.send_now(call)).await.unwrap_or_else(|_| {
-                Err(Error::Timeout { method: method.to_owned(), timeout_ms: millis(self.timeout) })
-            })
-        })
+        match self.count_calls {
+            true => Box::pin(self.send_counted(call)),
+            false => Box::pin(self.send_in_time(call)),
+        }
     }
 }
 

@@ -9,10 +9,12 @@ use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 use super::connection::Shared;
+use super::monitoring::{Monitoring, MonitoringConfig};
 use super::registration::Registrar;
 use super::router::Router;
 use super::serve::ServerHandle;
 use crate::codec::Limits;
+use crate::metrics::ServerStats;
 use crate::registry::backends::Backends;
 use crate::service::Dispatch;
 
@@ -85,6 +87,7 @@ impl Server {
             providers: Vec::new(),
             config: ServerConfig::default(),
             registration: None,
+            monitoring: MonitoringConfig::default(),
         }
     }
 }
@@ -95,6 +98,7 @@ pub struct ServerBuilder {
     providers: Vec<(String, &'static str)>,
     config: ServerConfig,
     registration: Option<RegistrationConfig>,
+    pub(super) monitoring: MonitoringConfig,
 }
 
 /// Where and how a server registers its providers.
@@ -108,7 +112,11 @@ struct RegistrationConfig {
 impl fmt::Debug for ServerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = self.services.iter().map(|s| s.service_name()).collect();
-        f.debug_struct("ServerBuilder").field("services", &names).field("config", &self.config).finish()
+        f.debug_struct("ServerBuilder")
+            .field("services", &names)
+            .field("config", &self.config)
+            .field("monitoring", &self.monitoring)
+            .finish()
     }
 }
 
@@ -261,33 +269,36 @@ impl ServerBuilder {
         let local_addr = listener.local_addr().map_err(ServeError::Listener)?;
         let registration = self.registration.clone();
         let providers = self.providers.clone();
-        let shared = self.into_shared()?;
+        let monitoring = self.monitoring.clone();
+        let shared = self.into_shared(local_addr)?;
+        let mut monitor = Monitoring::start(&monitoring, shared.metrics.clone()).await?;
         let registered = match registration {
             None => None,
             Some(r) => {
-                let host = match r.advertise_host {
-                    Some(host) => host,
-                    None => find_advertise_host(local_addr).await?,
-                };
-                let registrar = Registrar::start(r.backends, &providers, &host, local_addr.port()).await?;
-                Some((registrar, r.grace_period))
+                match Registrar::start_at(r.backends.clone(), &providers, r.advertise_host, local_addr).await
+                {
+                    Ok(registrar) => {
+                        monitor.publish(&r.backends, registrar.keys().to_vec());
+                        Some((registrar, r.grace_period))
+                    }
+                    Err(e) => {
+                        monitor.stop().await;
+                        return Err(e);
+                    }
+                }
             }
         };
-        ServerHandle::spawn(listener, shared, registered)
+        ServerHandle::spawn(listener, shared, registered, monitor)
     }
 
-    fn into_shared(self) -> Result<Arc<Shared>, ServeError> {
-        Ok(Arc::new(Shared { router: Router::new(self.services)?, config: self.config }))
+    fn into_shared(self, local_addr: std::net::SocketAddr) -> Result<Arc<Shared>, ServeError> {
+        let metrics = self
+            .monitoring
+            .metrics()
+            .then(|| Arc::new(ServerStats::new(self.services.iter().map(|s| s.as_ref() as &dyn Dispatch))));
+        let router = Router::new(self.services)?;
+        Ok(Arc::new(Shared { router, config: self.config, metrics, node: local_addr.to_string() }))
     }
-}
-
-/// The address to register for a server listening on `local_addr`.
-async fn find_advertise_host(local_addr: std::net::SocketAddr) -> Result<String, ServeError> {
-    let config = crate::config::ServerConfig { bind: local_addr.ip(), ..Default::default() };
-    tokio::task::spawn_blocking(move || config.advertise_host())
-        .await
-        .map_err(|e| ServeError::Task(e.to_string()))?
-        .map_err(|e| ServeError::Advertise(e.to_string()))
 }
 
 /// Completes when the process gets SIGTERM (on Unix) or ctrl-c.

@@ -1,5 +1,6 @@
-//! Running one call: route it, run the handler (a panic becomes an `InternalError` reply), and
-//! give the reply the method name the caller sent.
+//! Running one call: route it, run the handler (a panic becomes an `InternalError` reply), give
+//! the reply the method name the caller sent, and tell how to count it, all inside the call's
+//! span.
 
 use std::any::Any;
 use std::future::Future;
@@ -8,25 +9,53 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tracing::error;
+use tracing::{Instrument, error};
 
-use super::router::Router;
+use super::connection::Shared;
+use super::router::Route;
 use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageType};
 use crate::error::Error;
+use crate::metrics::{Outcome, SeriesId, spans};
 use crate::service::{Reply, Request};
 use crate::transport::rename_message;
 
-/// Handles one request: the reply to send, or [`Reply::None`] for oneway calls.
-pub(super) async fn handle(router: &Router, mut request: Request, limits: Limits) -> Reply {
+/// How to count a finished call: its series in the server's metrics, and its outcome.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Counted {
+    pub(super) series: SeriesId,
+    pub(super) outcome: Outcome,
+}
+
+/// Handles one request: the reply to send ([`Reply::None`] for oneway calls) and, when metrics
+/// are on and the call was routed, how to count it (the caller records it with the time).
+pub(super) async fn handle(shared: &Shared, request: Request) -> (Reply, Option<Counted>) {
     let kind = request.header().kind;
     if !matches!(kind, MessageType::Call | MessageType::Oneway) {
         let message = format!("a request must be a call or oneway message, not {kind:?}");
         let e = ApplicationException::new(ApplicationExceptionKind::InvalidMessageType, message);
-        return request.exception(&e);
+        return (request.exception(&e), None);
     }
-    let Some(route) = router.route(request.method()) else {
-        return request.unknown_method();
+    let Some(route) = shared.router.route(request.method()) else {
+        return (request.unknown_method(), None);
     };
+    let service = route.service.service_name();
+    let method = request.method().get(route.method_at..).unwrap_or_default();
+    let span = spans::server_call(service, method, &shared.node, request.header().seqid);
+    let series = shared.metrics.as_deref().and_then(|m| m.find(route.service.as_ref(), method));
+    let protocol = request.protocol();
+    let reply = run(route, request, shared.config.limits).instrument(span).await;
+    let counted = series.map(|series| {
+        let outcome = match &reply {
+            Reply::Message(message) => Outcome::of_reply(protocol, message),
+            Reply::None => Outcome::Ok,
+        };
+        Counted { series, outcome }
+    });
+    (reply, counted)
+}
+
+/// Runs the handler of a routed call.
+async fn run(route: Route<'_>, mut request: Request, limits: Limits) -> Reply {
     let sent = request.header().clone();
     if route.method_at > 0 {
         let method = sent.name.get(route.method_at..).unwrap_or_default().to_owned();

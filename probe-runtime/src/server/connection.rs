@@ -13,11 +13,12 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until, timeout};
-use tracing::{Instrument, debug, debug_span, warn};
+use tracing::{debug, warn};
 
 use super::ServerConfig;
-use super::call::handle;
+use super::call::{Counted, handle};
 use super::router::Router;
+use crate::metrics::ServerStats;
 use crate::service::{Reply, Request};
 use crate::transport::{MessageReader, WireError, write_loop};
 
@@ -29,6 +30,10 @@ const LINGER_BYTES: usize = 1024 * 1024;
 pub(super) struct Shared {
     pub(super) router: Router,
     pub(super) config: ServerConfig,
+    /// The call statistics, unless metrics are off.
+    pub(super) metrics: Option<Arc<ServerStats>>,
+    /// The address served, as call spans show it.
+    pub(super) node: String,
 }
 
 /// Serves one accepted connection until the peer closes it, it breaks the protocol, it idles past
@@ -106,8 +111,10 @@ async fn read_requests(
                 debug!("closing: the server is shutting down");
                 break false;
             }
-            Some(()) = calls.next(), if !calls.is_empty() => {
-                deadline = Instant::now() + config.read_timeout;
+            Some(done) = calls.next(), if !calls.is_empty() => {
+                let now = Instant::now();
+                deadline = now + config.read_timeout;
+                count(shared, done, now.into_std());
             }
             () = &mut idle => {
                 let now = Instant::now();
@@ -124,12 +131,11 @@ async fn read_requests(
             }
             read = reader.read_message(), if calls.len() < config.max_in_flight => match read {
                 Ok(Some(message)) => {
-                    deadline = Instant::now() + config.read_timeout;
+                    let received = Instant::now();
+                    deadline = received + config.read_timeout;
                     match Request::parse(protocol, message, config.limits) {
-                        Ok(request) => {
-                            let span = debug_span!("call", method = %request.method(), seqid = request.header().seqid);
-                            calls.push(run_call(shared.clone(), request, tx.clone()).instrument(span));
-                        }
+                        // Each call runs in its own span, made once it is routed.
+                        Ok(request) => calls.push(run_call(shared.clone(), request, tx.clone(), received.into_std())),
                         Err(e) => {
                             warn!(error = %e, "closing: a request header does not decode");
                             break true;
@@ -155,7 +161,9 @@ async fn read_requests(
             }
         }
     };
-    while calls.next().await.is_some() {}
+    while let Some(done) = calls.next().await {
+        count(shared, done, std::time::Instant::now());
+    }
     broken.then_some(reader)
 }
 
@@ -176,11 +184,29 @@ async fn linger(mut reader: MessageReader<OwnedReadHalf>) {
     let _ = timeout(LINGER_TIME, drain).await;
 }
 
-/// Runs one call and queues its reply, if any.
-async fn run_call(shared: Arc<Shared>, request: Request, tx: mpsc::Sender<Bytes>) {
-    if let Reply::Message(reply) = handle(&shared.router, request, shared.config.limits).await {
+/// A finished call to count, and when its request was read.
+type Done = Option<(Counted, std::time::Instant)>;
+
+/// Runs one call read at `received` and queues its reply, if any; returns how to count it.
+async fn run_call(
+    shared: Arc<Shared>,
+    request: Request,
+    tx: mpsc::Sender<Bytes>,
+    received: std::time::Instant,
+) -> Done {
+    let (reply, counted) = handle(&shared, request).await;
+    if let Reply::Message(reply) = reply {
         // The writer is gone only if the connection broke: nobody is left to tell.
         let _ = tx.send(reply).await;
+    }
+    counted.map(|counted| (counted, received))
+}
+
+/// Counts a call that finished (its reply queued) at `now`, from its request read: the clock
+/// read the loop makes anyway after each call, so counting costs none of its own.
+fn count(shared: &Shared, done: Done, now: std::time::Instant) {
+    if let (Some((counted, received)), Some(metrics)) = (done, &shared.metrics) {
+        metrics.record_at(counted.series, counted.outcome, now.saturating_duration_since(received));
     }
 }
 

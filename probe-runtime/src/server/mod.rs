@@ -27,10 +27,15 @@
 //! a connection that sends something undecodable gets a `TApplicationException` where its seqid
 //! is known and is closed, idle connections are closed after the read timeout, and each
 //! connection runs at most `max_in_flight` calls at once.
+//!
+//! Every call is counted (see [`metrics`](crate::metrics)); [`ServerBuilder::admin_addr`] serves
+//! them as Prometheus text, and a registered server publishes short windows of them for the
+//! console.
 
 mod builder;
 mod call;
 mod connection;
+mod monitoring;
 mod registration;
 mod router;
 mod serve;

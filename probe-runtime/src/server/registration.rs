@@ -2,6 +2,7 @@
 //! and keeping them registered across registry session expiry.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -38,6 +39,8 @@ enum Command {
 /// The task that keeps a server's nodes registered.
 #[derive(Debug)]
 pub(super) struct Registrar {
+    /// The node of each provider.
+    keys: Vec<NodeKey>,
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<RegistrationState>,
     task: JoinHandle<()>,
@@ -73,14 +76,34 @@ impl Registrar {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ServeError::Advertise(e.to_string()))?;
         let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut nodes = Nodes { backends, keys, data: Vec::new(), started_at };
+        let mut nodes = Nodes { backends, keys: keys.clone(), data: Vec::new(), started_at };
         nodes.data = nodes.read_settings(true).await?;
         let session = nodes.register().await?;
         let (commands, receiver) = mpsc::channel(4);
         let (state_tx, state) =
             watch::channel(RegistrationState { registered: true, registrations: 1, session: session.id() });
         let task = tokio::spawn(keep_registered(nodes, session, receiver, state_tx));
-        Ok(Registrar { commands, state, task })
+        Ok(Registrar { keys, commands, state, task })
+    }
+
+    /// The node of each provider.
+    pub(super) fn keys(&self) -> &[NodeKey] {
+        &self.keys
+    }
+
+    /// Registers at `advertise_host`, or else at the address found for a server listening on
+    /// `local_addr`; see [`Registrar::start`].
+    pub(super) async fn start_at(
+        backends: Backends,
+        providers: &[(String, &'static str)],
+        advertise_host: Option<String>,
+        local_addr: SocketAddr,
+    ) -> Result<Registrar, ServeError> {
+        let host = match advertise_host {
+            Some(host) => host,
+            None => find_advertise_host(local_addr).await?,
+        };
+        Registrar::start(backends, providers, &host, local_addr.port()).await
     }
 
     /// Follows the registration.
@@ -180,6 +203,15 @@ impl Nodes {
         }
         session.close().await;
     }
+}
+
+/// The address to register for a server listening on `local_addr`.
+async fn find_advertise_host(local_addr: SocketAddr) -> Result<String, ServeError> {
+    let config = crate::config::ServerConfig { bind: local_addr.ip(), ..Default::default() };
+    tokio::task::spawn_blocking(move || config.advertise_host())
+        .await
+        .map_err(|e| ServeError::Task(e.to_string()))?
+        .map_err(|e| ServeError::Advertise(e.to_string()))
 }
 
 async fn keep_registered(

@@ -13,6 +13,7 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 
 use super::ServeError;
 use super::connection::{Shared, serve_connection};
+use super::monitoring::Monitoring;
 use super::registration::{Registrar, RegistrationState};
 use crate::registry::BackendError;
 
@@ -83,6 +84,8 @@ pub struct ServerHandle {
     task: JoinHandle<()>,
     /// The registration and the grace period, for registered servers.
     registered: Option<(Registrar, Duration)>,
+    /// The metrics in the registry, the admin endpoint and the publisher.
+    monitoring: Option<Monitoring>,
 }
 
 impl ServerHandle {
@@ -91,6 +94,7 @@ impl ServerHandle {
         listener: TcpListener,
         shared: Arc<Shared>,
         registered: Option<(Registrar, Duration)>,
+        monitoring: Monitoring,
     ) -> Result<ServerHandle, ServeError> {
         let local_addr = listener.local_addr().map_err(ServeError::Listener)?;
         let (stop, stopped) = oneshot::channel::<()>();
@@ -102,12 +106,18 @@ impl ServerHandle {
         };
         info!(%local_addr, services = ?shared.router.service_names(), "serving");
         let task = tokio::spawn(accept_loop(listener, shared, signal));
-        Ok(ServerHandle { local_addr, stop: Some(stop), task, registered })
+        Ok(ServerHandle { local_addr, stop: Some(stop), task, registered, monitoring: Some(monitoring) })
     }
 
     /// The address the server listens on (with the port the system chose for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the admin endpoint (`/metrics`, `/health`), when
+    /// [`ServerBuilder::admin_addr`](super::ServerBuilder::admin_addr) asked for one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.monitoring.as_ref().and_then(Monitoring::admin_addr)
     }
 
     /// Where the server stands with its registry; `None` for a server that does not register.
@@ -128,8 +138,12 @@ impl ServerHandle {
     /// Shuts the server down gracefully and waits until it is done. A registered server first
     /// deletes its nodes and serves on for the grace period, so clients move away before it
     /// closes; then it stops accepting, lets the calls in flight finish within the drain timeout,
-    /// and closes every connection.
+    /// and closes every connection. The admin endpoint answers `/health` with 503 from the start
+    /// of the shutdown and stops at its end, with the metrics publisher.
     pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        if let Some(monitoring) = &self.monitoring {
+            monitoring.drain();
+        }
         if let Some((registrar, grace)) = self.registered.take() {
             registrar.deregister().await;
             info!(local_addr = %self.local_addr, ?grace, "left the registry; serving on for the grace period");
@@ -139,6 +153,10 @@ impl ServerHandle {
             let _ = stop.send(());
         }
         debug!(local_addr = %self.local_addr, "shutdown requested");
-        (&mut self.task).await.map_err(|e| ServeError::Task(e.to_string()))
+        let stopped = (&mut self.task).await.map_err(|e| ServeError::Task(e.to_string()));
+        if let Some(monitoring) = self.monitoring.take() {
+            monitoring.stop().await;
+        }
+        stopped
     }
 }

@@ -1,0 +1,374 @@
+// probe console: login, apps, services, nodes with live metrics, the latency chart and the audit log.
+// Plain DOM, no framework; every text from the API goes in with textContent, never as HTML.
+'use strict';
+
+(() => {
+  const POLL_MS = 2000;
+  const state = {
+    role: null, csrf: null, env: 'dev', app: null, chartNode: null,
+    source: null, pollTimer: null, busy: false,
+  };
+  const $ = (id) => document.getElementById(id);
+
+  // --- helpers ------------------------------------------------------------------------------------
+
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (key === 'dataset') Object.assign(node.dataset, value);
+      else if (key === 'className') node.className = value;
+      else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) node.append(child instanceof Node ? child : String(child ?? ''));
+    return node;
+  }
+
+  class NotLoggedIn extends Error {}
+
+  async function api(method, path, body) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (method !== 'GET' && state.csrf) headers['X-CSRF-Token'] = state.csrf;
+    const response = await fetch(`/api${path}`, {
+      method, headers, credentials: 'same-origin', cache: 'no-store',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await response.json(); } catch (_) { /* no JSON body */ }
+    if (response.status === 401 && path !== '/login') {
+      showLogin();
+      throw new NotLoggedIn((data && data.error) || 'not logged in');
+    }
+    if (!response.ok) throw new Error((data && data.error) || `${method} /api${path}: HTTP ${response.status}`);
+    return data;
+  }
+
+  let errorTimer = null;
+  function showError(err) {
+    if (err instanceof NotLoggedIn) return;
+    $('error-text').textContent = err && err.message ? err.message : String(err);
+    $('error').hidden = false;
+    clearTimeout(errorTimer);
+    errorTimer = setTimeout(() => { $('error').hidden = true; }, 10000);
+  }
+
+  const nodePath = (node) => `/nodes/${encodeURIComponent(node)}`;
+  const fixed = (v, digits) => (typeof v === 'number' ? v.toFixed(digits) : '–');
+  const when = (ms) => (ms ? new Date(ms).toLocaleString() : '–');
+  // Today's times as HH:MM:SS, older ones as YYYY-MM-DD HH:MM.
+  function short(ms) {
+    if (!ms) return '–';
+    const d = new Date(ms);
+    const two = (n) => String(n).padStart(2, '0');
+    const time = `${two(d.getHours())}:${two(d.getMinutes())}`;
+    if (d.toDateString() === new Date().toDateString()) return `${time}:${two(d.getSeconds())}`;
+    return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${time}`;
+  }
+  const isAdmin = () => state.role === 'admin';
+
+  // --- login --------------------------------------------------------------------------------------
+
+  function showLogin() {
+    stopLive();
+    state.role = null;
+    state.csrf = null;
+    $('main-view').hidden = true;
+    $('logout').hidden = true;
+    $('env-badge').hidden = true;
+    $('whoami').textContent = '';
+    $('login-view').hidden = false;
+    $('login-token').focus();
+  }
+
+  function showMain(who) {
+    state.role = who.role;
+    state.csrf = who.csrf_token || null;
+    $('whoami').textContent = `${who.actor} (${who.role})`;
+    $('whoami').dataset.role = who.role;
+    $('env-badge').textContent = `console env: ${who.env}`;
+    $('env-badge').hidden = false;
+    $('logout').hidden = false;
+    $('login-view').hidden = true;
+    $('main-view').hidden = false;
+    for (const node of document.querySelectorAll('[data-admin-only]')) node.hidden = !isAdmin();
+    $('nodes-table').tBodies[0].replaceChildren(); // rows hold the previous role's buttons
+    readHash(who.env);
+    refreshAll();
+    startLive();
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    $('login-error').hidden = true;
+    try {
+      const who = await api('POST', '/login', { token: $('login-token').value, user: $('login-user').value });
+      $('login-token').value = '';
+      showMain(who);
+    } catch (err) {
+      $('login-error').textContent = err.message;
+      $('login-error').hidden = false;
+    }
+  }
+
+  async function logout() {
+    try { await api('POST', '/logout'); } catch (err) { showError(err); }
+    showLogin();
+  }
+
+  // --- selection, kept in the URL hash so a reload keeps it ---------------------------------------
+
+  function readHash(defaultEnv) {
+    const params = new URLSearchParams(location.hash.slice(1));
+    state.env = params.get('env') || state.env || defaultEnv;
+    if (!['dev', 'prod'].includes(state.env)) state.env = defaultEnv;
+    state.app = params.get('app') || null;
+    state.chartNode = params.get('node') || null;
+    $('env-select').value = state.env;
+  }
+
+  function writeHash() {
+    const params = new URLSearchParams({ env: state.env });
+    if (state.app) params.set('app', state.app);
+    if (state.chartNode) params.set('node', state.chartNode);
+    history.replaceState(null, '', `#${params}`);
+  }
+
+  function selectApp(appkey) {
+    if (state.app !== appkey) state.chartNode = null;
+    state.app = appkey;
+    writeHash();
+    $('nodes-table').tBodies[0].replaceChildren();
+    refreshNodes().catch(showError);
+    refreshChart().catch(showError);
+    refreshServices().catch(showError);
+    startLive();
+  }
+
+  // --- tables -------------------------------------------------------------------------------------
+
+  // Shows the app rows whose appkey holds the filter text (the chosen app always shows).
+  function applyFilter() {
+    const text = $('app-filter').value.trim().toLowerCase();
+    for (const row of document.querySelectorAll('#services-table tbody tr, #apps-table tbody tr')) {
+      const appkey = row.dataset.appkey || '';
+      row.hidden = Boolean(text) && !appkey.toLowerCase().includes(text) && appkey !== state.app;
+    }
+  }
+
+  const appLink = (appkey) => el('button', { type: 'button', className: 'app-link', dataset: { app: appkey },
+    onclick: () => selectApp(appkey) }, appkey);
+
+  async function refreshApps() {
+    const apps = await api('GET', '/apps');
+    $('apps-table').tBodies[0].replaceChildren(...apps.map((a) =>
+      el('tr', { dataset: { appkey: a.appkey } }, el('td', {}, appLink(a.appkey)),
+        el('td', { className: 'wrap' }, a.description), el('td', {}, a.owner))));
+    applyFilter();
+  }
+
+  async function refreshServices() {
+    const data = await api('GET', `/services?env=${encodeURIComponent(state.env)}`);
+    $('services-empty').hidden = data.apps.length > 0;
+    $('services-table').tBodies[0].replaceChildren(...data.apps.map((a) => el('tr',
+      { dataset: { appkey: a.appkey }, className: a.appkey === state.app ? 'selected' : '' },
+      el('td', {}, appLink(a.appkey), a.registered ? '' : el('span', { className: 'tag' }, 'not registered')),
+      el('td', { className: 'wrap' }, ...a.services.map((s) =>
+        el('span', { className: 'svc' }, `${s.service} ${s.in_rotation}/${s.nodes}`))),
+      el('td', { className: 'num' }, a.nodes))));
+    applyFilter();
+  }
+
+  function validBadge(n) {
+    if (!n.running) return el('span', { className: 'badge down', dataset: { role: 'valid' } }, n.valid ? 'on · down' : 'off · down');
+    return el('span', { className: `badge ${n.valid ? 'on' : 'off'}`, dataset: { role: 'valid' } }, n.valid ? 'on' : 'off');
+  }
+
+  function actions(n) {
+    const disabled = !isAdmin();
+    const weight = el('input', { type: 'number', min: '0', max: '1000000', step: '1', value: String(n.weight),
+      'aria-label': `weight of ${n.id}`, dataset: { role: 'weight-input' } });
+    if (disabled) weight.disabled = true;
+    const button = (action, label, run) => {
+      const b = el('button', { type: 'button', dataset: { action } , onclick: () => run(b) }, label);
+      if (disabled && action !== 'chart') b.disabled = true;
+      return b;
+    };
+    return el('td', { className: 'actions' },
+      n.valid ? button('disable', 'Disable', (b) => change(b, n.node, 'disable'))
+              : button('enable', 'Enable', (b) => change(b, n.node, 'enable')),
+      weight,
+      button('weight', 'Set weight', (b) => change(b, n.node, 'weight', { weight: Number(weight.value) })),
+      button('chart', 'Chart', () => { state.chartNode = n.node; writeHash(); refreshChart().catch(showError); markChart(); }));
+  }
+
+  function nodeRow(n) {
+    const m = n.metrics;
+    const startedMs = n.started_at ? n.started_at * 1000 : 0;
+    return el('tr', { dataset: { node: n.node, valid: String(n.valid), running: String(n.running), weight: String(n.weight) } },
+      el('td', {}, n.service), el('td', {}, n.host), el('td', { className: 'num' }, n.port),
+      el('td', { className: 'num', dataset: { role: 'weight' } }, n.weight), el('td', {}, validBadge(n)),
+      el('td', {}, n.version || '–'), el('td', { title: when(startedMs) }, short(startedMs)),
+      el('td', { className: 'num', dataset: { role: 'qps' } }, m ? fixed(m.qps, 1) : '–'),
+      el('td', { className: 'num', dataset: { role: 'errors' } }, m ? `${m.errors} (${fixed(m.error_rate * 100, 1)}%)` : '–'),
+      el('td', { className: 'num', dataset: { role: 'p99' } }, m ? fixed(m.p99_ms, 2) : '–'),
+      actions(n));
+  }
+
+  function markChart() {
+    for (const row of $('nodes-table').tBodies[0].rows) row.classList.toggle('selected', row.dataset.node === state.chartNode);
+  }
+
+  async function refreshNodes() {
+    const body = $('nodes-table').tBodies[0];
+    $('nodes-app').textContent = state.app ? `${state.app} (${state.env})` : '—';
+    $('nodes-hint').hidden = Boolean(state.app);
+    if (!state.app) { body.replaceChildren(); return; }
+    const app = state.app;
+    const data = await api('GET', `/apps/${encodeURIComponent(app)}/nodes?env=${encodeURIComponent(state.env)}`);
+    if (app !== state.app) return;
+    // A row whose weight box is being edited keeps that box; everything else in it is rebuilt.
+    const focused = document.activeElement;
+    const editing = focused && focused.matches('input[data-role="weight-input"]') ? focused.closest('tr') : null;
+    const existing = new Map([...body.rows].map((row) => [row.dataset.node, row]));
+    const rows = data.nodes.map((n) => {
+      // An unchanged node keeps its row, so a click in progress is not lost to a rebuild.
+      const sig = JSON.stringify(n);
+      const old = existing.get(n.node);
+      if (old && old.dataset.sig === sig) return old;
+      const row = nodeRow(n);
+      row.dataset.sig = sig;
+      if (!editing || editing.dataset.node !== n.node) return row;
+      Object.assign(editing.dataset, row.dataset);
+      const [freshActions, oldActions] = [row.cells[row.cells.length - 1], editing.cells[editing.cells.length - 1]];
+      const count = row.cells.length - 1;
+      for (let i = 0; i < count; i++) editing.replaceChild(row.cells[0], editing.cells[i]);
+      oldActions.replaceChild(freshActions.firstChild, oldActions.firstChild);
+      return editing;
+    });
+    for (const row of [...body.rows]) if (!rows.includes(row)) row.remove();
+    rows.forEach((row, i) => { if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null); });
+    markChart();
+  }
+
+  async function refreshChart() {
+    const canvas = $('latency-chart');
+    $('chart-node').textContent = state.chartNode || '';
+    $('chart-hint').hidden = Boolean(state.chartNode);
+    if (!state.chartNode) { window.ProbeChart.draw(canvas, []); canvas.dataset.windows = '0'; return; }
+    const data = await api('GET', `${nodePath(state.chartNode)}/history`);
+    window.ProbeChart.draw(canvas, data.windows);
+    canvas.dataset.windows = String(data.windows.length);
+  }
+
+  async function refreshAudit() {
+    const entries = await api('GET', '/audit?limit=50');
+    $('audit-table').tBodies[0].replaceChildren(...entries.map((e) => el('tr', { dataset: { auditId: String(e.id), action: e.action } },
+      el('td', { title: when(e.at_ms) }, short(e.at_ms)), el('td', {}, e.actor), el('td', {}, e.action),
+      el('td', { className: 'mono' }, e.target), el('td', { className: 'mono' }, e.before || '–'),
+      el('td', { className: 'mono' }, e.after || '–'))));
+  }
+
+  // Every tick refreshes the chosen app's nodes, the chart and the audit log; the app lists (one
+  // registry read per app) every fifth tick, and at once when the page asks for everything.
+  let ticks = 0;
+  async function refreshAll(event) {
+    if (state.busy || !state.role) return;
+    state.busy = true;
+    const lists = !event || ticks++ % 5 === 0;
+    try {
+      await Promise.all([refreshNodes(), refreshChart(), refreshAudit(),
+        ...(lists ? [refreshServices(), refreshApps()] : [])]);
+    } catch (err) {
+      showError(err);
+    } finally {
+      state.busy = false;
+    }
+  }
+
+  // --- actions ------------------------------------------------------------------------------------
+
+  async function change(button, node, action, body) {
+    button.disabled = true;
+    try {
+      await api('POST', `${nodePath(node)}/${action}`, body === undefined ? {} : body);
+      await Promise.all([refreshNodes(), refreshAudit(), refreshServices()]);
+    } catch (err) {
+      showError(err);
+    } finally {
+      button.disabled = !isAdmin();
+    }
+  }
+
+  async function addApp(event) {
+    event.preventDefault();
+    const app = { appkey: $('app-appkey').value.trim(), description: $('app-description').value, owner: $('app-owner').value };
+    try {
+      await api('POST', '/apps', app);
+      event.target.reset();
+      await Promise.all([refreshApps(), refreshServices(), refreshAudit()]);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  // --- live updates: server-sent events, else polling ---------------------------------------------
+
+  function setLive(mode) {
+    $('live-status').dataset.mode = mode;
+    $('live-status').textContent = { sse: 'live', polling: 'polling every 2 s', off: 'offline' }[mode];
+  }
+
+  function stopLive() {
+    if (state.source) { state.source.close(); state.source = null; }
+    clearInterval(state.pollTimer);
+    state.pollTimer = null;
+    setLive('off');
+  }
+
+  function startPolling() {
+    stopLive();
+    state.pollTimer = setInterval(() => refreshAll('poll'), POLL_MS);
+    setLive('polling');
+  }
+
+  function startLive() {
+    stopLive();
+    if (!state.role) return;
+    if (!window.EventSource) { startPolling(); return; }
+    const params = new URLSearchParams({ env: state.env });
+    if (state.app) params.set('app', state.app);
+    const source = new EventSource(`/api/events?${params}`);
+    state.source = source;
+    source.addEventListener('open', () => setLive('sse'));
+    source.addEventListener('changed', () => { refreshNodes().catch(showError); refreshServices().catch(showError); });
+    source.addEventListener('tick', refreshAll);
+    source.addEventListener('error', () => {
+      // EventSource retries by itself; once it gives up, poll (which also notices a logout).
+      if (source.readyState === EventSource.CLOSED && state.source === source) startPolling();
+    });
+  }
+
+  // --- start --------------------------------------------------------------------------------------
+
+  document.addEventListener('DOMContentLoaded', async () => {
+    $('login-form').addEventListener('submit', login);
+    $('logout').addEventListener('click', logout);
+    $('add-app-form').addEventListener('submit', addApp);
+    $('error-close').addEventListener('click', () => { $('error').hidden = true; });
+    $('app-filter').addEventListener('input', applyFilter);
+    $('env-select').addEventListener('change', () => {
+      state.env = $('env-select').value;
+      state.app = null;
+      state.chartNode = null;
+      writeHash();
+      refreshAll();
+      startLive();
+    });
+    try {
+      showMain(await api('GET', '/whoami'));
+    } catch (err) {
+      if (!(err instanceof NotLoggedIn)) { showLogin(); showError(err); }
+    }
+  });
+})();

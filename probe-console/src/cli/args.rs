@@ -1,0 +1,199 @@
+//! The command line's grammar: global options, subcommands and their arguments (clap derive).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use probe_runtime::registry::layout::Env;
+
+/// Operate probe services: apps, services, nodes, the audit log, the web console and IDL.
+#[derive(Debug, Parser)]
+#[command(
+    name = "probe",
+    version,
+    about,
+    after_help = "Backends come from --config FILE, else the file PROBE_CONFIG names, then PROBE_* \
+                  variables (PROBE_ZOOKEEPER, PROBE_REDIS, PROBE_MYSQL, PROBE_ENV)."
+)]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes, before or after its name.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// TOML config file [default: the file PROBE_CONFIG names; PROBE_* variables apply over it].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Environment, `dev` or `prod` [default: the config's `env`, PROBE_ENV or the host name rule].
+    #[arg(long, global = true, value_name = "ENV")]
+    pub env: Option<Env>,
+    /// Print one JSON document on stdout instead of tables (errors stay text on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Who is acting, for the audit log [default: cli:$USER@$HOSTNAME].
+    #[arg(long, global = true, value_name = "NAME")]
+    pub actor: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Register, list and remove apps (the app registry, MySQL `serviceapp`).
+    #[command(subcommand)]
+    Apps(AppsCommand),
+    /// Show the services running in an env.
+    #[command(subcommand)]
+    Services(ServicesCommand),
+    /// Show provider nodes; change their weight; take them out of rotation and back.
+    #[command(subcommand)]
+    Nodes(NodesCommand),
+    /// Show the most recent operator changes.
+    Audit {
+        /// How many entries.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Serve the web console and its JSON API.
+    Console(ConsoleArgs),
+    /// Work with Thrift IDL files.
+    #[command(subcommand)]
+    Idl(IdlCommand),
+    /// Print where a node lives in the registry: its ZooKeeper path and Redis hash field.
+    Locate {
+        /// The app's key.
+        appkey: String,
+        /// The Thrift service name.
+        service: String,
+        /// The provider's address.
+        ip: String,
+        /// The provider's port.
+        port: u16,
+    },
+}
+
+/// `probe apps ...`
+#[derive(Debug, Subcommand)]
+pub enum AppsCommand {
+    /// Register an app so its providers may start.
+    Add {
+        /// The appkey: letters, digits and underscores.
+        appkey: String,
+        /// What the app does.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Who owns it.
+        #[arg(long, default_value = "")]
+        owner: String,
+    },
+    /// List the registered apps.
+    List,
+    /// Unregister an app: its running providers keep serving but cannot start again.
+    Remove {
+        /// The appkey.
+        appkey: String,
+    },
+}
+
+/// `probe services ...`
+#[derive(Debug, Subcommand)]
+pub enum ServicesCommand {
+    /// For each app registered in ZooKeeper in the env: its services and their node counts.
+    List,
+}
+
+/// `probe nodes ...`
+#[derive(Debug, Subcommand)]
+pub enum NodesCommand {
+    /// The nodes of an app: running ones and those with stored settings, with live metrics.
+    List {
+        /// The appkey.
+        appkey: String,
+    },
+    /// Set a node's weight (0 takes it out of rotation).
+    Weight {
+        /// `appkey|env|service|ip|port` or `appkey/service_ip_port`.
+        node: String,
+        /// The new weight.
+        weight: u32,
+    },
+    /// Put a node back into rotation (valid = 1).
+    Enable {
+        /// `appkey|env|service|ip|port` or `appkey/service_ip_port`.
+        node: String,
+    },
+    /// Take a node out of rotation (valid = 0); it keeps running.
+    Disable {
+        /// `appkey|env|service|ip|port` or `appkey/service_ip_port`.
+        node: String,
+    },
+}
+
+/// `probe console ...`
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8480", value_name = "ADDR")]
+    pub bind: SocketAddr,
+    /// Token that may change nodes and apps [default: a random one, printed at start].
+    #[arg(long, env = "PROBE_CONSOLE_ADMIN_TOKEN", hide_env_values = true, value_name = "T")]
+    pub admin_token: Option<String>,
+    /// Token that may only look [default: a random one, printed at start].
+    #[arg(long, env = "PROBE_CONSOLE_VIEWER_TOKEN", hide_env_values = true, value_name = "T")]
+    pub viewer_token: Option<String>,
+}
+
+/// `probe idl ...`
+#[derive(Debug, Subcommand)]
+pub enum IdlCommand {
+    /// Parse and resolve IDL files and their includes; print every error with its location.
+    Check(IdlFiles),
+    /// Generate Rust for IDL files and their includes into a directory (what build.rs does).
+    Gen {
+        /// The IDL files.
+        #[command(flatten)]
+        idl: IdlFiles,
+        /// Output directory.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+}
+
+/// IDL files and include directories.
+#[derive(Debug, Args)]
+pub struct IdlFiles {
+    /// The .thrift files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Extra directories searched for includes (after the including file's own directory).
+    #[arg(short = 'I', long = "include")]
+    pub include: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_go_anywhere() {
+        let cli = Cli::try_parse_from(["probe", "services", "list", "--env", "prod", "--json"]).unwrap();
+        assert_eq!(cli.global.env, Some(Env::Prod));
+        assert!(cli.global.json);
+        let cli = Cli::try_parse_from(["probe", "--actor", "bob", "nodes", "weight", "a/S_1.2.3.4_1", "70"])
+            .unwrap();
+        assert_eq!(cli.global.actor.as_deref(), Some("bob"));
+        assert!(matches!(cli.command, Command::Nodes(NodesCommand::Weight { weight: 70, .. })));
+        assert!(Cli::try_parse_from(["probe", "services", "list", "--env", "qa"]).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! The JSON API under `/api`.
+//!
+//! | method and path                        | role   | what                                              |
+//! |----------------------------------------|--------|---------------------------------------------------|
+//! | `POST /api/login {token, user?}`       | none   | sets the session cookie, answers the CSRF token   |
+//! | `POST /api/logout`                     | any    | ends the session                                  |
+//! | `GET /api/whoami`                      | any    | role, audit name, CSRF token                      |
+//! | `GET /api/apps`                        | any    | registered apps (MySQL `serviceapp`)              |
+//! | `POST /api/apps {appkey, description, owner}` | admin | registers an app                          |
+//! | `GET /api/services?env=`               | any    | appkeys in the registry, services, node counts    |
+//! | `GET /api/apps/{appkey}/nodes?env=`    | any    | nodes with settings, live data and metrics        |
+//! | `GET /api/nodes/{node}/history`        | any    | the node's recent metrics windows                 |
+//! | `POST /api/nodes/{node}/enable`        | admin  | valid 1                                           |
+//! | `POST /api/nodes/{node}/disable`       | admin  | valid 0                                           |
+//! | `POST /api/nodes/{node}/weight {weight}` | admin | sets the weight                                  |
+//! | `GET /api/audit?limit=`                | any    | the latest changes, newest first                  |
+//! | `GET /api/events?app=&env=`            | any    | server-sent events: `changed`, `tick`             |
+//!
+//! `{node}` is the node's Redis field `appkey|env|service|ip|port`, URL-encoded.
+
+mod apps;
+mod nodes;
+pub mod view;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
+use probe_runtime::registry::Backends;
+use probe_runtime::registry::layout::Env;
+use serde::Deserialize;
+
+use super::auth;
+use super::error::{ApiError, ApiResult};
+use super::live;
+use super::state::ConsoleState;
+use view::AuditJson;
+
+/// The `/api` routes (to nest under `/api`): login, and the rest behind
+/// [`authenticate`](auth::authenticate).
+pub fn routes(state: &ConsoleState) -> Router<ConsoleState> {
+    let guarded = Router::new()
+        .route("/logout", post(auth::logout))
+        .route("/whoami", get(auth::whoami))
+        .route("/apps", get(apps::list).post(apps::add))
+        .route("/services", get(apps::services))
+        .route("/apps/{appkey}/nodes", get(nodes::list))
+        .route("/nodes/{node}/history", get(nodes::history))
+        .route("/nodes/{node}/enable", post(nodes::enable))
+        .route("/nodes/{node}/disable", post(nodes::disable))
+        .route("/nodes/{node}/weight", post(nodes::weight))
+        .route("/audit", get(audit))
+        .route("/events", get(live::events))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new().route("/login", post(auth::login)).merge(guarded).fallback(unknown)
+}
+
+async fn unknown() -> ApiError {
+    ApiError::not_found("no such API endpoint; the console's API is listed in the probe-console docs")
+}
+
+/// The `env` query parameter.
+#[derive(Debug, Default, Deserialize)]
+pub struct EnvQuery {
+    /// `dev` or `prod`; the console's env when absent.
+    pub env: Option<String>,
+}
+
+impl EnvQuery {
+    /// The backends of the asked env (the console's own when none was asked).
+    pub fn backends(&self, state: &ConsoleState) -> ApiResult<Backends> {
+        let backends = state.backends().clone();
+        match self.env.as_deref() {
+            None | Some("") => Ok(backends),
+            Some(env) => Ok(Backends { env: env.parse::<Env>()?, ..backends }),
+        }
+    }
+}
+
+/// `GET /api/audit` query.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// How many entries (1..=500, default 50).
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/audit?limit=`: the latest audit entries, newest first.
+async fn audit(
+    State(state): State<ConsoleState>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Vec<AuditJson>>> {
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let entries = state.backends().audit.recent(limit).await?;
+    Ok(Json(entries.into_iter().map(AuditJson::from).collect()))
+}

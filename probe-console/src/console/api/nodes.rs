@@ -1,0 +1,150 @@
+//! Nodes: the table of an app's nodes with live metrics, a node's metrics history, and the
+//! operator actions (enable, disable, weight), each audited by [`Operator`].
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use probe_runtime::registry::layout::{NodeKey, check_appkey};
+use probe_runtime::registry::{NodeChange, Operator, OperatorError};
+use serde::{Deserialize, Serialize};
+
+use super::EnvQuery;
+use super::view::{ChangeJson, MetricsJson, NodeJson};
+use crate::console::auth::{Admin, Caller};
+use crate::console::error::{ApiError, ApiResult, Body};
+use crate::console::state::ConsoleState;
+
+/// The highest weight the console sets.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
+/// Parses the `{node}` path segment: a Redis field `appkey|env|service|ip|port`.
+pub fn parse_node(field: &str) -> ApiResult<NodeKey> {
+    NodeKey::from_redis_field(field).map_err(|err| {
+        ApiError::bad_request(format!(
+            "bad node: {err}; a node is its Redis field `appkey|env|service|ip|port`, URL-encoded"
+        ))
+    })
+}
+
+/// `GET /api/apps/{appkey}/nodes` answer.
+#[derive(Debug, Serialize)]
+pub struct Nodes {
+    /// The app.
+    pub appkey: String,
+    /// The env.
+    pub env: String,
+    /// Running nodes and nodes with stored settings, sorted by service and address.
+    pub nodes: Vec<NodeJson>,
+}
+
+/// `GET /api/apps/{appkey}/nodes?env=`: every node of the app with its settings, live data and
+/// latest metrics.
+pub async fn list(
+    State(state): State<ConsoleState>,
+    Path(appkey): Path<String>,
+    query: Result<Query<EnvQuery>, QueryRejection>,
+) -> ApiResult<Json<Nodes>> {
+    check_appkey(&appkey)?;
+    let Query(query) = query?;
+    let backends = query.backends(&state)?;
+    let env = backends.env;
+    let views = Operator::new(backends.clone()).nodes(&appkey).await?;
+    let keys: Vec<NodeKey> = views.iter().map(|v| v.key.clone()).collect();
+    // Metrics are an extra: a metrics store that fails leaves the table without them.
+    let metrics = match backends.metrics.latest(&keys).await {
+        Ok(metrics) => metrics,
+        Err(err) => {
+            tracing::warn!(error = %err, "console: cannot read node metrics");
+            vec![None; keys.len()]
+        }
+    };
+    let nodes = views.into_iter().zip(metrics).map(|(view, m)| NodeJson::new(view, m.as_ref())).collect();
+    Ok(Json(Nodes { appkey, env: env.to_string(), nodes }))
+}
+
+/// `GET /api/nodes/{node}/history` answer.
+#[derive(Debug, Serialize)]
+pub struct History {
+    /// The node's Redis field.
+    pub node: String,
+    /// Recent windows, oldest first.
+    pub windows: Vec<MetricsJson>,
+}
+
+/// `GET /api/nodes/{node}/history`: the node's recent metrics windows, for the latency chart; 404
+/// for a node nobody knows.
+pub async fn history(
+    State(state): State<ConsoleState>,
+    Path(node): Path<String>,
+) -> ApiResult<Json<History>> {
+    let key = parse_node(&node)?;
+    let backends = state.backends();
+    let windows = backends.metrics.history(&key).await?;
+    if windows.is_empty() {
+        let view = Operator::new(backends.clone()).node(&key).await?;
+        if view.settings.is_none() && view.live.is_none() {
+            return Err(OperatorError::UnknownNode(key.to_string()).into());
+        }
+    }
+    Ok(Json(History { node: key.redis_field(), windows: windows.iter().map(MetricsJson::from).collect() }))
+}
+
+fn operator(state: &ConsoleState, caller: &Caller) -> Operator {
+    Operator::new(state.backends().clone()).with_actor(caller.actor.as_str())
+}
+
+fn changed(caller: &Caller, action: &'static str, change: &NodeChange) -> Json<ChangeJson> {
+    tracing::info!(
+        actor = %caller.actor,
+        node = %change.key,
+        action,
+        before = format_args!("weight={} valid={}", change.before.weight, change.before.valid),
+        after = format_args!("weight={} valid={}", change.after.weight, change.after.valid),
+        "console: node changed"
+    );
+    Json(ChangeJson::new(action, change))
+}
+
+/// `POST /api/nodes/{node}/enable`: puts the node back into rotation.
+pub async fn enable(
+    Admin(caller): Admin,
+    State(state): State<ConsoleState>,
+    Path(node): Path<String>,
+) -> ApiResult<Json<ChangeJson>> {
+    let key = parse_node(&node)?;
+    let change = operator(&state, &caller).enable(&key).await?;
+    Ok(changed(&caller, "enable", &change))
+}
+
+/// `POST /api/nodes/{node}/disable`: takes the node out of rotation.
+pub async fn disable(
+    Admin(caller): Admin,
+    State(state): State<ConsoleState>,
+    Path(node): Path<String>,
+) -> ApiResult<Json<ChangeJson>> {
+    let key = parse_node(&node)?;
+    let change = operator(&state, &caller).disable(&key).await?;
+    Ok(changed(&caller, "disable", &change))
+}
+
+/// `POST /api/nodes/{node}/weight` body.
+#[derive(Debug, Deserialize)]
+pub struct Weight {
+    /// The new weight (0 takes the node out of rotation).
+    pub weight: u32,
+}
+
+/// `POST /api/nodes/{node}/weight {weight}`: sets the node's weight.
+pub async fn weight(
+    Admin(caller): Admin,
+    State(state): State<ConsoleState>,
+    Path(node): Path<String>,
+    Body(body): Body<Weight>,
+) -> ApiResult<Json<ChangeJson>> {
+    let key = parse_node(&node)?;
+    if body.weight > MAX_WEIGHT {
+        return Err(ApiError::bad_request(format!("weight must be between 0 and {MAX_WEIGHT}")));
+    }
+    let change = operator(&state, &caller).set_weight(&key, body.weight).await?;
+    Ok(changed(&caller, "set_weight", &change))
+}

@@ -1,0 +1,196 @@
+//! The JSON shapes the API answers with, built from the backends' types.
+
+use probe_runtime::registry::layout::NodeData;
+use probe_runtime::registry::{App, AuditEntry, NodeChange, NodeMetrics, NodeView};
+use serde::Serialize;
+
+/// A registered app.
+#[derive(Debug, Serialize)]
+pub struct AppJson {
+    /// The appkey.
+    pub appkey: String,
+    /// Free text.
+    pub description: String,
+    /// Who owns it.
+    pub owner: String,
+}
+
+impl From<App> for AppJson {
+    fn from(app: App) -> Self {
+        AppJson { appkey: app.appkey, description: app.description, owner: app.owner }
+    }
+}
+
+/// One window of a node's call statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsJson {
+    /// End of the window, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// Window length, ms.
+    pub window_ms: u64,
+    /// Calls finished in the window.
+    pub calls: u64,
+    /// Calls that failed in the window.
+    pub errors: u64,
+    /// Calls per second.
+    pub qps: f64,
+    /// `errors / calls`.
+    pub error_rate: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+}
+
+impl From<&NodeMetrics> for MetricsJson {
+    fn from(m: &NodeMetrics) -> Self {
+        MetricsJson {
+            at_ms: m.at_ms,
+            window_ms: m.window_ms,
+            calls: m.calls,
+            errors: m.errors,
+            qps: m.qps,
+            error_rate: m.error_rate,
+            p50_ms: m.p50_ms,
+            p99_ms: m.p99_ms,
+        }
+    }
+}
+
+/// A node as the nodes table shows it. `weight`, `valid` and `host` are what clients see: the live
+/// registration when the node runs, else the stored settings.
+#[derive(Debug, Serialize)]
+pub struct NodeJson {
+    /// The Redis field `appkey|env|service|ip|port`: the node's id in API paths (URL-encoded).
+    pub node: String,
+    /// The ZooKeeper child name `service_ip_port`.
+    pub id: String,
+    /// The Thrift service.
+    pub service: String,
+    /// The registered address.
+    pub ip: String,
+    /// The port.
+    pub port: u16,
+    /// Where clients connect.
+    pub host: String,
+    /// The weight.
+    pub weight: u32,
+    /// 1 serving, 0 switched off.
+    pub valid: u8,
+    /// Whether clients route calls here (valid and weight > 0, and running).
+    pub in_rotation: bool,
+    /// Whether a live registration exists.
+    pub running: bool,
+    /// probe version of the provider.
+    pub version: Option<String>,
+    /// Start time, seconds since the Unix epoch.
+    pub started_at: Option<u64>,
+    /// Thrift protocol.
+    pub protocol: Option<String>,
+    /// Transport.
+    pub transport: Option<String>,
+    /// What the settings store (Redis) holds.
+    pub settings: Option<NodeData>,
+    /// What the registry (ZooKeeper) holds.
+    pub live: Option<NodeData>,
+    /// The latest metrics window, when the node published one recently.
+    pub metrics: Option<MetricsJson>,
+}
+
+impl NodeJson {
+    /// The row of `view` with its latest `metrics`.
+    pub fn new(view: NodeView, metrics: Option<&NodeMetrics>) -> Self {
+        let key = &view.key;
+        let shown = view.live.as_ref().or(view.settings.as_ref());
+        NodeJson {
+            node: key.redis_field(),
+            id: key.zk_child(),
+            service: key.service().to_owned(),
+            ip: key.ip().to_owned(),
+            port: key.port(),
+            host: shown.map_or_else(|| key.ip().to_owned(), |d| d.host.clone()),
+            weight: shown.map_or(0, |d| d.weight),
+            valid: shown.map_or(0, |d| d.valid),
+            in_rotation: view.live.as_ref().is_some_and(NodeData::in_rotation),
+            running: view.live.is_some(),
+            version: view.live.as_ref().and_then(|d| d.version.clone()),
+            started_at: view.live.as_ref().and_then(|d| d.started_at),
+            protocol: view.live.as_ref().and_then(|d| d.protocol.clone()),
+            transport: view.live.as_ref().and_then(|d| d.transport.clone()),
+            metrics: metrics.map(MetricsJson::from),
+            settings: view.settings,
+            live: view.live,
+        }
+    }
+}
+
+/// Weight and valid flag, before or after a change.
+#[derive(Debug, Serialize)]
+pub struct SettingJson {
+    /// The weight.
+    pub weight: u32,
+    /// The valid flag.
+    pub valid: u8,
+}
+
+/// The answer to a node change.
+#[derive(Debug, Serialize)]
+pub struct ChangeJson {
+    /// The node's Redis field.
+    pub node: String,
+    /// `enable`, `disable` or `set_weight`.
+    pub action: &'static str,
+    /// Before the change.
+    pub before: SettingJson,
+    /// After the change.
+    pub after: SettingJson,
+    /// Whether a running node was updated (else the change applies when it registers again).
+    pub live: bool,
+}
+
+impl ChangeJson {
+    /// The answer for `change`.
+    pub fn new(action: &'static str, change: &NodeChange) -> Self {
+        let setting = |d: &NodeData| SettingJson { weight: d.weight, valid: d.valid };
+        ChangeJson {
+            node: change.key.redis_field(),
+            action,
+            before: setting(&change.before),
+            after: setting(&change.after),
+            live: change.live,
+        }
+    }
+}
+
+/// One audit log row.
+#[derive(Debug, Serialize)]
+pub struct AuditJson {
+    /// Position in the log.
+    pub id: u64,
+    /// When, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what: a node's Redis field or an appkey.
+    pub target: String,
+    /// The value before.
+    pub before: String,
+    /// The value after.
+    pub after: String,
+}
+
+impl From<AuditEntry> for AuditJson {
+    fn from(e: AuditEntry) -> Self {
+        AuditJson {
+            id: e.id,
+            at_ms: e.at_ms,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            before: e.before,
+            after: e.after,
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! API errors: each is a status code and a JSON body `{"error": "..."}` that says what failed and
+//! what to do about it.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use probe_runtime::registry::layout::NameError;
+use probe_runtime::registry::{BackendError, OperatorError};
+use serde::de::DeserializeOwned;
+
+/// An API failure: the status code and the message shown to the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// What failed and what to do.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+
+    /// 400: the request itself is wrong.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401: no valid token or session.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "not logged in: log in on the console page, or send `Authorization: Bearer <token>` with \
+             the admin or viewer token that `probe console` printed",
+        )
+    }
+
+    /// 403: authenticated, but not allowed to do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.message }));
+        (self.status, body).into_response()
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(err: BackendError) -> Self {
+        let status = match err {
+            BackendError::BadData { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        tracing::warn!(error = %err, "console: backend failed");
+        ApiError::new(status, err.to_string())
+    }
+}
+
+impl From<OperatorError> for ApiError {
+    fn from(err: OperatorError) -> Self {
+        match err {
+            OperatorError::UnknownNode(_) => ApiError::not_found(err.to_string()),
+            OperatorError::Backend(backend) => backend.into(),
+            other => {
+                tracing::error!(error = %other, "console: operator action incomplete");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        }
+    }
+}
+
+impl From<NameError> for ApiError {
+    fn from(err: NameError) -> Self {
+        ApiError::bad_request(err.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = match rejection {
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, format!("bad request body: {}; send a JSON object", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(format!("bad query string: {}", rejection.body_text()))
+    }
+}
+
+/// A JSON request body whose rejections are [`ApiError`]s (JSON, not axum's plain text).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Body(value))
+    }
+}
+
+/// Result of an API handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use probe_runtime::registry::layout::check_appkey;
+
+    #[test]
+    fn errors_map_to_status_codes() {
+        let unreachable = BackendError::Unreachable {
+            backend: "Redis",
+            addr: "127.0.0.1:1".into(),
+            detail: "refused".into(),
+        };
+        assert_eq!(ApiError::from(unreachable.clone()).status, StatusCode::BAD_GATEWAY);
+        assert_eq!(ApiError::from(OperatorError::Backend(unreachable)).status, StatusCode::BAD_GATEWAY);
+        let unknown = OperatorError::UnknownNode("x".into());
+        assert_eq!(ApiError::from(unknown).status, StatusCode::NOT_FOUND);
+        let name = check_appkey("bad key").unwrap_err();
+        assert_eq!(ApiError::from(name).status, StatusCode::BAD_REQUEST);
+        assert_eq!(ApiError::unauthorized().status, StatusCode::UNAUTHORIZED);
+    }
+}

@@ -1,0 +1,66 @@
+//! What every handler shares: the backends, the tokens, the sessions and the stop signal of the
+//! live streams.
+
+use std::sync::Arc;
+
+use probe_runtime::registry::Backends;
+use tokio::sync::watch;
+
+use super::ConsoleOptions;
+use super::session::{Sessions, TokenError, Tokens};
+
+/// The console's shared state; clones share it. Build it with [`ConsoleState::new`] and pass it to
+/// [`router`](super::router).
+#[derive(Debug, Clone)]
+pub struct ConsoleState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    backends: Backends,
+    tokens: Tokens,
+    sessions: Sessions,
+    stop: watch::Sender<bool>,
+}
+
+impl ConsoleState {
+    /// State over `backends` accepting the tokens of `options` (which must be non-empty and
+    /// different).
+    pub fn new(options: &ConsoleOptions, backends: Backends) -> Result<Self, TokenError> {
+        let tokens = Tokens::new(&options.admin_token, &options.viewer_token)?;
+        if options.admin_token.len() < 16 || options.viewer_token.len() < 16 {
+            tracing::warn!("console tokens shorter than 16 characters are easy to guess");
+        }
+        let (stop, _) = watch::channel(false);
+        Ok(ConsoleState { inner: Arc::new(Inner { backends, tokens, sessions: Sessions::new(), stop }) })
+    }
+
+    /// The backends the console reads and changes.
+    pub fn backends(&self) -> &Backends {
+        &self.inner.backends
+    }
+
+    pub(crate) fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
+    }
+
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// Ends every live event stream (`/api/events`), so a graceful shutdown need not wait for
+    /// browsers to close them. Streams opened after this end at once.
+    pub fn stop_streams(&self) {
+        self.inner.stop.send_replace(true);
+    }
+
+    /// Resolves once [`ConsoleState::stop_streams`] was called.
+    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stop = self.inner.stop.subscribe();
+        async move {
+            // An error means the sender is gone, which also means stop.
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    }
+}

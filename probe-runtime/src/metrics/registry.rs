@@ -1,0 +1,169 @@
+//! The registry of a process's call statistics: every running server's table, and the client
+//! series created as calls reach new (service, method, node) keys.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::server::ServerStats;
+use super::stats::{CallSnapshot, CallStats, PhaseStats};
+
+/// The call statistics of a process: what the admin endpoint renders as Prometheus text. Clones
+/// share one registry; servers and clients record into [`global`] unless told not to record.
+///
+/// Locks are taken only when a server starts or stops, when a client calls a (service, method,
+/// node) for the first time, and when the registry is rendered, never per call.
+#[derive(Clone, Default)]
+pub struct MetricsRegistry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    servers: RwLock<Vec<Arc<ServerStats>>>,
+    clients: RwLock<BTreeMap<ClientKey, Arc<CallStats>>>,
+    phases: RwLock<BTreeMap<Arc<str>, Arc<PhaseStats>>>,
+}
+
+/// `(service, method, node)`.
+type ClientKey = (&'static str, &'static str, Arc<str>);
+
+impl fmt::Debug for MetricsRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsRegistry")
+            .field("servers", &read(&self.inner.servers).len())
+            .field("client_series", &read(&self.inner.clients).len())
+            .finish()
+    }
+}
+
+/// The registry servers and clients record into: one per process.
+pub fn global() -> &'static MetricsRegistry {
+    static GLOBAL: OnceLock<MetricsRegistry> = OnceLock::new();
+    GLOBAL.get_or_init(MetricsRegistry::new)
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One client series at a moment.
+#[derive(Debug, Clone)]
+pub struct ClientSeries {
+    /// The service.
+    pub service: &'static str,
+    /// The method.
+    pub method: &'static str,
+    /// The node: its registry id (`{service}_{ip}_{port}`) or the `host:port` called.
+    pub node: Arc<str>,
+    /// The counts so far.
+    pub calls: CallSnapshot,
+}
+
+impl MetricsRegistry {
+    /// An empty registry (servers and clients use [`global`]; this is for tests and tools).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a running server's table.
+    pub(crate) fn add_server(&self, stats: Arc<ServerStats>) {
+        write(&self.inner.servers).push(stats);
+    }
+
+    /// Removes a stopped server's table.
+    pub(crate) fn remove_server(&self, stats: &Arc<ServerStats>) {
+        write(&self.inner.servers).retain(|s| !Arc::ptr_eq(s, stats));
+    }
+
+    /// The series of calls of `method` of `service` to `node`, created on first use.
+    pub(crate) fn client_calls(
+        &self,
+        service: &'static str,
+        method: &'static str,
+        node: &Arc<str>,
+    ) -> Arc<CallStats> {
+        let key = (service, method, Arc::clone(node));
+        if let Some(stats) = read(&self.inner.clients).get(&key) {
+            return Arc::clone(stats);
+        }
+        Arc::clone(write(&self.inner.clients).entry(key).or_default())
+    }
+
+    /// The phase histograms of `node`, created on first use.
+    pub(crate) fn client_phases(&self, node: &Arc<str>) -> Arc<PhaseStats> {
+        if let Some(stats) = read(&self.inner.phases).get(node) {
+            return Arc::clone(stats);
+        }
+        Arc::clone(write(&self.inner.phases).entry(Arc::clone(node)).or_default())
+    }
+
+    /// Every server series at this moment, summed over the process's running servers, sorted by
+    /// service and method.
+    pub fn server_calls(&self) -> Vec<(&'static str, &'static str, CallSnapshot)> {
+        let mut merged = BTreeMap::<(&'static str, &'static str), CallSnapshot>::new();
+        for server in read(&self.inner.servers).iter() {
+            for (service, method, calls) in server.all() {
+                merged.entry((service, method)).or_default().merge(&calls);
+            }
+        }
+        merged.into_iter().map(|((service, method), calls)| (service, method, calls)).collect()
+    }
+
+    /// Every client series at this moment, sorted by service, method and node.
+    pub fn client_calls_all(&self) -> Vec<ClientSeries> {
+        read(&self.inner.clients)
+            .iter()
+            .map(|((service, method, node), stats)| ClientSeries {
+                service,
+                method,
+                node: Arc::clone(node),
+                calls: stats.snapshot(),
+            })
+            .collect()
+    }
+
+    /// Every node's phase histograms, sorted by node.
+    pub(crate) fn phases_all(&self) -> Vec<(Arc<str>, Arc<PhaseStats>)> {
+        read(&self.inner.phases).iter().map(|(node, stats)| (Arc::clone(node), Arc::clone(stats))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::metrics::Outcome;
+    use crate::metrics::server::tests::Fake;
+    use crate::service::Dispatch;
+
+    #[test]
+    fn servers_of_one_process_add_up_until_they_stop() {
+        let registry = MetricsRegistry::new();
+        let a = Arc::new(ServerStats::new([&Fake("S") as &dyn Dispatch]));
+        let b = Arc::new(ServerStats::new([&Fake("S") as &dyn Dispatch]));
+        registry.add_server(a.clone());
+        registry.add_server(b.clone());
+        a.record("S", "get", Outcome::Ok, Duration::from_micros(1));
+        b.record("S", "get", Outcome::Ok, Duration::from_micros(1));
+        let calls = |r: &MetricsRegistry| r.server_calls().iter().map(|(_, _, c)| c.calls()).sum::<u64>();
+        assert_eq!(calls(&registry), 2);
+        registry.remove_server(&b);
+        assert_eq!(calls(&registry), 1);
+    }
+
+    #[test]
+    fn client_series_are_created_once() {
+        let registry = MetricsRegistry::new();
+        let node: Arc<str> = "n".into();
+        let first = registry.client_calls("S", "get", &node);
+        assert!(Arc::ptr_eq(&first, &registry.client_calls("S", "get", &"n".into())));
+        assert!(!Arc::ptr_eq(&first, &registry.client_calls("S", "put", &node)));
+        assert_eq!(registry.client_calls_all().len(), 2);
+    }
+}

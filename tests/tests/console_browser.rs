@@ -1,0 +1,207 @@
+//! End to end: the console in Debian's headless Chromium over the real ZooKeeper, Redis and
+//! MariaDB. An operator logs in, disables one of two providers in the nodes table and sees it
+//! marked off; a client calling all along stops calling that node. The browser is driven by
+//! `tests/browser/console.mjs` (playwright-core), which saves `target/console-disabled.png`.
+//!
+//! Needs node, `/usr/bin/chromium` and playwright-core in `target/browser/node_modules`;
+//! `scripts/test.sh` installs them. Without them the test fails and says so.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result, bail, ensure};
+use probe_console::console::{ConsoleOptions, ConsoleState, serve_on};
+use probe_runtime::client::ClusterOptions;
+use probe_runtime::registry::Backends;
+use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
+use probe_tests::{real_backends, unique};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const ADMIN: &str = "console-browser-admin-token-0123456789";
+const VIEWER: &str = "console-browser-viewer-token-0123456789";
+const INSTALL_HINT: &str = "run `scripts/test.sh`, which installs Chromium (apt-get install chromium \
+                            chromium-driver) and playwright-core (npm ci in target/browser)";
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+fn target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+}
+
+/// What the browser test needs, or an error that says how to get it.
+struct Browser {
+    chromium: PathBuf,
+    modules: PathBuf,
+}
+
+impl Browser {
+    fn find() -> Result<Browser> {
+        let node = Command::new("node").arg("--version").output();
+        if !node.as_ref().is_ok_and(|o| o.status.success()) {
+            bail!("node (Node.js) is not installed; {INSTALL_HINT}");
+        }
+        let chromium =
+            std::env::var_os("PROBE_CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), PathBuf::from);
+        ensure!(chromium.exists(), "{} is missing; {INSTALL_HINT}", chromium.display());
+        let modules =
+            std::env::var_os("PROBE_BROWSER_MODULES").map_or_else(|| target().join("browser"), PathBuf::from);
+        let playwright = modules.join("node_modules/playwright-core/package.json");
+        ensure!(playwright.exists(), "{} is missing; {INSTALL_HINT}", playwright.display());
+        Ok(Browser { chromium, modules })
+    }
+
+    /// Runs `console.mjs` to the end (killed after [`BROWSER_TIMEOUT`]); answers what it printed.
+    fn run(&self, url: &str, node: &str, screenshot: &Path) -> Result<String> {
+        let log = target().join("console-browser.log");
+        let out = std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
+        let mut child = Command::new("node")
+            .arg(root().join("tests/browser/console.mjs"))
+            .args([url, ADMIN, node])
+            .env("PROBE_CHROMIUM", &self.chromium)
+            .env("PROBE_BROWSER_MODULES", &self.modules)
+            .env("PROBE_SCREENSHOT", screenshot)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("cannot start node")?;
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if started.elapsed() > BROWSER_TIMEOUT {
+                child.kill()?;
+                child.wait()?;
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let printed = std::fs::read_to_string(&log).unwrap_or_default();
+        match status {
+            Some(status) if status.success() => Ok(printed),
+            Some(status) => bail!("console.mjs failed ({status}):\n{printed}"),
+            None => bail!("console.mjs took longer than {BROWSER_TIMEOUT:?}; it printed:\n{printed}"),
+        }
+    }
+}
+
+/// The console on 127.0.0.1 (a free port) until the sender is dropped; answers its URL.
+async fn start_console(backends: &Backends) -> Result<(String, oneshot::Sender<()>)> {
+    let options = ConsoleOptions {
+        bind: "127.0.0.1:0".parse()?,
+        admin_token: ADMIN.into(),
+        viewer_token: VIEWER.into(),
+    };
+    let state = ConsoleState::new(&options, backends.clone())?;
+    let listener = TcpListener::bind(options.bind).await?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve_on(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Ok((url, stop))
+}
+
+type Counts = Arc<Mutex<BTreeMap<String, usize>>>;
+
+fn snapshot(counts: &Counts) -> BTreeMap<String, usize> {
+    counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it() -> Result<()> {
+    let browser = Browser::find()?;
+    let backends = real_backends().await?;
+    let appkey = unique("console_ui");
+    add_app(&backends, &appkey).await?;
+    let kept = start_provider(&backends, &appkey, "kept").await?;
+    let victim = start_provider(&backends, &appkey, "victim").await?;
+    let victim_key = node_key(&backends, &appkey, &victim);
+    let (routes, client) = client(&backends, &appkey, ClusterOptions::default()).await?;
+    wait_for_routes(&routes, "two nodes", |r| r.table.in_rotation().count() == 2).await?;
+
+    // A client that calls all along, counting who answered.
+    let counts: Counts = Arc::default();
+    let stop_calls = Arc::new(AtomicBool::new(false));
+    let caller = {
+        let (counts, stop_calls) = (counts.clone(), stop_calls.clone());
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(240);
+            let mut errors = Vec::new();
+            while !stop_calls.load(Ordering::Relaxed) && Instant::now() < deadline {
+                match client.ping("hi".into()).await {
+                    Ok(tag) => *counts.lock().unwrap_or_else(|p| p.into_inner()).entry(tag).or_default() += 1,
+                    Err(err) => errors.push(err.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            errors
+        })
+    };
+    let started = Instant::now();
+    while snapshot(&counts).len() < 2 {
+        ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "the client did not reach both nodes: {:?}",
+            snapshot(&counts)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (url, stop_console) = start_console(&backends).await?;
+    let screenshot = target().join("console-disabled.png");
+    let before_run = SystemTime::now();
+    let field = victim_key.redis_field();
+    let printed = {
+        let (url, field, screenshot) = (url.clone(), field.clone(), screenshot.clone());
+        tokio::task::spawn_blocking(move || browser.run(&url, &field, &screenshot)).await??
+    };
+    println!("{printed}");
+    let shot = std::fs::metadata(&screenshot)
+        .with_context(|| format!("no screenshot at {}", screenshot.display()))?;
+    ensure!(
+        shot.len() > 10_000 && shot.modified()? >= before_run,
+        "stale or empty screenshot {}",
+        screenshot.display()
+    );
+
+    // The client's table drops the node, and from then on it gets no calls.
+    let id = victim_key.zk_child();
+    wait_for_routes(&routes, "the node disabled", |r| r.table.get(&id).is_some_and(|e| !e.valid)).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_change = snapshot(&counts);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = snapshot(&counts);
+    let delta =
+        |tag: &str| later.get(tag).copied().unwrap_or(0) - after_change.get(tag).copied().unwrap_or(0);
+    println!(
+        "calls in the 2 s after the disable: victim {}, kept {} (totals {later:?})",
+        delta("victim"),
+        delta("kept")
+    );
+    ensure!(delta("victim") == 0, "the disabled node still got {} calls", delta("victim"));
+    ensure!(delta("kept") > 0, "the client stopped calling altogether");
+
+    // The change is in the MySQL audit table under the browser user's name.
+    let audit = backends.audit.recent(200).await?;
+    let entry = audit.iter().find(|e| e.target == field).context("the disable is not in the audit log")?;
+    assert_eq!((entry.actor.as_str(), entry.action.as_str()), ("console:admin/e2e", "disable"));
+    assert_eq!((entry.before.as_str(), entry.after.as_str()), ("weight=10 valid=1", "weight=10 valid=0"));
+
+    stop_calls.store(true, Ordering::Relaxed);
+    let errors = caller.await?;
+    ensure!(errors.is_empty(), "{} calls failed, first: {}", errors.len(), errors[0]);
+    drop(stop_console);
+    victim.shutdown().await?;
+    kept.shutdown().await?;
+    Ok(())
+}
