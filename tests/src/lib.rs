@@ -93,6 +93,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
+pub mod console;
 pub mod governance;
 mod peer;
 pub mod python;

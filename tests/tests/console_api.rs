@@ -5,35 +5,14 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail, ensure};
-use probe_console::console::{ConsoleOptions, ConsoleState, serve_on};
 use probe_runtime::registry::Backends;
 use probe_runtime::registry::layout::NodeKey;
+use probe_tests::console::{ADMIN, VIEWER, start_console};
 use probe_tests::governance::{add_app, node_key, start_provider};
 use probe_tests::{real_backends, unique};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-
-const ADMIN: &str = "console-api-admin-token-0123456789";
-const VIEWER: &str = "console-api-viewer-token-0123456789";
-
-/// The console on 127.0.0.1 (a free port) until the sender is dropped.
-async fn start_console(backends: &Backends) -> Result<(SocketAddr, oneshot::Sender<()>)> {
-    let options = ConsoleOptions {
-        bind: "127.0.0.1:0".parse()?,
-        admin_token: ADMIN.into(),
-        viewer_token: VIEWER.into(),
-    };
-    let state = ConsoleState::new(&options, backends.clone())?;
-    let listener = TcpListener::bind(options.bind).await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve_on(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    Ok((addr, stop))
-}
+use tokio::net::TcpStream;
 
 /// An HTTP answer: status, headers (lower-case names) and the JSON body (`Null` if none).
 #[derive(Debug)]

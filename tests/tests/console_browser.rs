@@ -14,16 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail, ensure};
-use probe_console::console::{ConsoleOptions, ConsoleState, serve_on};
 use probe_runtime::client::ClusterOptions;
-use probe_runtime::registry::Backends;
+use probe_tests::console::{ADMIN, start_console};
 use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
 use probe_tests::{real_backends, unique};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-const ADMIN: &str = "console-browser-admin-token-0123456789";
-const VIEWER: &str = "console-browser-viewer-token-0123456789";
 const INSTALL_HINT: &str = "run `scripts/test.sh`, which installs Chromium (apt-get install chromium \
                             chromium-driver) and playwright-core (npm ci in target/browser)";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
@@ -94,23 +89,6 @@ impl Browser {
     }
 }
 
-/// The console on 127.0.0.1 (a free port) until the sender is dropped; answers its URL.
-async fn start_console(backends: &Backends) -> Result<(String, oneshot::Sender<()>)> {
-    let options = ConsoleOptions {
-        bind: "127.0.0.1:0".parse()?,
-        admin_token: ADMIN.into(),
-        viewer_token: VIEWER.into(),
-    };
-    let state = ConsoleState::new(&options, backends.clone())?;
-    let listener = TcpListener::bind(options.bind).await?;
-    let url = format!("http://{}/", listener.local_addr()?);
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve_on(listener, state, async move {
-        let _ = stopped.await;
-    }));
-    Ok((url, stop))
-}
-
 type Counts = Arc<Mutex<BTreeMap<String, usize>>>;
 
 fn snapshot(counts: &Counts) -> BTreeMap<String, usize> {
@@ -157,7 +135,8 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let (url, stop_console) = start_console(&backends).await?;
+    let (addr, stop_console) = start_console(&backends).await?;
+    let url = format!("http://{addr}/");
     let screenshot = target().join("console-disabled.png");
     let before_run = SystemTime::now();
     let field = victim_key.redis_field();

@@ -144,7 +144,7 @@ mod tests {
     use super::*;
     use crate::metrics::client::NodeRecorder;
     use crate::metrics::server::ServerStats;
-    use crate::metrics::server::tests::Fake;
+    use crate::metrics::server::tests::fake;
     use crate::service::Dispatch;
 
     /// The value of the sample line that starts with `series` (name and labels).
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn server_and_client_series_are_rendered() {
         let registry = MetricsRegistry::new();
-        let server = Arc::new(ServerStats::new([&Fake("Demo") as &dyn Dispatch]));
+        let server = Arc::new(ServerStats::new([&fake("Demo") as &dyn Dispatch]));
         registry.add_server(server.clone());
         for _ in 0..3 {
             server.record("Demo", "get", Outcome::Ok, Duration::from_micros(300));

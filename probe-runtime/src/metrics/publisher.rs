@@ -135,7 +135,7 @@ impl Failures {
 mod tests {
     use super::*;
     use crate::metrics::Outcome;
-    use crate::metrics::server::tests::Fake;
+    use crate::metrics::server::tests::fake;
     use crate::registry::embedded::EmbeddedMetrics;
     use crate::registry::layout::Env;
     use crate::service::Dispatch;
@@ -143,7 +143,7 @@ mod tests {
     #[tokio::test]
     async fn windows_are_published_until_stopped() {
         let store = EmbeddedMetrics::new();
-        let stats = Arc::new(ServerStats::new([&Fake("Demo") as &dyn Dispatch]));
+        let stats = Arc::new(ServerStats::new([&fake("Demo") as &dyn Dispatch]));
         let key = NodeKey::new(Env::Dev, "app", "Demo", "10.0.0.1", 9).unwrap();
         let interval = Duration::from_millis(50);
         let publisher = Publisher::spawn(Arc::new(store.clone()), stats.clone(), vec![key.clone()], interval);

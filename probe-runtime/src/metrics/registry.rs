@@ -139,14 +139,14 @@ mod tests {
 
     use super::*;
     use crate::metrics::Outcome;
-    use crate::metrics::server::tests::Fake;
+    use crate::metrics::server::tests::fake;
     use crate::service::Dispatch;
 
     #[test]
     fn servers_of_one_process_add_up_until_they_stop() {
         let registry = MetricsRegistry::new();
-        let a = Arc::new(ServerStats::new([&Fake("S") as &dyn Dispatch]));
-        let b = Arc::new(ServerStats::new([&Fake("S") as &dyn Dispatch]));
+        let a = Arc::new(ServerStats::new([&fake("S") as &dyn Dispatch]));
+        let b = Arc::new(ServerStats::new([&fake("S") as &dyn Dispatch]));
         registry.add_server(a.clone());
         registry.add_server(b.clone());
         a.record("S", "get", Outcome::Ok, Duration::from_micros(1));

@@ -116,31 +116,22 @@ impl ServerStats {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::service::{BoxFuture, MethodInfo, Reply, Request};
-
-    /// A service with methods `get` and `put` that answers nothing.
-    pub(crate) struct Fake(pub(crate) &'static str);
+    use crate::service::MethodInfo;
+    use crate::service::test_support::FakeService;
 
     const METHODS: &[MethodInfo] = &[
         MethodInfo { name: "get", oneway: false, idempotent: true },
         MethodInfo { name: "put", oneway: false, idempotent: false },
     ];
 
-    impl Dispatch for Fake {
-        fn service_name(&self) -> &'static str {
-            self.0
-        }
-        fn methods(&self) -> &'static [MethodInfo] {
-            METHODS
-        }
-        fn dispatch(&self, _: Request) -> BoxFuture<'_, Reply> {
-            Box::pin(async { Reply::None })
-        }
+    /// A service `name` with methods `get` and `put` that answers nothing.
+    pub(crate) const fn fake(name: &'static str) -> FakeService {
+        FakeService::new(name, METHODS)
     }
 
     #[test]
     fn records_known_methods_only() {
-        let (a, b) = (Fake("A"), Fake("B"));
+        let (a, b) = (fake("A"), fake("B"));
         let stats = ServerStats::new([&a as &dyn Dispatch, &b]);
         stats.record("A", "get", Outcome::Ok, Duration::from_micros(50));
         stats.record("A", "get", Outcome::AppError, Duration::from_micros(50));
@@ -158,14 +149,14 @@ pub(crate) mod tests {
 
     #[test]
     fn routed_services_are_found_by_address_then_name() {
-        let (a, b) = (Fake("A"), Fake("B"));
+        let (a, b) = (fake("A"), fake("B"));
         let stats = ServerStats::new([&a as &dyn Dispatch, &b]);
         let id = stats.find(&b, "put").expect("B has put");
         stats.record_at(id, Outcome::Ok, Duration::from_micros(5));
         assert_eq!(stats.get("B", "put").map(|s| s.snapshot().calls()), Some(1));
         // Another object of the same name (not one the table was built from) is found by name.
-        assert_eq!(stats.find(&Fake("B"), "put"), Some(id));
-        assert_eq!(stats.find(&Fake("C"), "put"), None);
+        assert_eq!(stats.find(&fake("B"), "put"), Some(id));
+        assert_eq!(stats.find(&fake("C"), "put"), None);
         assert_eq!(stats.find(&a, "nope"), None);
     }
 }

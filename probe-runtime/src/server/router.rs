@@ -69,22 +69,14 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::{BoxFuture, MethodInfo, Reply, Request};
-
-    struct Named(&'static str);
+    use crate::service::MethodInfo;
+    use crate::service::test_support::FakeService;
 
     const METHODS: &[MethodInfo] = &[MethodInfo { name: "say", oneway: false, idempotent: false }];
 
-    impl Dispatch for Named {
-        fn service_name(&self) -> &'static str {
-            self.0
-        }
-        fn methods(&self) -> &'static [MethodInfo] {
-            METHODS
-        }
-        fn dispatch(&self, _: Request) -> BoxFuture<'_, Reply> {
-            Box::pin(async { Reply::None })
-        }
+    /// A service `name` with the one method `say`.
+    fn named(name: &'static str) -> Arc<dyn Dispatch> {
+        Arc::new(FakeService::new(name, METHODS))
     }
 
     fn route(router: &Router, name: &str) -> Option<(&'static str, usize)> {
@@ -93,7 +85,7 @@ mod tests {
 
     #[test]
     fn one_service_takes_plain_and_prefixed_names() -> Result<(), ServeError> {
-        let router = Router::new(vec![Arc::new(Named("Demo"))])?;
+        let router = Router::new(vec![named("Demo")])?;
         assert_eq!(route(&router, "say"), Some(("Demo", 0)));
         assert_eq!(route(&router, "Demo:say"), Some(("Demo", 5)));
         assert_eq!(route(&router, "Other:say"), None);
@@ -104,7 +96,7 @@ mod tests {
 
     #[test]
     fn several_services_need_prefixes() -> Result<(), ServeError> {
-        let router = Router::new(vec![Arc::new(Named("A")), Arc::new(Named("B"))])?;
+        let router = Router::new(vec![named("A"), named("B")])?;
         assert_eq!(route(&router, "say"), None);
         assert_eq!(route(&router, "B:say"), Some(("B", 2)));
         assert_eq!(router.service_names(), ["A", "B"]);
@@ -113,7 +105,7 @@ mod tests {
 
     #[test]
     fn names_must_differ_and_exist() {
-        let twice = Router::new(vec![Arc::new(Named("A")), Arc::new(Named("A"))]);
+        let twice = Router::new(vec![named("A"), named("A")]);
         assert!(matches!(twice, Err(ServeError::DuplicateService(n)) if n == "A"));
         assert!(matches!(Router::new(Vec::new()), Err(ServeError::NoService)));
     }

@@ -5,6 +5,8 @@ mod dispatch;
 mod outcome;
 mod provider;
 mod request;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use dispatch::{BoxFuture, Dispatch, MethodInfo};
 pub use outcome::{Exceptions, MethodResult, Outcome, VoidOutcome, serve};

@@ -27,15 +27,14 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
-use probe_runtime::registry::Backends;
 use probe_runtime::registry::layout::Env;
+use probe_runtime::registry::{AuditEntry, Backends};
 use serde::Deserialize;
 
 use super::auth;
 use super::error::{ApiError, ApiResult};
 use super::live;
 use super::state::ConsoleState;
-use view::AuditJson;
 
 /// The `/api` routes (to nest under `/api`): login, and the rest behind
 /// [`authenticate`](auth::authenticate).
@@ -89,12 +88,12 @@ pub struct AuditQuery {
 async fn audit(
     State(state): State<ConsoleState>,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Json<Vec<AuditJson>>> {
+) -> ApiResult<Json<Vec<AuditEntry>>> {
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
     let entries = state.backends().audit.recent(limit).await?;
-    Ok(Json(entries.into_iter().map(AuditJson::from).collect()))
+    Ok(Json(entries))
 }

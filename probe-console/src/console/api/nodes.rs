@@ -5,11 +5,11 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use probe_runtime::registry::layout::{NodeKey, check_appkey};
-use probe_runtime::registry::{NodeChange, Operator, OperatorError};
+use probe_runtime::registry::{NodeChange, NodeMetrics, Operator, OperatorError};
 use serde::{Deserialize, Serialize};
 
 use super::EnvQuery;
-use super::view::{ChangeJson, MetricsJson, NodeJson};
+use super::view::{ChangeJson, NodeJson};
 use crate::console::auth::{Admin, Caller};
 use crate::console::error::{ApiError, ApiResult, Body};
 use crate::console::state::ConsoleState;
@@ -58,7 +58,7 @@ pub async fn list(
             vec![None; keys.len()]
         }
     };
-    let nodes = views.into_iter().zip(metrics).map(|(view, m)| NodeJson::new(view, m.as_ref())).collect();
+    let nodes = views.into_iter().zip(metrics).map(|(view, m)| NodeJson::new(view, m)).collect();
     Ok(Json(Nodes { appkey, env: env.to_string(), nodes }))
 }
 
@@ -68,7 +68,7 @@ pub struct History {
     /// The node's Redis field.
     pub node: String,
     /// Recent windows, oldest first.
-    pub windows: Vec<MetricsJson>,
+    pub windows: Vec<NodeMetrics>,
 }
 
 /// `GET /api/nodes/{node}/history`: the node's recent metrics windows, for the latency chart; 404
@@ -86,7 +86,7 @@ pub async fn history(
             return Err(OperatorError::UnknownNode(key.to_string()).into());
         }
     }
-    Ok(Json(History { node: key.redis_field(), windows: windows.iter().map(MetricsJson::from).collect() }))
+    Ok(Json(History { node: key.redis_field(), windows }))
 }
 
 fn operator(state: &ConsoleState, caller: &Caller) -> Operator {

@@ -1,7 +1,7 @@
 //! The JSON shapes the API answers with, built from the backends' types.
 
 use probe_runtime::registry::layout::NodeData;
-use probe_runtime::registry::{App, AuditEntry, NodeChange, NodeMetrics, NodeView};
+use probe_runtime::registry::{App, NodeChange, NodeMetrics, NodeView};
 use serde::Serialize;
 
 /// A registered app.
@@ -18,42 +18,6 @@ pub struct AppJson {
 impl From<App> for AppJson {
     fn from(app: App) -> Self {
         AppJson { appkey: app.appkey, description: app.description, owner: app.owner }
-    }
-}
-
-/// One window of a node's call statistics.
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricsJson {
-    /// End of the window, ms since the Unix epoch.
-    pub at_ms: u64,
-    /// Window length, ms.
-    pub window_ms: u64,
-    /// Calls finished in the window.
-    pub calls: u64,
-    /// Calls that failed in the window.
-    pub errors: u64,
-    /// Calls per second.
-    pub qps: f64,
-    /// `errors / calls`.
-    pub error_rate: f64,
-    /// Median latency, ms.
-    pub p50_ms: f64,
-    /// 99th percentile latency, ms.
-    pub p99_ms: f64,
-}
-
-impl From<&NodeMetrics> for MetricsJson {
-    fn from(m: &NodeMetrics) -> Self {
-        MetricsJson {
-            at_ms: m.at_ms,
-            window_ms: m.window_ms,
-            calls: m.calls,
-            errors: m.errors,
-            qps: m.qps,
-            error_rate: m.error_rate,
-            p50_ms: m.p50_ms,
-            p99_ms: m.p99_ms,
-        }
     }
 }
 
@@ -93,13 +57,14 @@ pub struct NodeJson {
     pub settings: Option<NodeData>,
     /// What the registry (ZooKeeper) holds.
     pub live: Option<NodeData>,
-    /// The latest metrics window, when the node published one recently.
-    pub metrics: Option<MetricsJson>,
+    /// The latest metrics window (with its per-method breakdown), when the node published one
+    /// recently.
+    pub metrics: Option<NodeMetrics>,
 }
 
 impl NodeJson {
     /// The row of `view` with its latest `metrics`.
-    pub fn new(view: NodeView, metrics: Option<&NodeMetrics>) -> Self {
+    pub fn new(view: NodeView, metrics: Option<NodeMetrics>) -> Self {
         let key = &view.key;
         let shown = view.live.as_ref().or(view.settings.as_ref());
         NodeJson {
@@ -117,7 +82,7 @@ impl NodeJson {
             started_at: view.live.as_ref().and_then(|d| d.started_at),
             protocol: view.live.as_ref().and_then(|d| d.protocol.clone()),
             transport: view.live.as_ref().and_then(|d| d.transport.clone()),
-            metrics: metrics.map(MetricsJson::from),
+            metrics,
             settings: view.settings,
             live: view.live,
         }
@@ -158,39 +123,6 @@ impl ChangeJson {
             before: setting(&change.before),
             after: setting(&change.after),
             live: change.live,
-        }
-    }
-}
-
-/// One audit log row.
-#[derive(Debug, Serialize)]
-pub struct AuditJson {
-    /// Position in the log.
-    pub id: u64,
-    /// When, ms since the Unix epoch.
-    pub at_ms: u64,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub action: String,
-    /// On what: a node's Redis field or an appkey.
-    pub target: String,
-    /// The value before.
-    pub before: String,
-    /// The value after.
-    pub after: String,
-}
-
-impl From<AuditEntry> for AuditJson {
-    fn from(e: AuditEntry) -> Self {
-        AuditJson {
-            id: e.id,
-            at_ms: e.at_ms,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            before: e.before,
-            after: e.after,
         }
     }
 }
