@@ -33,6 +33,7 @@ struct ServerTable {
     port: Option<Spanned<i64>>,
     advertise_host: Option<Spanned<String>>,
     grace_period_ms: Option<Spanned<i64>>,
+    admin_addr: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +117,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         set(Setting::Port, spanned(server.port))?;
         set(Setting::AdvertiseHost, spanned(server.advertise_host))?;
         set(Setting::GracePeriod, spanned(server.grace_period_ms))?;
+        set(Setting::AdminAddr, spanned(server.admin_addr))?;
     }
     if let Some(client) = client {
         set(Setting::Balancer, spanned(client.balancer))?;

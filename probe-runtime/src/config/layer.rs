@@ -1,7 +1,7 @@
 //! One source's settings (a config file or the environment), checked but not yet combined: layers
 //! stack, the later over the earlier, and the result is applied to the defaults.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::Config;
@@ -36,6 +36,8 @@ pub(super) struct Layer {
     port: Option<u16>,
     advertise_host: Option<String>,
     grace_period: Option<Duration>,
+    /// `Some(None)`: `off` was given, which overrides an address of a source below.
+    admin_addr: Option<Option<SocketAddr>>,
     balancer: Option<BalancerKind>,
     call_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
@@ -78,6 +80,7 @@ impl Layer {
             Setting::Port => self.port = Some(value::port(value).map_err(fail)?),
             Setting::AdvertiseHost => self.advertise_host = Some(value::host(value).map_err(fail)?),
             Setting::GracePeriod => self.grace_period = Some(value::millis(value, 0).map_err(fail)?),
+            Setting::AdminAddr => self.admin_addr = Some(value::admin_addr(value).map_err(fail)?),
             Setting::Balancer => self.balancer = Some(value::balancer(value).map_err(fail)?),
             Setting::CallTimeout => self.call_timeout = Some(value::millis(value, 1).map_err(fail)?),
             Setting::ConnectTimeout => self.connect_timeout = Some(value::millis(value, 1).map_err(fail)?),
@@ -121,6 +124,7 @@ impl Layer {
             port,
             advertise_host: top.advertise_host.or(self.advertise_host),
             grace_period: top.grace_period.or(self.grace_period),
+            admin_addr: top.admin_addr.or(self.admin_addr),
             balancer: top.balancer.or(self.balancer),
             call_timeout: top.call_timeout.or(self.call_timeout),
             connect_timeout: top.connect_timeout.or(self.connect_timeout),
@@ -153,6 +157,7 @@ impl Layer {
         server.port = self.port.or(self.bind_port).unwrap_or(server.port);
         server.advertise_host = self.advertise_host.or(server.advertise_host.take());
         server.grace_period = self.grace_period.unwrap_or(server.grace_period);
+        server.admin_addr = self.admin_addr.unwrap_or(server.admin_addr);
         client.balancer = self.balancer.unwrap_or(client.balancer);
         client.call_timeout = self.call_timeout.unwrap_or(client.call_timeout);
         client.connect_timeout = self.connect_timeout.unwrap_or(client.connect_timeout);

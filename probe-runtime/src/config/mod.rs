@@ -26,6 +26,7 @@
 //! | `PROBE_PORT`                  | `server.port`               | 0, any free port                 |
 //! | `PROBE_ADVERTISE_HOST`        | `server.advertise_host`     | see [`ServerConfig::advertise_host`] |
 //! | `PROBE_GRACE_PERIOD_MS`       | `server.grace_period_ms`    | 5000                             |
+//! | `PROBE_ADMIN_ADDR`            | `server.admin_addr`         | `off`, no admin endpoint         |
 //! | `PROBE_BALANCER`              | `client.balancer`           | `random`                         |
 //! | `PROBE_CALL_TIMEOUT_MS`       | `client.call_timeout_ms`    | 30000                            |
 //! | `PROBE_CONNECT_TIMEOUT_MS`    | `client.connect_timeout_ms` | 3000                             |
@@ -49,6 +50,7 @@
 //! port = 9090
 //! advertise_host = "10.0.0.7"
 //! grace_period_ms = 5000
+//! admin_addr = "0.0.0.0:9464"  # /metrics and /health; or "off"
 //!
 //! [client]
 //! balancer = "least_loaded"   # random, round_robin, least_loaded or consistent_hash
@@ -63,6 +65,7 @@
 //! assert_eq!(config.env, Env::Prod);
 //! assert!(matches!(&config.settings, Some(SettingsBackend::RedisCluster(seeds)) if seeds.len() == 2));
 //! assert_eq!(config.server.bind_addr().to_string(), "0.0.0.0:9090");
+//! assert_eq!(config.server.admin_addr.map(|addr| addr.port()), Some(9464));
 //! # Ok::<(), probe_runtime::config::ConfigError>(())
 //! ```
 

@@ -22,6 +22,10 @@ pub struct ServerConfig {
     /// How long a server keeps serving after its node left the registry, so clients see it go
     /// before its connections drain. Default 5 s.
     pub grace_period: Duration,
+    /// Address of the admin endpoint, which serves `GET /metrics` (Prometheus text) and
+    /// `GET /health`; see [`ServerBuilder::admin_addr`](crate::server::ServerBuilder::admin_addr).
+    /// Default `None` (`off`): no admin endpoint.
+    pub admin_addr: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -53,6 +57,7 @@ impl Default for ServerConfig {
             port: 0,
             advertise_host: None,
             grace_period: Self::DEFAULT_GRACE_PERIOD,
+            admin_addr: None,
         }
     }
 }

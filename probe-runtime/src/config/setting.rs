@@ -29,6 +29,8 @@ pub enum Setting {
     AdvertiseHost,
     /// `PROBE_GRACE_PERIOD_MS`, `server.grace_period_ms`.
     GracePeriod,
+    /// `PROBE_ADMIN_ADDR`, `server.admin_addr`.
+    AdminAddr,
     /// `PROBE_BALANCER`, `client.balancer`.
     Balancer,
     /// `PROBE_CALL_TIMEOUT_MS`, `client.call_timeout_ms`.
@@ -41,7 +43,7 @@ pub enum Setting {
 
 impl Setting {
     /// Every setting, in the order of the config file.
-    pub const ALL: [Setting; 15] = [
+    pub const ALL: [Setting; 16] = [
         Setting::Env,
         Setting::ZooKeeper,
         Setting::ZkSessionTimeout,
@@ -53,6 +55,7 @@ impl Setting {
         Setting::Port,
         Setting::AdvertiseHost,
         Setting::GracePeriod,
+        Setting::AdminAddr,
         Setting::Balancer,
         Setting::CallTimeout,
         Setting::ConnectTimeout,
@@ -73,6 +76,7 @@ impl Setting {
             Setting::Port => "PROBE_PORT",
             Setting::AdvertiseHost => "PROBE_ADVERTISE_HOST",
             Setting::GracePeriod => "PROBE_GRACE_PERIOD_MS",
+            Setting::AdminAddr => "PROBE_ADMIN_ADDR",
             Setting::Balancer => "PROBE_BALANCER",
             Setting::CallTimeout => "PROBE_CALL_TIMEOUT_MS",
             Setting::ConnectTimeout => "PROBE_CONNECT_TIMEOUT_MS",
@@ -94,6 +98,7 @@ impl Setting {
             Setting::Port => "server.port",
             Setting::AdvertiseHost => "server.advertise_host",
             Setting::GracePeriod => "server.grace_period_ms",
+            Setting::AdminAddr => "server.admin_addr",
             Setting::Balancer => "client.balancer",
             Setting::CallTimeout => "client.call_timeout_ms",
             Setting::ConnectTimeout => "client.connect_timeout_ms",
@@ -120,6 +125,10 @@ impl Setting {
             Setting::Bind => "an IP address, optionally with a port: 0.0.0.0, 10.0.0.7:9090, [::]:9090",
             Setting::Port => "a port number from 0 to 65535 (0: any free port)",
             Setting::AdvertiseHost => "the IP address or host name other machines reach this one at",
+            Setting::AdminAddr => {
+                "an IP address and port for the admin endpoint: 127.0.0.1:9464, 0.0.0.0:9464, [::1]:9464, \
+                 or `off`"
+            }
             Setting::Balancer => "one of random, round_robin, least_loaded, consistent_hash",
             Setting::RetryBudgetRatio => "a number from 0 to 1000; 0.2 lets retries add 20% to the calls",
         }

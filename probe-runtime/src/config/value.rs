@@ -47,6 +47,18 @@ pub(super) fn bind(text: &str) -> Result<(IpAddr, Option<u16>), InvalidValue> {
     }
 }
 
+/// An IP address and port, or `off` (in any case) for none.
+pub(super) fn admin_addr(text: &str) -> Result<Option<SocketAddr>, InvalidValue> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match text.parse::<SocketAddr>() {
+        Ok(addr) => Ok(Some(addr)),
+        Err(_) if text.parse::<IpAddr>().is_ok() => Err(InvalidValue::new("it has no port")),
+        Err(_) => Err(InvalidValue::new("it is not an IP address and port, nor `off`")),
+    }
+}
+
 /// A host name or address: it lands in registry node names, which cannot hold `/`, `|` or spaces.
 pub(super) fn host(text: &str) -> Result<String, InvalidValue> {
     match text.chars().find(|&c| !(c.is_alphanumeric() || "-._:%".contains(c))) {
@@ -86,6 +98,9 @@ mod tests {
         assert_eq!(port("0").unwrap(), 0);
         assert_eq!(bind("10.0.0.7").unwrap(), ("10.0.0.7".parse().unwrap(), None));
         assert_eq!(bind("[::]:9090").unwrap(), ("::".parse().unwrap(), Some(9090)));
+        assert_eq!(admin_addr("0.0.0.0:9464").unwrap(), Some("0.0.0.0:9464".parse().unwrap()));
+        assert_eq!(admin_addr("[::1]:9464").unwrap(), Some("[::1]:9464".parse().unwrap()));
+        assert_eq!(admin_addr("OFF").unwrap(), None);
         assert_eq!(host("node-7.example.com").unwrap(), "node-7.example.com");
         assert_eq!(balancer("consistent_hash").unwrap(), BalancerKind::ConsistentHash);
         assert_eq!(ratio("0.5").unwrap(), 0.5);
@@ -100,6 +115,8 @@ mod tests {
         assert_eq!(problem(boolean("yes")), "it is neither true nor false");
         assert_eq!(problem(port("65536")), "it is not a port number");
         assert_eq!(problem(bind("localhost:80")), "it is not an IP address or IP address and port");
+        assert_eq!(problem(admin_addr("127.0.0.1")), "it has no port");
+        assert_eq!(problem(admin_addr("localhost:9464")), "it is not an IP address and port, nor `off`");
         assert_eq!(problem(host("a|b")), "it has the character '|'");
         assert_eq!(problem(balancer("RoundRobin")), "probe has no balancer of that name");
         assert_eq!(problem(ratio("NaN")), "it is out of range");

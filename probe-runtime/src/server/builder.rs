@@ -177,14 +177,27 @@ impl ServerBuilder {
     }
 
     /// Registers with the backends and server options of `config`: the env, the advertised
-    /// address and the grace period. See [`ServerBuilder::register`].
+    /// address and the grace period, and the options [`ServerBuilder::with_config`] applies (the
+    /// admin endpoint). See [`ServerBuilder::register`].
     pub fn register_with_config(self, backends: Backends, config: &crate::config::ServerConfig) -> Self {
-        let mut this = self.register(backends);
+        let mut this = self.register(backends).with_config(config);
         if let Some(r) = this.registration.as_mut() {
             r.advertise_host = config.advertise_host.clone();
             r.grace_period = config.grace_period;
         }
         this
+    }
+
+    /// Applies the server options of `config` that do not concern registration: the admin
+    /// endpoint, [`ServerBuilder::admin_addr`], when
+    /// [`admin_addr`](crate::config::ServerConfig::admin_addr) is set (when it is `None`, `off`,
+    /// an endpoint asked for earlier is kept). For a server that also registers,
+    /// [`ServerBuilder::register_with_config`] applies these too.
+    pub fn with_config(self, config: &crate::config::ServerConfig) -> Self {
+        match config.admin_addr {
+            Some(addr) => self.admin_addr(addr),
+            None => self,
+        }
     }
 
     /// The address registered for clients. Default: the listener's address when it is a specific

@@ -119,6 +119,11 @@ fn bad_options_name_the_variable_and_the_valid_values() {
         "invalid PROBE_ADVERTISE_HOST=\"10.0.0.7|x\": it has the character '|'; expected the IP address or \
          host name other machines reach this one at"
     );
+    assert_eq!(
+        env_error(&[("PROBE_ADMIN_ADDR", "localhost:9464")]),
+        "invalid PROBE_ADMIN_ADDR=\"localhost:9464\": it is not an IP address and port, nor `off`; expected \
+         an IP address and port for the admin endpoint: 127.0.0.1:9464, 0.0.0.0:9464, [::1]:9464, or `off`"
+    );
 }
 
 #[test]
@@ -138,6 +143,11 @@ fn bad_file_values_name_the_key_file_and_line() {
         file_error("[client]\nbalancer = \"p2c\"\n"),
         "invalid `client.balancer` = \"p2c\" in /etc/probe.toml line 2: probe has no balancer of that name; \
          expected one of random, round_robin, least_loaded, consistent_hash"
+    );
+    assert_eq!(
+        file_error("[server]\nport = 9090\nadmin_addr = \"0.0.0.0\"\n"),
+        "invalid `server.admin_addr` = \"0.0.0.0\" in /etc/probe.toml line 3: it has no port; expected an IP \
+         address and port for the admin endpoint: 127.0.0.1:9464, 0.0.0.0:9464, [::1]:9464, or `off`"
     );
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the whole: defaults, sources and their priority, and every error's text.
 
 mod errors;
+mod server;
 mod sources;
 
 use std::path::{Path, PathBuf};
@@ -66,6 +67,7 @@ fn defaults_are_documented_ones_and_choose_no_backend() {
     assert_eq!(config.server.bind_addr().to_string(), "0.0.0.0:0");
     assert_eq!(config.server.advertise_host, None);
     assert_eq!(config.server.grace_period, Duration::from_secs(5));
+    assert_eq!(config.server.admin_addr, None);
     assert_eq!(config.client.balancer, BalancerKind::WeightedRandom);
     assert_eq!(config.client.call_timeout, Duration::from_secs(30));
     assert_eq!(config.client.connect_timeout, Duration::from_secs(3));

@@ -14,6 +14,7 @@ mysql = "mysql://probe:pw@db/probe"
 bind = "10.0.0.7:9090"
 advertise_host = "node7.internal"
 grace_period_ms = 0
+admin_addr = "127.0.0.1:9464"
 
 [client]
 balancer = "consistent_hash"
@@ -41,6 +42,7 @@ fn a_file_sets_every_setting() {
     assert_eq!(config.server.bind_addr().to_string(), "10.0.0.7:9090");
     assert_eq!(config.server.advertise_host().unwrap(), "node7.internal");
     assert_eq!(config.server.grace_period, Duration::ZERO);
+    assert_eq!(config.server.admin_addr, Some("127.0.0.1:9464".parse().unwrap()));
     assert_eq!(config.client.balancer, BalancerKind::ConsistentHash);
     assert_eq!(config.client.call_timeout, Duration::from_millis(1500));
     assert_eq!(config.client.connect_timeout, Duration::from_millis(250));
@@ -59,6 +61,7 @@ fn variables_override_the_file_setting_by_setting() {
         ("PROBE_CALL_TIMEOUT_MS", "700"),
         ("PROBE_CONNECT_TIMEOUT_MS", "70"),
         ("PROBE_ADVERTISE_HOST", "10.9.9.9"),
+        ("PROBE_ADMIN_ADDR", "[::1]:9465"),
         ("PROBE_ZK_PORT", "not ours, ignored"),
     ];
     let config = Config::load_with_vars(Some(file.path()), vars).unwrap();
@@ -68,6 +71,7 @@ fn variables_override_the_file_setting_by_setting() {
     assert_eq!((mysql.host(), mysql.port(), mysql.database()), ("db2", 3307, "apps"));
     assert_eq!(config.server.bind_addr().to_string(), "10.0.0.7:9999");
     assert_eq!(config.server.advertise_host.as_deref(), Some("10.9.9.9"));
+    assert_eq!(config.server.admin_addr, Some("[::1]:9465".parse().unwrap()));
     assert_eq!(config.client.balancer, BalancerKind::RoundRobin);
     assert_eq!(config.client.call_timeout, Duration::from_millis(700));
     assert_eq!(config.client.connect_timeout, Duration::from_millis(70));
@@ -147,4 +151,21 @@ fn a_port_in_bind_counts_unless_a_port_is_given_in_the_same_or_a_later_source() 
     assert_eq!(addr("[server]\nport = 81\n", &[("PROBE_BIND", "[::1]:82")]), "[::1]:82");
     assert_eq!(addr("[server]\nbind = \"127.0.0.1:80\"\n", &[("PROBE_PORT", "83")]), "127.0.0.1:83");
     assert_eq!(addr("", &[("PROBE_BIND", "10.0.0.1:84"), ("PROBE_PORT", "85")]), "10.0.0.1:85");
+}
+
+#[test]
+fn the_admin_endpoint_is_off_unless_an_address_is_given_and_off_overrides_one() {
+    let admin = |file: &str, vars: &[(&'static str, &'static str)]| {
+        let file = TempFile::new(file);
+        Config::load_with_vars(Some(file.path()), EMBEDDED.iter().chain(vars).copied())
+            .map(|config| config.server.admin_addr.map(|addr| addr.to_string()))
+            .unwrap()
+    };
+    assert_eq!(admin("", &[]), None);
+    assert_eq!(admin("", &[("PROBE_ADMIN_ADDR", "0.0.0.0:9464")]).as_deref(), Some("0.0.0.0:9464"));
+    assert_eq!(admin("[server]\nadmin_addr = \"[::1]:9464\"\n", &[]).as_deref(), Some("[::1]:9464"));
+    let file = "[server]\nadmin_addr = \"0.0.0.0:9464\"\n";
+    assert_eq!(admin(file, &[("PROBE_ADMIN_ADDR", "127.0.0.1:9465")]).as_deref(), Some("127.0.0.1:9465"));
+    assert_eq!(admin(file, &[("PROBE_ADMIN_ADDR", "off")]), None);
+    assert_eq!(admin("[server]\nadmin_addr = \"Off\"\n", &[]), None);
 }
