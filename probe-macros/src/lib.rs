@@ -1,7 +1,7 @@
 //! Procedural macros of probe. Use them through the `probe` crate: `#[probe::service(appkey = "...")]`.
 //!
-//! The macro is split the way thiserror's is: [`parse`] reads the attribute and the item, [`validate`]
-//! checks them and reports spanned errors, [`expand`] writes the output.
+//! The macro is split the way thiserror's is: `parse` reads the attribute and the item, `validate`
+//! checks them and reports spanned errors, `expand` writes the output.
 
 use proc_macro::TokenStream;
 

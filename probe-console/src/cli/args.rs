@@ -36,7 +36,7 @@ pub struct GlobalArgs {
     /// Print one JSON document on stdout instead of tables (errors stay text on stderr).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Who is acting, for the audit log [default: cli:$USER@$HOSTNAME].
+    /// Who is acting, for the audit log (default: `cli:$USER@$HOSTNAME`).
     #[arg(long, global = true, value_name = "NAME")]
     pub actor: Option<String>,
 }

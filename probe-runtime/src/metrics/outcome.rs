@@ -21,7 +21,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome, in the order of [`Outcome::index`].
+    /// Every outcome, in the order of their counters.
     pub const ALL: [Outcome; 5] =
         [Outcome::Ok, Outcome::Exception, Outcome::AppError, Outcome::TransportError, Outcome::Timeout];
 
