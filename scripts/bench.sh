@@ -9,8 +9,11 @@
 #   BENCH_SECONDS=10 scripts/bench.sh     longer measured runs (default 3 s, plus BENCH_WARMUP=1 s)
 #
 # Other knobs: BENCH_PAYLOADS ("128 1024"), BENCH_CONNECTIONS ("1 16 100"), BENCH_DEPTHS ("1 8"),
-# BENCH_SERVER_THREADS and BENCH_LOADGEN_THREADS (0: one per CPU). Raw loadgen lines are kept in
-# target/bench/last.txt.
+# BENCH_SERVER_THREADS and BENCH_LOADGEN_THREADS (0: one per CPU), BENCH_ROUNDS (1): run each
+# configuration that many times, the two servers in alternating order, and show the medians (and
+# the lowest and highest ratio). Raw loadgen lines are kept in target/bench/last.txt.
+#
+#   BENCH_CONNECTIONS="16 100" BENCH_ROUNDS=5 scripts/bench.sh     the D=1 and D=8 goals, 5 rounds
 #
 # Columns: C connections, D calls in flight per connection; QPS; p50/p99 latency in microseconds;
 # cpu = the server's user+system CPU microseconds per call (the kernel accounts softirq time, where
@@ -40,7 +43,10 @@ metrics)
     exit 2
     ;;
 esac
-rounds=${BENCH_ROUNDS:-5}
+# Rounds per configuration: 5 by default for `metrics`, 1 for the server table.
+default_rounds=1
+[ "$mode" = metrics ] && default_rounds=5
+rounds=${BENCH_ROUNDS:-$default_rounds}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 seconds=${BENCH_SECONDS:-3}
@@ -151,29 +157,52 @@ fi
 
 configs=0
 for _ in $payloads; do for _ in $connections; do for _ in $depths; do configs=$((configs + 1)); done; done; done
-say "$configs configurations x 2 servers x $(awk "BEGIN { print $seconds + $warmup }") s;" \
+say "$configs configurations x 2 servers x $rounds rounds x $(awk "BEGIN { print $seconds + $warmup }") s;" \
     "$(nproc) CPUs shared by the servers and the load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-fmt='%-8s %4s %2s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s %6s\n'
-printf "$fmt" payload C D base_qps p50_us p99_us cpu_us probe_qps p50_us p99_us cpu_us ratio others
+fmt='%-8s %4s %2s | %8s %8s %8s %6s | %8s %8s %8s %6s | %6s %6s%s\n'
+range_head=
+[ "$rounds" -gt 1 ] && range_head=$(printf ' %11s' "ratio_min-max")
+printf "$fmt" payload C D base_qps p50_us p99_us cpu_us probe_qps p50_us p99_us cpu_us ratio others "$range_head"
 declare -A ratios probe_qps
 noisy=
 for payload in $payloads; do
     for c in $connections; do
         for d in $depths; do
-            base=$(run raw-echo-server echo "$payload" "$c" "$d")
-            probe=$(run probe-echo-server thrift "$payload" "$c" "$d")
-            ratio=$(awk -v p="$(get qps "$probe")" -v b="$(get qps "$base")" 'BEGIN { printf "%.2f", (b > 0 ? p / b : 0) }')
-            others=$(awk -v a="$(get others_cpu_pct "$base")" -v b="$(get others_cpu_pct "$probe")" \
-                'BEGIN { m = (a > b ? a : b); printf "%d%%%s", m, (m > 20 ? "*" : "") }')
+            # One value list per column, a value per round; the table shows their medians.
+            declare -A col=()
+            round_ratios=() others_max=0
+            for round in $(seq "$rounds"); do
+                # Alternate which server goes first, so a drift in the machine hits both alike.
+                if [ $((round % 2)) -eq 1 ]; then
+                    base=$(run raw-echo-server echo "$payload" "$c" "$d")
+                    probe=$(run probe-echo-server thrift "$payload" "$c" "$d")
+                else
+                    probe=$(run probe-echo-server thrift "$payload" "$c" "$d")
+                    base=$(run raw-echo-server echo "$payload" "$c" "$d")
+                fi
+                for key in qps p50_us p99_us server_cpu_us_per_call; do
+                    col[base_$key]+="$(get "$key" "$base") "
+                    col[probe_$key]+="$(get "$key" "$probe") "
+                done
+                round_ratios+=("$(awk -v p="$(get qps "$probe")" -v b="$(get qps "$base")" 'BEGIN { printf "%.4f", (b > 0 ? p / b : 0) }')")
+                others_max=$(awk -v m="$others_max" -v a="$(get others_cpu_pct "$base")" -v b="$(get others_cpu_pct "$probe")" \
+                    'BEGIN { if (a > m) m = a; if (b > m) m = b; print m }')
+            done
+            med() { tr ' ' '\n' <<<"${col[$1]}" | sed '/^$/d' | median; }
+            ratio=$(printf '%s\n' "${round_ratios[@]}" | median | awk '{ printf "%.2f", $1 }')
+            others=$(awk -v m="$others_max" 'BEGIN { printf "%d%%%s", m, (m > 20 ? "*" : "") }')
             [[ $others == *'*' ]] && noisy=1
+            range=
+            [ "$rounds" -gt 1 ] && range=$(printf '%s\n' "${round_ratios[@]}" | sort -g |
+                awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf " %5.2f-%.2f", lo, hi }')
             ratios[$payload,$c,$d]=$ratio
-            probe_qps[$payload,$c,$d]=$(get qps "$probe")
+            probe_qps[$payload,$c,$d]=$(med probe_qps)
             printf "$fmt" "$payload" "$c" "$d" \
-                "$(get qps "$base")" "$(get p50_us "$base")" "$(get p99_us "$base")" \
-                "$(get server_cpu_us_per_call "$base")" \
-                "$(get qps "$probe")" "$(get p50_us "$probe")" "$(get p99_us "$probe")" \
-                "$(get server_cpu_us_per_call "$probe")" "$ratio" "$others"
+                "$(med base_qps)" "$(med base_p50_us)" "$(med base_p99_us)" "$(med base_server_cpu_us_per_call)" \
+                "$(med probe_qps)" "$(med probe_p50_us)" "$(med probe_p99_us)" "$(med probe_server_cpu_us_per_call)" \
+                "$ratio" "$others" "$range"
+            unset col
         done
     done
 done

@@ -1,89 +1,239 @@
-//! Running one call: route it, run the handler (a panic becomes an `InternalError` reply), give
-//! the reply the method name the caller sent, and tell how to count it, all inside the call's
-//! span.
+//! Running one call: route it, start its handler inside the call's span (a panic becomes an
+//! `InternalError` reply), give the reply the method name the caller sent, and tell how to count
+//! it.
+//!
+//! [`Routes::start`] does everything up to the handler's future; the connection polls that
+//! future at once, so a handler that does not wait costs neither a queued task nor a wake-up.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
-use tracing::{Instrument, error};
+use tracing::{Span, error};
 
 use super::connection::Shared;
-use super::router::Route;
-use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageType};
+use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType};
 use crate::error::Error;
 use crate::metrics::{Outcome, SeriesId, spans};
-use crate::service::{Reply, Request};
+use crate::service::{BoxFuture, Dispatch, Protocol, Reply, Request};
 use crate::transport::rename_message;
 
-/// How to count a finished call: its series in the server's metrics, and its outcome.
+/// How to count a finished call: its series in the server's metrics, its outcome, and when its
+/// request was read.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Counted {
     pub(super) series: SeriesId,
     pub(super) outcome: Outcome,
+    pub(super) received: Instant,
 }
 
-/// Handles one request: the reply to send ([`Reply::None`] for oneway calls) and, when metrics
-/// are on and the call was routed, how to count it (the caller records it with the time).
-pub(super) async fn handle(shared: &Shared, request: Request) -> (Reply, Option<Counted>) {
-    let kind = request.header().kind;
-    if !matches!(kind, MessageType::Call | MessageType::Oneway) {
-        let message = format!("a request must be a call or oneway message, not {kind:?}");
-        let e = ApplicationException::new(ApplicationExceptionKind::InvalidMessageType, message);
-        return (request.exception(&e), None);
+/// A finished call: the reply to send ([`Reply::None`] for oneway calls) and, when metrics are
+/// on and the call was routed, how to count it.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub(super) reply: Reply,
+    pub(super) counted: Option<Counted>,
+}
+
+/// A call just read, after [`Routes::start`].
+pub(super) enum Started<'a> {
+    /// Answered without a handler (not a call, an unknown method, a panic at dispatch).
+    Done(Finished),
+    /// Its handler runs.
+    Running(Running<'a>),
+}
+
+/// How many methods a connection remembers routed.
+const REMEMBERED: usize = 4;
+
+/// A connection's router: the server's, in front of which it remembers the last few methods it
+/// routed, so that the calls after them (most name a method called just before) skip the
+/// router's hashing and the metrics lookup.
+pub(super) struct Routes<'a> {
+    shared: &'a Shared,
+    known: [Option<Routed<'a>>; REMEMBERED],
+    /// Where the next method routed is remembered.
+    next: usize,
+    /// The method called last, if named without a `Service:` prefix.
+    last_plain: Option<&'static str>,
+}
+
+/// A method routed once.
+#[derive(Clone, Copy)]
+struct Routed<'a> {
+    service: &'a Arc<dyn Dispatch>,
+    service_name: &'static str,
+    /// The method's name as its service declares it.
+    method: &'static str,
+    /// Whether it was named with a `Service:` prefix.
+    prefixed: bool,
+    series: Option<SeriesId>,
+}
+
+impl Routed<'_> {
+    /// Whether a call named `name` goes here.
+    fn is_named(&self, name: &str) -> bool {
+        if !self.prefixed {
+            return name == self.method;
+        }
+        let service = self.service_name.len();
+        name.len() == service + 1 + self.method.len()
+            && name.as_bytes().get(service) == Some(&b':')
+            && name.starts_with(self.service_name)
+            && name.ends_with(self.method)
     }
-    let Some(route) = shared.router.route(request.method()) else {
-        return (request.unknown_method(), None);
-    };
-    let service = route.service.service_name();
-    let method = request.method().get(route.method_at..).unwrap_or_default();
-    let span = spans::server_call(service, method, &shared.node, request.header().seqid);
-    let series = shared.metrics.as_deref().and_then(|m| m.find(route.service.as_ref(), method));
-    let protocol = request.protocol();
-    let reply = run(route, request, shared.config.limits).instrument(span).await;
-    let counted = series.map(|series| {
-        let outcome = match &reply {
-            Reply::Message(message) => Outcome::of_reply(protocol, message),
-            Reply::None => Outcome::Ok,
+}
+
+impl<'a> Routes<'a> {
+    /// Nothing remembered yet.
+    pub(super) fn new(shared: &'a Shared) -> Self {
+        Routes { shared, known: [None; REMEMBERED], next: 0, last_plain: None }
+    }
+
+    /// The name the next call probably has: that of the last call, if it had no prefix.
+    pub(super) fn expected(&self) -> Option<&'static str> {
+        self.last_plain
+    }
+
+    /// Where a call named `name` goes; `None` if no service here has that method.
+    fn route(&mut self, name: &str) -> Option<Routed<'a>> {
+        let routed = match self.known.iter().flatten().find(|r| r.is_named(name)) {
+            Some(routed) => *routed,
+            None => {
+                let route = self.shared.router.route(name)?;
+                let method = name.get(route.method_at..).unwrap_or_default();
+                let series =
+                    self.shared.metrics.as_deref().and_then(|m| m.find(route.service.as_ref(), method));
+                let routed = Routed {
+                    service: route.service,
+                    service_name: route.service.service_name(),
+                    // The router knows the same names: always found.
+                    method: route.service.methods().iter().find(|m| m.name == method)?.name,
+                    prefixed: route.method_at > 0,
+                    series,
+                };
+                self.known[self.next] = Some(routed);
+                self.next = (self.next + 1) % REMEMBERED;
+                routed
+            }
         };
-        Counted { series, outcome }
-    });
-    (reply, counted)
+        self.last_plain = (!routed.prefixed).then_some(routed.method);
+        Some(routed)
+    }
+
+    /// Starts the call `request`, read at `received`: routes it and creates its handler's
+    /// future (not polled yet).
+    pub(super) fn start(&mut self, mut request: Request, received: Instant) -> Started<'a> {
+        let kind = request.header().kind;
+        if !matches!(kind, MessageType::Call | MessageType::Oneway) {
+            let message = format!("a request must be a call or oneway message, not {kind:?}");
+            let e = ApplicationException::new(ApplicationExceptionKind::InvalidMessageType, message);
+            return Started::Done(Finished { reply: request.exception(&e), counted: None });
+        }
+        let Some(routed) = self.route(request.method()) else {
+            return Started::Done(Finished { reply: request.unknown_method(), counted: None });
+        };
+        let shared = self.shared;
+        let seqid = request.header().seqid;
+        let span = spans::server_call(routed.service_name, routed.method, &shared.node, seqid);
+        // The handler sees the method's name as its service declares it (without a `Service:`
+        // prefix, and static, so its reply copies no string); the name sent is kept for the
+        // replies made here.
+        let sent = request.rename(routed.method);
+        let finish = Finish {
+            sent,
+            renamed: routed.prefixed,
+            protocol: request.protocol(),
+            limits: shared.config.limits,
+            series: routed.series,
+            received,
+        };
+        let handler = {
+            let _entered = span.enter();
+            catch_unwind(AssertUnwindSafe(|| routed.service.dispatch(request)))
+        };
+        match handler {
+            Ok(handler) => Started::Running(Running { handler, span, finish }),
+            Err(panic) => Started::Done(span.in_scope(|| finish.finish(Err(panic)))),
+        }
+    }
 }
 
-/// Runs the handler of a routed call.
-async fn run(route: Route<'_>, mut request: Request, limits: Limits) -> Reply {
-    let sent = request.header().clone();
-    if route.method_at > 0 {
-        let method = sent.name.get(route.method_at..).unwrap_or_default().to_owned();
-        request.set_method(method);
+/// A call whose handler runs: a future of the finished call, polled inside the call's span.
+pub(super) struct Running<'a> {
+    handler: BoxFuture<'a, Reply>,
+    span: Span,
+    finish: Finish,
+}
+
+impl Future for Running<'_> {
+    type Output = Finished;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Finished> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        let handler = &mut this.handler;
+        let reply = match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(reply)) => Ok(reply),
+            Err(panic) => Err(panic),
+        };
+        Poll::Ready(this.finish.finish(reply))
     }
-    let protocol = request.protocol();
-    let reply = match catch_unwind(AssertUnwindSafe(|| route.service.dispatch(request))) {
-        Ok(future) => CatchUnwind(future).await,
-        Err(panic) => Err(panic),
-    };
-    let failed =
-        |error: Error| Request::new(protocol, sent.clone(), Bytes::new(), limits).internal_error(&error);
-    match reply {
-        Ok(Reply::Message(message)) if route.method_at > 0 => {
-            match rename_message(protocol, message, &sent.name, limits) {
-                Ok(message) => Reply::Message(message),
-                Err(e) => {
-                    error!(method = %sent.name, error = %e, "the handler's reply does not decode");
-                    failed(Error::handler(format!("the reply could not be re-addressed: {e}")))
+}
+
+/// What finishing a routed call needs once its request went to the handler.
+struct Finish {
+    /// The header the caller sent.
+    sent: MessageHeader,
+    /// Whether the handler saw another name than the caller sent (a `Service:` prefix), so its
+    /// reply must be renamed.
+    renamed: bool,
+    protocol: Protocol,
+    limits: Limits,
+    series: Option<SeriesId>,
+    received: Instant,
+}
+
+impl Finish {
+    /// The finished call, from what the handler returned or the panic it raised.
+    fn finish(&self, reply: Result<Reply, Box<dyn Any + Send>>) -> Finished {
+        let sent = &self.sent;
+        let reply = match reply {
+            Ok(Reply::Message(message)) if self.renamed => {
+                match rename_message(self.protocol, message, &sent.name, self.limits) {
+                    Ok(message) => Reply::Message(message),
+                    Err(e) => {
+                        error!(method = %sent.name, error = %e, "the handler's reply does not decode");
+                        self.failed(Error::handler(format!("the reply could not be re-addressed: {e}")))
+                    }
                 }
             }
-        }
-        Ok(reply) => reply,
-        Err(panic) => {
-            let what = panic_message(panic.as_ref());
-            error!(method = %sent.name, panic = %what, "handler panicked");
-            failed(Error::handler(format!("the handler of `{}` panicked", sent.name)))
-        }
+            Ok(reply) => reply,
+            Err(panic) => {
+                let what = panic_message(panic.as_ref());
+                error!(method = %sent.name, panic = %what, "handler panicked");
+                self.failed(Error::handler(format!("the handler of `{}` panicked", sent.name)))
+            }
+        };
+        let counted = self.series.map(|series| {
+            let outcome = match &reply {
+                Reply::Message(message) => Outcome::of_reply(self.protocol, message),
+                Reply::None => Outcome::Ok,
+            };
+            Counted { series, outcome, received: self.received }
+        });
+        Finished { reply, counted }
+    }
+
+    /// The `InternalError` reply to a call whose handler failed.
+    fn failed(&self, error: Error) -> Reply {
+        Request::new(self.protocol, self.sent.clone(), Bytes::new(), self.limits).internal_error(&error)
     }
 }
 
@@ -93,21 +243,5 @@ fn panic_message(panic: &(dyn Any + Send)) -> &str {
         (Some(s), _) => s,
         (_, Some(s)) => s,
         _ => "(no message)",
-    }
-}
-
-/// Polls a future, turning a panic in it into an error.
-struct CatchUnwind<F>(F);
-
-impl<F: Future + Unpin> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, Box<dyn Any + Send>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Err(panic) => Poll::Ready(Err(panic)),
-        }
     }
 }

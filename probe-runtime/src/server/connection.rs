@@ -1,8 +1,17 @@
-//! One connection: detect what the peer speaks, read requests, run them concurrently, write
-//! replies as they complete.
+//! One connection: detect what the peer speaks, then read requests, run their calls and write
+//! their replies, all on the connection's task.
+//!
+//! A call is polled as soon as its request is read; when its handler does not wait (most do
+//! not), its reply is framed into the connection's output buffer right away, and everything
+//! buffered goes out in one write once the requests read so far have run. Calls that wait run
+//! concurrently on the same task and their replies go out as they complete, matched by the
+//! client through their seqid.
 
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,21 +19,24 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tokio::task::coop::unconstrained;
+use tokio::time::{Instant, Sleep, sleep_until, timeout};
 use tracing::{debug, warn};
 
 use super::ServerConfig;
-use super::call::{Counted, handle};
+use super::call::{Counted, Finished, Routes, Running, Started};
 use super::router::Router;
 use crate::metrics::ServerStats;
-use crate::service::{Reply, Request};
-use crate::transport::{MessageReader, WireError, write_loop};
+use crate::service::{Protocol, Reply, Request};
+use crate::transport::{FrameWriter, MessageReader, WireError};
 
 /// How long, and how many bytes, to drain from a peer that broke the protocol before closing.
 const LINGER_TIME: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 1024 * 1024;
+/// Requests are not read while more reply bytes than this wait for the peer to read them.
+const MAX_QUEUED_REPLIES: usize = 256 * 1024;
 
 /// What every connection of a server shares.
 pub(super) struct Shared {
@@ -61,110 +73,326 @@ pub(super) async fn serve_connection(
     };
     let wire = reader.wire();
     debug!(%wire, "peer detected");
-    let (tx, rx) = mpsc::channel(config.max_in_flight);
-    let writer = write_loop(write_half, rx, wire.framing);
-    tokio::pin!(writer);
-    tokio::select! {
-        broken = read_requests(reader, tx, &shared, stop) => {
-            if let Err(e) = writer.await {
-                debug!(error = %e, "writing the last replies failed");
-            }
-            if let Some(reader) = broken {
-                linger(reader).await;
-            }
+    let mut connection = Connection {
+        shared: &shared,
+        routes: Routes::new(&shared),
+        protocol: wire.protocol,
+        reader,
+        writer: FrameWriter::new(write_half, wire.framing),
+        calls: FuturesUnordered::new(),
+        deadline: Instant::now() + config.read_timeout,
+        closing: None,
+        failed: None,
+        uncounted: Vec::new(),
+    };
+    // Checked without a lock on every poll; the future below (which locks) is only polled
+    // again once the value changed.
+    let signal = stop.clone();
+    let shutdown = stopped(&mut stop);
+    tokio::pin!(shutdown);
+    // Built once: activity only moves `deadline`; the timer is re-armed when it fires early.
+    let idle = sleep_until(connection.deadline);
+    tokio::pin!(idle);
+    let mut watch = Watch { signal, shutdown, shutdown_armed: false, idle, idle_armed: false };
+    match poll_fn(|cx| connection.poll_serve(cx, &mut watch)).await {
+        Ok(Closing::Broken) => {
+            connection.shut_down().await;
+            linger(connection.reader).await;
         }
-        written = &mut writer => {
-            // The writer only ends first on a write error: the peer is gone; drop its calls.
-            if let Err(e) = written {
-                debug!(error = %e, "closing: write failed");
-            }
-        }
+        Ok(Closing::Stop | Closing::PeerClosed | Closing::Idle) => connection.shut_down().await,
+        // The peer is gone or does not read: drop its calls.
+        Err(e) => debug!(error = %e, "closing: write failed"),
     }
     debug!("connection closed");
 }
 
-/// Reads requests and runs their calls concurrently on this connection's task (no task spawn per
-/// call: a call that finishes at once costs no wake-up of another thread), until the connection
-/// should close; then waits for the calls still running. Connections run in parallel; a handler
-/// that computes for long should move that work to `spawn_blocking`. Replies go to `tx`, drained by the connection's writer. Returns the
-/// reader if the peer broke the protocol (it may still be sending).
-async fn read_requests(
-    mut reader: MessageReader<OwnedReadHalf>,
-    tx: mpsc::Sender<Bytes>,
-    shared: &Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) -> Option<MessageReader<OwnedReadHalf>> {
-    let config = &shared.config;
-    let protocol = reader.wire().protocol;
-    let mut calls = FuturesUnordered::new();
-    // Built once: activity only moves `deadline`; the timer is re-armed when it fires early, so the
-    // hot path touches neither the timer wheel nor the watch channel.
-    let mut deadline = Instant::now() + config.read_timeout;
-    let idle = sleep_until(deadline);
-    tokio::pin!(idle);
-    let shutdown = stopped(&mut stop);
-    tokio::pin!(shutdown);
-    let broken = loop {
-        tokio::select! {
-            biased;
-            () = &mut shutdown => {
-                debug!("closing: the server is shutting down");
-                break false;
+/// Why a connection stopped reading requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    /// The server shuts down.
+    Stop,
+    /// The peer closed its side.
+    PeerClosed,
+    /// Nothing happened for the read timeout.
+    Idle,
+    /// The peer broke the protocol (it may still be sending).
+    Broken,
+}
+
+/// One connection being served: its reader, its calls and its writer, driven by one task.
+struct Connection<'a> {
+    shared: &'a Shared,
+    routes: Routes<'a>,
+    protocol: Protocol,
+    reader: MessageReader<OwnedReadHalf>,
+    writer: FrameWriter<OwnedWriteHalf>,
+    /// The calls whose handlers wait.
+    calls: FuturesUnordered<Running<'a>>,
+    /// When the connection closes unless something happens (a request read, a call finishing,
+    /// a reply written) or calls are running.
+    deadline: Instant,
+    /// Set once no more requests are read, and why.
+    closing: Option<Closing>,
+    /// A reply could not be queued: the connection closes.
+    failed: Option<WireError>,
+    /// Calls finished and not counted yet: counted together, with one clock read, once the
+    /// requests read so far have run.
+    uncounted: Vec<Counted>,
+}
+
+/// Where reading requests stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// The socket has nothing more; the task is woken when it has.
+    Waiting,
+    /// Held back: `max_in_flight` calls run, or too many replies wait to be written.
+    HeldBack,
+    /// No more requests are read.
+    Closed,
+}
+
+impl<'a> Connection<'a> {
+    /// Serves until the connection should close and every call has finished and been written
+    /// (`Ok`, with why it closes), or until writing fails or the peer stops reading (`Err`).
+    fn poll_serve<S: Future<Output = ()>>(
+        &mut self,
+        cx: &mut Context<'_>,
+        watch: &mut Watch<'_, S>,
+    ) -> Poll<Result<Closing, WireError>> {
+        if self.closing.is_none() && watch.shutting_down(cx) {
+            debug!("closing: the server is shutting down");
+            self.closing = Some(Closing::Stop);
+        }
+        loop {
+            let finished = self.poll_calls(cx);
+            let reading = self.poll_requests(cx);
+            self.count(finished);
+            let queued = self.writer.queued();
+            if queued > 0 {
+                match self.writer.poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                    // A peer reading a large reply slowly is not idle.
+                    Poll::Pending if self.writer.queued() < queued => self.touch(Instant::now()),
+                    Poll::Pending => {}
+                }
             }
-            Some(done) = calls.next(), if !calls.is_empty() => {
-                let now = Instant::now();
-                deadline = now + config.read_timeout;
-                count(shared, done, now.into_std());
+            if let Some(e) = self.failed.take() {
+                return Poll::Ready(Err(e));
             }
-            () = &mut idle => {
-                let now = Instant::now();
-                if now < deadline {
-                    idle.as_mut().reset(deadline);
-                    continue;
-                }
-                if calls.is_empty() {
-                    debug!("closing: idle past the read timeout");
-                    break false;
-                }
-                deadline = now + config.read_timeout;
-                idle.as_mut().reset(deadline);
+            if let Some(closing) = self.closing
+                && self.calls.is_empty()
+                && self.writer.queued() == 0
+            {
+                return Poll::Ready(Ok(closing));
             }
-            read = reader.read_message(), if calls.len() < config.max_in_flight => match read {
-                Ok(Some(message)) => {
-                    let received = Instant::now();
-                    deadline = received + config.read_timeout;
-                    match Request::parse(protocol, message, config.limits) {
-                        // Each call runs in its own span, made once it is routed.
-                        Ok(request) => calls.push(run_call(shared.clone(), request, tx.clone(), received.into_std())),
-                        Err(e) => {
-                            warn!(error = %e, "closing: a request header does not decode");
-                            break true;
-                        }
-                    }
-                }
-                Ok(None) => {
-                    debug!("the peer closed its side");
-                    break false;
-                }
-                Err(WireError::Malformed { header: Some(header), source }) => {
-                    warn!(method = %header.name, seqid = header.seqid, error = %source, "closing: malformed request");
-                    let request = Request::new(protocol, header, Bytes::new(), config.limits);
-                    if let Reply::Message(reply) = request.protocol_error(&source) {
-                        let _ = tx.send(reply).await;
-                    }
-                    break true;
-                }
-                Err(e) => {
-                    warn!(error = %e, "closing: unreadable request");
-                    break true;
-                }
+            // Read on if what held reading back is gone (calls finished, replies written).
+            if !(reading == Reading::HeldBack && self.may_read()) {
+                break;
             }
         }
-    };
-    while let Some(done) = calls.next().await {
-        count(shared, done, std::time::Instant::now());
+        while watch.poll_idle(cx, self.deadline).is_ready() {
+            let now = Instant::now();
+            if !self.calls.is_empty() {
+                // Calls are running: not idle.
+                self.touch(now);
+            } else if self.writer.queued() > 0 {
+                let stuck = std::io::Error::new(std::io::ErrorKind::TimedOut, "the peer reads no replies");
+                return Poll::Ready(Err(stuck.into()));
+            } else {
+                debug!("closing: idle past the read timeout");
+                return Poll::Ready(Ok(Closing::Idle));
+            }
+        }
+        Poll::Pending
     }
-    broken.then_some(reader)
+
+    /// Whether another request may be read now.
+    fn may_read(&self) -> bool {
+        self.closing.is_none()
+            && self.calls.len() < self.shared.config.max_in_flight
+            && self.writer.queued() < MAX_QUEUED_REPLIES
+    }
+
+    /// Moves the deadline: something happened at `now`.
+    fn touch(&mut self, now: Instant) {
+        self.deadline = now + self.shared.config.read_timeout;
+    }
+
+    /// Reads the requests that have arrived, as long as it may, and starts their calls.
+    fn poll_requests(&mut self, cx: &mut Context<'_>) -> Reading {
+        // Requests that came in one read were received at the same time: one clock read each.
+        let mut received = None;
+        loop {
+            if self.closing.is_some() {
+                return Reading::Closed;
+            }
+            if !self.may_read() {
+                return Reading::HeldBack;
+            }
+            match self.reader.poll_read_message(cx) {
+                Poll::Pending => return Reading::Waiting,
+                Poll::Ready(Ok(Some(message))) => {
+                    let now = *received.get_or_insert_with(Instant::now);
+                    if self.reader.buffered() == 0 {
+                        received = None;
+                    }
+                    self.touch(now);
+                    self.received(message, now.into_std(), cx);
+                }
+                Poll::Ready(Ok(None)) => {
+                    debug!("the peer closed its side");
+                    self.closing = Some(Closing::PeerClosed);
+                }
+                Poll::Ready(Err(e)) => self.refuse(e),
+            }
+        }
+    }
+
+    /// Starts the call of `message`, read at `received`, and polls it once: finished at once,
+    /// its reply is queued; otherwise it joins the running calls.
+    fn received(&mut self, message: Bytes, received: std::time::Instant, cx: &mut Context<'_>) {
+        let limits = self.shared.config.limits;
+        let parsed = match self.routes.expected() {
+            Some(expected) => Request::parse_expecting(self.protocol, message, limits, expected),
+            None => Request::parse(self.protocol, message, limits),
+        };
+        let request = match parsed {
+            Ok(request) => request,
+            Err(e) => {
+                warn!(error = %e, "closing: a request header does not decode");
+                self.closing = Some(Closing::Broken);
+                return;
+            }
+        };
+        match self.routes.start(request, received) {
+            Started::Done(finished) => self.finish(finished),
+            Started::Running(mut running) => match Pin::new(&mut running).poll(cx) {
+                Poll::Ready(finished) => self.finish(finished),
+                Poll::Pending => self.calls.push(running),
+            },
+        }
+    }
+
+    /// Finishes the running calls that have completed; returns whether any had.
+    fn poll_calls(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut finished_any = false;
+        while !self.calls.is_empty() {
+            match self.calls.poll_next_unpin(cx) {
+                Poll::Ready(Some(finished)) => {
+                    finished_any = true;
+                    self.finish(finished);
+                }
+                _ => break,
+            }
+        }
+        finished_any
+    }
+
+    /// Queues a finished call's reply; the call is counted by [`Connection::count`].
+    fn finish(&mut self, finished: Finished) {
+        if let Reply::Message(reply) = &finished.reply
+            && let Err(e) = self.writer.push(reply)
+        {
+            self.failed = Some(e);
+        }
+        if let Some(counted) = finished.counted {
+            self.uncounted.push(counted);
+        }
+    }
+
+    /// Counts the calls finished since the last count, each with its latency from its request
+    /// read to now (its reply is queued, and written next with the others); moves the deadline
+    /// if running calls finished.
+    fn count(&mut self, running_finished: bool) {
+        if self.uncounted.is_empty() && !running_finished {
+            return;
+        }
+        let now = Instant::now();
+        if running_finished {
+            self.touch(now);
+        }
+        let now = now.into_std();
+        if let Some(metrics) = &self.shared.metrics {
+            for counted in self.uncounted.drain(..) {
+                metrics.record_at(
+                    counted.series,
+                    counted.outcome,
+                    now.saturating_duration_since(counted.received),
+                );
+            }
+        }
+    }
+
+    /// Stops reading after input that cannot be read, answering the call if its header is
+    /// known.
+    fn refuse(&mut self, error: WireError) {
+        match error {
+            WireError::Malformed { header: Some(header), source } => {
+                let (method, seqid) = (&header.name, header.seqid);
+                warn!(%method, seqid, error = %source, "closing: malformed request");
+                let request = Request::new(self.protocol, header, Bytes::new(), self.shared.config.limits);
+                if let Reply::Message(reply) = request.protocol_error(&source) {
+                    // An error reply is small: it always frames.
+                    let _ = self.writer.push(&reply);
+                }
+            }
+            e => warn!(error = %e, "closing: unreadable request"),
+        }
+        self.closing = Some(Closing::Broken);
+    }
+
+    /// Shuts the write side down (after the replies queued), so the peer sees the end of the
+    /// stream.
+    async fn shut_down(&mut self) {
+        if let Err(e) = poll_fn(|cx| self.writer.poll_shutdown(cx)).await {
+            debug!(error = %e, "writing the last replies failed");
+        }
+    }
+}
+
+/// What a connection waits for besides its socket and its calls: the server's shutdown and the
+/// read timeout. Each is polled (which registers the task to be woken) only when it may have
+/// completed: after it was last polled it is checked by an atomic load.
+struct Watch<'p, S> {
+    /// A receiver of the shutdown flag, to see without a lock whether it changed.
+    signal: watch::Receiver<bool>,
+    /// Completes once the server shuts down.
+    shutdown: Pin<&'p mut S>,
+    shutdown_armed: bool,
+    /// The read timeout's timer: fires at some deadline, re-armed to the current one.
+    idle: Pin<&'p mut Sleep>,
+    idle_armed: bool,
+}
+
+impl<S: Future<Output = ()>> Watch<'_, S> {
+    /// Whether the server shuts down (else the task is woken when it does).
+    fn shutting_down(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.shutdown_armed && matches!(self.signal.has_changed(), Ok(false)) {
+            return false;
+        }
+        self.shutdown_armed = true;
+        // Unconstrained: a poll refused for want of budget would not register the task.
+        Pin::new(&mut unconstrained(self.shutdown.as_mut())).poll(cx).is_ready()
+    }
+
+    /// Ready once `deadline` has passed (else the task is woken when it does).
+    fn poll_idle(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        if self.idle_armed && !self.idle.is_elapsed() {
+            return Poll::Pending;
+        }
+        loop {
+            if Pin::new(&mut unconstrained(self.idle.as_mut())).poll(cx).is_pending() {
+                self.idle_armed = true;
+                return Poll::Pending;
+            }
+            if Instant::now() >= deadline {
+                self.idle_armed = false;
+                return Poll::Ready(());
+            }
+            self.idle.as_mut().reset(deadline);
+        }
+    }
 }
 
 /// Reads and drops what a peer that broke the protocol still sends, for a moment, before the
@@ -184,33 +412,10 @@ async fn linger(mut reader: MessageReader<OwnedReadHalf>) {
     let _ = timeout(LINGER_TIME, drain).await;
 }
 
-/// A finished call to count, and when its request was read.
-type Done = Option<(Counted, std::time::Instant)>;
-
-/// Runs one call read at `received` and queues its reply, if any; returns how to count it.
-async fn run_call(
-    shared: Arc<Shared>,
-    request: Request,
-    tx: mpsc::Sender<Bytes>,
-    received: std::time::Instant,
-) -> Done {
-    let (reply, counted) = handle(&shared, request).await;
-    if let Reply::Message(reply) = reply {
-        // The writer is gone only if the connection broke: nobody is left to tell.
-        let _ = tx.send(reply).await;
-    }
-    counted.map(|counted| (counted, received))
-}
-
-/// Counts a call that finished (its reply queued) at `now`, from its request read: the clock
-/// read the loop makes anyway after each call, so counting costs none of its own.
-fn count(shared: &Shared, done: Done, now: std::time::Instant) {
-    if let (Some((counted, received)), Some(metrics)) = (done, &shared.metrics) {
-        metrics.record_at(counted.series, counted.outcome, now.saturating_duration_since(received));
-    }
-}
-
 /// Completes once the server shuts down (or is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,8 @@
 //! A decoded call header with its still-encoded arguments, and the reply built from it.
 
-use bytes::{Bytes, BytesMut};
+use std::borrow::Cow;
+
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::codec::{
     ApplicationException, ApplicationExceptionKind, BinaryReader, BinaryWriter, CompactReader, CompactWriter,
@@ -55,17 +57,23 @@ impl Protocol {
         limits: Limits,
     ) -> Result<(MessageHeader, Bytes), ProtocolError> {
         match self {
+            // `advance`, not `slice`: the body keeps the message's buffer without counting
+            // another reference to it.
             Protocol::Binary => {
                 let mut r = BinaryReader::with_limits(message, limits);
                 let header = r.read_message_begin()?;
                 let at = r.position();
-                Ok((header, r.into_inner().slice(at..)))
+                let mut body = r.into_inner();
+                body.advance(at);
+                Ok((header, body))
             }
             Protocol::Compact => {
                 let mut r = CompactReader::with_limits(message, limits);
                 let header = r.read_message_begin()?;
                 let at = r.position();
-                Ok((header, r.into_inner().slice(at..)))
+                let mut body = r.into_inner();
+                body.advance(at);
+                Ok((header, body))
             }
         }
     }
@@ -100,6 +108,25 @@ impl Request {
         Ok(Request::new(protocol, header, body, limits))
     }
 
+    /// [`Request::parse`] for a server that expects the method `expected` (the last one called
+    /// on the connection): when a strict binary message names it, the request's name is that
+    /// `&'static str`, and the name is neither copied nor checked again. Any other message parses
+    /// as with [`Request::parse`].
+    pub(crate) fn parse_expecting(
+        protocol: Protocol,
+        mut message: Bytes,
+        limits: Limits,
+        expected: &'static str,
+    ) -> Result<Self, ProtocolError> {
+        match peek_strict_binary(protocol, &message, expected, limits) {
+            Some((kind, seqid, body_at)) => {
+                message.advance(body_at);
+                Ok(Request::new(protocol, MessageHeader::new(expected, kind, seqid), message, limits))
+            }
+            None => Request::parse(protocol, message, limits),
+        }
+    }
+
     /// The method name (without a multiplexing prefix once the server has routed it).
     pub fn method(&self) -> &str {
         &self.header.name
@@ -118,6 +145,14 @@ impl Request {
     /// Renames the method: the server strips the `Service:` prefix of multiplexed calls.
     pub fn set_method(&mut self, name: String) {
         self.header.name = name.into();
+    }
+
+    /// Renames the method to one of the names its service declares, and returns the header as
+    /// it was: the server keeps that for the replies it makes itself, and the replies the
+    /// handler makes copy no name.
+    pub(crate) fn rename(&mut self, name: &'static str) -> MessageHeader {
+        let sent = std::mem::replace(&mut self.header.name, Cow::Borrowed(name));
+        MessageHeader::new(sent, self.header.kind, self.header.seqid)
     }
 
     /// Decodes the arguments struct.
@@ -182,6 +217,31 @@ impl Request {
     }
 }
 
+/// The type, seqid and body offset of `message` if it is a strict binary message whose method
+/// is `name` (and so would parse with that header); `None` for anything else.
+fn peek_strict_binary(
+    protocol: Protocol,
+    message: &[u8],
+    name: &str,
+    limits: Limits,
+) -> Option<(MessageType, i32, usize)> {
+    // Version 1 in the high 16 bits (the next byte is not checked, as a reader does not), the
+    // type in the low byte, then the name's length.
+    let [0x80, 0x01, _, kind, l0, l1, l2, l3, ref rest @ ..] = *message else {
+        return None;
+    };
+    let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+    if protocol != Protocol::Binary || len != name.len() || len > limits.max_string_len {
+        return None;
+    }
+    let (sent, rest) = rest.split_at_checked(len)?;
+    if sent != name.as_bytes() {
+        return None;
+    }
+    let seqid = i32::from_be_bytes(*rest.first_chunk::<4>()?);
+    Some((MessageType::try_from(kind).ok()?, seqid, 8 + len + 4))
+}
+
 /// What a server sends back for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -189,4 +249,51 @@ pub enum Reply {
     None,
     /// An encoded message (without transport framing).
     Message(Bytes),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message of `kind` named `name` with seqid 9 and a struct body holding one i32.
+    fn message(protocol: Protocol, name: &'static str, kind: MessageType) -> Bytes {
+        let mut buf = BytesMut::new();
+        let body = ApplicationException::unknown_method("x");
+        assert!(protocol.encode_message(&MessageHeader::new(name, kind, 9), &body, &mut buf).is_ok());
+        buf.freeze()
+    }
+
+    fn parsed(r: Result<Request, ProtocolError>) -> Result<(MessageHeader, Bytes), ProtocolError> {
+        r.map(|r| (r.header, r.body))
+    }
+
+    #[test]
+    fn parsing_expecting_a_name_reads_what_parsing_reads() {
+        let mut cases = Vec::new();
+        for protocol in [Protocol::Binary, Protocol::Compact] {
+            for name in ["echo", "echo2", "ech", "Echo:echo", ""] {
+                for kind in [MessageType::Call, MessageType::Oneway, MessageType::Reply] {
+                    cases.push(message(protocol, name, kind));
+                }
+            }
+        }
+        let call = message(Protocol::Binary, "echo", MessageType::Call);
+        // Cut anywhere, a bad type byte, an old non-strict header.
+        cases.extend((0..call.len()).map(|cut| call.slice(..cut)));
+        let mut bad_type = call.to_vec();
+        bad_type[3] = 9;
+        cases.push(bad_type.into());
+        cases.push(Bytes::from_static(&[0, 0, 0, 4, b'e', b'c', b'h', b'o', 1, 0, 0, 0, 9, 0]));
+        for m in cases {
+            for protocol in [Protocol::Binary, Protocol::Compact] {
+                let limits = Limits::default();
+                let want = parsed(Request::parse(protocol, m.clone(), limits));
+                let got = parsed(Request::parse_expecting(protocol, m.clone(), limits, "echo"));
+                assert_eq!(got, want, "{protocol:?} {m:02x?}");
+            }
+        }
+        // The name a request expected to be named gets is the static one.
+        let request = Request::parse_expecting(Protocol::Binary, call, Limits::default(), "echo");
+        assert!(matches!(request.map(|r| r.header.name), Ok(Cow::Borrowed("echo"))));
+    }
 }

@@ -1,6 +1,10 @@
 //! Reading whole messages off a byte stream, framed or not, within the frame limit.
 
-use bytes::{Bytes, BytesMut};
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::detect::detect;
@@ -9,8 +13,9 @@ use super::message::{Scan, unframed_message_len};
 use super::{Framing, WireFormat};
 use crate::codec::Limits;
 
-/// The least buffer space offered to each read.
-const READ_CHUNK: usize = 8 * 1024;
+/// The least buffer space offered to each read: room for many pipelined calls, so one read system
+/// call brings all a peer has sent.
+const READ_CHUNK: usize = 16 * 1024;
 /// The bytes of a frame's length prefix.
 const FRAME_HEADER: usize = 4;
 
@@ -70,16 +75,27 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     /// Reads the next message, without its frame length. `Ok(None)`: the peer closed the
     /// connection between messages.
     pub async fn read_message(&mut self) -> Result<Option<Bytes>, WireError> {
+        poll_fn(|cx| self.poll_read_message(cx)).await
+    }
+
+    /// [`read_message`](Self::read_message) as a poll: a message already buffered is returned
+    /// without touching `io`; otherwise `io` is read until a whole message is buffered or it has
+    /// nothing more (`Pending`, the task is woken when it has).
+    pub(crate) fn poll_read_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, WireError>> {
         loop {
             if let Some(message) = self.parse_buffered()? {
-                return Ok(Some(message));
+                return Poll::Ready(Ok(Some(message)));
             }
             self.buf.reserve(READ_CHUNK.max(self.want.saturating_sub(self.buf.len())).min(self.read_cap()));
-            if self.io.read_buf(&mut self.buf).await? == 0 {
-                return match self.buf.len() {
+            // A read future polled once and dropped loses nothing: it is cancel-safe.
+            if ready!(pin!(self.io.read_buf(&mut self.buf)).poll(cx))? == 0 {
+                return Poll::Ready(match self.buf.len() {
                     0 => Ok(None),
                     buffered => Err(WireError::Truncated { buffered }),
-                };
+                });
             }
         }
     }
@@ -115,7 +131,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         }
         let mut frame = self.buf.split_to(self.want);
         self.want = 0;
-        let _ = frame.split_to(FRAME_HEADER);
+        frame.advance(FRAME_HEADER);
         Ok(Some(frame.freeze()))
     }
 

@@ -1,7 +1,13 @@
-//! Writing messages: framing them, and the task that writes a connection's outgoing messages.
+//! Writing messages: framing them, and the buffer a connection's outgoing messages gather in
+//! until the socket takes them.
 
-use bytes::{BufMut, Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
 use super::Framing;
@@ -9,6 +15,8 @@ use super::error::WireError;
 
 /// Gather at most this many bytes of queued messages into one write.
 const MAX_BATCH: usize = 64 * 1024;
+/// An emptied buffer larger than this (grown for one large message) is given back.
+const KEEP_CAPACITY: usize = 256 * 1024;
 
 /// Appends `message` to `out` as it goes on the wire: after its 4-byte big-endian length when
 /// framed, as it is when not.
@@ -22,44 +30,119 @@ pub fn encode_frame(framing: Framing, message: &[u8], out: &mut BytesMut) -> Res
     Ok(())
 }
 
+/// A connection's outgoing side: messages are framed into one buffer as they come and written
+/// with as few system calls as the socket allows (everything queued goes in one write).
+///
+/// Nothing here waits: [`FrameWriter::poll_flush`] writes what the socket takes and registers
+/// for writability if it takes less, so one task can read, run calls and write.
+#[derive(Debug)]
+pub(crate) struct FrameWriter<W> {
+    io: W,
+    /// Framed messages not yet written.
+    queued: BytesMut,
+    framing: Framing,
+}
+
+impl<W: AsyncWrite + Unpin> FrameWriter<W> {
+    /// A writer of `framing` messages to `io`.
+    pub(crate) fn new(io: W, framing: Framing) -> Self {
+        // Grown as needed, so an idle connection holds no buffer.
+        FrameWriter { io, queued: BytesMut::new(), framing }
+    }
+
+    /// Queues `message`; [`FrameWriter::poll_flush`] writes it.
+    pub(crate) fn push(&mut self, message: &[u8]) -> Result<(), WireError> {
+        encode_frame(self.framing, message, &mut self.queued)
+    }
+
+    /// Bytes queued and not written yet.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Writes what is queued: `Ready(Ok)` once all of it is written; `Pending` (the task is
+    /// woken when the socket takes more) while the socket is full.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while !self.queued.is_empty() {
+            let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.queued))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.queued.advance(n);
+        }
+        if self.queued.capacity() > KEEP_CAPACITY {
+            self.queued = BytesMut::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Writes what is queued, then shuts the write side down, so the peer sees the end of the
+    /// stream.
+    pub(crate) fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_flush(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// Writes every message received on `rx` to `io`, gathering the ones already queued into one
 /// write. Returns once every sender is gone and all is written (then shuts the write side down,
 /// so the peer sees the end of the stream), or at the first write error.
 pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
-    mut io: W,
+    io: W,
     mut rx: mpsc::Receiver<Bytes>,
     framing: Framing,
 ) -> Result<(), WireError> {
-    let mut out = BytesMut::with_capacity(8 * 1024);
+    let mut writer = FrameWriter::new(io, framing);
     while let Some(message) = rx.recv().await {
-        encode_frame(framing, &message, &mut out)?;
-        drain(&mut rx, framing, &mut out)?;
-        io.write_all(&out).await?;
-        out.clear();
-    }
-    io.shutdown().await?;
-    Ok(())
-}
-
-/// Appends the messages already queued, up to [`MAX_BATCH`] bytes.
-fn drain(rx: &mut mpsc::Receiver<Bytes>, framing: Framing, out: &mut BytesMut) -> Result<(), WireError> {
-    while out.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(message) => encode_frame(framing, &message, out)?,
-            Err(_) => break,
+        writer.push(&message)?;
+        while writer.queued() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(message) => writer.push(&message)?,
+                Err(_) => break,
+            }
         }
+        poll_fn(|cx| writer.poll_flush(cx)).await?;
     }
+    poll_fn(|cx| writer.poll_shutdown(cx)).await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::future::poll_fn;
+
     use tokio::io::AsyncReadExt;
 
     use super::*;
 
     #[tokio::test]
     async fn writes_queued_messages_framed_then_ends_the_stream() {
+        let (client, mut server) = tokio::io::duplex(1024);
+        let mut writer = FrameWriter::new(client, Framing::Framed);
+        for m in [&b"ab"[..], b"", b"cde"] {
+            writer.push(m).unwrap();
+        }
+        assert_eq!(writer.queued(), 17);
+        poll_fn(|cx| writer.poll_shutdown(cx)).await.unwrap();
+        assert_eq!(writer.queued(), 0);
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, [0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0, 0, 0, 0, 3, b'c', b'd', b'e']);
+    }
+
+    #[tokio::test]
+    async fn unframed_messages_go_as_they_are() {
+        let (client, mut server) = tokio::io::duplex(1024);
+        let mut writer = FrameWriter::new(client, Framing::Unframed);
+        writer.push(b"xyz").unwrap();
+        poll_fn(|cx| writer.poll_shutdown(cx)).await.unwrap();
+        let mut got = Vec::new();
+        server.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"xyz");
+    }
+
+    #[tokio::test]
+    async fn the_write_loop_writes_queued_messages_then_ends_the_stream() {
         let (client, mut server) = tokio::io::duplex(1024);
         let (tx, rx) = mpsc::channel(8);
         for m in [&b"ab"[..], b"", b"cde"] {
@@ -73,14 +156,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unframed_messages_go_as_they_are() {
-        let (client, mut server) = tokio::io::duplex(1024);
-        let (tx, rx) = mpsc::channel(8);
-        tx.send(Bytes::from_static(b"xyz")).await.unwrap();
-        drop(tx);
-        write_loop(client, rx, Framing::Unframed).await.unwrap();
-        let mut got = Vec::new();
-        server.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, b"xyz");
+    async fn a_full_socket_keeps_the_rest_queued_until_it_drains() {
+        let (client, mut server) = tokio::io::duplex(8);
+        let mut writer = FrameWriter::new(client, Framing::Unframed);
+        let big = Bytes::from(vec![7u8; 100]);
+        writer.push(&big).unwrap();
+        let flushed = poll_fn(|cx| Poll::Ready(writer.poll_flush(cx).is_ready())).await;
+        assert!(!flushed, "8 bytes of room cannot take 100");
+        assert_eq!(writer.queued(), 92);
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await.map(|_| got)
+        });
+        poll_fn(|cx| writer.poll_shutdown(cx)).await.unwrap();
+        assert_eq!(reading.await.unwrap().unwrap(), big);
     }
 }
