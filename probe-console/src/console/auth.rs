@@ -3,7 +3,8 @@
 //! [`authenticate`] guards every `/api` route but login: no valid credential is 401 and the
 //! handler never runs; a cookie-authenticated request that changes something must pass the
 //! [CSRF check](super::csrf). Handlers that change something take [`Admin`], which turns a viewer
-//! away with 403.
+//! away with 403. Wrong tokens (at login or as bearer) are counted per client by
+//! [`limit`](super::limit).
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Request, State};
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::csrf;
 use super::error::{ApiError, ApiResult, Body};
+use super::limit::ClientIp;
 use super::session::{Role, SESSION_TTL};
 use super::state::ConsoleState;
 
@@ -65,12 +67,13 @@ fn session_cookie(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-fn resolve(state: &ConsoleState, headers: &HeaderMap) -> Option<Caller> {
-    // An Authorization header, when present, is the only credential looked at.
-    if let Some(token) = bearer(headers) {
-        let role = state.tokens().role_of(token?)?;
-        return Some(Caller { role, actor: format!("console-api:{}", role.as_str()), via: Via::Bearer });
-    }
+/// The caller a bearer token (`None` when the header is not `Bearer <token>`) stands for.
+fn bearer_caller(state: &ConsoleState, token: Option<&str>) -> Option<Caller> {
+    let role = state.tokens().role_of(token?)?;
+    Some(Caller { role, actor: format!("console-api:{}", role.as_str()), via: Via::Bearer })
+}
+
+fn session_caller(state: &ConsoleState, headers: &HeaderMap) -> Option<Caller> {
     let id = session_cookie(headers)?;
     let session = state.sessions().get(id)?;
     let actor = session_actor(session.role, &session.user);
@@ -85,9 +88,25 @@ fn session_actor(role: Role, user: &str) -> String {
 }
 
 /// Middleware: 401 without a valid credential, 403 on a cookie-authenticated change without the
-/// session's CSRF token; otherwise runs the handler with the [`Caller`] in the extensions.
+/// session's CSRF token; otherwise runs the handler with the [`Caller`] in the extensions. A wrong
+/// bearer token counts as a failed login, and a client with too many gets 429
+/// ([`limit`](super::limit)).
 pub async fn authenticate(State(state): State<ConsoleState>, mut req: Request, next: Next) -> Response {
-    let Some(caller) = resolve(&state, req.headers()) else {
+    // An Authorization header, when present, is the only credential looked at.
+    let caller = match bearer(req.headers()) {
+        Some(token) => {
+            let client = ClientIp::of(req.extensions());
+            match state.limiter().attempt(client, || bearer_caller(&state, token)) {
+                Ok(caller) => caller,
+                Err(throttled) => {
+                    tracing::warn!(client = ?client.0, "console: bearer token refused, too many failures");
+                    return throttled.into_response();
+                }
+            }
+        }
+        None => session_caller(&state, req.headers()),
+    };
+    let Some(caller) = caller else {
         return ApiError::unauthorized().into_response();
     };
     if let Via::Session { csrf, .. } = &caller.via {
@@ -163,11 +182,23 @@ fn cookie(value: &str, max_age_secs: u64) -> ApiResult<HeaderValue> {
 }
 
 /// `POST /api/login {token, user?}`: starts a browser session (sets the cookie) and answers the
-/// role and the CSRF token; 401 for a wrong token.
-pub async fn login(State(state): State<ConsoleState>, Body(login): Body<Login>) -> ApiResult<Response> {
+/// role and the CSRF token; 401 for a wrong token, 429 (token not checked) after too many wrong
+/// tokens from the client ([`limit`](super::limit)).
+pub async fn login(
+    State(state): State<ConsoleState>,
+    client: ClientIp,
+    Body(login): Body<Login>,
+) -> ApiResult<Response> {
     check_user(&login.user)?;
-    let Some(role) = state.tokens().role_of(login.token.trim()) else {
-        tracing::info!(user = %login.user, "console: login with a wrong token");
+    let role = match state.limiter().attempt(client, || state.tokens().role_of(login.token.trim())) {
+        Ok(role) => role,
+        Err(throttled) => {
+            tracing::warn!(client = ?client.0, user = %login.user, "console: login refused, too many failures");
+            return Ok(throttled.into_response());
+        }
+    };
+    let Some(role) = role else {
+        tracing::info!(client = ?client.0, user = %login.user, "console: login with a wrong token");
         return Err(ApiError::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "wrong token: use the admin or viewer token that `probe console` printed",

@@ -17,8 +17,10 @@
 //! Security: every `/api` route but login needs a credential, either `Authorization: Bearer
 //! <token>` (API clients) or the session cookie that `POST /api/login` sets (browsers; see
 //! [`auth`]). The viewer token reads, the admin token also changes (a viewer gets 403). Changes
-//! authenticated by cookie need the session's CSRF token ([`csrf`]). Every change is recorded in
-//! the audit log by [`Operator`](probe_runtime::registry::Operator) under the caller's name.
+//! authenticated by cookie need the session's CSRF token ([`csrf`]). Wrong tokens are limited per
+//! client address ([`limit`]): beyond 10 failures a minute the client gets 429. Every change is
+//! recorded in the audit log by [`Operator`](probe_runtime::registry::Operator) under the
+//! caller's name.
 //!
 //! For tests, [`router`] gives the whole console as an axum [`Router`] to call with `oneshot`.
 
@@ -27,6 +29,7 @@ mod assets;
 pub mod auth;
 pub mod csrf;
 pub mod error;
+pub mod limit;
 pub mod live;
 pub mod session;
 mod state;
@@ -97,5 +100,7 @@ pub async fn serve_on(
         tracing::info!("console: shutting down");
         state.stop_streams();
     };
+    // The peer address feeds the per-client limit on failed logins ([`limit`]).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(signal).await
 }

@@ -1,5 +1,5 @@
-//! What every handler shares: the backends, the tokens, the sessions and the stop signal of the
-//! live streams.
+//! What every handler shares: the backends, the tokens, the sessions, the limit on failed logins
+//! and the stop signal of the live streams.
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use probe_runtime::registry::Backends;
 use tokio::sync::watch;
 
 use super::ConsoleOptions;
+use super::limit::LoginLimiter;
 use super::session::{Sessions, TokenError, Tokens};
 
 /// The console's shared state; clones share it. Build it with [`ConsoleState::new`] and pass it to
@@ -21,6 +22,7 @@ struct Inner {
     backends: Backends,
     tokens: Tokens,
     sessions: Sessions,
+    limiter: LoginLimiter,
     stop: watch::Sender<bool>,
 }
 
@@ -28,12 +30,22 @@ impl ConsoleState {
     /// State over `backends` accepting the tokens of `options` (which must be non-empty and
     /// different).
     pub fn new(options: &ConsoleOptions, backends: Backends) -> Result<Self, TokenError> {
+        Self::with_limiter(options, backends, LoginLimiter::default())
+    }
+
+    /// [`ConsoleState::new`] with another limit on failed logins (tests use a shorter window).
+    pub fn with_limiter(
+        options: &ConsoleOptions,
+        backends: Backends,
+        limiter: LoginLimiter,
+    ) -> Result<Self, TokenError> {
         let tokens = Tokens::new(&options.admin_token, &options.viewer_token)?;
         if options.admin_token.len() < 16 || options.viewer_token.len() < 16 {
             tracing::warn!("console tokens shorter than 16 characters are easy to guess");
         }
         let (stop, _) = watch::channel(false);
-        Ok(ConsoleState { inner: Arc::new(Inner { backends, tokens, sessions: Sessions::new(), stop }) })
+        let inner = Inner { backends, tokens, sessions: Sessions::new(), limiter, stop };
+        Ok(ConsoleState { inner: Arc::new(inner) })
     }
 
     /// The backends the console reads and changes.
@@ -47,6 +59,10 @@ impl ConsoleState {
 
     pub(crate) fn sessions(&self) -> &Sessions {
         &self.inner.sessions
+    }
+
+    pub(crate) fn limiter(&self) -> &LoginLimiter {
+        &self.inner.limiter
     }
 
     /// Ends every live event stream (`/api/events`), so a graceful shutdown need not wait for

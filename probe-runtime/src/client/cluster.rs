@@ -18,7 +18,7 @@ use crate::balance::{
 use crate::config::ClientConfig;
 use crate::discovery::{Routes, ServiceRoutes};
 use crate::error::Error;
-use crate::metrics::{Outcome, RequestId, spans};
+use crate::metrics::{Outcome, RequestId, global, spans};
 use crate::registry::layout::NodeData;
 use crate::service::{BoxFuture, Protocol};
 use crate::transport::{Framing, WireFormat};
@@ -123,6 +123,9 @@ pub struct ClusterTransport {
 struct Conns {
     generation: u64,
     by_id: HashMap<Arc<str>, (WireFormat, Arc<TcpTransport>)>,
+    /// Nodes that left the table whose metric series are still held (a call in flight, another
+    /// transport): forgotten at a later generation change, unless listed again.
+    departed: HashSet<Arc<str>>,
 }
 
 impl fmt::Debug for ClusterTransport {
@@ -183,9 +186,7 @@ impl ClusterTransport {
         let wire = self.wire_for(node)?;
         let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         if conns.generation != routes.table.generation {
-            conns.by_id.retain(|id, _| routes.table.get(id).is_some());
-            conns.generation = routes.table.generation;
-            self.ejector.retain(&routes.table);
+            self.prune(&mut conns, routes);
         }
         if let Some((known, transport)) = conns.by_id.get(&endpoint.id)
             && *known == wire
@@ -210,6 +211,26 @@ impl ClusterTransport {
         );
         conns.by_id.insert(Arc::clone(&endpoint.id), (wire, Arc::clone(&transport)));
         Some(transport)
+    }
+
+    /// Drops the connections to nodes `routes` no longer lists, and their metric series once no
+    /// other transport or call holds them.
+    #[cold]
+    fn prune(&self, conns: &mut Conns, routes: &Routes) {
+        let Conns { generation, by_id, departed } = conns;
+        let metrics = self.options.metrics;
+        by_id.retain(|id, _| {
+            let listed = routes.table.get(id).is_some();
+            if !listed && metrics {
+                departed.insert(Arc::clone(id));
+            }
+            listed
+        });
+        departed.retain(|id| routes.table.get(id).is_none());
+        // The transports just dropped held their series: now only the registry may.
+        global().forget_client_nodes(departed);
+        *generation = routes.table.generation;
+        self.ejector.retain(&routes.table);
     }
 
     /// Node ids this client cannot call (a protocol they do not speak).
@@ -336,5 +357,63 @@ impl super::Channel {
         let routes =
             ServiceRoutes::watch(Arc::clone(&backends.registry), backends.env, appkey, service).await?;
         Ok(super::Channel::new(ClusterTransport::new(routes, options)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balance::Table;
+
+    fn routes(generation: u64, ports: &[u16]) -> Routes {
+        let nodes: Vec<NodeData> = ports.iter().map(|&port| NodeData::new("127.0.0.1", port)).collect();
+        let endpoints: Vec<Endpoint> = nodes
+            .iter()
+            .map(|n| Endpoint::from_node(format!("ClusterLeak_127.0.0.1_{}", n.port), n))
+            .collect();
+        Routes { table: Table::new(generation, endpoints), nodes: nodes.into() }
+    }
+
+    fn call(cluster: &ClusterTransport, routes: &Routes, port: u16) {
+        let endpoint = routes.table.endpoints.iter().find(|e| e.port == port).expect("listed");
+        let transport = cluster.transport_for(routes, endpoint).expect("usable");
+        transport.recorder().expect("metrics on").record(
+            "ClusterLeak",
+            "get",
+            Outcome::Ok,
+            Duration::from_micros(5),
+        );
+    }
+
+    #[test]
+    fn series_of_nodes_that_left_the_table_are_forgotten() {
+        let first = routes(1, &[41001, 41002]);
+        let cluster =
+            ClusterTransport::new(ServiceRoutes::fixed("ClusterLeak", []), ClusterOptions::default());
+        // Another client of the same service keeps a series of the node that leaves.
+        let other = ClusterTransport::new(ServiceRoutes::fixed("ClusterLeak", []), ClusterOptions::default());
+        call(&cluster, &first, 41001);
+        call(&cluster, &first, 41002);
+        call(&other, &first, 41002);
+        let series = |port: u16| {
+            format!(
+                r#"probe_client_calls_total{{service="ClusterLeak",method="get",node="ClusterLeak_127.0.0.1_{port}",outcome="ok"}} "#
+            )
+        };
+        let text = global().render();
+        assert!(text.contains(&format!("{}2", series(41002))), "{text}");
+
+        // 41002 restarts on 41003: the table drops it.
+        let second = routes(2, &[41001, 41003]);
+        call(&cluster, &second, 41003);
+        let text = global().render();
+        assert!(text.contains(&format!("{}1", series(41001))), "{text}");
+        assert!(text.contains(&format!("{}1", series(41003))), "{text}");
+        assert!(text.contains(&format!("{}2", series(41002))), "still used by the other client: {text}");
+
+        call(&other, &second, 41001);
+        let text = global().render();
+        assert!(!text.contains("ClusterLeak_127.0.0.1_41002"), "{text}");
+        assert!(text.contains(&format!("{}2", series(41001))), "{text}");
     }
 }

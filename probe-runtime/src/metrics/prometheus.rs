@@ -187,6 +187,29 @@ mod tests {
     }
 
     #[test]
+    fn series_of_a_departed_node_are_no_longer_rendered() {
+        let registry = MetricsRegistry::new();
+        let (gone, stays) = ("Demo_10.0.0.1_9090", "Demo_10.0.0.2_9090");
+        for node in [gone, stays] {
+            let recorder = NodeRecorder::new(&registry, node.into());
+            recorder.record("Demo", "get", Outcome::Ok, Duration::from_micros(10));
+            recorder.phases().connect.record(Duration::from_micros(10));
+        }
+        let ok = |node: &str| {
+            format!(r#"probe_client_calls_total{{service="Demo",method="get",node="{node}",outcome="ok"}}"#)
+        };
+        let connect = |node: &str| format!(r#"probe_client_connect_seconds_count{{node="{node}"}}"#);
+        let text = registry.render();
+        assert_eq!(sample(&text, &ok(gone)), Some(1.0), "{text}");
+
+        registry.forget_client_nodes(&mut [Arc::from(gone)].into());
+        let text = registry.render();
+        assert!(!text.contains(gone), "{text}");
+        assert_eq!(sample(&text, &ok(stays)), Some(1.0), "{text}");
+        assert_eq!(sample(&text, &connect(stays)), Some(1.0), "{text}");
+    }
+
+    #[test]
     fn an_empty_registry_renders_only_descriptors() {
         let text = MetricsRegistry::new().render();
         assert!(text.lines().all(|l| l.starts_with('#')), "{text}");

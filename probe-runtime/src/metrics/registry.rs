@@ -1,7 +1,7 @@
 //! The registry of a process's call statistics: every running server's table, and the client
 //! series created as calls reach new (service, method, node) keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -102,6 +102,32 @@ impl MetricsRegistry {
         Arc::clone(write(&self.inner.phases).entry(Arc::clone(node)).or_default())
     }
 
+    /// Forgets the client series and phase histograms of `nodes` (nodes a cluster transport's
+    /// table no longer lists) that no recorder holds any more: the registry's own reference is the
+    /// last one, so no live transport still counts into them. Leaves in `nodes` the nodes some
+    /// series of which are still held (a call in flight, another transport), to try again later.
+    ///
+    /// Takes the write locks and walks every client series: call it on table changes, never per
+    /// call.
+    pub(crate) fn forget_client_nodes(&self, nodes: &mut HashSet<Arc<str>>) {
+        if nodes.is_empty() {
+            return;
+        }
+        let mut held = HashSet::new();
+        let mut unheld = |node: &Arc<str>, count: usize| {
+            if !nodes.contains(node) {
+                return true;
+            }
+            if count > 1 {
+                held.insert(Arc::clone(node));
+            }
+            count > 1
+        };
+        write(&self.inner.clients).retain(|(_, _, node), stats| unheld(node, Arc::strong_count(stats)));
+        write(&self.inner.phases).retain(|node, stats| unheld(node, Arc::strong_count(stats)));
+        nodes.retain(|node| held.contains(node));
+    }
+
     /// Every server series at this moment, summed over the process's running servers, sorted by
     /// service and method.
     pub fn server_calls(&self) -> Vec<(&'static str, &'static str, CallSnapshot)> {
@@ -165,5 +191,33 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &registry.client_calls("S", "get", &"n".into())));
         assert!(!Arc::ptr_eq(&first, &registry.client_calls("S", "put", &node)));
         assert_eq!(registry.client_calls_all().len(), 2);
+    }
+
+    #[test]
+    fn departed_nodes_are_forgotten_once_no_recorder_holds_them() {
+        let registry = MetricsRegistry::new();
+        let (gone, kept, held): (Arc<str>, Arc<str>, Arc<str>) =
+            ("gone".into(), "kept".into(), "held".into());
+        for node in [&gone, &kept, &held] {
+            registry.client_calls("S", "get", node).record(Outcome::Ok, Duration::ZERO);
+            registry.client_phases(node);
+        }
+        let in_flight = registry.client_calls("S", "get", &held);
+        let mut departed: HashSet<Arc<str>> = [gone.clone(), held.clone()].into();
+        registry.forget_client_nodes(&mut departed);
+        let nodes =
+            |r: &MetricsRegistry| r.client_calls_all().into_iter().map(|s| s.node).collect::<Vec<_>>();
+        assert_eq!(nodes(&registry), [held.clone(), kept.clone()]);
+        assert_eq!(
+            registry.phases_all().into_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            std::slice::from_ref(&kept)
+        );
+        // Still held: kept to try again.
+        assert_eq!(departed, [held.clone()].into());
+        drop(in_flight);
+        registry.forget_client_nodes(&mut departed);
+        assert_eq!(nodes(&registry), std::slice::from_ref(&kept));
+        assert_eq!(registry.phases_all().into_iter().map(|(n, _)| n).collect::<Vec<_>>(), [kept]);
+        assert!(departed.is_empty());
     }
 }
