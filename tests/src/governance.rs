@@ -15,7 +15,9 @@ use probe_runtime::server::{Server, ServerHandle};
 
 use crate::idl::interop::*;
 
-/// A `Directory` whose `ping` answers with the provider's tag, so a client can count who answered.
+/// A `Directory` whose `ping` answers with the provider's tag, so a client can count who answered,
+/// and whose `get` answers, throws `NotFound` (id 404) or fails in the handler (id 500), so a test
+/// can make every outcome.
 #[derive(Debug, Clone)]
 pub struct Tagged {
     /// What `ping` answers.
@@ -30,7 +32,11 @@ impl Base for Tagged {
 
 impl Directory for Tagged {
     async fn get(&self, id: UserId) -> Result<User, CallError<DirectoryGetException>> {
-        Ok(crate::fixtures::sample_user(id))
+        match id {
+            404 => Err(NotFound { message: "no such user".into(), id }.into()),
+            500 => Err(probe::Error::handler("database down").into()),
+            _ => Ok(crate::fixtures::sample_user(id)),
+        }
     }
     async fn put(&self, _user: User) -> Result<(), CallError> {
         Ok(())

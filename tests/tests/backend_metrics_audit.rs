@@ -20,7 +20,7 @@ use probe_runtime::registry::{
     AuditEntry, AuditLog, Backends, METRICS_HISTORY_LEN, MetricsStore, NodeMetrics,
 };
 use probe_runtime::server::{Server, ServerHandle};
-use probe_tests::governance::{add_app, client, wait_for_routes};
+use probe_tests::governance::{Tagged, add_app, client, wait_for_routes};
 use probe_tests::idl::interop::*;
 use probe_tests::{mysql_url, real_backends, redis, redis_url, unique};
 use redis::AsyncCommands;
@@ -121,43 +121,11 @@ async fn mysql_audit_log_lists_the_newest_first() -> Result<()> {
     Ok(())
 }
 
-/// A `Directory` whose `get` answers, throws `NotFound` (404) or fails (500) by id.
-#[derive(Debug, Clone)]
-struct Outcomes;
-
-impl Base for Outcomes {
-    async fn ping(&self, msg: String) -> Result<String, CallError> {
-        Ok(msg)
-    }
-}
-
-impl Directory for Outcomes {
-    async fn get(&self, id: UserId) -> Result<User, CallError<DirectoryGetException>> {
-        match id {
-            404 => Err(NotFound { message: "no such user".into(), id }.into()),
-            500 => Err(probe::Error::handler("database down").into()),
-            _ => Ok(probe_tests::fixtures::sample_user(id)),
-        }
-    }
-    async fn put(&self, _user: User) -> Result<(), CallError> {
-        Ok(())
-    }
-    async fn find(&self, _prefix: String, _limit: i32, _contact: Contact) -> Result<Vec<User>, CallError> {
-        Ok(Vec::new())
-    }
-    async fn touch(&self, _id: UserId) -> Result<(), CallError> {
-        Ok(())
-    }
-    async fn count(&self) -> Result<i32, CallError> {
-        Ok(0)
-    }
-}
-
-/// A registered `Outcomes` provider with an admin endpoint, publishing every 200 ms.
+/// A registered provider (`Tagged`: its `get` makes every outcome) with an admin endpoint, publishing every 200 ms.
 async fn start(backends: &Backends, appkey: &str) -> Result<ServerHandle> {
     add_app(backends, appkey).await?;
     Server::builder()
-        .add_service_for_app(appkey, DirectoryServer::new(Outcomes))
+        .add_service_for_app(appkey, DirectoryServer::new(Tagged { tag: "outcomes".into() }))
         .register(backends.clone())
         .advertise_host("127.0.0.1")
         .grace_period(Duration::from_millis(500))
