@@ -61,11 +61,11 @@ async fn main() -> Result<()> {
     }
     let names: Vec<String> = [10, 20, 70].iter().map(|w| format!("weight {w}")).collect();
     let (stop_console, console) = start_console(args.console, &backends).await?;
-    let (mut callers, tally) = fleet::start_client(&backends, 4, Duration::from_millis(1)).await?;
+    let mut callers = fleet::start_client(&backends, 4, Duration::from_millis(1)).await?;
     println!("client calling Demo.say through discovery; calls per node each second:");
 
-    let outcome = run(&args, &operator, &nodes, &names, &tally).await;
-    callers.shutdown().await;
+    let outcome = run(&args, &operator, &nodes, &names, &callers).await;
+    callers.tasks.shutdown().await;
     let _ = stop_console.send(());
     console.await??;
     for node in nodes {
@@ -104,8 +104,9 @@ async fn run(
     operator: &Operator,
     nodes: &[Node],
     names: &[String],
-    tally: &fleet::Tally,
+    callers: &fleet::Callers,
 ) -> Result<()> {
+    let tally = &callers.tally;
     let started = Instant::now();
     let (mut before, mut after) = (BTreeMap::<String, u64>::new(), BTreeMap::<String, u64>::new());
     let mut disabled = false;
@@ -133,7 +134,14 @@ async fn run(
                 change.after.valid
             );
             disabled = true;
-            // The line after this one may still hold calls from before the switch.
+            // From here on count only calls that picked their node after the client saw the switch.
+            let off = nodes[2].key.zk_child();
+            let mut changes = callers.routes.changes();
+            let seen = changes.wait_for(|_| callers.routes.load().table.get(&off).is_some_and(|e| !e.valid));
+            tokio::time::timeout(Duration::from_secs(5), seen)
+                .await
+                .context("the client did not see the switch-off within 5 s")??;
+            tally.count_from(callers.routes.load().table.generation);
             tally.take();
         }
         if args.seconds.is_some_and(|s| started.elapsed() >= Duration::from_secs(s)) {

@@ -2,14 +2,16 @@
 //! tally of which node answered.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use probe::ServerHandle;
+use probe::discovery::ServiceRoutes;
 use probe::registry::layout::NodeKey;
 use probe::registry::{App, Backends, Operator};
-use probe::{Channel, ClusterOptions, Provider, Server};
+use probe::{Channel, ClusterOptions, ClusterTransport, Provider, Server};
 use tokio::task::JoinSet;
 
 use crate::handler::DemoHandler;
@@ -57,6 +59,8 @@ pub async fn start_node(backends: &Backends, operator: &Operator, weight: u32) -
 pub struct Tally {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     errors: Arc<Mutex<u64>>,
+    /// Calls that picked their node from an older routing table than this are not counted.
+    from_generation: Arc<AtomicU64>,
 }
 
 impl Tally {
@@ -67,7 +71,16 @@ impl Tally {
         (counts, errors)
     }
 
-    fn count(&self, node: String) {
+    /// Counts from now on only the calls that pick their node from routing table `generation` or
+    /// a later one, so calls already on their way to a node do not show after it changed.
+    pub fn count_from(&self, generation: u64) {
+        self.from_generation.store(generation, Ordering::Relaxed);
+    }
+
+    fn count(&self, node: String, generation: u64) {
+        if generation < self.from_generation.load(Ordering::Relaxed) {
+            return;
+        }
         *self.counts.lock().unwrap_or_else(PoisonError::into_inner).entry(node).or_default() += 1;
     }
 
@@ -76,30 +89,39 @@ impl Tally {
     }
 }
 
+/// The client side of the demo: its callers, their tally, and the routes they pick nodes from.
+#[derive(Debug)]
+pub struct Callers {
+    /// The calling tasks.
+    pub tasks: JoinSet<()>,
+    /// Calls per node.
+    pub tally: Tally,
+    /// The routing table of `Demo`, as discovery keeps it.
+    pub routes: ServiceRoutes,
+}
+
 /// Starts `callers` tasks that call `say` through discovery, each pausing `pause` between calls.
-pub async fn start_client(
-    backends: &Backends,
-    callers: usize,
-    pause: Duration,
-) -> Result<(JoinSet<()>, Tally)> {
-    let channel =
-        Channel::discover(backends, APPKEY, DemoHandler::SERVICE, ClusterOptions::default()).await?;
-    let client = DemoClient::new(channel);
+pub async fn start_client(backends: &Backends, callers: usize, pause: Duration) -> Result<Callers> {
+    let routes =
+        ServiceRoutes::watch(backends.registry.clone(), backends.env, APPKEY, DemoHandler::SERVICE).await?;
+    let transport = ClusterTransport::new(routes.clone(), ClusterOptions::default());
+    let client = DemoClient::new(Channel::new(transport));
     let tally = Tally::default();
     let mut tasks = JoinSet::new();
     for i in 0..callers {
-        let (client, tally) = (client.clone(), tally.clone());
+        let (client, tally, routes) = (client.clone(), tally.clone(), routes.clone());
         tasks.spawn(async move {
             loop {
+                let generation = routes.load().table.generation;
                 match client.say(format!("caller {i}")).await {
-                    Ok(greeting) => tally.count(greeting.node),
+                    Ok(greeting) => tally.count(greeting.node, generation),
                     Err(_) => tally.error(),
                 }
                 tokio::time::sleep(pause).await;
             }
         });
     }
-    Ok((tasks, tally))
+    Ok(Callers { tasks, tally, routes })
 }
 
 /// One line of the live display: calls per node in the last period, with their shares; `nodes`

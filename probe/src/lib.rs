@@ -46,7 +46,7 @@
 //! ```
 
 pub use probe_macros::service;
-pub use probe_runtime::client::{CallOptions, Channel, ClusterOptions, Transport};
+pub use probe_runtime::client::{CallOptions, Channel, ClusterOptions, ClusterTransport, Transport};
 pub use probe_runtime::codec::{ApplicationException, ListMap, ListSet};
 pub use probe_runtime::config::{self, Config};
 pub use probe_runtime::registry;
