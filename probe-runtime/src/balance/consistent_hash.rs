@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::hash::StableHasher;
 use super::{Balancer, Endpoint, Table, WeightedRandom};
+use crate::registry::layout::UNITS_PER_WEIGHT;
 
 /// Virtual nodes per unit of weight: 40 for the default weight of 10.
 pub const VNODES_PER_WEIGHT: u32 = 4;
@@ -38,12 +39,20 @@ struct Ring {
     points: Vec<(u64, usize)>,
 }
 
+/// The virtual nodes of `e`: [`VNODES_PER_WEIGHT`] per unit of weight (fractions rounded up, so
+/// any positive weight owns a point), the weight capped at [`MAX_RING_WEIGHT`].
+fn vnodes(e: &Endpoint) -> u32 {
+    let units = e.units().min(u64::from(MAX_RING_WEIGHT) * UNITS_PER_WEIGHT);
+    // At most MAX_RING_WEIGHT × VNODES_PER_WEIGHT, so it fits.
+    u32::try_from((units * u64::from(VNODES_PER_WEIGHT)).div_ceil(UNITS_PER_WEIGHT)).unwrap_or(u32::MAX)
+}
+
 impl Ring {
     fn build(table: &Table) -> Ring {
         let endpoints = &table.endpoints;
         let mut points = Vec::new();
         for (i, e) in endpoints.iter().enumerate().filter(|(_, e)| e.in_rotation()) {
-            for vnode in 0..e.weight.min(MAX_RING_WEIGHT) * VNODES_PER_WEIGHT {
+            for vnode in 0..vnodes(e) {
                 let mut h = StableHasher::new();
                 h.write(e.id.as_bytes());
                 h.write(b"#");
@@ -210,5 +219,17 @@ mod tests {
         let ring = Ring::build(&t);
         let per = |i: usize| ring.points.iter().filter(|p| p.1 == i).count();
         assert_eq!((per(0), per(1), per(2)), (40, 4, 4000));
+    }
+
+    #[test]
+    fn fractional_weights_own_points_in_proportion() {
+        let mut t = table(&[1, 1]);
+        let mut endpoints = t.endpoints.to_vec();
+        endpoints[0].weight = crate::registry::layout::Weight::from_json(&serde_json::json!(2.5)).unwrap();
+        endpoints[1].weight = crate::registry::layout::Weight::from_json(&serde_json::json!(0.1)).unwrap();
+        t = Table::new(2, endpoints);
+        let ring = Ring::build(&t);
+        let per = |i: usize| ring.points.iter().filter(|p| p.1 == i).count();
+        assert_eq!((per(0), per(1)), (10, 1));
     }
 }

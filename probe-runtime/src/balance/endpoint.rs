@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::load::{CallGuard, LoadStats};
-use crate::registry::layout::NodeData;
+use crate::registry::layout::{NodeData, Weight};
 
 /// One provider node as clients see it.
 ///
@@ -17,8 +17,9 @@ pub struct Endpoint {
     pub host: Arc<str>,
     /// Port clients connect to.
     pub port: u16,
-    /// Relative share of calls; 0 takes the node out of rotation.
-    pub weight: u32,
+    /// Relative share of calls, as the node JSON wrote it; 0 takes the node out of rotation.
+    /// Balancers use its [`Weight::units`], so fractional weights split calls in proportion.
+    pub weight: Weight,
     /// False when an operator switched the node off; takes it out of rotation.
     pub valid: bool,
     /// Live load, shared by every copy of this endpoint and carried across tables.
@@ -32,7 +33,7 @@ impl Endpoint {
             id: id.into(),
             host: host.into(),
             port,
-            weight,
+            weight: Weight::from(weight),
             valid: true,
             stats: Arc::new(LoadStats::new()),
         }
@@ -40,12 +41,21 @@ impl Endpoint {
 
     /// The endpoint registered as ZooKeeper child `id` with `data` as its node JSON.
     pub fn from_node(id: impl Into<Arc<str>>, data: &NodeData) -> Self {
-        Endpoint { valid: data.valid != 0, ..Endpoint::new(id, data.host.as_str(), data.port, data.weight) }
+        Endpoint {
+            weight: data.weight,
+            valid: data.valid.is_on(),
+            ..Endpoint::new(id, data.host.as_str(), data.port, 0)
+        }
     }
 
     /// Whether clients may route calls here: valid and with a positive weight.
     pub fn in_rotation(&self) -> bool {
-        self.valid && self.weight > 0
+        self.valid && self.weight.is_positive()
+    }
+
+    /// The weight in balancing units ([`Weight::units`]).
+    pub(crate) fn units(&self) -> u64 {
+        self.weight.units()
     }
 
     /// Counts a call as in flight on this endpoint; finish the guard with the call's latency.
@@ -123,9 +133,9 @@ mod tests {
     fn rotation_needs_valid_and_positive_weight() {
         let mut e = Endpoint::new("S_10.0.0.1_9090", "10.0.0.1", 9090, 10);
         assert!(e.in_rotation());
-        e.weight = 0;
+        e.weight = Weight::from(0);
         assert!(!e.in_rotation());
-        e.weight = 10;
+        e.weight = Weight::from(10);
         e.valid = false;
         assert!(!e.in_rotation());
     }
@@ -133,10 +143,10 @@ mod tests {
     #[test]
     fn from_node_reads_weight_and_valid() {
         let mut data = NodeData::new("10.0.0.2", 9091);
-        data.weight = 30;
-        data.valid = 0;
+        data.weight = Weight::from(30);
+        data.valid = crate::registry::layout::Valid::off();
         let e = Endpoint::from_node("S_10.0.0.2_9091", &data);
-        assert_eq!((&*e.host, e.port, e.weight, e.valid), ("10.0.0.2", 9091, 30, false));
+        assert_eq!((&*e.host, e.port, e.weight, e.valid), ("10.0.0.2", 9091, Weight::from(30), false));
     }
 
     #[test]
@@ -154,7 +164,7 @@ mod tests {
         let next = old.successor(vec![Endpoint::new("a", "h", 1, 20), Endpoint::new("c", "h", 3, 10)]);
         assert_eq!(next.generation, 8);
         let a = next.get("a").unwrap();
-        assert_eq!((a.weight, a.stats.ewma_micros()), (20, 500));
+        assert_eq!((a.weight, a.stats.ewma_micros()), (Weight::from(20), 500));
         assert!(Arc::ptr_eq(&a.stats, &old.endpoints[0].stats));
         assert_eq!(next.get("c").unwrap().stats.ewma_micros(), 0);
         assert!(next.get("b").is_none());

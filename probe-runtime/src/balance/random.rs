@@ -40,13 +40,13 @@ pub(crate) fn weighted_index(
     rng: &RngSource,
 ) -> Option<usize> {
     let eligible = |(i, e): &(usize, &Endpoint)| Some(*i) != skip && e.is_candidate(exclude);
-    let total: u64 = endpoints.iter().enumerate().filter(eligible).map(|(_, e)| u64::from(e.weight)).sum();
+    let total: u64 = endpoints.iter().enumerate().filter(eligible).map(|(_, e)| e.units()).sum();
     if total == 0 {
         return None;
     }
     let mut ticket = rng.below(total);
     for (i, e) in endpoints.iter().enumerate().filter(eligible) {
-        let weight = u64::from(e.weight);
+        let weight = e.units();
         if ticket < weight {
             return Some(i);
         }
@@ -100,6 +100,19 @@ mod tests {
         let n = counts(&b, &t, 10_000, &[]);
         for (got, want) in n.iter().zip([1000, 2000, 7000]) {
             assert!(got.abs_diff(want) <= 300, "{n:?}");
+        }
+    }
+
+    #[test]
+    fn fractional_weights_split_in_proportion() {
+        let mut endpoints = table(&[1, 1, 1]).endpoints.to_vec();
+        for (e, w) in endpoints.iter_mut().zip([30.5, 10.0, 0.5]) {
+            e.weight = crate::registry::layout::Weight::from_json(&serde_json::json!(w)).unwrap();
+        }
+        let t = Table::new(1, endpoints);
+        let n = counts(&WeightedRandom::with_seed(5), &t, 41_000, &[]);
+        for (got, want) in n.iter().zip([30_500, 10_000, 500]) {
+            assert!(got.abs_diff(want) <= 450, "{n:?}");
         }
     }
 

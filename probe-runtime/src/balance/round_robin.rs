@@ -62,7 +62,7 @@ impl Balancer for RoundRobin {
             if !e.is_candidate(exclude) {
                 continue;
             }
-            let weight = i64::from(e.weight);
+            let weight = i64::try_from(e.units()).unwrap_or(i64::MAX);
             state.scores[i] += weight;
             total += weight;
             if best.is_none_or(|b| state.scores[i] > state.scores[b]) {
@@ -84,6 +84,16 @@ mod tests {
     fn splits_exactly_by_weight() {
         let t = table(&[10, 20, 70]);
         assert_eq!(counts(&RoundRobin::new(), &t, 10_000, &[]), vec![1000, 2000, 7000]);
+    }
+
+    #[test]
+    fn splits_fractional_weights_exactly() {
+        let mut endpoints = table(&[1, 1]).endpoints.to_vec();
+        for (e, w) in endpoints.iter_mut().zip([2.5, 0.5]) {
+            e.weight = crate::registry::layout::Weight::from_json(&serde_json::json!(w)).unwrap();
+        }
+        let t = Table::new(1, endpoints);
+        assert_eq!(counts(&RoundRobin::new(), &t, 3_000, &[]), vec![2500, 500]);
     }
 
     #[test]

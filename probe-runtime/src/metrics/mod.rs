@@ -41,6 +41,7 @@ mod server;
 mod sharded;
 pub(crate) mod spans;
 mod stats;
+mod unusable;
 mod window;
 
 pub use admin::AdminServer;

@@ -132,7 +132,8 @@ fn histogram(
 impl Collector for MetricsRegistry {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
         self.encode_server(&mut encoder)?;
-        self.encode_client(&mut encoder)
+        self.encode_client(&mut encoder)?;
+        self.encode_unusable(&mut encoder)
     }
 }
 

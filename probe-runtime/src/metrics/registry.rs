@@ -19,10 +19,11 @@ pub struct MetricsRegistry {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(super) struct Inner {
     servers: RwLock<Vec<Arc<ServerStats>>>,
     clients: RwLock<BTreeMap<ClientKey, Arc<CallStats>>>,
     phases: RwLock<BTreeMap<Arc<str>, Arc<PhaseStats>>>,
+    pub(super) unusable: super::unusable::UnusableNodes,
 }
 
 /// `(service, method, node)`.
@@ -68,6 +69,10 @@ impl MetricsRegistry {
     /// An empty registry (servers and clients use [`global`]; this is for tests and tools).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub(super) fn inner(&self) -> &Inner {
+        &self.inner
     }
 
     /// Adds a running server's table.

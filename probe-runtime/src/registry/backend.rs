@@ -67,13 +67,15 @@ pub struct RegisteredNode {
 }
 
 /// The providers of one app in one env, as last seen. Nodes are sorted by their ZooKeeper child
-/// name. Children whose name or data break the layout are left out (and logged by the backend).
+/// name. Children whose name or data break the layout are in `unusable`, with the reason.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AppNodes {
     /// Increases with every change the backend saw.
     pub generation: u64,
     /// The nodes.
     pub nodes: Vec<RegisteredNode>,
+    /// The children probe cannot use, sorted by child name: they get no calls.
+    pub unusable: Vec<super::layout::UnusableNode>,
 }
 
 impl AppNodes {

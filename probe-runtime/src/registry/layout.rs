@@ -8,7 +8,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use super::node_data::{Fields, read_fields};
+pub use super::node_data::{NodeProblem, UNITS_PER_WEIGHT, UnusableNode, UnusableReason, Valid, Weight};
 
 /// Root of every service path in ZooKeeper.
 pub const ZK_ROOT: &str = "/services";
@@ -20,7 +23,7 @@ pub const APPS_TABLE: &str = "serviceapp";
 pub const DEFAULT_WEIGHT: u32 = 10;
 
 /// A deployment environment. Environments never see each other's nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Env {
     /// Development and testing.
     Dev,
@@ -213,46 +216,38 @@ impl fmt::Display for NodeKey {
     }
 }
 
-/// The JSON stored in the ephemeral node and in Redis. The first four fields are the Python design's;
-/// the optional ones are probe's additions, which Python clients ignore. Unknown fields are kept so a
-/// rewrite by an operator tool loses nothing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The JSON stored in the ephemeral node and in Redis. The first four fields are the Python design's,
+/// read as the Python client reads them (see [`NodeData::from_json`]); the optional ones are probe's
+/// additions, which Python clients ignore. Unknown fields are kept so a rewrite by an operator tool
+/// loses nothing, and `weight` and `valid` keep the form they were written in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NodeData {
     /// Address clients connect to.
     pub host: String,
     /// Port clients connect to.
     pub port: u16,
-    /// Relative share of calls; 0 takes the node out of rotation.
-    #[serde(default = "default_weight")]
-    pub weight: u32,
-    /// 1 while serving, 0 when an operator switched the node off.
-    #[serde(default = "default_valid")]
-    pub valid: u8,
+    /// Relative share of calls (an integer, a float or a boolean); 0 takes the node out of rotation.
+    pub weight: Weight,
+    /// On (`1`, `true`, `1.0`) while serving; anything else, `0` when an operator switched it off.
+    pub valid: Valid,
     /// Thrift protocol (`binary` or `compact`); absent on Python providers, which speak binary.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     /// Transport (`framed` or `buffered`); absent on Python providers, which are unframed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
     /// probe version of the provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
     /// Provider process id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     /// Start time, seconds since the Unix epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<u64>,
     /// Fields this version does not know, kept as they were.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
-}
-
-fn default_weight() -> u32 {
-    DEFAULT_WEIGHT
-}
-fn default_valid() -> u8 {
-    1
 }
 
 impl NodeData {
@@ -261,8 +256,8 @@ impl NodeData {
         NodeData {
             host: host.to_owned(),
             port,
-            weight: DEFAULT_WEIGHT,
-            valid: 1,
+            weight: Weight::default(),
+            valid: Valid::on(),
             protocol: None,
             transport: None,
             version: None,
@@ -272,14 +267,35 @@ impl NodeData {
         }
     }
 
-    /// Whether clients may route calls here: valid and with a positive weight.
+    /// Whether clients may route calls here: on (`valid == 1` as Python compares) and with a
+    /// positive weight.
     pub fn in_rotation(&self) -> bool {
-        self.valid != 0 && self.weight > 0
+        self.valid.is_on() && self.weight.is_positive()
     }
 
-    /// Parses node JSON.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(bytes)
+    /// Parses node JSON as the Python client reads it: any encoding `json.loads` detects, any
+    /// spacing and key order, `valid` on when it equals 1 (`1`, `true`, `1.0`), `weight` any
+    /// non-negative number or boolean, unknown fields kept. Data that would make the Python client
+    /// raise (not JSON, not an object, a missing field, a weight that is not a number, a host that
+    /// is not a string, a port that is not one) is a [`NodeProblem`]. probe's own fields are taken
+    /// when they have their type, else kept among the unknown ones.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, NodeProblem> {
+        let Fields { host, port, weight, valid, mut rest } = read_fields(bytes)?;
+        let string = |rest: &mut serde_json::Map<String, serde_json::Value>, name: &str| {
+            take(rest, name, |v| v.as_str().map(str::to_owned))
+        };
+        Ok(NodeData {
+            host,
+            port,
+            weight,
+            valid,
+            protocol: string(&mut rest, "protocol"),
+            transport: string(&mut rest, "transport"),
+            version: string(&mut rest, "version"),
+            pid: take(&mut rest, "pid", |v| v.as_u64().and_then(|n| u32::try_from(n).ok())),
+            started_at: take(&mut rest, "started_at", serde_json::Value::as_u64),
+            extra: rest,
+        })
     }
 
     /// Serialises node JSON.
@@ -287,6 +303,17 @@ impl NodeData {
         // Serialising a struct of strings, numbers and a JSON map cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
+}
+
+/// Removes `name` from `rest` when `read` takes its value; leaves it there otherwise.
+fn take<T>(
+    rest: &mut serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    read: impl Fn(&serde_json::Value) -> Option<T>,
+) -> Option<T> {
+    let value = read(rest.get(name)?)?;
+    rest.remove(name);
+    Some(value)
 }
 
 #[cfg(test)]
@@ -329,12 +356,12 @@ mod tests {
     fn python_json_roundtrips_and_keeps_unknown_fields() {
         let python = br#"{"host": "10.1.1.1", "port": 8081, "weight": 20, "valid": 0, "zone": "b"}"#;
         let data = NodeData::from_json(python).unwrap();
-        assert_eq!((data.weight, data.valid, data.in_rotation()), (20, 0, false));
+        assert_eq!((data.weight, data.valid.is_on(), data.in_rotation()), (Weight::from(20), false, false));
         assert_eq!(data.protocol, None);
         let back: serde_json::Value = serde_json::from_slice(&data.to_json()).unwrap();
         assert_eq!(back["zone"], "b");
         assert_eq!(back.get("protocol"), None);
-        let defaults = NodeData::from_json(br#"{"host": "h", "port": 1}"#).unwrap();
-        assert_eq!(defaults, NodeData::new("h", 1));
+        let python = NodeData::from_json(br#"{"host": "h", "port": 1, "weight": 10, "valid": 1}"#).unwrap();
+        assert_eq!(python, NodeData::new("h", 1));
     }
 }

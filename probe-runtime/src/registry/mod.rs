@@ -6,6 +6,7 @@ pub mod backends;
 pub mod embedded;
 pub mod layout;
 pub mod mysql;
+mod node_data;
 pub mod operator;
 pub mod redis;
 pub mod zookeeper;

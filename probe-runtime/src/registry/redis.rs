@@ -240,7 +240,10 @@ fn parse_node(hash: &str, field: &str, raw: &[u8]) -> Result<NodeData, BackendEr
     NodeData::from_json(raw).map_err(|err| BackendError::BadData {
         backend: BACKEND,
         location: format!("hash {hash} field {field}"),
-        detail: format!("the value is not node JSON ({err}): {}", String::from_utf8_lossy(raw)),
+        detail: format!(
+            "the value is not node JSON the Python design can use ({err}): {}",
+            String::from_utf8_lossy(raw)
+        ),
     })
 }
 
@@ -401,8 +404,9 @@ mod tests {
     fn hash_is_read_in_field_order_skipping_what_breaks_the_layout() {
         let raw = fields(&[
             ("b_app|dev|S|10.0.0.2|80", r#"{"host": "10.0.0.2", "port": 80, "weight": 5, "valid": 1}"#),
-            ("a_app|dev|S|10.0.0.1|80", r#"{"host": "10.0.0.1", "port": 80}"#),
+            ("a_app|dev|S|10.0.0.1|80", r#"{"valid":true,"port":80 , "weight":10,"host":"10.0.0.1"}"#),
             ("a_app|dev|S|10.0.0.3|80", "not json"),
+            ("a_app|dev|S|10.0.0.5|80", r#"{"host": "10.0.0.5", "port": 80, "weight": "5", "valid": 1}"#),
             ("a_app|prod|S|10.0.0.4|80", r#"{"host": "10.0.0.4", "port": 80}"#),
             ("no-pipes", r#"{"host": "h", "port": 1}"#),
         ]);
@@ -410,7 +414,17 @@ mod tests {
         let names: Vec<String> = nodes.iter().map(|n| n.key.redis_field()).collect();
         assert_eq!(names, ["a_app|dev|S|10.0.0.1|80", "b_app|dev|S|10.0.0.2|80"]);
         assert_eq!(nodes[1].data.weight, 5);
-        assert_eq!(nodes[0].data, NodeData::new("10.0.0.1", 80));
+        assert!(nodes[0].data.in_rotation() && nodes[0].data.valid.as_json() == &serde_json::Value::Bool(true));
+    }
+
+    #[test]
+    fn a_value_the_python_client_cannot_use_says_why() {
+        let raw = br#"{"host": "h", "port": 1, "weight": "30", "valid": 1}"#;
+        let err = parse_node("thriftprobe_dev", "a|dev|S|1.2.3.4|1", raw).unwrap_err().to_string();
+        assert!(err.contains("\"weight\" is \"30\" (str)") && err.contains("fix or delete it"), "{err}");
+        let loose = br#"{ "weight" : 30.0, "valid" : 1.0, "port" : 1, "host" : "h", "zone" : "b" }"#;
+        let data = parse_node("thriftprobe_dev", "a|dev|S|1.2.3.4|1", loose).unwrap();
+        assert_eq!((data.weight.units(), data.valid.is_on(), data.extra.len()), (30_000, true, 1));
     }
 
     #[test]

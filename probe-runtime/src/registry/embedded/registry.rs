@@ -52,7 +52,7 @@ pub(super) struct OwnedNode {
 impl AppState {
     fn snapshot(&self) -> Arc<AppNodes> {
         let nodes = self.nodes.values().map(|owned| owned.node.clone()).collect();
-        Arc::new(AppNodes { generation: self.generation, nodes })
+        Arc::new(AppNodes { generation: self.generation, nodes, unusable: Vec::new() })
     }
 
     /// Records a change: a new generation, sent to the watchers; a watch nobody reads is dropped.
@@ -208,7 +208,7 @@ mod tests {
         let (k, session) = (key(Env::Dev, "app", "Svc", 1), registry.session().await.unwrap());
         session.register(&k, &data(1)).await.unwrap();
         assert_eq!(next().await.nodes, [RegisteredNode { key: k.clone(), data: data(1) }]);
-        let heavier = NodeData { weight: 50, ..data(1) };
+        let heavier = NodeData { weight: 50.into(), ..data(1) };
         assert!(registry.update(&k, &heavier).await.unwrap());
         assert_eq!(next().await.nodes[0].data.weight, 50);
         session.deregister(&k).await.unwrap();

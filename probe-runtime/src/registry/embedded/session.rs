@@ -139,7 +139,7 @@ mod tests {
     }
 
     fn data(weight: u32) -> NodeData {
-        NodeData { weight, ..NodeData::new("10.0.0.1", 1) }
+        NodeData { weight: weight.into(), ..NodeData::new("10.0.0.1", 1) }
     }
 
     fn ports(watch: &mut AppWatch) -> Vec<u16> {

@@ -96,7 +96,7 @@ mod tests {
     }
 
     fn weighted(weight: u32) -> NodeData {
-        NodeData { weight, ..NodeData::new("10.0.0.1", 9000) }
+        NodeData { weight: weight.into(), ..NodeData::new("10.0.0.1", 9000) }
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Reading an app's provider nodes: children of `/services/{env}/{appkey}` whose names and JSON
-//! follow the layout. Children that break it are left out with a warning.
+//! follow the layout, read as the Python client reads them. Children probe cannot use are kept
+//! apart with the reason, for reports; they get no calls.
 
 use std::collections::BTreeMap;
 
@@ -7,10 +8,13 @@ use futures_util::future::join_all;
 use zookeeper_client as zk;
 
 use crate::registry::RegisteredNode;
-use crate::registry::layout::{Env, NodeData, NodeKey, zk_app_path};
+use crate::registry::layout::{Env, NodeData, NodeKey, UnusableNode, UnusableReason, zk_app_path};
 
-/// An app's valid nodes by child name (so they come out sorted by it).
-pub(super) type NodeMap = BTreeMap<String, RegisteredNode>;
+/// What one child holds: a node probe can route to, or why it cannot.
+pub(super) type Child = Result<RegisteredNode, UnusableNode>;
+
+/// An app's children by name (so they come out sorted by it).
+pub(super) type NodeMap = BTreeMap<String, Child>;
 
 /// The app whose nodes are read.
 #[derive(Debug, Clone)]
@@ -33,18 +37,15 @@ impl App {
             Err(zk::Error::NoNode) => return Ok(NodeMap::new()),
             Err(err) => return Err(err),
         };
-        let keyed: Vec<(String, NodeKey)> =
-            children.into_iter().filter_map(|child| self.key(&child).map(|key| (child, key))).collect();
         // Requests go out as they are made, so the reads run concurrently.
         let reads =
-            join_all(keyed.iter().map(|(child, _)| client.get_data(&format!("{}/{child}", self.path)))).await;
+            join_all(children.iter().map(|child| client.get_data(&format!("{}/{child}", self.path)))).await;
         let mut nodes = NodeMap::new();
-        for ((child, key), read) in keyed.into_iter().zip(reads) {
+        for (child, read) in children.into_iter().zip(reads) {
             match read {
                 Ok((bytes, _)) => {
-                    if let Some(node) = self.node(&child, key, &bytes) {
-                        nodes.insert(child, node);
-                    }
+                    let node = self.node(&child, &bytes);
+                    nodes.insert(child, node);
                 }
                 // Gone since the listing; the watch reports it.
                 Err(zk::Error::NoNode) => {}
@@ -54,39 +55,28 @@ impl App {
         Ok(nodes)
     }
 
-    /// Reads one child: `None` when it is gone or breaks the layout.
+    /// Reads one child: `None` when it is gone.
     pub(super) async fn read_one(
         &self,
         client: &zk::Client,
         child: &str,
-    ) -> Result<Option<RegisteredNode>, zk::Error> {
-        let Some(key) = self.key(child) else { return Ok(None) };
+    ) -> Result<Option<Child>, zk::Error> {
         match client.get_data(&format!("{}/{child}", self.path)).await {
-            Ok((bytes, _)) => Ok(self.node(child, key, &bytes)),
+            Ok((bytes, _)) => Ok(Some(self.node(child, &bytes))),
             Err(zk::Error::NoNode) => Ok(None),
             Err(err) => Err(err),
         }
     }
 
-    /// The child's key, if its name follows `{service}_{ip}_{port}`.
-    fn key(&self, child: &str) -> Option<NodeKey> {
-        match NodeKey::from_zk_child(self.env, &self.appkey, child) {
-            Ok(key) => Some(key),
-            Err(err) => {
-                tracing::warn!(path = %self.path, %err, "skipping a ZooKeeper node with a bad name");
-                None
-            }
-        }
-    }
-
-    /// The node, if its data is layout JSON.
-    fn node(&self, child: &str, key: NodeKey, bytes: &[u8]) -> Option<RegisteredNode> {
-        match NodeData::from_json(bytes) {
-            Ok(data) => Some(RegisteredNode { key, data }),
-            Err(err) => {
-                tracing::warn!(path = %self.path, child, %err, "skipping a ZooKeeper node with bad JSON");
-                None
-            }
+    /// The child as a node, or why probe cannot use it: its name must follow
+    /// `{service}_{ip}_{port}` and its data must be node JSON as the Python client reads it.
+    fn node(&self, child: &str, bytes: &[u8]) -> Child {
+        let key = NodeKey::from_zk_child(self.env, &self.appkey, child);
+        let unusable = |key, reason: UnusableReason| UnusableNode::new(child, key, reason, bytes);
+        match (key, NodeData::from_json(bytes)) {
+            (Ok(key), Ok(data)) => Ok(RegisteredNode { key, data }),
+            (Ok(key), Err(problem)) => Err(unusable(Some(key), problem.into())),
+            (Err(err), _) => Err(unusable(None, err.into())),
         }
     }
 
@@ -131,15 +121,18 @@ mod tests {
     }
 
     #[test]
-    fn leaves_out_bad_names_and_json() {
+    fn keeps_bad_names_and_json_apart_with_the_reason() {
         let app = App::new(Env::Dev, "shop");
-        assert!(app.key("no-port").is_none());
-        assert!(app.key("S_1.2.3.4_http").is_none());
-        let key = app.key("Shop_Service_1.2.3.4_80").expect("valid name");
-        assert_eq!((key.service(), key.ip(), key.port()), ("Shop_Service", "1.2.3.4", 80));
-        assert!(app.node("S_1.2.3.4_80", key.clone(), b"not json").is_none());
-        assert!(app.node("S_1.2.3.4_80", key.clone(), br#"{"port": 80}"#).is_none());
-        let node = app.node("S_1.2.3.4_80", key, br#"{"host": "1.2.3.4", "port": 80}"#).expect("valid JSON");
+        let data = br#"{"host": "1.2.3.4", "port": 80, "weight": 10, "valid": 1}"#;
+        let kind = |child: &str, bytes: &[u8]| app.node(child, bytes).unwrap_err().problem.kind();
+        assert_eq!(kind("no-port", data), "bad_name");
+        assert_eq!(kind("S_1.2.3.4_http", data), "bad_name");
+        assert_eq!(kind("S_1.2.3.4_80", b"not json"), "not_json");
+        assert_eq!(kind("S_1.2.3.4_80", br#"{"port": 80}"#), "missing_field");
+        let bad = app.node("S_1.2.3.4_80", b"not json").unwrap_err();
+        assert_eq!((bad.service(), bad.data.as_str()), (Some("S"), "not json"));
+        let node = app.node("Shop_Service_1.2.3.4_80", data).expect("valid JSON");
+        assert_eq!((node.key.service(), node.key.ip(), node.key.port()), ("Shop_Service", "1.2.3.4", 80));
         assert_eq!(node.data, NodeData::new("1.2.3.4", 80));
     }
 }

@@ -10,7 +10,8 @@ use zookeeper_client as zk;
 
 use super::connect::SharedClient;
 use super::nodes::{App, NodeMap, Place};
-use crate::registry::{AppNodes, AppWatch, BackendError};
+use crate::registry::layout::UnusableNode;
+use crate::registry::{AppNodes, AppWatch, BackendError, RegisteredNode};
 
 /// How long to wait before reading everything again after a read failed.
 const RETRY: Duration = Duration::from_secs(1);
@@ -24,8 +25,9 @@ pub(super) async fn start(shared: SharedClient, app: App) -> Result<AppWatch, Ba
     let (watcher, nodes) = watch_and_read(&client, &app)
         .await
         .map_err(|(action, err)| shared.target().error(format_args!("{action} {}", app.path), &err))?;
-    let (tx, rx) =
-        watch::channel(Arc::new(AppNodes { generation: 1, nodes: nodes.values().cloned().collect() }));
+    let (usable, unusable) = split(&nodes);
+    report(&app, &[], &unusable);
+    let (tx, rx) = watch::channel(Arc::new(AppNodes { generation: 1, nodes: usable, unusable }));
     drop(client);
     let follower = Follower { shared, app, nodes, tx };
     tokio::spawn(follower.run(watcher));
@@ -165,22 +167,54 @@ impl Follower {
     }
 
     fn publish(&self) {
-        publish(&self.tx, &self.nodes);
+        publish(&self.tx, &self.nodes, &self.app);
     }
 }
 
-/// Sends `nodes` as the next generation, unless the view holds them already.
-fn publish(tx: &watch::Sender<Arc<AppNodes>>, nodes: &NodeMap) {
+/// Sends `nodes` as the next generation, unless the view holds them already. Reports the nodes
+/// that became unusable or usable again.
+fn publish(tx: &watch::Sender<Arc<AppNodes>>, nodes: &NodeMap, app: &App) {
+    let (usable, unusable) = split(nodes);
     tx.send_if_modified(|current| {
-        if current.nodes.len() == nodes.len() && current.nodes.iter().eq(nodes.values()) {
+        if current.nodes == usable && current.unusable == unusable {
             return false;
         }
-        *current = Arc::new(AppNodes {
-            generation: current.generation + 1,
-            nodes: nodes.values().cloned().collect(),
-        });
+        report(app, &current.unusable, &unusable);
+        *current = Arc::new(AppNodes { generation: current.generation + 1, nodes: usable, unusable });
         true
     });
+}
+
+/// The nodes probe can route to and those it cannot, in child order.
+fn split(nodes: &NodeMap) -> (Vec<RegisteredNode>, Vec<UnusableNode>) {
+    let mut usable = Vec::with_capacity(nodes.len());
+    let mut unusable = Vec::new();
+    for child in nodes.values() {
+        match child {
+            Ok(node) => usable.push(node.clone()),
+            Err(bad) => unusable.push(bad.clone()),
+        }
+    }
+    (usable, unusable)
+}
+
+/// Logs each node that became unusable (or changed reason) and each that no longer is, once per
+/// change, and records the current ones in the process's metrics.
+fn report(app: &App, before: &[UnusableNode], after: &[UnusableNode]) {
+    let newly: Vec<&UnusableNode> = after.iter().filter(|n| !before.contains(n)).collect();
+    for node in &newly {
+        tracing::warn!(
+            path = %app.path,
+            child = %node.child,
+            reason = %node.problem,
+            data = %node.data,
+            "a ZooKeeper node probe cannot use: it gets no calls until its data is fixed"
+        );
+    }
+    for node in before.iter().filter(|n| !after.iter().any(|a| a.child == n.child)) {
+        tracing::info!(path = %app.path, child = %node.child, "a ZooKeeper node that was unusable is fixed or gone");
+    }
+    crate::metrics::global().set_unusable_nodes(app.env, &app.appkey, after, &newly);
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -194,36 +228,59 @@ async fn sleep_until(at: Option<Instant>) {
 mod tests {
     use super::*;
     use crate::registry::RegisteredNode;
-    use crate::registry::layout::{Env, NodeData, NodeKey};
+    use crate::registry::layout::{Env, NodeData, NodeKey, UnusableReason, Weight};
+    use crate::registry::zookeeper::nodes::Child;
 
-    fn node(port: u16) -> (String, RegisteredNode) {
+    fn node(port: u16) -> (String, Child) {
         let key = NodeKey::new(Env::Dev, "shop", "S", "1.2.3.4", port).expect("key");
-        (key.zk_child(), RegisteredNode { key, data: NodeData::new("1.2.3.4", port) })
+        (key.zk_child(), Ok(RegisteredNode { key, data: NodeData::new("1.2.3.4", port) }))
+    }
+
+    fn app() -> App {
+        App::new(Env::Dev, "watch_test")
     }
 
     #[test]
     fn publishes_only_changes_and_counts_generations() {
-        let (tx, mut rx) = watch::channel(Arc::new(AppNodes { generation: 1, nodes: vec![] }));
+        let (tx, mut rx) = watch::channel(Arc::new(AppNodes { generation: 1, ..AppNodes::default() }));
         rx.mark_unchanged();
         let mut nodes = NodeMap::new();
-        publish(&tx, &nodes);
+        publish(&tx, &nodes, &app());
         assert!(!rx.has_changed().expect("open"), "nothing changed");
 
         nodes.extend([node(81), node(80)]);
-        publish(&tx, &nodes);
+        publish(&tx, &nodes, &app());
         let seen = rx.borrow_and_update().clone();
         assert_eq!(seen.generation, 2);
         let ports: Vec<u16> = seen.nodes.iter().map(|n| n.key.port()).collect();
         assert_eq!(ports, [80, 81], "sorted by child name");
 
-        publish(&tx, &nodes);
+        publish(&tx, &nodes, &app());
         assert!(!rx.has_changed().expect("open"), "same nodes again");
 
-        if let Some(n) = nodes.get_mut(&node(80).0) {
-            n.data.weight = 0;
+        if let Some(Ok(n)) = nodes.get_mut(&node(80).0) {
+            n.data.weight = Weight::from(0);
         }
-        publish(&tx, &nodes);
+        publish(&tx, &nodes, &app());
         let seen = rx.borrow_and_update().clone();
-        assert_eq!((seen.generation, seen.nodes[0].data.weight), (3, 0));
+        assert_eq!((seen.generation, seen.nodes[0].data.weight), (3, Weight::from(0)));
+    }
+
+    #[test]
+    fn unusable_nodes_are_published_apart_and_counted() {
+        let (tx, mut rx) = watch::channel(Arc::new(AppNodes::default()));
+        let mut nodes = NodeMap::from([node(80)]);
+        let problem = NodeData::from_json(b"[]").expect_err("not an object");
+        let bad = UnusableNode::new("S_1.2.3.4_81", None, UnusableReason::Data(problem), b"[]");
+        nodes.insert(bad.child.clone(), Err(bad.clone()));
+        publish(&tx, &nodes, &app());
+        let seen = rx.borrow_and_update().clone();
+        assert_eq!((seen.nodes.len(), seen.unusable.as_slice()), (1, std::slice::from_ref(&bad)));
+        let recorded = crate::metrics::global().unusable_nodes(Env::Dev, "watch_test");
+        assert_eq!(recorded, [("S_1.2.3.4_81".to_owned(), "not_object")]);
+        nodes.remove(&bad.child);
+        publish(&tx, &nodes, &app());
+        assert!(rx.borrow_and_update().unusable.is_empty());
+        assert!(crate::metrics::global().unusable_nodes(Env::Dev, "watch_test").is_empty());
     }
 }
