@@ -28,8 +28,17 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
+# fuzz/Cargo.lock is committed whole, so every run builds the same versions and leaves the tree
+# clean: refuse to run on a lock file that is out of date instead of rewriting it.
+if ! cargo metadata --locked --format-version 1 >/dev/null 2>"$logs/lock.log"; then
+    sed -n '1,5p' "$logs/lock.log" >&2
+    echo "fuzz: fuzz/Cargo.lock is out of date with fuzz/Cargo.toml or the workspace crates;" \
+        "update it with \`(cd fuzz && cargo tree >/dev/null)\` and commit it" >&2
+    exit 1
+fi
+
 # Seeds: valid messages written by probe's own writers (a plain build, no unstable flags).
-cargo run --quiet --example seeds -- "$root/fuzz/corpus"
+cargo run --locked --quiet --example seeds -- "$root/fuzz/corpus"
 
 fuzz() { RUSTC_BOOTSTRAP=1 cargo fuzz "$@"; }
 fuzz build --sanitizer "$sanitizer"

@@ -1,6 +1,6 @@
 //! The README's tour, as a newcomer follows it: a throwaway crate made of exactly the snippets the
-//! README marks `<!-- tour: PATH -->`, with probe as a path dependency, built and run. It must print
-//! the greeting.
+//! README marks `<!-- tour: PATH -->`, with the published crates it names patched to this checkout,
+//! built and run. It must print the greeting.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,13 +25,19 @@ fn snippets(readme: &str) -> Result<Vec<(String, String)>> {
     Ok(snippets)
 }
 
-/// The README's manifest with probe and probe-build taken from this checkout, as its own workspace.
-fn local_manifest(manifest: &str, root: &Path) -> String {
+/// The README's manifest exactly as shown, as its own workspace, with the published crates it names
+/// patched to this checkout (`[patch.crates-io]`), so the dependency lines are the ones a newcomer
+/// copies.
+fn local_manifest(manifest: &str, root: &Path) -> Result<String> {
+    for line in ["probe-rpc = \"0.1\"", "probe-build = \"0.1\""] {
+        ensure!(manifest.lines().any(|l| l.trim() == line), "the tour's Cargo.toml lacks `{line}`");
+    }
     let path = |krate: &str| format!("{{ path = {:?} }}", root.join(krate));
-    manifest
-        .replace("probe = \"0.1\"", &format!("probe = {}", path("probe")))
-        .replace("probe-build = \"0.1\"", &format!("probe-build = {}", path("probe-build")))
-        + "\n[workspace]\n"
+    Ok(format!(
+        "{manifest}\n[patch.crates-io]\nprobe-rpc = {}\nprobe-build = {}\n\n[workspace]\n",
+        path("probe"),
+        path("probe-build")
+    ))
 }
 
 #[test]
@@ -45,7 +51,7 @@ fn readme_tour_builds_and_runs() -> Result<()> {
     for (path, body) in snippets(&readme)? {
         let file = dir.join(&path);
         std::fs::create_dir_all(file.parent().context("a snippet path has a parent")?)?;
-        let body = if path == "Cargo.toml" { local_manifest(&body, root) } else { body };
+        let body = if path == "Cargo.toml" { local_manifest(&body, root)? } else { body };
         std::fs::write(&file, body)?;
     }
     // The workspace's lock file, so the tour builds offline with the versions tested here.
