@@ -248,7 +248,16 @@
     });
     for (const row of [...body.rows]) if (!rows.includes(row)) row.remove();
     rows.forEach((row, i) => { if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null); });
+    renderUnusable(data.unusable || []);
     markChart();
+  }
+
+  // Registry nodes probe cannot use, with the reason; text only, never HTML.
+  function renderUnusable(list) {
+    $('unusable').hidden = list.length === 0;
+    $('unusable-table').tBodies[0].replaceChildren(...list.map((u) =>
+      el('tr', { dataset: { child: u.child, reason: u.reason_kind } },
+        el('td', { className: 'mono' }, u.child), el('td', {}, u.reason), el('td', { className: 'mono' }, u.data))));
   }
 
   async function refreshChart() {
@@ -291,8 +300,11 @@
   async function change(button, node, action, body) {
     button.disabled = true;
     try {
-      await api('POST', `${nodePath(node)}/${action}`, body === undefined ? {} : body);
-      await Promise.all([refreshNodes(), refreshAudit(), refreshServices()]);
+      const answer = await api('POST', `${nodePath(node)}/${action}`, body === undefined ? {} : body);
+      await Promise.all([refreshNodes(), refreshServices()]);
+      // The change was applied; a failed audit is a warning beside it.
+      if (answer && answer.audit_warning) showError(new Error(`${action}: ${answer.audit_warning}`));
+      else await refreshAudit();
     } catch (err) {
       showError(err);
     } finally {
@@ -304,9 +316,11 @@
     event.preventDefault();
     const app = { appkey: $('app-appkey').value.trim(), description: $('app-description').value, owner: $('app-owner').value };
     try {
-      await api('POST', '/apps', app);
+      const answer = await api('POST', '/apps', app);
       event.target.reset();
-      await Promise.all([refreshApps(), refreshServices(), refreshAudit()]);
+      await Promise.all([refreshApps(), refreshServices()]);
+      if (answer && answer.audit_warning) showError(new Error(`add app: ${answer.audit_warning}`));
+      else await refreshAudit();
     } catch (err) {
       showError(err);
     }

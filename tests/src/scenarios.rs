@@ -38,9 +38,9 @@ pub async fn weights_are_honoured(backends: &Backends, appkey: &str) -> Result<(
         let options = ClusterOptions::default().balancer(kind);
         let (routes, client) = client(backends, appkey, options).await?;
         wait_for_routes(&routes, "weights 10/20/70", |r| {
-            let mut weights: Vec<u32> = r.table.in_rotation().map(|e| e.weight).collect();
+            let mut weights: Vec<String> = r.table.in_rotation().map(|e| e.weight.to_string()).collect();
             weights.sort_unstable();
-            weights == [10, 20, 70]
+            weights == ["10", "20", "70"]
         })
         .await?;
         let counts = count_pings(&client, 10_000, 8).await?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use probe_runtime::config::{MySqlUrl, RedisUrl};
-use probe_runtime::registry::layout::{Env, NodeData, NodeKey, redis_hash};
+use probe_runtime::registry::layout::{Env, NodeData, NodeKey, Valid, redis_hash};
 use probe_runtime::registry::mysql::MySqlApps;
 use probe_runtime::registry::redis::RedisSettings;
 use probe_runtime::registry::{App, AppStore, BackendError, SettingsStore};
@@ -60,8 +60,8 @@ async fn redis_get_or_put_creates_then_returns_the_stored_value() -> anyhow::Res
     assert_eq!(store.get_or_put(&key, &first).await?, first);
 
     let mut second = first.clone();
-    second.weight = 99;
-    second.valid = 0;
+    second.weight = 99.into();
+    second.valid = Valid::off();
     assert_eq!(store.get_or_put(&key, &second).await?, first, "an existing value is not overwritten");
     assert_eq!(store.get(&key).await?, Some(first));
 
@@ -80,7 +80,7 @@ async fn redis_get_or_put_of_racing_providers_keeps_one_value() -> anyhow::Resul
         let (store, key) = (store.clone(), key.clone());
         tasks.push(tokio::spawn(async move {
             let mut data = NodeData::new("10.0.0.1", 8081);
-            data.weight = weight;
+            data.weight = weight.into();
             store.get_or_put(&key, &data).await
         }));
     }
@@ -99,7 +99,7 @@ async fn redis_put_get_roundtrip_keeps_unknown_fields() -> anyhow::Result<()> {
     let store = settings().await?;
     let key = node(&unique("rs_roundtrip"), "10.0.0.2", 9090)?;
     let mut data = NodeData::new("10.0.0.2", 9090);
-    data.weight = 30;
+    data.weight = 30.into();
     data.protocol = Some("compact".into());
     data.transport = Some("framed".into());
     data.pid = Some(4242);
@@ -108,9 +108,9 @@ async fn redis_put_get_roundtrip_keeps_unknown_fields() -> anyhow::Result<()> {
     store.put(&key, &data).await?;
     assert_eq!(store.get(&key).await?, Some(data.clone()));
 
-    data.valid = 0;
+    data.valid = Valid::off();
     store.put(&key, &data).await?;
-    assert_eq!(store.get(&key).await?.map(|d| d.valid), Some(0), "put overwrites");
+    assert_eq!(store.get(&key).await?.map(|d| d.valid), Some(Valid::off()), "put overwrites");
     store.remove(&key).await?;
     Ok(())
 }
@@ -126,7 +126,7 @@ async fn redis_reads_what_python_writes_and_writes_what_python_reads() -> anyhow
     let python = r#"{"host": "10.0.0.1", "port": 8081, "weight": 20, "valid": 0}"#;
     let () = raw.hset(&hash, key.redis_field(), python).await?;
     let read = store.get(&key).await?.context("Python's value is read")?;
-    assert_eq!((read.host.as_str(), read.port, read.weight, read.valid), ("10.0.0.1", 8081, 20, 0));
+    assert_eq!((read.host.as_str(), read.port, read.weight, read.valid), ("10.0.0.1", 8081, 20.into(), Valid::off()));
     assert!(!read.in_rotation());
     assert_eq!((read.protocol, read.transport), (None, None), "a Python node names no protocol");
 

@@ -128,8 +128,8 @@ async fn update_reaches_the_watch_and_misses_absent_nodes() -> Result<()> {
     let mut watch = registry.watch_app(Env::Dev, &appkey).await?;
 
     let mut changed = data(7100);
-    changed.weight = 0;
-    changed.valid = 0;
+    changed.weight = 0.into();
+    changed.valid = probe_runtime::registry::layout::Valid::off();
     let started = tokio::time::Instant::now();
     assert!(registry.update(&node, &changed).await?);
     let seen =

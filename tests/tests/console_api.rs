@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail, ensure};
 use probe_runtime::registry::Backends;
-use probe_runtime::registry::layout::NodeKey;
+use probe_runtime::registry::layout::{NodeKey, Valid};
 use probe_tests::console::{ADMIN, VIEWER, start_console};
 use probe_tests::governance::{add_app, node_key, start_provider};
 use probe_tests::{real_backends, unique};
@@ -73,7 +73,7 @@ fn bearer(token: &str) -> String {
 async fn live(backends: &Backends, key: &NodeKey) -> Result<(u8, u32)> {
     let nodes = backends.registry.nodes(key.env(), key.appkey()).await?;
     let node = nodes.iter().find(|n| n.key == *key).context("the node left the registry")?;
-    Ok((node.data.valid, node.data.weight))
+    Ok((u8::from(node.data.valid.is_on()), node.data.weight.value() as u32))
 }
 
 /// The audit rows of `target` that `/api/audit` shows: (actor, action, before, after), newest first.
@@ -156,7 +156,7 @@ async fn console_api_on_real_services() -> Result<()> {
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.json["live"], true);
     assert_eq!(live(&backends, &key).await?, (0, 10));
-    assert_eq!(backends.settings.get(&key).await?.context("no settings")?.valid, 0);
+    assert_eq!(backends.settings.get(&key).await?.context("no settings")?.valid, Valid::off());
 
     // The admin token: weight and enable.
     let weight = format!("/api/nodes/{node}/weight");

@@ -150,9 +150,9 @@ async fn probe_over_python(backends: &Backends, peers: &RegistryPeers) -> Result
     options.max_attempts = 1;
     let (routes, client) = client(backends, &appkey, options).await?;
     wait_for_routes(&routes, "py-a and py-b weighted 10 and 30", |r| {
-        let mut weights: Vec<u32> = r.table.in_rotation().map(|e| e.weight).collect();
+        let mut weights: Vec<String> = r.table.in_rotation().map(|e| e.weight.to_string()).collect();
         weights.sort_unstable();
-        weights == [10, 30]
+        weights == ["10", "30"]
     })
     .await?;
     let counts = count_pings(&client, PROBE_CALLS, 4).await?;
@@ -180,7 +180,7 @@ async fn probe_over_python(backends: &Backends, peers: &RegistryPeers) -> Result
     // An operator disables py-a: probe stops calling it once its routes change.
     let change = Operator::new(backends.clone()).disable(&key_a).await?;
     ensure!(change.live, "the operator did not find py-a's live node: {change:?}");
-    ensure!(change.before.weight == 10 && change.after.valid == 0, "{change:?}");
+    ensure!(change.before.weight == 10 && !change.after.valid.is_on(), "{change:?}");
     let id = key_a.zk_child();
     wait_for_routes(&routes, "py-a out of rotation", |r| {
         r.table.get(&id).is_some_and(|e| !e.in_rotation()) && r.table.in_rotation().count() == 1
@@ -234,7 +234,7 @@ async fn check_python_node(key: &NodeKey, json: &str, weight: u32, provider: &Py
     ensure!(raw == json.as_bytes(), "{key}: node holds {}, not {json}", String::from_utf8_lossy(&raw));
     let data = NodeData::from_json(&raw)?;
     let mut want = NodeData::new(PYTHON_HOST, provider.port());
-    want.weight = weight;
+    want.weight = weight.into();
     ensure!(data == want, "{key}: {data:?}");
     ensure!(data.protocol.is_none() && data.transport.is_none() && data.version.is_none(), "{data:?}");
     let back: Value = serde_json::from_slice(&data.to_json())?;

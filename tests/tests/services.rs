@@ -47,7 +47,7 @@ async fn redis_hash_keeps_node_settings() -> anyhow::Result<()> {
     let hash = format!("{}_{}", redis_hash(Env::Dev), unique("t"));
     let key = NodeKey::new(Env::Dev, "svc_test", "Ping", "127.0.0.1", 9091)?;
     let mut data = NodeData::new("127.0.0.1", 9091);
-    data.weight = 70;
+    data.weight = 70.into();
     let () = conn.hset(&hash, key.redis_field(), data.to_json()).await?;
     let read: Vec<u8> = conn.hget(&hash, key.redis_field()).await?;
     assert_eq!(NodeData::from_json(&read)?, data);

@@ -64,6 +64,9 @@ pub enum Command {
     /// Work with Thrift IDL files.
     #[command(subcommand)]
     Idl(IdlCommand),
+    /// The env this machine uses, what decided it (--env, config, PROBE_ENV or the host rule),
+    /// and the host names the rule read: the plain one and the fully qualified one it matched.
+    Env,
     /// Print where a node lives in the registry: its ZooKeeper path and Redis hash field.
     Locate {
         /// The app's key.

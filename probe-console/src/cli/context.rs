@@ -2,7 +2,7 @@
 //! and the actor named in the audit log.
 
 use anyhow::{Context as _, Result};
-use probe_runtime::config::{Config, hostname};
+use probe_runtime::config::{Config, HostRule, hostname};
 use probe_runtime::registry::layout::Env;
 use probe_runtime::registry::{Backends, Operator};
 
@@ -41,6 +41,11 @@ impl Context {
         Ok(config)
     }
 
+    /// The `--env` option, if given.
+    pub fn env_flag(&self) -> Option<Env> {
+        self.global.env
+    }
+
     /// The env for commands that need no backend: `--env`, else PROBE_ENV, else the host name
     /// rule (`prod` on hosts named `prod<digits>`).
     pub fn env_without_config(&self) -> Result<Env> {
@@ -51,7 +56,7 @@ impl Context {
             Ok(value) if !value.is_empty() => value
                 .parse()
                 .with_context(|| format!("PROBE_ENV={value:?} is not an env: set it to `dev` or `prod`")),
-            _ => Ok(hostname().map_or(Env::Dev, |name| Env::from_hostname(&name))),
+            _ => Ok(HostRule::of_this_machine().env),
         }
     }
 

@@ -18,6 +18,7 @@ pub mod args;
 pub mod audit;
 pub mod console;
 pub mod context;
+pub mod env;
 pub mod idl;
 pub mod locate;
 pub mod node_ops;
@@ -67,6 +68,7 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
     let report = match command {
         Command::Idl(IdlCommand::Check(files)) => return Ok(idl::check(&files).map(Some)),
         Command::Idl(IdlCommand::Gen { idl: files, out }) => return Ok(idl::generate(&files, &out).map(Some)),
+        Command::Env => env::env(ctx, ctx.env_flag())?,
         Command::Locate { appkey, service, ip, port } => {
             locate::locate(ctx.env_without_config()?, &appkey, &service, &ip, port)?
         }

@@ -2,7 +2,7 @@
 //! live metrics their servers publish.
 
 use anyhow::{Context as _, Result};
-use probe_runtime::registry::layout::{NodeData, NodeKey, check_appkey};
+use probe_runtime::registry::layout::{NodeData, NodeKey, UnusableNode, check_appkey};
 use probe_runtime::registry::{NodeMetrics, NodeView, Operator};
 use serde_json::{Value, json};
 
@@ -32,7 +32,8 @@ fn node_json(view: &NodeView, metrics: Option<&NodeMetrics>) -> Value {
         "host": data.map_or(key.ip(), |d| d.host.as_str()),
         "port": key.port(),
         "weight": data.map(|d| d.weight),
-        "valid": data.map(|d| d.valid),
+        "valid": data.map(|d| &d.valid),
+        "valid_on": data.map(|d| d.valid.is_on()),
         "in_rotation": view.live.as_ref().is_some_and(NodeData::in_rotation),
         "live": view.live.is_some(),
         "version": data.and_then(|d| d.version.clone()),
@@ -56,7 +57,7 @@ fn weight_cell(view: &NodeView) -> String {
 }
 
 fn valid_cell(view: &NodeView) -> String {
-    let text = |d: &NodeData| yes_no(d.valid != 0).to_owned();
+    let text = |d: &NodeData| yes_no(d.valid.is_on()).to_owned();
     match (&view.live, &view.settings) {
         (Some(live), Some(stored)) if live.valid != stored.valid => {
             format!("{} (stored {})", text(live), text(stored))
@@ -95,14 +96,23 @@ pub async fn list(op: &Operator, appkey: &str) -> Result<Report> {
         .await
         .with_context(|| format!("cannot read the metrics of {appkey}'s nodes"))?;
     let metric = |i: usize| metrics.get(i).and_then(Option::as_ref);
+    let watch = op
+        .backends()
+        .registry
+        .watch_app(env, appkey)
+        .await
+        .with_context(|| format!("cannot read the registry nodes of {appkey}"))?;
+    let unusable = watch.borrow().unusable.clone();
+    drop(watch);
 
     let json = json!({
         "env": env.as_str(),
         "appkey": appkey,
         "at": rfc3339(now_secs()),
         "nodes": views.iter().enumerate().map(|(i, v)| node_json(v, metric(i))).collect::<Vec<_>>(),
+        "unusable": unusable.iter().map(unusable_json).collect::<Vec<_>>(),
     });
-    let text = if views.is_empty() {
+    let mut text = if views.is_empty() && unusable.is_empty() {
         format!(
             "{appkey} has no node in env {env}: none is running and none has stored settings; check the \
              appkey (`probe services list`) and the env (--env dev|prod)"
@@ -126,7 +136,35 @@ pub async fn list(op: &Operator, appkey: &str) -> Result<Report> {
         }
         format!("{appkey} in env {env}\n{}", table.render())
     };
+    if !unusable.is_empty() {
+        text.push_str(&unusable_text(&unusable));
+    }
     Ok(Report::new(json, text))
+}
+
+/// An unusable node for `--json`: its child name, service (when its name says), reason and data.
+pub fn unusable_json(node: &UnusableNode) -> Value {
+    json!({
+        "child": node.child,
+        "service": node.service(),
+        "node": node.key.as_ref().map(NodeKey::redis_field),
+        "reason": node.problem.to_string(),
+        "reason_kind": node.problem.kind(),
+        "data": node.data,
+    })
+}
+
+/// The table of unusable nodes, after the others.
+fn unusable_text(nodes: &[UnusableNode]) -> String {
+    let mut table = Table::new(&[("NODE", Align::Left), ("REASON", Align::Left), ("DATA", Align::Left)]);
+    for node in nodes {
+        table.row(vec![node.child.clone(), node.problem.to_string(), node.data.clone()]);
+    }
+    format!(
+        "\n{} node(s) probe cannot use (they get no calls; fix their data):\n{}",
+        nodes.len(),
+        table.render()
+    )
 }
 
 #[cfg(test)]
@@ -146,7 +184,7 @@ mod tests {
         let mut live = NodeData::new("10.0.0.1", 9001);
         live.version = Some("0.1.0".into());
         live.started_at = Some(1_714_566_896);
-        live.weight = 70;
+        live.weight = 70.into();
         let session = backends.registry.session().await.unwrap();
         session.register(&running, &live).await.unwrap();
         backends.settings.put(&running, &NodeData::new("10.0.0.1", 9001)).await.unwrap();

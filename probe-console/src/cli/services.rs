@@ -93,7 +93,7 @@ pub async fn list(backends: &Backends, env: Env) -> Result<Report> {
 mod tests {
     use super::*;
     use probe_runtime::registry::embedded::Embedded;
-    use probe_runtime::registry::layout::{NodeData, NodeKey};
+    use probe_runtime::registry::layout::{NodeData, NodeKey, Valid};
 
     #[tokio::test]
     async fn services_are_counted_per_app() {
@@ -103,7 +103,7 @@ mod tests {
         for (service, port, valid) in [("Order", 1, 1), ("Order", 2, 0), ("Stock", 3, 1)] {
             let key = NodeKey::new(Env::Dev, "shop", service, "10.0.0.1", port).unwrap();
             let mut data = NodeData::new("10.0.0.1", port);
-            data.valid = valid;
+            data.valid = Valid::from(valid == 1);
             session.register(&key, &data).await.unwrap();
         }
         let report = list(&backends, Env::Dev).await.unwrap();

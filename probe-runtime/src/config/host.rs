@@ -4,7 +4,10 @@
 use std::fs;
 use std::net::{IpAddr, ToSocketAddrs};
 
-use super::error::ConfigError;
+use std::fmt;
+
+use super::error::{ConfigError, Origin};
+use super::fqdn::{Resolver, SystemResolver, env_for_fqdn, getfqdn};
 use crate::registry::layout::Env;
 
 /// The machine's host name, as Python's `socket.gethostname()` gives it: the kernel's
@@ -23,9 +26,58 @@ fn read_trimmed(path: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.to_owned())
 }
 
-/// The env of a machine named `hostname`: `prod` for `prod<digits>`, else (and with no name) `dev`.
-pub(super) fn env_for_host(hostname: Option<&str>) -> Env {
-    hostname.map_or(Env::Dev, Env::from_hostname)
+/// How a config's env was decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvSource {
+    /// `PROBE_ENV`, or `env` in a config file.
+    Setting(Origin),
+    /// The Python design's rule on the fully qualified host name.
+    HostRule(HostRule),
+}
+
+impl fmt::Display for EnvSource {
+    /// `PROBE_ENV`, `env in probe.toml`, or the host rule with the names it read.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvSource::Setting(Origin::File { path, .. }) => write!(f, "env in {}", path.display()),
+            EnvSource::Setting(_) => f.write_str("PROBE_ENV"),
+            EnvSource::HostRule(rule) => write!(
+                f,
+                "host rule: fully qualified name {:?} (of host name {:?}) {} ^prod\\d+$",
+                rule.fqdn,
+                rule.hostname.as_deref().unwrap_or(""),
+                if rule.env == Env::Prod { "matches" } else { "does not match" }
+            ),
+        }
+    }
+}
+
+/// The Python design's default env: `prod` when `socket.getfqdn(socket.gethostname())` matches
+/// `^prod\d+$`, else `dev`; with the names it read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRule {
+    /// The env the rule gives.
+    pub env: Env,
+    /// `socket.gethostname()`; `None` when the machine has none.
+    pub hostname: Option<String>,
+    /// The fully qualified name the rule matched, as `socket.getfqdn` computes it.
+    pub fqdn: String,
+}
+
+impl HostRule {
+    /// The rule on this machine, with the system resolver: looked up once per process, as the
+    /// Python design does at start.
+    pub fn of_this_machine() -> HostRule {
+        static RULE: std::sync::OnceLock<HostRule> = std::sync::OnceLock::new();
+        RULE.get_or_init(|| HostRule::with(hostname(), &SystemResolver)).clone()
+    }
+
+    /// The rule for a machine named `hostname`, looked up with `resolver`.
+    pub fn with(hostname: Option<String>, resolver: &dyn Resolver) -> HostRule {
+        let fqdn = getfqdn(hostname.as_deref().unwrap_or(""), || hostname.clone(), resolver);
+        HostRule { env: env_for_fqdn(&fqdn), hostname, fqdn }
+    }
 }
 
 /// The address a server registers under: `explicit` if given, else the bind address if it is a
@@ -73,14 +125,30 @@ mod tests {
         list.iter().map(|ip| ip.parse().unwrap()).collect()
     }
 
+    /// A resolver that resolves nothing: every name is its own full name.
+    struct NoDns;
+
+    impl Resolver for NoDns {
+        fn host_by_addr(&self, _: &str) -> Option<super::super::fqdn::HostEntry> {
+            None
+        }
+    }
+
     #[test]
-    fn env_follows_the_host_name_like_the_python_design() {
-        assert_eq!(env_for_host(Some("prod1")), Env::Prod);
-        assert_eq!(env_for_host(Some("prod23")), Env::Prod);
-        assert_eq!(env_for_host(Some("prod")), Env::Dev);
-        assert_eq!(env_for_host(Some("prod1.example.com")), Env::Dev);
-        assert_eq!(env_for_host(Some("web-prod1")), Env::Dev);
-        assert_eq!(env_for_host(None), Env::Dev);
+    fn env_follows_the_full_host_name_like_the_python_design() {
+        let env = |name: Option<&str>| HostRule::with(name.map(str::to_owned), &NoDns).env;
+        assert_eq!(env(Some("prod1")), Env::Prod);
+        assert_eq!(env(Some("prod23")), Env::Prod);
+        assert_eq!(env(Some("prod")), Env::Dev);
+        assert_eq!(env(Some("prod1.example.com")), Env::Dev);
+        assert_eq!(env(Some("web-prod1")), Env::Dev);
+        assert_eq!(env(None), Env::Dev);
+        let rule = HostRule::with(Some("prod3".to_owned()), &NoDns);
+        let text = EnvSource::HostRule(rule).to_string();
+        assert_eq!(
+            text,
+            r#"host rule: fully qualified name "prod3" (of host name "prod3") matches ^prod\d+$"#
+        );
     }
 
     #[test]

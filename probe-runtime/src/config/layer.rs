@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::Config;
+use super::{Config, EnvSource};
 use super::backend::{AppsBackend, RedisUrl, RegistryBackend, SettingsBackend, ZooKeeperConfig};
 use super::error::{ConfigError, InvalidValue, Origin};
 use super::setting::Setting;
@@ -23,7 +23,7 @@ enum Choice<T> {
 /// The settings one source gave; `None` for those it left out.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Layer {
-    env: Option<Env>,
+    env: Option<(Env, Origin)>,
     zookeeper: Option<Choice<ZkConnect>>,
     zk_session_timeout: Option<Duration>,
     zk_connect_timeout: Option<Duration>,
@@ -58,7 +58,7 @@ impl Layer {
             return Err(fail(InvalidValue::new("it is empty")));
         }
         match setting {
-            Setting::Env => self.env = Some(value::env(value).map_err(fail)?),
+            Setting::Env => self.env = Some((value::env(value).map_err(fail)?, origin.clone())),
             Setting::ZooKeeper if is_embedded(value) => self.zookeeper = Some(Choice::Embedded),
             Setting::ZooKeeper => self.zookeeper = Some(Choice::Real(value.parse().map_err(fail)?)),
             Setting::ZkSessionTimeout => {
@@ -134,7 +134,10 @@ impl Layer {
 
     /// Writes the settings this layer gives into `config`.
     pub(super) fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
-        config.env = self.env.unwrap_or(config.env);
+        if let Some((env, origin)) = self.env {
+            config.env = env;
+            config.env_source = EnvSource::Setting(origin);
+        }
         match self.zookeeper {
             Some(Choice::Real(connect)) => {
                 config.registry = Some(RegistryBackend::ZooKeeper(ZooKeeperConfig::new(connect)));

@@ -73,6 +73,7 @@ mod backend;
 mod env;
 mod error;
 mod file;
+mod fqdn;
 mod host;
 mod layer;
 mod options;
@@ -89,7 +90,8 @@ use std::path::{Path, PathBuf};
 pub use backend::{AppsBackend, MySqlUrl, RedisUrl, RegistryBackend, SettingsBackend, ZooKeeperConfig};
 pub use env::CONFIG_PATH_VAR;
 pub use error::{ConfigError, InvalidValue, Origin};
-pub use host::hostname;
+pub use fqdn::{HostEntry, Resolver, SystemResolver, env_for_fqdn, getfqdn};
+pub use host::{EnvSource, HostRule, hostname};
 pub use options::{ClientConfig, ServerConfig};
 pub use setting::Setting;
 pub use zookeeper::{ZK_DEFAULT_PORT, ZkConnect};
@@ -103,6 +105,8 @@ use layer::Layer;
 pub struct Config {
     /// The environment nodes register in and are discovered from.
     pub env: Env,
+    /// How `env` was decided: a setting, or the Python design's rule on the host name.
+    pub env_source: EnvSource,
     /// Where providers register; `None` until configured.
     pub registry: Option<RegistryBackend>,
     /// Where node settings live; `None` until configured.
@@ -118,8 +122,10 @@ pub struct Config {
 impl Default for Config {
     /// The defaults, with no backend chosen (so not valid): the env derives from the host name.
     fn default() -> Self {
+        let rule = HostRule::of_this_machine();
         Config {
-            env: host::env_for_host(hostname().as_deref()),
+            env: rule.env,
+            env_source: EnvSource::HostRule(rule),
             registry: None,
             settings: None,
             apps: None,

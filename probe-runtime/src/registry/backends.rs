@@ -60,6 +60,7 @@ impl Backends {
     /// configuration says `embedded`. Fails naming the missing setting or the unreachable backend.
     pub async fn connect(config: &Config) -> Result<Backends, ConnectError> {
         config.validate()?;
+        tracing::info!(env = %config.env, source = %config.env_source, "env");
         let (registry, (settings, metrics), (apps, audit)) = tokio::try_join!(
             connect_registry(config.registry.as_ref()),
             connect_settings(config.settings.as_ref()),

@@ -7,6 +7,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
+
+use regex::Regex;
 
 use serde::Serialize;
 
@@ -32,10 +35,15 @@ pub enum Env {
 }
 
 impl Env {
-    /// The env the Python design derives from a host name: `prod` when it matches `^prod\d+$`.
+    /// The env the Python design derives from a fully qualified host name:
+    /// `re.match('^prod\d+$', name)` gives `prod` (`\d` is any Unicode decimal digit, and `$` also
+    /// matches before a final newline), anything else `dev`. The name to pass is the one
+    /// `socket.getfqdn(socket.gethostname())` gives: see [`crate::config::HostRule`].
     pub fn from_hostname(hostname: &str) -> Env {
-        match hostname.strip_prefix("prod") {
-            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Env::Prod,
+        static PROD: OnceLock<Option<Regex>> = OnceLock::new();
+        let prod = PROD.get_or_init(|| Regex::new(r"\Aprod\d+\n?\z").ok());
+        match prod {
+            Some(prod) if prod.is_match(hostname) => Env::Prod,
             _ => Env::Dev,
         }
     }

@@ -9,7 +9,7 @@ use probe_runtime::registry::{NodeChange, NodeMetrics, Operator, OperatorError};
 use serde::{Deserialize, Serialize};
 
 use super::EnvQuery;
-use super::view::{ChangeJson, NodeJson};
+use super::view::{ChangeJson, NodeJson, UnusableJson};
 use crate::console::auth::{Admin, Caller};
 use crate::console::error::{ApiError, ApiResult, Body};
 use crate::console::state::ConsoleState;
@@ -35,6 +35,8 @@ pub struct Nodes {
     pub env: String,
     /// Running nodes and nodes with stored settings, sorted by service and address.
     pub nodes: Vec<NodeJson>,
+    /// Registry nodes probe cannot use, with the reason: they get no calls.
+    pub unusable: Vec<UnusableJson>,
 }
 
 /// `GET /api/apps/{appkey}/nodes?env=`: every node of the app with its settings, live data and
@@ -59,7 +61,10 @@ pub async fn list(
         }
     };
     let nodes = views.into_iter().zip(metrics).map(|(view, m)| NodeJson::new(view, m)).collect();
-    Ok(Json(Nodes { appkey, env: env.to_string(), nodes }))
+    let watch = backends.registry.watch_app(env, &appkey).await?;
+    let unusable = watch.borrow().unusable.iter().map(UnusableJson::from).collect();
+    drop(watch);
+    Ok(Json(Nodes { appkey, env: env.to_string(), nodes, unusable }))
 }
 
 /// `GET /api/nodes/{node}/history` answer.

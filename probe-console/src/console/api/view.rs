@@ -1,6 +1,6 @@
 //! The JSON shapes the API answers with, built from the backends' types.
 
-use probe_runtime::registry::layout::NodeData;
+use probe_runtime::registry::layout::{NodeData, NodeKey, UnusableNode, Weight};
 use probe_runtime::registry::{App, NodeChange, NodeMetrics, NodeView};
 use serde::Serialize;
 
@@ -37,9 +37,9 @@ pub struct NodeJson {
     pub port: u16,
     /// Where clients connect.
     pub host: String,
-    /// The weight.
-    pub weight: u32,
-    /// 1 serving, 0 switched off.
+    /// The weight, as the node JSON writes it (an integer, a float such as `30.5`, or a boolean).
+    pub weight: Weight,
+    /// 1 on (`valid` is `1`, `true` or `1.0`: what Python's `== 1` accepts), 0 off.
     pub valid: u8,
     /// Whether clients route calls here (valid and weight > 0, and running).
     pub in_rotation: bool,
@@ -74,8 +74,8 @@ impl NodeJson {
             ip: key.ip().to_owned(),
             port: key.port(),
             host: shown.map_or_else(|| key.ip().to_owned(), |d| d.host.clone()),
-            weight: shown.map_or(0, |d| d.weight),
-            valid: shown.map_or(0, |d| d.valid),
+            weight: shown.map_or(Weight::from(0), |d| d.weight),
+            valid: shown.map_or(0, |d| u8::from(d.valid.is_on())),
             in_rotation: view.live.as_ref().is_some_and(NodeData::in_rotation),
             running: view.live.is_some(),
             version: view.live.as_ref().and_then(|d| d.version.clone()),
@@ -92,10 +92,40 @@ impl NodeJson {
 /// Weight and valid flag, before or after a change.
 #[derive(Debug, Serialize)]
 pub struct SettingJson {
-    /// The weight.
-    pub weight: u32,
-    /// The valid flag.
+    /// The weight, as written.
+    pub weight: Weight,
+    /// 1 on, 0 off.
     pub valid: u8,
+}
+
+/// A registry node probe cannot use: it gets no calls until its data is fixed.
+#[derive(Debug, Serialize)]
+pub struct UnusableJson {
+    /// The ZooKeeper child name.
+    pub child: String,
+    /// The service, when the child's name says.
+    pub service: Option<String>,
+    /// The Redis field `appkey|env|service|ip|port`, when the child's name follows the layout.
+    pub node: Option<String>,
+    /// Why probe cannot use it (and what the Python client does with it).
+    pub reason: String,
+    /// A short name of the reason (`weight_not_number`, `not_json`, ...).
+    pub reason_kind: &'static str,
+    /// The node data as text, shortened.
+    pub data: String,
+}
+
+impl From<&UnusableNode> for UnusableJson {
+    fn from(node: &UnusableNode) -> Self {
+        UnusableJson {
+            child: node.child.clone(),
+            service: node.service().map(str::to_owned),
+            node: node.key.as_ref().map(NodeKey::redis_field),
+            reason: node.problem.to_string(),
+            reason_kind: node.problem.kind(),
+            data: node.data.clone(),
+        }
+    }
 }
 
 /// The answer to a node change.
@@ -116,7 +146,7 @@ pub struct ChangeJson {
 impl ChangeJson {
     /// The answer for `change`.
     pub fn new(action: &'static str, change: &NodeChange) -> Self {
-        let setting = |d: &NodeData| SettingJson { weight: d.weight, valid: d.valid };
+        let setting = |d: &NodeData| SettingJson { weight: d.weight, valid: u8::from(d.valid.is_on()) };
         ChangeJson {
             node: change.key.redis_field(),
             action,

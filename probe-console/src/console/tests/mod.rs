@@ -138,7 +138,7 @@ async fn login(app: &Router, token: &str, user: &str) -> (String, String) {
 async fn live(f: &Fixture) -> (u8, u32) {
     let nodes = f.backends.registry.nodes(Env::Dev, APP).await.unwrap();
     let node = nodes.iter().find(|n| n.key == f.key).unwrap();
-    (node.data.valid, node.data.weight)
+    (u8::from(node.data.valid.is_on()), node.data.weight.value() as u32)
 }
 
 async fn audit_len(f: &Fixture) -> usize {

@@ -59,7 +59,7 @@ fn real_with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'sta
 #[test]
 fn defaults_are_documented_ones_and_choose_no_backend() {
     let config = Config::default();
-    assert_eq!(config.env, host::env_for_host(hostname().as_deref()));
+    assert_eq!(config.env, host::HostRule::of_this_machine().env);
     assert_eq!(
         (config.registry.as_ref(), config.settings.as_ref(), config.apps.as_ref()),
         (None, None, None)
