@@ -1,5 +1,9 @@
 //! Reading messages off a connection: detecting the wire a peer speaks, then cutting frames or
 //! unframed messages out of the byte stream, in whatever pieces the bytes arrive.
+//!
+//! Unframed messages are found by a resumable scan: the reader must cut the messages a parse from
+//! the start of the remaining input cuts, whatever the pieces, and examine each byte about once
+//! (at most a 16-byte token again per read).
 
 use std::io;
 use std::pin::Pin;
@@ -26,7 +30,8 @@ static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
 const DEFAULT: Limits = Limits { max_frame: 1024 * 1024, ..Limits::DEFAULT };
 
 /// Small limits, so inputs reach the frame, depth and length limits.
-const SMALL: Limits = Limits { max_frame: 256, max_depth: 8, max_container_len: 64, max_string_len: 64 };
+const SMALL: Limits =
+    Limits { max_frame: 256, max_depth: 8, max_container_len: 64, max_string_len: 64, max_method_name: 16 };
 
 /// What a reader made of a stream: the wire it detected, the messages it returned, and whether it
 /// stopped on an error (rather than at the end of the stream between messages).
@@ -41,16 +46,44 @@ struct Transcript {
 /// hang, must return only whole messages within the frame limit, and must agree. Then reads it
 /// again under [`SMALL`] limits.
 pub fn check(data: &[u8]) {
-    let whole = read(data, data.len().max(1), DEFAULT);
+    let whole = read(data, &[data.len().max(1)], DEFAULT);
+    if let Some(wire) = whole.wire {
+        check_reference(data, wire, &whole, DEFAULT);
+    }
     let piece = 1 + usize::from(data.first().copied().unwrap_or(0) % 16);
-    let pieces = read(data, piece, DEFAULT);
+    let pieces = read(data, &[piece], DEFAULT);
     assert_eq!(whole, pieces, "reading in pieces of {piece} bytes differs from reading at once");
-    read(data, piece, SMALL);
+    // Pieces of varying sizes, from the input's second to ninth bytes: splits land everywhere.
+    let sizes: Vec<usize> = data.iter().skip(1).take(8).map(|b| 1 + usize::from(b % 23)).collect();
+    let varied = read(data, if sizes.is_empty() { &[1] } else { &sizes }, DEFAULT);
+    assert_eq!(whole, varied, "reading in pieces of {sizes:?} bytes differs from reading at once");
+    read(data, &[piece], SMALL);
 }
 
-/// Reads every message from `data` delivered `piece` bytes per read.
-fn read(data: &[u8], piece: usize, limits: Limits) -> Transcript {
-    let io = Pieces { data, piece };
+/// The unframed messages of `data` cut by parsing from the start of what remains, each time:
+/// what the reader cuts by its resumable scan.
+fn check_reference(data: &[u8], wire: WireFormat, transcript: &Transcript, limits: Limits) {
+    if wire.framing != Framing::Unframed {
+        return;
+    }
+    let mut rest = Bytes::copy_from_slice(data);
+    let mut messages = Vec::new();
+    loop {
+        let scanned = match wire.protocol {
+            Protocol::Binary => scan::<BinaryReader>(rest.clone()),
+            Protocol::Compact => scan::<CompactReader>(rest.clone()),
+        };
+        match scanned {
+            Ok(len) if len <= limits.max_frame => messages.push(rest.split_to(len)),
+            _ => break,
+        }
+    }
+    assert_eq!(transcript.messages, messages, "the resumable scan cuts other messages than a parse from the start");
+}
+
+/// Reads every message from `data` delivered in pieces of the sizes in `pieces` (cycled).
+fn read(data: &[u8], pieces: &[usize], limits: Limits) -> Transcript {
+    let io = Pieces { data, pieces, next: 0, reads: 0 };
     let transcript = RUNTIME.block_on(async {
         let mut transcript = Transcript { wire: None, messages: Vec::new(), failed: false };
         let mut reader = match MessageReader::detect(io, limits).await {
@@ -65,13 +98,18 @@ fn read(data: &[u8], piece: usize, limits: Limits) -> Transcript {
         loop {
             match reader.read_message().await {
                 Ok(Some(message)) => transcript.messages.push(message),
-                Ok(None) => return transcript,
+                Ok(None) => break,
                 Err(_) => {
                     transcript.failed = true;
-                    return transcript;
+                    break;
                 }
             }
         }
+        // Linear work: each byte examined once, plus a partial token (at most 16 bytes) per read.
+        let (examined, reads) = (reader.bytes_examined(), reader.get_mut().reads);
+        let bound = data.len() as u64 + 16 * (reads + 1);
+        assert!(examined <= bound, "{examined} bytes examined for {} bytes in {reads} reads", data.len());
+        transcript
     });
     if let Some(wire) = transcript.wire {
         for message in &transcript.messages {
@@ -98,10 +136,13 @@ fn check_message(wire: WireFormat, message: &Bytes, limits: Limits) {
     }
 }
 
-/// An in-memory stream that hands out at most `piece` bytes per read, like a slow socket.
+/// An in-memory stream that hands out at most `pieces[i]` bytes on its i-th read (cycling), like
+/// a slow socket, and counts its reads.
 struct Pieces<'a> {
     data: &'a [u8],
-    piece: usize,
+    pieces: &'a [usize],
+    next: usize,
+    reads: u64,
 }
 
 impl AsyncRead for Pieces<'_> {
@@ -110,7 +151,10 @@ impl AsyncRead for Pieces<'_> {
         _: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let n = self.piece.min(self.data.len()).min(buf.remaining());
+        let piece = self.pieces.get(self.next % self.pieces.len().max(1)).copied().unwrap_or(1).max(1);
+        self.next += 1;
+        self.reads += 1;
+        let n = piece.min(self.data.len()).min(buf.remaining());
         let (head, rest) = self.data.split_at(n);
         buf.put_slice(head);
         self.data = rest;

@@ -105,10 +105,30 @@ impl ApplicationException {
         ApplicationException { message: message.into(), kind }
     }
 
-    /// The exception a server sends for a method it does not have.
+    /// The exception a server sends for a method it does not have; the name is shown as
+    /// [`shown_method`] shows it (escaped, at most 128 bytes).
     pub fn unknown_method(name: &str) -> Self {
-        ApplicationException::new(ApplicationExceptionKind::UnknownMethod, format!("unknown method `{name}`"))
+        let message = format!("unknown method `{}`", shown_method(name));
+        ApplicationException::new(ApplicationExceptionKind::UnknownMethod, message)
     }
+}
+
+/// The most bytes of a peer's method name shown in errors and logs.
+const SHOWN_NAME: usize = 128;
+
+/// A method name a peer sent, for errors and logs: control and other non-printing characters
+/// escaped, cut to its first 128 bytes with `...` after a longer one.
+pub fn shown_method(name: &str) -> String {
+    let mut end = name.len().min(SHOWN_NAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = name.get(..end).unwrap_or_default();
+    let mut shown: String = head.escape_debug().collect();
+    if end < name.len() {
+        shown.push_str(&format!("... ({} bytes)", name.len()));
+    }
+    shown
 }
 
 impl fmt::Display for ApplicationException {
@@ -161,6 +181,16 @@ mod tests {
 
     use super::*;
     use crate::codec::{BinaryReader, BinaryWriter, CompactReader, CompactWriter};
+
+    #[test]
+    fn names_are_shown_escaped_and_cut() {
+        assert_eq!(shown_method("say"), "say");
+        assert_eq!(shown_method("a\u{202e}\n"), "a\\u{202e}\\n");
+        let long = "é".repeat(1000);
+        let shown = shown_method(&long);
+        assert!(shown.len() < 160 && shown.ends_with("... (2000 bytes)"), "{shown}");
+        assert!(ApplicationException::unknown_method(&long).message.len() < 200);
+    }
 
     #[test]
     fn kinds_round_trip_and_keep_unknown_values() {

@@ -18,16 +18,27 @@ pub struct Limits {
     pub max_container_len: usize,
     /// Longest `string` or `binary`, in bytes. Default 16 MiB.
     pub max_string_len: usize,
+    /// Longest method name in a message header, in bytes (the lower of this and
+    /// `max_string_len` applies). Default 1 KiB: names are echoed in replies, errors and logs.
+    pub max_method_name: usize,
 }
 
 impl Limits {
-    /// The defaults: 16 MiB frames and strings, 16 Mi container elements, 64 levels of nesting.
+    /// The defaults: 16 MiB frames and strings, 16 Mi container elements, 64 levels of nesting,
+    /// 1 KiB method names.
     pub const DEFAULT: Limits = Limits {
         max_frame: 16 * 1024 * 1024,
         max_depth: 64,
         max_container_len: 16 * 1024 * 1024,
         max_string_len: 16 * 1024 * 1024,
+        max_method_name: 1024,
     };
+
+    /// The longest method name these limits accept.
+    #[inline]
+    pub const fn method_name_limit(&self) -> usize {
+        if self.max_method_name < self.max_string_len { self.max_method_name } else { self.max_string_len }
+    }
 }
 
 impl Default for Limits {

@@ -34,6 +34,11 @@ struct ServerTable {
     advertise_host: Option<Spanned<String>>,
     grace_period_ms: Option<Spanned<i64>>,
     admin_addr: Option<Spanned<String>>,
+    allow_unframed: Option<Spanned<bool>>,
+    handshake_timeout_ms: Option<Spanned<i64>>,
+    max_connections_per_peer: Option<Spanned<i64>>,
+    reserved_connections: Option<Spanned<i64>>,
+    memory_budget_mb: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -118,6 +123,11 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         set(Setting::AdvertiseHost, spanned(server.advertise_host))?;
         set(Setting::GracePeriod, spanned(server.grace_period_ms))?;
         set(Setting::AdminAddr, spanned(server.admin_addr))?;
+        set(Setting::AllowUnframed, spanned(server.allow_unframed))?;
+        set(Setting::HandshakeTimeout, spanned(server.handshake_timeout_ms))?;
+        set(Setting::MaxConnectionsPerPeer, spanned(server.max_connections_per_peer))?;
+        set(Setting::ReservedConnections, spanned(server.reserved_connections))?;
+        set(Setting::MemoryBudget, spanned(server.memory_budget_mb))?;
     }
     if let Some(client) = client {
         set(Setting::Balancer, spanned(client.balancer))?;

@@ -4,12 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::{Config, EnvSource};
 use super::backend::{AppsBackend, RedisUrl, RegistryBackend, SettingsBackend, ZooKeeperConfig};
 use super::error::{ConfigError, InvalidValue, Origin};
 use super::setting::Setting;
 use super::value;
 use super::zookeeper::ZkConnect;
+use super::{Config, EnvSource};
 use crate::balance::BalancerKind;
 use crate::registry::layout::Env;
 
@@ -38,6 +38,12 @@ pub(super) struct Layer {
     grace_period: Option<Duration>,
     /// `Some(None)`: `off` was given, which overrides an address of a source below.
     admin_addr: Option<Option<SocketAddr>>,
+    allow_unframed: Option<bool>,
+    handshake_timeout: Option<Duration>,
+    max_connections_per_peer: Option<usize>,
+    reserved_connections: Option<usize>,
+    /// In bytes.
+    memory_budget: Option<usize>,
     balancer: Option<BalancerKind>,
     call_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
@@ -81,6 +87,19 @@ impl Layer {
             Setting::AdvertiseHost => self.advertise_host = Some(value::host(value).map_err(fail)?),
             Setting::GracePeriod => self.grace_period = Some(value::millis(value, 0).map_err(fail)?),
             Setting::AdminAddr => self.admin_addr = Some(value::admin_addr(value).map_err(fail)?),
+            Setting::AllowUnframed => self.allow_unframed = Some(value::boolean(value).map_err(fail)?),
+            Setting::HandshakeTimeout => {
+                self.handshake_timeout = Some(value::millis(value, 1).map_err(fail)?)
+            }
+            Setting::MaxConnectionsPerPeer => {
+                self.max_connections_per_peer = Some(value::count(value, 1).map_err(fail)?)
+            }
+            Setting::ReservedConnections => {
+                self.reserved_connections = Some(value::count(value, 0).map_err(fail)?)
+            }
+            Setting::MemoryBudget => {
+                self.memory_budget = Some(value::count(value, 1).map_err(fail)?.saturating_mul(1 << 20))
+            }
             Setting::Balancer => self.balancer = Some(value::balancer(value).map_err(fail)?),
             Setting::CallTimeout => self.call_timeout = Some(value::millis(value, 1).map_err(fail)?),
             Setting::ConnectTimeout => self.connect_timeout = Some(value::millis(value, 1).map_err(fail)?),
@@ -125,6 +144,11 @@ impl Layer {
             advertise_host: top.advertise_host.or(self.advertise_host),
             grace_period: top.grace_period.or(self.grace_period),
             admin_addr: top.admin_addr.or(self.admin_addr),
+            allow_unframed: top.allow_unframed.or(self.allow_unframed),
+            handshake_timeout: top.handshake_timeout.or(self.handshake_timeout),
+            max_connections_per_peer: top.max_connections_per_peer.or(self.max_connections_per_peer),
+            reserved_connections: top.reserved_connections.or(self.reserved_connections),
+            memory_budget: top.memory_budget.or(self.memory_budget),
             balancer: top.balancer.or(self.balancer),
             call_timeout: top.call_timeout.or(self.call_timeout),
             connect_timeout: top.connect_timeout.or(self.connect_timeout),
@@ -161,6 +185,12 @@ impl Layer {
         server.advertise_host = self.advertise_host.or(server.advertise_host.take());
         server.grace_period = self.grace_period.unwrap_or(server.grace_period);
         server.admin_addr = self.admin_addr.unwrap_or(server.admin_addr);
+        server.allow_unframed = self.allow_unframed.unwrap_or(server.allow_unframed);
+        server.handshake_timeout = self.handshake_timeout.unwrap_or(server.handshake_timeout);
+        server.max_connections_per_peer =
+            self.max_connections_per_peer.unwrap_or(server.max_connections_per_peer);
+        server.reserved_connections = self.reserved_connections.unwrap_or(server.reserved_connections);
+        server.memory_budget = self.memory_budget.unwrap_or(server.memory_budget);
         client.balancer = self.balancer.unwrap_or(client.balancer);
         client.call_timeout = self.call_timeout.unwrap_or(client.call_timeout);
         client.connect_timeout = self.connect_timeout.unwrap_or(client.connect_timeout);

@@ -27,6 +27,11 @@
 //! | `PROBE_ADVERTISE_HOST`        | `server.advertise_host`     | see [`ServerConfig::advertise_host`] |
 //! | `PROBE_GRACE_PERIOD_MS`       | `server.grace_period_ms`    | 5000                             |
 //! | `PROBE_ADMIN_ADDR`            | `server.admin_addr`         | `off`, no admin endpoint         |
+//! | `PROBE_ALLOW_UNFRAMED`        | `server.allow_unframed`     | `true`                           |
+//! | `PROBE_HANDSHAKE_TIMEOUT_MS`  | `server.handshake_timeout_ms` | 10000                          |
+//! | `PROBE_MAX_CONNECTIONS_PER_PEER` | `server.max_connections_per_peer` | 1000                  |
+//! | `PROBE_RESERVED_CONNECTIONS`  | `server.reserved_connections` | 1000                           |
+//! | `PROBE_MEMORY_BUDGET_MB`      | `server.memory_budget_mb`   | 512                              |
 //! | `PROBE_BALANCER`              | `client.balancer`           | `random`                         |
 //! | `PROBE_CALL_TIMEOUT_MS`       | `client.call_timeout_ms`    | 30000                            |
 //! | `PROBE_CONNECT_TIMEOUT_MS`    | `client.connect_timeout_ms` | 3000                             |
@@ -51,6 +56,11 @@
 //! advertise_host = "10.0.0.7"
 //! grace_period_ms = 5000
 //! admin_addr = "0.0.0.0:9464"  # /metrics and /health; or "off"
+//! allow_unframed = true       # false: only framed peers
+//! handshake_timeout_ms = 10000
+//! max_connections_per_peer = 1000
+//! reserved_connections = 1000
+//! memory_budget_mb = 512
 //!
 //! [client]
 //! balancer = "least_loaded"   # random, round_robin, least_loaded or consistent_hash

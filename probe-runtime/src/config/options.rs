@@ -26,11 +26,36 @@ pub struct ServerConfig {
     /// `GET /health`; see [`ServerBuilder::admin_addr`](crate::server::ServerBuilder::admin_addr).
     /// Default `None` (`off`): no admin endpoint.
     pub admin_addr: Option<SocketAddr>,
+    /// Whether peers may speak unframed (buffered) Thrift, as thriftpy2 clients do by default;
+    /// see [`ServerBuilder::allow_unframed`](crate::server::ServerBuilder::allow_unframed).
+    /// Default `true`.
+    pub allow_unframed: bool,
+    /// How long a new connection has to send its first bytes. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// The most connections open at once from one IP address. Default 1,000.
+    pub max_connections_per_peer: usize,
+    /// Connection slots kept for connections that have sent a request; see
+    /// [`ServerBuilder::reserved_connections`](crate::server::ServerBuilder::reserved_connections).
+    /// Default 1,000.
+    pub reserved_connections: usize,
+    /// The most bytes all connections may buffer for requests and replies, set in MiB. Default
+    /// 512 MiB.
+    pub memory_budget: usize,
 }
 
 impl ServerConfig {
     /// Default [`ServerConfig::grace_period`].
     pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
+    /// Default [`ServerConfig::allow_unframed`].
+    pub const DEFAULT_ALLOW_UNFRAMED: bool = true;
+    /// Default [`ServerConfig::handshake_timeout`].
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default [`ServerConfig::max_connections_per_peer`].
+    pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 1_000;
+    /// Default [`ServerConfig::reserved_connections`].
+    pub const DEFAULT_RESERVED_CONNECTIONS: usize = 1_000;
+    /// Default [`ServerConfig::memory_budget`], in bytes.
+    pub const DEFAULT_MEMORY_BUDGET: usize = 512 << 20;
 
     /// The address to listen on.
     pub fn bind_addr(&self) -> SocketAddr {
@@ -58,6 +83,11 @@ impl Default for ServerConfig {
             advertise_host: None,
             grace_period: Self::DEFAULT_GRACE_PERIOD,
             admin_addr: None,
+            allow_unframed: Self::DEFAULT_ALLOW_UNFRAMED,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_connections_per_peer: Self::DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            reserved_connections: Self::DEFAULT_RESERVED_CONNECTIONS,
+            memory_budget: Self::DEFAULT_MEMORY_BUDGET,
         }
     }
 }

@@ -31,6 +31,16 @@ pub enum Setting {
     GracePeriod,
     /// `PROBE_ADMIN_ADDR`, `server.admin_addr`.
     AdminAddr,
+    /// `PROBE_ALLOW_UNFRAMED`, `server.allow_unframed`.
+    AllowUnframed,
+    /// `PROBE_HANDSHAKE_TIMEOUT_MS`, `server.handshake_timeout_ms`.
+    HandshakeTimeout,
+    /// `PROBE_MAX_CONNECTIONS_PER_PEER`, `server.max_connections_per_peer`.
+    MaxConnectionsPerPeer,
+    /// `PROBE_RESERVED_CONNECTIONS`, `server.reserved_connections`.
+    ReservedConnections,
+    /// `PROBE_MEMORY_BUDGET_MB`, `server.memory_budget_mb`.
+    MemoryBudget,
     /// `PROBE_BALANCER`, `client.balancer`.
     Balancer,
     /// `PROBE_CALL_TIMEOUT_MS`, `client.call_timeout_ms`.
@@ -43,7 +53,7 @@ pub enum Setting {
 
 impl Setting {
     /// Every setting, in the order of the config file.
-    pub const ALL: [Setting; 16] = [
+    pub const ALL: [Setting; 21] = [
         Setting::Env,
         Setting::ZooKeeper,
         Setting::ZkSessionTimeout,
@@ -56,6 +66,11 @@ impl Setting {
         Setting::AdvertiseHost,
         Setting::GracePeriod,
         Setting::AdminAddr,
+        Setting::AllowUnframed,
+        Setting::HandshakeTimeout,
+        Setting::MaxConnectionsPerPeer,
+        Setting::ReservedConnections,
+        Setting::MemoryBudget,
         Setting::Balancer,
         Setting::CallTimeout,
         Setting::ConnectTimeout,
@@ -77,6 +92,11 @@ impl Setting {
             Setting::AdvertiseHost => "PROBE_ADVERTISE_HOST",
             Setting::GracePeriod => "PROBE_GRACE_PERIOD_MS",
             Setting::AdminAddr => "PROBE_ADMIN_ADDR",
+            Setting::AllowUnframed => "PROBE_ALLOW_UNFRAMED",
+            Setting::HandshakeTimeout => "PROBE_HANDSHAKE_TIMEOUT_MS",
+            Setting::MaxConnectionsPerPeer => "PROBE_MAX_CONNECTIONS_PER_PEER",
+            Setting::ReservedConnections => "PROBE_RESERVED_CONNECTIONS",
+            Setting::MemoryBudget => "PROBE_MEMORY_BUDGET_MB",
             Setting::Balancer => "PROBE_BALANCER",
             Setting::CallTimeout => "PROBE_CALL_TIMEOUT_MS",
             Setting::ConnectTimeout => "PROBE_CONNECT_TIMEOUT_MS",
@@ -99,6 +119,11 @@ impl Setting {
             Setting::AdvertiseHost => "server.advertise_host",
             Setting::GracePeriod => "server.grace_period_ms",
             Setting::AdminAddr => "server.admin_addr",
+            Setting::AllowUnframed => "server.allow_unframed",
+            Setting::HandshakeTimeout => "server.handshake_timeout_ms",
+            Setting::MaxConnectionsPerPeer => "server.max_connections_per_peer",
+            Setting::ReservedConnections => "server.reserved_connections",
+            Setting::MemoryBudget => "server.memory_budget_mb",
             Setting::Balancer => "client.balancer",
             Setting::CallTimeout => "client.call_timeout_ms",
             Setting::ConnectTimeout => "client.connect_timeout_ms",
@@ -114,13 +139,17 @@ impl Setting {
             Setting::ZkSessionTimeout
             | Setting::ZkConnectTimeout
             | Setting::CallTimeout
-            | Setting::ConnectTimeout => "a whole number of milliseconds, at least 1",
+            | Setting::ConnectTimeout
+            | Setting::HandshakeTimeout => "a whole number of milliseconds, at least 1",
+            Setting::MaxConnectionsPerPeer => "a whole number of connections, at least 1",
+            Setting::ReservedConnections => "a whole number of connections",
+            Setting::MemoryBudget => "a whole number of MiB, at least 1",
             Setting::GracePeriod => "a whole number of milliseconds",
             Setting::Redis => {
                 "redis://[user:password@]host[:port][/db] (or rediss://), several separated by commas \
                  for a Redis Cluster, or `embedded`"
             }
-            Setting::RedisCluster => "`true` or `false`",
+            Setting::RedisCluster | Setting::AllowUnframed => "`true` or `false`",
             Setting::MySql => "mysql://user:password@host[:port]/database, or `embedded`",
             Setting::Bind => "an IP address, optionally with a port: 0.0.0.0, 10.0.0.7:9090, [::]:9090",
             Setting::Port => "a port number from 0 to 65535 (0: any free port)",

@@ -22,6 +22,15 @@ pub(super) fn millis(text: &str, min: u64) -> Result<Duration, InvalidValue> {
     }
 }
 
+/// A whole number, at least `min`.
+pub(super) fn count(text: &str, min: usize) -> Result<usize, InvalidValue> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(n) => Err(InvalidValue::new(format!("{n} is less than {min}"))),
+        Err(_) => Err(InvalidValue::new("it is not a whole number")),
+    }
+}
+
 /// `true` or `false`, in any case, or `1` or `0`.
 pub(super) fn boolean(text: &str) -> Result<bool, InvalidValue> {
     match text.to_ascii_lowercase().as_str() {

@@ -61,6 +61,11 @@ pub(super) struct ServerConfig {
     pub(super) read_timeout: Duration,
     pub(super) drain_timeout: Duration,
     pub(super) limits: Limits,
+    pub(super) allow_unframed: bool,
+    pub(super) handshake_timeout: Duration,
+    pub(super) max_connections_per_peer: usize,
+    pub(super) reserved_connections: usize,
+    pub(super) memory_budget: usize,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +76,11 @@ impl Default for ServerConfig {
             read_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             limits: Limits::DEFAULT,
+            allow_unframed: crate::config::ServerConfig::DEFAULT_ALLOW_UNFRAMED,
+            handshake_timeout: crate::config::ServerConfig::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_connections_per_peer: crate::config::ServerConfig::DEFAULT_MAX_CONNECTIONS_PER_PEER,
+            reserved_connections: crate::config::ServerConfig::DEFAULT_RESERVED_CONNECTIONS,
+            memory_budget: crate::config::ServerConfig::DEFAULT_MEMORY_BUDGET,
         }
     }
 }
@@ -193,7 +203,8 @@ impl ServerBuilder {
     /// [`admin_addr`](crate::config::ServerConfig::admin_addr) is set (when it is `None`, `off`,
     /// an endpoint asked for earlier is kept). For a server that also registers,
     /// [`ServerBuilder::register_with_config`] applies these too.
-    pub fn with_config(self, config: &crate::config::ServerConfig) -> Self {
+    pub fn with_config(mut self, config: &crate::config::ServerConfig) -> Self {
+        self.config.apply(config);
         match config.admin_addr {
             Some(addr) => self.admin_addr(addr),
             None => self,
@@ -230,6 +241,43 @@ impl ServerBuilder {
     /// Default 30 s.
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// Whether peers may speak unframed (buffered) Thrift, as Python thriftpy2 clients do by
+    /// default; when `false`, a connection detected as unframed is closed. Default `true`.
+    pub fn allow_unframed(mut self, allow: bool) -> Self {
+        self.config.allow_unframed = allow;
+        self
+    }
+
+    /// How long a new connection has to send its first bytes (enough to tell its protocol);
+    /// its first whole request must come within the read timeout of the connect. Default 10 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// The most connections open at once from one IP address; more are accepted and closed at
+    /// once. Default 1,000.
+    pub fn max_connections_per_peer(mut self, n: usize) -> Self {
+        self.config.max_connections_per_peer = n.max(1);
+        self
+    }
+
+    /// Connection slots that connections which have not sent a whole request yet cannot take
+    /// (at most a tenth of [`max_connections`](Self::max_connections)); when those connections fill
+    /// the rest, a new one evicts the oldest of them. Default 1,000.
+    pub fn reserved_connections(mut self, n: usize) -> Self {
+        self.config.reserved_connections = n;
+        self
+    }
+
+    /// The most bytes all connections together may buffer for requests being read and replies
+    /// being written; past it, reads pause and new connections are refused until replies drain.
+    /// Default 512 MiB (at least twice the frame limit is used).
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.config.memory_budget = bytes;
         self
     }
 
@@ -310,7 +358,7 @@ impl ServerBuilder {
             .metrics()
             .then(|| Arc::new(ServerStats::new(self.services.iter().map(|s| s.as_ref() as &dyn Dispatch))));
         let router = Router::new(self.services)?;
-        Ok(Arc::new(Shared { router, config: self.config, metrics, node: local_addr.to_string() }))
+        Ok(Arc::new(Shared::new(router, self.config, metrics, local_addr.to_string())))
     }
 }
 

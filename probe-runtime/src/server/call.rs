@@ -17,7 +17,9 @@ use bytes::Bytes;
 use tracing::{Span, error};
 
 use super::connection::Shared;
-use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType};
+use crate::codec::{
+    ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType, shown_method,
+};
 use crate::error::Error;
 use crate::metrics::{Outcome, SeriesId, spans};
 use crate::service::{BoxFuture, Dispatch, Protocol, Reply, Request};
@@ -209,7 +211,7 @@ impl Finish {
                 match rename_message(self.protocol, message, &sent.name, self.limits) {
                     Ok(message) => Reply::Message(message),
                     Err(e) => {
-                        error!(method = %sent.name, error = %e, "the handler's reply does not decode");
+                        error!(method = %shown_method(&sent.name), error = %e, "the handler's reply does not decode");
                         self.failed(Error::handler(format!("the reply could not be re-addressed: {e}")))
                     }
                 }
@@ -217,7 +219,7 @@ impl Finish {
             Ok(reply) => reply,
             Err(panic) => {
                 let what = panic_message(panic.as_ref());
-                error!(method = %sent.name, panic = %what, "handler panicked");
+                error!(method = %shown_method(&sent.name), panic = %what, "handler panicked");
                 self.failed(Error::handler(format!("the handler of `{}` panicked", sent.name)))
             }
         };

@@ -22,15 +22,17 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio::task::coop::unconstrained;
-use tokio::time::{Instant, Sleep, sleep_until, timeout};
+use tokio::time::{Instant, Sleep, sleep_until, timeout, timeout_at};
 use tracing::{debug, warn};
 
 use super::ServerConfig;
+use super::admission::{Admission, Ticket};
 use super::call::{Counted, Finished, Routes, Running, Started};
 use super::router::Router;
+use crate::codec::shown_method;
 use crate::metrics::ServerStats;
 use crate::service::{Protocol, Reply, Request};
-use crate::transport::{FrameWriter, MessageReader, WireError};
+use crate::transport::{FrameWriter, Framing, MessageReader, WireError};
 
 /// How long, and how many bytes, to drain from a peer that broke the protocol before closing.
 const LINGER_TIME: Duration = Duration::from_millis(500);
@@ -46,32 +48,59 @@ pub(super) struct Shared {
     pub(super) metrics: Option<Arc<ServerStats>>,
     /// The address served, as call spans show it.
     pub(super) node: String,
+    /// The connection slots.
+    pub(super) admission: Arc<Admission>,
+}
+
+impl Shared {
+    pub(super) fn new(
+        router: Router,
+        config: ServerConfig,
+        metrics: Option<Arc<ServerStats>>,
+        node: String,
+    ) -> Self {
+        let admission = Arc::new(Admission::new(&config));
+        Shared { router, config, metrics, node, admission }
+    }
 }
 
 /// Serves one accepted connection until the peer closes it, it breaks the protocol, it idles past
 /// the read timeout, or `stop` turns true; calls already running finish first.
+///
+/// A new connection has the handshake timeout to send its first bytes and the read timeout, from
+/// the connect, to send its first whole request; until then it holds a pending slot of `ticket`
+/// and may be evicted for a newer connection.
 pub(super) async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
+    mut ticket: Ticket,
     mut stop: watch::Receiver<bool>,
 ) {
+    let accepted = Instant::now();
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
     let config = &shared.config;
+    // One deadline from the connect to the first whole request; a shorter one for the first bytes.
+    let first_request = accepted + config.read_timeout;
+    let first_bytes = (accepted + config.handshake_timeout).min(first_request);
     let (read_half, write_half) = stream.into_split();
     let detected = tokio::select! {
-        detected = timeout(config.read_timeout, MessageReader::detect(read_half, config.limits)) => detected,
+        detected = timeout_at(first_bytes, MessageReader::detect(read_half, config.limits)) => detected,
+        () = ticket.evicted() => return debug!("closing: evicted for a newer connection before sending anything"),
         () = stopped(&mut stop) => return,
     };
     let reader = match detected {
         Ok(Ok(Some(reader))) => reader,
         Ok(Ok(None)) => return debug!("closed before sending anything"),
         Ok(Err(e)) => return warn!(error = %e, "closing: not a Thrift peer"),
-        Err(_) => return debug!("closing: nothing received within the read timeout"),
+        Err(_) => return debug!("closing: nothing received within the handshake timeout"),
     };
     let wire = reader.wire();
+    if wire.framing == Framing::Unframed && !config.allow_unframed {
+        return warn!(%wire, "closing: this server accepts framed peers only");
+    }
     debug!(%wire, "peer detected");
     let mut connection = Connection {
         shared: &shared,
@@ -80,11 +109,34 @@ pub(super) async fn serve_connection(
         reader,
         writer: FrameWriter::new(write_half, wire.framing),
         calls: FuturesUnordered::new(),
-        deadline: Instant::now() + config.read_timeout,
+        deadline: first_request,
         closing: None,
         failed: None,
         uncounted: Vec::new(),
     };
+    let first = tokio::select! {
+        first = timeout_at(first_request, poll_fn(|cx| connection.reader.poll_read_message(cx))) => first,
+        () = ticket.evicted() => return debug!("closing: evicted for a newer connection before a whole request"),
+        () = stopped(&mut stop) => return,
+    };
+    match first {
+        Ok(Ok(Some(message))) => {
+            ticket.established();
+            let now = Instant::now();
+            connection.touch(now);
+            let mut message = Some(message);
+            poll_fn(|cx| {
+                if let Some(message) = message.take() {
+                    connection.received(message, now.into_std(), cx);
+                }
+                Poll::Ready(())
+            })
+            .await;
+        }
+        Ok(Ok(None)) => return debug!("closed before a whole request"),
+        Ok(Err(e)) => connection.refuse(e),
+        Err(_) => return debug!("closing: no whole request within the read timeout of the connect"),
+    }
     // Checked without a lock on every poll; the future below (which locks) is only polled
     // again once the value changed.
     let signal = stop.clone();
@@ -329,7 +381,7 @@ impl<'a> Connection<'a> {
     fn refuse(&mut self, error: WireError) {
         match error {
             WireError::Malformed { header: Some(header), source } => {
-                let (method, seqid) = (&header.name, header.seqid);
+                let (method, seqid) = (shown_method(&header.name), header.seqid);
                 warn!(%method, seqid, error = %source, "closing: malformed request");
                 let request = Request::new(self.protocol, header, Bytes::new(), self.shared.config.limits);
                 if let Reply::Message(reply) = request.protocol_error(&source) {

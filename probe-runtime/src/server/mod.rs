@@ -32,6 +32,7 @@
 //! them as Prometheus text, and a registered server publishes short windows of them for the
 //! console.
 
+mod admission;
 mod builder;
 mod call;
 mod connection;
@@ -39,6 +40,7 @@ mod monitoring;
 mod registration;
 mod router;
 mod serve;
+mod settings;
 
 use builder::ServerConfig;
 pub use builder::{ServeError, Server, ServerBuilder, shutdown_signal};

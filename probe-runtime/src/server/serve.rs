@@ -12,6 +12,7 @@ use tokio::time::{sleep, timeout};
 use tracing::{Instrument, debug, debug_span, info, warn};
 
 use super::ServeError;
+use super::admission::Refusal;
 use super::connection::{Shared, serve_connection};
 use super::monitoring::Monitoring;
 use super::registration::{Registrar, RegistrationState};
@@ -43,14 +44,22 @@ pub(super) async fn accept_loop(
                 }
             }
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) if connections.len() >= config.max_connections => {
-                    warn!(%peer, limit = config.max_connections, "connection limit reached: closing the new connection");
-                    drop(stream);
-                }
-                Ok((stream, peer)) => {
-                    let span = debug_span!("connection", %peer);
-                    connections.spawn(serve_connection(stream, peer, shared.clone(), stop_rx.clone()).instrument(span));
-                }
+                Ok((stream, peer)) => match shared.admission.admit(peer.ip()) {
+                    Ok(ticket) => {
+                        let span = debug_span!("connection", %peer);
+                        let serve = serve_connection(stream, peer, shared.clone(), ticket, stop_rx.clone());
+                        connections.spawn(serve.instrument(span));
+                    }
+                    Err(refusal @ Refusal::Full) => {
+                        let limit = config.max_connections;
+                        warn!(%peer, %refusal, limit, "connection limit reached: closing the new connection");
+                        drop(stream);
+                    }
+                    Err(refusal) => {
+                        debug!(%peer, %refusal, "closing the new connection");
+                        drop(stream);
+                    }
+                },
                 Err(e) => {
                     warn!(error = %e, "accept failed");
                     sleep(ACCEPT_BACKOFF).await;

@@ -1,15 +1,17 @@
-//! Whole-message helpers: where an unframed message ends, and renaming a message's method.
+//! Whole-message helpers: renaming a message's method, and (for tests) where an unframed message
+//! ends, parsed from its start.
 
 use bytes::{Bytes, BytesMut};
 
+#[cfg(test)]
 use super::error::WireError;
-use crate::codec::{
-    BinaryReader, CompactReader, Encode, Limits, MessageHeader, ProtocolError, ProtocolReader,
-    ProtocolWriter, TType,
-};
+#[cfg(test)]
+use crate::codec::{BinaryReader, CompactReader, ProtocolReader, TType};
+use crate::codec::{Encode, Limits, MessageHeader, ProtocolError, ProtocolWriter};
 use crate::service::Protocol;
 
 /// How far an unframed message at the start of a buffer got.
+#[cfg(test)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scan {
     /// The message is complete and this many bytes long.
@@ -19,7 +21,9 @@ pub(crate) enum Scan {
 }
 
 /// Finds where the unframed message at the start of `buf` ends: parses its header and skips its
-/// arguments (or result) struct, bounded by `limits`.
+/// arguments (or result) struct, bounded by `limits`. Parses from the start on every call: the
+/// reference the resumable [`MessageScan`](crate::codec::MessageScan) is tested against.
+#[cfg(test)]
 pub(crate) fn unframed_message_len(
     protocol: Protocol,
     buf: Bytes,
@@ -44,6 +48,7 @@ pub(crate) fn unframed_message_len(
 
 /// Reads a message header and skips the struct after it; an error carries the header if it was
 /// read.
+#[cfg(test)]
 fn scan<R: ProtocolReader>(r: &mut R) -> Result<(), (Option<MessageHeader>, ProtocolError)> {
     let header = r.read_message_begin().map_err(|e| (None, e))?;
     match r.skip(TType::Struct).and_then(|()| r.read_message_end()) {

@@ -126,3 +126,73 @@ async fn garbage_is_refused() {
     assert!(matches!(got, Err(WireError::Malformed { header: None, .. })), "{got:?}");
     assert!(MessageReader::detect(&[][..], Limits::default()).await.unwrap().is_none());
 }
+
+/// The resumable scan, fed `bytes` in segments of the given sizes (cycled), and its result once
+/// it completes, fails, or has all the bytes.
+fn scan_in_segments(
+    protocol: Protocol,
+    bytes: &[u8],
+    sizes: &[usize],
+    limits: Limits,
+) -> Result<crate::codec::Scanned, crate::codec::ProtocolError> {
+    use crate::codec::{Encoding, MessageScan, Scanned};
+    let encoding = match protocol {
+        Protocol::Binary => Encoding::Binary,
+        Protocol::Compact => Encoding::Compact,
+    };
+    let mut scan = MessageScan::new(encoding, limits);
+    let mut end = 0;
+    let mut sizes = sizes.iter().cycle();
+    loop {
+        end = (end + sizes.next().copied().unwrap_or(1).max(1)).min(bytes.len());
+        match scan.scan(&bytes[..end]) {
+            Ok(Scanned::Incomplete(_)) if end < bytes.len() => {}
+            other => return other,
+        }
+    }
+}
+
+proptest::proptest! {
+    /// The resumable scan finds the end the parse from the start finds, however the input is
+    /// split, and refuses what it refuses.
+    #[test]
+    fn the_resumable_scan_agrees_with_parsing_from_the_start(
+        compact: bool,
+        which in 0usize..3,
+        flips in proptest::collection::vec((0usize..400, proptest::num::u8::ANY), 0..4),
+        cut in 0usize..400,
+        sizes in proptest::collection::vec(1usize..9, 1..6),
+        small: bool,
+    ) {
+        use super::message::{Scan, unframed_message_len};
+        use crate::codec::Scanned;
+        let protocol = if compact { Protocol::Compact } else { Protocol::Binary };
+        let name = ["say", "a_longer_method_name", ""][which];
+        let mut bytes = BytesMut::from(&message(protocol, name, 7)[..]);
+        bytes.extend_from_slice(&message(protocol, "next", 8));
+        let len = bytes.len();
+        for (at, b) in flips {
+            if let Some(slot) = bytes.get_mut(at % len) {
+                *slot = b;
+            }
+        }
+        bytes.truncate(cut.max(1));
+        let limits = if small {
+            Limits { max_depth: 2, max_container_len: 3, max_string_len: 8, max_method_name: 4, ..Limits::DEFAULT }
+        } else {
+            Limits::DEFAULT
+        };
+        let reference = unframed_message_len(protocol, bytes.clone().freeze(), limits);
+        let whole = scan_in_segments(protocol, &bytes, &[bytes.len()], limits);
+        let split = scan_in_segments(protocol, &bytes, &sizes, limits);
+        match (&reference, &whole) {
+            (Ok(Scan::Complete(a)), Ok(Scanned::Complete(b))) => proptest::prop_assert_eq!(a, b),
+            (Ok(Scan::Incomplete(_)), Ok(Scanned::Incomplete(_)) | Err(_)) | (Err(_), Err(_)) => {}
+            _ => proptest::prop_assert!(false, "reference {:?}, scan {:?}", reference, whole),
+        }
+        proptest::prop_assert_eq!(whole.is_ok(), split.is_ok());
+        if let (Ok(Scanned::Complete(a)), Ok(b)) = (&whole, &split) {
+            proptest::prop_assert_eq!(Scanned::Complete(*a), *b);
+        }
+    }
+}

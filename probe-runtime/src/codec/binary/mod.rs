@@ -17,13 +17,13 @@ pub use writer::BinaryWriter;
 use super::types::TType;
 
 /// The strict message header's version word, before the message type is or-ed in.
-const VERSION_1: u32 = 0x8001_0000;
+pub(super) const VERSION_1: u32 = 0x8001_0000;
 /// The bits of the first word that hold the version.
-const VERSION_MASK: u32 = 0xffff_0000;
+pub(super) const VERSION_MASK: u32 = 0xffff_0000;
 
 /// The fewest bytes a value of type `t` takes in the binary protocol.
 #[inline]
-const fn min_size(t: TType) -> usize {
+pub(super) const fn min_size(t: TType) -> usize {
     match t {
         TType::Stop | TType::Bool | TType::I8 | TType::Struct => 1,
         TType::I16 => 2,

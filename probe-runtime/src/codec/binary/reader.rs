@@ -101,12 +101,14 @@ impl ProtocolReader for BinaryReader {
                 return Err(ProtocolError::BadVersion { found: word });
             }
             let kind = MessageType::try_from((word & 0xff) as u8)?;
-            let name = self.read_string()?;
+            let len = self.read_len("method name", self.limits.method_name_limit(), 1)?;
+            let name = self.input.string(len)?;
             let seqid = self.read_i32()?;
             Ok(MessageHeader { name: name.into(), kind, seqid })
         } else {
             // Old non-strict: the first word is the name's length; name, type byte, seqid.
-            let len = check_len("string", i64::from(word), self.limits.max_string_len, 1, self.remaining())?;
+            let limit = self.limits.method_name_limit();
+            let len = check_len("method name", i64::from(word), limit, 1, self.remaining())?;
             let name = self.input.string(len)?;
             let kind = MessageType::try_from(self.input.u8()?)?;
             let seqid = self.read_i32()?;

@@ -19,30 +19,30 @@ use super::error::ProtocolError;
 use super::types::TType;
 
 /// The first byte of every compact message.
-const PROTOCOL_ID: u8 = 0x82;
+pub(super) const PROTOCOL_ID: u8 = 0x82;
 /// The protocol version in the low five bits of the second byte.
-const VERSION: u8 = 1;
+pub(super) const VERSION: u8 = 1;
 /// The bits of the second byte that hold the version.
-const VERSION_MASK: u8 = 0x1f;
+pub(super) const VERSION_MASK: u8 = 0x1f;
 /// Where the message type sits in the second byte.
-const TYPE_SHIFT: u8 = 5;
+pub(super) const TYPE_SHIFT: u8 = 5;
 
 /// Compact type codes; `BOOL_TRUE` also stands for `bool` in container headers.
-mod ct {
-    pub(super) const STOP: u8 = 0;
-    pub(super) const BOOL_TRUE: u8 = 1;
-    pub(super) const BOOL_FALSE: u8 = 2;
-    pub(super) const I8: u8 = 3;
-    pub(super) const I16: u8 = 4;
-    pub(super) const I32: u8 = 5;
-    pub(super) const I64: u8 = 6;
-    pub(super) const DOUBLE: u8 = 7;
-    pub(super) const BINARY: u8 = 8;
-    pub(super) const LIST: u8 = 9;
-    pub(super) const SET: u8 = 10;
-    pub(super) const MAP: u8 = 11;
-    pub(super) const STRUCT: u8 = 12;
-    pub(super) const UUID: u8 = 13;
+pub(super) mod ct {
+    pub(in crate::codec) const STOP: u8 = 0;
+    pub(in crate::codec) const BOOL_TRUE: u8 = 1;
+    pub(in crate::codec) const BOOL_FALSE: u8 = 2;
+    pub(in crate::codec) const I8: u8 = 3;
+    pub(in crate::codec) const I16: u8 = 4;
+    pub(in crate::codec) const I32: u8 = 5;
+    pub(in crate::codec) const I64: u8 = 6;
+    pub(in crate::codec) const DOUBLE: u8 = 7;
+    pub(in crate::codec) const BINARY: u8 = 8;
+    pub(in crate::codec) const LIST: u8 = 9;
+    pub(in crate::codec) const SET: u8 = 10;
+    pub(in crate::codec) const MAP: u8 = 11;
+    pub(in crate::codec) const STRUCT: u8 = 12;
+    pub(in crate::codec) const UUID: u8 = 13;
 }
 
 /// The compact code of `t`.
@@ -67,7 +67,7 @@ const fn to_compact(t: TType) -> u8 {
 
 /// The type of compact code `c` (a nibble).
 #[inline]
-fn from_compact(c: u8) -> Result<TType, ProtocolError> {
+pub(super) fn from_compact(c: u8) -> Result<TType, ProtocolError> {
     Ok(match c {
         ct::STOP => TType::Stop,
         ct::BOOL_TRUE | ct::BOOL_FALSE => TType::Bool,
@@ -88,7 +88,7 @@ fn from_compact(c: u8) -> Result<TType, ProtocolError> {
 
 /// The fewest bytes a value of type `t` takes in the compact protocol.
 #[inline]
-const fn min_size(t: TType) -> usize {
+pub(super) const fn min_size(t: TType) -> usize {
     match t {
         TType::Double => 8,
         TType::Uuid => 16,
@@ -107,7 +107,7 @@ const fn zigzag64(v: i64) -> u64 {
 }
 
 #[inline]
-const fn unzigzag32(v: u32) -> i32 {
+pub(super) const fn unzigzag32(v: u32) -> i32 {
     ((v >> 1) as i32) ^ -((v & 1) as i32)
 }
 

@@ -126,7 +126,8 @@ impl ProtocolReader for CompactReader {
         let kind = MessageType::try_from(version_and_type >> TYPE_SHIFT)?;
         // The seqid is a plain (not zigzag) varint of its 32 bits.
         let seqid = self.varint32()? as i32;
-        let name = self.read_string()?;
+        let len = self.read_len("method name", self.limits.method_name_limit(), 1)?;
+        let name = self.input.string(len)?;
         self.last_field_id = 0;
         self.outer_ids.clear();
         self.pending_bool = None;
