@@ -127,9 +127,29 @@ redis_up() {
 mysql_root() { mariadb --protocol=socket -S "$state/mariadb/mysqld.sock" -uroot "$@"; }
 mysql_ok() { mariadb -h 127.0.0.1 -P "$mysql_port" -u"$mysql_user" -p"$mysql_password" "$mysql_db" -e 'SELECT 1'; }
 
+# As root over the socket: the test user, its database, and the scratch databases `<db>_*` that tests
+# create and drop (the MySQL schema tests, each on a database of its own).
+mysql_grants() {
+    mysql_root <<SQL
+CREATE DATABASE IF NOT EXISTS $mysql_db CHARACTER SET utf8mb4;
+CREATE USER IF NOT EXISTS '$mysql_user'@'127.0.0.1' IDENTIFIED BY '$mysql_password';
+CREATE USER IF NOT EXISTS '$mysql_user'@'localhost' IDENTIFIED BY '$mysql_password';
+GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'localhost';
+GRANT ALL PRIVILEGES ON \`${mysql_db}_%\`.* TO '$mysql_user'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON \`${mysql_db}_%\`.* TO '$mysql_user'@'localhost';
+FLUSH PRIVILEGES;
+SQL
+}
+
 mysql_up() {
     local dir="$state/mariadb"
-    if pid_of mariadb >/dev/null; then say "mariadb already running (pid $(pid_of mariadb))"; mysql_schema; return; fi
+    if pid_of mariadb >/dev/null; then
+        say "mariadb already running (pid $(pid_of mariadb))"
+        mysql_grants
+        mysql_schema
+        return
+    fi
     if mysql_ok >/dev/null 2>&1; then
         say "mariadb already answers on port $mysql_port (not started by this checkout); using it"
         mysql_schema
@@ -150,14 +170,7 @@ mysql_up() {
     echo $! >"$dir/pid"
     wait_until 60 mariadb mysql_root -e 'SELECT 1' \
         || { tail -n 20 "$dir/error.log" >&2; die "mariadb did not answer on its socket within 60 s (log: $dir/error.log)"; }
-    mysql_root <<SQL
-CREATE DATABASE IF NOT EXISTS $mysql_db CHARACTER SET utf8mb4;
-CREATE USER IF NOT EXISTS '$mysql_user'@'127.0.0.1' IDENTIFIED BY '$mysql_password';
-CREATE USER IF NOT EXISTS '$mysql_user'@'localhost' IDENTIFIED BY '$mysql_password';
-GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'localhost';
-FLUSH PRIVILEGES;
-SQL
+    mysql_grants
     wait_until 20 mariadb mysql_ok || die "mariadb does not answer queries on 127.0.0.1:$mysql_port (log: $dir/error.log)"
     mysql_schema
 }

@@ -32,7 +32,7 @@ pub struct Node {
 /// Registers the demo's app if it is not yet, audited as `actor`.
 pub async fn register_app(operator: &Operator) -> Result<()> {
     let app = App { appkey: APPKEY.into(), description: "probe demo".into(), owner: "demo".into() };
-    if operator.add_app(&app).await? {
+    if operator.add_app(&app).await?.changed {
         println!("registered appkey {APPKEY}");
     }
     Ok(())

@@ -1,15 +1,20 @@
 //! The `probe` binary against the real ZooKeeper, Redis and MariaDB that `scripts/services.sh up`
-//! starts: apps, nodes of a running provider, services, the audit log, errors, IDL and the console.
+//! starts: apps, nodes of a running provider, services, the audit log, errors, IDL, the console,
+//! and the design's minimal database (`serviceapp` with only `appkey`) before and after
+//! `probe db migrate`, each test on a database of its own.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
+use mysql_async::prelude::Queryable as _;
+use probe_runtime::config::Config;
 use probe_runtime::registry::Backends;
 use probe_runtime::registry::layout::NodeKey;
 use probe_tests::governance::{node_key, start_provider};
-use probe_tests::{probe_vars, real_backends, unique};
+use probe_tests::{mysql_url, probe_vars, real_backends, unique};
 use serde_json::Value;
 
 const START_HINT: &str = "start the test services with `scripts/services.sh up`";
@@ -109,7 +114,9 @@ async fn node_state(backends: &Backends, key: &NodeKey) -> ((u32, u8), (u32, u8)
     let stored = backends.settings.get(key).await.unwrap().expect("the node has settings");
     let live = backends.registry.nodes(key.env(), key.appkey()).await.unwrap();
     let live = live.into_iter().find(|n| n.key == *key).expect("the node is live").data;
-    ((stored.weight, stored.valid), (live.weight, live.valid))
+    let pair =
+        |d: &probe_runtime::registry::layout::NodeData| (d.weight.value() as u32, u8::from(d.valid.is_on()));
+    (pair(&stored), pair(&live))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,4 +272,193 @@ fn console_prints_generated_tokens_and_serves() {
     assert!(token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()), "{printed}");
     assert!(!printed.contains("viewer-secret"), "a given token is not printed: {printed}");
     assert!(answer.starts_with("HTTP/1.1 200"), "the console answers: {answer}");
+}
+
+/// The design's table: only a unique `appkey`.
+const DESIGN_TABLE: &str =
+    "CREATE TABLE serviceapp (appkey VARCHAR(128) NOT NULL, UNIQUE KEY uk_appkey (appkey))";
+
+/// A database of its own on the test server, named `<test database>_<unique>` (which
+/// `scripts/services.sh up` lets the test user create), holding what `setup` creates. `test` runs
+/// with the `PROBE_*` variables pointed at it; the database is dropped afterwards, pass or fail.
+async fn with_database<F, Fut>(setup: &[&str], test: F)
+where
+    F: FnOnce(Vec<(&'static str, String)>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let base = mysql_url();
+    let (server, base_db) = base.rsplit_once('/').expect("PROBE_TEST_MYSQL names a database");
+    let name = format!("{base_db}_{}", unique("db").replace("db_", ""));
+    let mut conn = probe_tests::mysql().await.expect("the test MariaDB is reachable");
+    conn.query_drop(format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| {
+        panic!("cannot create the database {name} ({e}); `scripts/services.sh up` grants the test user {base_db}_*")
+    });
+    for statement in setup {
+        conn.query_drop(format!("USE {name}")).await.expect("use the new database");
+        conn.query_drop(*statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    let vars: Vec<_> = probe_vars()
+        .into_iter()
+        .map(|(k, v)| if k == "PROBE_MYSQL" { (k, format!("{server}/{name}")) } else { (k, v) })
+        .collect();
+    let outcome = std::panic::AssertUnwindSafe(test(vars)).catch_unwind().await;
+    conn.query_drop(format!("DROP DATABASE {name}")).await.expect("drop the test database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// `probe` with `vars`, in a blocking task.
+async fn probe_in(vars: &[(&'static str, String)], args: &[&str]) -> Output {
+    let vars = vars.to_vec();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        probe_with(&vars, &args)
+    })
+    .await
+    .expect("the probe task ends")
+}
+
+/// The `warning:` lines of a run's stderr.
+fn warnings(out: &Output) -> Vec<String> {
+    stderr(out).lines().filter(|l| l.starts_with("warning: ")).map(str::to_owned).collect()
+}
+
+const NOT_AUDITED: &str = "warning: the change was applied but not audited: table probe_audit is missing in the \
+                           MySQL database";
+const ENABLE_AUDIT: &str = "run `probe db migrate` to enable the audit log";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_designs_minimal_table_serves_apps_providers_and_node_changes() {
+    with_database(&[DESIGN_TABLE], |vars| async move {
+        let appkey = unique("cli_design");
+        let added = probe_in(&vars, &["apps", "add", &appkey]).await;
+        assert!(stdout(&added).contains(&format!("added app {appkey}")), "{}", stderr(&added));
+        assert!(added.status.success(), "an applied change exits 0: {}", stderr(&added));
+        let warned = warnings(&added);
+        assert!(
+            warned.len() == 1 && warned[0].starts_with(NOT_AUDITED) && warned[0].ends_with(ENABLE_AUDIT),
+            "{warned:?}"
+        );
+
+        // Fields the table has no column for are not written, and said so.
+        let other = unique("cli_design_owned");
+        let added = probe_in(&vars, &["apps", "add", &other, "--owner", "alice"]).await;
+        assert!(added.status.success(), "{}", stderr(&added));
+        assert!(
+            stderr(&added).contains("the owner of app") && stderr(&added).contains("probe db migrate"),
+            "{}",
+            stderr(&added)
+        );
+
+        let listed = ok_json(probe_in(&vars, &["apps", "list", "--json"]).await);
+        assert_eq!(listed["fields"], serde_json::json!(["appkey"]), "{listed:#}");
+        let mine =
+            listed["apps"].as_array().unwrap().iter().find(|a| a["appkey"] == appkey.as_str()).cloned();
+        assert_eq!(mine, Some(serde_json::json!({ "appkey": appkey })), "{listed:#}");
+        let table = ok(probe_in(&vars, &["apps", "list"]).await);
+        assert_eq!(table.lines().next().map(str::trim_end), Some("APPKEY"), "{table}");
+
+        // A provider's registration check reads the design's table.
+        let config =
+            Config::from_vars(vars.iter().map(|(k, v)| (*k, v.as_str()))).expect("test configuration");
+        let backends =
+            Backends::connect(&config).await.expect("the backends connect to the design's database");
+        let server = start_provider(&backends, &appkey, "design").await.expect("a registered appkey starts");
+        let key = node_key(&backends, &appkey, &server);
+        let field = key.redis_field();
+
+        let changed = probe_in(&vars, &["nodes", "weight", &field, "70"]).await;
+        assert!(changed.status.success(), "the change was applied: {}", stderr(&changed));
+        assert!(stdout(&changed).contains("weight 10 -> 70"), "{}", stdout(&changed));
+        let warned = warnings(&changed);
+        assert!(
+            warned.len() == 1 && warned[0].starts_with(NOT_AUDITED) && warned[0].ends_with(ENABLE_AUDIT),
+            "{warned:?}"
+        );
+        assert!(!stderr(&changed).contains("cannot"), "{}", stderr(&changed));
+        assert_eq!(node_state(&backends, &key).await, ((70, 1), (70, 1)));
+
+        let changed = probe_in(&vars, &["--json", "nodes", "disable", &field]).await;
+        assert!(changed.status.success(), "{}", stderr(&changed));
+        let json: Value = serde_json::from_slice(&changed.stdout).expect("one JSON document");
+        assert_eq!((json["after"].as_u64(), json["audited"].as_bool()), (Some(0), Some(false)), "{json:#}");
+        assert_eq!(warnings(&changed).len(), 1, "{}", stderr(&changed));
+        assert_eq!(node_state(&backends, &key).await, ((70, 0), (70, 0)));
+
+        let err = failed(probe_in(&vars, &["audit"]).await);
+        assert!(err.contains("probe_audit") && err.contains(ENABLE_AUDIT), "{err}");
+
+        server.shutdown().await.expect("the provider stops");
+        backends.settings.remove(&key).await.expect("the test's settings are removed");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_migrate_adds_what_the_designs_table_lacks_once() {
+    let keep = "INSERT INTO serviceapp (appkey) VALUES ('kept_app')";
+    with_database(&[DESIGN_TABLE, keep], |vars| async move {
+        let status = ok(probe_in(&vars, &["db", "status"]).await);
+        assert!(status.contains("serviceapp   partial  columns description, owner"), "{status}");
+        assert!(status.contains("probe_audit  missing  the table"), "{status}");
+
+        let dry = ok(probe_in(&vars, &["db", "migrate", "--dry-run"]).await);
+        let statements: Vec<&str> = dry.lines().filter(|l| !l.starts_with("--")).collect();
+        assert_eq!(
+            statements[..2],
+            [
+                "ALTER TABLE serviceapp ADD COLUMN description VARCHAR(512) NOT NULL DEFAULT '';",
+                "ALTER TABLE serviceapp ADD COLUMN owner VARCHAR(128) NOT NULL DEFAULT '';",
+            ],
+            "{dry}"
+        );
+        assert!(statements[2].starts_with("CREATE TABLE IF NOT EXISTS probe_audit ("), "{dry}");
+        assert!(dry.starts_with("-- dry run: 3 statement(s)"), "{dry}");
+        let still = ok_json(probe_in(&vars, &["db", "status", "--json"]).await);
+        assert_eq!(still["up_to_date"], false, "a dry run changes nothing: {still:#}");
+
+        let migrated = ok_json(probe_in(&vars, &["db", "migrate", "--json"]).await);
+        assert_eq!(
+            (migrated["applied"].as_bool(), migrated["statements"].as_array().map(Vec::len)),
+            (Some(true), Some(3))
+        );
+        let again = ok(probe_in(&vars, &["db", "migrate"]).await);
+        assert!(again.starts_with("nothing to do"), "{again}");
+        let status = ok_json(probe_in(&vars, &["db", "status", "--json"]).await);
+        assert_eq!(status["up_to_date"], true, "{status:#}");
+
+        // The migrated table keeps its rows and takes probe's fields; changes are audited.
+        let appkey = unique("cli_migrated");
+        let actor = unique("cli:migrated");
+        let added = probe_in(&vars, &["--actor", &actor, "apps", "add", &appkey, "--owner", "bob"]).await;
+        assert!(added.status.success() && warnings(&added).is_empty(), "{}", stderr(&added));
+        let listed = ok_json(probe_in(&vars, &["apps", "list", "--json"]).await);
+        assert_eq!(listed["fields"], serde_json::json!(["appkey", "description", "owner"]));
+        let apps = listed["apps"].as_array().unwrap();
+        assert!(apps.iter().any(|a| a["appkey"] == "kept_app" && a["owner"] == ""), "{listed:#}");
+        assert!(apps.iter().any(|a| a["appkey"] == appkey.as_str() && a["owner"] == "bob"), "{listed:#}");
+        let audit = ok_json(probe_in(&vars, &["audit", "--json"]).await);
+        assert_eq!(audit["entries"][0]["actor"], actor.as_str(), "{audit:#}");
+        assert_eq!(audit["entries"][0]["action"], "add_app");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_migrate_creates_both_tables_in_an_empty_database() {
+    with_database(&[], |vars| async move {
+        let err = failed(probe_in(&vars, &["apps", "list"]).await);
+        assert!(err.contains("table serviceapp is missing") && err.contains("probe db migrate"), "{err}");
+        let migrated = ok(probe_in(&vars, &["db", "migrate"]).await);
+        assert!(
+            migrated.contains("CREATE TABLE IF NOT EXISTS serviceapp (") && migrated.contains("probe_audit"),
+            "{migrated}"
+        );
+        assert!(ok(probe_in(&vars, &["db", "migrate", "--dry-run"]).await).starts_with("nothing to do"));
+        let listed = ok(probe_in(&vars, &["apps", "list"]).await);
+        assert!(listed.contains("no app is registered"), "{listed}");
+    })
+    .await;
 }

@@ -4,9 +4,36 @@ use std::fmt;
 
 use crate::codec::{ApplicationException, ProtocolError};
 
+/// Implements [`Debug`](std::fmt::Debug) for error types as their `Display` text.
+///
+/// `fn main() -> Result<(), Box<dyn Error>>`, `unwrap` and `expect` print an error with `{:?}`; a
+/// derived `Debug` shows the variant and its fields, not the message that says what failed and
+/// what to do. Every public error type of probe implements `Debug` with this macro instead:
+///
+/// ```
+/// #[derive(thiserror::Error)]
+/// #[error("no table serviceapp; run `probe db migrate`")]
+/// pub struct NoTable;
+/// probe_runtime::debug_as_display!(NoTable);
+///
+/// assert_eq!(format!("{NoTable:?}"), "no table serviceapp; run `probe db migrate`");
+/// ```
+///
+/// It takes one or more non-generic types; write the impl by hand for a generic one.
+#[macro_export]
+macro_rules! debug_as_display {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl ::std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(self, f)
+            }
+        }
+    )+};
+}
+
 /// Why an RPC failed. Declared Thrift exceptions are not here: they come back as
 /// [`CallError::Exception`].
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The connection failed or closed (connect refused, reset, closed mid-call).
@@ -81,6 +108,8 @@ impl Error {
     }
 }
 
+crate::debug_as_display!(Error);
+
 /// The declared-exception type of methods that declare none: it has no values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoException {}
@@ -92,8 +121,8 @@ impl fmt::Display for NoException {
 }
 
 /// The error of one method: a declared exception `E` (a generated enum of the method's `throws`),
-/// or an RPC failure. Handlers return it; clients receive it.
-#[derive(Debug, thiserror::Error)]
+/// or an RPC failure. Handlers return it; clients receive it. Its `Debug` is its `Display` text.
+#[derive(thiserror::Error)]
 pub enum CallError<E = NoException> {
     /// One of the method's declared exceptions.
     #[error("declared exception: {0:?}")]
@@ -101,6 +130,12 @@ pub enum CallError<E = NoException> {
     /// The call failed in the framework, the transport or the handler.
     #[error(transparent)]
     Rpc(#[from] Error),
+}
+
+impl<E: fmt::Debug> fmt::Debug for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl<E> CallError<E> {

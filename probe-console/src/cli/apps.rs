@@ -3,61 +3,111 @@
 
 use anyhow::{Context as _, Result};
 use probe_runtime::registry::layout::check_appkey;
-use probe_runtime::registry::{App, Operator};
-use serde_json::json;
+use probe_runtime::registry::{App, AppChange, AppFields, Operator};
+use serde_json::{Map, Value, json};
 
 use super::output::{Align, Report, Table, or_dash};
 
-/// Registers `app`; saying so when it was registered already.
+/// Registers `app`; saying so when it was registered already. Fields the app store does not keep
+/// (the design's `serviceapp` has only `appkey`) and a change the audit log missed are warnings.
 pub async fn add(op: &Operator, app: App) -> Result<Report> {
     check_appkey(&app.appkey).context("cannot add the app")?;
-    let added = op.add_app(&app).await.with_context(|| format!("cannot add app {}", app.appkey))?;
-    let text = if added {
+    let change = op.add_app(&app).await.with_context(|| format!("cannot add app {}", app.appkey))?;
+    let text = if change.changed {
         format!("added app {}; its providers may start now", app.appkey)
     } else {
         format!("app {} is registered already; nothing changed (`probe apps list` shows it)", app.appkey)
     };
-    let json = json!({
+    let mut json = json!({
         "appkey": app.appkey,
         "description": app.description,
         "owner": app.owner,
-        "added": added,
+        "added": change.changed,
+        "not_stored": change.not_stored,
     });
-    Ok(Report::new(json, text))
+    let mut report = Report::new(Value::Null, text);
+    if change.changed && !change.not_stored.is_empty() {
+        let fields = change.not_stored.join(" and ");
+        let (was, them) = if change.not_stored.len() == 1 { ("was", "it") } else { ("were", "them") };
+        report = report.with_warning(format!(
+            "the {fields} of app {} {was} not stored: the table serviceapp has no column for {them}; \
+             run `probe db migrate` to add probe's columns",
+            app.appkey
+        ));
+    }
+    report = with_audit(report, &mut json, &change);
+    report.json = json;
+    Ok(report)
 }
 
-/// Every registered app.
+/// The audit outcome of `change` in `json`, and as a warning when the audit log missed it.
+fn with_audit(report: Report, json: &mut Value, change: &AppChange) -> Report {
+    json["audited"] = json!(change.changed && change.audit.is_ok());
+    json["audit_error"] = json!(change.audit.as_ref().err().map(ToString::to_string));
+    match &change.audit {
+        Ok(()) => report,
+        Err(err) => report.with_warning(format!("the change was applied but not audited: {err}")),
+    }
+}
+
+/// Every registered app, with the fields the app store keeps: on the design's `serviceapp` only
+/// the appkey.
 pub async fn list(op: &Operator) -> Result<Report> {
     let apps = op.backends().apps.list().await.context("cannot list the apps")?;
+    let fields = op.backends().apps.fields().await.context("cannot list the apps")?;
     let json = json!({
-        "apps": apps
-            .iter()
-            .map(|a| json!({ "appkey": a.appkey, "description": a.description, "owner": a.owner }))
-            .collect::<Vec<_>>(),
+        "apps": apps.iter().map(|a| app_json(a, fields)).collect::<Vec<_>>(),
+        "fields": field_names(fields),
     });
     let text = if apps.is_empty() {
         "no app is registered; add one with `probe apps add APPKEY --owner NAME`".to_owned()
     } else {
-        let mut table =
-            Table::new(&[("APPKEY", Align::Left), ("OWNER", Align::Left), ("DESCRIPTION", Align::Left)]);
+        let mut columns = vec![("APPKEY", Align::Left)];
+        columns.extend(fields.owner.then_some(("OWNER", Align::Left)));
+        columns.extend(fields.description.then_some(("DESCRIPTION", Align::Left)));
+        let mut table = Table::new(&columns);
         for app in &apps {
-            table.row(vec![app.appkey.clone(), or_dash(Some(&app.owner)), or_dash(Some(&app.description))]);
+            let mut row = vec![app.appkey.clone()];
+            row.extend(fields.owner.then(|| or_dash(Some(&app.owner))));
+            row.extend(fields.description.then(|| or_dash(Some(&app.description))));
+            table.row(row);
         }
         table.render()
     };
     Ok(Report::new(json, text))
 }
 
+/// The fields of an app the store keeps, `appkey` first.
+fn field_names(fields: AppFields) -> Vec<&'static str> {
+    let optional = [("description", fields.description), ("owner", fields.owner)];
+    std::iter::once("appkey").chain(optional.into_iter().filter(|(_, kept)| *kept).map(|(n, _)| n)).collect()
+}
+
+fn app_json(app: &App, fields: AppFields) -> Value {
+    let mut object = Map::new();
+    object.insert("appkey".into(), json!(app.appkey));
+    if fields.description {
+        object.insert("description".into(), json!(app.description));
+    }
+    if fields.owner {
+        object.insert("owner".into(), json!(app.owner));
+    }
+    Value::Object(object)
+}
+
 /// Unregisters `appkey`.
 pub async fn remove(op: &Operator, appkey: &str) -> Result<Report> {
     check_appkey(appkey).context("cannot remove the app")?;
-    let removed = op.remove_app(appkey).await.with_context(|| format!("cannot remove app {appkey}"))?;
-    let text = if removed {
+    let change = op.remove_app(appkey).await.with_context(|| format!("cannot remove app {appkey}"))?;
+    let text = if change.changed {
         format!("removed app {appkey}; its running providers keep serving but cannot start again")
     } else {
         format!("app {appkey} is not registered; nothing changed (`probe apps list` shows the apps)")
     };
-    Ok(Report::new(json!({ "appkey": appkey, "removed": removed }), text))
+    let mut json = json!({ "appkey": appkey, "removed": change.changed });
+    let mut report = with_audit(Report::new(Value::Null, text), &mut json, &change);
+    report.json = json;
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -98,5 +148,13 @@ mod tests {
         let op = Operator::new(Backends::embedded(Env::Dev, &embedded));
         let err = add(&op, app("bad-key")).await.unwrap_err();
         assert!(format!("{err:#}").contains("letters, digits or underscores"), "{err:#}");
+    }
+
+    #[test]
+    fn lists_show_only_the_fields_the_store_keeps() {
+        let minimal = AppFields { description: false, owner: false };
+        assert_eq!(field_names(minimal), ["appkey"]);
+        assert_eq!(app_json(&app("a"), minimal), json!({ "appkey": "a" }));
+        assert_eq!(field_names(AppFields::ALL), ["appkey", "description", "owner"]);
     }
 }

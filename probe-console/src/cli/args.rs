@@ -53,6 +53,9 @@ pub enum Command {
     /// Show provider nodes; change their weight; take them out of rotation and back.
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// The app registry's MySQL database: what exists of probe's tables; add what is missing.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Show the most recent operator changes.
     Audit {
         /// How many entries.
@@ -100,6 +103,20 @@ pub enum AppsCommand {
     Remove {
         /// The appkey.
         appkey: String,
+    },
+}
+
+/// `probe db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Which of probe's tables and columns the database has, and which are missing.
+    Status,
+    /// Add probe's optional columns (an app's description and owner) and tables (the audit log
+    /// `probe_audit`) that the database lacks; changes nothing when it is up to date.
+    Migrate {
+        /// Print the statements as SQL without running them.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 

@@ -6,6 +6,7 @@
 //! probe nodes list order_app --json             # nodes with settings and live metrics
 //! probe nodes weight 'order_app|dev|Order|10.0.0.7|9090' 70
 //! probe nodes disable order_app/Order_10.0.0.7_9090
+//! probe db migrate --dry-run                    # what probe would add to the design's database
 //! ```
 //!
 //! Every subcommand prints a table for people, or one JSON document with `--json`. Errors go to
@@ -18,6 +19,7 @@ pub mod args;
 pub mod audit;
 pub mod console;
 pub mod context;
+pub mod db;
 pub mod env;
 pub mod idl;
 pub mod locate;
@@ -33,7 +35,7 @@ use anyhow::{Context as _, Result};
 use probe_runtime::registry::App;
 
 pub use args::Cli;
-use args::{AppsCommand, Command, IdlCommand, NodesCommand, ServicesCommand};
+use args::{AppsCommand, Command, DbCommand, IdlCommand, NodesCommand, ServicesCommand};
 use context::Context;
 use node_ops::NodeAction;
 use output::Report;
@@ -87,6 +89,8 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
             services::list(&backends, backends.env).await?
         }
         Command::Nodes(command) => nodes_command(ctx, command).await?,
+        Command::Db(DbCommand::Status) => db::status(&ctx.config()?).await?,
+        Command::Db(DbCommand::Migrate { dry_run }) => db::migrate(&ctx.config()?, dry_run).await?,
         Command::Audit { limit } => audit::recent(&ctx.backends().await?, limit).await?,
         Command::Console(args) => {
             // It printed its address and tokens before serving.

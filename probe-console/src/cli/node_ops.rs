@@ -1,10 +1,14 @@
 //! `probe nodes weight|enable|disable NODE`: one audited change of a node's settings, written to
 //! the settings store and to the live node.
+//!
+//! A change that was applied is reported as applied (exit status 0) even when the audit log could
+//! not record it: the change's lines go to stdout, the audit's failure to stderr as a warning that
+//! says how to enable the audit log.
 
 use anyhow::{Context as _, Result};
 use probe_runtime::registry::layout::NodeKey;
 use probe_runtime::registry::{NodeChange, Operator};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::output::Report;
 
@@ -37,18 +41,20 @@ impl NodeAction {
         }
     }
 
-    /// The value of [`NodeAction::field`] in `change`, before and after.
-    fn values(self, change: &NodeChange) -> (u32, u32) {
+    /// The value of [`NodeAction::field`] in `change`, before and after, as the node's JSON
+    /// holds it.
+    fn values(self, change: &NodeChange) -> (Value, Value) {
         match self {
-            NodeAction::Weight(_) => (change.before.weight, change.after.weight),
+            NodeAction::Weight(_) => (json!(change.before.weight), json!(change.after.weight)),
             NodeAction::Enable | NodeAction::Disable => {
-                (u32::from(change.before.valid), u32::from(change.after.valid))
+                (json!(change.before.valid), json!(change.after.valid))
             }
         }
     }
 }
 
-/// Applies `action` to `key` and reports `weight 10 -> 70` and whether the live node changed.
+/// Applies `action` to `key` and reports `weight 10 -> 70`, whether the live node changed, and
+/// (as a warning) that the audit log did not record it.
 pub async fn apply(op: &Operator, key: &NodeKey, action: NodeAction) -> Result<Report> {
     let change = match action {
         NodeAction::Weight(weight) => op.set_weight(key, weight).await,
@@ -82,16 +88,25 @@ pub async fn apply(op: &Operator, key: &NodeKey, action: NodeAction) -> Result<R
         "in_rotation": change.after.in_rotation(),
         "settings_before": change.before,
         "settings_after": change.after,
+        "audited": change.audit.is_ok(),
+        "audit_error": change.audit.as_ref().err().map(ToString::to_string),
     });
-    Ok(Report::new(json, text))
+    let report = Report::new(json, text);
+    Ok(match &change.audit {
+        Ok(()) => report,
+        Err(err) => report.with_warning(format!("the change was applied but not audited: {err}")),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use probe_runtime::registry::Backends;
+    use std::sync::Arc;
+
     use probe_runtime::registry::embedded::Embedded;
     use probe_runtime::registry::layout::{Env, NodeData};
+    use probe_runtime::registry::{AuditEntry, AuditLog, BackendError, Backends};
+    use probe_runtime::service::BoxFuture;
 
     #[tokio::test]
     async fn changes_print_old_and_new_values_and_the_live_update() {
@@ -117,7 +132,7 @@ mod tests {
             "{}",
             report.text
         );
-        assert_eq!(backends.settings.get(&key).await.unwrap().unwrap().valid, 0);
+        assert!(!backends.settings.get(&key).await.unwrap().unwrap().valid.is_on());
 
         session.deregister(&key).await.unwrap();
         let report = apply(&op, &key, NodeAction::Enable).await.unwrap();
@@ -127,6 +142,49 @@ mod tests {
             report.text
         );
         assert_eq!(backends.audit.recent(10).await.unwrap().len(), 3);
+        assert!(report.warnings.is_empty() && report.json["audited"] == true, "{report:?}");
+    }
+
+    /// An audit log whose table is missing, as on the design's database.
+    #[derive(Debug)]
+    struct NoAuditTable;
+
+    impl AuditLog for NoAuditTable {
+        fn record<'a>(&'a self, _: &'a AuditEntry) -> BoxFuture<'a, Result<(), BackendError>> {
+            Box::pin(async {
+                Err(BackendError::NotMigrated {
+                    backend: "MySQL",
+                    database: "design".into(),
+                    missing: "table probe_audit".into(),
+                    fix: "run `probe db migrate` to enable the audit log".into(),
+                })
+            })
+        }
+
+        fn recent(&self, _: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, BackendError>> {
+            Box::pin(async { Ok(Vec::new()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_change_the_audit_log_misses_is_reported_as_applied_with_a_warning() {
+        let embedded = Embedded::new();
+        let backends = Backends { audit: Arc::new(NoAuditTable), ..Backends::embedded(Env::Dev, &embedded) };
+        let key = NodeKey::new(Env::Dev, "shop", "Order", "10.0.0.1", 9002).unwrap();
+        backends.settings.put(&key, &NodeData::new("10.0.0.1", 9002)).await.unwrap();
+        let op = Operator::new(backends.clone());
+
+        let report =
+            apply(&op, &key, NodeAction::Weight(70)).await.expect("the change is reported as applied");
+        assert!(report.text.starts_with("shop|dev|Order|10.0.0.1|9002 weight 10 -> 70\n"), "{}", report.text);
+        assert_eq!(
+            report.warnings,
+            ["the change was applied but not audited: table probe_audit is missing in the MySQL database \
+              design; run `probe db migrate` to enable the audit log"]
+        );
+        assert_eq!((report.json["audited"].clone(), report.json["after"].clone()), (json!(false), json!(70)));
+        assert!(report.json["audit_error"].as_str().unwrap().contains("probe db migrate"));
+        assert!(backends.settings.get(&key).await.unwrap().unwrap().weight == 70);
     }
 
     #[tokio::test]

@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use super::layout::{Env, NodeData, NodeKey};
 use crate::service::BoxFuture;
 
-/// Why a backend operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a backend operation failed. Its `Debug` is its `Display` text.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {
     /// The backend could not be reached, or stopped answering.
@@ -55,7 +55,22 @@ pub enum BackendError {
         /// The backend.
         backend: &'static str,
     },
+    /// The database has the design's schema only: it lacks a table or column of probe's optional
+    /// features (the audit log, an app's owner and description), which `probe db migrate` adds.
+    #[error("{missing} is missing in the {backend} database {database}; {fix}")]
+    NotMigrated {
+        /// The backend.
+        backend: &'static str,
+        /// The database.
+        database: String,
+        /// What is missing, e.g. `table probe_audit`.
+        missing: String,
+        /// What to do, e.g. "run `probe db migrate` to enable the audit log".
+        fix: String,
+    },
 }
+
+crate::debug_as_display!(BackendError);
 
 /// A provider node as the registry holds it: its identity and its data.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,19 +195,52 @@ impl App {
     }
 }
 
+/// Which optional fields of [`App`] an [`AppStore`] keeps. The design's table `serviceapp` has only
+/// the appkey; `probe db migrate` adds probe's columns for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppFields {
+    /// Whether [`App::description`] is stored.
+    pub description: bool,
+    /// Whether [`App::owner`] is stored.
+    pub owner: bool,
+}
+
+impl AppFields {
+    /// Every field is stored.
+    pub const ALL: AppFields = AppFields { description: true, owner: true };
+
+    /// The names of the fields `app` gives a value that this store does not keep.
+    pub fn not_kept(self, app: &App) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        if !self.description && !app.description.is_empty() {
+            missing.push("description");
+        }
+        if !self.owner && !app.owner.is_empty() {
+            missing.push("owner");
+        }
+        missing
+    }
+}
+
 /// The registered appkeys: the MySQL table `serviceapp`.
 pub trait AppStore: Send + Sync + fmt::Debug + 'static {
     /// Whether `appkey` is registered.
     fn contains<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<bool, BackendError>>;
 
     /// Registers an app; `Ok(false)` when the appkey was registered already (nothing changes).
+    /// Fields the store does not keep ([`AppStore::fields`]) are not written.
     fn add<'a>(&'a self, app: &'a App) -> BoxFuture<'a, Result<bool, BackendError>>;
 
     /// Removes an app; `Ok(false)` when it was not registered.
     fn remove<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<bool, BackendError>>;
 
-    /// Every registered app, sorted by appkey.
+    /// Every registered app, sorted by appkey; fields the store does not keep are empty.
     fn list(&self) -> BoxFuture<'_, Result<Vec<App>, BackendError>>;
+
+    /// Which optional fields the store keeps; all of them unless it says otherwise.
+    fn fields(&self) -> BoxFuture<'_, Result<AppFields, BackendError>> {
+        Box::pin(async { Ok(AppFields::ALL) })
+    }
 }
 
 /// One node's call statistics over a short window, as servers publish them for the console.
@@ -279,7 +327,8 @@ pub struct AuditEntry {
     pub after: String,
 }
 
-/// The record of every operator change: the MySQL table `probe_audit`.
+/// The record of every operator change: the MySQL table `probe_audit`, which the design's
+/// database lacks until `probe db migrate` adds it ([`BackendError::NotMigrated`]).
 pub trait AuditLog: Send + Sync + fmt::Debug + 'static {
     /// Appends `entry` (its `id` is ignored and assigned by the log).
     fn record<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), BackendError>>;

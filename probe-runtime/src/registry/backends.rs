@@ -9,10 +9,10 @@ use super::layout::Env;
 use super::mysql::MySqlApps;
 use super::redis::RedisSettings;
 use super::zookeeper::ZooKeeperRegistry;
-use crate::config::{AppsBackend, Config, ConfigError, RegistryBackend, SettingsBackend};
+use crate::config::{AppsBackend, Config, ConfigError, RegistryBackend, ServerConfig, SettingsBackend};
 
-/// Why the backends of a configuration could not be set up.
-#[derive(Debug, thiserror::Error)]
+/// Why the backends of a configuration could not be set up. Its `Debug` is its `Display` text.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
     /// The configuration leaves a backend out.
@@ -22,6 +22,8 @@ pub enum ConnectError {
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
+
+crate::debug_as_display!(ConnectError);
 
 /// The registry, settings store and app store of one env: what servers register with and
 /// clients discover through. Clones share the connections.
@@ -39,6 +41,11 @@ pub struct Backends {
     pub metrics: Arc<dyn MetricsStore>,
     /// Where operator changes are recorded (MySQL, beside the apps).
     pub audit: Arc<dyn AuditLog>,
+    /// The server options of the configuration these backends came from (the advertised address,
+    /// the grace period, the admin endpoint): what
+    /// [`ServerBuilder::register`](crate::server::ServerBuilder::register) applies, so a server
+    /// registers the same way whichever call set it up.
+    pub server: ServerConfig,
 }
 
 impl fmt::Debug for Backends {
@@ -50,6 +57,7 @@ impl fmt::Debug for Backends {
             .field("apps", &self.apps)
             .field("metrics", &self.metrics)
             .field("audit", &self.audit)
+            .field("server", &self.server)
             .finish()
     }
 }
@@ -66,10 +74,18 @@ impl Backends {
             connect_settings(config.settings.as_ref()),
             connect_apps(config.apps.as_ref()),
         )?;
-        Ok(Backends { env: config.env, registry, settings, apps, metrics, audit })
+        Ok(Backends {
+            env: config.env,
+            registry,
+            settings,
+            apps,
+            metrics,
+            audit,
+            server: config.server.clone(),
+        })
     }
 
-    /// Backends of `env` over a set of embedded in-process ones.
+    /// Backends of `env` over a set of embedded in-process ones, with the default server options.
     pub fn embedded(env: Env, embedded: &Embedded) -> Self {
         Backends {
             env,
@@ -78,7 +94,13 @@ impl Backends {
             apps: Arc::new(embedded.apps.clone()),
             metrics: Arc::new(embedded.metrics.clone()),
             audit: Arc::new(embedded.audit.clone()),
+            server: ServerConfig::default(),
         }
+    }
+
+    /// The same backends with the server options of `server` (see [`Backends::server`]).
+    pub fn with_server_config(self, server: ServerConfig) -> Self {
+        Backends { server, ..self }
     }
 }
 

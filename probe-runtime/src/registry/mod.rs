@@ -12,8 +12,8 @@ pub mod redis;
 pub mod zookeeper;
 
 pub use backend::{
-    App, AppNodes, AppStore, AppWatch, AuditEntry, AuditLog, BackendError, METRICS_HISTORY_LEN,
+    App, AppFields, AppNodes, AppStore, AppWatch, AuditEntry, AuditLog, BackendError, METRICS_HISTORY_LEN,
     MethodMetrics, MetricsStore, NodeMetrics, RegisteredNode, Registry, RegistrySession, SettingsStore,
 };
 pub use backends::{Backends, ConnectError};
-pub use operator::{NodeChange, NodeView, Operator, OperatorError};
+pub use operator::{AppChange, AuditError, NodeChange, NodeView, Operator, OperatorError};

@@ -1,41 +1,41 @@
-//! The MySQL [`AppStore`]: the registered appkeys in the table `serviceapp` of the Python design,
-//! whose schema is `scripts/schema.sql`.
+//! The MySQL stores: the registered appkeys in the table `serviceapp` of the Python design
+//! ([`MySqlApps`]), the audit log in `probe_audit`, and the migration that adds probe's optional
+//! tables and columns ([`MySqlMigration`], `probe db migrate`).
+//!
+//! The design's `serviceapp` has only a unique `appkey`. probe reads the table's columns when it
+//! connects (again when they are older than a few seconds, or a statement names one that is gone)
+//! and reads and writes only those that exist: on the design's table an app has no description or
+//! owner, and without `probe_audit` changes are applied and reported as not audited.
+
+mod audit;
+mod migrate;
+mod pool;
+pub mod schema;
 
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use mysql_async::Row;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Pool};
 
-use super::backend::{App, AppStore, AuditEntry, AuditLog, BackendError};
+pub use migrate::MySqlMigration;
+use pool::{
+    BACKEND, CONNECT_TIMEOUT, Database, ER_BAD_FIELD_ERROR, ER_DUP_ENTRY, OPERATION_TIMEOUT, server_code,
+};
+use schema::{SERVICEAPP, SchemaStatus};
+
+use super::backend::{App, AppFields, AppStore, BackendError};
 use super::layout::{APPS_TABLE, check_appkey};
 use crate::config::MySqlUrl;
 use crate::service::BoxFuture;
 
-const BACKEND: &str = "MySQL";
-/// How long connecting (and checking the table) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one operation, waiting for a pooled connection included, may take.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the columns read from `serviceapp` are trusted before they are read again.
+const COLUMNS_TTL: Duration = Duration::from_secs(10);
 
-/// The schema probe uses, applied by [`MySqlApps::ensure_schema`].
-const SCHEMA_SQL: &str = include_str!("../../../scripts/schema.sql");
-
-/// MySQL's `ER_DUP_ENTRY`.
-const ER_DUP_ENTRY: u16 = 1062;
-/// MySQL's `ER_NO_SUCH_TABLE`.
-const ER_NO_SUCH_TABLE: u16 = 1146;
-
-const TABLE_EXISTS: &str =
-    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?";
 const CONTAINS: &str = "SELECT count(*) FROM serviceapp WHERE appkey = ?";
-const INSERT: &str = "INSERT INTO serviceapp (appkey, description, owner) VALUES (?, ?, ?)";
 const DELETE: &str = "DELETE FROM serviceapp WHERE appkey = ?";
-const LIST: &str = "SELECT appkey, description, owner FROM serviceapp ORDER BY appkey";
-
-const SCHEMA_HINT: &str = "apply scripts/schema.sql to it (`mysql <database> < scripts/schema.sql`; \
-                           `scripts/services.sh up` does it for the test services)";
 
 /// The registered apps in MySQL or MariaDB, through a connection pool.
 ///
@@ -53,125 +53,144 @@ const SCHEMA_HINT: &str = "apply scripts/schema.sql to it (`mysql <database> < s
 /// ```
 #[derive(Clone)]
 pub struct MySqlApps {
-    pool: Pool,
-    /// The URL without password, for errors and logs.
-    addr: String,
+    db: Database,
+    /// The optional columns `serviceapp` has, and when they were read.
+    fields: Arc<Mutex<(Instant, AppFields)>>,
 }
 
 impl MySqlApps {
-    /// Connects to the database of `url` and checks that it holds the table `serviceapp`; when it
-    /// does not, the error says to apply `scripts/schema.sql`.
+    /// Connects to the database of `url` and checks that it holds the table `serviceapp` with a
+    /// column `appkey`; when it does not, the error says to run `probe db migrate`.
     pub async fn connect(url: &MySqlUrl) -> Result<Self, BackendError> {
-        let apps = Self::open(url).await?;
-        let exists = apps
-            .timed(CONNECT_TIMEOUT, "check the table serviceapp", async {
-                let mut conn = apps.pool.get_conn().await?;
-                conn.exec_first::<u64, _, _>(TABLE_EXISTS, (APPS_TABLE,)).await
-            })
-            .await?;
-        if exists.unwrap_or(0) > 0 {
-            return Ok(apps);
-        }
-        Err(BackendError::Failed {
-            backend: BACKEND,
-            action: format!("find the table {APPS_TABLE}"),
-            detail: format!("the database {} has no table {APPS_TABLE}; {SCHEMA_HINT}", url.database()),
-        })
-    }
-
-    /// Connects to the database of `url` and creates the table `serviceapp` there if it is
-    /// missing: what a setup tool calls before [`MySqlApps::connect`] can succeed.
-    pub async fn connect_and_ensure_schema(url: &MySqlUrl) -> Result<Self, BackendError> {
-        let apps = Self::open(url).await?;
-        apps.ensure_schema().await?;
-        Ok(apps)
-    }
-
-    /// Applies `scripts/schema.sql` (`CREATE TABLE IF NOT EXISTS`), leaving an existing table as
-    /// it is.
-    pub async fn ensure_schema(&self) -> Result<(), BackendError> {
-        self.timed(OPERATION_TIMEOUT, "apply scripts/schema.sql", async {
-            let mut conn = self.pool.get_conn().await?;
-            for statement in schema_statements() {
-                conn.query_drop(statement).await?;
+        let db = Database::open(url).await?;
+        let status = tokio::time::timeout(CONNECT_TIMEOUT, db.schema()).await.map_err(|_| {
+            BackendError::Unreachable {
+                backend: BACKEND,
+                addr: db.addr.clone(),
+                detail: format!(
+                    "check the table {APPS_TABLE}: no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
             }
-            Ok(())
-        })
-        .await
+        })??;
+        let fields = usable_fields(&db, &status)?;
+        Ok(MySqlApps { db, fields: Arc::new(Mutex::new((Instant::now(), fields))) })
+    }
+
+    /// Connects to the database of `url` and adds what it lacks of probe's tables and columns
+    /// ([`MySqlMigration::migrate`]): what a setup tool calls before [`MySqlApps::connect`].
+    pub async fn connect_and_ensure_schema(url: &MySqlUrl) -> Result<Self, BackendError> {
+        let migration = MySqlMigration::connect(url).await?;
+        migration.migrate().await?;
+        Self::connect(url).await
+    }
+
+    /// Adds what the database lacks of probe's tables and columns, leaving existing tables and
+    /// rows as they are ([`MySqlMigration::migrate`]).
+    pub async fn ensure_schema(&self) -> Result<(), BackendError> {
+        MySqlMigration::over(self.db.clone()).migrate().await?;
+        self.fields_now(true).await?;
+        Ok(())
     }
 
     /// Closes the connections of the pool, which every clone of this store shares; operations still
     /// running finish first.
     pub async fn disconnect(self) -> Result<(), BackendError> {
-        let addr = self.addr.clone();
-        self.pool.disconnect().await.map_err(|err| error(&addr, "disconnect".to_owned(), err))
+        self.db.disconnect().await
     }
 
-    /// Builds the pool and checks the server lets us in.
-    async fn open(url: &MySqlUrl) -> Result<Self, BackendError> {
-        let addr = url.to_string();
-        let opts = Opts::from_url(url.as_str()).map_err(|err| BackendError::Failed {
-            backend: BACKEND,
-            action: format!("use the URL {addr}"),
-            detail: err.to_string(),
-        })?;
-        let apps = MySqlApps { pool: Pool::new(opts), addr };
-        apps.timed(CONNECT_TIMEOUT, "connect", async {
-            let mut conn: Conn = apps.pool.get_conn().await?;
-            conn.ping().await
-        })
-        .await?;
-        Ok(apps)
+    /// The optional columns of `serviceapp`: those read last, unless they are older than
+    /// [`COLUMNS_TTL`] or `refresh` asks to read them again.
+    async fn fields_now(&self, refresh: bool) -> Result<AppFields, BackendError> {
+        let (read_at, fields) = *self.fields.lock().unwrap_or_else(PoisonError::into_inner);
+        if !refresh && read_at.elapsed() < COLUMNS_TTL {
+            return Ok(fields);
+        }
+        let fields = usable_fields(&self.db, &self.db.schema().await?)?;
+        *self.fields.lock().unwrap_or_else(PoisonError::into_inner) = (Instant::now(), fields);
+        Ok(fields)
     }
 
-    /// Runs `op` within `limit`, turning its failure or time-out into a [`BackendError`].
-    async fn timed<T>(
+    /// Runs `op` over the columns `serviceapp` has; when a column it names has gone since they were
+    /// read, reads them again and runs it once more.
+    async fn on_columns<T, Fut>(
         &self,
-        limit: Duration,
-        action: impl Into<String>,
-        op: impl Future<Output = Result<T, mysql_async::Error>>,
-    ) -> Result<T, BackendError> {
-        let result = tokio::time::timeout(limit, op).await;
-        let action = action.into();
-        match result {
-            Ok(result) => result.map_err(|err| error(&self.addr, action, err)),
-            Err(_) => Err(BackendError::Unreachable {
-                backend: BACKEND,
-                addr: self.addr.clone(),
-                detail: format!("{action}: no answer within {} s", limit.as_secs()),
-            }),
+        action: String,
+        op: impl Fn(AppFields) -> Fut,
+    ) -> Result<T, BackendError>
+    where
+        Fut: Future<Output = Result<T, mysql_async::Error>>,
+    {
+        let fields = self.fields_now(false).await?;
+        match self.db.within(OPERATION_TIMEOUT, &action, op(fields)).await? {
+            Err(err) if server_code(&err) == Some(ER_BAD_FIELD_ERROR) => {}
+            result => return result.map_err(|err| self.db.error(action, err)),
         }
+        let fields = self.fields_now(true).await?;
+        self.db.timed(OPERATION_TIMEOUT, action, op(fields)).await
     }
 }
 
-/// The statements of `scripts/schema.sql`, without its comments.
-fn schema_statements() -> Vec<String> {
-    let text =
-        SCHEMA_SQL.lines().filter(|line| !line.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    text.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+/// The optional fields of `serviceapp` in `status`; an error when the table or its `appkey` is
+/// missing.
+fn usable_fields(db: &Database, status: &SchemaStatus) -> Result<AppFields, BackendError> {
+    let Some(table) = status.table(APPS_TABLE).filter(|t| t.exists) else {
+        return Err(db.not_migrated(
+            format!("table {APPS_TABLE}"),
+            "run `probe db migrate` to create it (or create the design's table: a unique `appkey` column)",
+        ));
+    };
+    if !table.missing_required().is_empty() {
+        return Err(BackendError::Failed {
+            backend: BACKEND,
+            action: format!("use the table {APPS_TABLE} of the database {}", db.name),
+            detail: format!(
+                "it has no column `appkey`, so it is not the design's table; give it a unique `appkey` \
+                 column, or point PROBE_MYSQL at the database that has the design's {APPS_TABLE}"
+            ),
+        });
+    }
+    Ok(AppFields {
+        description: table.present.contains(&"description"),
+        owner: table.present.contains(&"owner"),
+    })
 }
 
-fn error(addr: &str, action: String, err: mysql_async::Error) -> BackendError {
-    use mysql_async::{DriverError, Error};
-    match err {
-        Error::Io(_) | Error::Driver(DriverError::ConnectionClosed | DriverError::PoolDisconnected) => {
-            BackendError::Unreachable {
-                backend: BACKEND,
-                addr: addr.to_owned(),
-                detail: format!("{action}: {err}"),
-            }
+/// The columns written and read for `fields`, in order: `appkey` first.
+fn columns(fields: AppFields) -> Vec<&'static str> {
+    let optional = [("description", fields.description), ("owner", fields.owner)];
+    std::iter::once("appkey").chain(optional.into_iter().filter(|(_, kept)| *kept).map(|(c, _)| c)).collect()
+}
+
+fn insert_sql(fields: AppFields) -> String {
+    let columns = columns(fields);
+    let marks = vec!["?"; columns.len()].join(", ");
+    format!("INSERT INTO {} ({}) VALUES ({marks})", SERVICEAPP.name, columns.join(", "))
+}
+
+fn list_sql(fields: AppFields) -> String {
+    format!("SELECT {} FROM {} ORDER BY appkey", columns(fields).join(", "), SERVICEAPP.name)
+}
+
+/// The app in `row` of [`list_sql`]; NULL is empty text.
+fn app_from_row(mut row: Row, fields: AppFields) -> Result<App, mysql_async::FromValueError> {
+    let mut next = {
+        let mut at = 0;
+        move |row: &mut Row| -> Result<String, mysql_async::FromValueError> {
+            at += 1;
+            Ok(row.take_opt::<Option<String>, _>(at - 1).transpose()?.flatten().unwrap_or_default())
         }
-        Error::Server(ref server) if server.code == ER_NO_SUCH_TABLE => {
-            BackendError::Failed { backend: BACKEND, action, detail: format!("{err}; {SCHEMA_HINT}") }
-        }
-        err => BackendError::Failed { backend: BACKEND, action, detail: err.to_string() },
-    }
+    };
+    let appkey = next(&mut row)?;
+    let description = if fields.description { next(&mut row)? } else { String::new() };
+    let owner = if fields.owner { next(&mut row)? } else { String::new() };
+    Ok(App { appkey, description, owner })
 }
 
 impl AppStore for MySqlApps {
     fn contains<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<bool, BackendError>> {
-        Box::pin(self.timed(OPERATION_TIMEOUT, format!("look up the appkey {appkey}"), async move {
-            let mut conn = self.pool.get_conn().await?;
+        Box::pin(self.db.timed(OPERATION_TIMEOUT, format!("look up the appkey {appkey}"), async move {
+            let mut conn = self.db.pool.get_conn().await?;
             let count: Option<u64> = conn.exec_first(CONTAINS, (appkey,)).await?;
             Ok(count.unwrap_or(0) > 0)
         }))
@@ -185,11 +204,14 @@ impl AppStore for MySqlApps {
                 action: action.clone(),
                 detail: err.to_string(),
             })?;
-            self.timed(OPERATION_TIMEOUT, action, async {
-                let mut conn = self.pool.get_conn().await?;
-                match conn.exec_drop(INSERT, (&app.appkey, &app.description, &app.owner)).await {
+            self.on_columns(action, |fields| async move {
+                let mut values = vec![app.appkey.clone()];
+                values.extend(fields.description.then(|| app.description.clone()));
+                values.extend(fields.owner.then(|| app.owner.clone()));
+                let mut conn = self.db.pool.get_conn().await?;
+                match conn.exec_drop(insert_sql(fields), values).await {
                     Ok(()) => Ok(true),
-                    Err(mysql_async::Error::Server(err)) if err.code == ER_DUP_ENTRY => Ok(false),
+                    Err(err) if server_code(&err) == Some(ER_DUP_ENTRY) => Ok(false),
                     Err(err) => Err(err),
                 }
             })
@@ -198,71 +220,45 @@ impl AppStore for MySqlApps {
     }
 
     fn remove<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<bool, BackendError>> {
-        Box::pin(self.timed(OPERATION_TIMEOUT, format!("remove the appkey {appkey}"), async move {
-            let mut conn = self.pool.get_conn().await?;
+        Box::pin(self.db.timed(OPERATION_TIMEOUT, format!("remove the appkey {appkey}"), async move {
+            let mut conn = self.db.pool.get_conn().await?;
             conn.exec_drop(DELETE, (appkey,)).await?;
             Ok(conn.affected_rows() > 0)
         }))
     }
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<App>, BackendError>> {
-        Box::pin(self.timed(OPERATION_TIMEOUT, "list the apps", async {
-            let mut conn = self.pool.get_conn().await?;
-            let rows: Vec<(String, String, String)> = conn.query(LIST).await?;
-            let mut apps: Vec<App> = rows
+        Box::pin(async move {
+            let (fields, rows) = self
+                .on_columns("list the apps".to_owned(), |fields| async move {
+                    let mut conn = self.db.pool.get_conn().await?;
+                    let rows: Vec<Row> = conn.query(list_sql(fields)).await?;
+                    Ok((fields, rows))
+                })
+                .await?;
+            let mut apps = rows
                 .into_iter()
-                .map(|(appkey, description, owner)| App { appkey, description, owner })
-                .collect();
+                .map(|row| app_from_row(row, fields))
+                .collect::<Result<Vec<App>, _>>()
+                .map_err(|err| BackendError::BadData {
+                    backend: BACKEND,
+                    location: format!("the table {APPS_TABLE} of the database {}", self.db.name),
+                    detail: format!("a value is not text: {err}"),
+                })?;
             // ORDER BY follows the column's collation; sort by code point, as the trait promises.
             apps.sort_by(|a, b| a.appkey.cmp(&b.appkey));
             Ok(apps)
-        }))
-    }
-}
-
-const AUDIT_INSERT: &str = "INSERT INTO probe_audit (at_ms, actor, action, target, before_value, after_value) \
-                            VALUES (?, ?, ?, ?, ?, ?)";
-const AUDIT_RECENT: &str = "SELECT id, at_ms, actor, action, target, before_value, after_value FROM probe_audit \
-                            ORDER BY id DESC LIMIT ?";
-
-impl AuditLog for MySqlApps {
-    fn record<'a>(&'a self, entry: &'a AuditEntry) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(self.timed(
-            OPERATION_TIMEOUT,
-            format!("record {} of {} in probe_audit", entry.action, entry.target),
-            async {
-                let mut conn = self.pool.get_conn().await?;
-                let row =
-                    (entry.at_ms, &entry.actor, &entry.action, &entry.target, &entry.before, &entry.after);
-                conn.exec_drop(AUDIT_INSERT, row).await
-            },
-        ))
+        })
     }
 
-    fn recent(&self, limit: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, BackendError>> {
-        Box::pin(self.timed(OPERATION_TIMEOUT, "read probe_audit", async move {
-            let mut conn = self.pool.get_conn().await?;
-            type Row = (u64, u64, String, String, String, String, String);
-            let rows: Vec<Row> = conn.exec(AUDIT_RECENT, (limit as u64,)).await?;
-            Ok(rows
-                .into_iter()
-                .map(|(id, at_ms, actor, action, target, before, after)| AuditEntry {
-                    id,
-                    at_ms,
-                    actor,
-                    action,
-                    target,
-                    before,
-                    after,
-                })
-                .collect())
-        }))
+    fn fields(&self) -> BoxFuture<'_, Result<AppFields, BackendError>> {
+        Box::pin(self.fields_now(false))
     }
 }
 
 impl fmt::Debug for MySqlApps {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MySqlApps").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("MySqlApps").field("addr", &self.db.addr).finish_non_exhaustive()
     }
 }
 
@@ -270,35 +266,24 @@ impl fmt::Debug for MySqlApps {
 mod tests {
     use super::*;
 
+    const MINIMAL: AppFields = AppFields { description: false, owner: false };
+
     #[test]
-    fn schema_creates_serviceapp_and_the_audit_table() {
-        let statements = schema_statements();
-        assert_eq!(statements.len(), 2, "{statements:?}");
-        assert!(statements[1].starts_with("CREATE TABLE IF NOT EXISTS probe_audit ("), "{statements:?}");
-        assert!(
-            statements[0].starts_with(&format!("CREATE TABLE IF NOT EXISTS {APPS_TABLE} (")),
-            "{statements:?}"
+    fn statements_name_only_the_columns_that_exist() {
+        assert_eq!(insert_sql(MINIMAL), "INSERT INTO serviceapp (appkey) VALUES (?)");
+        assert_eq!(list_sql(MINIMAL), "SELECT appkey FROM serviceapp ORDER BY appkey");
+        assert_eq!(
+            insert_sql(AppFields::ALL),
+            "INSERT INTO serviceapp (appkey, description, owner) VALUES (?, ?, ?)"
         );
-        assert!(statements[0].contains("UNIQUE KEY uk_appkey (appkey)"));
+        let owner_only = AppFields { description: false, owner: true };
+        assert_eq!(list_sql(owner_only), "SELECT appkey, owner FROM serviceapp ORDER BY appkey");
     }
 
     #[test]
     fn queries_name_the_layout_table() {
-        for sql in [CONTAINS, INSERT, DELETE, LIST] {
+        for sql in [CONTAINS, DELETE] {
             assert!(sql.contains(&format!(" {APPS_TABLE} ")), "{sql}");
         }
-    }
-
-    #[test]
-    fn connection_errors_are_unreachable_and_server_errors_failed() {
-        let io = mysql_async::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused).into());
-        assert!(matches!(error("mysql://db/x", "connect".into(), io), BackendError::Unreachable { .. }));
-        let missing = mysql_async::Error::Server(mysql_async::ServerError {
-            code: ER_NO_SUCH_TABLE,
-            message: "Table 'x.serviceapp' doesn't exist".into(),
-            state: "42S02".into(),
-        });
-        let err = error("mysql://db/x", "list the apps".into(), missing);
-        assert!(err.to_string().contains("scripts/schema.sql"), "{err}");
     }
 }

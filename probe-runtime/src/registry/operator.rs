@@ -1,15 +1,19 @@
-//! Operator actions on provider nodes (set weight, enable, disable), as the CLI and the console
-//! perform them: the settings store first, so the change outlives the node, then the live node
-//! in the registry, so every client's watch fires.
+//! Operator actions on provider nodes (set weight, enable, disable) and apps, as the CLI and the
+//! console perform them: the settings store first, so the change outlives the node, then the live
+//! node in the registry, so every client's watch fires, then the audit log. The audit comes last
+//! and its failure is carried beside the change ([`NodeChange::audit`], [`AppChange::audit`]),
+//! never returned as the action's error: the change was applied.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::{App, AuditEntry, BackendError};
 use super::backends::Backends;
-use super::layout::{NodeData, NodeKey};
+use super::layout::{NodeData, NodeKey, Valid};
 
-/// Why an operator action failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why an operator action failed: nothing was changed, or the change is incomplete (the settings
+/// store was written, the live node not). A change that was made but not audited is no failure:
+/// its result carries the [`AuditError`]. Its `Debug` is its `Display` text.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OperatorError {
     /// Neither the settings store nor the registry knows the node.
@@ -21,19 +25,27 @@ pub enum OperatorError {
     /// A backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
-    /// The change was made but the audit log could not record it.
-    #[error("{action} of {target} was made, but the audit log could not record it: {source}")]
-    Unaudited {
-        /// The action.
-        action: String,
-        /// What it changed.
-        target: String,
-        /// Why the log failed.
-        source: BackendError,
-    },
 }
 
-/// One node's change: what it was and what it is now.
+crate::debug_as_display!(OperatorError);
+
+/// Why a change that was applied is not in the audit log. The change stands; only its record is
+/// missing. Its `Display` says why and what to do (for the design's database: run
+/// `probe db migrate` to add the table `probe_audit`).
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{cause}")]
+pub struct AuditError {
+    /// The action that was not recorded (`set_weight`, `add_app`, ...).
+    pub action: String,
+    /// What it changed.
+    pub target: String,
+    /// Why the audit log did not record it.
+    pub cause: BackendError,
+}
+
+crate::debug_as_display!(AuditError);
+
+/// One node's change: what it was, what it is now, and whether the audit log recorded it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeChange {
     /// The node.
@@ -45,6 +57,25 @@ pub struct NodeChange {
     /// Whether a live node was updated too (`false` when the node is not running now: the change
     /// applies when it registers again).
     pub live: bool,
+    /// Whether the audit log recorded the change. An `Err` does not undo it: the change was
+    /// applied; report the error as a warning.
+    pub audit: Result<(), AuditError>,
+}
+
+/// An app registered or removed (or left as it was), and whether the audit log recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppChange {
+    /// The appkey.
+    pub appkey: String,
+    /// Whether anything changed: `false` when the app was registered already (add) or was not
+    /// registered (remove).
+    pub changed: bool,
+    /// Fields given a value that the app store does not keep (`description`, `owner` on the
+    /// design's table, which has only `appkey`): they were not written.
+    pub not_stored: Vec<&'static str>,
+    /// Whether the audit log recorded the change (`Ok` when nothing changed). An `Err` does not
+    /// undo it.
+    pub audit: Result<(), AuditError>,
 }
 
 /// A node as operators see it: its stored settings and its live registration, either of which
@@ -79,33 +110,42 @@ impl Operator {
         self
     }
 
-    /// Registers an app in the app store; `false` when it was registered already.
-    pub async fn add_app(&self, app: &App) -> Result<bool, OperatorError> {
+    /// Registers an app in the app store (`changed` is `false` when it was registered already),
+    /// then records it in the audit log. Fields the store does not keep are left out and named in
+    /// [`AppChange::not_stored`].
+    pub async fn add_app(&self, app: &App) -> Result<AppChange, OperatorError> {
+        let not_stored = self.backends.apps.fields().await?.not_kept(app);
         let added = self.backends.apps.add(app).await?;
-        if added {
-            let after = format!("description={:?} owner={:?}", app.description, app.owner);
-            self.audit("add_app", &app.appkey, String::new(), after).await?;
-        }
-        Ok(added)
+        let audit = match added {
+            true => {
+                let after = format!("description={:?} owner={:?}", app.description, app.owner);
+                self.audit("add_app", &app.appkey, String::new(), after).await
+            }
+            false => Ok(()),
+        };
+        Ok(AppChange { appkey: app.appkey.clone(), changed: added, not_stored, audit })
     }
 
-    /// Removes an app from the app store; `false` when it was not registered. Running providers
-    /// keep running; they cannot start again.
-    pub async fn remove_app(&self, appkey: &str) -> Result<bool, OperatorError> {
+    /// Removes an app from the app store (`changed` is `false` when it was not registered), then
+    /// records it in the audit log. Running providers keep running; they cannot start again.
+    pub async fn remove_app(&self, appkey: &str) -> Result<AppChange, OperatorError> {
         let removed = self.backends.apps.remove(appkey).await?;
-        if removed {
-            self.audit("remove_app", appkey, "registered".to_owned(), String::new()).await?;
-        }
-        Ok(removed)
+        let audit = match removed {
+            true => self.audit("remove_app", appkey, "registered".to_owned(), String::new()).await,
+            false => Ok(()),
+        };
+        Ok(AppChange { appkey: appkey.to_owned(), changed: removed, not_stored: Vec::new(), audit })
     }
 
+    /// Records an applied change; its failure is the change's [`AuditError`], not an error of the
+    /// action.
     async fn audit(
         &self,
         action: &str,
         target: &str,
         before: String,
         after: String,
-    ) -> Result<(), OperatorError> {
+    ) -> Result<(), AuditError> {
         let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let entry = AuditEntry {
             id: 0,
@@ -116,10 +156,9 @@ impl Operator {
             before,
             after,
         };
-        self.backends.audit.record(&entry).await.map_err(|source| OperatorError::Unaudited {
-            action: action.to_owned(),
-            target: target.to_owned(),
-            source,
+        self.backends.audit.record(&entry).await.map_err(|cause| {
+            tracing::debug!(action, target, error = %cause, "operator: the change was applied but not audited");
+            AuditError { action: action.to_owned(), target: target.to_owned(), cause }
         })
     }
 
@@ -130,17 +169,17 @@ impl Operator {
 
     /// Sets a node's weight (0 takes it out of rotation).
     pub async fn set_weight(&self, key: &NodeKey, weight: u32) -> Result<NodeChange, OperatorError> {
-        self.change(key, "set_weight", |data| data.weight = weight).await
+        self.change(key, "set_weight", |data| data.weight = weight.into()).await
     }
 
     /// Puts a node back into rotation (`valid` 1).
     pub async fn enable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
-        self.change(key, "enable", |data| data.valid = 1).await
+        self.change(key, "enable", |data| data.valid = Valid::on()).await
     }
 
     /// Takes a node out of rotation (`valid` 0): clients stop calling it once their watch fires.
     pub async fn disable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
-        self.change(key, "disable", |data| data.valid = 0).await
+        self.change(key, "disable", |data| data.valid = Valid::off()).await
     }
 
     /// One node's stored settings and live registration.
@@ -188,7 +227,7 @@ impl Operator {
             // Settings as the Python design stores them: the live node without probe's fields.
             (None, Some(live)) => NodeData {
                 weight: live.weight,
-                valid: live.valid,
+                valid: live.valid.clone(),
                 extra: live.extra.clone(),
                 ..NodeData::new(&live.host, live.port)
             },
@@ -204,9 +243,10 @@ impl Operator {
             }
             None => false,
         };
+        // Applied: from here on nothing turns it into a failure.
         let show = |d: &NodeData| format!("weight={} valid={}", d.weight, d.valid);
-        self.audit(action, &key.redis_field(), show(&before), show(&after)).await?;
-        Ok(NodeChange { key: key.clone(), before, after, live })
+        let audit = self.audit(action, &key.redis_field(), show(&before), show(&after)).await;
+        Ok(NodeChange { key: key.clone(), before, after, live, audit })
     }
 }
 
@@ -232,15 +272,18 @@ mod tests {
 
         let op = Operator::new(backends.clone());
         let change = op.disable(&key(1)).await.unwrap();
-        assert_eq!((change.before.valid, change.after.valid, change.live), (1, 0, true));
-        assert_eq!(backends.settings.get(&key(1)).await.unwrap().unwrap().valid, 0);
+        assert_eq!(
+            (change.before.valid.is_on(), change.after.valid.is_on(), change.live),
+            (true, false, true)
+        );
+        assert_eq!(backends.settings.get(&key(1)).await.unwrap().unwrap().valid, Valid::off());
         let view = op.node(&key(1)).await.unwrap();
         let live = view.live.unwrap();
-        assert_eq!((live.valid, live.version.as_deref()), (0, Some("0.1.0")));
+        assert_eq!((live.valid, live.version.as_deref()), (Valid::off(), Some("0.1.0")));
 
         let change = op.set_weight(&key(1), 70).await.unwrap();
-        assert_eq!((change.before.weight, change.after.weight), (10, 70));
-        assert_eq!(op.enable(&key(1)).await.unwrap().after.valid, 1);
+        assert_eq!((change.before.weight, change.after.weight), (10.into(), 70.into()));
+        assert_eq!(op.enable(&key(1)).await.unwrap().after.valid, Valid::on());
 
         let log = backends.audit.recent(10).await.unwrap();
         let seen: Vec<_> =
@@ -275,9 +318,10 @@ mod tests {
         let embedded = Embedded::new();
         let op = Operator::new(Backends::embedded(Env::Dev, &embedded)).with_actor("cli:alice");
         let app = App { appkey: "new_app".into(), description: "d".into(), owner: "o".into() };
-        assert!(op.add_app(&app).await.unwrap());
-        assert!(!op.add_app(&app).await.unwrap());
-        assert!(op.remove_app("new_app").await.unwrap());
+        let added = op.add_app(&app).await.unwrap();
+        assert_eq!((added.changed, added.not_stored.len(), added.audit), (true, 0, Ok(())));
+        assert!(!op.add_app(&app).await.unwrap().changed);
+        assert!(op.remove_app("new_app").await.unwrap().changed);
         let log = op.backends().audit.recent(10).await.unwrap();
         let seen: Vec<_> = log.iter().map(|e| (e.actor.as_str(), e.action.as_str())).collect();
         assert_eq!(seen, [("cli:alice", "remove_app"), ("cli:alice", "add_app")]);
@@ -294,6 +338,59 @@ mod tests {
         let op = Operator::new(backends.clone());
         op.disable(&key(4)).await.unwrap();
         let stored = backends.settings.get(&key(4)).await.unwrap().unwrap();
-        assert_eq!((stored.valid, stored.protocol), (0, None));
+        assert_eq!((stored.valid, stored.protocol), (Valid::off(), None));
+    }
+
+    /// An audit log whose table is missing, as on the design's database.
+    #[derive(Debug)]
+    struct NoAuditTable;
+
+    fn missing() -> BackendError {
+        BackendError::NotMigrated {
+            backend: "MySQL",
+            database: "design".into(),
+            missing: "table probe_audit".into(),
+            fix: "run `probe db migrate` to enable the audit log".into(),
+        }
+    }
+
+    impl crate::registry::AuditLog for NoAuditTable {
+        fn record<'a>(
+            &'a self,
+            _: &'a AuditEntry,
+        ) -> crate::service::BoxFuture<'a, Result<(), BackendError>> {
+            Box::pin(async { Err(missing()) })
+        }
+
+        fn recent(&self, _: usize) -> crate::service::BoxFuture<'_, Result<Vec<AuditEntry>, BackendError>> {
+            Box::pin(async { Err(missing()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_without_an_audit_log_are_applied_and_carry_the_audit_error() {
+        let embedded = Embedded::new();
+        let backends =
+            Backends { audit: std::sync::Arc::new(NoAuditTable), ..Backends::embedded(Env::Dev, &embedded) };
+        let session = backends.registry.session().await.unwrap();
+        session.register(&key(5), &NodeData::new("10.0.0.1", 5)).await.unwrap();
+        let op = Operator::new(backends.clone());
+
+        let change = op.set_weight(&key(5), 40).await.expect("the change is applied");
+        assert_eq!((change.after.weight, change.live), (40.into(), true));
+        assert_eq!(backends.settings.get(&key(5)).await.unwrap().unwrap().weight, 40);
+        let err = change.audit.unwrap_err();
+        assert_eq!((err.action.as_str(), err.cause.clone()), ("set_weight", missing()));
+        assert_eq!(
+            err.to_string(),
+            "table probe_audit is missing in the MySQL database design; run `probe db migrate` to enable \
+             the audit log"
+        );
+        assert_eq!(format!("{err:?}"), err.to_string(), "Debug prints the actionable text");
+
+        let added = op.add_app(&App::new("no_audit_app")).await.expect("the app is added");
+        assert!(added.changed && added.audit.is_err());
+        assert!(backends.apps.contains("no_audit_app").await.unwrap());
+        assert!(op.add_app(&App::new("no_audit_app")).await.unwrap().audit.is_ok(), "nothing to audit");
     }
 }

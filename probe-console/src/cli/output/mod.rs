@@ -18,6 +18,9 @@ pub struct Report {
     pub json: Value,
     /// The human form: tables and sentences, ending with a newline.
     pub text: String,
+    /// What went wrong beside a result that stands (a change applied but not audited): printed
+    /// to stderr as `warning: ...` in both forms; the exit status stays success.
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -27,12 +30,27 @@ impl Report {
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        Report { json, text }
+        Report { json, text, warnings: Vec::new() }
     }
 
-    /// Writes the JSON form (`json`) or the text form to stdout. A closed pipe (`probe ... | head`)
-    /// is not an error.
+    /// The same report with a warning for stderr.
+    pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
+        self.warnings.push(warning.into());
+        self
+    }
+
+    /// Writes the JSON form (`json`) or the text form to stdout, then the warnings to stderr. A
+    /// closed pipe (`probe ... | head`) is not an error.
     pub fn print(&self, json: bool) -> io::Result<()> {
+        self.print_result(json)?;
+        let mut err = io::stderr().lock();
+        for warning in &self.warnings {
+            writeln!(err, "warning: {warning}")?;
+        }
+        Ok(())
+    }
+
+    fn print_result(&self, json: bool) -> io::Result<()> {
         let mut out = io::stdout().lock();
         let written =
             if json { writeln!(out, "{:#}", self.json) } else { out.write_all(self.text.as_bytes()) };

@@ -36,12 +36,27 @@ pub struct NewApp {
     pub owner: String,
 }
 
+/// `POST /api/apps` answer: the app as given, and what the store or the audit log missed.
+#[derive(Debug, Serialize)]
+pub struct AddedApp {
+    /// The app.
+    #[serde(flatten)]
+    pub app: AppJson,
+    /// Fields given that the app store does not keep (the design's `serviceapp` has only
+    /// `appkey`; `probe db migrate` adds the others); left out when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_stored: Vec<&'static str>,
+    /// Why the audit log did not record the registration, which stands; left out when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_warning: Option<String>,
+}
+
 /// `POST /api/apps {appkey, description, owner}`: registers an app (201), 409 when it is already.
 pub async fn add(
     Admin(caller): Admin,
     State(state): State<ConsoleState>,
     Body(app): Body<NewApp>,
-) -> ApiResult<(StatusCode, Json<AppJson>)> {
+) -> ApiResult<(StatusCode, Json<AddedApp>)> {
     check_appkey(&app.appkey)?;
     let too_long = |what: &str, max: usize| ApiError::bad_request(format!("{what} is longer than {max}"));
     if app.appkey.chars().count() > 128 {
@@ -55,14 +70,17 @@ pub async fn add(
     }
     let app = App { appkey: app.appkey, description: app.description, owner: app.owner };
     let operator = Operator::new(state.backends().clone()).with_actor(caller.actor.as_str());
-    if !operator.add_app(&app).await? {
+    let change = operator.add_app(&app).await?;
+    if !change.changed {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!("app {} is registered already; nothing changed", app.appkey),
         ));
     }
-    tracing::info!(actor = %caller.actor, appkey = %app.appkey, "console: app added");
-    Ok((StatusCode::CREATED, Json(AppJson::from(app))))
+    tracing::info!(actor = %caller.actor, appkey = %app.appkey, audited = change.audit.is_ok(), "console: app added");
+    let audit_warning = change.audit.err().map(|err| format!("applied but not audited: {err}"));
+    let added = AddedApp { app: AppJson::from(app), not_stored: change.not_stored, audit_warning };
+    Ok((StatusCode::CREATED, Json(added)))
 }
 
 /// One service of an app, as `GET /api/services` counts it.

@@ -98,16 +98,35 @@ fn operator(state: &ConsoleState, caller: &Caller) -> Operator {
     Operator::new(state.backends().clone()).with_actor(caller.actor.as_str())
 }
 
-fn changed(caller: &Caller, action: &'static str, change: &NodeChange) -> Json<ChangeJson> {
+/// A node action's answer: the change, which was applied, and whether the audit log recorded it.
+#[derive(Debug, Serialize)]
+pub struct Changed {
+    /// The change.
+    #[serde(flatten)]
+    pub change: ChangeJson,
+    /// Always `true`: an action that changed nothing answers with an error instead.
+    pub applied: bool,
+    /// Why the audit log did not record the change, which stands (`probe db migrate` adds a
+    /// missing audit table); left out when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_warning: Option<String>,
+}
+
+fn changed(caller: &Caller, action: &'static str, change: &NodeChange) -> Json<Changed> {
     tracing::info!(
         actor = %caller.actor,
         node = %change.key,
         action,
         before = format_args!("weight={} valid={}", change.before.weight, change.before.valid),
         after = format_args!("weight={} valid={}", change.after.weight, change.after.valid),
+        audited = change.audit.is_ok(),
         "console: node changed"
     );
-    Json(ChangeJson::new(action, change))
+    Json(Changed {
+        change: ChangeJson::new(action, change),
+        applied: true,
+        audit_warning: change.audit.as_ref().err().map(|err| format!("applied but not audited: {err}")),
+    })
 }
 
 /// `POST /api/nodes/{node}/enable`: puts the node back into rotation.
@@ -115,7 +134,7 @@ pub async fn enable(
     Admin(caller): Admin,
     State(state): State<ConsoleState>,
     Path(node): Path<String>,
-) -> ApiResult<Json<ChangeJson>> {
+) -> ApiResult<Json<Changed>> {
     let key = parse_node(&node)?;
     let change = operator(&state, &caller).enable(&key).await?;
     Ok(changed(&caller, "enable", &change))
@@ -126,7 +145,7 @@ pub async fn disable(
     Admin(caller): Admin,
     State(state): State<ConsoleState>,
     Path(node): Path<String>,
-) -> ApiResult<Json<ChangeJson>> {
+) -> ApiResult<Json<Changed>> {
     let key = parse_node(&node)?;
     let change = operator(&state, &caller).disable(&key).await?;
     Ok(changed(&caller, "disable", &change))
@@ -145,7 +164,7 @@ pub async fn weight(
     State(state): State<ConsoleState>,
     Path(node): Path<String>,
     Body(body): Body<Weight>,
-) -> ApiResult<Json<ChangeJson>> {
+) -> ApiResult<Json<Changed>> {
     let key = parse_node(&node)?;
     if body.weight > MAX_WEIGHT {
         return Err(ApiError::bad_request(format!("weight must be between 0 and {MAX_WEIGHT}")));
