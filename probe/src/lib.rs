@@ -44,9 +44,26 @@
 //! assert_eq!(node.zk_node_path(), "/services/dev/echo_app/Echo_127.0.0.1_9090");
 //! # Ok::<(), probe::registry::layout::NameError>(())
 //! ```
+//!
+//! Clients reach providers through the registry with [`Channel::discover`], or call one address
+//! directly, for a Thrift server that is not registered (any Apache Thrift or thriftpy2 server):
+//! [`Channel::connect`] speaks framed binary, the default of probe servers; a
+//! [`TcpTransport::builder`] chooses the protocol and framing.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), probe::Error> {
+//! use probe::{Channel, Protocol, TcpTransport};
+//! // A legacy server speaking compact protocol over an unframed (buffered) socket.
+//! let transport = TcpTransport::builder("10.0.0.5:9090").protocol(Protocol::Compact).framed(false);
+//! let channel = Channel::new(transport.connect().await?);
+//! # let _ = channel; Ok(()) }
+//! ```
 
 pub use probe_macros::service;
-pub use probe_runtime::client::{CallOptions, Channel, ClusterOptions, ClusterTransport, Transport};
+pub use probe_runtime::client::{
+    CallOptions, Channel, ClusterOptions, ClusterTransport, TcpTransport, TcpTransportBuilder, Transport,
+};
+pub use probe_runtime::codec::Limits;
 pub use probe_runtime::codec::{ApplicationException, ListMap, ListSet};
 pub use probe_runtime::config::{self, Config};
 pub use probe_runtime::registry;

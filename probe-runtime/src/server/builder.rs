@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +19,9 @@ use crate::metrics::ServerStats;
 use crate::registry::backends::Backends;
 use crate::service::Dispatch;
 
-/// Why a server could not start or stop.
-#[derive(Debug, thiserror::Error)]
+/// Why a server could not start or stop. Its `Debug` is its `Display` text, so a `main` that
+/// returns it prints what to do.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ServeError {
     /// The builder has no service: call [`ServerBuilder::add_service`].
@@ -45,13 +47,27 @@ pub enum ServeError {
     /// A registry backend failed while the server registered.
     #[error("cannot register the server: {0}")]
     Registry(#[from] crate::registry::BackendError),
-    /// The address to register could not be found or is not valid in a node name.
-    #[error("cannot tell which address to register: {0}")]
+    /// The address to register could not be found or is not valid in a node name; the text says
+    /// what to set.
+    #[error("{0}")]
     Advertise(String),
+    /// The address to listen on did not resolve.
+    #[error("cannot resolve the address to listen on: {0}")]
+    Resolve(io::Error),
+    /// [`ServerBuilder::default_service`] names a service this server does not serve.
+    #[error("the default service `{name}` is not served here; add it or name one of: {served}")]
+    UnknownDefaultService {
+        /// The name asked for.
+        name: String,
+        /// The services served, comma-separated.
+        served: String,
+    },
     /// The server task panicked or was cancelled.
     #[error("the server task failed: {0}")]
     Task(String),
 }
+
+crate::debug_as_display!(ServeError);
 
 /// The settings every connection of a server follows.
 #[derive(Debug, Clone)]
@@ -97,6 +113,9 @@ impl Server {
             providers: Vec::new(),
             config: ServerConfig::default(),
             registration: None,
+            advertise_host: None,
+            grace_period: None,
+            default_service: None,
             monitoring: MonitoringConfig::default(),
         }
     }
@@ -107,16 +126,16 @@ pub struct ServerBuilder {
     services: Vec<Arc<dyn Dispatch>>,
     providers: Vec<(String, &'static str)>,
     config: ServerConfig,
-    registration: Option<RegistrationConfig>,
-    pub(super) monitoring: MonitoringConfig,
-}
-
-/// Where and how a server registers its providers.
-#[derive(Debug, Clone)]
-struct RegistrationConfig {
-    backends: Backends,
+    /// The backends to register with, when the server registers.
+    registration: Option<Backends>,
+    /// Set by [`ServerBuilder::advertise_host`] or [`ServerBuilder::with_config`]; else the
+    /// backends' configuration decides.
     advertise_host: Option<String>,
-    grace_period: Duration,
+    /// Set by [`ServerBuilder::grace_period`] or [`ServerBuilder::with_config`]; else the
+    /// backends' configuration decides.
+    grace_period: Option<Duration>,
+    default_service: Option<String>,
+    pub(super) monitoring: MonitoringConfig,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -172,60 +191,64 @@ impl ServerBuilder {
         self
     }
 
-    /// Registers every provider (added with [`ServerBuilder::add_provider`]) with `backends` when
-    /// the server starts: checks each appkey in the app store, reads the node's settings (weight,
-    /// valid) from the settings store, creating weight 10 valid 1 when absent, and creates the
-    /// EPHEMERAL node. The node is registered again whenever the registry session expires, and
-    /// deleted first thing at shutdown.
+    /// Registers every provider (added with [`ServerBuilder::add_provider`] or
+    /// [`ServerBuilder::add_service_for_app`]) with `backends` when the server starts: checks each
+    /// appkey in the app store, reads the node's settings (weight, valid) from the settings store,
+    /// creating weight 10 valid 1 when absent, and creates the EPHEMERAL node. The node is
+    /// registered again whenever the registry session expires, and deleted first thing at
+    /// shutdown.
+    ///
+    /// The server options of the configuration the backends were connected with
+    /// ([`Backends::server`]: `PROBE_ADVERTISE_HOST`, `PROBE_GRACE_PERIOD`, `PROBE_ADMIN_ADDR` and
+    /// their `[server]` keys) apply, unless this builder sets them itself
+    /// ([`ServerBuilder::advertise_host`], [`ServerBuilder::grace_period`],
+    /// [`ServerBuilder::admin_addr`], [`ServerBuilder::with_config`]), in any order.
     pub fn register(mut self, backends: Backends) -> Self {
-        let (advertise_host, grace_period) = match self.registration.take() {
-            Some(r) => (r.advertise_host, r.grace_period),
-            None => (None, crate::config::ServerConfig::DEFAULT_GRACE_PERIOD),
-        };
-        self.registration = Some(RegistrationConfig { backends, advertise_host, grace_period });
+        self.registration = Some(backends);
         self
     }
 
-    /// Registers with the backends and server options of `config`: the env, the advertised
-    /// address and the grace period, and the options [`ServerBuilder::with_config`] applies (the
-    /// admin endpoint). See [`ServerBuilder::register`].
-    pub fn register_with_config(self, backends: Backends, config: &crate::config::ServerConfig) -> Self {
-        let mut this = self.register(backends).with_config(config);
-        if let Some(r) = this.registration.as_mut() {
-            r.advertise_host = config.advertise_host.clone();
-            r.grace_period = config.grace_period;
-        }
-        this
-    }
-
-    /// Applies the server options of `config` that do not concern registration: the admin
-    /// endpoint, [`ServerBuilder::admin_addr`], when
-    /// [`admin_addr`](crate::config::ServerConfig::admin_addr) is set (when it is `None`, `off`,
-    /// an endpoint asked for earlier is kept). For a server that also registers,
-    /// [`ServerBuilder::register_with_config`] applies these too.
+    /// Applies the server options of `config`, as if set one by one: the advertised address and
+    /// the grace period when they are set, and the admin endpoint,
+    /// [`ServerBuilder::admin_addr`], when [`admin_addr`](crate::config::ServerConfig::admin_addr)
+    /// is set (when it is `None`, `off`, an endpoint asked for earlier is kept). A server that
+    /// registers with backends from [`Backends::connect`] needs no call: their configuration
+    /// applies (see [`ServerBuilder::register`]).
     pub fn with_config(mut self, config: &crate::config::ServerConfig) -> Self {
         self.config.apply(config);
+        if let Some(host) = &config.advertise_host {
+            self.advertise_host = Some(host.clone());
+        }
+        self.grace_period = Some(config.grace_period);
         match config.admin_addr {
             Some(addr) => self.admin_addr(addr),
             None => self,
         }
     }
 
-    /// The address registered for clients. Default: the listener's address when it is a specific
-    /// one, else the first non-loopback address the host name resolves to.
+    /// The address registered for clients. Default: the configured
+    /// [`advertise_host`](crate::config::ServerConfig::advertise_host) of the backends'
+    /// configuration; else the listener's address when it is a specific one; else the first
+    /// non-loopback address the host name resolves to.
     pub fn advertise_host(mut self, host: impl Into<String>) -> Self {
-        if let Some(r) = self.registration.as_mut() {
-            r.advertise_host = Some(host.into());
-        }
+        self.advertise_host = Some(host.into());
         self
     }
 
     /// How long a registered server keeps serving after deleting its nodes at shutdown, so clients
-    /// see them go before the connections drain. Default 5 s.
+    /// see them go before the connections drain. Default: the configured
+    /// [`grace_period`](crate::config::ServerConfig::grace_period) of the backends' configuration,
+    /// 5 s unless set.
     pub fn grace_period(mut self, period: Duration) -> Self {
-        if let Some(r) = self.registration.as_mut() {
-            r.grace_period = period;
-        }
+        self.grace_period = Some(period);
+        self
+    }
+
+    /// The service that calls without a `Service:` prefix go to on a port that serves several
+    /// (as Apache's `TMultiplexedProcessor.registerDefault`). With one service, plain names go
+    /// to it without this call; with several and no default, a plain name is an unknown method.
+    pub fn default_service(mut self, name: impl Into<String>) -> Self {
+        self.default_service = Some(name.into());
         self
     }
 
@@ -288,14 +311,14 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves on `addr` until the process gets SIGTERM or ctrl-c, then shuts down gracefully
-    /// (see [`ServerHandle::shutdown`]).
-    pub async fn serve<A: ToSocketAddrs + fmt::Display>(self, addr: A) -> Result<(), ServeError> {
+    /// Serves on `addr` (`"0.0.0.0:9090"`, `("0.0.0.0", 9090)`, a `SocketAddr`...) until the
+    /// process gets SIGTERM or ctrl-c, then shuts down gracefully (see [`ServerHandle::shutdown`]).
+    pub async fn serve<A: ToSocketAddrs>(self, addr: A) -> Result<(), ServeError> {
         self.serve_with_shutdown(addr, shutdown_signal()).await
     }
 
     /// Serves on `addr` until `signal` completes, then shuts down gracefully.
-    pub async fn serve_with_shutdown<A: ToSocketAddrs + fmt::Display>(
+    pub async fn serve_with_shutdown<A: ToSocketAddrs>(
         self,
         addr: A,
         signal: impl Future<Output = ()>,
@@ -319,7 +342,7 @@ impl ServerBuilder {
 
     /// Binds `addr`, registers (when [`ServerBuilder::register`] was called) and serves in a
     /// background task; the handle tells the bound address and shuts the server down.
-    pub async fn start<A: ToSocketAddrs + fmt::Display>(self, addr: A) -> Result<ServerHandle, ServeError> {
+    pub async fn start<A: ToSocketAddrs>(self, addr: A) -> Result<ServerHandle, ServeError> {
         let listener = bind(addr).await?;
         self.start_with_listener(listener).await
     }
@@ -330,17 +353,22 @@ impl ServerBuilder {
         let local_addr = listener.local_addr().map_err(ServeError::Listener)?;
         let registration = self.registration.clone();
         let providers = self.providers.clone();
-        let monitoring = self.monitoring.clone();
+        let mut monitoring = self.monitoring.clone();
+        let (advertise_host, grace_period) = (self.advertise_host.clone(), self.grace_period);
+        if let Some(backends) = &registration {
+            monitoring = monitoring.or_admin_addr(backends.server.admin_addr);
+        }
         let shared = self.into_shared(local_addr)?;
         let mut monitor = Monitoring::start(&monitoring, shared.metrics.clone()).await?;
         let registered = match registration {
             None => None,
-            Some(r) => {
-                match Registrar::start_at(r.backends.clone(), &providers, r.advertise_host, local_addr).await
-                {
+            Some(backends) => {
+                let advertise_host = advertise_host.or_else(|| backends.server.advertise_host.clone());
+                let grace_period = grace_period.unwrap_or(backends.server.grace_period);
+                match Registrar::start_at(backends.clone(), &providers, advertise_host, local_addr).await {
                     Ok(registrar) => {
-                        monitor.publish(&r.backends, registrar.keys().to_vec());
-                        Some((registrar, r.grace_period))
+                        monitor.publish(&backends, registrar.keys().to_vec());
+                        Some((registrar, grace_period))
                     }
                     Err(e) => {
                         monitor.stop().await;
@@ -357,7 +385,7 @@ impl ServerBuilder {
             .monitoring
             .metrics()
             .then(|| Arc::new(ServerStats::new(self.services.iter().map(|s| s.as_ref() as &dyn Dispatch))));
-        let router = Router::new(self.services)?;
+        let router = Router::new(self.services, self.default_service.as_deref())?;
         Ok(Arc::new(Shared::new(router, self.config, metrics, local_addr.to_string())))
     }
 }
@@ -386,7 +414,18 @@ pub async fn shutdown_signal() {
     }
 }
 
-async fn bind<A: ToSocketAddrs + fmt::Display>(addr: A) -> Result<TcpListener, ServeError> {
-    let shown = addr.to_string();
-    TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr: shown, source })
+/// Binds the first address `addr` resolves to that can be bound; the error names the last one
+/// tried.
+async fn bind<A: ToSocketAddrs>(addr: A) -> Result<TcpListener, ServeError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await.map_err(ServeError::Resolve)?.collect();
+    let mut last = None;
+    for addr in addrs {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(source) => last = Some(ServeError::Bind { addr: addr.to_string(), source }),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        ServeError::Resolve(io::Error::new(io::ErrorKind::NotFound, "the address resolves to nothing"))
+    }))
 }

@@ -30,6 +30,12 @@ impl MonitoringConfig {
     pub(super) fn metrics(&self) -> bool {
         self.metrics
     }
+
+    /// The same, with the admin endpoint at `addr` unless one was asked for already.
+    pub(super) fn or_admin_addr(mut self, addr: Option<SocketAddr>) -> Self {
+        self.admin_addr = self.admin_addr.or(addr);
+        self
+    }
 }
 
 impl ServerBuilder {

@@ -74,7 +74,11 @@ impl Registrar {
             .iter()
             .map(|(appkey, service)| NodeKey::new(backends.env, appkey, service, host, port))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ServeError::Advertise(e.to_string()))?;
+            .map_err(|e| {
+                ServeError::Advertise(format!(
+                    "cannot register at {host}:{port}: {e}; set PROBE_ADVERTISE_HOST=<ip> or call `advertise_host`"
+                ))
+            })?;
         let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut nodes = Nodes { backends, keys: keys.clone(), data: Vec::new(), started_at };
         nodes.data = nodes.read_settings(true).await?;
@@ -168,7 +172,7 @@ impl Nodes {
         let session = self.backends.registry.session().await?;
         for (key, data) in self.keys.iter().zip(&self.data) {
             session.register(key, data).await?;
-            info!(node = %key, weight = data.weight, valid = data.valid, "registered");
+            info!(node = %key, weight = %data.weight, valid = %data.valid, "registered");
         }
         Ok(session)
     }

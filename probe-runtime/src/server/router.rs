@@ -14,12 +14,14 @@ struct Entry {
 
 /// The services on one port, by name.
 ///
-/// With more than one service every call must name its service, Apache `TMultiplexedProtocol`
-/// style: `Service:method`. With exactly one, plain `method` names are taken too.
+/// With more than one service every call names its service, Apache `TMultiplexedProtocol`
+/// style: `Service:method`, except calls to the default service, which may use plain `method`
+/// names (Apache's `TMultiplexedProcessor.registerDefault`). With exactly one service, it is the
+/// default.
 pub(super) struct Router {
     services: HashMap<&'static str, Entry>,
-    /// The service plain names go to: the only one, if there is only one.
-    only: Option<&'static str>,
+    /// The service plain names go to: the one named default, else the only one.
+    default: Option<&'static str>,
 }
 
 /// Where a call goes.
@@ -31,12 +33,24 @@ pub(super) struct Route<'a> {
 }
 
 impl Router {
-    /// A router over `services`; their names must differ.
-    pub(super) fn new(services: Vec<Arc<dyn Dispatch>>) -> Result<Router, ServeError> {
+    /// A router over `services`, whose names must differ; plain method names go to `default`, or
+    /// to the only service.
+    pub(super) fn new(services: Vec<Arc<dyn Dispatch>>, default: Option<&str>) -> Result<Router, ServeError> {
         if services.is_empty() {
             return Err(ServeError::NoService);
         }
-        let only = if services.len() == 1 { services.first().map(|s| s.service_name()) } else { None };
+        let default = match default {
+            Some(name) => {
+                Some(services.iter().map(|s| s.service_name()).find(|s| *s == name).ok_or_else(|| {
+                    ServeError::UnknownDefaultService {
+                        name: name.to_owned(),
+                        served: services.iter().map(|s| s.service_name()).collect::<Vec<_>>().join(", "),
+                    }
+                })?)
+            }
+            None if services.len() == 1 => services.first().map(|s| s.service_name()),
+            None => None,
+        };
         let mut by_name = HashMap::with_capacity(services.len());
         for service in services {
             let name = service.service_name();
@@ -45,7 +59,7 @@ impl Router {
                 return Err(ServeError::DuplicateService(name.to_owned()));
             }
         }
-        Ok(Router { services: by_name, only })
+        Ok(Router { services: by_name, default })
     }
 
     /// The service names, sorted.
@@ -59,7 +73,7 @@ impl Router {
     pub(super) fn route(&self, name: &str) -> Option<Route<'_>> {
         let (service, method, method_at) = match name.split_once(':') {
             Some((service, method)) => (service, method, service.len() + 1),
-            None => (self.only?, name, 0),
+            None => (self.default?, name, 0),
         };
         let entry = self.services.get(service)?;
         entry.methods.contains(method).then_some(Route { service: &entry.service, method_at })
@@ -85,7 +99,7 @@ mod tests {
 
     #[test]
     fn one_service_takes_plain_and_prefixed_names() -> Result<(), ServeError> {
-        let router = Router::new(vec![named("Demo")])?;
+        let router = Router::new(vec![named("Demo")], None)?;
         assert_eq!(route(&router, "say"), Some(("Demo", 0)));
         assert_eq!(route(&router, "Demo:say"), Some(("Demo", 5)));
         assert_eq!(route(&router, "Other:say"), None);
@@ -96,7 +110,7 @@ mod tests {
 
     #[test]
     fn several_services_need_prefixes() -> Result<(), ServeError> {
-        let router = Router::new(vec![named("A"), named("B")])?;
+        let router = Router::new(vec![named("A"), named("B")], None)?;
         assert_eq!(route(&router, "say"), None);
         assert_eq!(route(&router, "B:say"), Some(("B", 2)));
         assert_eq!(router.service_names(), ["A", "B"]);
@@ -104,9 +118,23 @@ mod tests {
     }
 
     #[test]
+    fn a_default_service_takes_plain_names_beside_prefixed_ones() -> Result<(), ServeError> {
+        let router = Router::new(vec![named("A"), named("B")], Some("B"))?;
+        assert_eq!(route(&router, "say"), Some(("B", 0)));
+        assert_eq!(route(&router, "A:say"), Some(("A", 2)));
+        let unknown = Router::new(vec![named("A"), named("B")], Some("C"));
+        assert!(
+            matches!(&unknown, Err(ServeError::UnknownDefaultService { name, served }) if name == "C" && served.contains('A')),
+            "{:?}",
+            unknown.err()
+        );
+        Ok(())
+    }
+
+    #[test]
     fn names_must_differ_and_exist() {
-        let twice = Router::new(vec![named("A"), named("A")]);
+        let twice = Router::new(vec![named("A"), named("A")], None);
         assert!(matches!(twice, Err(ServeError::DuplicateService(n)) if n == "A"));
-        assert!(matches!(Router::new(Vec::new()), Err(ServeError::NoService)));
+        assert!(matches!(Router::new(Vec::new(), None), Err(ServeError::NoService)));
     }
 }
