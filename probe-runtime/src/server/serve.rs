@@ -129,6 +129,13 @@ impl ServerHandle {
         self.monitoring.as_ref().and_then(Monitoring::admin_addr)
     }
 
+    /// The registry nodes this server registered, one per provider (empty for a server that does
+    /// not register): what an operator tool passes to
+    /// [`Operator`](crate::registry::Operator) to change their weight or switch them off.
+    pub fn node_keys(&self) -> &[crate::registry::layout::NodeKey] {
+        self.registered.as_ref().map_or(&[], |(registrar, _)| registrar.keys())
+    }
+
     /// Where the server stands with its registry; `None` for a server that does not register.
     pub fn registration(&self) -> Option<watch::Receiver<RegistrationState>> {
         self.registered.as_ref().map(|(registrar, _)| registrar.state())
