@@ -126,7 +126,10 @@ async fn redis_reads_what_python_writes_and_writes_what_python_reads() -> anyhow
     let python = r#"{"host": "10.0.0.1", "port": 8081, "weight": 20, "valid": 0}"#;
     let () = raw.hset(&hash, key.redis_field(), python).await?;
     let read = store.get(&key).await?.context("Python's value is read")?;
-    assert_eq!((read.host.as_str(), read.port, read.weight, read.valid), ("10.0.0.1", 8081, 20.into(), Valid::off()));
+    assert_eq!(
+        (read.host.as_str(), read.port, read.weight, &read.valid),
+        ("10.0.0.1", 8081, 20.into(), &Valid::off())
+    );
     assert!(!read.in_rotation());
     assert_eq!((read.protocol, read.transport), (None, None), "a Python node names no protocol");
 

@@ -87,7 +87,7 @@ impl ZooKeeperRegistry {
         let client = self.shared.get().await?;
         let nodes =
             app.read_all(&client).await.map_err(|e| self.target().error(format!("read {}", app.path), &e))?;
-        Ok(nodes.into_values().filter_map(Result::ok).collect())
+        Ok(nodes.into_values().filter_map(nodes::Child::usable).collect())
     }
 
     async fn read_apps(&self, env: Env) -> Result<Vec<String>, BackendError> {

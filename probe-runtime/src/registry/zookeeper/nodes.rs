@@ -11,7 +11,23 @@ use crate::registry::RegisteredNode;
 use crate::registry::layout::{Env, NodeData, NodeKey, UnusableNode, UnusableReason, zk_app_path};
 
 /// What one child holds: a node probe can route to, or why it cannot.
-pub(super) type Child = Result<RegisteredNode, UnusableNode>;
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Child {
+    /// A provider node.
+    Usable(RegisteredNode),
+    /// A child probe cannot use, with the reason.
+    Unusable(UnusableNode),
+}
+
+impl Child {
+    /// The node, when it is usable.
+    pub(super) fn usable(self) -> Option<RegisteredNode> {
+        match self {
+            Child::Usable(node) => Some(node),
+            Child::Unusable(_) => None,
+        }
+    }
+}
 
 /// An app's children by name (so they come out sorted by it).
 pub(super) type NodeMap = BTreeMap<String, Child>;
@@ -74,9 +90,9 @@ impl App {
         let key = NodeKey::from_zk_child(self.env, &self.appkey, child);
         let unusable = |key, reason: UnusableReason| UnusableNode::new(child, key, reason, bytes);
         match (key, NodeData::from_json(bytes)) {
-            (Ok(key), Ok(data)) => Ok(RegisteredNode { key, data }),
-            (Ok(key), Err(problem)) => Err(unusable(Some(key), problem.into())),
-            (Err(err), _) => Err(unusable(None, err.into())),
+            (Ok(key), Ok(data)) => Child::Usable(RegisteredNode { key, data }),
+            (Ok(key), Err(problem)) => Child::Unusable(unusable(Some(key), problem.into())),
+            (Err(err), _) => Child::Unusable(unusable(None, err.into())),
         }
     }
 
@@ -124,14 +140,18 @@ mod tests {
     fn keeps_bad_names_and_json_apart_with_the_reason() {
         let app = App::new(Env::Dev, "shop");
         let data = br#"{"host": "1.2.3.4", "port": 80, "weight": 10, "valid": 1}"#;
-        let kind = |child: &str, bytes: &[u8]| app.node(child, bytes).unwrap_err().problem.kind();
+        let unusable = |child: &str, bytes: &[u8]| match app.node(child, bytes) {
+            Child::Unusable(bad) => bad,
+            Child::Usable(node) => panic!("{node:?} is usable"),
+        };
+        let kind = |child: &str, bytes: &[u8]| unusable(child, bytes).problem.kind();
         assert_eq!(kind("no-port", data), "bad_name");
         assert_eq!(kind("S_1.2.3.4_http", data), "bad_name");
         assert_eq!(kind("S_1.2.3.4_80", b"not json"), "not_json");
         assert_eq!(kind("S_1.2.3.4_80", br#"{"port": 80}"#), "missing_field");
-        let bad = app.node("S_1.2.3.4_80", b"not json").unwrap_err();
+        let bad = unusable("S_1.2.3.4_80", b"not json");
         assert_eq!((bad.service(), bad.data.as_str()), (Some("S"), "not json"));
-        let node = app.node("Shop_Service_1.2.3.4_80", data).expect("valid JSON");
+        let node = app.node("Shop_Service_1.2.3.4_80", data).usable().expect("valid JSON");
         assert_eq!((node.key.service(), node.key.ip(), node.key.port()), ("Shop_Service", "1.2.3.4", 80));
         assert_eq!(node.data, NodeData::new("1.2.3.4", 80));
     }

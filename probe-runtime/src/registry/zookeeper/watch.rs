@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use super::connect::SharedClient;
-use super::nodes::{App, NodeMap, Place};
+use super::nodes::{App, Child, NodeMap, Place};
 use crate::registry::layout::UnusableNode;
 use crate::registry::{AppNodes, AppWatch, BackendError, RegisteredNode};
 
@@ -191,8 +191,8 @@ fn split(nodes: &NodeMap) -> (Vec<RegisteredNode>, Vec<UnusableNode>) {
     let mut unusable = Vec::new();
     for child in nodes.values() {
         match child {
-            Ok(node) => usable.push(node.clone()),
-            Err(bad) => unusable.push(bad.clone()),
+            Child::Usable(node) => usable.push(node.clone()),
+            Child::Unusable(bad) => unusable.push(bad.clone()),
         }
     }
     (usable, unusable)
@@ -229,11 +229,10 @@ mod tests {
     use super::*;
     use crate::registry::RegisteredNode;
     use crate::registry::layout::{Env, NodeData, NodeKey, UnusableReason, Weight};
-    use crate::registry::zookeeper::nodes::Child;
 
     fn node(port: u16) -> (String, Child) {
         let key = NodeKey::new(Env::Dev, "shop", "S", "1.2.3.4", port).expect("key");
-        (key.zk_child(), Ok(RegisteredNode { key, data: NodeData::new("1.2.3.4", port) }))
+        (key.zk_child(), Child::Usable(RegisteredNode { key, data: NodeData::new("1.2.3.4", port) }))
     }
 
     fn app() -> App {
@@ -258,7 +257,7 @@ mod tests {
         publish(&tx, &nodes, &app());
         assert!(!rx.has_changed().expect("open"), "same nodes again");
 
-        if let Some(Ok(n)) = nodes.get_mut(&node(80).0) {
+        if let Some(Child::Usable(n)) = nodes.get_mut(&node(80).0) {
             n.data.weight = Weight::from(0);
         }
         publish(&tx, &nodes, &app());
@@ -272,7 +271,7 @@ mod tests {
         let mut nodes = NodeMap::from([node(80)]);
         let problem = NodeData::from_json(b"[]").expect_err("not an object");
         let bad = UnusableNode::new("S_1.2.3.4_81", None, UnusableReason::Data(problem), b"[]");
-        nodes.insert(bad.child.clone(), Err(bad.clone()));
+        nodes.insert(bad.child.clone(), Child::Unusable(bad.clone()));
         publish(&tx, &nodes, &app());
         let seen = rx.borrow_and_update().clone();
         assert_eq!((seen.nodes.len(), seen.unusable.as_slice()), (1, std::slice::from_ref(&bad)));
