@@ -98,5 +98,6 @@ totals() { # one closing line over every cargo test binary
 }
 stage "cargo test" run_tests
 stage "fuzz (${PROBE_FUZZ_SECONDS:-10} s per target)" scripts/fuzz.sh "${PROBE_FUZZ_SECONDS:-10}"
+stage "idl-diff (${PROBE_IDL_DIFF_SECONDS:-30} s)" scripts/idl-diff.sh "${PROBE_IDL_DIFF_SECONDS:-30}"
 report
 totals

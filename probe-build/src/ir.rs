@@ -65,8 +65,12 @@ pub struct File {
     pub includes: HashMap<String, usize>,
     /// Stems of includes that failed to load; names qualified with them are not reported again.
     pub failed_includes: Vec<String>,
-    /// Definitions by name.
+    /// Stems of includes that were not found; names qualified with them are unknown.
+    pub missing_includes: Vec<String>,
+    /// Types and services by name.
     pub names: HashMap<Arc<str>, usize>,
+    /// Constants by name (a constant may share its name with a type, as in Apache Thrift).
+    pub const_names: HashMap<Arc<str>, usize>,
     /// Resolved types, keyed by the span start of the written type.
     pub types: HashMap<u32, Ty>,
     /// Values of defaults and constants, keyed by the span start of the written value.

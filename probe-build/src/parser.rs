@@ -32,6 +32,7 @@ const KEYWORDS: &[&str] = &[
     "list",
     "set",
     "oneway",
+    "async",
     "typedef",
     "struct",
     "union",
@@ -371,11 +372,8 @@ impl Parser<'_> {
 
     fn function(&mut self) -> PResult<Function> {
         let doc = self.peek().doc.clone();
-        let oneway = self.eat_word("oneway")
-            || (self.is_word("async") && self.peek_at(1).kind != TokenKind::Punct('(') && {
-                self.bump();
-                true
-            });
+        // `async` is the old spelling of `oneway`, and a keyword like it.
+        let oneway = self.eat_word("oneway") || self.eat_word("async");
         let returns = if self.eat_word("void") { None } else { Some(self.field_type()?) };
         let name = self.name("a function name")?;
         self.expect_punct('(')?;
@@ -408,15 +406,18 @@ impl Parser<'_> {
             TokenKind::Int(v) if self.peek_at(1).kind == TokenKind::Punct(':') => {
                 let span = self.bump().span;
                 self.bump();
-                if v > i64::from(i16::MAX) || v < i64::from(i16::MIN) {
-                    return self.error(span, format!("field id {v} is out of range (1..=32767)"));
+                if v > i64::from(i16::MAX) {
+                    // Reported, and parsing goes on as Apache's does (it only warns).
+                    let message =
+                        format!("field id {v} is out of range (1..=32767) (Apache Thrift 0.17 only warns)");
+                    self.errors.push(Diagnostic::new(span, message));
                 }
                 if v <= 0 {
                     let id = self.field_counter;
                     self.field_counter -= 1;
                     (id, true)
                 } else {
-                    (v as i32, false)
+                    (i32::try_from(v).unwrap_or(i32::MAX), false)
                 }
             }
             _ => {

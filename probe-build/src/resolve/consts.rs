@@ -1,23 +1,49 @@
-//! Constant values and field defaults: references resolved, values checked against declared types.
+//! Constant values and field defaults, checked in Apache Thrift 0.17's two steps: first references
+//! are resolved against the (unaliased) declared type ([`resolve`](Checker::resolve)), then the result
+//! is checked against the declared type ([`check`](Checker::check)). Where Apache skips a check that
+//! probe makes (values of typedef'd types, integer ranges, a container written with the other
+//! brackets), probe's message says so; README "IDL compatibility with Apache Thrift 0.17" has the list.
+
+mod apache;
+mod check;
 
 use std::collections::HashMap;
 
-use crate::ast::{BaseType, ConstKind, ConstValue, Definition, Field};
+use crate::ast::{ConstValue, Definition, Field};
 use crate::diagnostic::Diagnostic;
-use crate::ir::{Program, Ty, Value};
+use crate::ir::{DefId, Program, Ty, Value};
 
-use super::scope::{Lookup, from_failed_include, lookup};
+use apache::{Cv, Node};
 
-pub(super) fn resolve_file(program: &mut Program, file: usize, errors: &mut Vec<Diagnostic>) {
+/// Resolved values of constants checked so far, by (file, span start of the value), for references.
+pub(super) type ConstTable = HashMap<(usize, u32), Node>;
+
+pub(super) fn resolve_file(
+    program: &mut Program,
+    file: usize,
+    table: &mut ConstTable,
+    errors: &mut Vec<Diagnostic>,
+) {
     let mut values = HashMap::new();
     {
-        let mut c = Checker { program, file, errors, values: &mut values, depth: 0, current: 0 };
+        let mut c = Checker { program, file, errors, values: &mut values, table, current: 0, depth: 0 };
         for (index, def) in c.program.files[file].doc.definitions.iter().enumerate() {
             c.current = index;
             match def {
-                Definition::Const(k) => c.check_top(&k.ty.span.start, &k.value, &k.name.name),
-                Definition::Struct(s) => c.defaults(&s.fields),
-                Definition::Service(s) => s.functions.iter().for_each(|f| c.defaults(&f.args)),
+                Definition::Const(k) => c.top(k.ty.span.start, &k.value, &k.name.name, true),
+                Definition::Struct(s) => {
+                    let mut defaults = 0;
+                    for f in &s.fields {
+                        c.default(f);
+                        defaults += usize::from(f.default.is_some());
+                        if s.kind == crate::ast::StructKind::Union && f.default.is_some() && defaults > 1 {
+                            let message =
+                                format!("union `{}` may give at most one field a default value", s.name.name);
+                            c.errors.push(Diagnostic::new(f.name.span, message));
+                        }
+                    }
+                }
+                Definition::Service(s) => s.functions.iter().flat_map(|f| &f.args).for_each(|f| c.default(f)),
                 Definition::Typedef(_) | Definition::Enum(_) => {}
             }
         }
@@ -30,278 +56,98 @@ struct Checker<'p, 'e> {
     file: usize,
     errors: &'e mut Vec<Diagnostic>,
     values: &'e mut HashMap<u32, Value>,
-    depth: usize,
-    /// Index of the definition being checked: values may only use types defined before it.
+    table: &'e mut ConstTable,
+    /// Index of the definition being checked: values may only use what is defined before it.
     current: usize,
+    depth: usize,
 }
 
 impl Checker<'_, '_> {
-    fn check_top(&mut self, ty_key: &u32, value: &ConstValue, name: &str) {
-        let Some(ty) = self.program.files[self.file].types.get(ty_key) else { return };
-        if let Some(v) = self.value(ty, value, name) {
-            self.values.insert(value.span.start, v);
+    fn default(&mut self, field: &Field) {
+        if let Some(default) = &field.default {
+            self.top(field.ty.span.start, default, &field.name.name, false);
         }
     }
 
-    fn defaults(&mut self, fields: &[Field]) {
-        for field in fields {
-            if let Some(default) = &field.default {
-                self.check_top(&field.ty.span.start, default, &field.name.name);
+    /// Resolves and checks one constant or default, and records its value.
+    fn top(&mut self, ty_key: u32, value: &ConstValue, name: &str, is_const: bool) {
+        let Some(ty) = self.program.files[self.file].types.get(&ty_key) else { return };
+        let before = self.errors.len();
+        let Some(node) = self.resolve(ty, value) else { return };
+        if is_const {
+            self.table.insert((self.file, value.span.start), node.clone());
+        }
+        self.check(ty, &node, name, false);
+        if self.errors.len() == before {
+            if let Some(v) = self.to_value(ty, &node) {
+                self.values.insert(value.span.start, v);
             }
         }
-    }
-
-    fn mismatch(&mut self, value: &ConstValue, name: &str, expected: &str) -> Option<Value> {
-        self.errors.push(Diagnostic::new(
-            value.span,
-            format!("type mismatch: `{name}` is declared as {expected}, but this value is not one"),
-        ));
-        None
-    }
-
-    /// Resolves an identifier to the value it names: an enum value or another constant.
-    fn reference(&mut self, value: &ConstValue, ident: &crate::ast::Ident) -> Option<Resolved> {
-        match lookup(self.program, self.file, &ident.name) {
-            Lookup::EnumValue(v) => Some(Resolved::Enum(v)),
-            Lookup::Def(id) => match self.program.def(id) {
-                Definition::Const(c) => {
-                    let file = &self.program.files[id.file];
-                    let v = if id.file == self.file {
-                        self.values.get(&c.value.span.start).cloned()
-                    } else {
-                        file.values.get(&c.value.span.start).cloned()
-                    };
-                    match v {
-                        Some(v) => Some(Resolved::Const(v)),
-                        None => {
-                            self.errors.push(Diagnostic::new(
-                                value.span,
-                                format!("constant `{}` is used before it is defined", ident.name),
-                            ));
-                            None
-                        }
-                    }
-                }
-                _ => {
-                    self.errors.push(Diagnostic::new(
-                        value.span,
-                        format!("`{}` is not a constant or enum value", ident.name),
-                    ));
-                    None
-                }
-            },
-            Lookup::NotFound if from_failed_include(self.program, self.file, &ident.name) => None,
-            Lookup::NotFound => {
-                let unqualified = !ident.name.contains('.') && self.is_some_enum_value(&ident.name);
-                let message = if unqualified {
-                    format!(
-                        "enum value `{}` must be qualified with its enum: `EnumName.{}`",
-                        ident.name, ident.name
-                    )
-                } else {
-                    format!("no enum value or constant named `{}`", ident.name)
-                };
-                self.errors.push(Diagnostic::new(value.span, message));
-                None
-            }
-        }
-    }
-
-    fn is_some_enum_value(&self, name: &str) -> bool {
-        self.program.files[self.file].enum_values.keys().any(|(_, n)| &**n == name)
-    }
-
-    fn value(&mut self, ty: &Ty, value: &ConstValue, name: &str) -> Option<Value> {
-        self.depth += 1;
-        let result = if self.depth > 64 {
-            self.errors.push(Diagnostic::new(value.span, "constant nested too deeply"));
-            None
-        } else {
-            self.value_inner(ty, value, name)
-        };
-        self.depth -= 1;
-        result
     }
 
     /// A type of this file defined after the definition being checked, which Thrift cannot use yet.
     fn defined_later(&self, ty: &Ty) -> Option<String> {
         let mut ty = ty.clone();
-        let program = self.program;
         for _ in 0..64 {
             let (Ty::Alias(id) | Ty::Enum(id) | Ty::Struct(id)) = &ty else { return None };
             if id.file == self.file && id.index > self.current {
-                return Some(program.def(*id).name().name.to_string());
+                return Some(self.program.def(*id).name().name.to_string());
             }
             let Ty::Alias(id) = &ty else { return None };
-            let crate::ast::Definition::Typedef(t) = program.def(*id) else { return None };
-            let types = if id.file == self.file {
-                &self.program.files[id.file].types
-            } else {
-                &program.files[id.file].types
-            };
-            ty = types.get(&t.ty.span.start)?.clone();
+            let Definition::Typedef(t) = self.program.def(*id) else { return None };
+            ty = self.program.files[id.file].types.get(&t.ty.span.start)?.clone();
         }
         None
     }
 
-    /// An identifier where an enum value is expected: Thrift 0.17 requires a qualified name and looks
-    /// the last part up in the expected enum.
-    fn enum_ident(
-        &mut self,
-        id: crate::ir::DefId,
-        value: &ConstValue,
-        ident: &crate::ast::Ident,
-    ) -> Option<Value> {
-        let program = self.program;
-        let enum_name = program.def(id).name().name.clone();
-        let Some((_, rest)) = ident.name.split_once('.') else {
-            self.errors.push(Diagnostic::new(
-                value.span,
-                format!(
-                    "`{}` is unqualified; a value of enum `{enum_name}` is written `{enum_name}.NAME`",
-                    ident.name
-                ),
-            ));
-            return None;
-        };
-        let member = rest.split_once('.').map_or(rest, |(_, last)| last);
-        match program.files[id.file].enum_values.get(&(id.index, member.into())) {
-            Some(v) => Some(Value::Int(*v)),
-            None => {
-                self.errors
-                    .push(Diagnostic::new(value.span, format!("enum `{enum_name}` has no value `{member}`")));
-                None
+    /// The value Rust code is generated from, once the checks passed.
+    fn to_value(&self, ty: &Ty, node: &Node) -> Option<Value> {
+        let ty = self.program.unalias(ty);
+        Some(match (&node.cv, ty) {
+            (Cv::Int(v), Ty::Base(crate::ast::BaseType::Double)) => Value::Double(*v as f64),
+            (Cv::Int(v), _) => Value::Int(*v),
+            (Cv::Double(v), _) => Value::Double(*v),
+            (Cv::Str(s), _) => Value::Str(s.clone()),
+            (Cv::Ident { .. }, Ty::Enum(id)) => Value::Int(self.enum_member(*id, node)?),
+            (Cv::Ident { .. }, _) => return None,
+            (Cv::List(items), Ty::List(e) | Ty::Set(e)) => {
+                Value::List(items.iter().map(|i| self.to_value(e, i)).collect::<Option<_>>()?)
             }
-        }
-    }
-
-    fn value_inner(&mut self, ty: &Ty, value: &ConstValue, name: &str) -> Option<Value> {
-        let program = self.program;
-        if let Some(later) = self.defined_later(ty) {
-            let message =
-                format!("type `{later}` is used in a value before it is defined; move its definition up");
-            self.errors.push(Diagnostic::new(value.span, message));
-            return None;
-        }
-        let ty = program.unalias(ty);
-        if let (Ty::Enum(id), ConstKind::Ident(ident)) = (ty, &value.kind) {
-            return self.enum_ident(*id, value, ident);
-        }
-        if let ConstKind::Ident(ident) = &value.kind {
-            return match self.reference(value, ident)? {
-                Resolved::Enum(v) => match ty {
-                    Ty::Base(BaseType::I8 | BaseType::I16 | BaseType::I32 | BaseType::I64) => {
-                        Some(Value::Int(v))
-                    }
-                    _ => self.mismatch(value, name, &describe(program, ty)),
-                },
-                Resolved::Const(v) => Some(v),
-            };
-        }
-        match (ty, &value.kind) {
-            (Ty::Base(BaseType::String | BaseType::Binary | BaseType::Uuid), ConstKind::Literal(s)) => {
-                Some(Value::Str(s.clone()))
-            }
-            (Ty::Base(BaseType::Bool), ConstKind::Int(v)) => Some(Value::Int(*v)),
-            (
-                Ty::Base(b @ (BaseType::I8 | BaseType::I16 | BaseType::I32 | BaseType::I64)),
-                ConstKind::Int(v),
-            ) => {
-                let fits = match b {
-                    BaseType::I8 => i8::try_from(*v).is_ok(),
-                    BaseType::I16 => i16::try_from(*v).is_ok(),
-                    BaseType::I32 => i32::try_from(*v).is_ok(),
-                    _ => true,
-                };
-                if fits {
-                    Some(Value::Int(*v))
-                } else {
-                    self.errors
-                        .push(Diagnostic::new(value.span, format!("{v} is out of range for `{name}`")));
-                    None
-                }
-            }
-            (Ty::Base(BaseType::Double), ConstKind::Int(v)) => Some(Value::Double(*v as f64)),
-            (Ty::Base(BaseType::Double), ConstKind::Double(v)) => Some(Value::Double(*v)),
-            (Ty::Enum(id), ConstKind::Int(v)) => {
-                let known =
-                    program.files[id.file].enum_values.iter().any(|((e, _), x)| *e == id.index && x == v);
-                if known {
-                    Some(Value::Int(*v))
-                } else {
-                    let enum_name = program.def(*id).name().name.clone();
-                    self.errors
-                        .push(Diagnostic::new(value.span, format!("enum `{enum_name}` has no value {v}")));
-                    None
-                }
-            }
-            (Ty::List(elem) | Ty::Set(elem), ConstKind::List(items)) => {
-                let items: Vec<_> = items.iter().map(|i| self.value(elem, i, name)).collect();
-                items.into_iter().collect::<Option<Vec<_>>>().map(Value::List)
-            }
-            // Thrift 0.17 takes `{}` as an empty list or set too.
-            (Ty::List(_) | Ty::Set(_), ConstKind::Map(entries)) if entries.is_empty() => {
-                Some(Value::List(Vec::new()))
-            }
-            (Ty::Map(k, v), ConstKind::Map(entries)) => {
-                let mut out = Vec::new();
-                let mut ok = true;
+            (Cv::Map(entries), Ty::List(_) | Ty::Set(_)) if entries.is_empty() => Value::List(Vec::new()),
+            (Cv::Map(entries), Ty::Map(k, v)) => {
+                let mut out: Vec<(Value, Value)> = Vec::new();
                 for (key, val) in entries {
-                    let key = self.value(k, key, name);
-                    let val = self.value(v, val, name);
-                    match (key, val) {
-                        (Some(key), Some(val)) => out.push((key, val)),
-                        _ => ok = false,
-                    }
+                    let (key, val) = (self.to_value(k, key)?, self.to_value(v, val)?);
+                    // Apache keeps one entry per key: the last one written.
+                    out.retain(|(k, _)| *k != key);
+                    out.push((key, val));
                 }
-                ok.then_some(Value::Map(out))
+                Value::Map(out)
             }
-            (Ty::Struct(id), ConstKind::Map(entries)) => self.struct_literal(*id, entries, name),
-            _ => self.mismatch(value, name, &describe(program, ty)),
-        }
+            (Cv::Map(entries), Ty::Struct(id)) => {
+                let Definition::Struct(s) = self.program.def(*id) else { return None };
+                let mut out: Vec<(usize, Value)> = Vec::new();
+                for (key, val) in entries {
+                    let Cv::Str(field_name) = &key.cv else { return None };
+                    let index = s.fields.iter().rposition(|f| f.name.name == *field_name)?;
+                    let field_ty = self.program.files[id.file].types.get(&s.fields[index].ty.span.start)?;
+                    let v = self.to_value(field_ty, val)?;
+                    out.retain(|(i, _)| *i != index);
+                    out.push((index, v));
+                }
+                Value::Struct(out)
+            }
+            _ => return None,
+        })
     }
 
-    fn struct_literal(
-        &mut self,
-        id: crate::ir::DefId,
-        entries: &[(ConstValue, ConstValue)],
-        name: &str,
-    ) -> Option<Value> {
-        let program = self.program;
-        let Definition::Struct(s) = program.def(id) else { return None };
-        let mut out = Vec::new();
-        let mut ok = true;
-        for (key, val) in entries {
-            let ConstKind::Literal(field_name) = &key.kind else {
-                self.errors.push(Diagnostic::new(key.span, "struct literal keys must be quoted field names"));
-                ok = false;
-                continue;
-            };
-            let Some((index, field)) = s.fields.iter().enumerate().find(|(_, f)| f.name.name == *field_name)
-            else {
-                self.errors.push(Diagnostic::new(
-                    key.span,
-                    format!("`{}` has no field `{field_name}`", s.name.name),
-                ));
-                ok = false;
-                continue;
-            };
-            let Some(field_ty) = program.files[id.file].types.get(&field.ty.span.start) else {
-                ok = false;
-                continue;
-            };
-            match self.value(field_ty, val, name) {
-                Some(v) => out.push((index, v)),
-                None => ok = false,
-            }
-        }
-        ok.then_some(Value::Struct(out))
+    /// The value of the enum member an identifier names (the part after the last dot, as Apache
+    /// looks it up when it writes code).
+    fn enum_member(&self, id: DefId, node: &Node) -> Option<i64> {
+        let Cv::Ident { name, .. } = &node.cv else { return None };
+        let member = name.rsplit('.').next().unwrap_or(name);
+        self.program.files[id.file].enum_values.get(&(id.index, member.into())).copied()
     }
-}
-
-enum Resolved {
-    Enum(i64),
-    Const(Value),
 }
 
 fn describe(program: &Program, ty: &Ty) -> String {

@@ -15,6 +15,8 @@ pub(crate) struct Loaded {
     pub(crate) includes: Vec<(String, usize)>,
     /// Stems of includes that could not be loaded (already reported).
     pub(crate) failed_includes: Vec<String>,
+    /// Stems of includes that were not found (Apache Thrift only warns about them).
+    pub(crate) missing_includes: Vec<String>,
 }
 
 pub(crate) struct Loader<'a> {
@@ -26,6 +28,8 @@ pub(crate) struct Loader<'a> {
     by_path: HashMap<PathBuf, usize>,
     /// Canonical paths of files being loaded, for cycle detection.
     stack: Vec<PathBuf>,
+    /// Includes that were not found (not an error, as in Apache Thrift).
+    pub(crate) missing: Vec<String>,
 }
 
 /// An error about a root file, which has no span to point at.
@@ -48,6 +52,7 @@ impl<'a> Loader<'a> {
             files: Vec::new(),
             by_path: HashMap::new(),
             stack: Vec::new(),
+            missing: Vec::new(),
         }
     }
 
@@ -69,14 +74,18 @@ impl<'a> Loader<'a> {
         self.stack.push(canonical.clone());
         let mut includes = Vec::new();
         let mut failed_includes = Vec::new();
+        let mut missing_includes = Vec::new();
         for (name, span) in &doc.includes {
             match self.include(&shown, &canonical, name, *span) {
                 Some(index) => includes.push((stem(Path::new(&**name)), index)),
+                None if self.missing.last().is_some_and(|m| **m == **name) => {
+                    missing_includes.push(stem(Path::new(&**name)));
+                }
                 None => failed_includes.push(stem(Path::new(&**name))),
             }
         }
         self.stack.pop();
-        self.files.push(Loaded { doc, path: shown, includes, failed_includes });
+        self.files.push(Loaded { doc, path: shown, includes, failed_includes, missing_includes });
         let index = self.files.len() - 1;
         self.by_path.insert(canonical, index);
         Some(index)
@@ -125,15 +134,10 @@ impl<'a> Loader<'a> {
                 }
             }
         }
-        let searched =
-            std::iter::once(shown.parent().map_or_else(|| ".".into(), |p| p.display().to_string()))
-                .chain(self.include_dirs.iter().map(|d| d.display().to_string()))
-                .collect::<Vec<_>>()
-                .join(", ");
-        self.errors.push(Diagnostic::new(
-            span,
-            format!("included file {name:?} not found (searched: {searched}); add its directory with `include_dir`"),
-        ));
+        // Apache Thrift 0.17 only warns about an include it cannot find; what the program uses from it
+        // is reported where it is used (`unknown type `inc.T``).
+        let _ = (shown, span);
+        self.missing.push(name.to_owned());
         None
     }
 }

@@ -43,7 +43,9 @@ pub(crate) fn resolve(
             doc: l.doc,
             includes: l.includes.into_iter().collect(),
             failed_includes: l.failed_includes,
+            missing_includes: l.missing_includes,
             names: HashMap::new(),
+            const_names: HashMap::new(),
             types: HashMap::new(),
             values: HashMap::new(),
             enum_values: HashMap::new(),
@@ -56,8 +58,9 @@ pub(crate) fn resolve(
     for index in 0..program.files.len() {
         types::resolve_file(&mut program, index, errors);
     }
+    let mut table = consts::ConstTable::new();
     for index in 0..program.files.len() {
-        consts::resolve_file(&mut program, index, errors);
+        consts::resolve_file(&mut program, index, &mut table, errors);
     }
     Ok(program)
 }

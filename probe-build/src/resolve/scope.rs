@@ -11,6 +11,7 @@ use crate::ir::{DefId, Program};
 pub(super) fn declare(program: &mut Program, index: usize, errors: &mut Vec<Diagnostic>) {
     let file = &program.files[index];
     let mut names: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut const_names: HashMap<Arc<str>, usize> = HashMap::new();
     let mut enum_values = HashMap::new();
     for (i, def) in file.doc.definitions.iter().enumerate() {
         let name = def.name();
@@ -21,7 +22,8 @@ pub(super) fn declare(program: &mut Program, index: usize, errors: &mut Vec<Diag
             ));
             continue;
         }
-        if let Some(&previous) = names.get(&name.name) {
+        let space = if is_type(def) { &mut names } else { &mut const_names };
+        if let Some(&previous) = space.get(&name.name) {
             errors.push(
                 Diagnostic::new(name.span, format!("`{}` is already defined", name.name))
                     .with_note(file.def(previous).name().span, "first defined here"),
@@ -42,7 +44,7 @@ pub(super) fn declare(program: &mut Program, index: usize, errors: &mut Vec<Diag
                 );
             }
         }
-        names.insert(name.name.clone(), i);
+        space.insert(name.name.clone(), i);
         if let Definition::Enum(e) = def {
             let mut next: i64 = 0;
             let mut seen: HashMap<&str, &crate::ast::Ident> = HashMap::new();
@@ -68,37 +70,44 @@ pub(super) fn declare(program: &mut Program, index: usize, errors: &mut Vec<Diag
     }
     let file = &mut program.files[index];
     file.names = names;
+    file.const_names = const_names;
     file.enum_values = enum_values;
 }
 
+/// Types and services share one set of names; constants have their own.
 fn is_type(def: &Definition) -> bool {
     !matches!(def, Definition::Const(_))
 }
 
-/// A type of the same name in a directly included file with identical namespace declarations.
+/// A type or service of the same name in a directly included file whose namespaces are the same
+/// as this file's, by Apache Thrift 0.17's rule: every namespace one file declares is the one the
+/// other file uses for that language (its own, or its `*` one), both ways. Two files without any
+/// namespace declarations therefore collide.
 fn colliding_include_type(program: &Program, index: usize, name: &str) -> Option<(String, DefId)> {
     let file = &program.files[index];
-    let namespaces = namespace_set(&file.doc);
     for &included in file.includes.values() {
         let other = &program.files[included];
-        let other_namespaces = namespace_set(&other.doc);
-        if namespaces.is_empty() && other_namespaces.is_empty() || namespaces != other_namespaces {
+        if !same_namespaces(&file.doc, &other.doc) {
             continue;
         }
         if let Some(&i) = other.names.get(name) {
-            if is_type(other.def(i)) {
-                return Some((format!("{}.thrift", other.stem), DefId { file: included, index: i }));
-            }
+            return Some((format!("{}.thrift", other.stem), DefId { file: included, index: i }));
         }
     }
     None
 }
 
-fn namespace_set(doc: &crate::ast::Document) -> Vec<(Arc<str>, Arc<str>)> {
-    let mut set: Vec<_> = doc.namespaces.iter().map(|n| (n.scope.clone(), n.name.name.clone())).collect();
-    set.sort();
-    set.dedup();
-    set
+/// The namespace a file uses for `scope`: the last declaration of it, else of `*`, else none.
+fn namespace_for<'d>(doc: &'d crate::ast::Document, scope: &str) -> &'d str {
+    let find = |s: &str| doc.namespaces.iter().rev().find(|n| &*n.scope == s).map(|n| &*n.name.name);
+    find(scope).or_else(|| find("*")).unwrap_or("")
+}
+
+fn same_namespaces(a: &crate::ast::Document, b: &crate::ast::Document) -> bool {
+    let one_way = |x: &crate::ast::Document, y: &crate::ast::Document| {
+        x.namespaces.iter().all(|n| namespace_for(y, &n.scope) == namespace_for(x, &n.scope))
+    };
+    one_way(a, b) && one_way(b, a)
 }
 
 /// What a possibly qualified name refers to.
@@ -144,4 +153,36 @@ fn enum_value(program: &Program, file: usize, enum_name: &str, value: &str) -> O
 /// Whether `name` is qualified with an include that failed to load (its error is already reported).
 pub(super) fn from_failed_include(program: &Program, file: usize, name: &str) -> bool {
     program.files[file].failed_includes.iter().any(|stem| name.starts_with(&format!("{stem}.")))
+}
+
+/// What a name in a value refers to.
+pub(super) enum ValueLookup {
+    Const(DefId),
+    EnumValue { enum_id: DefId, value: i64 },
+    NotFound,
+}
+
+/// Looks a value name up as Apache Thrift 0.17's scope does: `NAME` and `Enum.VALUE` of this file,
+/// `inc.NAME` and `inc.Enum.VALUE` of a directly included file.
+pub(super) fn lookup_value(program: &Program, file: usize, name: &str) -> ValueLookup {
+    let in_file = |f: usize, name: &str| {
+        let there = &program.files[f];
+        if let Some(&i) = there.const_names.get(name) {
+            return Some(ValueLookup::Const(DefId { file: f, index: i }));
+        }
+        let (enum_name, member) = name.split_once('.')?;
+        let &i = there.names.get(enum_name)?;
+        let value = *there.enum_values.get(&(i, Arc::from(member)))?;
+        Some(ValueLookup::EnumValue { enum_id: DefId { file: f, index: i }, value })
+    };
+    if let Some(found) = in_file(file, name) {
+        return found;
+    }
+    for (stem, &included) in &program.files[file].includes {
+        let Some(rest) = name.strip_prefix(stem.as_str()).and_then(|r| r.strip_prefix('.')) else { continue };
+        if let Some(found) = in_file(included, rest) {
+            return found;
+        }
+    }
+    ValueLookup::NotFound
 }

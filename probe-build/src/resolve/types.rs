@@ -11,11 +11,12 @@ use super::scope::{Lookup, from_failed_include, lookup};
 pub(super) fn resolve_file(program: &mut Program, file: usize, errors: &mut Vec<Diagnostic>) {
     let mut resolved = HashMap::new();
     {
-        let mut r = Resolver { program, file, errors, resolved: &mut resolved };
+        let mut r = Resolver { program, file, errors, resolved: &mut resolved, lazy: false };
         for def in &r.program.files[file].doc.definitions {
             match def {
-                Definition::Const(c) => r.ty(&c.ty),
-                Definition::Typedef(t) => r.ty(&t.ty),
+                // Apache looks the names in these types up only when a generator or a value needs them.
+                Definition::Const(c) => r.lazily(|r| r.ty(&c.ty)),
+                Definition::Typedef(t) => r.lazily(|r| r.ty(&t.ty)),
                 Definition::Enum(_) => {}
                 Definition::Struct(s) => r.fields(&s.fields, "field"),
                 Definition::Service(s) => {
@@ -37,6 +38,8 @@ pub(super) fn resolve_file(program: &mut Program, file: usize, errors: &mut Vec<
 }
 
 struct Resolver<'p, 'e> {
+    /// Whether the type being resolved is one Apache resolves only on use (typedefs, constants).
+    lazy: bool,
     program: &'p Program,
     file: usize,
     errors: &'e mut Vec<Diagnostic>,
@@ -44,6 +47,16 @@ struct Resolver<'p, 'e> {
 }
 
 impl Resolver<'_, '_> {
+    fn lazily(&mut self, f: impl FnOnce(&mut Self)) {
+        self.lazy = true;
+        f(self);
+        self.lazy = false;
+    }
+
+    fn lazy_note(&self) -> &'static str {
+        if self.lazy { " (Apache Thrift 0.17 looks it up only where it is used)" } else { "" }
+    }
+
     fn ty(&mut self, ty: &Type) {
         if let Some(t) = self.resolve(ty) {
             self.resolved.insert(ty.span.start, t);
@@ -88,8 +101,10 @@ impl Resolver<'_, '_> {
                 Lookup::NotFound if from_failed_include(self.program, self.file, &name.name) => return None,
                 Lookup::NotFound => {
                     let hint = unknown_hint(self.program, self.file, &name.name);
-                    self.errors
-                        .push(Diagnostic::new(name.span, format!("unknown type `{}`{hint}", name.name)));
+                    self.errors.push(Diagnostic::new(
+                        name.span,
+                        format!("unknown type `{}`{hint}{}", name.name, self.lazy_note()),
+                    ));
                     return None;
                 }
             },
@@ -145,6 +160,9 @@ impl Resolver<'_, '_> {
 /// Advice for an unknown name: a missing include, or a name qualified with the wrong file.
 fn unknown_hint(program: &Program, file: usize, name: &str) -> String {
     match name.split_once('.') {
+        Some((prefix, _)) if program.files[file].missing_includes.iter().any(|m| m == prefix) => {
+            format!("; the included file `{prefix}.thrift` was not found")
+        }
         Some((prefix, _))
             if !program.files[file].includes.keys().any(|stem| name.starts_with(&format!("{stem}."))) =>
         {
@@ -198,7 +216,10 @@ fn check_services(program: &Program, file: usize, errors: &mut Vec<Diagnostic>) 
             if f.oneway && f.returns.is_some() {
                 errors.push(Diagnostic::new(
                     f.name.span,
-                    format!("oneway function `{}` must return void", f.name.name),
+                    format!(
+                        "oneway function `{}` must return void (Apache Thrift 0.17 only warns)",
+                        f.name.name
+                    ),
                 ));
             }
             if f.oneway && !f.throws.is_empty() {
