@@ -281,3 +281,80 @@ async fn long_method_names_get_small_replies() {
     }
     assert_serving(server.local_addr()).await;
 }
+
+/// `(in use, peak, limit)` of the buffered-bytes gauges of the server at `addr`.
+fn buffered_gauges(addr: SocketAddr) -> (u64, u64, u64) {
+    let text = probe_runtime::metrics::global().render();
+    let gauge = |name: &str| {
+        let prefix = format!("{name}{{node=\"{addr}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    (
+        gauge("probe_server_buffered_bytes"),
+        gauge("probe_server_buffered_bytes_peak"),
+        gauge("probe_server_memory_budget_bytes"),
+    )
+}
+
+/// Item 2: connections cannot make the server buffer more than its memory budget. 40
+/// connections each send most of a 4 MiB frame; then 10 connections each ask for a 3 MiB echo
+/// and never read it. Reads pause while the budget is spent, new connections are refused, and
+/// the bytes buffered stay within the budget plus one read chunk per connection and the replies
+/// already made.
+#[tokio::test]
+async fn buffered_bytes_stay_within_the_memory_budget() {
+    const BUDGET: usize = 16 << 20;
+    const FRAME: usize = 4 << 20;
+    let limits = Limits { max_frame: FRAME, max_string_len: FRAME, ..Limits::DEFAULT };
+    let builder = Server::builder()
+        .add_service(Echo::new("Echo", "").0)
+        .limits(limits)
+        .memory_budget(BUDGET)
+        .read_timeout(Duration::from_secs(5));
+    let server = start(builder).await;
+    let addr = server.local_addr();
+    assert_eq!(buffered_gauges(addr).2, BUDGET as u64);
+
+    // Partial frames: the length of a 4 MiB frame, then 3 MiB of it.
+    let mut partial = Vec::new();
+    let body = vec![0u8; 3 << 20];
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&(FRAME as u32).to_be_bytes()).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_millis(20), stream.write_all(&body)).await;
+        partial.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (in_use, peak, _) = buffered_gauges(addr);
+    println!("40 partial 4 MiB frames: {in_use} bytes buffered, peak {peak}, budget {BUDGET}");
+    // Past the budget only by the rounding up of a buffer that found room (less than a frame).
+    assert!(peak <= (BUDGET + FRAME) as u64, "peak {peak}");
+    // Spent: a new connection is closed at once.
+    let mut late = TcpStream::connect(addr).await.unwrap();
+    if in_use >= BUDGET as u64 {
+        let mut sink = [0u8; 8];
+        let closed = tokio::time::timeout(Duration::from_secs(2), late.read(&mut sink)).await;
+        assert!(matches!(closed, Ok(Ok(0) | Err(_))), "a new connection is served with the budget spent");
+    }
+    drop((partial, late));
+
+    // Unread echoes of 3 MiB each.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let big = "x".repeat(3 << 20);
+    let mut unread = Vec::new();
+    for seqid in 0..10 {
+        let call =
+            on_wire(FRAMED_BINARY, &message(Protocol::Binary, "echo", seqid, &EchoArgs::new(big.clone())));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.write_all(&call)).await;
+        unread.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (in_use, peak, _) = buffered_gauges(addr);
+    println!("10 unread 3 MiB echoes: {in_use} bytes buffered, peak {peak}, budget {BUDGET}");
+    // Replies already made are queued past the budget: at most one frame more.
+    assert!(peak <= (BUDGET + FRAME) as u64, "peak {peak}");
+    drop(unread);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_serving(addr).await;
+}

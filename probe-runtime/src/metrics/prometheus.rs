@@ -50,6 +50,31 @@ impl MetricsRegistry {
         for (service, method, snapshot) in &series {
             histogram(&mut latency, &[("service", *service), ("method", *method)], &snapshot.latency)?;
         }
+        self.encode_buffered(encoder)
+    }
+
+    /// The request and reply bytes each server buffers, against its memory budget.
+    fn encode_buffered(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        let buffered = self.server_buffered();
+        let gauges = [
+            (
+                "probe_server_buffered_bytes",
+                "Bytes a server's connections buffer for requests being read and replies being written.",
+            ),
+            ("probe_server_buffered_bytes_peak", "The most bytes a server's connections buffered at once."),
+            (
+                "probe_server_memory_budget_bytes",
+                "The most bytes a server's connections may buffer before reads pause.",
+            ),
+        ];
+        for (i, (name, help)) in gauges.into_iter().enumerate() {
+            let mut gauge = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (node, in_use, peak, limit) in &buffered {
+                let bytes = [in_use, peak, limit][i];
+                let bytes = i64::try_from(*bytes).unwrap_or(i64::MAX);
+                gauge.encode_family(&[("node", node.as_str())])?.encode_gauge(&bytes)?;
+            }
+        }
         Ok(())
     }
 

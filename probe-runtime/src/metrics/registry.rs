@@ -145,6 +145,15 @@ impl MetricsRegistry {
         merged.into_iter().map(|((service, method), calls)| (service, method, calls)).collect()
     }
 
+    /// Each running server's buffered bytes: `(node, in use, peak, limit)`.
+    pub(crate) fn server_buffered(&self) -> Vec<(String, usize, usize, usize)> {
+        read(&self.inner.servers)
+            .iter()
+            .filter_map(|s| s.buffered())
+            .map(|(node, b)| (node.to_owned(), b.in_use(), b.peak(), b.limit()))
+            .collect()
+    }
+
     /// Every client series at this moment, sorted by service, method and node.
     pub fn client_calls_all(&self) -> Vec<ClientSeries> {
         read(&self.inner.clients)

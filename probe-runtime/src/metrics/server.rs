@@ -3,12 +3,14 @@
 //! table, without locks or allocation, and records it later through a plain index.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::method_table::MethodTable;
 use super::outcome::Outcome;
 use super::stats::{CallSnapshot, CallStats};
 use crate::service::Dispatch;
+use crate::transport::MemoryBudget;
 
 /// The methods of one service on a server.
 struct ServiceStats {
@@ -29,6 +31,8 @@ pub struct SeriesId {
 /// methods the services declare), so recording never locks or allocates.
 pub struct ServerStats {
     services: Vec<ServiceStats>,
+    /// The server's address and the budget of its buffered request and reply bytes.
+    buffered: OnceLock<(String, Arc<MemoryBudget>)>,
 }
 
 impl fmt::Debug for ServerStats {
@@ -57,7 +61,17 @@ impl ServerStats {
                 }
             })
             .collect();
-        ServerStats { services }
+        ServerStats { services, buffered: OnceLock::new() }
+    }
+
+    /// Shows `budget`, the bytes buffered by the server at `node`, with these statistics.
+    pub(crate) fn watch_buffered(&self, node: &str, budget: Arc<MemoryBudget>) {
+        let _ = self.buffered.set((node.to_owned(), budget));
+    }
+
+    /// The server's address and its budget of buffered bytes, once watched.
+    pub(crate) fn buffered(&self) -> Option<(&str, &MemoryBudget)> {
+        self.buffered.get().map(|(node, budget)| (node.as_str(), &**budget))
     }
 
     /// The series of `method` of the routed `service` (one of the objects this table was built

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Notify;
 
 use super::ServerConfig;
+use crate::transport::MemoryBudget;
 
 /// The connection slots of a server.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ pub(super) struct Admission {
     max_connections: usize,
     max_pending: usize,
     max_per_peer: usize,
+    budget: Arc<MemoryBudget>,
     state: Mutex<Slots>,
 }
 
@@ -46,6 +48,8 @@ pub(super) enum Refusal {
     Full,
     /// Its peer address holds `max_connections_per_peer` connections.
     PeerLimit,
+    /// The memory budget is spent.
+    Memory,
 }
 
 impl fmt::Display for Refusal {
@@ -53,18 +57,20 @@ impl fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::Full => "the connection limit is reached",
             Refusal::PeerLimit => "its address has reached the per-peer connection limit",
+            Refusal::Memory => "the memory budget for buffered requests and replies is spent",
         })
     }
 }
 
 impl Admission {
-    pub(super) fn new(config: &ServerConfig) -> Self {
+    pub(super) fn new(config: &ServerConfig, budget: Arc<MemoryBudget>) -> Self {
         let max_connections = config.max_connections.max(1);
         let reserved = config.reserved_connections.min(max_connections / 10);
         Admission {
             max_connections,
             max_pending: (max_connections - reserved).max(1),
             max_per_peer: config.max_connections_per_peer.max(1),
+            budget,
             state: Mutex::new(Slots::default()),
         }
     }
@@ -77,6 +83,9 @@ impl Admission {
     /// A slot for a new connection from `peer`, pending until [`Ticket::established`]; may evict
     /// the oldest pending connection to make room.
     pub(super) fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Ticket, Refusal> {
+        if self.budget.is_spent() {
+            return Err(Refusal::Memory);
+        }
         let mut slots = self.slots();
         if slots.per_peer.get(&peer).copied().unwrap_or(0) >= self.max_per_peer {
             return Err(Refusal::PeerLimit);
@@ -161,7 +170,7 @@ mod tests {
             max_connections_per_peer: per_peer,
             ..ServerConfig::default()
         };
-        Arc::new(Admission::new(&config))
+        Arc::new(Admission::new(&config, Arc::new(MemoryBudget::new(1 << 20))))
     }
 
     fn ip(last: u8) -> IpAddr {

@@ -32,13 +32,15 @@ use super::router::Router;
 use crate::codec::shown_method;
 use crate::metrics::ServerStats;
 use crate::service::{Protocol, Reply, Request};
-use crate::transport::{FrameWriter, Framing, MessageReader, WireError};
+use crate::transport::{FrameWriter, Framing, Held, MemoryBudget, MessageReader, WireError};
 
 /// How long, and how many bytes, to drain from a peer that broke the protocol before closing.
 const LINGER_TIME: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 1024 * 1024;
 /// Requests are not read while more reply bytes than this wait for the peer to read them.
 const MAX_QUEUED_REPLIES: usize = 256 * 1024;
+/// Reply bytes held of the memory budget beyond those queued that are given back.
+const REPLY_SLACK: usize = 64 * 1024;
 
 /// What every connection of a server shares.
 pub(super) struct Shared {
@@ -50,6 +52,8 @@ pub(super) struct Shared {
     pub(super) node: String,
     /// The connection slots.
     pub(super) admission: Arc<Admission>,
+    /// What all connections' read buffers and queued replies may hold.
+    pub(super) budget: Arc<MemoryBudget>,
 }
 
 impl Shared {
@@ -59,8 +63,14 @@ impl Shared {
         metrics: Option<Arc<ServerStats>>,
         node: String,
     ) -> Self {
-        let admission = Arc::new(Admission::new(&config));
-        Shared { router, config, metrics, node, admission }
+        // Room for a whole frame being read and a whole reply being written, at least.
+        let budget =
+            Arc::new(MemoryBudget::new(config.memory_budget.max(config.limits.max_frame.saturating_mul(2))));
+        let admission = Arc::new(Admission::new(&config, budget.clone()));
+        if let Some(metrics) = &metrics {
+            metrics.watch_buffered(&node, budget.clone());
+        }
+        Shared { router, config, metrics, node, admission, budget }
     }
 }
 
@@ -91,7 +101,7 @@ pub(super) async fn serve_connection(
         () = ticket.evicted() => return debug!("closing: evicted for a newer connection before sending anything"),
         () = stopped(&mut stop) => return,
     };
-    let reader = match detected {
+    let mut reader = match detected {
         Ok(Ok(Some(reader))) => reader,
         Ok(Ok(None)) => return debug!("closed before sending anything"),
         Ok(Err(e)) => return warn!(error = %e, "closing: not a Thrift peer"),
@@ -102,6 +112,7 @@ pub(super) async fn serve_connection(
         return warn!(%wire, "closing: this server accepts framed peers only");
     }
     debug!(%wire, "peer detected");
+    reader.set_budget(shared.budget.clone());
     let mut connection = Connection {
         shared: &shared,
         routes: Routes::new(&shared),
@@ -113,6 +124,7 @@ pub(super) async fn serve_connection(
         closing: None,
         failed: None,
         uncounted: Vec::new(),
+        replies_held: Held::new(shared.budget.clone()),
     };
     let first = tokio::select! {
         first = timeout_at(first_request, poll_fn(|cx| connection.reader.poll_read_message(cx))) => first,
@@ -190,6 +202,8 @@ struct Connection<'a> {
     /// Calls finished and not counted yet: counted together, with one clock read, once the
     /// requests read so far have run.
     uncounted: Vec<Counted>,
+    /// What the queued replies hold of the memory budget.
+    replies_held: Held,
 }
 
 /// Where reading requests stopped.
@@ -221,6 +235,8 @@ impl<'a> Connection<'a> {
             self.count(finished);
             let queued = self.writer.queued();
             if queued > 0 {
+                // Replies already made are counted even past the budget; reads wait meanwhile.
+                self.replies_held.cover(queued);
                 match self.writer.poll_flush(cx) {
                     Poll::Ready(Ok(())) => {}
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
@@ -228,6 +244,7 @@ impl<'a> Connection<'a> {
                     Poll::Pending if self.writer.queued() < queued => self.touch(Instant::now()),
                     Poll::Pending => {}
                 }
+                self.replies_held.shrink_to(self.writer.queued(), REPLY_SLACK);
             }
             if let Some(e) = self.failed.take() {
                 return Poll::Ready(Err(e));

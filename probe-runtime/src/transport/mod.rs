@@ -21,12 +21,15 @@
 //! # Ok::<(), probe_runtime::transport::WireError>(())
 //! ```
 
+mod budget;
 mod detect;
 mod error;
 mod message;
 mod reader;
 mod writer;
 
+pub(crate) use budget::Held;
+pub use budget::MemoryBudget;
 pub use detect::detect;
 pub use error::WireError;
 pub use message::rename_message;

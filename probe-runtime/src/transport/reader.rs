@@ -2,11 +2,13 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::budget::{Held, MemoryBudget};
 use super::detect::detect;
 use super::error::WireError;
 use super::{Framing, WireFormat};
@@ -18,6 +20,8 @@ use crate::service::Protocol;
 const READ_CHUNK: usize = 16 * 1024;
 /// The buffer a connection's first bytes are read into.
 const DETECT_CHUNK: usize = 64;
+/// Budget held beyond the buffer's capacity that is given back.
+const BUDGET_SLACK: usize = 64 * 1024;
 /// The bytes of a frame's length prefix.
 const FRAME_HEADER: usize = 4;
 
@@ -36,6 +40,8 @@ pub struct MessageReader<R> {
     want: usize,
     /// How far the unframed message at the start of the buffer was parsed.
     scan: MessageScan,
+    /// What the buffer holds of a shared budget, if it has one.
+    held: Option<Held>,
 }
 
 impl<R: AsyncRead + Unpin> MessageReader<R> {
@@ -49,7 +55,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
             Protocol::Binary => Encoding::Binary,
             Protocol::Compact => Encoding::Compact,
         };
-        MessageReader { io, buf, wire, limits, want: 0, scan: MessageScan::new(encoding, limits) }
+        MessageReader { io, buf, wire, limits, want: 0, scan: MessageScan::new(encoding, limits), held: None }
     }
 
     /// Reads the first bytes of `io` until [`detect`] tells the wire the peer speaks, and returns
@@ -87,6 +93,14 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         self.scan.examined()
     }
 
+    /// Counts the buffer against `budget` from now on: it grows only when the budget has room
+    /// (else reading waits until it has).
+    pub fn set_budget(&mut self, budget: Arc<MemoryBudget>) {
+        let mut held = Held::new(budget);
+        held.cover(self.buf.capacity());
+        self.held = Some(held);
+    }
+
     /// The underlying stream (for writing, on a stream that is both).
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.io
@@ -107,9 +121,23 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     ) -> Poll<Result<Option<Bytes>, WireError>> {
         loop {
             if let Some(message) = self.parse_buffered()? {
+                if let Some(held) = &mut self.held {
+                    held.shrink_to(self.buf.capacity(), BUDGET_SLACK);
+                }
                 return Poll::Ready(Ok(Some(message)));
             }
-            self.buf.reserve(READ_CHUNK.max(self.want.saturating_sub(self.buf.len())).min(self.read_cap()));
+            // Grow toward the length a frame announces at most twice over per read, so memory
+            // follows the bytes that arrive, not the bytes announced.
+            let len = self.buf.len();
+            let additional = self.want.saturating_sub(len).min(len.max(READ_CHUNK));
+            let additional = READ_CHUNK.max(additional).min(self.read_cap());
+            if let Some(held) = &mut self.held {
+                ready!(held.poll_cover(cx, len + additional));
+                self.buf.reserve(additional);
+                held.cover(self.buf.capacity());
+            } else {
+                self.buf.reserve(additional);
+            }
             // A read future polled once and dropped loses nothing: it is cancel-safe.
             if ready!(pin!(self.io.read_buf(&mut self.buf)).poll(cx))? == 0 {
                 return Poll::Ready(match self.buf.len() {
