@@ -169,3 +169,27 @@ fn the_admin_endpoint_is_off_unless_an_address_is_given_and_off_overrides_one() 
     assert_eq!(admin(file, &[("PROBE_ADMIN_ADDR", "off")]), None);
     assert_eq!(admin("[server]\nadmin_addr = \"Off\"\n", &[]), None);
 }
+
+#[test]
+fn hostile_input_options_come_from_the_file_and_the_variables() {
+    let file = TempFile::new(
+        "[server]\nallow_unframed = false\nhandshake_timeout_ms = 2500\nmax_connections_per_peer = 50\n\
+         reserved_connections = 0\nmemory_budget_mb = 64\n",
+    );
+    let vars = [("PROBE_MAX_CONNECTIONS_PER_PEER", "7"), ("PROBE_ALLOW_UNFRAMED", "true")];
+    let config = Config::load_with_vars(Some(file.path()), EMBEDDED.iter().chain(&vars).copied()).unwrap();
+    let server = &config.server;
+    assert!(server.allow_unframed);
+    assert_eq!(server.handshake_timeout, Duration::from_millis(2500));
+    assert_eq!((server.max_connections_per_peer, server.reserved_connections), (7, 0));
+    assert_eq!(server.memory_budget, 64 << 20);
+
+    let defaults = Config::load_with_vars(None, EMBEDDED.iter().copied()).unwrap().server;
+    assert_eq!(defaults, ServerConfig::default());
+    assert!(defaults.allow_unframed && defaults.memory_budget == 512 << 20);
+
+    for (var, bad) in [("PROBE_MAX_CONNECTIONS_PER_PEER", "0"), ("PROBE_MEMORY_BUDGET_MB", "lots")] {
+        let err = Config::load_with_vars(None, EMBEDDED.iter().copied().chain([(var, bad)])).unwrap_err();
+        assert!(err.to_string().contains(var), "{err}");
+    }
+}
