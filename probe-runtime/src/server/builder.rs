@@ -253,8 +253,9 @@ impl ServerBuilder {
     }
 
     /// How long a connection may stay with no call running and no complete request received
-    /// before it is closed (also the time allowed for a new connection's first bytes).
-    /// Default 60 s.
+    /// before it is closed; a new connection's first whole request must come within this time
+    /// of the connect (its first bytes within the
+    /// [`handshake_timeout`](Self::handshake_timeout)). Default 60 s.
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
         self.config.read_timeout = timeout;
         self
