@@ -172,3 +172,42 @@ pub async fn weight(
     let change = operator(&state, &caller).set_weight(&key, body.weight).await?;
     Ok(changed(&caller, "set_weight", &change))
 }
+
+#[cfg(test)]
+mod tests {
+    use probe_runtime::registry::layout::{Env, NodeData};
+    use probe_runtime::registry::{AuditError, BackendError};
+    use serde_json::json;
+
+    use super::*;
+    use crate::console::auth::Via;
+    use crate::console::session::Role;
+
+    #[test]
+    fn a_change_the_audit_log_missed_is_answered_as_applied_with_the_warning() {
+        let caller = Caller { role: Role::Admin, actor: "console-api:admin".into(), via: Via::Bearer };
+        let key = NodeKey::new(Env::Dev, "shop", "Order", "10.0.0.1", 1).unwrap();
+        let cause = BackendError::NotMigrated {
+            backend: "MySQL",
+            database: "design".into(),
+            missing: "table probe_audit".into(),
+            fix: "run `probe db migrate` to enable the audit log".into(),
+        };
+        let audit = Err(AuditError { action: "disable".into(), target: key.redis_field(), cause });
+        let mut after = NodeData::new("10.0.0.1", 1);
+        after.valid = false.into();
+        let change = NodeChange { key, before: NodeData::new("10.0.0.1", 1), after, live: true, audit };
+        let Json(answer) = changed(&caller, "disable", &change);
+        let answer = serde_json::to_value(answer).unwrap();
+        assert_eq!((answer["applied"].clone(), answer["after"]["valid"].clone()), (json!(true), json!(0)));
+        assert_eq!(
+            answer["audit_warning"],
+            "applied but not audited: table probe_audit is missing in the MySQL database design; run \
+             `probe db migrate` to enable the audit log"
+        );
+
+        let audited = NodeChange { audit: Ok(()), ..change };
+        let answer = serde_json::to_value(changed(&caller, "disable", &audited).0).unwrap();
+        assert!(answer.get("audit_warning").is_none(), "{answer}");
+    }
+}
