@@ -3,7 +3,7 @@
 use probe_runtime::registry::layout::{Env, NodeKey, ZK_ROOT};
 
 /// A NODE argument that names no node; the message explains the accepted forms.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "bad NODE {text:?}: {problem}. Name a node by its Redis field `appkey|env|service|ip|port` \
      (e.g. `order_app|dev|Order|10.0.0.7|9090`) or by its ZooKeeper node `appkey/service_ip_port` \
@@ -15,6 +15,8 @@ pub struct BadNode {
     text: String,
     problem: String,
 }
+
+probe_runtime::debug_as_display!(BadNode);
 
 /// Parses NODE: `appkey|env|service|ip|port`, `appkey/service_ip_port` (in `env`) or
 /// `/services/{env}/appkey/service_ip_port`.

@@ -77,7 +77,7 @@ impl Tokens {
 }
 
 /// Why the configured tokens cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
     /// A token is empty.
@@ -87,6 +87,8 @@ pub enum TokenError {
     #[error("the admin and viewer tokens are the same; give the viewer a different token")]
     Same,
 }
+
+probe_runtime::debug_as_display!(TokenError);
 
 /// Whether two secrets are equal, in time that does not depend on where they differ.
 pub fn same(a: &str, b: &str) -> bool {

@@ -5,7 +5,7 @@
 /// Every error except [`ProtocolError::Incomplete`] means the input is malformed, hostile or
 /// beyond the configured [`Limits`](super::Limits): the connection that sent it should get a
 /// `TApplicationException` of kind `ProtocolError` (where it still can) and be closed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
     /// The input ended early: at least `needed` more bytes are required.
@@ -84,6 +84,8 @@ pub enum ProtocolError {
         expected: super::TType,
     },
 }
+
+crate::debug_as_display!(ProtocolError);
 
 impl ProtocolError {
     /// A [`ProtocolError::InvalidData`] with this message.

@@ -34,11 +34,13 @@ impl Origin {
 }
 
 /// A value that is not valid for the setting it was given to.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{problem}")]
 pub struct InvalidValue {
     problem: String,
 }
+
+crate::debug_as_display!(InvalidValue);
 
 impl InvalidValue {
     pub(super) fn new(problem: impl Into<String>) -> InvalidValue {
@@ -52,7 +54,7 @@ impl InvalidValue {
 }
 
 /// Why a [`Config`](super::Config) cannot be loaded or used.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// No registry was configured, and embedded ones are never chosen silently.
@@ -121,6 +123,8 @@ pub enum ConfigError {
         problem: String,
     },
 }
+
+crate::debug_as_display!(ConfigError);
 
 impl ConfigError {
     /// An [`ConfigError::Invalid`], masking the password of URL settings.
