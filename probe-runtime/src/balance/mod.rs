@@ -125,12 +125,14 @@ impl fmt::Display for BalancerKind {
 }
 
 /// A balancer name that is none of probe's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown balancer {name:?}: use random, round_robin, least_loaded or consistent_hash")]
 pub struct UnknownBalancer {
     /// The name given.
     pub name: String,
 }
+
+crate::debug_as_display!(UnknownBalancer);
 
 impl FromStr for BalancerKind {
     type Err = UnknownBalancer;

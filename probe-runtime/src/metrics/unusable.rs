@@ -63,7 +63,8 @@ impl MetricsRegistry {
             None,
             MetricType::Gauge,
         )?;
-        for ((env, appkey), entries) in unusable.by_app.read().unwrap_or_else(PoisonError::into_inner).iter() {
+        for ((env, appkey), entries) in unusable.by_app.read().unwrap_or_else(PoisonError::into_inner).iter()
+        {
             for (child, service, kind) in entries {
                 let labels = [
                     ("env", env.as_str()),
@@ -112,7 +113,10 @@ mod tests {
             text.contains(r#"probe_registry_unusable_nodes_seen_total{env="dev",appkey="shop",reason="weight_not_number"} 1"#),
             "{text}"
         );
-        assert_eq!(registry.unusable_nodes(Env::Dev, "shop"), [("Echo_1.2.3.4_80".to_owned(), "weight_not_number")]);
+        assert_eq!(
+            registry.unusable_nodes(Env::Dev, "shop"),
+            [("Echo_1.2.3.4_80".to_owned(), "weight_not_number")]
+        );
         registry.set_unusable_nodes(Env::Dev, "shop", &[], &[]);
         assert!(!registry.render().contains("probe_registry_unusable_nodes{"));
         assert!(registry.unusable_nodes(Env::Dev, "shop").is_empty());

@@ -76,13 +76,15 @@ impl FromStr for Env {
 }
 
 /// A name that breaks the layout's rules.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {what} {value:?}: it must be {rule}")]
 pub struct NameError {
     what: &'static str,
     value: String,
     rule: &'static str,
 }
+
+crate::debug_as_display!(NameError);
 
 /// Whether `name` matches `^\w+$` as Python's `re` reads it for `str`: letters, digits, underscore.
 pub fn is_word(name: &str) -> bool {

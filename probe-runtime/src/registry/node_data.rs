@@ -189,7 +189,7 @@ fn equals_one(value: &Value) -> bool {
 /// Why node data is unusable: what would make the Python client raise on it. Such nodes get no
 /// calls from probe and are reported (metric, `probe nodes list`, console, one log line per
 /// change).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeProblem {
     /// Not text in an encoding `json.loads` detects (UTF-8, with or without BOM, UTF-16, UTF-32).
@@ -244,6 +244,8 @@ pub enum NodeProblem {
         found: String,
     },
 }
+
+crate::debug_as_display!(NodeProblem);
 
 impl NodeProblem {
     /// A short name of the problem, for metric labels and filters.
@@ -404,7 +406,7 @@ pub struct UnusableNode {
 }
 
 /// Why a child is unusable: its name or its data.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UnusableReason {
     /// The name does not follow `{service}_{ip}_{port}` (the Python client still calls it when it
@@ -415,6 +417,8 @@ pub enum UnusableReason {
     #[error("{0}")]
     Data(#[from] NodeProblem),
 }
+
+crate::debug_as_display!(UnusableReason);
 
 impl UnusableReason {
     /// A short name of the reason, for metric labels: `bad_name` or [`NodeProblem::kind`].
