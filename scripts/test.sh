@@ -88,6 +88,9 @@ stage "python peers (thrift gen)" apache_codegen
 export PROBE_TEST_APACHE_PY="$root/target/interop-py"
 stage "browser (chromium, playwright)" browser_env
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
+# The published crates package and build from their .crate files alone, as crates.io would take them.
+stage "cargo package (published crates)" cargo package --quiet --locked --allow-dirty \
+    -p probe-rpc -p probe-build -p probe-macros -p probe-runtime -p probe-console
 run_tests() { # every test binary, even after a failure; the output is kept for the totals
     # --nocapture: the corpus and interop tests print their summary lines (idl-corpus:, interop:).
     cargo test --workspace --no-fail-fast -- --nocapture 2>&1 | tee "$root/target/test-output.txt"
