@@ -107,9 +107,4 @@ impl Program {
         }
         out
     }
-
-    /// Total number of lines, for reporting.
-    pub fn size(&self) -> usize {
-        self.files.iter().map(|f| f.items.iter().map(|i| 1 + i.children.len()).sum::<usize>()).sum()
-    }
 }

@@ -67,6 +67,8 @@ pub struct File {
     pub failed_includes: Vec<String>,
     /// Stems of includes that were not found; names qualified with them are unknown.
     pub missing_includes: Vec<String>,
+    /// Files included more than once (file index, span of the repeated include).
+    pub repeated_includes: Vec<(usize, crate::source::Span)>,
     /// Types and services by name.
     pub names: HashMap<Arc<str>, usize>,
     /// Constants by name (a constant may share its name with a type, as in Apache Thrift).

@@ -115,7 +115,7 @@ fn exception_literals_are_not_resolved() {
             "main.thrift",
             "enum X3 {\n  V10,\n}\nexception X4 {\n  2: X3 f12,\n}\nexception X8 {\n  3: X4 f17 = {\"f12\": 0};\n}\n",
         )],
-        "main.thrift:8:25",
+        "main.thrift:8:23",
         "`X3`",
     );
 }
@@ -149,5 +149,34 @@ fn references_are_checked_against_the_declared_type() {
         &[("main.thrift", "const i32 a = 1\nconst string b = a\n")],
         "main.thrift:2:18",
         "`b`",
+    );
+}
+
+#[test]
+fn a_file_with_constants_included_twice() {
+    // Apache: rejects (Enum inc1.X19 is already defined!): it reads the file twice.
+    rejects(
+        "twice",
+        &[
+            ("main.thrift", "include \"inc1.thrift\"\ninclude \"sub/../inc1.thrift\"\n"),
+            ("inc1.thrift", "const i8 X19 = -1\n"),
+            ("sub/keep", ""),
+        ],
+        "main.thrift:2:1",
+        "`inc1.thrift` is already included",
+    );
+}
+
+#[test]
+fn keys_inside_exception_literals_are_checked() {
+    // Apache: rejects (type error: X3 has no field k) when it writes the default.
+    rejects(
+        "exception-keys",
+        &[(
+            "main.thrift",
+            "exception X1 {\n  1: optional X3 f4,\n}\nstruct X2 {\n  2: X1 f8 = {\"f4\": {\"k\": -1}},\n}\nstruct X3 {\n}\n",
+        )],
+        "main.thrift:5:22",
+        "`X3` has no field `k`",
     );
 }

@@ -14,8 +14,6 @@ pub(crate) use values::Shape;
 /// What one file defines, as later files and values see it.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Scope {
-    /// Stem used to qualify this file's names (`inc1`).
-    pub(crate) stem: String,
     /// Types: name and shape.
     pub(crate) types: Vec<(String, Shape)>,
     /// Constants: name and shape.
@@ -84,22 +82,23 @@ impl Gen {
     }
 
     pub(crate) fn sep(&mut self) -> &'static str {
-        *self.pick(&["", ",", ";", ","])
+        const SEPARATORS: [&str; 4] = ["", ",", ";", ","];
+        SEPARATORS[self.rng.random_range(0..SEPARATORS.len())]
     }
 
     fn file(&mut self, k: usize, count: usize) -> File {
         let path = PATHS[k];
-        self.here = Scope { stem: stem(path).to_owned(), ..Scope::default() };
+        self.here = Scope::default();
         self.includes.clear();
         let mut items = Vec::new();
         for _ in 0..self.rng.random_range(0..3) {
             items.push(Item::line(self.namespace()));
         }
-        for j in k + 1..count {
+        for (j, target) in PATHS.iter().enumerate().take(count).skip(k + 1) {
             if self.chance(0.6) {
-                let written = relative(path, PATHS[j]);
+                let written = relative(path, target);
                 items.push(Item::line(format!("include \"{written}\"")));
-                self.includes.push((j, stem(PATHS[j]).to_owned()));
+                self.includes.push((j, stem(target).to_owned()));
             }
         }
         if self.broken() {

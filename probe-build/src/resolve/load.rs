@@ -17,6 +17,8 @@ pub(crate) struct Loaded {
     pub(crate) failed_includes: Vec<String>,
     /// Stems of includes that were not found (Apache Thrift only warns about them).
     pub(crate) missing_includes: Vec<String>,
+    /// Files included a second time (file index, span of the repeated include).
+    pub(crate) repeated_includes: Vec<(usize, Span)>,
 }
 
 pub(crate) struct Loader<'a> {
@@ -75,9 +77,15 @@ impl<'a> Loader<'a> {
         let mut includes = Vec::new();
         let mut failed_includes = Vec::new();
         let mut missing_includes = Vec::new();
+        let mut repeated_includes = Vec::new();
         for (name, span) in &doc.includes {
             match self.include(&shown, &canonical, name, *span) {
-                Some(index) => includes.push((stem(Path::new(&**name)), index)),
+                Some(index) => {
+                    if includes.iter().any(|(_, i)| *i == index) {
+                        repeated_includes.push((index, *span));
+                    }
+                    includes.push((stem(Path::new(&**name)), index));
+                }
                 None if self.missing.last().is_some_and(|m| **m == **name) => {
                     missing_includes.push(stem(Path::new(&**name)));
                 }
@@ -85,7 +93,14 @@ impl<'a> Loader<'a> {
             }
         }
         self.stack.pop();
-        self.files.push(Loaded { doc, path: shown, includes, failed_includes, missing_includes });
+        self.files.push(Loaded {
+            doc,
+            path: shown,
+            includes,
+            failed_includes,
+            missing_includes,
+            repeated_includes,
+        });
         let index = self.files.len() - 1;
         self.by_path.insert(canonical, index);
         Some(index)

@@ -44,6 +44,7 @@ pub(crate) fn resolve(
             includes: l.includes.into_iter().collect(),
             failed_includes: l.failed_includes,
             missing_includes: l.missing_includes,
+            repeated_includes: l.repeated_includes,
             names: HashMap::new(),
             const_names: HashMap::new(),
             types: HashMap::new(),

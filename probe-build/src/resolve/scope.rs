@@ -10,6 +10,17 @@ use crate::ir::{DefId, Program};
 
 pub(super) fn declare(program: &mut Program, index: usize, errors: &mut Vec<Diagnostic>) {
     let file = &program.files[index];
+    // Apache reads a file included twice twice, and then finds its constants defined twice.
+    for &(included, span) in &file.repeated_includes {
+        let other = &program.files[included];
+        if !other.const_names.is_empty() || !other.enum_values.is_empty() {
+            let message = format!(
+                "`{}.thrift` is already included; a second include defines its constants and enum values again",
+                other.stem
+            );
+            errors.push(Diagnostic::new(span, message));
+        }
+    }
     let mut names: HashMap<Arc<str>, usize> = HashMap::new();
     let mut const_names: HashMap<Arc<str>, usize> = HashMap::new();
     let mut enum_values = HashMap::new();
@@ -113,7 +124,7 @@ fn same_namespaces(a: &crate::ast::Document, b: &crate::ast::Document) -> bool {
 /// What a possibly qualified name refers to.
 pub(super) enum Lookup {
     Def(DefId),
-    EnumValue(i64),
+    EnumValue,
     NotFound,
 }
 
@@ -146,8 +157,7 @@ pub(super) fn lookup(program: &Program, file: usize, name: &str) -> Lookup {
 fn enum_value(program: &Program, file: usize, enum_name: &str, value: &str) -> Option<Lookup> {
     let here = &program.files[file];
     let &i = here.names.get(enum_name)?;
-    let v = here.enum_values.get(&(i, Arc::from(value)))?;
-    Some(Lookup::EnumValue(*v))
+    here.enum_values.contains_key(&(i, Arc::from(value))).then_some(Lookup::EnumValue)
 }
 
 /// Whether `name` is qualified with an include that failed to load (its error is already reported).

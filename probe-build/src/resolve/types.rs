@@ -91,7 +91,7 @@ impl Resolver<'_, '_> {
                         return None;
                     }
                 },
-                Lookup::EnumValue(..) => {
+                Lookup::EnumValue => {
                     self.errors.push(Diagnostic::new(
                         name.span,
                         format!("`{}` is an enum value, not a type", name.name),
