@@ -69,6 +69,34 @@ impl RegistryPeers {
         Ok(PythonProvider { peer, port })
     }
 
+    /// The same peers with the app registry in MySQL database `database` instead of the test one.
+    pub fn with_mysql_database(&self, database: &str) -> RegistryPeers {
+        let mut peers = self.clone();
+        for arg in &mut peers.service_args {
+            if arg.starts_with("--mysql-database=") {
+                *arg = format!("--mysql-database={database}");
+            }
+        }
+        peers
+    }
+
+    /// Runs `design_operator.py` with the operations `ops` (a JSON list, see the script): what an
+    /// operator of the Python design writes by hand, in MySQL, Redis and ZooKeeper.
+    pub async fn run_operator(&self, ops: &serde_json::Value) -> Result<()> {
+        let ops = ops.to_string();
+        let mut peer =
+            self.spawn("design_operator.py", "python operator", &[ops.as_str()], &self.service_args)?;
+        let status = peer.wait(Duration::from_secs(30)).await?;
+        let stdout = peer.rest_of_stdout(Duration::from_secs(5)).await;
+        ensure!(
+            status.success() && stdout.contains("DONE"),
+            "{}: {status}\nstdout:\n{stdout}\nstderr:\n{}",
+            peer.what(),
+            peer.stderr()
+        );
+        Ok(())
+    }
+
     /// Runs `registry_provider.py` for `appkey` to its end (for refusals): its exit status and stderr.
     pub async fn run_provider_to_end(&self, appkey: &str, port: u16) -> Result<(ExitStatus, String)> {
         let args = ["--appkey", appkey, "--tag", "never", "--port", &port.to_string()];
