@@ -22,6 +22,7 @@ import json
 import sys
 
 import pymysql
+from backend_args import add_backend_args
 from kazoo.client import KazooClient
 from redis import Redis
 
@@ -52,16 +53,7 @@ def drop_db(args, op):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("ops", help="JSON list of operations")
-    parser.add_argument("--zk", default="127.0.0.1:22181")
-    parser.add_argument("--redis-host", default="127.0.0.1")
-    parser.add_argument("--redis-port", type=int, default=26379)
-    parser.add_argument("--redis-db", type=int, default=0)
-    parser.add_argument("--redis-password", default=None)
-    parser.add_argument("--mysql-host", default="127.0.0.1")
-    parser.add_argument("--mysql-port", type=int, default=23306)
-    parser.add_argument("--mysql-user", default="probe")
-    parser.add_argument("--mysql-password", default="probe")
-    parser.add_argument("--mysql-database", default="probe_test")
+    add_backend_args(parser)
     args = parser.parse_args()
 
     ops = json.loads(args.ops)

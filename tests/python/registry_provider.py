@@ -39,6 +39,7 @@ import sys
 import threading
 
 import pymysql
+from backend_args import add_backend_args
 import thriftpy2
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError
@@ -175,16 +176,7 @@ def main():
     parser.add_argument("--port", type=int, default=0, help="0 picks a free one")
     parser.add_argument("--tag", required=True, help="what ping answers")
     parser.add_argument("--env", default="dev", choices=("dev", "prod"))
-    parser.add_argument("--zk", default="127.0.0.1:22181", help="ZooKeeper host:port")
-    parser.add_argument("--redis-host", default="127.0.0.1")
-    parser.add_argument("--redis-port", type=int, default=26379)
-    parser.add_argument("--redis-db", type=int, default=0)
-    parser.add_argument("--redis-password", default=None)
-    parser.add_argument("--mysql-host", default="127.0.0.1")
-    parser.add_argument("--mysql-port", type=int, default=23306)
-    parser.add_argument("--mysql-user", default="probe")
-    parser.add_argument("--mysql-password", default="probe")
-    parser.add_argument("--mysql-database", default="probe_test")
+    add_backend_args(parser)
     parser.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
