@@ -65,9 +65,20 @@ fn bad_urls_name_the_variable_and_hide_the_password() {
     );
     assert_eq!(
         env_error(&[("PROBE_MYSQL", "probe:hunter2@db:3306/probe")]),
-        "invalid PROBE_MYSQL=\"probe:hunter2@db:3306/probe\": it has no scheme: start it with mysql://; \
+        "invalid PROBE_MYSQL=\"***@db:3306/probe\": it has no scheme: start it with mysql://; \
          expected mysql://user:password@host[:port]/database, or `embedded`"
     );
+    // A password with an unencoded `/` (the URL parser ends the user info there): all of the
+    // credential is masked, and the parser's message quotes none of it.
+    let err = env_error(&[("PROBE_MYSQL", "mysql://probe:hunter2/x@db:3306/probe")]);
+    assert!(
+        err.starts_with("invalid PROBE_MYSQL=\"mysql://***@db:3306/probe\": it is not a valid URL"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = env_error(&[("PROBE_REDIS", "redis://:hunter2@a:7000,redis://:hunter3/x@b:7000,http://c")]);
+    assert!(err.contains("\"redis://:***@a:7000,redis://***@b:7000,http://c\""), "{err}");
+    assert!(!err.contains("hunter"), "{err}");
     assert_eq!(
         env_error(&[("PROBE_MYSQL", "mysql://probe:hunter2@db:3306")]),
         "invalid PROBE_MYSQL=\"mysql://probe:***@db:3306\": it names no database: end it with /database, the \
