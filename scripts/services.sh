@@ -7,6 +7,10 @@
 #   scripts/services.sh status  say for each service whether it runs and answers
 #   scripts/services.sh env     print the PROBE_TEST_* variables the tests read (eval-able)
 #
+# With --cluster (`up --cluster`, `status --cluster`, `env --cluster`), the production shapes too,
+# beside the single services: a 3-member ZooKeeper ensemble and a Redis Cluster of 3 masters with a
+# replica each (scripts/lib/cluster.sh says their ports). `down` stops whatever `up` started.
+#
 # The services use the project's own ports, never the usual 2181/6379/3306, and keep data, logs and
 # pid files under target/services/. Ports can be moved with PROBE_ZK_PORT, PROBE_REDIS_PORT and
 # PROBE_MYSQL_PORT.
@@ -211,7 +215,16 @@ print_env() {
     echo "export PROBE_TEST_MYSQL=mysql://$mysql_user:$mysql_password@127.0.0.1:$mysql_port/$mysql_db"
 }
 
+# shellcheck source=lib/cluster.sh
+. "$root/scripts/lib/cluster.sh"
+
 cmd=${1:-}
+cluster=false
+case "${2:-}" in
+'') ;;
+--cluster) cluster=true ;;
+*) echo "usage: scripts/services.sh up|down|status|env [--cluster]" >&2; exit 2 ;;
+esac
 case "$cmd" in
 up)
     mkdir -p "$state"
@@ -220,22 +233,32 @@ up)
     redis_up
     mysql_up
     say "all three services answer"
+    if $cluster; then
+        zk_ensemble_up
+        redis_cluster_up
+    fi
     ;;
 down)
     stop_one zookeeper
     stop_one redis
     stop_one mariadb
+    zk_ensemble_down
+    redis_cluster_down
     ;;
 status)
     rc=0
     status_one zookeeper zk_ok || rc=1
     status_one redis redis_ok || rc=1
     status_one mariadb mysql_ok || rc=1
+    if $cluster; then cluster_status || rc=1; fi
     exit $rc
     ;;
-env) print_env ;;
+env)
+    print_env
+    if $cluster; then cluster_env; fi
+    ;;
 *)
-    echo "usage: scripts/services.sh up|down|status|env" >&2
+    echo "usage: scripts/services.sh up|down|status|env [--cluster]" >&2
     exit 2
     ;;
 esac

@@ -80,8 +80,8 @@ browser_env() { # headless Chromium (Debian's chromium, chromium-driver) and pla
 }
 
 rm -f "$root/target/test-output.txt"
-stage "services up" scripts/services.sh up
-eval "$(scripts/services.sh env)"
+stage "services up (single and clustered)" scripts/services.sh up --cluster
+eval "$(scripts/services.sh env --cluster)"
 stage "python peers (venv)" python_env
 export PROBE_TEST_PYTHON="$root/target/venv/bin/python"
 stage "python peers (thrift gen)" apache_codegen

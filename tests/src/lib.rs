@@ -78,6 +78,50 @@ pub fn probe_vars() -> Vec<(&'static str, String)> {
     ]
 }
 
+const CLUSTER_HINT: &str =
+    "start the clustered test services with `scripts/services.sh up --cluster` (scripts/test.sh does)";
+
+/// The ZooKeeper ensemble's connect string (`PROBE_TEST_ZK_ENSEMBLE`, else the ports
+/// `scripts/services.sh up --cluster` uses).
+pub fn zk_ensemble_addr() -> String {
+    std::env::var("PROBE_TEST_ZK_ENSEMBLE")
+        .unwrap_or_else(|_| "127.0.0.1:22191,127.0.0.1:22192,127.0.0.1:22193".to_owned())
+}
+
+/// The Redis Cluster's seed URLs, comma-separated (`PROBE_TEST_REDIS_CLUSTER`, else the ports
+/// `scripts/services.sh up --cluster` uses).
+pub fn redis_cluster_urls() -> String {
+    std::env::var("PROBE_TEST_REDIS_CLUSTER").unwrap_or_else(|_| {
+        (26401..=26406).map(|port| format!("redis://127.0.0.1:{port}/")).collect::<Vec<_>>().join(",")
+    })
+}
+
+/// A connection to the test Redis Cluster.
+pub async fn redis_cluster() -> Result<redis::cluster_async::ClusterConnection> {
+    let urls = redis_cluster_urls();
+    let client = redis::cluster::ClusterClient::new(urls.split(',').collect::<Vec<_>>())
+        .with_context(|| format!("bad PROBE_TEST_REDIS_CLUSTER {urls}"))?;
+    tokio::time::timeout(Duration::from_secs(5), client.get_async_connection())
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))
+        .and_then(|r| r.map_err(anyhow::Error::from))
+        .with_context(|| {
+            format!("the Redis Cluster at {urls} (PROBE_TEST_REDIS_CLUSTER) is unreachable; {CLUSTER_HINT}")
+        })
+}
+
+/// probe's backends on the clustered test services: the ZooKeeper ensemble, the Redis Cluster, and
+/// the MariaDB of the single services.
+pub async fn clustered_backends() -> Result<probe_runtime::registry::Backends> {
+    let vars = probe_vars().into_iter().map(|(name, value)| match name {
+        "PROBE_ZOOKEEPER" => (name, zk_ensemble_addr()),
+        "PROBE_REDIS" => (name, redis_cluster_urls()),
+        _ => (name, value),
+    });
+    let config = probe_runtime::config::Config::from_vars(vars).context("bad test configuration")?;
+    probe_runtime::registry::Backends::connect(&config).await.with_context(|| CLUSTER_HINT.to_owned())
+}
+
 /// probe's backends on the test services: ZooKeeper, Redis and MariaDB.
 pub async fn real_backends() -> Result<probe_runtime::registry::Backends> {
     let config = probe_runtime::config::Config::from_vars(probe_vars()).context("bad test configuration")?;
