@@ -33,3 +33,4 @@
 
 pub mod cli;
 pub mod console;
+pub mod node_notes;

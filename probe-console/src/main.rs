@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use probe_console::cli::output::escape::escape_lines;
 use probe_console::cli::{self, Cli};
 
 fn main() -> ExitCode {
@@ -11,7 +12,7 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", describe(&e));
+            eprintln!("error: {}", escape_lines(&describe(&e)));
             ExitCode::FAILURE
         }
     }

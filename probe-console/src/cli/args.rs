@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
 use probe_runtime::registry::layout::Env;
+
+use crate::console::client_ip::parse_net;
 
 /// Operate probe services: apps, services, nodes, the audit log, the web console and IDL.
 #[derive(Debug, Parser)]
@@ -166,6 +169,17 @@ pub struct ConsoleArgs {
     /// Token that may only look [default: a random one, printed at start].
     #[arg(long, env = "PROBE_CONSOLE_VIEWER_TOKEN", hide_env_values = true, value_name = "T")]
     pub viewer_token: Option<String>,
+    /// A proxy in front of the console (a CIDR block or an address; repeat the option, or
+    /// comma-separate in the variable): from it, the rightmost `X-Forwarded-For` address that is no
+    /// trusted proxy is the client the login limit counts [default: none; the peer is the client].
+    #[arg(
+        long = "trusted-proxy",
+        env = "PROBE_CONSOLE_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ',',
+        value_parser = parse_net
+    )]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// `probe idl ...`
@@ -215,5 +229,23 @@ mod tests {
         assert_eq!(cli.global.actor.as_deref(), Some("bob"));
         assert!(matches!(cli.command, Command::Nodes(NodesCommand::Weight { weight: 70, .. })));
         assert!(Cli::try_parse_from(["probe", "services", "list", "--env", "qa"]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_repeat() {
+        let cli = Cli::try_parse_from([
+            "probe",
+            "console",
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy",
+            "::1,192.168.1.7",
+        ])
+        .unwrap();
+        let Command::Console(args) = cli.command else { panic!("console") };
+        let shown: Vec<String> = args.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "::1/128", "192.168.1.7/32"]);
+        let err = Cli::try_parse_from(["probe", "console", "--trusted-proxy", "10.0.0.0/40"]).unwrap_err();
+        assert!(err.to_string().contains("CIDR block"), "{err}");
     }
 }

@@ -10,6 +10,8 @@ use serde_json::json;
 use super::args::ConsoleArgs;
 use super::output::Report;
 use crate::console::ConsoleOptions;
+use crate::console::limit::{LoginLimiter, TrustedProxies};
+use crate::console::session::Tokens;
 
 /// A token: given (by option or environment variable) or generated here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +64,11 @@ fn prepare(args: &ConsoleArgs, env: &str) -> Result<(ConsoleOptions, Report)> {
              --viewer-token/PROBE_CONSOLE_VIEWER_TOKEN)"
         );
     }
+    // Refused before anything is printed: too short to withstand guessing.
+    Tokens::new(&admin.value, &viewer.value).context(
+        "cannot start the console (--admin-token/PROBE_CONSOLE_ADMIN_TOKEN, \
+         --viewer-token/PROBE_CONSOLE_VIEWER_TOKEN)",
+    )?;
     let url = url(args.bind);
     let json = json!({
         "url": url,
@@ -94,7 +101,10 @@ pub async fn serve(args: &ConsoleArgs, backends: Backends, json: bool) -> Result
     let (options, report) = prepare(&args, backends.env.as_str())?;
     report.print(json)?;
     let bind = options.bind;
-    crate::console::serve(options, backends).await.with_context(|| format!("the console on {bind} stopped"))
+    let limiter = LoginLimiter::default().trusting(TrustedProxies::new(args.trusted_proxies.iter().copied()));
+    crate::console::serve_with(options, limiter, backends)
+        .await
+        .with_context(|| format!("the console on {bind} stopped"))
 }
 
 #[cfg(test)]
@@ -106,19 +116,20 @@ mod tests {
             bind: "127.0.0.1:8480".parse().unwrap(),
             admin_token: admin.map(str::to_owned),
             viewer_token: viewer.map(str::to_owned),
+            trusted_proxies: Vec::new(),
         }
     }
 
     #[test]
     fn missing_tokens_are_generated_and_shown() {
-        let (options, report) = prepare(&args(None, Some("look")), "dev").unwrap();
+        let (options, report) = prepare(&args(None, Some("look-but-do-not-touch")), "dev").unwrap();
         assert_eq!(options.admin_token.len(), 32);
         assert!(options.admin_token.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(options.viewer_token, "look");
+        assert_eq!(options.viewer_token, "look-but-do-not-touch");
         assert_eq!(report.json["admin_token"], options.admin_token.as_str());
         assert_eq!(report.json["viewer_token"], serde_json::Value::Null);
         assert!(report.text.contains("http://127.0.0.1:8480/"), "{}", report.text);
-        assert!(!report.text.contains("look"), "given tokens are not printed: {}", report.text);
+        assert!(!report.text.contains("look-but"), "given tokens are not printed: {}", report.text);
         let (again, _) = prepare(&args(Some(""), None), "dev").unwrap();
         assert_ne!(again.admin_token, options.admin_token);
     }
@@ -134,5 +145,14 @@ mod tests {
     fn equal_tokens_are_refused() {
         let err = prepare(&args(Some("same"), Some("same")), "dev").unwrap_err();
         assert!(err.to_string().contains("different values"), "{err}");
+    }
+
+    #[test]
+    fn short_tokens_are_refused() {
+        let err = prepare(&args(Some("fifteen-chars!!"), None), "dev").unwrap_err();
+        assert!(format!("{err:#}").contains("admin token is shorter than 16 characters"), "{err:#}");
+        // Generated tokens are long: 128 random bits.
+        let (options, _) = prepare(&args(None, None), "dev").unwrap();
+        assert!(options.admin_token.len() >= 32 && options.viewer_token.len() >= 32);
     }
 }

@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(diagnostics) => {
-            eprintln!("{diagnostics}");
+            eprintln!("{}", output::escape::escape_lines(&diagnostics));
             Ok(ExitCode::FAILURE)
         }
     }

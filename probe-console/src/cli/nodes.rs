@@ -1,5 +1,7 @@
 //! `probe nodes list APPKEY`: an app's nodes, running or only stored, with their settings and the
-//! live metrics their servers publish.
+//! live metrics their servers publish. HOST and PORT are what clients dial (the node data's);
+//! nodes whose data disagrees with their name, or whose weight is above the console's maximum, get
+//! a note under the table ([`node_notes`](crate::node_notes)).
 
 use anyhow::{Context as _, Result};
 use probe_runtime::registry::layout::{NodeData, NodeKey, UnusableNode, check_appkey};
@@ -8,12 +10,7 @@ use serde_json::{Value, json};
 
 use super::output::time::{now_secs, rfc3339, utc_ago};
 use super::output::{Align, Report, Table, decimal, or_dash, yes_no};
-
-/// The data that counts for a node: what the registry holds while it runs (what clients see),
-/// else its stored settings.
-fn effective(view: &NodeView) -> Option<&NodeData> {
-    view.live.as_ref().or(view.settings.as_ref())
-}
+use crate::node_notes::{dialed, effective, notes};
 
 fn data_json(data: Option<&NodeData>) -> Value {
     data.map_or(Value::Null, |d| serde_json::to_value(d).unwrap_or(Value::Null))
@@ -29,8 +26,11 @@ fn node_json(view: &NodeView, metrics: Option<&NodeMetrics>) -> Value {
         "appkey": key.appkey(),
         "env": key.env().as_str(),
         "service": key.service(),
-        "host": data.map_or(key.ip(), |d| d.host.as_str()),
-        "port": key.port(),
+        "host": dialed(view).0,
+        "port": dialed(view).1,
+        "name_ip": key.ip(),
+        "name_port": key.port(),
+        "notes": notes(view),
         "weight": data.map(|d| d.weight),
         "valid": data.map(|d| &d.valid),
         "valid_on": data.map(|d| d.valid.is_on()),
@@ -68,10 +68,11 @@ fn valid_cell(view: &NodeView) -> String {
 
 fn node_row(view: &NodeView, metrics: Option<&NodeMetrics>) -> Vec<String> {
     let data = effective(view);
+    let (host, port) = dialed(view);
     vec![
         view.key.service().to_owned(),
-        data.map_or(view.key.ip(), |d| d.host.as_str()).to_owned(),
-        view.key.port().to_string(),
+        host.to_owned(),
+        port.to_string(),
         weight_cell(view),
         valid_cell(view),
         yes_no(view.live.is_some()).to_owned(),
@@ -136,6 +137,13 @@ pub async fn list(op: &Operator, appkey: &str) -> Result<Report> {
         }
         format!("{appkey} in env {env}\n{}", table.render())
     };
+    let notes: Vec<String> = views
+        .iter()
+        .flat_map(|view| notes(view).into_iter().map(|note| format!("note: {}: {note}", view.key.zk_child())))
+        .collect();
+    if !notes.is_empty() {
+        text.push_str(&format!("\n{}\n", notes.join("\n")));
+    }
     if !unusable.is_empty() {
         text.push_str(&unusable_text(&unusable));
     }

@@ -3,7 +3,7 @@
 //! [`authenticate`] guards every `/api` route but login: no valid credential is 401 and the
 //! handler never runs; a cookie-authenticated request that changes something must pass the
 //! [CSRF check](super::csrf). Handlers that change something take [`Admin`], which turns a viewer
-//! away with 403. Wrong tokens (at login or as bearer) are counted per client by
+//! away with 403. Wrong tokens (at login or as bearer) are counted per client and in all by
 //! [`limit`](super::limit).
 
 use axum::Json;
@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::csrf;
-use super::error::{ApiError, ApiResult, Body};
+use super::error::{ApiError, ApiResult, BACKEND_FAILED, BackendDetail, Body};
 use super::limit::ClientIp;
 use super::session::{Role, SESSION_TTL};
 use super::state::ConsoleState;
@@ -88,20 +88,18 @@ fn session_actor(role: Role, user: &str) -> String {
 }
 
 /// Middleware: 401 without a valid credential, 403 on a cookie-authenticated change without the
-/// session's CSRF token; otherwise runs the handler with the [`Caller`] in the extensions. A wrong
-/// bearer token counts as a failed login, and a client with too many gets 429
-/// ([`limit`](super::limit)).
+/// session's CSRF token; otherwise runs the handler with the [`Caller`] in the extensions, and
+/// gives a viewer [`BACKEND_FAILED`] in place of a backend's error text. A wrong bearer token
+/// counts as a failed login, and a client with too many gets 429 ([`limit`](super::limit)).
 pub async fn authenticate(State(state): State<ConsoleState>, mut req: Request, next: Next) -> Response {
     // An Authorization header, when present, is the only credential looked at.
     let caller = match bearer(req.headers()) {
         Some(token) => {
-            let client = ClientIp::of(req.extensions());
+            let client = ClientIp::of(req.extensions(), req.headers(), state.limiter().trusted());
             match state.limiter().attempt(client, || bearer_caller(&state, token)) {
                 Ok(caller) => caller,
-                Err(throttled) => {
-                    tracing::warn!(client = ?client.0, "console: bearer token refused, too many failures");
-                    return throttled.into_response();
-                }
+                // The limiter logs refusals, at most once per `LOG_EVERY`.
+                Err(throttled) => return throttled.into_response(),
             }
         }
         None => session_caller(&state, req.headers()),
@@ -116,8 +114,14 @@ pub async fn authenticate(State(state): State<ConsoleState>, mut req: Request, n
             }
         }
     }
+    let viewer = caller.role == Role::Viewer;
     req.extensions_mut().insert(caller);
-    next.run(req).await
+    let response = next.run(req).await;
+    if viewer && response.extensions().get::<BackendDetail>().is_some() {
+        // The detail names database users, hosts and databases; it is in the log.
+        return ApiError::new(response.status(), BACKEND_FAILED).into_response();
+    }
+    response
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -182,8 +186,9 @@ fn cookie(value: &str, max_age_secs: u64) -> ApiResult<HeaderValue> {
 }
 
 /// `POST /api/login {token, user?}`: starts a browser session (sets the cookie) and answers the
-/// role and the CSRF token; 401 for a wrong token, 429 (token not checked) after too many wrong
-/// tokens from the client ([`limit`](super::limit)).
+/// role and the CSRF token; 401 for a wrong token, 429 for a wrong token from a client with too
+/// many, and 429 for any token while the console's whole budget of failures is spent
+/// ([`limit`](super::limit)).
 pub async fn login(
     State(state): State<ConsoleState>,
     client: ClientIp,
@@ -192,10 +197,8 @@ pub async fn login(
     check_user(&login.user)?;
     let role = match state.limiter().attempt(client, || state.tokens().role_of(login.token.trim())) {
         Ok(role) => role,
-        Err(throttled) => {
-            tracing::warn!(client = ?client.0, user = %login.user, "console: login refused, too many failures");
-            return Ok(throttled.into_response());
-        }
+        // The limiter logs refusals, at most once per `LOG_EVERY`.
+        Err(throttled) => return Ok(throttled.into_response()),
     };
     let Some(role) = role else {
         tracing::info!(client = ?client.0, user = %login.user, "console: login with a wrong token");

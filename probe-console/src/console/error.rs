@@ -1,5 +1,10 @@
 //! API errors: each is a status code and a JSON body `{"error": "..."}` that says what failed and
 //! what to do about it.
+//!
+//! A backend's own error text names database users, hosts and databases: admins see it, viewers
+//! get [`BACKEND_FAILED`] instead (the detail goes to the log). [`ApiError::into_response`] marks
+//! such a response with [`BackendDetail`], and [`authenticate`](super::auth::authenticate)
+//! replaces its body for viewers.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -10,6 +15,10 @@ use probe_runtime::registry::layout::NameError;
 use probe_runtime::registry::{BackendError, OperatorError};
 use serde::de::DeserializeOwned;
 
+/// What a viewer reads instead of a backend's error text.
+pub const BACKEND_FAILED: &str = "a backend (ZooKeeper, Redis or MySQL) failed; try again, or ask an admin: the console's log and \
+     the admin's view say what failed";
+
 /// An API failure: the status code and the message shown to the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -17,12 +26,23 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What failed and what to do.
     pub message: String,
+    /// Whether `message` is a backend's own text, which viewers do not see.
+    pub backend_detail: bool,
 }
+
+/// Marks a response whose error text came from a backend: viewers get [`BACKEND_FAILED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendDetail;
 
 impl ApiError {
     /// An error with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        ApiError { status, message: message.into(), backend_detail: false }
+    }
+
+    /// An error whose `message` is a backend's own text (viewers see [`BACKEND_FAILED`]).
+    pub fn backend(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { backend_detail: true, ..Self::new(status, message) }
     }
 
     /// 400: the request itself is wrong.
@@ -53,7 +73,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.message }));
-        (self.status, body).into_response()
+        let mut response = (self.status, body).into_response();
+        if self.backend_detail {
+            response.extensions_mut().insert(BackendDetail);
+        }
+        response
     }
 }
 
@@ -64,7 +88,7 @@ impl From<BackendError> for ApiError {
             _ => StatusCode::BAD_GATEWAY,
         };
         tracing::warn!(error = %err, "console: backend failed");
-        ApiError::new(status, err.to_string())
+        ApiError::backend(status, err.to_string())
     }
 }
 
@@ -75,7 +99,7 @@ impl From<OperatorError> for ApiError {
             OperatorError::Backend(backend) => backend.into(),
             other => {
                 tracing::error!(error = %other, "console: operator action incomplete");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+                ApiError::backend(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
             }
         }
     }
@@ -89,8 +113,9 @@ impl From<NameError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = match rejection {
-            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        let status = match rejection.status() {
+            // A body over the limit is 413, a body that is not JSON 415; the rest is 400.
+            status @ (StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) => status,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, format!("bad request body: {}; send a JSON object", rejection.body_text()))

@@ -17,8 +17,12 @@
 //! Security: every `/api` route but login needs a credential, either `Authorization: Bearer
 //! <token>` (API clients) or the session cookie that `POST /api/login` sets (browsers; see
 //! [`auth`]). The viewer token reads, the admin token also changes (a viewer gets 403). Changes
-//! authenticated by cookie need the session's CSRF token ([`csrf`]). Wrong tokens are limited per
-//! client address ([`limit`]): beyond 10 failures a minute the client gets 429. Every change is
+//! authenticated by cookie need the session's CSRF token ([`csrf`]). Tokens shorter than
+//! [`MIN_TOKEN_LEN`](session::MIN_TOKEN_LEN) are refused. Wrong tokens are limited ([`limit`]):
+//! beyond 10 failures a minute from one client address its wrong tokens get 429 (its right ones
+//! still get in), and beyond 30 a minute from all clients together no token is checked. The client
+//! address is the peer's, or from `X-Forwarded-For` when the peer is a trusted proxy
+//! ([`client_ip`]). Every change is
 //! recorded in the audit log by [`Operator`](probe_runtime::registry::Operator) under the
 //! caller's name.
 //!
@@ -27,6 +31,7 @@
 pub mod api;
 mod assets;
 pub mod auth;
+pub mod client_ip;
 pub mod csrf;
 pub mod error;
 pub mod limit;
@@ -45,6 +50,7 @@ use axum::middleware::map_response;
 use probe_runtime::registry::Backends;
 use tokio::net::TcpListener;
 
+pub use limit::LoginLimiter;
 pub use session::{Role, TokenError};
 pub use state::ConsoleState;
 
@@ -77,7 +83,18 @@ pub fn router(state: ConsoleState) -> Router {
 /// Serves the console on `options.bind` over `backends` until Ctrl-C (or SIGTERM), then shuts
 /// down gracefully. Fails when the tokens are unusable or the address cannot be bound.
 pub async fn serve(options: ConsoleOptions, backends: Backends) -> anyhow::Result<()> {
-    let state = ConsoleState::new(&options, backends).context("cannot start the console")?;
+    serve_with(options, LoginLimiter::default(), backends).await
+}
+
+/// [`serve`] with another login limit, for example one that trusts the `X-Forwarded-For` of the
+/// proxies in front of the console ([`LoginLimiter::trusting`]).
+pub async fn serve_with(
+    options: ConsoleOptions,
+    limiter: LoginLimiter,
+    backends: Backends,
+) -> anyhow::Result<()> {
+    let state =
+        ConsoleState::with_limiter(&options, backends, limiter).context("cannot start the console")?;
     let listener = TcpListener::bind(options.bind).await.with_context(|| {
         format!("cannot listen on {}; pick another address or stop what uses it", options.bind)
     })?;

@@ -59,6 +59,11 @@ impl Tokens {
         if admin == viewer {
             return Err(TokenError::Same);
         }
+        for (role, token) in [(Role::Admin, admin), (Role::Viewer, viewer)] {
+            if token.chars().count() < MIN_TOKEN_LEN {
+                return Err(TokenError::TooShort { role: role.as_str() });
+            }
+        }
         Ok(Tokens { admin: admin.to_owned(), viewer: viewer.to_owned() })
     }
 
@@ -86,7 +91,19 @@ pub enum TokenError {
     /// Both tokens are the same, so a viewer would be an admin.
     #[error("the admin and viewer tokens are the same; give the viewer a different token")]
     Same,
+    /// A token is shorter than [`MIN_TOKEN_LEN`], so it could be guessed.
+    #[error(
+        "the {role} token is shorter than 16 characters, short enough to guess: give a longer one, or \
+         none and `probe console` generates one"
+    )]
+    TooShort {
+        /// `admin` or `viewer`.
+        role: &'static str,
+    },
 }
+
+/// The shortest token the console accepts.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 probe_runtime::debug_as_display!(TokenError);
 
@@ -185,13 +202,20 @@ mod tests {
 
     #[test]
     fn tokens_grant_roles() {
-        let tokens = Tokens::new("admin-secret", "viewer-secret").unwrap();
-        assert_eq!(tokens.role_of("admin-secret"), Some(Role::Admin));
-        assert_eq!(tokens.role_of("viewer-secret"), Some(Role::Viewer));
+        let tokens = Tokens::new("admin-secret-0123456789", "viewer-secret-0123456789").unwrap();
+        assert_eq!(tokens.role_of("admin-secret-0123456789"), Some(Role::Admin));
+        assert_eq!(tokens.role_of("viewer-secret-0123456789"), Some(Role::Viewer));
         assert_eq!(tokens.role_of("admin-secre"), None);
         assert_eq!(tokens.role_of(""), None);
         assert_eq!(Tokens::new("", "v").unwrap_err(), TokenError::Empty);
         assert_eq!(Tokens::new("same", "same").unwrap_err(), TokenError::Same);
+        let long = "0123456789abcdef";
+        assert_eq!(
+            Tokens::new(long, "viewer-15-chars").unwrap_err(),
+            TokenError::TooShort { role: "viewer" }
+        );
+        assert_eq!(Tokens::new("admin-15-chars!", long).unwrap_err(), TokenError::TooShort { role: "admin" });
+        assert!(Tokens::new(long, "fedcba9876543210").is_ok());
         assert!(!format!("{tokens:?}").contains("secret"));
     }
 

@@ -27,22 +27,20 @@ struct Inner {
 }
 
 impl ConsoleState {
-    /// State over `backends` accepting the tokens of `options` (which must be non-empty and
-    /// different).
+    /// State over `backends` accepting the tokens of `options` (which must be different and at
+    /// least [`MIN_TOKEN_LEN`](super::session::MIN_TOKEN_LEN) characters long).
     pub fn new(options: &ConsoleOptions, backends: Backends) -> Result<Self, TokenError> {
         Self::with_limiter(options, backends, LoginLimiter::default())
     }
 
-    /// [`ConsoleState::new`] with another limit on failed logins (tests use a shorter window).
+    /// [`ConsoleState::new`] with another limit on failed logins (tests use a shorter window; a
+    /// console behind a proxy trusts its `X-Forwarded-For`: [`LoginLimiter::trusting`]).
     pub fn with_limiter(
         options: &ConsoleOptions,
         backends: Backends,
         limiter: LoginLimiter,
     ) -> Result<Self, TokenError> {
         let tokens = Tokens::new(&options.admin_token, &options.viewer_token)?;
-        if options.admin_token.len() < 16 || options.viewer_token.len() < 16 {
-            tracing::warn!("console tokens shorter than 16 characters are easy to guess");
-        }
         let (stop, _) = watch::channel(false);
         let inner = Inner { backends, tokens, sessions: Sessions::new(), limiter, stop };
         Ok(ConsoleState { inner: Arc::new(inner) })

@@ -1,6 +1,8 @@
 //! What a command prints: one [`Report`] that is either a JSON document or text for people, and
-//! the helpers that make the text (aligned tables, times, numbers).
+//! the helpers that make the text (aligned tables, times, numbers). Text is [escaped](escape) on
+//! its way to the terminal; JSON is printed exact.
 
+pub mod escape;
 pub mod table;
 pub mod time;
 
@@ -40,20 +42,24 @@ impl Report {
     }
 
     /// Writes the JSON form (`json`) or the text form to stdout, then the warnings to stderr. A
-    /// closed pipe (`probe ... | head`) is not an error.
+    /// closed pipe (`probe ... | head`) is not an error. Control and bidirectional characters in
+    /// the text and the warnings are escaped (the text keeps its line breaks).
     pub fn print(&self, json: bool) -> io::Result<()> {
         self.print_result(json)?;
         let mut err = io::stderr().lock();
         for warning in &self.warnings {
-            writeln!(err, "warning: {warning}")?;
+            writeln!(err, "warning: {}", escape::escape(warning))?;
         }
         Ok(())
     }
 
     fn print_result(&self, json: bool) -> io::Result<()> {
         let mut out = io::stdout().lock();
-        let written =
-            if json { writeln!(out, "{:#}", self.json) } else { out.write_all(self.text.as_bytes()) };
+        let written = if json {
+            writeln!(out, "{:#}", self.json)
+        } else {
+            out.write_all(escape::escape_lines(&self.text).as_bytes())
+        };
         match written.and_then(|()| out.flush()) {
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
             other => other,

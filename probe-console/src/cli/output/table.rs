@@ -1,4 +1,6 @@
 //! A small aligned text table: a header row, then one row per item, columns two spaces apart.
+//! Cells are [escaped](super::escape): a cell is one line, and no registry data reaches the
+//! terminal as control or bidirectional characters.
 
 /// How a column's cells line up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +24,10 @@ impl Table {
         Table { columns: columns.to_vec(), rows: Vec::new() }
     }
 
-    /// Appends a row. Missing cells render empty; cells past the last column are dropped.
+    /// Appends a row. Missing cells render empty; cells past the last column are dropped. Control
+    /// and bidirectional characters (newlines too) are escaped.
     pub fn row(&mut self, cells: Vec<String>) {
+        let cells = cells.into_iter().map(|cell| super::escape::escape(&cell).into_owned()).collect();
         self.rows.push(cells);
     }
 
@@ -92,5 +96,12 @@ mod tests {
         let mut table = Table::new(&[("A", Align::Left), ("B", Align::Left)]);
         table.row(vec!["é".into(), "b".into()]);
         assert_eq!(table.render(), "A  B\né  b\n");
+    }
+
+    #[test]
+    fn cells_are_escaped_before_they_are_measured() {
+        let mut table = Table::new(&[("A", Align::Left), ("B", Align::Left)]);
+        table.row(vec!["\u{1b}[2J\n\u{202e}".into(), "b".into()]);
+        assert_eq!(table.render(), "A                    B\n\\u{1b}[2J\\n\\u{202e}  b\n");
     }
 }

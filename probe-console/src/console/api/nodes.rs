@@ -14,8 +14,7 @@ use crate::console::auth::{Admin, Caller};
 use crate::console::error::{ApiError, ApiResult, Body};
 use crate::console::state::ConsoleState;
 
-/// The highest weight the console sets.
-pub const MAX_WEIGHT: u32 = 1_000_000;
+pub use crate::node_notes::MAX_WEIGHT;
 
 /// Parses the `{node}` path segment: a Redis field `appkey|env|service|ip|port`.
 pub fn parse_node(field: &str) -> ApiResult<NodeKey> {

@@ -4,6 +4,8 @@ use probe_runtime::registry::layout::{NodeData, NodeKey, UnusableNode, Weight};
 use probe_runtime::registry::{App, NodeChange, NodeMetrics, NodeView};
 use serde::Serialize;
 
+use crate::node_notes;
+
 /// A registered app.
 #[derive(Debug, Serialize)]
 pub struct AppJson {
@@ -21,8 +23,8 @@ impl From<App> for AppJson {
     }
 }
 
-/// A node as the nodes table shows it. `weight`, `valid` and `host` are what clients see: the live
-/// registration when the node runs, else the stored settings.
+/// A node as the nodes table shows it. `weight`, `valid`, `host` and `port` are what clients see:
+/// the live registration when the node runs, else the stored settings.
 #[derive(Debug, Serialize)]
 pub struct NodeJson {
     /// The Redis field `appkey|env|service|ip|port`: the node's id in API paths (URL-encoded).
@@ -31,12 +33,17 @@ pub struct NodeJson {
     pub id: String,
     /// The Thrift service.
     pub service: String,
-    /// The registered address.
+    /// The address in the node's name.
     pub ip: String,
-    /// The port.
-    pub port: u16,
-    /// Where clients connect.
+    /// The port in the node's name.
+    pub name_port: u16,
+    /// The host clients dial (the node data's).
     pub host: String,
+    /// The port clients dial (the node data's).
+    pub port: u16,
+    /// What an operator should look at: data that names another address than the name, a weight
+    /// above the console's maximum ([`node_notes`](crate::node_notes)).
+    pub notes: Vec<String>,
     /// The weight, as the node JSON writes it (an integer, a float such as `30.5`, or a boolean).
     pub weight: Weight,
     /// 1 on (`valid` is `1`, `true` or `1.0`: what Python's `== 1` accepts), 0 off.
@@ -66,14 +73,17 @@ impl NodeJson {
     /// The row of `view` with its latest `metrics`.
     pub fn new(view: NodeView, metrics: Option<NodeMetrics>) -> Self {
         let key = &view.key;
-        let shown = view.live.as_ref().or(view.settings.as_ref());
+        let shown = node_notes::effective(&view);
+        let (host, port) = node_notes::dialed(&view);
         NodeJson {
             node: key.redis_field(),
             id: key.zk_child(),
             service: key.service().to_owned(),
             ip: key.ip().to_owned(),
-            port: key.port(),
-            host: shown.map_or_else(|| key.ip().to_owned(), |d| d.host.clone()),
+            name_port: key.port(),
+            host: host.to_owned(),
+            port,
+            notes: node_notes::notes(&view),
             weight: shown.map_or(Weight::from(0), |d| d.weight),
             valid: shown.map_or(0, |d| u8::from(d.valid.is_on())),
             in_rotation: view.live.as_ref().is_some_and(NodeData::in_rotation),
