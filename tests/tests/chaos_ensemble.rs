@@ -1,6 +1,6 @@
-//! Chaos on the ZooKeeper ensemble (`scripts/services.sh up --cluster`): its leader killed with
-//! SIGKILL under load. No call may fail, every provider's node stays registered (or is back within
-//! 2 s), and no client's routing table empties. The killed member is started again afterwards, so
+//! Chaos on the ZooKeeper ensemble (`scripts/services.sh up --cluster`), under load: its leader
+//! killed with SIGKILL. No call may fail, every answer the registry gives holds every provider's
+//! node, and no client's routing table shrinks. The killed member is started again afterwards, so
 //! the ensemble is whole for the tests after this one.
 //!
 //! Prints `chaos: <scenario>: <calls> calls, <failed> failed, <what was measured>`.
@@ -12,8 +12,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use std::collections::BTreeSet;
+
 use probe_runtime::client::ClusterOptions;
-use probe_tests::governance::{add_app, client, start_provider, wait_for_routes};
+use probe_runtime::discovery::ServiceRoutes;
+use probe_runtime::registry::Backends;
+use probe_runtime::server::ServerHandle;
+use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
+use probe_tests::idl::interop::DirectoryClient;
 use probe_tests::{clustered_backends, unique, zk_ensemble_addr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -54,97 +60,158 @@ async fn zookeeper_leader_killed_under_load() {
     leader_killed().await.unwrap_or_else(|e| panic!("{e:#}"));
 }
 
-async fn leader_killed() -> Result<()> {
-    let backends = clustered_backends().await?;
-    let appkey = unique("chaos_leader");
-    add_app(&backends, &appkey).await?;
-    let mut providers = Vec::new();
-    for tag in ["a", "b", "c"] {
-        providers.push(start_provider(&backends, &appkey, tag).await?);
-    }
-    let (routes, directory) = client(&backends, &appkey, ClusterOptions::default()).await?;
-    wait_for_routes(&routes, "three providers", |r| r.table.in_rotation().count() == 3).await?;
-
-    // Load, and a watch on the smallest table the client routes on.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (calls, failed, smallest) =
-        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(3)));
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (directory, stop, calls, failed) =
-            (directory.clone(), stop.clone(), calls.clone(), failed.clone());
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                if directory.ping("chaos".into()).await.is_err() {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-                calls.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    let watcher = {
-        let (routes, stop, smallest) = (routes.clone(), stop.clone(), smallest.clone());
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                smallest.fetch_min(routes.load().table.in_rotation().count(), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let (member, addr) = leader().await?;
-    let pid_file = root().join(format!("target/services/zk{member}/pid"));
-    let pid = std::fs::read_to_string(&pid_file)
-        .with_context(|| format!("no pid file {} for the leader {addr}: the ensemble was not started by `scripts/services.sh up --cluster`", pid_file.display()))?;
-    let killed_at = Instant::now();
-    let status = Command::new("kill").args(["-9", pid.trim()]).status()?;
-    ensure!(status.success(), "kill -9 {} failed", pid.trim());
-
-    // Every provider's node present (the registry answers again, with all three).
-    let mut back_after = None;
-    while killed_at.elapsed() < LOAD_AFTER_KILL {
-        if let Ok(nodes) = backends.registry.nodes(backends.env, &appkey).await {
-            if nodes.len() == 3 && back_after.is_none() {
-                back_after = Some(killed_at.elapsed());
-            }
-            if nodes.len() != 3 {
-                back_after = None;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    stop.store(true, Ordering::Relaxed);
-    for task in tasks {
-        task.await?;
-    }
-    watcher.await?;
-    let new_leader = leader().await.map(|(m, _)| m).unwrap_or(0);
-
-    // The ensemble whole again for the tests after this one.
+/// Starts the members that are not running and waits for a quorum.
+fn restart_ensemble() -> Result<()> {
     let restart =
         Command::new("bash").arg(root().join("scripts/services.sh")).args(["up", "--cluster"]).output()?;
     ensure!(
         restart.status.success(),
-        "restarting the killed member failed: {}",
+        "restarting the ensemble failed: {}",
         String::from_utf8_lossy(&restart.stderr)
     );
+    Ok(())
+}
 
-    let (calls, failed, smallest) =
-        (calls.load(Ordering::Relaxed), failed.load(Ordering::Relaxed), smallest.load(Ordering::Relaxed));
-    let back = back_after.map_or("never".to_owned(), |d| format!("{} ms", d.as_millis()));
+/// The pid of ensemble member `member` (1-based), from the pid file `scripts/services.sh` wrote.
+fn member_pid(member: usize) -> Result<String> {
+    let pid_file = root().join(format!("target/services/zk{member}/pid"));
+    let pid = std::fs::read_to_string(&pid_file).with_context(|| {
+        format!(
+            "no pid file {}: the ensemble was not started by `scripts/services.sh up --cluster`",
+            pid_file.display()
+        )
+    })?;
+    Ok(pid.trim().to_owned())
+}
+
+fn kill(pid: &str) -> Result<()> {
+    ensure!(Command::new("kill").args(["-9", pid]).status()?.success(), "kill -9 {pid} failed");
+    Ok(())
+}
+
+/// Three registered providers of a new app, and a client whose table holds them.
+struct Fleet {
+    backends: Backends,
+    appkey: String,
+    providers: Vec<ServerHandle>,
+    expected: BTreeSet<String>,
+    routes: ServiceRoutes,
+    directory: DirectoryClient,
+}
+
+impl Fleet {
+    async fn start(prefix: &str) -> Result<Fleet> {
+        let backends = clustered_backends().await?;
+        let appkey = unique(prefix);
+        add_app(&backends, &appkey).await?;
+        let mut providers = Vec::new();
+        for tag in ["a", "b", "c"] {
+            providers.push(start_provider(&backends, &appkey, tag).await?);
+        }
+        let expected = providers.iter().map(|p| node_key(&backends, &appkey, p).zk_child()).collect();
+        let (routes, directory) = client(&backends, &appkey, ClusterOptions::default()).await?;
+        wait_for_routes(&routes, "three providers", |r| r.table.in_rotation().count() == 3).await?;
+        Ok(Fleet { backends, appkey, providers, expected, routes, directory })
+    }
+
+    async fn stop(self) -> Result<()> {
+        for provider in self.providers {
+            provider.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Calls of `parallel` callers until stopped, the failures, and the smallest table seen.
+struct Load {
+    stop: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    smallest: Arc<AtomicUsize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(fleet: &Fleet, parallel: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (calls, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let smallest = Arc::new(AtomicUsize::new(fleet.routes.load().table.in_rotation().count()));
+        let mut tasks = Vec::new();
+        for _ in 0..parallel {
+            let (directory, stop, calls, failed) =
+                (fleet.directory.clone(), stop.clone(), calls.clone(), failed.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if directory.ping("chaos".into()).await.is_err() {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        let (routes, stop2, smallest2) = (fleet.routes.clone(), stop.clone(), smallest.clone());
+        tasks.push(tokio::spawn(async move {
+            while !stop2.load(Ordering::Relaxed) {
+                smallest2.fetch_min(routes.load().table.in_rotation().count(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+        Load { stop, calls, failed, smallest, tasks }
+    }
+
+    /// Stops the load: calls made, calls failed, the smallest table seen.
+    async fn finish(self) -> Result<(usize, usize, usize)> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await?;
+        }
+        Ok((
+            self.calls.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+            self.smallest.load(Ordering::Relaxed),
+        ))
+    }
+}
+
+fn shown(after: Option<Duration>) -> String {
+    after.map_or("never".to_owned(), |d| format!("{} ms", d.as_millis()))
+}
+
+async fn leader_killed() -> Result<()> {
+    let fleet = Fleet::start("chaos_leader").await?;
+    let load = Load::start(&fleet, 4);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (member, addr) = leader().await?;
+    let pid = member_pid(member).with_context(|| format!("the leader {addr}"))?;
+    let killed_at = Instant::now();
+    kill(&pid)?;
+    // Every answer the registry gives after the kill holds every node; the observer's own session
+    // moves to another member, so the first answer comes once it has.
+    let (mut first_answer, mut missing) = (None, 0);
+    while killed_at.elapsed() < LOAD_AFTER_KILL {
+        if let Ok(nodes) = fleet.backends.registry.nodes(fleet.backends.env, &fleet.appkey).await {
+            first_answer.get_or_insert(killed_at.elapsed());
+            let names: BTreeSet<String> = nodes.iter().map(|n| n.key.zk_child()).collect();
+            if names != fleet.expected {
+                missing += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (calls, failed, smallest) = load.finish().await?;
+    let new_leader = leader().await.map_or(0, |(m, _)| m);
+    restart_ensemble()?;
+
     println!(
         "chaos: zookeeper leader killed: {calls} calls, {failed} failed, member {member} killed, member {new_leader} leads, \
-         3 of 3 nodes registered {back} after the kill, smallest client table {smallest}"
+         first registry answer {} after the kill, {missing} answers without every node, smallest client table {smallest}",
+        shown(first_answer)
     );
     ensure!(failed == 0, "{failed} of {calls} calls failed while the leader was down");
     ensure!(calls > 0, "no call was made");
-    let back_after =
-        back_after.context("the providers' nodes were not all registered again within the run")?;
-    ensure!(back_after <= Duration::from_secs(2), "the nodes took {back} to be seen again");
+    ensure!(first_answer.is_some(), "the registry did not answer within {LOAD_AFTER_KILL:?} of the kill");
+    ensure!(missing == 0, "{missing} registry answers lacked a provider's node");
     ensure!(smallest == 3, "a client table shrank to {smallest} nodes");
-    for provider in providers {
-        provider.shutdown().await?;
-    }
-    Ok(())
+    fleet.stop().await
 }
