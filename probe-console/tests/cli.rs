@@ -243,7 +243,7 @@ fn console_prints_generated_tokens_and_serves() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_probe"))
         .env_clear()
         .envs(probe_vars())
-        .env("PROBE_CONSOLE_VIEWER_TOKEN", "viewer-secret")
+        .env("PROBE_CONSOLE_VIEWER_TOKEN", "viewer-secret-0123456789")
         .args(["console", "--bind", &bind])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -272,6 +272,19 @@ fn console_prints_generated_tokens_and_serves() {
     assert!(token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()), "{printed}");
     assert!(!printed.contains("viewer-secret"), "a given token is not printed: {printed}");
     assert!(answer.starts_with("HTTP/1.1 200"), "the console answers: {answer}");
+}
+
+#[test]
+fn console_refuses_tokens_under_16_characters() {
+    let out = Command::new(env!("CARGO_BIN_EXE_probe"))
+        .env_clear()
+        .envs(probe_vars())
+        .env("PROBE_CONSOLE_ADMIN_TOKEN", "short-admin")
+        .args(["console", "--bind", "127.0.0.1:0"])
+        .output()
+        .expect("the probe binary runs");
+    let err = failed(out);
+    assert!(err.contains("admin token is shorter than 16 characters"), "{err}");
 }
 
 /// The design's table: only a unique `appkey`.
