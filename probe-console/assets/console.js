@@ -12,15 +12,22 @@
 
   // --- helpers ------------------------------------------------------------------------------------
 
+  // Control and bidirectional characters in text probe did not write (registry data, audit
+  // entries) are shown as \u{..} escapes, so they cannot reorder or hide what an operator reads.
+  const UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+  function visible(text) {
+    return String(text ?? '').replace(UNSAFE, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+  }
+
   function el(tag, props = {}, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(props)) {
       if (key === 'dataset') Object.assign(node.dataset, value);
       else if (key === 'className') node.className = value;
       else if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-      else node.setAttribute(key, value);
+      else node.setAttribute(key, key === 'title' ? visible(value) : value);
     }
-    for (const child of children) node.append(child instanceof Node ? child : String(child ?? ''));
+    for (const child of children) node.append(child instanceof Node ? child : visible(child));
     return node;
   }
 
@@ -206,7 +213,12 @@
     const m = n.metrics;
     const startedMs = n.started_at ? n.started_at * 1000 : 0;
     return el('tr', { dataset: { node: n.node, valid: String(n.valid), running: String(n.running), weight: String(n.weight) } },
-      el('td', {}, n.service), el('td', {}, n.host), el('td', { className: 'num' }, n.port),
+      // The address clients dial; a note when the node data disagrees with its name, or its
+      // weight is above what the console sets.
+      el('td', {}, n.service),
+      el('td', {}, n.host, ...((n.notes || []).length ? [' ', el('span', { className: 'badge note',
+        title: n.notes.join('\n'), dataset: { role: 'notes' } }, 'note')] : [])),
+      el('td', { className: 'num' }, n.port),
       el('td', { className: 'num', dataset: { role: 'weight' } }, n.weight), el('td', {}, validBadge(n)),
       el('td', {}, n.version || '–'), el('td', { title: when(startedMs) }, short(startedMs)),
       el('td', { className: 'num', dataset: { role: 'qps' } }, m ? fixed(m.qps, 1) : '–'),
