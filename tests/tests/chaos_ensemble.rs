@@ -1,7 +1,13 @@
-//! Chaos on the ZooKeeper ensemble (`scripts/services.sh up --cluster`), under load: its leader
-//! killed with SIGKILL. No call may fail, every answer the registry gives holds every provider's
-//! node, and no client's routing table shrinks. The killed member is started again afterwards, so
-//! the ensemble is whole for the tests after this one.
+//! Chaos on the ZooKeeper ensemble (`scripts/services.sh up --cluster`), under load:
+//! - its leader killed with SIGKILL: no call may fail, every answer the registry gives holds every
+//!   provider's node, and no client's routing table shrinks;
+//! - the whole ensemble stopped for longer than the session timeout, then started again: providers
+//!   keep serving, clients keep routing on their whole table (a provider whose session expired takes
+//!   its node over in one transaction, which watchers never see missing), every node is registered
+//!   again within 2 s of the ensemble's return and no stale node remains.
+//!
+//! Stopped members are started again afterwards, so the ensemble is whole for the tests after these;
+//! the two scenarios run one after the other in one test.
 //!
 //! Prints `chaos: <scenario>: <calls> calls, <failed> failed, <what was measured>`.
 
@@ -25,6 +31,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long the load runs after the kill.
 const LOAD_AFTER_KILL: Duration = Duration::from_secs(5);
+/// How long the whole ensemble stays down: longer than the 4 s session timeout.
+const OUTAGE: Duration = Duration::from_secs(6);
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -56,8 +64,9 @@ async fn leader() -> Result<(usize, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn zookeeper_leader_killed_under_load() {
+async fn zookeeper_leader_killed_then_whole_ensemble_stopped_under_load() {
     leader_killed().await.unwrap_or_else(|e| panic!("{e:#}"));
+    ensemble_stopped().await.unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// Starts the members that are not running and waits for a quorum.
@@ -112,6 +121,14 @@ impl Fleet {
         let (routes, directory) = client(&backends, &appkey, ClusterOptions::default()).await?;
         wait_for_routes(&routes, "three providers", |r| r.table.in_rotation().count() == 3).await?;
         Ok(Fleet { backends, appkey, providers, expected, routes, directory })
+    }
+
+    /// Whether the registry answers with exactly the three providers' nodes.
+    async fn all_registered(&self) -> bool {
+        match self.backends.registry.nodes(self.backends.env, &self.appkey).await {
+            Ok(nodes) => nodes.iter().map(|n| n.key.zk_child()).collect::<BTreeSet<_>>() == self.expected,
+            Err(_) => false,
+        }
     }
 
     async fn stop(self) -> Result<()> {
@@ -212,6 +229,51 @@ async fn leader_killed() -> Result<()> {
     ensure!(calls > 0, "no call was made");
     ensure!(first_answer.is_some(), "the registry did not answer within {LOAD_AFTER_KILL:?} of the kill");
     ensure!(missing == 0, "{missing} registry answers lacked a provider's node");
+    ensure!(smallest == 3, "a client table shrank to {smallest} nodes");
+    fleet.stop().await
+}
+
+async fn ensemble_stopped() -> Result<()> {
+    let fleet = Fleet::start("chaos_outage").await?;
+    let load = Load::start(&fleet, 4);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Every member stopped, for longer than the session timeout.
+    for member in 1..=zk_ensemble_addr().split(',').count() {
+        kill(&member_pid(member)?)?;
+    }
+    tokio::time::sleep(OUTAGE).await;
+    let calls_in_outage = load.calls.load(Ordering::Relaxed);
+    restart_ensemble()?;
+    let returned_at = Instant::now();
+    let mut back_after = None;
+    while returned_at.elapsed() < Duration::from_secs(10) {
+        if fleet.all_registered().await {
+            back_after = Some(returned_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (calls, failed, smallest) = load.finish().await?;
+    // No stale node: exactly the three providers once everything has settled.
+    let nodes = fleet.backends.registry.nodes(fleet.backends.env, &fleet.appkey).await?;
+    let names: BTreeSet<String> = nodes.iter().map(|n| n.key.zk_child()).collect();
+
+    println!(
+        "chaos: zookeeper ensemble stopped {} s: {calls} calls ({calls_in_outage} while it was down), {failed} failed, \
+         3 of 3 nodes registered {} after the ensemble answered, {} nodes in the registry, smallest client table {smallest}",
+        OUTAGE.as_secs(),
+        shown(back_after),
+        names.len()
+    );
+    ensure!(failed == 0, "{failed} of {calls} calls failed during the outage");
+    ensure!(
+        back_after.is_some_and(|d| d <= Duration::from_secs(2)),
+        "the nodes took {} to be registered again",
+        shown(back_after)
+    );
+    ensure!(names == fleet.expected, "the registry holds {names:?}, not {:?}", fleet.expected);
     ensure!(smallest == 3, "a client table shrank to {smallest} nodes");
     fleet.stop().await
 }

@@ -82,9 +82,18 @@ impl ZooKeeperSession {
                                 owner = %zk::SessionId(stat.ephemeral_owner),
                                 "replacing a node left by another ZooKeeper session"
                             );
-                            match client.delete(&path, Some(stat.version)).await {
-                                Ok(()) | Err(zk::Error::NoNode | zk::Error::BadVersion) => {}
-                                Err(err) => return Err(self.error(format!("delete {path}"), &err)),
+                            // One transaction, so watchers never see the node missing: the old
+                            // session's node (a provider registering again after its session
+                            // expired, e.g. after an ensemble outage) becomes this session's.
+                            let mut replace = client.new_multi_writer();
+                            let ops = replace
+                                .add_delete(&path, Some(stat.version))
+                                .and_then(|()| replace.add_create(&path, &json, &ephemeral));
+                            ops.map_err(|e| self.error(format!("replace {path}"), &e))?;
+                            match replace.commit().await.map_err(zk::Error::from) {
+                                Ok(_) => return Ok(()),
+                                Err(zk::Error::NoNode | zk::Error::BadVersion | zk::Error::NodeExists) => {}
+                                Err(err) => return Err(self.error(format!("replace {path}"), &err)),
                             }
                         }
                         None => {}

@@ -103,14 +103,16 @@ impl Follower {
             (Place::App, zk::EventType::NodeCreated | zk::EventType::NodeDeleted) => {
                 self.nodes = self.app.read_all(client).await?;
             }
-            (Place::Child(child), zk::EventType::NodeCreated | zk::EventType::NodeDataChanged) => {
+            // A deleted child is read too: a node replaced in one transaction (a provider taking
+            // over its node from an expired session) is there again, and the table never shrinks.
+            (
+                Place::Child(child),
+                zk::EventType::NodeCreated | zk::EventType::NodeDataChanged | zk::EventType::NodeDeleted,
+            ) => {
                 match self.app.read_one(client, child).await? {
                     Some(node) => self.nodes.insert(child.to_owned(), node),
                     None => self.nodes.remove(child),
                 };
-            }
-            (Place::Child(child), zk::EventType::NodeDeleted) => {
-                self.nodes.remove(child);
             }
             _ => return Ok(()),
         }
