@@ -38,14 +38,18 @@ servers) ;;
 metrics)
     : "${BENCH_PAYLOADS:=128}" "${BENCH_CONNECTIONS:=16}"
     ;;
+client)
+    : "${BENCH_PAYLOADS:=128}"
+    ;;
 *)
-    echo "usage: scripts/bench.sh [metrics]" >&2
+    echo "usage: scripts/bench.sh [metrics|client]" >&2
     exit 2
     ;;
 esac
 # Rounds per configuration: 5 by default for `metrics`, 1 for the server table.
 default_rounds=1
 [ "$mode" = metrics ] && default_rounds=5
+[ "$mode" = client ] && default_rounds=3
 rounds=${BENCH_ROUNDS:-$default_rounds}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,9 +64,22 @@ loadgen_threads=${BENCH_LOADGEN_THREADS:-0}
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-say "building release binaries"
-cargo build --release --quiet -p probe-bench --manifest-path "$root/Cargo.toml"
-bin=${CARGO_TARGET_DIR:-$root/target}/release
+# BENCH_BIN_DIR: run the binaries found there (e.g. a copy of an earlier build) instead of building.
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+    bin=$BENCH_BIN_DIR
+else
+    say "building release binaries"
+    cargo build --release --quiet -p probe-bench --manifest-path "$root/Cargo.toml"
+    bin=${CARGO_TARGET_DIR:-$root/target}/release
+fi
+volo_bin=
+if [ "$mode" = client ] && [ "${BENCH_VOLO:-1}" != 0 ]; then
+    say "building Volo's client (bench/volo, release; the first build takes minutes)"
+    volo_target=${BENCH_VOLO_TARGET_DIR:-$root/target/volo}
+    CARGO_TARGET_DIR=$volo_target cargo build --release --quiet --manifest-path "$root/bench/volo/Cargo.toml" ||
+        die "cannot build bench/volo (BENCH_VOLO=0 skips Volo)"
+    volo_bin=$volo_target/release/volo-client
+fi
 out_dir=$root/target/bench
 mkdir -p "$out_dir"
 log=$out_dir/last.txt
@@ -150,8 +167,99 @@ compare_metrics() {
     say "raw results in $log"
 }
 
+# run_client SERVER SERVER_ARGS CMD...: one client run (CMD, given `--addr ADDR --server-pid PID`)
+# against a fresh SERVER started with the words of SERVER_ARGS; prints its key=value line.
+run_client() (
+    local name=$1 line
+    # shellcheck disable=SC2086 # SERVER_ARGS is a list of words
+    trap stop_server EXIT
+    # shellcheck disable=SC2086
+    start_server "$name" $2
+    line=$("${@:3}" --addr "$server_addr" --server-pid "$server_pid" --seconds "$seconds" --warmup "$warmup") ||
+        die "${3##*/} failed against $name"
+    stop_server
+    echo "$name ${*:3} $line" >>"$log"
+    echo "$line"
+)
+
+# compare_clients: the `client` mode (see the top of this file).
+compare_clients() {
+    local callers=${BENCH_CALLERS:-16 100} mux_conns=${BENCH_MUX_CONNECTIONS:-4} payload
+    payload=${payloads%% *}
+    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s%s\n'
+    say "$rounds rounds per row, payload $payload B;" \
+        "$(nproc) CPUs shared by server, client and load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv x_volo " others"
+    local server sargs expect c client k d
+    for server in raw probe; do
+        case $server in
+        raw) sargs="--reply" ;;
+        probe) sargs="" ;;
+        esac
+        for c in $callers; do
+            local volo_qps=
+            local clients="pooled mux discover"
+            [ -n "$volo_bin" ] && clients="volo $clients"
+            for client in $clients; do
+                case $client in
+                pooled | volo) k=$c ;;
+                *) k=$((mux_conns < c ? mux_conns : c)) ;;
+                esac
+                d=$(((c + k - 1) / k))
+                local cmd
+                case $client in
+                volo) cmd=("$volo_bin" -c "$c" --payload "$payload" --threads "$loadgen_threads") ;;
+                *) cmd=("$bin/probe-client" --mode "$client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
+                esac
+                local lg=() cl=() ratios=() lg_line cl_line round others_max=0
+                declare -A col=()
+                for round in $(seq "$rounds"); do
+                    if [ $((round % 2)) -eq 1 ]; then
+                        lg_line=$(run "$server-echo-server" thrift "$payload" "$k" "$d" $sargs)
+                        cl_line=$(run_client "$server-echo-server" "$sargs" "${cmd[@]}")
+                    else
+                        cl_line=$(run_client "$server-echo-server" "$sargs" "${cmd[@]}")
+                        lg_line=$(run "$server-echo-server" thrift "$payload" "$k" "$d" $sargs)
+                    fi
+                    col[lg_qps]+="$(get qps "$lg_line") " col[cl_qps]+="$(get qps "$cl_line") "
+                    col[lg_cpu]+="$(get loadgen_cpu_us_per_call "$lg_line") " col[cl_cpu]+="$(get client_cpu_us_per_call "$cl_line") "
+                    col[lg_srv]+="$(get server_cpu_us_per_call "$lg_line") " col[cl_srv]+="$(get server_cpu_us_per_call "$cl_line") "
+                    ratios+=("$(awk -v a="$(get qps "$cl_line")" -v b="$(get qps "$lg_line")" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }')")
+                    others_max=$(awk -v m="$others_max" -v a="$(get others_cpu_pct "$lg_line")" -v b="$(get others_cpu_pct "$cl_line")" \
+                        'BEGIN { if (a > m) m = a; if (b > m) m = b; print m }')
+                done
+                med() { tr ' ' '\n' <<<"${col[$1]}" | sed '/^$/d' | median; }
+                local ratio range x_cpu x_volo others
+                ratio=$(printf '%s\n' "${ratios[@]}" | median | awk '{ printf "%.2f", $1 }')
+                range=$(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
+                x_cpu=$(awk -v a="$(med cl_cpu)" -v b="$(med lg_cpu)" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
+                x_volo=-
+                if [ "$client" = volo ]; then
+                    volo_qps=$(med cl_qps)
+                elif [ -n "$volo_qps" ]; then
+                    x_volo=$(awk -v a="$(med cl_qps)" -v b="$volo_qps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+                fi
+                others=$(awk -v m="$others_max" 'BEGIN { printf " %d%%%s", m, (m > 20 ? "*" : "") }')
+                printf "$fmt" "$server" "$c" "$client" "$k" "$d" "$(med lg_qps)" "$(med cl_qps)" "$ratio" "$range" \
+                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$x_volo" "$others"
+                unset col
+            done
+        done
+    done
+    echo
+    echo "K connections, D = C/K calls in flight per connection for the load generator (lg), which runs at the"
+    echo "same K and D as the client (cli); ratio = cli/lg QPS; cpu = us of CPU per call (lg_srv, cli_srv: the"
+    echo "server's under each); x_cpu = cli_cpu/lg_cpu; x_volo = the client's QPS / Volo's in the same server and C."
+    echo "Goals: discover at C=100 ratio >= 0.8; x_cpu <= 2; discover within 5% of mux; x_volo > 1 everywhere."
+    say "raw results in $log"
+}
+
 if [ "$mode" = metrics ]; then
     compare_metrics
+    exit 0
+fi
+if [ "$mode" = client ]; then
+    compare_clients
     exit 0
 fi
 

@@ -13,6 +13,7 @@
 //! framed strict-binary `echo` calls to both, so the bytes per call on the wire are the same; it
 //! prints requests per second, latency percentiles, and the server's CPU time per call.
 
+pub mod callers;
 pub mod histogram;
 pub mod proc_stat;
 pub mod server_cli;

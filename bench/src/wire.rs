@@ -37,7 +37,9 @@ pub enum Expect {
 #[derive(Debug, Clone)]
 pub struct EchoCall {
     frame: Vec<u8>,
-    reply_head: Vec<u8>,
+    /// The whole expected reply frame, seqid 0: every byte of a reply is compared with it but
+    /// the seqid's.
+    reply: Vec<u8>,
 }
 
 impl EchoCall {
@@ -47,11 +49,14 @@ impl EchoCall {
         let mut frame = Vec::with_capacity(FRAME_HEADER + call.len());
         frame.extend_from_slice(&u32::try_from(call.len())?.to_be_bytes());
         frame.extend_from_slice(&call);
-        let reply_head = match expect {
+        let reply = match expect {
             Expect::Thrift => message(REPLY, 0, payload_len)?,
             Expect::Echo => call,
         };
-        Ok(EchoCall { frame, reply_head: reply_head[..PAYLOAD_AT].to_vec() })
+        let mut reply_frame = Vec::with_capacity(FRAME_HEADER + reply.len());
+        reply_frame.extend_from_slice(&u32::try_from(reply.len())?.to_be_bytes());
+        reply_frame.extend_from_slice(&reply);
+        Ok(EchoCall { frame, reply: reply_frame })
     }
 
     /// Bytes on the wire per call in each direction, frame length included.
@@ -72,22 +77,44 @@ impl EchoCall {
         (buf.len() >= len).then_some(len)
     }
 
-    /// The seqid of `frame` (prefix included) if it is the expected reply: as long as the call,
-    /// with the expected header and field.
+    /// The seqid of `frame` (prefix included) if it is the expected reply: every byte but the
+    /// seqid's equal to it (header, field, echoed payload and the closing stop byte). Two slice
+    /// comparisons (`memcmp`): a few nanoseconds per call, far below the load generator's cost.
     pub fn check_reply(&self, frame: &[u8]) -> Result<i32> {
         let message = frame.get(FRAME_HEADER..).unwrap_or_default();
         if message.get(TYPE_AT) == Some(&EXCEPTION) {
             bail!("the server answered with an exception: {}", String::from_utf8_lossy(message));
         }
-        if frame.len() != self.frame.len() {
+        if frame.len() != self.reply.len() {
             bail!("a reply of {} bytes to a call of {}", frame.len(), self.frame.len());
         }
-        let head = &self.reply_head;
-        if message[..SEQID_AT] != head[..SEQID_AT] || message[FIELD_AT..PAYLOAD_AT] != head[FIELD_AT..] {
-            bail!("unexpected reply header {:02x?}", &message[..PAYLOAD_AT]);
+        let (seq_from, seq_to) = (FRAME_HEADER + SEQID_AT, FRAME_HEADER + FIELD_AT);
+        if frame[..seq_from] != self.reply[..seq_from] || frame[seq_to..] != self.reply[seq_to..] {
+            let at = frame.iter().zip(&self.reply).position(|(a, b)| a != b).unwrap_or(0);
+            bail!(
+                "the reply differs from the expected one at byte {at}: {:02x?}",
+                &frame[..frame.len().min(64)]
+            );
         }
-        let seqid = message[SEQID_AT..FIELD_AT].try_into().map(i32::from_be_bytes)?;
+        let seqid = frame[seq_from..seq_to].try_into().map(i32::from_be_bytes)?;
         Ok(seqid)
+    }
+
+    /// Turns a framed strict-binary CALL in `frame` (prefix included) into the REPLY probe's
+    /// server would send for `echo`: message type REPLY, field id 0 (the success value). What the
+    /// raw echo server does with `--reply`, so Thrift clients can call it. `false` if `frame` is
+    /// not a strict binary message with a field.
+    pub fn call_to_reply(frame: &mut [u8]) -> bool {
+        let Some(name_len) = frame.get(FRAME_HEADER + 4..FRAME_HEADER + 8) else { return false };
+        let name_len = u32::from_be_bytes([name_len[0], name_len[1], name_len[2], name_len[3]]) as usize;
+        // type (4) | name length (4) | name | seqid (4) | field type (1) | field id (2)
+        let id_at = FRAME_HEADER + 8 + name_len + 4 + 1;
+        if frame.len() < id_at + 2 || frame[FRAME_HEADER] != 0x80 {
+            return false;
+        }
+        frame[FRAME_HEADER + TYPE_AT] = REPLY;
+        frame[id_at..id_at + 2].copy_from_slice(&0i16.to_be_bytes());
+        true
     }
 }
 

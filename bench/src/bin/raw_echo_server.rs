@@ -21,20 +21,24 @@ const READ_CHUNK: usize = 64 * 1024;
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
+    /// Answer a strict-binary Thrift call as probe's echo server would (message type REPLY,
+    /// field id 0), rewriting 3 bytes per frame in place: the limit for Thrift clients.
+    #[arg(long)]
+    reply: bool,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    cli.server.runtime()?.block_on(serve(cli.server))
+    cli.server.runtime()?.block_on(serve(cli.server, cli.reply))
 }
 
-async fn serve(args: ServerArgs) -> Result<()> {
+async fn serve(args: ServerArgs, reply: bool) -> Result<()> {
     let listener = args.bind().await?;
     let accept = async {
         loop {
             let (stream, _) = listener.accept().await?;
             tokio::spawn(async move {
-                if let Err(e) = echo(stream).await {
+                if let Err(e) = echo(stream, reply).await {
                     eprintln!("raw-echo-server: connection closed: {e:#}");
                 }
             });
@@ -46,7 +50,7 @@ async fn serve(args: ServerArgs) -> Result<()> {
     }
 }
 
-async fn echo(mut stream: TcpStream) -> Result<()> {
+async fn echo(mut stream: TcpStream, reply: bool) -> Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -58,6 +62,9 @@ async fn echo(mut stream: TcpStream) -> Result<()> {
         while let Some(len) = EchoCall::complete_frame(&buf[whole..]) {
             if len > MAX_FRAME {
                 bail!("a frame of {len} bytes");
+            }
+            if reply && !EchoCall::call_to_reply(&mut buf[whole..whole + len]) {
+                bail!("a frame that is no strict binary call");
             }
             whole += len;
         }

@@ -1,6 +1,7 @@
 //! Ejection of endpoints that keep failing, with exponential back-off.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -48,17 +49,20 @@ struct Record {
 /// [`Ejector::exclusions`] ejects none of them, so the balancer chooses among them as usual.
 ///
 /// Only endpoints that failed since their last success take memory; [`Ejector::retain`] drops the
-/// ones a new table no longer lists.
+/// ones a new table no longer lists. While no endpoint has failed, recording a success and
+/// listing exclusions take no lock (a count of records is read instead).
 #[derive(Debug, Default)]
 pub struct Ejector {
     config: EjectorConfig,
     records: Mutex<HashMap<Arc<str>, Record>>,
+    /// `records.len()`, kept as records come and go, read without the lock.
+    tracked: AtomicUsize,
 }
 
 impl Ejector {
     /// An ejector with this policy.
     pub fn new(config: EjectorConfig) -> Self {
-        Ejector { config, records: Mutex::default() }
+        Ejector { config, records: Mutex::default(), tracked: AtomicUsize::new(0) }
     }
 
     /// The policy.
@@ -73,12 +77,20 @@ impl Ejector {
     /// Records a call's outcome on endpoint `id` at `now`. Returns the back-off when this failure
     /// ejected the endpoint.
     pub fn record(&self, id: &Arc<str>, ok: bool, now: Instant) -> Option<Duration> {
+        if ok && self.tracked.load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let mut records = self.records();
         if ok {
             records.remove(&**id);
+            self.tracked.store(records.len(), Ordering::Release);
             return None;
         }
-        let record = records.entry(Arc::clone(id)).or_default();
+        if !records.contains_key(&**id) {
+            records.insert(Arc::clone(id), Record::default());
+            self.tracked.store(records.len(), Ordering::Release);
+        }
+        let Some(record) = records.get_mut(&**id) else { return None };
         if record.until.is_some_and(|until| now < until) {
             return None;
         }
@@ -102,6 +114,9 @@ impl Ejector {
     /// The ids a balancer must skip for a call that already tried `tried`: `tried` plus the ejected
     /// endpoints in rotation, unless those are all the call has left, in which case just `tried`.
     pub fn exclusions(&self, table: &Table, tried: &[Arc<str>], now: Instant) -> Vec<Arc<str>> {
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return tried.to_vec();
+        }
         let records = self.records();
         let mut exclude = tried.to_vec();
         let mut routable = 0;
@@ -120,7 +135,9 @@ impl Ejector {
 
     /// Forgets endpoints `table` does not list.
     pub fn retain(&self, table: &Table) {
-        self.records().retain(|id, _| table.get(id).is_some());
+        let mut records = self.records();
+        records.retain(|id, _| table.get(id).is_some());
+        self.tracked.store(records.len(), Ordering::Release);
     }
 }
 

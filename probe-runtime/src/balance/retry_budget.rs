@@ -1,5 +1,6 @@
 //! A budget that bounds retries to a share of calls, so retries cannot multiply an outage.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,13 +45,15 @@ pub struct RetryBudget {
     max_milli: u64,
     /// Spacing of the per-second allowance; `None` when it is disabled.
     interval: Option<Duration>,
+    /// Retries saved up, in thousandths: an atomic, so the deposit every call makes takes no
+    /// lock.
+    balance_milli: AtomicU64,
+    /// The floor's schedule, used only when the balance is spent.
     state: Mutex<State>,
 }
 
 #[derive(Debug, Default)]
 struct State {
-    /// Earned tokens, in thousandths of a retry.
-    balance_milli: u64,
     /// GCRA's theoretical arrival time of the next allowance retry; `None` before the first.
     floor_tat: Option<Instant>,
 }
@@ -64,6 +67,7 @@ impl RetryBudget {
             deposit_milli: (ratio * MILLI as f64).round() as u64,
             max_milli: u64::from(config.max_balance) * MILLI,
             interval: (config.min_per_second > 0).then(|| Duration::from_secs(1) / config.min_per_second),
+            balance_milli: AtomicU64::new(0),
             state: Mutex::default(),
         }
     }
@@ -74,17 +78,25 @@ impl RetryBudget {
 
     /// Earns `ratio` retries; call once per call, not per retry.
     pub fn deposit(&self) {
-        let mut state = self.state();
-        state.balance_milli = state.balance_milli.saturating_add(self.deposit_milli).min(self.max_milli);
+        if self.deposit_milli == 0 {
+            return;
+        }
+        let (deposit, max) = (self.deposit_milli, self.max_milli);
+        // Skips the write (and the cache line's transfer) once the balance is full.
+        let _ = self.balance_milli.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |balance| {
+            (balance < max).then(|| balance.saturating_add(deposit).min(max))
+        });
     }
 
     /// Takes one retry from the budget at `now`, or returns false when the budget is spent.
     pub fn try_retry(&self, now: Instant) -> bool {
-        let mut state = self.state();
-        if let Some(rest) = state.balance_milli.checked_sub(MILLI) {
-            state.balance_milli = rest;
+        let taken = self
+            .balance_milli
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |balance| balance.checked_sub(MILLI));
+        if taken.is_ok() {
             return true;
         }
+        let mut state = self.state();
         let Some(interval) = self.interval else {
             return false;
         };

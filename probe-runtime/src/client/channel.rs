@@ -4,11 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
+use super::header::peek;
 use crate::codec::{ApplicationException, Decode, Encode, Limits, MessageHeader, MessageType};
 use crate::error::{CallError, Error};
 use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
+
+/// The first buffer a call is encoded into.
+const CALL_CAPACITY: usize = 512;
 
 /// Per-method settings generated from the IDL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +89,9 @@ impl Channel {
         Channel::new(Loopback { service: Arc::new(service), protocol })
     }
 
-    /// Calls `method` with `args` and decodes its result struct.
+    /// Calls `method` with `args` and decodes its result struct. The reply must carry the call's
+    /// seqid and name it `method` or `service:method` (a probe server answers a prefixed call
+    /// with the name as sent).
     pub async fn call<A: Encode, R: Decode>(
         &self,
         service: &'static str,
@@ -96,19 +102,36 @@ impl Channel {
         let protocol = self.transport.protocol();
         let seqid = self.seqid.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let kind = if options.oneway { MessageType::Oneway } else { MessageType::Call };
-        let mut buf = BytesMut::with_capacity(128);
+        // Room for a small call in one allocation (a header and a few hundred bytes of arguments).
+        let mut buf = BytesMut::with_capacity(CALL_CAPACITY);
         protocol.encode_message(&MessageHeader::new(method, kind, seqid), args, &mut buf)?;
         let call =
             Call { service, method, seqid, message: buf.freeze(), options, affinity: self.affinity.clone() };
         let Some(reply) = self.transport.send(call).await? else { return Ok(None) };
-        let (header, body) = protocol.decode_header(reply, self.limits)?;
-        if header.seqid != seqid || header.name != method {
-            return Err(Error::BadReply(format!(
-                "expected `{method}` #{seqid}, got `{}` #{}",
-                header.name, header.seqid
-            )));
-        }
-        match header.kind {
+        // The header read in place (no copy of the name), or by the codec if it is another form.
+        let fast = peek(protocol, &reply)
+            .filter(|header| header.seqid == seqid && header.names(service, method))
+            .map(|header| (header.kind, header.body_at()));
+        let (kind, body) = match fast {
+            Some((kind, at)) => {
+                // `advance`, not `slice`: the body keeps the reply's buffer without another reference.
+                let mut body = reply;
+                body.advance(at);
+                (kind, body)
+            }
+            None => {
+                let (header, body) = protocol.decode_header(reply, self.limits)?;
+                let prefixed = header.name.strip_prefix(service).and_then(|rest| rest.strip_prefix(':'));
+                if header.seqid != seqid || (header.name != method && prefixed != Some(method)) {
+                    return Err(Error::BadReply(format!(
+                        "expected `{method}` #{seqid}, got `{}` #{}",
+                        header.name, header.seqid
+                    )));
+                }
+                (header.kind, body)
+            }
+        };
+        match kind {
             MessageType::Reply => Ok(Some(protocol.decode_body(body, self.limits)?)),
             MessageType::Exception => {
                 Err(Error::Application(protocol.decode_body::<ApplicationException>(body, self.limits)?))

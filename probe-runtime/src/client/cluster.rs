@@ -1,9 +1,11 @@
 //! A transport over every node of a discovered service: balancing, fail-over, bounded retries and
 //! ejection of failing nodes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,6 +20,7 @@ use crate::balance::{
 use crate::config::ClientConfig;
 use crate::discovery::{Routes, ServiceRoutes};
 use crate::error::Error;
+use crate::metrics::FastMap;
 use crate::metrics::{Outcome, RequestId, global, spans};
 use crate::registry::layout::NodeData;
 use crate::service::{BoxFuture, Protocol};
@@ -115,18 +118,24 @@ pub struct ClusterTransport {
     balancer: Arc<dyn Balancer>,
     ejector: Ejector,
     budget: RetryBudget,
-    conns: Mutex<Conns>,
+    /// The connections per node, read without locking by every call.
+    conns: ArcSwap<Conns>,
+    /// Held while `conns` is replaced (a node's first call, a new table).
+    departed: Mutex<Departed>,
 }
 
-/// Connections per node, for the table generation they were pruned at.
+/// Connections per node, for the table generation they were pruned at. Immutable: a change
+/// makes a new map (rare: a node's first call, a new table).
 #[derive(Default)]
 struct Conns {
     generation: u64,
-    by_id: HashMap<Arc<str>, (WireFormat, Arc<TcpTransport>)>,
-    /// Nodes that left the table whose metric series are still held (a call in flight, another
-    /// transport): forgotten at a later generation change, unless listed again.
-    departed: HashSet<Arc<str>>,
+    by_id: FastMap<Arc<str>, (WireFormat, Arc<TcpTransport>)>,
 }
+
+/// Nodes that left the table whose metric series are still held (a call in flight, another
+/// transport): forgotten at a later generation change, unless listed again.
+#[derive(Default)]
+struct Departed(HashSet<Arc<str>>);
 
 impl fmt::Debug for ClusterTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,7 +164,8 @@ impl ClusterTransport {
             budget: RetryBudget::new(options.retry_budget),
             routes,
             options,
-            conns: Mutex::default(),
+            conns: ArcSwap::default(),
+            departed: Mutex::default(),
         }
     }
 
@@ -180,56 +190,88 @@ impl ClusterTransport {
         }
     }
 
-    /// The connections to `endpoint`, made on first use.
+    /// The connections to `endpoint`, made on first use: a lock-free read of the map unless the
+    /// table changed or the node is new.
     fn transport_for(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<TcpTransport>> {
-        let node = routes.node(&endpoint.id)?;
-        let wire = self.wire_for(node)?;
-        let mut conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
-        if conns.generation != routes.table.generation {
-            self.prune(&mut conns, routes);
-        }
-        if let Some((known, transport)) = conns.by_id.get(&endpoint.id)
-            && *known == wire
+        let conns = self.conns.load();
+        if conns.generation == routes.table.generation
+            && let Some((_, transport)) = conns.by_id.get(&endpoint.id)
         {
             return Some(Arc::clone(transport));
         }
-        let probe = node.version.is_some();
-        let transport = Arc::new(
-            TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port))
-                .protocol(wire.protocol)
-                .framed(wire.framing == Framing::Framed)
-                .multiplex(probe)
-                .service_prefix(probe)
-                .pool_size(self.options.pool_size)
-                // thriftpy2 servers close connections idle for 3 s; reuse ours for less.
-                .idle_timeout(if probe { PROBE_IDLE } else { PYTHON_IDLE })
-                .connect_timeout(self.options.connect_timeout)
-                .timeout(self.options.call_timeout)
-                .metrics(self.options.metrics)
-                .metrics_node(Arc::clone(&endpoint.id))
-                .build(),
-        );
-        conns.by_id.insert(Arc::clone(&endpoint.id), (wire, Arc::clone(&transport)));
-        Some(transport)
+        drop(conns);
+        self.add_transport(routes, endpoint)
     }
 
-    /// Drops the connections to nodes `routes` no longer lists, and their metric series once no
-    /// other transport or call holds them.
+    /// [`ClusterTransport::transport_for`] when the map must change: prunes it for a new table
+    /// and adds the node's connections.
     #[cold]
-    fn prune(&self, conns: &mut Conns, routes: &Routes) {
-        let Conns { generation, by_id, departed } = conns;
+    fn add_transport(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<TcpTransport>> {
+        let mut departed = self.departed.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.conns.load_full();
+        let mut by_id = current.by_id.clone();
+        let pruned = current.generation != routes.table.generation;
+        if pruned {
+            self.prune(&mut by_id, &mut departed, routes);
+        }
+        let node = routes.node(&endpoint.id);
+        let wire = node.and_then(|node| self.wire_for(node));
+        let found =
+            by_id.get(&endpoint.id).filter(|(known, _)| Some(*known) == wire).map(|(_, t)| Arc::clone(t));
+        let transport = match (found, node, wire) {
+            (Some(transport), _, _) => Some(transport),
+            (None, Some(node), Some(wire)) => {
+                let transport = Arc::new(self.build_transport(endpoint, node, wire));
+                by_id.insert(Arc::clone(&endpoint.id), (wire, Arc::clone(&transport)));
+                Some(transport)
+            }
+            _ => None,
+        };
+        self.conns.store(Arc::new(Conns { generation: routes.table.generation, by_id }));
+        drop(current);
+        if pruned {
+            // The transports just dropped held their series: now only the registry may (or a
+            // call still in flight on them: forgotten at a later change).
+            global().forget_client_nodes(&mut departed.0);
+        }
+        transport
+    }
+
+    fn build_transport(&self, endpoint: &Endpoint, node: &NodeData, wire: WireFormat) -> TcpTransport {
+        let probe = node.version.is_some();
+        TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port))
+            .protocol(wire.protocol)
+            .framed(wire.framing == Framing::Framed)
+            .multiplex(probe)
+            .service_prefix(probe)
+            .pool_size(self.options.pool_size)
+            // thriftpy2 servers close connections idle for 3 s; reuse ours for less.
+            .idle_timeout(if probe { PROBE_IDLE } else { PYTHON_IDLE })
+            .connect_timeout(self.options.connect_timeout)
+            .timeout(self.options.call_timeout)
+            .metrics(self.options.metrics)
+            .metrics_node(Arc::clone(&endpoint.id))
+            .build()
+    }
+
+    /// Drops the connections to nodes `routes` no longer lists (or whose wire changed), and
+    /// their metric series once no other transport or call holds them.
+    #[cold]
+    fn prune(
+        &self,
+        by_id: &mut FastMap<Arc<str>, (WireFormat, Arc<TcpTransport>)>,
+        departed: &mut Departed,
+        routes: &Routes,
+    ) {
         let metrics = self.options.metrics;
-        by_id.retain(|id, _| {
+        by_id.retain(|id, (wire, _)| {
             let listed = routes.table.get(id).is_some();
             if !listed && metrics {
-                departed.insert(Arc::clone(id));
+                departed.0.insert(Arc::clone(id));
             }
-            listed
+            listed && routes.node(id).and_then(|node| self.wire_for(node)) == Some(*wire)
         });
-        departed.retain(|id| routes.table.get(id).is_none());
-        // The transports just dropped held their series: now only the registry may.
-        global().forget_client_nodes(departed);
-        *generation = routes.table.generation;
+        departed.0.retain(|id| routes.table.get(id).is_none());
         self.ejector.retain(&routes.table);
     }
 
@@ -248,13 +290,29 @@ impl ClusterTransport {
         }
     }
 
-    async fn attempt(&self, routes: &Routes, endpoint: &Endpoint, call: Call, left: Duration) -> Verdict {
-        let Some(transport) = self.transport_for(routes, endpoint) else {
-            return Verdict::FailOver(Error::NoNode { service: call.service.to_owned() });
-        };
+    /// The node for the next attempt and its connections, chosen on the current routes (read
+    /// without locking, and let go before the attempt waits).
+    fn pick(&self, call: &Call, tried: &[Arc<str>], now: Instant) -> Option<(Endpoint, Arc<TcpTransport>)> {
+        let routes = self.routes.load();
+        let mut exclude = self.ejector.exclusions(&routes.table, tried, now);
+        if self.options.protocol != Protocol::Binary {
+            exclude.extend(self.unusable(&routes));
+        }
+        let endpoint = self.balancer.pick(&routes.table, call.affinity.as_deref(), &exclude)?;
+        let transport = self.transport_for(&routes, &endpoint)?;
+        Some((endpoint, transport))
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        transport: &TcpTransport,
+        call: Call,
+        left: Duration,
+    ) -> Verdict {
         let (service, method, started) = (call.service, call.method, Instant::now());
         let guard = endpoint.start_call();
-        let result = match tokio::time::timeout(left, transport.send(call)).await {
+        let result = match tokio::time::timeout(left, transport.send_now(call)).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout { method: method.to_owned(), timeout_ms: millis(left) }),
         };
@@ -265,13 +323,14 @@ impl ClusterTransport {
                 | Error::ConnectTimeout { .. }
                 | Error::Timeout { .. })
         );
-        let elapsed = started.elapsed();
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(started);
         guard.finish(elapsed, !node_failed);
         if let Some(recorder) = transport.recorder() {
             let outcome = Outcome::of_result(self.options.protocol, &result);
             recorder.record(service, method, outcome, elapsed);
         }
-        if let Some(backoff) = self.ejector.record(&endpoint.id, !node_failed, Instant::now()) {
+        if let Some(backoff) = self.ejector.record(&endpoint.id, !node_failed, now) {
             warn!(node = %endpoint.id, ?backoff, "node keeps failing; ejected");
         }
         match result {
@@ -283,17 +342,16 @@ impl ClusterTransport {
 
     async fn send_now(&self, call: Call, request_id: Option<RequestId>) -> Result<Option<Bytes>, Error> {
         let deadline = Instant::now() + self.options.call_timeout;
-        let idempotent = call.options.idempotent || self.options.idempotent_methods.contains(call.method);
+        let idempotent = call.options.idempotent
+            || (!self.options.idempotent_methods.is_empty()
+                && self.options.idempotent_methods.contains(call.method));
         self.budget.deposit();
         let mut tried: Vec<Arc<str>> = Vec::new();
         let mut attempts = 0u32;
         let mut last_error = None;
         loop {
-            let routes = self.routes.load_full();
             let now = Instant::now();
-            let mut exclude = self.ejector.exclusions(&routes.table, &tried, now);
-            exclude.extend(self.unusable(&routes));
-            let Some(endpoint) = self.balancer.pick(&routes.table, call.affinity.as_deref(), &exclude) else {
+            let Some((endpoint, transport)) = self.pick(&call, &tried, now) else {
                 return Err(last_error.unwrap_or_else(|| Error::NoNode { service: call.service.to_owned() }));
             };
             let left = deadline.saturating_duration_since(now);
@@ -303,7 +361,7 @@ impl ClusterTransport {
                     last_error.unwrap_or(Error::Timeout { method: call.method.to_owned(), timeout_ms })
                 );
             }
-            let attempt = self.attempt(&routes, &endpoint, call.clone(), left);
+            let attempt = self.attempt(&endpoint, &transport, call.clone(), left);
             let error = match attempt.instrument(spans::attempt(&endpoint.id, request_id)).await {
                 Verdict::Done(result) => return result,
                 Verdict::FailOver(e) => e,

@@ -4,6 +4,7 @@
 mod channel;
 mod cluster;
 mod endpoint;
+mod header;
 mod mux;
 mod pool;
 mod tcp;

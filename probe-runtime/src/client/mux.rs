@@ -1,51 +1,81 @@
 //! Many calls in flight on one connection, matched to their replies by seqid: for probe servers,
 //! which run a connection's calls concurrently.
+//!
+//! Calls queue their messages for the connection's writer task, which writes everything queued
+//! in one system call: when more calls are in flight than it holds, it first lets the other ready
+//! tasks run (`yield_now`), so the calls their replies just released queue behind it and go in
+//! the same write, as the server batches its replies. A reader task hands each reply to the call
+//! waiting for its seqid. The per-call path takes no lock but the short one on the table of
+//! waiting calls, and allocates only the reply's one-shot channel.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::{OnceCell, mpsc, oneshot};
+use arc_swap::ArcSwapOption;
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tracing::debug;
 
 use super::endpoint::Endpoint;
+use super::header::{encode_prefixed, peek};
 use crate::error::Error;
 use crate::metrics::PhaseStats;
-use crate::transport::{MessageReader, write_loop};
+use crate::transport::{MessageReader, WireFormat, encode_frame};
 
 /// Messages queued for a connection's writer before senders wait.
 const WRITE_QUEUE: usize = 1024;
+/// Gather at most this many bytes of queued messages into one write.
+const MAX_BATCH: usize = 64 * 1024;
+/// An emptied write buffer larger than this (grown for one large message) is given back.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+/// One call's message on its way to the writer.
+pub(super) struct Outgoing {
+    pub(super) message: Bytes,
+    /// Written with its name prefixed `service:` (see [`encode_prefixed`]).
+    pub(super) prefix: Option<&'static str>,
+}
 
 /// Up to `size` multiplexed connections to one endpoint, used in turn, opened when first needed
 /// and replaced when they break.
 pub(super) struct Mux {
     endpoint: Arc<Endpoint>,
-    slots: Vec<Mutex<Arc<OnceCell<Arc<MuxConn>>>>>,
+    slots: Box<[Slot]>,
     next: AtomicUsize,
     /// Where connect, send and wait times go, unless metrics are off.
     phases: Option<Arc<PhaseStats>>,
 }
 
+/// One connection of a [`Mux`]: read without locking; (re)opened under the async lock, so
+/// concurrent callers of one slot share one connect.
+#[derive(Default)]
+struct Slot {
+    conn: ArcSwapOption<MuxConn>,
+    opening: tokio::sync::Mutex<()>,
+}
+
 impl Mux {
     pub(super) fn new(endpoint: Arc<Endpoint>, size: usize, phases: Option<Arc<PhaseStats>>) -> Self {
-        let slots = (0..size.max(1)).map(|_| Mutex::new(Arc::new(OnceCell::new()))).collect();
+        let slots = (0..size.max(1)).map(|_| Slot::default()).collect();
         Mux { endpoint, slots, next: AtomicUsize::new(0), phases }
     }
 
-    /// Sends `message` (whose seqid is `seqid`) and waits for its reply (none for oneway calls).
+    /// Sends `call` (whose seqid is `seqid`) and waits for its reply (none for oneway calls).
     pub(super) async fn call(
         &self,
         seqid: i32,
-        message: Bytes,
+        call: Outgoing,
         oneway: bool,
     ) -> Result<Option<Bytes>, Error> {
         let conn = self.conn().await?;
-        conn.call(seqid, message, oneway, self.phases.as_deref()).await
+        conn.call(seqid, call, oneway, self.phases.as_deref()).await
     }
 
     /// Opens the first connection now.
@@ -53,22 +83,27 @@ impl Mux {
         self.conn().await.map(drop)
     }
 
-    /// The next slot's connection, opened (or reopened) if needed. Concurrent callers of one
-    /// slot share one connect.
+    /// The next slot's connection, opened (or reopened) if needed.
     async fn conn(&self) -> Result<Arc<MuxConn>, Error> {
         let at = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let Some(slot) = self.slots.get(at) else {
             return Err(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
         };
-        let mut cell = lock(slot).clone();
-        if cell.get().is_some_and(|conn| conn.is_closed()) {
-            let mut current = lock(slot);
-            if Arc::ptr_eq(&current, &cell) {
-                *current = Arc::new(OnceCell::new());
-            }
-            cell = current.clone();
+        if let Some(conn) = slot.conn.load_full().filter(|c| !c.is_closed()) {
+            return Ok(conn);
         }
-        cell.get_or_try_init(|| MuxConn::open(&self.endpoint, self.phases.as_deref())).await.cloned()
+        self.open(slot).await
+    }
+
+    #[cold]
+    async fn open(&self, slot: &Slot) -> Result<Arc<MuxConn>, Error> {
+        let _opening = slot.opening.lock().await;
+        if let Some(conn) = slot.conn.load_full().filter(|c| !c.is_closed()) {
+            return Ok(conn);
+        }
+        let conn = MuxConn::open(&self.endpoint, self.phases.as_deref()).await?;
+        slot.conn.store(Some(Arc::clone(&conn)));
+        Ok(conn)
     }
 }
 
@@ -76,9 +111,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Hashes a seqid as itself (multiplied to spread sequential ids): seqids are not attacker
+/// chosen (the client picks them; a reply only finds a call by one it sent).
+#[derive(Default)]
+struct SeqidHasher(u64);
+
+impl Hasher for SeqidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.0 = u64::from(n as u32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Waiting = HashMap<i32, oneshot::Sender<Result<Bytes, Error>>, BuildHasherDefault<SeqidHasher>>;
+
 /// The calls waiting for replies on one connection.
 struct Pending {
-    waiting: HashMap<i32, oneshot::Sender<Result<Bytes, Error>>>,
+    waiting: Waiting,
     /// Why the connection closed, once it has.
     closed: Option<String>,
 }
@@ -87,6 +143,10 @@ struct Pending {
 struct Shared {
     endpoint: Arc<Endpoint>,
     pending: Mutex<Pending>,
+    /// Set once `pending.closed` is: read without the lock.
+    is_closed: AtomicBool,
+    /// Calls waiting for replies: how many the writer may expect to batch.
+    in_flight: AtomicUsize,
 }
 
 impl Shared {
@@ -95,6 +155,7 @@ impl Shared {
         let waiting = {
             let mut p = lock(&self.pending);
             p.closed.get_or_insert_with(|| why.to_owned());
+            self.is_closed.store(true, Ordering::Release);
             std::mem::take(&mut p.waiting)
         };
         debug!(peer = %self.endpoint.addr, reason = why, failed_calls = waiting.len(), "connection closed");
@@ -102,13 +163,18 @@ impl Shared {
             let _ = tx.send(Err(self.endpoint.broken(io::ErrorKind::ConnectionAborted, why)));
         }
     }
+
+    fn closed_error(&self) -> Error {
+        let why = lock(&self.pending).closed.clone().unwrap_or_else(|| "the connection closed".to_owned());
+        self.endpoint.broken(io::ErrorKind::ConnectionAborted, why)
+    }
 }
 
 /// One multiplexed connection: a writer task fed by a queue, a reader task that hands each reply
 /// to the call waiting for its seqid.
 struct MuxConn {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Outgoing>,
     reader: AbortHandle,
 }
 
@@ -128,13 +194,14 @@ impl MuxConn {
         }
         let shared = Arc::new(Shared {
             endpoint: endpoint.clone(),
-            pending: Mutex::new(Pending { waiting: HashMap::new(), closed: None }),
+            pending: Mutex::new(Pending { waiting: Waiting::default(), closed: None }),
+            is_closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
         });
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer_shared = shared.clone();
-        let framing = endpoint.wire.framing;
         let writer = tokio::spawn(async move {
-            match write_loop(write_half, rx, framing).await {
+            match write_calls(write_half, rx, &writer_shared).await {
                 Ok(()) => writer_shared.close("the transport was dropped"),
                 Err(e) => writer_shared.close(&format!("write failed: {e}")),
             }
@@ -145,31 +212,31 @@ impl MuxConn {
     }
 
     fn is_closed(&self) -> bool {
-        lock(&self.shared.pending).closed.is_some()
+        self.shared.is_closed.load(Ordering::Acquire)
     }
 
     /// Sends a call and waits for its reply, recording the send (queueing) and wait times.
     async fn call(
         &self,
         seqid: i32,
-        message: Bytes,
+        call: Outgoing,
         oneway: bool,
         phases: Option<&PhaseStats>,
     ) -> Result<Option<Bytes>, Error> {
-        let endpoint = &self.shared.endpoint;
-        let closed = || endpoint.broken(io::ErrorKind::ConnectionAborted, "the connection closed");
+        let shared = &*self.shared;
         if oneway {
-            if let Some(why) = &lock(&self.shared.pending).closed {
-                return Err(endpoint.broken(io::ErrorKind::ConnectionAborted, why.clone()));
+            if self.is_closed() {
+                return Err(shared.closed_error());
             }
-            self.tx.send(message).await.map_err(|_| closed())?;
+            self.tx.send(call).await.map_err(|_| shared.closed_error())?;
             return Ok(None);
         }
         let (reply_tx, reply_rx) = oneshot::channel();
         {
-            let mut p = lock(&self.shared.pending);
-            if let Some(why) = &p.closed {
-                return Err(endpoint.broken(io::ErrorKind::ConnectionAborted, why.clone()));
+            let mut p = lock(&shared.pending);
+            if p.closed.is_some() {
+                drop(p);
+                return Err(shared.closed_error());
             }
             match p.waiting.entry(seqid) {
                 Entry::Occupied(_) => {
@@ -179,17 +246,19 @@ impl MuxConn {
                 Entry::Vacant(v) => v.insert(reply_tx),
             };
         }
-        // If this call is dropped (timed out) before its reply, forget it.
-        let forget = Forget { shared: &self.shared, seqid: Some(seqid) };
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        // If this call is dropped (timed out, cancelled) before its reply, forget it.
+        let forget = Forget { shared, seqid: Some(seqid) };
         let started = phases.map(|_| std::time::Instant::now());
-        self.tx.send(message).await.map_err(|_| closed())?;
+        self.tx.send(call).await.map_err(|_| shared.closed_error())?;
         let sent = phases.zip(started).map(|(phases, started)| {
             let now = std::time::Instant::now();
             phases.send.record(now.saturating_duration_since(started));
             (phases, now)
         });
-        let reply = reply_rx.await.map_err(|_| closed())?;
+        let reply = reply_rx.await.map_err(|_| shared.closed_error());
         forget.disarm();
+        let reply = reply?;
         if let Some((phases, sent)) = sent {
             phases.wait.record(sent.elapsed());
         }
@@ -197,13 +266,14 @@ impl MuxConn {
     }
 }
 
-/// Removes a call's entry if the call ends before its reply arrives.
+/// Removes a call's entry if the call ends before its reply arrives; counts the call out.
 struct Forget<'a> {
     shared: &'a Shared,
     seqid: Option<i32>,
 }
 
 impl Forget<'_> {
+    /// The reply came (the reader removed the entry).
     fn disarm(mut self) {
         self.seqid = None;
     }
@@ -211,10 +281,70 @@ impl Forget<'_> {
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(seqid) = self.seqid {
             lock(&self.shared.pending).waiting.remove(&seqid);
         }
     }
+}
+
+/// Appends one call to the outgoing buffer as it goes on the wire.
+fn push(wire: WireFormat, call: &Outgoing, out: &mut BytesMut) -> io::Result<()> {
+    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    if let Some(service) = call.prefix
+        && encode_prefixed(wire.protocol, wire.framing, &call.message, service, out)
+    {
+        return Ok(());
+    }
+    match call.prefix {
+        // A message the in-place header reader does not know: rename it with the full codec.
+        Some(service) => {
+            let renamed = rename(wire, &call.message, service).map_err(invalid)?;
+            encode_frame(wire.framing, &renamed, out).map_err(|e| invalid(e.to_string()))
+        }
+        None => encode_frame(wire.framing, &call.message, out).map_err(|e| invalid(e.to_string())),
+    }
+}
+
+/// `message` renamed `service:name` by the codec (the slow path of [`push`]).
+#[cold]
+pub(super) fn rename(wire: WireFormat, message: &Bytes, service: &str) -> Result<Bytes, String> {
+    let limits = crate::codec::Limits::default();
+    let (header, _) = wire.protocol.decode_header(message.clone(), limits).map_err(|e| e.to_string())?;
+    let name = format!("{service}:{}", header.name);
+    crate::transport::rename_message(wire.protocol, message.clone(), &name, limits).map_err(|e| e.to_string())
+}
+
+/// Writes every call received on `rx`, gathering the ones queued into one write. Returns once
+/// every sender is gone and all is written (then shuts the write side down, so the peer sees
+/// the end of the stream), or at the first write error.
+async fn write_calls(
+    mut io: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outgoing>,
+    shared: &Shared,
+) -> io::Result<()> {
+    let wire = shared.endpoint.wire;
+    let mut out = BytesMut::new();
+    while let Some(call) = rx.recv().await {
+        push(wire, &call, &mut out)?;
+        // More calls in flight than queued: their callers may be ready to run (their replies
+        // just came); let them queue first, so one write carries the batch.
+        if shared.in_flight.load(Ordering::Relaxed) > 1 + rx.len() {
+            tokio::task::yield_now().await;
+        }
+        while out.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(call) => push(wire, &call, &mut out)?,
+                Err(_) => break,
+            }
+        }
+        io.write_all(&out).await?;
+        out.clear();
+        if out.capacity() > KEEP_CAPACITY {
+            out = BytesMut::new();
+        }
+    }
+    io.shutdown().await
 }
 
 /// Hands each reply to the call waiting for its seqid, until the connection fails; then stops the
@@ -227,9 +357,12 @@ async fn read_replies(mut reader: MessageReader<OwnedReadHalf>, shared: Arc<Shar
             Ok(None) => break "the server closed the connection".to_owned(),
             Err(e) => break format!("reading a reply failed: {e}"),
         };
-        let seqid = match endpoint.wire.protocol.decode_header(reply.clone(), endpoint.limits) {
-            Ok((header, _)) => header.seqid,
-            Err(e) => break format!("a reply header does not decode: {e}"),
+        let seqid = match peek(endpoint.wire.protocol, &reply) {
+            Some(header) => header.seqid,
+            None => match endpoint.wire.protocol.decode_header(reply.clone(), endpoint.limits) {
+                Ok((header, _)) => header.seqid,
+                Err(e) => break format!("a reply header does not decode: {e}"),
+            },
         };
         let waiting = lock(&shared.pending).waiting.remove(&seqid);
         match waiting {

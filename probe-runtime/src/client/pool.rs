@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::endpoint::Endpoint;
+use super::header::encode_prefixed;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
 use crate::transport::{MessageReader, encode_frame};
@@ -49,8 +50,14 @@ impl Pool {
         Ok(())
     }
 
-    /// Sends `message` and waits for its reply (none for oneway calls).
-    pub(super) async fn call(&self, message: Bytes, oneway: bool) -> Result<Option<Bytes>, Error> {
+    /// Sends `message` (named `prefix:name` when `prefix` is given) and waits for its reply (none
+    /// for oneway calls).
+    pub(super) async fn call(
+        &self,
+        message: Bytes,
+        prefix: Option<&'static str>,
+        oneway: bool,
+    ) -> Result<Option<Bytes>, Error> {
         let _permit = self.permits.acquire().await.map_err(|_| {
             self.endpoint.broken(io::ErrorKind::NotConnected, "the connection pool is closed")
         })?;
@@ -59,9 +66,19 @@ impl Pool {
             None => self.open().await?,
         };
         let started = self.phases.as_ref().map(|_| std::time::Instant::now());
-        let mut out = BytesMut::with_capacity(4 + message.len());
-        encode_frame(self.endpoint.wire.framing, &message, &mut out)
-            .map_err(|e| self.endpoint.wire_error(e))?;
+        let wire = self.endpoint.wire;
+        let mut out = BytesMut::with_capacity(4 + message.len() + prefix.map_or(0, |p| p.len() + 1));
+        match prefix {
+            Some(service) if encode_prefixed(wire.protocol, wire.framing, &message, service, &mut out) => {}
+            Some(service) => {
+                let renamed = super::mux::rename(wire, &message, service)
+                    .map_err(|why| self.endpoint.broken(io::ErrorKind::InvalidInput, why))?;
+                encode_frame(wire.framing, &renamed, &mut out).map_err(|e| self.endpoint.wire_error(e))?;
+            }
+            None => {
+                encode_frame(wire.framing, &message, &mut out).map_err(|e| self.endpoint.wire_error(e))?
+            }
+        }
         conn.get_mut().write_all(&out).await.map_err(|e| self.endpoint.io_error(e))?;
         let sent = match (&self.phases, started) {
             (Some(phases), Some(started)) => {

@@ -9,13 +9,13 @@ use tracing::Instrument;
 
 use super::channel::{Call, Channel, Transport};
 use super::endpoint::{Endpoint, millis};
-use super::mux::Mux;
+use super::mux::{Mux, Outgoing};
 use super::pool::Pool;
 use crate::codec::Limits;
 use crate::error::Error;
 use crate::metrics::{NodeRecorder, Outcome, global, spans};
 use crate::service::{BoxFuture, Protocol};
-use crate::transport::{Framing, WireFormat, rename_message};
+use crate::transport::{Framing, WireFormat};
 
 /// Configures a [`TcpTransport`]; from [`TcpTransport::builder`].
 #[derive(Debug, Clone)]
@@ -256,27 +256,16 @@ impl TcpTransport {
         result
     }
 
-    async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
-        let Call { service, method, seqid, message, options, .. } = call;
-        let (protocol, limits) = (self.endpoint.wire.protocol, self.endpoint.limits);
-        let message = match self.service_prefix {
-            true => rename_message(protocol, message, &format!("{service}:{method}"), limits)?,
-            false => message,
-        };
-        let reply = match &self.conns {
-            Conns::Pool(pool) => pool.call(message, options.oneway).await?,
-            Conns::Mux(mux) => mux.call(seqid, message, options.oneway).await?,
-        };
-        match reply {
-            // Probe servers answer with the name as sent, Apache's without the prefix.
-            Some(reply) if self.service_prefix => {
-                let (header, _) = protocol.decode_header(reply.clone(), limits)?;
-                match header.name.strip_prefix(service).and_then(|rest| rest.strip_prefix(':')) {
-                    Some(plain) => Ok(Some(rename_message(protocol, reply, plain, limits)?)),
-                    None => Ok(Some(reply)),
-                }
-            }
-            other => Ok(other),
+    /// Sends now, without a timeout (the caller's): the cluster transport's attempts call this.
+    /// With the service prefix, the call goes out named `Service:method`, written so straight into
+    /// the outgoing buffer; the reply comes back as the server named it (probe servers answer
+    /// with the name as sent, Apache's without the prefix), which [`Channel`] takes either way.
+    pub(super) async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
+        let Call { service, seqid, message, options, .. } = call;
+        let prefix = self.service_prefix.then_some(service);
+        match &self.conns {
+            Conns::Pool(pool) => pool.call(message, prefix, options.oneway).await,
+            Conns::Mux(mux) => mux.call(seqid, Outgoing { message, prefix }, options.oneway).await,
         }
     }
 }

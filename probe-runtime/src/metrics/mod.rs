@@ -46,6 +46,7 @@ mod window;
 
 pub use admin::AdminServer;
 pub(crate) use client::NodeRecorder;
+pub(crate) use fast_hash::FastMap;
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use outcome::Outcome;
 pub use prometheus::CONTENT_TYPE;

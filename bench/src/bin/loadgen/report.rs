@@ -104,13 +104,15 @@ impl Report {
         match format {
             Format::Kv => println!(
                 "qps={qps:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} calls={calls} \
-                 server_cpu_us_per_call={} server_cpu_pct={} loadgen_cpu_pct={loadgen_pct:.0} others_cpu_pct={others_pct:.0} frame_bytes={}",
+                 server_cpu_us_per_call={} server_cpu_pct={} loadgen_cpu_pct={loadgen_pct:.0} loadgen_cpu_us_per_call={:.2} \
+                 others_cpu_pct={others_pct:.0} frame_bytes={}",
                 us(0.5),
                 us(0.99),
                 us(0.999),
                 self.latency.max() as f64 / 1e3,
                 shown(server_us),
                 shown(server_pct),
+                per_call(self.cpu.loadgen),
                 self.frame_len,
             ),
             Format::Human => {

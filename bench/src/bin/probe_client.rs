@@ -1,0 +1,125 @@
+//! probe's generated `EchoClient` calling `Echo.echo` in a closed loop: `callers` tasks, one call
+//! in flight each, through a direct pooled or multiplexed [`TcpTransport`] or through
+//! [`Channel::discover`] (embedded registry in this process, the server under test written into
+//! it as a probe node: routes, balancer, ejection, retry budget and metrics all on the path).
+//!
+//! ```text
+//! probe-client --addr 127.0.0.1:PORT --mode mux -c 100 --connections 4 --server-pid PID
+//! ```
+//!
+//! Prints one `key=value` line (see `probe_bench::callers`).
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use probe_bench::callers::{CallerPlan, run_callers};
+use probe_bench::server_cli::runtime;
+use probe_runtime::client::{Channel, ClusterOptions, TcpTransport};
+use probe_runtime::registry::embedded::Embedded;
+use probe_runtime::registry::layout::{Env, NodeData, NodeKey};
+use probe_runtime::registry::{Backends, Registry};
+
+mod idl {
+    probe::include_idl!();
+}
+
+use idl::echo::EchoClient;
+
+/// How the client reaches the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// `TcpTransport`, one call in flight per connection, `--connections` of them.
+    Pooled,
+    /// `TcpTransport` multiplexed over `--connections` connections.
+    Mux,
+    /// `Channel::discover` over an embedded registry listing the server as a probe node.
+    Discover,
+}
+
+/// Calls `Echo.echo` with probe's generated client and reports throughput, latency and CPU.
+#[derive(Debug, Parser)]
+struct Cli {
+    /// The server.
+    #[arg(long)]
+    addr: SocketAddr,
+    #[arg(long, value_enum, default_value_t = Mode::Mux)]
+    mode: Mode,
+    /// Concurrent callers, one call in flight each.
+    #[arg(short = 'c', long, default_value_t = 16)]
+    callers: usize,
+    /// Connections (the transport's pool size); 0 for the transport's default.
+    #[arg(long, default_value_t = 0)]
+    connections: usize,
+    /// Payload bytes per call.
+    #[arg(long, default_value_t = 128)]
+    payload: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Seconds of calls before measuring starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// The server's process id, to report its CPU time per call.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Tokio worker threads; 0 for one per CPU.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    runtime(cli.threads)?.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    // Kept alive for the run: the registry node lives as long as its session.
+    let embedded = Embedded::new();
+    let channel = match cli.mode {
+        Mode::Pooled | Mode::Mux => {
+            let mut builder = TcpTransport::builder(cli.addr.to_string()).multiplex(cli.mode == Mode::Mux);
+            if cli.connections > 0 {
+                builder = builder.pool_size(cli.connections);
+            }
+            Channel::new(builder.connect().await.context("cannot connect")?)
+        }
+        Mode::Discover => {
+            let backends = Backends::embedded(Env::Dev, &embedded);
+            let session = embedded.registry.session().await?;
+            let (ip, port) = (cli.addr.ip().to_string(), cli.addr.port());
+            let key = NodeKey::new(Env::Dev, "bench_app", "Echo", &ip, port)?;
+            let mut node = NodeData::new(&ip, port);
+            node.protocol = Some("binary".to_owned());
+            node.transport = Some("framed".to_owned());
+            node.version = Some(env!("CARGO_PKG_VERSION").to_owned());
+            session.register(&key, &node).await?;
+            std::mem::forget(session);
+            let mut options = ClusterOptions::default();
+            if cli.connections > 0 {
+                options.pool_size = cli.connections;
+            }
+            Channel::discover(&backends, "bench_app", "Echo", options).await?
+        }
+    };
+    let client = EchoClient::new(channel);
+    let payload: Bytes = (0..cli.payload).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>().into();
+    let plan = CallerPlan {
+        callers: cli.callers,
+        warmup: cli.warmup,
+        seconds: cli.seconds,
+        server_pid: cli.server_pid,
+    };
+    run_callers(plan, move || {
+        let (client, payload) = (client.clone(), payload.clone());
+        async move {
+            let reply = client.echo(payload.clone()).await.context("echo failed")?;
+            if reply != payload {
+                bail!("the echoed payload differs");
+            }
+            Ok(())
+        }
+    })
+    .await
+}

@@ -1,0 +1,120 @@
+//! The closed loop of a client benchmark: `callers` tasks, each making one call after another
+//! through a client under test, for a warm-up and then a measured window; then one report line.
+//!
+//! Shared by probe's client bench (`probe-client`) and Volo's (`bench/volo`, which includes this
+//! file by path so it builds without probe): it uses only std, tokio, anyhow and the
+//! [`histogram`](crate::histogram) and [`proc_stat`](crate::proc_stat) modules.
+
+use std::future::Future;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::histogram::Histogram;
+use crate::proc_stat::{clock_ticks, cpu_time, machine_busy};
+
+/// When and how hard to call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallerPlan {
+    /// Concurrent callers (tasks), each with one call in flight.
+    pub callers: usize,
+    /// Seconds of calls before the window opens.
+    pub warmup: f64,
+    /// Seconds the window stays open.
+    pub seconds: f64,
+    /// The server's process id, for its CPU time per call.
+    pub server_pid: Option<u32>,
+}
+
+/// Runs `plan.callers` tasks calling `call()` in a loop until the window closes; prints one
+/// `key=value` line: calls per second, latency percentiles, the client's (this process's) and
+/// the server's CPU microseconds per call, and the CPU % other processes used.
+pub async fn run_callers<F, Fut>(plan: CallerPlan, call: F) -> Result<()>
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    if !(plan.seconds > 0.0 && plan.warmup >= 0.0) {
+        anyhow::bail!("--seconds must be positive and --warmup not negative");
+    }
+    let start = Instant::now();
+    let from = start + Duration::from_secs_f64(plan.warmup);
+    let end = from + Duration::from_secs_f64(plan.seconds);
+    let sampler = thread::spawn(move || sample_window(plan.server_pid, from, end));
+    let tasks: Vec<_> = (0..plan.callers.max(1))
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut latency = Histogram::new();
+                loop {
+                    let sent = Instant::now();
+                    if sent >= end {
+                        return Ok::<_, anyhow::Error>(latency);
+                    }
+                    call().await?;
+                    if sent >= from {
+                        let done = Instant::now();
+                        if done < end {
+                            let nanos = done.duration_since(sent).as_nanos();
+                            latency.record(u64::try_from(nanos).unwrap_or(u64::MAX));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut latency = Histogram::new();
+    for task in tasks {
+        latency.merge(&task.await.context("a caller task failed")??);
+    }
+    let window = tokio::task::spawn_blocking(move || sampler.join())
+        .await?
+        .map_err(|_| anyhow!("the CPU sampler panicked"))??;
+    print_line(&latency, &window);
+    Ok(())
+}
+
+/// CPU times over the measured window.
+struct Window {
+    wall: Duration,
+    client: Duration,
+    server: Option<Duration>,
+    machine: Duration,
+}
+
+fn sample_window(server_pid: Option<u32>, from: Instant, to: Instant) -> Result<Window> {
+    let ticks = clock_ticks();
+    let sample = || -> Result<(Instant, Duration, Option<Duration>, Duration)> {
+        let server = server_pid.map(|pid| cpu_time(Some(pid), ticks)).transpose()?;
+        Ok((Instant::now(), cpu_time(None, ticks)?, server, machine_busy(ticks)?))
+    };
+    thread::sleep(from.saturating_duration_since(Instant::now()));
+    let first = sample()?;
+    thread::sleep(to.saturating_duration_since(Instant::now()));
+    let last = sample()?;
+    Ok(Window {
+        wall: last.0 - first.0,
+        client: last.1.saturating_sub(first.1),
+        server: first.2.zip(last.2).map(|(a, b)| b.saturating_sub(a)),
+        machine: last.3.saturating_sub(first.3),
+    })
+}
+
+fn print_line(latency: &Histogram, w: &Window) {
+    let calls = latency.len();
+    let wall = w.wall.as_secs_f64().max(f64::EPSILON);
+    let per_call = |cpu: Duration| if calls == 0 { 0.0 } else { cpu.as_secs_f64() * 1e6 / calls as f64 };
+    let us = |q: f64| latency.quantile(q) as f64 / 1e3;
+    let others = w.machine.saturating_sub(w.client + w.server.unwrap_or_default());
+    println!(
+        "qps={:.0} p50_us={:.1} p99_us={:.1} calls={calls} client_cpu_us_per_call={:.2} \
+         server_cpu_us_per_call={} others_cpu_pct={:.0}",
+        calls as f64 / wall,
+        us(0.5),
+        us(0.99),
+        per_call(w.client),
+        w.server.map_or_else(|| "-".to_owned(), |s| format!("{:.2}", per_call(s))),
+        others.as_secs_f64() * 100.0 / wall,
+    );
+}
