@@ -7,6 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use probe_fuzz::generated::{PROTOCOLS, User, encode, sample_user};
 use probe_runtime::codec::{ApplicationException, Encode, MessageHeader, MessageType};
 use probe_runtime::service::Protocol;
+use probe_runtime::transport::header::{HeaderFrame, Transform, encode as encode_header};
 use probe_runtime::transport::{Framing, encode_frame};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -44,7 +45,29 @@ fn main() -> Result<()> {
             streams.push(all.freeze());
         }
     }
+    // Header frames: each protocol, with and without zlib, with probe's headers.
+    let mut frames = Vec::new();
+    for (messages, protocol) in by_protocol.iter().zip(PROTOCOLS) {
+        for transforms in [vec![], vec![Transform::Zlib]] {
+            let mut all = BytesMut::new();
+            for (seqid, message) in (1..).zip(messages) {
+                let mut frame = HeaderFrame::new(protocol, seqid);
+                frame.transforms = transforms.clone();
+                frame.headers.insert("probe-request-id", "5f3a9c01-2a");
+                frame.headers.insert("probe-deadline-ms", "250");
+                frame
+                    .headers
+                    .insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+                let mut bytes = BytesMut::new();
+                encode_header(&frame, message, &mut bytes)?;
+                encode_frame(Framing::Header, &bytes, &mut all)?;
+                frames.push(bytes.freeze());
+            }
+            streams.push(all.freeze());
+        }
+    }
     total += write(&dir, "transport_reader", &streams)?;
+    total += write(&dir, "header_frame", &frames)?;
 
     println!("seeds: {total} files in {}", dir.display());
     Ok(())

@@ -5,6 +5,7 @@
 //! Every check must hold on any input: a panic here is a bug in probe (or in the check).
 
 pub mod generated;
+pub mod header;
 /// Code generated from `tests/idl/interop.thrift` (see `build.rs`).
 pub mod idl {
     probe::include_idl!();

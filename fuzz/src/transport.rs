@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use probe_runtime::codec::{BinaryReader, CompactReader, Limits};
 use probe_runtime::service::Protocol;
-use probe_runtime::transport::{Framing, MessageReader, WireFormat};
+use probe_runtime::transport::{Framing, MessageReader, WireFormat, header};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::runtime::Runtime;
 
@@ -78,7 +78,10 @@ fn check_reference(data: &[u8], wire: WireFormat, transcript: &Transcript, limit
             _ => break,
         }
     }
-    assert_eq!(transcript.messages, messages, "the resumable scan cuts other messages than a parse from the start");
+    assert_eq!(
+        transcript.messages, messages,
+        "the resumable scan cuts other messages than a parse from the start"
+    );
 }
 
 /// Reads every message from `data` delivered in pieces of the sizes in `pieces` (cycled).
@@ -119,7 +122,8 @@ fn read(data: &[u8], pieces: &[usize], limits: Limits) -> Transcript {
     transcript
 }
 
-/// A message the reader returned is within the frame limit and, unframed, exactly one message.
+/// A message the reader returned is within the frame limit and, unframed, exactly one message;
+/// a header frame decodes (or fails) within the limit.
 fn check_message(wire: WireFormat, message: &Bytes, limits: Limits) {
     let len = message.len();
     assert!(
@@ -127,6 +131,11 @@ fn check_message(wire: WireFormat, message: &Bytes, limits: Limits) {
         "a {len}-byte message under a {}-byte frame limit",
         limits.max_frame
     );
+    if wire.framing == Framing::Header
+        && let Ok((_, payload)) = header::decode(message.clone(), limits)
+    {
+        assert!(payload.len() <= limits.max_frame.max(len), "a header payload of {} bytes", payload.len());
+    }
     if wire.framing == Framing::Unframed {
         let scanned = match wire.protocol {
             Protocol::Binary => scan::<BinaryReader>(message.clone()),

@@ -10,17 +10,22 @@ const BINARY_STRICT_0: u8 = 0x80;
 const BINARY_STRICT_1: u8 = 0x01;
 /// The first byte of a compact message (its protocol id).
 const COMPACT_ID: u8 = 0x82;
+/// The bytes of a header frame's magic (0x0FFF), after its length.
+const HEADER_0: u8 = 0x0F;
+const HEADER_1: u8 = 0xFF;
 
 /// Which [`WireFormat`] a connection speaks, from the first bytes it sent.
 ///
-/// Returns `Ok(None)` while `prefix` is too short to tell (at most 6 bytes are needed), and an
-/// error for bytes no Thrift peer sends first.
+/// Returns `Ok(None)` while `prefix` is too short to tell (at most 15 bytes are needed, 6 but for
+/// header frames), and an error for bytes no Thrift peer sends first.
 ///
 /// - `80 01`: unframed strict binary; `82`: unframed compact.
 /// - Otherwise the first 4 bytes are a big-endian length, and byte 4 tells whose: `80 01` is a
 ///   framed strict binary message, `82` a framed compact one, `00` a framed old non-strict binary
 ///   message (whose name length starts with a zero byte), and anything else the first byte of the
-///   method name of an unframed old non-strict binary message.
+///   method name of an unframed old non-strict binary message; `0F FF` is a header frame
+///   (THeader), whose protocol is told by byte 14, the first of its header words (each frame
+///   names its protocol again; this one is what logs show).
 pub fn detect(prefix: &[u8]) -> Result<Option<WireFormat>, WireError> {
     let unframed = |p| Ok(Some(WireFormat::new(p, Framing::Unframed)));
     let framed = |p| Ok(Some(WireFormat::new(p, Framing::Framed)));
@@ -34,6 +39,12 @@ pub fn detect(prefix: &[u8]) -> Result<Option<WireFormat>, WireError> {
         [_, _, _, _, BINARY_STRICT_0] => Ok(None),
         [_, _, _, _, BINARY_STRICT_0, _, ..] => Err(not_thrift(prefix)),
         [_, _, _, _, COMPACT_ID, ..] => framed(Protocol::Compact),
+        [_, _, _, _, HEADER_0, HEADER_1, _, _, _, _, _, _, _, _, id, ..] => match id {
+            0 => Ok(Some(WireFormat::new(Protocol::Binary, Framing::Header))),
+            2 => Ok(Some(WireFormat::new(Protocol::Compact, Framing::Header))),
+            _ => Err(not_thrift(prefix)),
+        },
+        [_, _, _, _, HEADER_0] | [_, _, _, _, HEADER_0, HEADER_1, ..] => Ok(None),
         [_, _, _, _, 0, ..] => framed(Protocol::Binary),
         [_, _, _, _, _, ..] => unframed(Protocol::Binary),
         _ => Ok(None),
@@ -74,6 +85,21 @@ mod tests {
             assert_eq!(detect(&fb[..short]).ok(), Some(None), "{short} bytes");
         }
         assert_eq!(detect(&fb[..5]).ok(), Some(None));
+    }
+
+    #[test]
+    fn header_frames_are_told_by_their_magic_and_protocol_id() {
+        let header = [0, 0, 0, 30, 0x0F, 0xFF, 0, 0, 0, 0, 0, 1, 0, 1, 2, 0];
+        assert_eq!(detect(&header).ok(), Some(wire(Protocol::Compact, Framing::Header)));
+        let mut binary = header;
+        binary[14] = 0;
+        assert_eq!(detect(&binary).ok(), Some(wire(Protocol::Binary, Framing::Header)));
+        for short in 5..15 {
+            assert_eq!(detect(&header[..short]).ok(), Some(None), "{short} bytes");
+        }
+        let mut json = header;
+        json[14] = 1;
+        assert!(detect(&json).is_err());
     }
 
     #[test]

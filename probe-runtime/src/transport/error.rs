@@ -2,6 +2,7 @@
 
 use std::io;
 
+use super::header::HeaderError;
 use crate::codec::{MessageHeader, ProtocolError};
 use crate::error::Error;
 
@@ -44,6 +45,9 @@ pub enum WireError {
         /// Why it could not be parsed.
         source: ProtocolError,
     },
+    /// A header frame (THeader) that cannot be read.
+    #[error("malformed header frame: {0}")]
+    Header(#[from] HeaderError),
     /// A message longer than the 4-byte frame length can carry.
     #[error("a message of {len} bytes cannot be framed")]
     Unframeable {
@@ -71,7 +75,7 @@ impl WireError {
             WireError::Unframeable { len } => {
                 Error::Protocol(ProtocolError::SizeLimit { what: "frame", len, limit: i32::MAX as usize })
             }
-            other @ (WireError::NotThrift(_) | WireError::EmptyFrame) => {
+            other @ (WireError::NotThrift(_) | WireError::EmptyFrame | WireError::Header(_)) => {
                 Error::Protocol(ProtocolError::invalid_data(other.to_string()))
             }
         }

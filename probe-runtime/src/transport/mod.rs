@@ -24,6 +24,7 @@
 mod budget;
 mod detect;
 mod error;
+pub mod header;
 mod message;
 mod reader;
 mod writer;
@@ -49,15 +50,24 @@ pub enum Framing {
     /// Messages follow each other with nothing between them (`TBufferedTransport`, thriftpy2's
     /// default); a reader finds where one ends by parsing it.
     Unframed,
+    /// Apache's header transport (`THeaderTransport`): framed, each frame a [`header`] frame that
+    /// carries per-call metadata and the message (binary or compact, possibly compressed).
+    Header,
 }
 
 impl Framing {
-    /// The name used in registry data (`"framed"`, `"buffered"`).
+    /// The name used in registry data (`"framed"`, `"buffered"`) and logs (`"header"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Framing::Framed => "framed",
             Framing::Unframed => "buffered",
+            Framing::Header => "header",
         }
+    }
+
+    /// Whether each message follows a 4-byte length (framed and header).
+    pub fn has_length(self) -> bool {
+        self != Framing::Unframed
     }
 }
 

@@ -106,7 +106,8 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         &mut self.io
     }
 
-    /// Reads the next message, without its frame length. `Ok(None)`: the peer closed the
+    /// Reads the next message, without its frame length (a header frame whole: see
+    /// [`header::decode`](super::header::decode)). `Ok(None)`: the peer closed the
     /// connection between messages.
     pub async fn read_message(&mut self) -> Result<Option<Bytes>, WireError> {
         poll_fn(|cx| self.poll_read_message(cx)).await
@@ -156,7 +157,7 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
     /// Splits a whole message off the buffer if one is there.
     fn parse_buffered(&mut self) -> Result<Option<Bytes>, WireError> {
         match self.wire.framing {
-            Framing::Framed => self.parse_frame(),
+            Framing::Framed | Framing::Header => self.parse_frame(),
             Framing::Unframed => self.parse_unframed(),
         }
     }

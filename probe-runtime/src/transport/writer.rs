@@ -19,9 +19,9 @@ const MAX_BATCH: usize = 64 * 1024;
 const KEEP_CAPACITY: usize = 256 * 1024;
 
 /// Appends `message` to `out` as it goes on the wire: after its 4-byte big-endian length when
-/// framed, as it is when not.
+/// framed (a header frame too), as it is when not.
 pub fn encode_frame(framing: Framing, message: &[u8], out: &mut BytesMut) -> Result<(), WireError> {
-    if framing == Framing::Framed {
+    if framing.has_length() {
         let len = i32::try_from(message.len()).map_err(|_| WireError::Unframeable { len: message.len() })?;
         out.reserve(4 + message.len());
         out.put_i32(len);

@@ -1,0 +1,122 @@
+//! Reading a header frame: every size checked against the bytes that are there.
+
+use bytes::Bytes;
+
+use super::error::HeaderError;
+use super::headers::Headers;
+use super::{FIXED_LEN, HEADER_MAGIC, HeaderFrame, INFO_KEY_VALUE, MAX_HEADER_WORDS, Transform, zlib};
+use crate::codec::Limits;
+use crate::service::Protocol;
+
+/// Reads a header frame (the bytes after its length prefix): what it says, and its payload with
+/// the transforms undone (a zlib payload inflates to at most [`Limits::max_frame`]). Keys and
+/// values share `frame`'s buffer; nothing is copied but an inflated payload.
+pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), HeaderError> {
+    let Some(&[m0, m1, f0, f1, s0, s1, s2, s3, w0, w1]) = frame.first_chunk::<FIXED_LEN>() else {
+        return Err(HeaderError::TooShort { len: frame.len() });
+    };
+    let magic = u16::from_be_bytes([m0, m1]);
+    if magic != HEADER_MAGIC {
+        return Err(HeaderError::NoMagic { found: magic });
+    }
+    let flags = u16::from_be_bytes([f0, f1]);
+    let seqid = i32::from_be_bytes([s0, s1, s2, s3]);
+    let words = u16::from_be_bytes([w0, w1]);
+    let left = frame.len() - FIXED_LEN;
+    let header_len = usize::from(words) * 4;
+    if usize::from(words) > MAX_HEADER_WORDS || header_len > left {
+        return Err(HeaderError::HeaderPastFrame { words, left });
+    }
+    let end = FIXED_LEN + header_len;
+    let mut cursor = Cursor { frame: &frame, at: FIXED_LEN, end };
+    let protocol = match cursor.varint()? {
+        0 => Protocol::Binary,
+        2 => Protocol::Compact,
+        other => return Err(HeaderError::UnknownProtocol(other)),
+    };
+    let count = cursor.varint()?;
+    if usize::try_from(count).map_or(true, |count| count > cursor.left()) {
+        return Err(HeaderError::TooManyTransforms { count, left: cursor.left() });
+    }
+    let mut transforms = Vec::new();
+    for _ in 0..count {
+        let id = cursor.varint()?;
+        transforms.push(Transform::from_id(id).ok_or(HeaderError::UnknownTransform(id))?);
+    }
+    let mut headers = Headers::new();
+    while cursor.left() > 0 {
+        // 0 is padding; an unknown id means none after it is known either: skip to the payload.
+        if cursor.varint()? != INFO_KEY_VALUE {
+            break;
+        }
+        let mut pairs = cursor.varint()?;
+        while pairs > 0 && cursor.left() > 0 {
+            let key = cursor.string()?;
+            let value = cursor.string()?;
+            headers.insert(key, value);
+            pairs -= 1;
+        }
+    }
+    let mut payload = frame.slice(end..);
+    for transform in transforms.iter().rev() {
+        payload = match transform {
+            Transform::Zlib => Bytes::from(zlib::inflate(&payload, limits.max_frame)?),
+        };
+    }
+    Ok((HeaderFrame { seqid, flags, protocol, transforms, headers }, payload))
+}
+
+/// The sequence id of a header frame, from its fixed part; `None` if `frame` is not one.
+pub fn frame_seqid(frame: &[u8]) -> Option<i32> {
+    match *frame {
+        [0x0F, 0xFF, _, _, s0, s1, s2, s3, ..] => Some(i32::from_be_bytes([s0, s1, s2, s3])),
+        _ => None,
+    }
+}
+
+/// Reads varints and strings from the header words of a frame, never past their end.
+struct Cursor<'a> {
+    frame: &'a Bytes,
+    at: usize,
+    end: usize,
+}
+
+impl Cursor<'_> {
+    fn left(&self) -> usize {
+        self.end - self.at
+    }
+
+    /// An unsigned LEB128 varint of at most 32 bits (5 bytes), as the compact protocol writes.
+    fn varint(&mut self) -> Result<u32, HeaderError> {
+        let mut value = 0u32;
+        for shift in (0..35).step_by(7) {
+            if self.at >= self.end {
+                return Err(HeaderError::BadVarint("runs past the header's end"));
+            }
+            let byte = self.frame[self.at];
+            self.at += 1;
+            if shift == 28 && byte > 0x0F {
+                return Err(HeaderError::BadVarint("overflows 32 bits"));
+            }
+            value |= u32::from(byte & 0x7F) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(HeaderError::BadVarint("overflows 32 bits"))
+    }
+
+    /// A varint length, then that many bytes.
+    fn string(&mut self) -> Result<Bytes, HeaderError> {
+        let len = self.varint()?;
+        let left = self.left();
+        match usize::try_from(len) {
+            Ok(len) if len <= left => {
+                let s = self.frame.slice(self.at..self.at + len);
+                self.at += len;
+                Ok(s)
+            }
+            _ => Err(HeaderError::StringPastHeader { len: u64::from(len), left }),
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Writing a header frame.
+
+use bytes::{BufMut, BytesMut};
+
+use super::error::HeaderError;
+use super::{
+    FIXED_LEN, HEADER_MAGIC, HeaderFrame, INFO_KEY_VALUE, MAX_HEADER_WORDS, Transform, protocol_id, zlib,
+};
+
+/// Appends the header frame of `frame` around `payload` to `out`, without the length prefix (the
+/// framed writer adds it). Transforms are applied in order; headers are written when there are
+/// any; the header words are padded with zeros to a multiple of 4 bytes.
+pub fn encode(frame: &HeaderFrame, payload: &[u8], out: &mut BytesMut) -> Result<(), HeaderError> {
+    let mut header =
+        Vec::with_capacity(16 + frame.headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>());
+    varint(&mut header, protocol_id(frame.protocol));
+    varint(&mut header, u32::try_from(frame.transforms.len()).map_err(|_| too_many())?);
+    for transform in &frame.transforms {
+        varint(&mut header, transform.id());
+    }
+    if !frame.headers.is_empty() {
+        varint(&mut header, INFO_KEY_VALUE);
+        varint(&mut header, u32::try_from(frame.headers.len()).map_err(|_| too_many())?);
+        for (key, value) in frame.headers.iter() {
+            string(&mut header, key)?;
+            string(&mut header, value)?;
+        }
+    }
+    header.resize(header.len().next_multiple_of(4), 0);
+    let words = header.len() / 4;
+    if words > MAX_HEADER_WORDS {
+        return Err(HeaderError::Unwritable("the headers take more than 64 KiB"));
+    }
+    out.reserve(FIXED_LEN + header.len() + payload.len());
+    out.put_u16(HEADER_MAGIC);
+    out.put_u16(frame.flags);
+    out.put_i32(frame.seqid);
+    out.put_u16(words as u16);
+    out.extend_from_slice(&header);
+    match frame.transforms.as_slice() {
+        [] => out.extend_from_slice(payload),
+        transforms => {
+            let mut data = payload.to_vec();
+            for transform in transforms {
+                data = match transform {
+                    Transform::Zlib => {
+                        let mut deflated = Vec::new();
+                        zlib::deflate(&data, &mut deflated)?;
+                        deflated
+                    }
+                };
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(())
+}
+
+fn too_many() -> HeaderError {
+    HeaderError::Unwritable("more than 2^32 transforms or headers")
+}
+
+fn varint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7F) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn string(out: &mut Vec<u8>, s: &[u8]) -> Result<(), HeaderError> {
+    varint(out, u32::try_from(s.len()).map_err(|_| HeaderError::Unwritable("a header string over 4 GiB"))?);
+    out.extend_from_slice(s);
+    Ok(())
+}
