@@ -32,6 +32,8 @@ mod binary;
 mod collections;
 mod compact;
 mod error;
+#[cfg(test)]
+mod fixtures;
 mod input;
 mod limits;
 mod scan;
