@@ -18,7 +18,7 @@ mod histogram;
 #[path = "../../src/proc_stat.rs"]
 mod proc_stat;
 
-mod volo_gen {
+mod generated {
     #![allow(warnings, clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/volo_gen.rs"));
 }
@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail};
 use callers::{CallerPlan, run_callers};
-use volo_gen::echo::{EchoClient, EchoClientBuilder};
+use generated::volo_gen::echo::{EchoClient, EchoClientBuilder};
 
 struct Cli {
     addr: SocketAddr,
