@@ -12,6 +12,16 @@ use tokio::sync::watch;
 use super::layout::{Env, NodeData, NodeKey};
 use crate::service::BoxFuture;
 
+/// Where the address of `backend` is configured, for error messages.
+fn setting_of(backend: &str) -> &'static str {
+    match backend {
+        "ZooKeeper" => "PROBE_ZOOKEEPER, or `zookeeper` in the config file",
+        "Redis" => "PROBE_REDIS, or `redis` in the config file",
+        "MySQL" => "PROBE_MYSQL, or `mysql` in the config file",
+        _ => "the backend settings of the config file",
+    }
+}
+
 /// Why a backend operation failed. Its `Debug` is its `Display` text.
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -19,7 +29,8 @@ pub enum BackendError {
     /// The backend could not be reached, or stopped answering.
     #[error(
         "{backend} at {addr} is unreachable: {detail}; check that it runs and that the configured \
-         address is right (the test services start with `scripts/services.sh up`)"
+         address is right ({}; the test services start with `scripts/services.sh up`)",
+        setting_of(.backend)
     )]
     Unreachable {
         /// `ZooKeeper`, `Redis`, `MySQL` or an embedded backend.

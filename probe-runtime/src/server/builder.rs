@@ -45,8 +45,10 @@ pub enum ServeError {
     #[error("appkey {0} is not registered; register it with `probe apps add {0}`")]
     UnregisteredApp(String),
     /// A registry backend failed while the server registered.
+    /// (Its text includes the backend's; it is not also given as the error's source, so a report
+    /// of the chain says it once.)
     #[error("cannot register the server: {0}")]
-    Registry(#[from] crate::registry::BackendError),
+    Registry(crate::registry::BackendError),
     /// The address to register could not be found or is not valid in a node name; the text says
     /// what to set.
     #[error("{0}")]
@@ -68,6 +70,12 @@ pub enum ServeError {
 }
 
 crate::debug_as_display!(ServeError);
+
+impl From<crate::registry::BackendError> for ServeError {
+    fn from(err: crate::registry::BackendError) -> Self {
+        ServeError::Registry(err)
+    }
+}
 
 /// The settings every connection of a server follows.
 #[derive(Debug, Clone)]

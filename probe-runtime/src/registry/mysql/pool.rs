@@ -129,7 +129,7 @@ pub(super) fn error(addr: &str, action: String, err: mysql_async::Error) -> Back
             BackendError::Unreachable {
                 backend: BACKEND,
                 addr: addr.to_owned(),
-                detail: format!("{action}: {err}"),
+                detail: format!("{action}: {}", innermost(&err)),
             }
         }
         Error::Server(ref server) if [ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR].contains(&server.code) => {
@@ -137,6 +137,16 @@ pub(super) fn error(addr: &str, action: String, err: mysql_async::Error) -> Back
         }
         err => BackendError::Failed { backend: BACKEND, action, detail: err.to_string() },
     }
+}
+
+/// The innermost cause of `err`: mysql_async wraps an I/O error twice, each layer prefixing
+/// "Input/output error".
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// The server error code of `err`, if the server answered with one.
