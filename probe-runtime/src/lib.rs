@@ -9,7 +9,9 @@
 //! - [`registry`]: the layout shared with the Python design, the backend traits with ZooKeeper,
 //!   Redis and MySQL implementations and embedded twins, and the [`registry::Operator`] actions;
 //! - [`discovery`]: routing tables kept current by registry watches; [`balance`]: the balancers;
-//! - [`config`]: settings from TOML files and `PROBE_*` variables.
+//! - [`config`]: settings from TOML files and `PROBE_*` variables;
+//! - [`context`]: per-call metadata (caller, request id, deadline, priority, trace context, user
+//!   headers) carried in THeader frames, read by handlers and set by clients.
 //!
 //! A provider and a client on embedded backends, in one process:
 //!
@@ -39,6 +41,7 @@ pub mod balance;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod context;
 pub mod discovery;
 mod error;
 pub mod metrics;

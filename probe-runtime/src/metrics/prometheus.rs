@@ -50,6 +50,15 @@ impl MetricsRegistry {
         for (service, method, snapshot) in &series {
             histogram(&mut latency, &[("service", *service), ("method", *method)], &snapshot.latency)?;
         }
+        let mut bad = encoder.encode_descriptor(
+            "probe_server_bad_header_frames",
+            "Header frames (THeader) a server could not read; each closed its connection.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (node, count) in self.server_bad_header_frames() {
+            counter(&mut bad, &[("node", node.as_str())], count)?;
+        }
         self.encode_buffered(encoder)
     }
 

@@ -154,6 +154,14 @@ impl MetricsRegistry {
             .collect()
     }
 
+    /// Each server's address and the header frames it could not read.
+    pub(crate) fn server_bad_header_frames(&self) -> Vec<(String, u64)> {
+        read(&self.inner.servers)
+            .iter()
+            .filter_map(|s| s.buffered().map(|(node, _)| (node.to_owned(), s.bad_header_frames())))
+            .collect()
+    }
+
     /// Every client series at this moment, sorted by service, method and node.
     pub fn client_calls_all(&self) -> Vec<ClientSeries> {
         read(&self.inner.clients)

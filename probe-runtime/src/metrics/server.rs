@@ -3,6 +3,7 @@
 //! table, without locks or allocation, and records it later through a plain index.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub struct ServerStats {
     services: Vec<ServiceStats>,
     /// The server's address and the budget of its buffered request and reply bytes.
     buffered: OnceLock<(String, Arc<MemoryBudget>)>,
+    /// Header frames (THeader) that could not be read; each closed its connection.
+    bad_header_frames: AtomicU64,
 }
 
 impl fmt::Debug for ServerStats {
@@ -61,12 +64,23 @@ impl ServerStats {
                 }
             })
             .collect();
-        ServerStats { services, buffered: OnceLock::new() }
+        ServerStats { services, buffered: OnceLock::new(), bad_header_frames: AtomicU64::new(0) }
     }
 
     /// Shows `budget`, the bytes buffered by the server at `node`, with these statistics.
     pub(crate) fn watch_buffered(&self, node: &str, budget: Arc<MemoryBudget>) {
         let _ = self.buffered.set((node.to_owned(), budget));
+    }
+
+    /// Counts a header frame that could not be read.
+    pub(crate) fn count_bad_header_frame(&self) {
+        self.bad_header_frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Header frames (THeader) that could not be read (malformed sizes, unknown transforms or
+    /// protocols, payloads inflating past the frame limit); each closed its connection.
+    pub fn bad_header_frames(&self) -> u64 {
+        self.bad_header_frames.load(Ordering::Relaxed)
     }
 
     /// The server's address and its budget of buffered bytes, once watched.

@@ -7,10 +7,24 @@ use tracing::{Span, debug_span, field};
 
 use super::RequestId;
 
-/// The span of a call a server handles, on `node` (the address it serves).
-pub(crate) fn server_call(service: &str, method: &str, node: &str, seqid: i32) -> Span {
+/// The span of a call a server handles, on `node` (the address it serves), with the request id
+/// its caller sent (in a header frame) or a new one.
+pub(crate) fn server_call(
+    service: &str,
+    method: &str,
+    node: &str,
+    seqid: i32,
+    sent_id: Option<&str>,
+) -> Span {
     let span = debug_span!("call", service, method, node, seqid, request_id = field::Empty);
-    with_request_id(&span, None);
+    match sent_id {
+        Some(id) if !span.is_disabled() => {
+            span.record("request_id", id);
+        }
+        _ => {
+            with_request_id(&span, None);
+        }
+    }
     span
 }
 
@@ -77,7 +91,7 @@ mod tests {
             let _call = call.enter();
             let _attempt = attempt("Demo_10.0.0.1_9090", id).entered();
             tracing::debug!("sent");
-            let _server = server_call("Demo", "get", "10.0.0.1:9090", 7).entered();
+            let _server = server_call("Demo", "get", "10.0.0.1:9090", 7, None).entered();
             tracing::debug!("served");
             id
         });

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tracing::{Span, error};
 
 use super::connection::Shared;
+use super::header_call::HeaderCall;
 use crate::codec::{
     ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType, shown_method,
 };
@@ -34,12 +35,14 @@ pub(super) struct Counted {
     pub(super) received: Instant,
 }
 
-/// A finished call: the reply to send ([`Reply::None`] for oneway calls) and, when metrics are
-/// on and the call was routed, how to count it.
+/// A finished call: the reply to send ([`Reply::None`] for oneway calls), when metrics are on
+/// and the call was routed how to count it, and for a call that came in a header frame what its
+/// reply's frame needs.
 #[derive(Debug)]
 pub(super) struct Finished {
     pub(super) reply: Reply,
     pub(super) counted: Option<Counted>,
+    pub(super) header: Option<Box<HeaderCall>>,
 }
 
 /// A call just read, after [`Routes::start`].
@@ -128,36 +131,53 @@ impl<'a> Routes<'a> {
         Some(routed)
     }
 
-    /// Starts the call `request`, read at `received`: routes it and creates its handler's
-    /// future (not polled yet).
-    pub(super) fn start(&mut self, mut request: Request, received: Instant) -> Started<'a> {
+    /// Starts the call `request`, read at `received` (in a header frame if `header`): routes it
+    /// and creates its handler's future (not polled yet), with the call's context current if it
+    /// has one.
+    pub(super) fn start(
+        &mut self,
+        mut request: Request,
+        received: Instant,
+        header: Option<Box<HeaderCall>>,
+    ) -> Started<'a> {
         let kind = request.header().kind;
         if !matches!(kind, MessageType::Call | MessageType::Oneway) {
             let message = format!("a request must be a call or oneway message, not {kind:?}");
             let e = ApplicationException::new(ApplicationExceptionKind::InvalidMessageType, message);
-            return Started::Done(Finished { reply: request.exception(&e), counted: None });
+            return Started::Done(Finished { reply: request.exception(&e), counted: None, header });
         }
         let Some(routed) = self.route(request.method()) else {
-            return Started::Done(Finished { reply: request.unknown_method(), counted: None });
+            return Started::Done(Finished { reply: request.unknown_method(), counted: None, header });
         };
         let shared = self.shared;
         let seqid = request.header().seqid;
-        let span = spans::server_call(routed.service_name, routed.method, &shared.node, seqid);
+        let request_id = header.as_ref().and_then(|h| h.context.request_id());
+        let span = spans::server_call(routed.service_name, routed.method, &shared.node, seqid, request_id);
         // The handler sees the method's name as its service declares it (without a `Service:`
         // prefix, and static, so its reply copies no string); the name sent is kept for the
         // replies made here.
         let sent = request.rename(routed.method);
-        let finish = Finish {
+        let context = header.as_ref().map(|h| h.context.clone());
+        let mut finish = Finish {
             sent,
             renamed: routed.prefixed,
             protocol: request.protocol(),
             limits: shared.config.limits,
             series: routed.series,
             received,
+            header,
         };
         let handler = {
             let _entered = span.enter();
-            catch_unwind(AssertUnwindSafe(|| routed.service.dispatch(request)))
+            let service = routed.service;
+            match context {
+                None => catch_unwind(AssertUnwindSafe(|| service.dispatch(request))),
+                // Only header calls pay for the task-local (and a second box).
+                Some(cx) => catch_unwind(AssertUnwindSafe(|| {
+                    let handler = cx.clone().sync_scope(|| service.dispatch(request));
+                    Box::pin(cx.scope(handler)) as BoxFuture<'a, Reply>
+                })),
+            }
         };
         match handler {
             Ok(handler) => Started::Running(Running { handler, span, finish }),
@@ -200,11 +220,12 @@ struct Finish {
     limits: Limits,
     series: Option<SeriesId>,
     received: Instant,
+    header: Option<Box<HeaderCall>>,
 }
 
 impl Finish {
     /// The finished call, from what the handler returned or the panic it raised.
-    fn finish(&self, reply: Result<Reply, Box<dyn Any + Send>>) -> Finished {
+    fn finish(&mut self, reply: Result<Reply, Box<dyn Any + Send>>) -> Finished {
         let sent = &self.sent;
         let reply = match reply {
             Ok(Reply::Message(message)) if self.renamed => {
@@ -230,7 +251,7 @@ impl Finish {
             };
             Counted { series, outcome, received: self.received }
         });
-        Finished { reply, counted }
+        Finished { reply, counted, header: self.header.take() }
     }
 
     /// The `InternalError` reply to a call whose handler failed.

@@ -28,10 +28,12 @@ use tracing::{debug, warn};
 use super::ServerConfig;
 use super::admission::{Admission, Ticket};
 use super::call::{Counted, Finished, Routes, Running, Started};
+use super::header_call::HeaderCall;
 use super::router::Router;
 use crate::codec::shown_method;
 use crate::metrics::ServerStats;
 use crate::service::{Protocol, Reply, Request};
+use crate::transport::header::{self, HeaderError};
 use crate::transport::{FrameWriter, Framing, Held, MemoryBudget, MessageReader, WireError};
 
 /// How long, and how many bytes, to drain from a peer that broke the protocol before closing.
@@ -117,6 +119,7 @@ pub(super) async fn serve_connection(
         shared: &shared,
         routes: Routes::new(&shared),
         protocol: wire.protocol,
+        header: wire.framing == Framing::Header,
         reader,
         writer: FrameWriter::new(write_half, wire.framing),
         calls: FuturesUnordered::new(),
@@ -188,6 +191,8 @@ struct Connection<'a> {
     shared: &'a Shared,
     routes: Routes<'a>,
     protocol: Protocol,
+    /// The peer speaks THeader: each request is a header frame (which names its protocol).
+    header: bool,
     reader: MessageReader<OwnedReadHalf>,
     writer: FrameWriter<OwnedWriteHalf>,
     /// The calls whose handlers wait.
@@ -322,9 +327,16 @@ impl<'a> Connection<'a> {
     /// its reply is queued; otherwise it joins the running calls.
     fn received(&mut self, message: Bytes, received: std::time::Instant, cx: &mut Context<'_>) {
         let limits = self.shared.config.limits;
+        let (protocol, message, header) = match self.header {
+            false => (self.protocol, message, None),
+            true => match header::decode(message, limits) {
+                Ok((frame, payload)) => (frame.protocol, payload, Some(HeaderCall::new(frame, received))),
+                Err(e) => return self.bad_header(e),
+            },
+        };
         let parsed = match self.routes.expected() {
-            Some(expected) => Request::parse_expecting(self.protocol, message, limits, expected),
-            None => Request::parse(self.protocol, message, limits),
+            Some(expected) => Request::parse_expecting(protocol, message, limits, expected),
+            None => Request::parse(protocol, message, limits),
         };
         let request = match parsed {
             Ok(request) => request,
@@ -334,7 +346,7 @@ impl<'a> Connection<'a> {
                 return;
             }
         };
-        match self.routes.start(request, received) {
+        match self.routes.start(request, received, header) {
             Started::Done(finished) => self.finish(finished),
             Started::Running(mut running) => match Pin::new(&mut running).poll(cx) {
                 Poll::Ready(finished) => self.finish(finished),
@@ -358,12 +370,26 @@ impl<'a> Connection<'a> {
         finished_any
     }
 
-    /// Queues a finished call's reply; the call is counted by [`Connection::count`].
+    /// Stops reading after a header frame that cannot be read: counted, logged, closed.
+    fn bad_header(&mut self, error: HeaderError) {
+        warn!(error = %error, "closing: malformed header frame");
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.count_bad_header_frame();
+        }
+        self.closing = Some(Closing::Broken);
+    }
+
+    /// Queues a finished call's reply (in a header frame for a header call); the call is counted
+    /// by [`Connection::count`].
     fn finish(&mut self, finished: Finished) {
-        if let Reply::Message(reply) = &finished.reply
-            && let Err(e) = self.writer.push(reply)
-        {
-            self.failed = Some(e);
+        if let Reply::Message(reply) = &finished.reply {
+            let pushed = match &finished.header {
+                None => self.writer.push(reply),
+                Some(header) => header.push_reply(reply, &mut self.writer),
+            };
+            if let Err(e) = pushed {
+                self.failed = Some(e);
+            }
         }
         if let Some(counted) = finished.counted {
             self.uncounted.push(counted);

@@ -36,6 +36,7 @@ mod admission;
 mod builder;
 mod call;
 mod connection;
+mod header_call;
 mod monitoring;
 mod registration;
 mod router;

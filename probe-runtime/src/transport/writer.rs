@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::Framing;
 use super::error::WireError;
+use super::header::{self, HeaderFrame};
 
 /// Gather at most this many bytes of queued messages into one write.
 const MAX_BATCH: usize = 64 * 1024;
@@ -53,6 +54,24 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Queues `message`; [`FrameWriter::poll_flush`] writes it.
     pub(crate) fn push(&mut self, message: &[u8]) -> Result<(), WireError> {
         encode_frame(self.framing, message, &mut self.queued)
+    }
+
+    /// Queues `message` in a header frame described by `frame`, encoded in place after its
+    /// length.
+    pub(crate) fn push_header(&mut self, frame: &HeaderFrame, message: &[u8]) -> Result<(), WireError> {
+        let start = self.queued.len();
+        self.queued.put_u32(0);
+        if let Err(e) = header::encode(frame, message, &mut self.queued) {
+            self.queued.truncate(start);
+            return Err(e.into());
+        }
+        let len = self.queued.len() - start - 4;
+        let Ok(len) = i32::try_from(len) else {
+            self.queued.truncate(start);
+            return Err(WireError::Unframeable { len });
+        };
+        self.queued[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        Ok(())
     }
 
     /// Bytes queued and not written yet.

@@ -162,7 +162,24 @@ impl Dispatch for Echo {
             };
             let probe = &self.probe;
             match request.method() {
-                "echo" => {}
+                // A call in a header frame: its `x-` headers go back, with what the context read.
+                "echo" => {
+                    if let Some(cx) = probe_runtime::context::Context::current() {
+                        for (k, v) in cx.headers().iter().filter(|(k, _)| k.starts_with(b"x-")) {
+                            cx.set_reply_header(Bytes::copy_from_slice(k), Bytes::copy_from_slice(v));
+                        }
+                        let saw = format!(
+                            "appkey={:?} service={:?} request_id={:?} priority={:?} deadline={} trace={:?}",
+                            cx.caller_appkey(),
+                            cx.caller_service(),
+                            cx.request_id(),
+                            cx.priority().map(|p| p.level()),
+                            cx.deadline().is_some(),
+                            cx.traceparent(),
+                        );
+                        cx.set_reply_header("saw", saw);
+                    }
+                }
                 "slow" => {
                     probe.slow_started.notify_waiters();
                     tokio::time::sleep(Duration::from_millis(args.delay_ms as u64)).await;

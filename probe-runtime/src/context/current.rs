@@ -1,0 +1,157 @@
+//! The context of the call a handler is handling.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::names;
+use super::priority::Priority;
+use crate::transport::header::Headers;
+
+tokio::task_local! {
+    static CURRENT: Context;
+}
+
+/// What the caller of the call being handled sent with it, and the headers its reply will carry.
+///
+/// Set (as a task-local, like `tracing`'s current span) only while a handler runs a call that
+/// came in a header frame; [`Context::current`] is `None` for any other call, and outside
+/// handlers. It is the handler's task that sees it: a task the handler spawns does not, unless
+/// it is handed a clone. Clones are cheap (one `Arc`).
+///
+/// The deadline and priority are read once, when the call arrives; enforcing them (and exporting
+/// the trace context) is left to middleware built on these accessors.
+#[derive(Debug, Clone)]
+pub struct Context(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    headers: Headers,
+    received: Instant,
+    deadline: Option<Instant>,
+    priority: Option<Priority>,
+    reply: Mutex<Headers>,
+}
+
+impl Context {
+    /// The context of a call that arrived at `received` with `headers`.
+    pub fn new(headers: Headers, received: Instant) -> Context {
+        let millis = headers.get(names::DEADLINE_MS).and_then(|ms| ms.trim().parse::<u64>().ok());
+        let deadline = millis.and_then(|ms| received.checked_add(Duration::from_millis(ms)));
+        let priority = headers.get(names::PRIORITY).and_then(Priority::parse);
+        Context(Arc::new(Inner { headers, received, deadline, priority, reply: Mutex::default() }))
+    }
+
+    /// The context of the call this task is handling, if it came with headers.
+    pub fn current() -> Option<Context> {
+        CURRENT.try_with(Context::clone).ok()
+    }
+
+    /// Runs `f` with this context current (for a handler's synchronous part, or a test).
+    pub fn sync_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self, f)
+    }
+
+    /// `future` with this context current whenever it runs: hand a spawned task its caller's
+    /// context with `tokio::spawn(cx.scope(work))`.
+    pub fn scope<F: Future>(self, future: F) -> tokio::task::futures::TaskLocalFuture<Context, F> {
+        CURRENT.scope(self, future)
+    }
+
+    /// Every header the caller sent, probe's and the user's, as received.
+    pub fn headers(&self) -> &Headers {
+        &self.0.headers
+    }
+
+    /// One header as text (`None` if absent or not UTF-8).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.headers.get(key)
+    }
+
+    /// The calling application ([`names::CALLER_APPKEY`]).
+    pub fn caller_appkey(&self) -> Option<&str> {
+        self.get(names::CALLER_APPKEY)
+    }
+
+    /// The calling service ([`names::CALLER_SERVICE`]).
+    pub fn caller_service(&self) -> Option<&str> {
+        self.get(names::CALLER_SERVICE)
+    }
+
+    /// The request id the caller gave the call ([`names::REQUEST_ID`]); the server's `call`
+    /// span shows it.
+    pub fn request_id(&self) -> Option<&str> {
+        self.get(names::REQUEST_ID)
+    }
+
+    /// When the call arrived.
+    pub fn received(&self) -> Instant {
+        self.0.received
+    }
+
+    /// When the caller stops waiting: arrival plus [`names::DEADLINE_MS`].
+    pub fn deadline(&self) -> Option<Instant> {
+        self.0.deadline
+    }
+
+    /// The time left before [`Context::deadline`] (zero once past it).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.0.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The call's priority ([`names::PRIORITY`]).
+    pub fn priority(&self) -> Option<Priority> {
+        self.0.priority
+    }
+
+    /// W3C `traceparent`.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.get(names::TRACEPARENT)
+    }
+
+    /// W3C `tracestate`.
+    pub fn tracestate(&self) -> Option<&str> {
+        self.get(names::TRACESTATE)
+    }
+
+    /// Sets a header of the reply (replacing one set before).
+    pub fn set_reply_header(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) {
+        self.0.reply.lock().unwrap_or_else(PoisonError::into_inner).insert(key, value);
+    }
+
+    /// The reply's headers, taken (the server writes them once).
+    pub(crate) fn take_reply_headers(&self) -> Headers {
+        std::mem::take(&mut *self.0.reply.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn current_only_inside_a_scope() {
+        assert!(Context::current().is_none());
+        let headers: Headers =
+            [(names::DEADLINE_MS, "250"), (names::PRIORITY, "sheddable"), (names::CALLER_APPKEY, "a")]
+                .into_iter()
+                .collect();
+        let now = Instant::now();
+        let cx = Context::new(headers, now);
+        let seen = cx
+            .clone()
+            .scope(async {
+                let cx = Context::current().expect("set");
+                cx.set_reply_header("k", "v");
+                (cx.deadline(), cx.priority(), cx.caller_appkey().map(str::to_owned))
+            })
+            .await;
+        assert_eq!(
+            seen,
+            (Some(now + Duration::from_millis(250)), Some(Priority::SHEDDABLE), Some("a".into()))
+        );
+        assert_eq!(cx.take_reply_headers().get("k"), Some("v"));
+        assert!(Context::current().is_none());
+    }
+}

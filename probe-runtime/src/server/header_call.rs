@@ -1,0 +1,46 @@
+//! A call that came in a header frame (THeader): its context while the handler runs, and the
+//! header frame its reply goes back in.
+//!
+//! The reply mirrors the request's frame (seqid, flags, protocol and transforms, as Apache's C++
+//! server does) and carries the headers the handler set with
+//! [`Context::set_reply_header`](crate::context::Context::set_reply_header).
+
+use std::time::Instant;
+
+use tokio::net::tcp::OwnedWriteHalf;
+
+use crate::context::Context;
+use crate::transport::header::HeaderFrame;
+use crate::transport::{FrameWriter, WireError};
+
+/// What the reply to a header call needs, kept with the call (boxed: most calls have none).
+#[derive(Debug)]
+pub(super) struct HeaderCall {
+    /// The request's frame, its headers moved into the context.
+    frame: HeaderFrame,
+    pub(super) context: Context,
+}
+
+impl HeaderCall {
+    /// The call of `frame`, received at `received`.
+    pub(super) fn new(mut frame: HeaderFrame, received: Instant) -> Box<HeaderCall> {
+        let headers = std::mem::take(&mut frame.headers);
+        Box::new(HeaderCall { frame, context: Context::new(headers, received) })
+    }
+
+    /// Queues `reply` in a header frame like the request's, with the reply headers set.
+    pub(super) fn push_reply(
+        &self,
+        reply: &[u8],
+        writer: &mut FrameWriter<OwnedWriteHalf>,
+    ) -> Result<(), WireError> {
+        let frame = HeaderFrame {
+            seqid: self.frame.seqid,
+            flags: self.frame.flags,
+            protocol: self.frame.protocol,
+            transforms: self.frame.transforms.clone(),
+            headers: self.context.take_reply_headers(),
+        };
+        writer.push_header(&frame, reply)
+    }
+}
