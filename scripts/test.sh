@@ -32,6 +32,10 @@ python_env() {
     local venv="$root/target/venv"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$root/scripts/requirements.txt"
+    # The design's redis-py-cluster pins an old redis-py: a virtualenv of its own.
+    local cluster="$root/target/venv-cluster"
+    [ -x "$cluster/bin/python" ] || python3 -m venv "$cluster"
+    "$cluster/bin/python" -m pip install -q --disable-pip-version-check -r "$root/scripts/requirements-cluster.txt"
 }
 
 apache_codegen() { # Apache Thrift's Python code for the interop IDL, by Debian's thrift-compiler
@@ -84,6 +88,7 @@ stage "services up (single and clustered)" scripts/services.sh up --cluster
 eval "$(scripts/services.sh env --cluster)"
 stage "python peers (venv)" python_env
 export PROBE_TEST_PYTHON="$root/target/venv/bin/python"
+export PROBE_TEST_PYTHON_CLUSTER="$root/target/venv-cluster/bin/python"
 stage "python peers (thrift gen)" apache_codegen
 export PROBE_TEST_APACHE_PY="$root/target/interop-py"
 stage "browser (chromium, playwright)" browser_env

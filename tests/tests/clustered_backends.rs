@@ -1,7 +1,9 @@
 //! probe on the production shapes of its backends: a 3-member ZooKeeper ensemble and a Redis Cluster
 //! of 3 masters with a replica each (`scripts/services.sh up --cluster`). Providers register through
 //! the ensemble, a client discovers and balances over them, an operator change goes to the cluster's
-//! hash and to the live node, and the client's table follows it.
+//! hash and to the live node, and the client's table follows it. The Python design's cluster client
+//! (redis-py-cluster's `StrictRedisCluster`, `design_cluster.py`) reads what probe wrote, and a
+//! provider takes the settings it wrote.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,37 @@ use probe_runtime::client::ClusterOptions;
 use probe_runtime::registry::Operator;
 use probe_runtime::registry::layout::{NodeData, redis_hash};
 use probe_tests::governance::{add_app, client, count_pings, node_key, start_provider, wait_for_routes};
-use probe_tests::{clustered_backends, redis_cluster, unique};
+use probe_tests::{clustered_backends, redis_cluster, redis_cluster_urls, unique};
+
+/// Runs `design_cluster.py ARGS` in the redis-py-cluster virtualenv; its JSON line.
+fn design_cluster(args: &[&str]) -> Result<serde_json::Value> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var_os("PROBE_TEST_PYTHON_CLUSTER")
+        .map_or_else(|| root.join("../target/venv-cluster/bin/python"), std::path::PathBuf::from);
+    let seed = redis_cluster_urls();
+    let seed =
+        seed.split(',').next().unwrap_or_default().trim_start_matches("redis://").trim_end_matches('/');
+    let out = std::process::Command::new(&python)
+        .arg(root.join("python/design_cluster.py"))
+        .args(args)
+        .args(["--seed", seed])
+        .output()
+        .with_context(|| {
+            format!("cannot run {} (PROBE_TEST_PYTHON_CLUSTER); run `scripts/test.sh`, which makes the redis-py-cluster venv", python.display())
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success(),
+        "design_cluster.py {args:?}: {}\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = stdout.lines().last().unwrap_or_default();
+    if line == "OK" {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_str(line).with_context(|| format!("no JSON from design_cluster.py: {stdout}"))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn providers_and_clients_run_on_an_ensemble_and_a_redis_cluster() {
@@ -53,6 +85,38 @@ async fn ensemble_and_cluster() -> Result<()> {
         .await?;
     let stored = NodeData::from_json(stored.context("no settings for b")?.as_bytes())?;
     ensure!(!stored.valid.is_on(), "the cluster still holds b on: {stored:?}");
+    // The Python design's cluster client reads the same.
+    let env = backends.env.as_str();
+    let python = design_cluster(&["get", env, &key_b.redis_field()])?;
+    println!("clustered: redis-py-cluster reads b as {python}");
+    ensure!(python["valid"] == 0 && python["weight"] == 10, "redis-py-cluster reads {python}");
+
+    // Settings a Python operator writes through redis-py-cluster reach a starting provider.
+    let port = probe_tests::python_registry::free_port()?;
+    let key_c =
+        probe_runtime::registry::layout::NodeKey::new(backends.env, &appkey, "Directory", "127.0.0.1", port)?;
+    let loose = format!(r#"{{"host": "127.0.0.1", "port": {port}, "weight": 30.0, "valid": true}}"#);
+    design_cluster(&["set", env, &key_c.redis_field(), &loose])?;
+    let c = probe_runtime::server::Server::builder()
+        .add_service_for_app(
+            &appkey,
+            probe_tests::idl::interop::DirectoryServer::new(probe_tests::governance::Tagged {
+                tag: "c".into(),
+            }),
+        )
+        .register(backends.clone())
+        .advertise_host("127.0.0.1")
+        .start(("127.0.0.1", port))
+        .await?;
+    let nodes = backends.registry.nodes(backends.env, &appkey).await?;
+    let node_c = nodes.iter().find(|n| n.key == key_c).context("c is not registered")?;
+    ensure!(
+        node_c.data.weight.to_string() == "30.0" || node_c.data.weight.to_string() == "30",
+        "c registered {:?}",
+        node_c.data
+    );
+    ensure!(node_c.data.valid.is_on(), "c registered {:?}", node_c.data);
+    c.shutdown().await?;
     a.shutdown().await?;
     b.shutdown().await?;
     Ok(())
