@@ -132,3 +132,42 @@ async fn malformed_header_frames_close_the_connection_and_are_counted() {
     assert_serving(addr).await;
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn probe_clients_send_metadata_in_header_frames() {
+    use probe_runtime::client::{Channel, TcpTransport};
+    use probe_runtime::context::{Metadata, Priority};
+    let (server, _) = start_echo().await;
+    for protocol in [Protocol::Binary, Protocol::Compact] {
+        for (multiplex, zlib, prefix) in [(false, false, false), (true, true, true), (true, false, false)] {
+            let transport = TcpTransport::builder(server.local_addr().to_string())
+                .protocol(protocol)
+                .header(true)
+                .header_zlib(zlib)
+                .multiplex(multiplex)
+                .service_prefix(prefix)
+                .build();
+            assert_eq!(transport.wire(), WireFormat::new(protocol, Framing::Header));
+            let channel = Channel::new(transport);
+            let metadata = Metadata::new()
+                .caller("caller_app", "Caller")
+                .priority(Priority::SHEDDABLE)
+                .deadline(std::time::Duration::from_secs(2))
+                .traceparent("00-aa-bb-01")
+                .header("x-tenant", "acme");
+            let with = channel.with_metadata(metadata.clone());
+            assert_eq!(echo(&with, "hi").await.unwrap(), "hi");
+            let reply = metadata.reply_headers().expect("a header reply");
+            assert_eq!(reply.get("x-tenant"), Some("acme"));
+            let saw = reply.get("saw").unwrap();
+            assert!(
+                saw.starts_with("appkey=Some(\"caller_app\") service=Some(\"Caller\") request_id=Some("),
+                "{saw}"
+            );
+            assert!(saw.ends_with("priority=Some(2) deadline=true trace=Some(\"00-aa-bb-01\")"), "{saw}");
+            // Without metadata: still a header call, with a request id only.
+            assert_eq!(echo(&channel, "plain").await.unwrap(), "plain");
+        }
+    }
+    server.shutdown().await.unwrap();
+}

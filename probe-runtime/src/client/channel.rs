@@ -8,7 +8,9 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::header::peek;
 use crate::codec::{ApplicationException, Decode, Encode, Limits, MessageHeader, MessageType};
+use crate::context::Metadata;
 use crate::error::{CallError, Error};
+use crate::metrics::RequestId;
 use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
 
 /// The first buffer a call is encoded into.
@@ -38,6 +40,10 @@ pub struct Call {
     pub options: CallOptions,
     /// The caller's affinity key, for consistent-hash balancing.
     pub affinity: Option<Bytes>,
+    /// Headers for peers that speak THeader ([`Channel::with_metadata`]).
+    pub metadata: Option<Arc<Metadata>>,
+    /// The call span's request id, once a transport opened the span (sent in THeader).
+    pub request_id: Option<RequestId>,
 }
 
 /// What moves calls: a pooled TCP connection set, a balancer over discovered nodes, or an
@@ -57,6 +63,7 @@ pub struct Channel {
     seqid: Arc<AtomicI32>,
     limits: Limits,
     affinity: Option<Bytes>,
+    metadata: Option<Arc<Metadata>>,
 }
 
 impl fmt::Debug for Channel {
@@ -73,6 +80,7 @@ impl Channel {
             seqid: Arc::new(AtomicI32::new(0)),
             limits: Limits::default(),
             affinity: None,
+            metadata: None,
         }
     }
 
@@ -81,6 +89,14 @@ impl Channel {
     /// key: `DemoClient::new(channel.with_affinity_key(user_id.to_be_bytes().to_vec()))`.
     pub fn with_affinity_key(&self, key: impl Into<Bytes>) -> Channel {
         Channel { affinity: Some(key.into()), ..self.clone() }
+    }
+
+    /// This channel with every call carrying `metadata` (caller, deadline, priority, trace
+    /// context, user headers) to peers that speak THeader; other peers get plain calls. Clones
+    /// are cheap, so take one per call for per-call values:
+    /// `DemoClient::new(channel.with_metadata(Metadata::new().priority(Priority::CRITICAL)))`.
+    pub fn with_metadata(&self, metadata: Metadata) -> Channel {
+        Channel { metadata: Some(Arc::new(metadata)), ..self.clone() }
     }
 
     /// A channel that hands calls straight to a service in this process: for tests, with the full
@@ -105,8 +121,16 @@ impl Channel {
         // Room for a small call in one allocation (a header and a few hundred bytes of arguments).
         let mut buf = BytesMut::with_capacity(CALL_CAPACITY);
         protocol.encode_message(&MessageHeader::new(method, kind, seqid), args, &mut buf)?;
-        let call =
-            Call { service, method, seqid, message: buf.freeze(), options, affinity: self.affinity.clone() };
+        let call = Call {
+            service,
+            method,
+            seqid,
+            message: buf.freeze(),
+            options,
+            affinity: self.affinity.clone(),
+            metadata: self.metadata.clone(),
+            request_id: None,
+        };
         let Some(reply) = self.transport.send(call).await? else { return Ok(None) };
         // The header read in place (no copy of the name), or by the codec if it is another form.
         let fast = peek(protocol, &reply)

@@ -182,6 +182,8 @@ impl ClusterTransport {
                 .then(|| WireFormat::new(Protocol::Binary, Framing::Unframed)),
             Some(_) => {
                 let framing = match node.transport.as_deref() {
+                    // A probe provider that takes THeader gets calls with their metadata.
+                    _ if node.speaks_theader() => Framing::Header,
                     Some("buffered") | Some("unframed") => Framing::Unframed,
                     _ => Framing::Framed,
                 };
@@ -241,7 +243,8 @@ impl ClusterTransport {
         let probe = node.version.is_some();
         TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port))
             .protocol(wire.protocol)
-            .framed(wire.framing == Framing::Framed)
+            .framed(wire.framing != Framing::Unframed)
+            .header(wire.framing == Framing::Header)
             .multiplex(probe)
             .service_prefix(probe)
             .pool_size(self.options.pool_size)
@@ -340,7 +343,8 @@ impl ClusterTransport {
         }
     }
 
-    async fn send_now(&self, call: Call, request_id: Option<RequestId>) -> Result<Option<Bytes>, Error> {
+    async fn send_now(&self, mut call: Call, request_id: Option<RequestId>) -> Result<Option<Bytes>, Error> {
+        call.request_id = call.request_id.or(request_id);
         let deadline = Instant::now() + self.options.call_timeout;
         let idempotent = call.options.idempotent
             || (!self.options.idempotent_methods.is_empty()

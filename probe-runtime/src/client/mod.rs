@@ -8,6 +8,7 @@ mod header;
 mod mux;
 mod pool;
 mod tcp;
+mod theader;
 
 pub use channel::{Call, CallOptions, Channel, Transport};
 pub use cluster::{ClusterOptions, ClusterTransport};

@@ -25,9 +25,10 @@ use tracing::debug;
 
 use super::endpoint::Endpoint;
 use super::header::{encode_prefixed, peek};
+use super::theader::reply_seqid;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
-use crate::transport::{MessageReader, WireFormat, encode_frame};
+use crate::transport::{Framing, MessageReader, WireFormat, encode_frame};
 
 /// Messages queued for a connection's writer before senders wait.
 const WRITE_QUEUE: usize = 1024;
@@ -357,8 +358,12 @@ async fn read_replies(mut reader: MessageReader<OwnedReadHalf>, shared: Arc<Shar
             Ok(None) => break "the server closed the connection".to_owned(),
             Err(e) => break format!("reading a reply failed: {e}"),
         };
-        let seqid = match peek(endpoint.wire.protocol, &reply) {
-            Some(header) => header.seqid,
+        let peeked = match endpoint.wire.framing {
+            Framing::Header => reply_seqid(&reply),
+            _ => peek(endpoint.wire.protocol, &reply).map(|header| header.seqid),
+        };
+        let seqid = match peeked {
+            Some(seqid) => seqid,
             None => match endpoint.wire.protocol.decode_header(reply.clone(), endpoint.limits) {
                 Ok((header, _)) => header.seqid,
                 Err(e) => break format!("a reply header does not decode: {e}"),

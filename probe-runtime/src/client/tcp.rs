@@ -11,10 +11,12 @@ use super::channel::{Call, Channel, Transport};
 use super::endpoint::{Endpoint, millis};
 use super::mux::{Mux, Outgoing};
 use super::pool::Pool;
+use super::theader::HeaderOptions;
 use crate::codec::Limits;
 use crate::error::Error;
 use crate::metrics::{NodeRecorder, Outcome, global, spans};
 use crate::service::{BoxFuture, Protocol};
+use crate::transport::header::Transform;
 use crate::transport::{Framing, WireFormat};
 
 /// Configures a [`TcpTransport`]; from [`TcpTransport::builder`].
@@ -34,6 +36,7 @@ pub struct TcpTransportBuilder {
     /// transport counts its attempts instead).
     node: Option<Arc<str>>,
     count_calls: bool,
+    header_transforms: Vec<Transform>,
 }
 
 impl TcpTransportBuilder {
@@ -46,6 +49,25 @@ impl TcpTransportBuilder {
     /// Framed (a 4-byte length before each message) or not. Default framed.
     pub fn framed(mut self, framed: bool) -> Self {
         self.wire.framing = if framed { Framing::Framed } else { Framing::Unframed };
+        self
+    }
+
+    /// Apache's header transport (THeader): each call in a header frame carrying the channel's
+    /// [`Metadata`](crate::context::Metadata), for probe servers (which advertise it in their
+    /// node data) and Apache servers using `THeaderProtocol`. Default off; off after on, framed.
+    pub fn header(mut self, on: bool) -> Self {
+        if on {
+            self.wire.framing = Framing::Header;
+        } else if self.wire.framing == Framing::Header {
+            self.wire.framing = Framing::Framed;
+        }
+        self
+    }
+
+    /// With [`header`](Self::header), compresses every call with THeader's zlib transform (the
+    /// server answers likewise). Default off.
+    pub fn header_zlib(mut self, on: bool) -> Self {
+        self.header_transforms = if on { vec![Transform::Zlib] } else { Vec::new() };
         self
     }
 
@@ -132,7 +154,10 @@ impl TcpTransportBuilder {
         } else {
             Conns::Pool(Pool::new(endpoint.clone(), self.pool_size, self.idle_timeout, phases))
         };
+        let header = (self.wire.framing == Framing::Header)
+            .then(|| Arc::new(HeaderOptions { transforms: self.header_transforms }));
         TcpTransport {
+            header,
             endpoint,
             conns,
             service_prefix: self.service_prefix,
@@ -179,6 +204,8 @@ enum Conns {
 /// ```
 pub struct TcpTransport {
     endpoint: Arc<Endpoint>,
+    /// Set when calls go in header frames.
+    header: Option<Arc<HeaderOptions>>,
     conns: Conns,
     service_prefix: bool,
     timeout: Duration,
@@ -216,6 +243,7 @@ impl TcpTransport {
             metrics: true,
             node: None,
             count_calls: true,
+            header_transforms: Vec::new(),
         }
     }
 
@@ -243,9 +271,10 @@ impl TcpTransport {
     }
 
     /// Sends in a call span, counting the call unless metrics are off.
-    async fn send_counted(&self, call: Call) -> Result<Option<Bytes>, Error> {
+    async fn send_counted(&self, mut call: Call) -> Result<Option<Bytes>, Error> {
         let (service, method) = (call.service, call.method);
-        let (span, _) = spans::client_call(service, method, Some(&self.endpoint.addr));
+        let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
+        call.request_id = call.request_id.or(request_id);
         let Some(recorder) = self.recorder() else {
             return self.send_in_time(call).instrument(span).await;
         };
@@ -261,11 +290,24 @@ impl TcpTransport {
     /// the outgoing buffer; the reply comes back as the server named it (probe servers answer
     /// with the name as sent, Apache's without the prefix), which [`Channel`] takes either way.
     pub(super) async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
-        let Call { service, seqid, message, options, .. } = call;
+        let Call { service, seqid, message, options, metadata, request_id, .. } = call;
         let prefix = self.service_prefix.then_some(service);
-        match &self.conns {
+        // THeader: the call goes in a header frame with its metadata; its reply comes in one.
+        let (message, prefix, sent) = match &self.header {
+            None => (message, prefix, None),
+            Some(header) => {
+                let wire = self.endpoint.wire;
+                let (frame, sent) = header.wrap(wire, seqid, &message, prefix, metadata, request_id)?;
+                (frame, None, Some(sent))
+            }
+        };
+        let reply = match &self.conns {
             Conns::Pool(pool) => pool.call(message, prefix, options.oneway).await,
             Conns::Mux(mux) => mux.call(seqid, Outgoing { message, prefix }, options.oneway).await,
+        };
+        match sent {
+            None => reply,
+            Some(sent) => sent.unwrap(reply?, self.endpoint.wire, self.endpoint.limits),
         }
     }
 }

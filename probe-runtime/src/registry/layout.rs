@@ -226,6 +226,9 @@ impl fmt::Display for NodeKey {
     }
 }
 
+/// The value of [`NodeData::headers`] of a provider that reads THeader.
+pub const HEADERS_THEADER: &str = "theader";
+
 /// The JSON stored in the ephemeral node and in Redis. The first four fields are the Python design's,
 /// read as the Python client reads them (see [`NodeData::from_json`]); the optional ones are probe's
 /// additions, which Python clients ignore. Unknown fields are kept so a rewrite by an operator tool
@@ -249,6 +252,11 @@ pub struct NodeData {
     /// probe version of the provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// Per-call metadata the provider takes: `"theader"` when it reads Apache's header transport
+    /// (probe providers do), so probe clients send calls with their headers. The provider still
+    /// takes `protocol`/`transport` calls on the same port (Python and Apache clients).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<String>,
     /// Provider process id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -271,6 +279,7 @@ impl NodeData {
             protocol: None,
             transport: None,
             version: None,
+            headers: None,
             pid: None,
             started_at: None,
             extra: serde_json::Map::new(),
@@ -302,10 +311,16 @@ impl NodeData {
             protocol: string(&mut rest, "protocol"),
             transport: string(&mut rest, "transport"),
             version: string(&mut rest, "version"),
+            headers: string(&mut rest, "headers"),
             pid: take(&mut rest, "pid", |v| v.as_u64().and_then(|n| u32::try_from(n).ok())),
             started_at: take(&mut rest, "started_at", serde_json::Value::as_u64),
             extra: rest,
         })
+    }
+
+    /// Whether the provider reads THeader frames (`"headers": "theader"`).
+    pub fn speaks_theader(&self) -> bool {
+        self.headers.as_deref() == Some(HEADERS_THEADER)
     }
 
     /// Serialises node JSON.

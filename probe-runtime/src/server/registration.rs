@@ -162,6 +162,7 @@ impl Nodes {
         data.protocol = Some("binary".to_owned());
         data.transport = Some("framed".to_owned());
         data.version = Some(env!("CARGO_PKG_VERSION").to_owned());
+        data.headers = Some(crate::registry::layout::HEADERS_THEADER.to_owned());
         data.pid = Some(std::process::id());
         data.started_at = Some(self.started_at);
         data
