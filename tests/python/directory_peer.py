@@ -18,7 +18,8 @@ import time
 INTERNAL_ERROR = 6
 
 PROTOCOLS = ("binary", "compact")
-TRANSPORTS = ("buffered", "framed")
+# "header" is Apache's THeaderTransport/THeaderProtocol (apache_*.py only).
+TRANSPORTS = ("buffered", "framed", "header")
 
 
 class Types:
@@ -272,11 +273,14 @@ def add_client_args(parser):
     parser.add_argument("transport", choices=TRANSPORTS)
 
 
-def run_client(library, args, client, t, with_points):
-    """Runs `exercise` and prints its results as one JSON line; returns the exit status."""
+def run_client(library, args, client, t, with_points, after=None):
+    """Runs `exercise` (then `after(out)`, if given) and prints its results as one JSON line;
+    returns the exit status."""
     out = {"library": library, "protocol": args.protocol, "transport": args.transport}
     try:
         exercise(client, t, with_points, out)
+        if after is not None:
+            after(out)
     except Mismatch as e:
         out["error"] = str(e)
         print(json.dumps(out, sort_keys=True), flush=True)

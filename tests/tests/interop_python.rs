@@ -1,6 +1,7 @@
 //! probe against real Python Thrift peers from PyPI, both ways: thriftpy2 and Apache Thrift clients
 //! call a probe server, and a probe client calls thriftpy2 and Apache Thrift servers, over every
-//! protocol and framing Apache offers and thriftpy2's default (binary, buffered).
+//! protocol and framing Apache offers and thriftpy2's default (binary, buffered), and Apache's
+//! header transport (THeader) with binary and compact inside, its headers round-tripped.
 //!
 //! The peers are `tests/python/*.py`; `scripts/test.sh` makes their venv and Apache's generated
 //! code, and without those this test fails (it never skips). Each combination gets a fresh server,
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use directory::{Handler, blank_user, named, put_user, sample_user, user_json};
-use probe::{CallError, Channel, Protocol};
+use probe::{CallError, Channel, Metadata, Priority, Protocol};
 use probe_runtime::client::TcpTransport;
 use probe_runtime::codec::ApplicationExceptionKind;
 use probe_runtime::server::Server;
@@ -24,14 +25,20 @@ use probe_tests::idl::interop::*;
 use probe_tests::python::{Library, PythonPeers};
 use serde_json::{Value, json};
 
-/// Thriftpy2's default wire (the one the Python design used), then all four Apache offers.
-const COMBINATIONS: [(Library, WireFormat); 5] = [
+/// Thriftpy2's default wire (the one the Python design used), then all four Apache offers, then
+/// Apache's THeader with either protocol inside.
+const COMBINATIONS: [(Library, WireFormat); 7] = [
     (Library::Thriftpy2, WireFormat::new(Protocol::Binary, Framing::Unframed)),
     (Library::Apache, WireFormat::new(Protocol::Binary, Framing::Framed)),
     (Library::Apache, WireFormat::new(Protocol::Binary, Framing::Unframed)),
     (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Framed)),
     (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Unframed)),
+    (Library::Apache, WireFormat::new(Protocol::Binary, Framing::Header)),
+    (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Header)),
 ];
+
+/// The W3C trace context both sides send.
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// How long probe's side of one combination may take.
 const EXERCISE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -61,13 +68,15 @@ async fn python_thrift_peers_interoperate_with_probe_both_ways() {
         let task = tokio::spawn(probe_client_calls_python_server(peers.clone(), library, wire));
         runs.push((Side::ProbeClient, library, wire, task));
     }
-    let (mut passed, mut failed) = (Vec::new(), Vec::new());
+    let (mut passed, mut failed, mut headers) = (Vec::new(), Vec::new(), 0);
     for (side, library, wire, task) in runs {
         let peer =
             format!("{} {}", library.as_str(), if side == Side::ProbeServer { "client" } else { "server" });
         match task.await {
             Ok(()) => {
-                println!("interop: {side} with {peer}, {wire}: ok");
+                let round_trip = if wire.framing == Framing::Header { ", headers round-tripped" } else { "" };
+                println!("interop: {side} with {peer}, {wire}: ok{round_trip}");
+                headers += usize::from(wire.framing == Framing::Header);
                 passed.push(side);
             }
             Err(e) => failed.push(format!("{side} with {peer}, {wire}: {}", panic_message(e.into_panic()))),
@@ -75,10 +84,11 @@ async fn python_thrift_peers_interoperate_with_probe_both_ways() {
     }
     let count = |side| passed.iter().filter(|s| **s == side).count();
     println!(
-        "interop: {} passed (probe server: {}, probe client: {})",
+        "interop: {} passed (probe server: {}, probe client: {}; THeader with headers round-tripped: {})",
         passed.len(),
         count(Side::ProbeServer),
-        count(Side::ProbeClient)
+        count(Side::ProbeClient),
+        headers,
     );
     assert!(failed.is_empty(), "interop: {} failed:\n{}", failed.len(), failed.join("\n\n"));
 }
@@ -121,12 +131,40 @@ async fn python_client_calls_probe_server(peers: PythonPeers, library: Library, 
     assert_eq!(out["touch"], Value::Null);
     assert_eq!(out["count_after_touch"], 2);
     assert_eq!(out["ping_after"], "pong: bye");
+    if wire.framing == Framing::Header {
+        assert_header_round_trip(&out);
+    }
 
     // What the server got: the user exactly as Python built it, and the oneway touch.
     let seen = handler.seen();
     assert_eq!(seen.users.get(&3), Some(&put_user(with_points)));
     assert_eq!(seen.users.len(), 1, "only the user with a name was stored");
     assert_eq!(seen.touched, [99].into_iter().collect());
+}
+
+/// The Apache header client's last ping: the headers it sent (apache_client.py SENT_HEADERS) came
+/// back in the reply, and the handler's context read probe's own.
+fn assert_header_round_trip(out: &Value) {
+    assert_eq!(out["header_ping"], "pong: headers");
+    let reply = &out["reply_headers"];
+    let sent = json!({
+        "probe-caller-appkey": "py_app",
+        "probe-caller-service": "PyCaller",
+        "probe-request-id": "py-req-1",
+        "probe-deadline-ms": "5000",
+        "probe-priority": "critical",
+        "traceparent": TRACEPARENT,
+        "tracestate": "vendor=1",
+        "x-user": "\u{fc} v",
+    });
+    for (key, value) in sent.as_object().into_iter().flatten() {
+        assert_eq!(&reply[key], value, "reply header {key}: {reply}");
+    }
+    let saw = format!(
+        "appkey=py_app service=PyCaller request_id=py-req-1 priority=critical deadline=true \
+         traceparent={TRACEPARENT} tracestate=vendor=1"
+    );
+    assert_eq!(reply["x-probe-saw"], saw.as_str(), "{reply}");
 }
 
 /// A `TApplicationException` as a Python client reports it: INTERNAL_ERROR (6) with the
@@ -141,15 +179,28 @@ fn assert_application_error(got: &Value, message: &str) {
 
 async fn probe_client_calls_python_server(peers: PythonPeers, library: Library, wire: WireFormat) {
     let server = peers.start_server(library, wire).await.unwrap_or_else(|e| panic!("{e:#}"));
+    let header = wire.framing == Framing::Header;
     let transport = TcpTransport::builder(server.addr())
         .protocol(wire.protocol)
         .framed(wire.framing == Framing::Framed)
+        .header(header)
+        // Compact calls go compressed; Apache's server answers them plain.
+        .header_zlib(header && wire.protocol == Protocol::Compact)
         .multiplex(false)
         .timeout(Duration::from_secs(10))
         .build();
-    let client = DirectoryClient::new(Channel::new(transport));
+    // Every call carries the channel's metadata (ignored by peers without THeader).
+    let channel = Channel::new(transport).with_metadata(
+        Metadata::new().caller("interop_app", "Interop").priority(Priority::NORMAL).traceparent(TRACEPARENT),
+    );
+    let client = DirectoryClient::new(channel.clone());
     let with_points = library == Library::Thriftpy2;
-    let calls = tokio::spawn(tokio::time::timeout(EXERCISE_TIMEOUT, exercise(client, with_points)));
+    let calls = tokio::spawn(tokio::time::timeout(EXERCISE_TIMEOUT, async move {
+        exercise(client, with_points).await;
+        if header {
+            header_round_trip(&channel).await;
+        }
+    }));
     let failure = match calls.await {
         Ok(Ok(())) => return,
         Ok(Err(_)) => format!("calls took more than {EXERCISE_TIMEOUT:?}"),
@@ -202,6 +253,36 @@ async fn exercise(client: DirectoryClient, with_points: bool) {
     }
     assert_eq!(count, 2, "count after touch(99): the oneway call must reach the server");
     assert_eq!(client.ping("bye".into()).await.unwrap(), "pong: bye");
+}
+
+/// One ping with per-call metadata to Apache's header server, which echoes the call's headers and
+/// adds `x-python-saw`.
+async fn header_round_trip(channel: &Channel) {
+    let metadata = Metadata::new()
+        .caller("interop_app", "Interop")
+        .request_id("rs-req-1")
+        .deadline(Duration::from_secs(5))
+        .priority(Priority::CRITICAL)
+        .traceparent(TRACEPARENT)
+        .tracestate("vendor=2")
+        .header("x-user", "\u{fc} v");
+    let client = DirectoryClient::new(channel.with_metadata(metadata.clone()));
+    assert_eq!(client.ping("headers".into()).await.unwrap(), "pong: headers");
+    let reply = metadata.reply_headers().expect("the reply came in a header frame");
+    for (key, value) in [
+        ("probe-caller-appkey", "interop_app"),
+        ("probe-caller-service", "Interop"),
+        ("probe-request-id", "rs-req-1"),
+        ("probe-priority", "0"),
+        ("traceparent", TRACEPARENT),
+        ("tracestate", "vendor=2"),
+        ("x-user", "\u{fc} v"),
+        ("x-python-saw", "appkey=interop_app priority=0 request_id=rs-req-1"),
+    ] {
+        assert_eq!(reply.get(key), Some(value), "reply header {key}: {reply:?}");
+    }
+    let left: u64 = reply.get("probe-deadline-ms").and_then(|ms| ms.parse().ok()).expect("a deadline");
+    assert!(left <= 5000, "{left}");
 }
 
 fn assert_internal_error<T: fmt::Debug, E: fmt::Debug>(

@@ -32,7 +32,25 @@ impl Handler {
 }
 
 impl Base for Handler {
+    /// A call that came with headers (THeader) gets them back in its reply, with `x-probe-saw`:
+    /// what the context read.
     async fn ping(&self, msg: String) -> Result<String, CallError> {
+        if let Some(cx) = probe::Context::current() {
+            for (key, value) in cx.headers().iter() {
+                cx.set_reply_header(Bytes::copy_from_slice(key), Bytes::copy_from_slice(value));
+            }
+            let saw = format!(
+                "appkey={} service={} request_id={} priority={} deadline={} traceparent={} tracestate={}",
+                cx.caller_appkey().unwrap_or("-"),
+                cx.caller_service().unwrap_or("-"),
+                cx.request_id().unwrap_or("-"),
+                cx.priority().and_then(|p| p.name()).unwrap_or("-"),
+                cx.deadline().is_some(),
+                cx.traceparent().unwrap_or("-"),
+                cx.tracestate().unwrap_or("-"),
+            );
+            cx.set_reply_header("x-probe-saw", saw);
+        }
         Ok(format!("pong: {msg}"))
     }
 }
