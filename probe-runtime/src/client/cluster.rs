@@ -366,7 +366,13 @@ impl ClusterTransport {
                 );
             }
             let attempt = self.attempt(&endpoint, &transport, call.clone(), left);
-            let error = match attempt.instrument(spans::attempt(&endpoint.id, request_id)).await {
+            // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
+            let span = spans::attempt(&endpoint.id, request_id);
+            let verdict = match span.is_disabled() {
+                true => attempt.await,
+                false => attempt.instrument(span).await,
+            };
+            let error = match verdict {
                 Verdict::Done(result) => return result,
                 Verdict::FailOver(e) => e,
                 Verdict::MaybeRetry(e) => {
@@ -391,7 +397,10 @@ impl Transport for ClusterTransport {
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
         let (span, request_id) = spans::client_call(call.service, call.method, None);
-        Box::pin(self.send_now(call, request_id).instrument(span))
+        match span.is_disabled() {
+            true => Box::pin(self.send_now(call, request_id)),
+            false => Box::pin(self.send_now(call, request_id).instrument(span)),
+        }
     }
 }
 

@@ -380,3 +380,75 @@ async fn read_replies(mut reader: MessageReader<OwnedReadHalf>, shared: Arc<Shar
     shared.close(&why);
     writer.abort();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::codec::{ApplicationException, Limits, MessageHeader, MessageType};
+    use crate::service::Protocol;
+    use crate::transport::Framing;
+
+    fn call(seqid: i32) -> Outgoing {
+        let mut buf = BytesMut::new();
+        let header = MessageHeader::new("say", MessageType::Call, seqid);
+        assert!(
+            Protocol::Binary
+                .encode_message(&header, &ApplicationException::unknown_method("x"), &mut buf)
+                .is_ok()
+        );
+        Outgoing { message: buf.freeze(), prefix: Some("Demo") }
+    }
+
+    /// Echoes every frame but those whose seqid is odd, which it never answers.
+    async fn echo_even_seqids() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            loop {
+                let Ok(len) = stream.read_u32().await else { return };
+                let mut frame = vec![0; len as usize];
+                stream.read_exact(&mut frame).await.unwrap();
+                let header = peek(Protocol::Binary, &frame).unwrap();
+                assert_eq!(header.name, b"Demo:say", "written with the prefix");
+                if header.seqid % 2 == 0 {
+                    stream.write_u32(len).await.unwrap();
+                    stream.write_all(&frame).await.unwrap();
+                }
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_dropped_call_frees_its_seqid_and_the_connection_goes_on() {
+        let endpoint = Arc::new(Endpoint {
+            addr: echo_even_seqids().await,
+            wire: WireFormat::new(Protocol::Binary, Framing::Framed),
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(3),
+        });
+        let mux = Mux::new(endpoint, 1, None);
+        let timed_out = tokio::time::timeout(Duration::from_millis(50), mux.call(1, call(1), false)).await;
+        assert!(timed_out.is_err(), "seqid 1 is never answered");
+        let conn = mux.conn().await.unwrap();
+        assert!(lock(&conn.shared.pending).waiting.is_empty(), "the dropped call's entry is gone");
+        assert_eq!(conn.shared.in_flight.load(Ordering::Relaxed), 0);
+        // Many calls at once share writes and each gets its own reply.
+        let replies =
+            futures_util::future::join_all((1..=20).map(|n| mux.call(2 * n, call(2 * n), false))).await;
+        for (n, reply) in (1..=20).zip(replies) {
+            let reply = reply.unwrap().unwrap();
+            assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, 2 * n);
+        }
+        // The same seqid may be used again once its call is gone.
+        let again = tokio::time::timeout(Duration::from_millis(50), mux.call(1, call(1), false)).await;
+        assert!(again.is_err());
+        assert!(!conn.is_closed());
+    }
+}

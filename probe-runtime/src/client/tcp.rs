@@ -279,7 +279,10 @@ impl TcpTransport {
             return self.send_in_time(call).instrument(span).await;
         };
         let started = std::time::Instant::now();
-        let result = self.send_in_time(call).instrument(span).await;
+        let result = match span.is_disabled() {
+            true => self.send_in_time(call).await,
+            false => self.send_in_time(call).instrument(span).await,
+        };
         let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
         recorder.record(service, method, outcome, started.elapsed());
         result
