@@ -110,7 +110,7 @@ mod tests {
         // No subscriber is installed in unit tests: every span is disabled.
         let (span, id) = client_call("S", "m", Some("n"));
         assert!(span.is_disabled() && id.is_none());
-        assert!(server_call("S", "m", "127.0.0.1:1", 1).is_disabled());
+        assert!(server_call("S", "m", "127.0.0.1:1", 1, None).is_disabled());
         assert!(attempt("n", None).is_disabled());
     }
 }
