@@ -36,7 +36,7 @@ pub use error::WireError;
 pub use message::rename_message;
 pub use reader::MessageReader;
 pub use writer::encode_frame;
-pub(crate) use writer::{FrameWriter, write_loop};
+pub(crate) use writer::FrameWriter;
 
 use std::fmt;
 

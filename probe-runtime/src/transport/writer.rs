@@ -1,21 +1,17 @@
 //! Writing messages: framing them, and the buffer a connection's outgoing messages gather in
 //! until the socket takes them.
 
-use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use tokio::io::AsyncWrite;
-use tokio::sync::mpsc;
 
 use super::Framing;
 use super::error::WireError;
 use super::header::{self, HeaderFrame};
 
-/// Gather at most this many bytes of queued messages into one write.
-const MAX_BATCH: usize = 64 * 1024;
 /// An emptied buffer larger than this (grown for one large message) is given back.
 const KEEP_CAPACITY: usize = 256 * 1024;
 
@@ -103,33 +99,11 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
-/// Writes every message received on `rx` to `io`, gathering the ones already queued into one
-/// write. Returns once every sender is gone and all is written (then shuts the write side down,
-/// so the peer sees the end of the stream), or at the first write error.
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
-    io: W,
-    mut rx: mpsc::Receiver<Bytes>,
-    framing: Framing,
-) -> Result<(), WireError> {
-    let mut writer = FrameWriter::new(io, framing);
-    while let Some(message) = rx.recv().await {
-        writer.push(&message)?;
-        while writer.queued() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(message) => writer.push(&message)?,
-                Err(_) => break,
-            }
-        }
-        poll_fn(|cx| writer.poll_flush(cx)).await?;
-    }
-    poll_fn(|cx| writer.poll_shutdown(cx)).await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use std::future::poll_fn;
 
+    use bytes::Bytes;
     use tokio::io::AsyncReadExt;
 
     use super::*;
@@ -158,20 +132,6 @@ mod tests {
         let mut got = Vec::new();
         server.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"xyz");
-    }
-
-    #[tokio::test]
-    async fn the_write_loop_writes_queued_messages_then_ends_the_stream() {
-        let (client, mut server) = tokio::io::duplex(1024);
-        let (tx, rx) = mpsc::channel(8);
-        for m in [&b"ab"[..], b"", b"cde"] {
-            tx.send(Bytes::copy_from_slice(m)).await.unwrap();
-        }
-        drop(tx);
-        write_loop(client, rx, Framing::Framed).await.unwrap();
-        let mut got = Vec::new();
-        server.read_to_end(&mut got).await.unwrap();
-        assert_eq!(got, [0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0, 0, 0, 0, 3, b'c', b'd', b'e']);
     }
 
     #[tokio::test]
