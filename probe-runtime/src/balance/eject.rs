@@ -90,7 +90,7 @@ impl Ejector {
             records.insert(Arc::clone(id), Record::default());
             self.tracked.store(records.len(), Ordering::Release);
         }
-        let Some(record) = records.get_mut(&**id) else { return None };
+        let record = records.get_mut(&**id)?;
         if record.until.is_some_and(|until| now < until) {
             return None;
         }
