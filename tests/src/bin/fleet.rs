@@ -129,7 +129,7 @@ async fn main() -> Result<()> {
 
     // Operator changes: the time until the last watcher's table holds the new weight.
     let operator = Operator::new(backends.clone()).with_actor("fleet");
-    let mut reach = Vec::new();
+    let (mut reach, mut first, mut operator_calls) = (Vec::new(), Vec::new(), Vec::new());
     for change in 0..changes {
         let key = &keys[change * 37 % keys.len()];
         let weight = 11 + change as u32;
@@ -154,13 +154,19 @@ async fn main() -> Result<()> {
             .collect();
         let sent = Instant::now();
         operator.set_weight(key, weight).await?;
-        let mut last = sent;
+        operator_calls.push(sent.elapsed());
+        let (mut earliest, mut last) = (None::<Instant>, sent);
         for wait in waits {
-            last = last.max(wait.await??);
+            let at = wait.await??;
+            last = last.max(at);
+            earliest = Some(earliest.map_or(at, |e| e.min(at)));
         }
         reach.push(last - sent);
+        first.push(earliest.map_or(Duration::ZERO, |e| e - sent));
     }
-    reach.sort();
+    for list in [&mut reach, &mut first, &mut operator_calls] {
+        list.sort();
+    }
 
     println!(
         "fleet: {nodes} nodes, {watchers} watchers, {changes} operator changes, on {}",
@@ -173,6 +179,11 @@ async fn main() -> Result<()> {
         println!("| change to the last of {watchers} clients, p50 | {} |", ms(percentile(&reach, 0.5)));
         println!("| change to the last of {watchers} clients, p99 | {} |", ms(percentile(&reach, 0.99)));
         println!("| change to the last of {watchers} clients, max | {} |", ms(percentile(&reach, 1.0)));
+        println!("| change to the first client, p50 | {} |", ms(percentile(&first, 0.5)));
+        println!(
+            "| the operator call itself (Redis, ZooKeeper, audit), p50 | {} |",
+            ms(percentile(&operator_calls, 0.5))
+        );
     }
     println!("| ZooKeeper watches added by the watchers | {watches} |");
     println!("| client memory per watcher ({nodes} nodes) | {:.2} MB |", memory_per_watcher / 1e6);
