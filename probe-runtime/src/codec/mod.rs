@@ -48,7 +48,7 @@ pub use collections::{ListMap, ListSet};
 pub use compact::{CompactReader, CompactWriter};
 pub use error::ProtocolError;
 pub use limits::Limits;
+pub(crate) use scan::{Encoding, MessageScan, Scanned};
 pub use traits::{Decode, Encode, ProtocolReader, ProtocolWriter};
 pub use types::{FieldHeader, ListHeader, MapHeader, MessageHeader, MessageType, TType};
-pub(crate) use scan::{Encoding, MessageScan, Scanned};
 pub use wire::{Wire, read_fields, required, write_field};

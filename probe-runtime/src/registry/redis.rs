@@ -414,7 +414,9 @@ mod tests {
         let names: Vec<String> = nodes.iter().map(|n| n.key.redis_field()).collect();
         assert_eq!(names, ["a_app|dev|S|10.0.0.1|80", "b_app|dev|S|10.0.0.2|80"]);
         assert_eq!(nodes[1].data.weight, 5);
-        assert!(nodes[0].data.in_rotation() && nodes[0].data.valid.as_json() == &serde_json::Value::Bool(true));
+        assert!(
+            nodes[0].data.in_rotation() && nodes[0].data.valid.as_json() == &serde_json::Value::Bool(true)
+        );
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub use detect::detect;
 pub use error::WireError;
 pub use message::rename_message;
 pub use reader::MessageReader;
-pub use writer::encode_frame;
 pub(crate) use writer::FrameWriter;
+pub use writer::encode_frame;
 
 use std::fmt;
 
