@@ -74,17 +74,19 @@ zk_session_ok() { # a real session: a client connects and lists the root
     timeout 30 /usr/share/zookeeper/bin/zkCli.sh -server "127.0.0.1:$zk_port" ls / 2>&1 | grep -q "^\[.*zookeeper.*\]"
 }
 
-zk_up() {
-    local dir="$state/zookeeper"
-    if pid_of zookeeper >/dev/null; then say "zookeeper already running (pid $(pid_of zookeeper))"; return; fi
-    if zk_ok; then say "zookeeper already answers on port $zk_port (not started by this checkout); using it"; return; fi
+# Writes DIR/zoo.cfg (client port PORT, then any extra lines, e.g. an ensemble's server.N) and
+# DIR/log4j.properties, and starts ZooKeeper with HEAP in the background; its pid goes to DIR/pid.
+zk_launch() { # dir port heap [cfg line...]
+    local dir=$1 port=$2 heap=$3
+    shift 3
     mkdir -p "$dir/data" "$dir/log"
-    cat >"$dir/zoo.cfg" <<CFG
+    {
+        cat <<CFG
 tickTime=500
-initLimit=10
+initLimit=20
 syncLimit=5
 dataDir=$dir/data
-clientPort=$zk_port
+clientPort=$port
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
 minSessionTimeout=1000
@@ -92,6 +94,9 @@ maxSessionTimeout=60000
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
 CFG
+        local line
+        for line in "$@"; do echo "$line"; done
+    } >"$dir/zoo.cfg"
     cat >"$dir/log4j.properties" <<'CFG'
 log4j.rootLogger=INFO, FILE
 log4j.appender.FILE=org.apache.log4j.FileAppender
@@ -99,13 +104,20 @@ log4j.appender.FILE.File=${zookeeper.log.file}
 log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
 log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} [%t] %-5p %c{1} - %m%n
 CFG
-    say "starting zookeeper on 127.0.0.1:$zk_port"
-    setsid java -Xmx256m -Dzookeeper.log.file="$dir/log/zookeeper.log" \
+    setsid java "-Xmx$heap" -Dzookeeper.log.file="$dir/log/zookeeper.log" \
         -Dlog4j.configuration="file:$dir/log4j.properties" \
         -cp "$dir:/usr/share/java/zookeeper.jar" \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
         >"$dir/log/stdout.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
+}
+
+zk_up() {
+    local dir="$state/zookeeper"
+    if pid_of zookeeper >/dev/null; then say "zookeeper already running (pid $(pid_of zookeeper))"; return; fi
+    if zk_ok; then say "zookeeper already answers on port $zk_port (not started by this checkout); using it"; return; fi
+    say "starting zookeeper on 127.0.0.1:$zk_port"
+    zk_launch "$dir" "$zk_port" 256m
     wait_until 60 zookeeper zk_ok || { tail -n 20 "$dir/log/"*.log >&2; die "zookeeper did not answer ruok on port $zk_port within 60 s (logs: $dir/log)"; }
     wait_until 60 zookeeper zk_session_ok || die "zookeeper answers ruok but no client session opened within 60 s (logs: $dir/log)"
 }

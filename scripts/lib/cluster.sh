@@ -1,6 +1,7 @@
 # Clustered test services for `scripts/services.sh ... --cluster`: a 3-member ZooKeeper ensemble and a
 # Redis Cluster of 3 masters with one replica each, all on 127.0.0.1, beside the single services.
-# Sourced by services.sh, which defines $root, $state, say, die, pid_of, wait_until, stop_one.
+# Sourced by services.sh, which defines $root, $state, say, die, pid_of, wait_until, stop_one,
+# zk_launch.
 #
 # Ports (each movable with the variable named):
 #   ZooKeeper members 1-3: client ${PROBE_ZK_ENSEMBLE_PORT:-22191}+0..2, quorum 22291+, election 22391+
@@ -56,44 +57,17 @@ zk_ensemble_session_ok() {
         | grep -q "^\[.*zookeeper.*\]"
 }
 
-zk_member_start() { # member: writes its config (once) and starts it unless it runs
+zk_member_start() { # member: starts it unless it runs
     local m=$1 dir="$state/zk$1"
     if pid_of "zk$m" >/dev/null; then return; fi
-    mkdir -p "$dir/data" "$dir/log"
+    mkdir -p "$dir/data"
     echo "$m" >"$dir/data/myid"
-    {
-        cat <<CFG
-tickTime=500
-initLimit=20
-syncLimit=5
-dataDir=$dir/data
-clientPort=$(zk_member_port "$m")
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-minSessionTimeout=1000
-maxSessionTimeout=60000
-admin.enableServer=false
-4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
-CFG
-        local peer
-        for peer in "${zk_members[@]}"; do
-            echo "server.$peer=127.0.0.1:$((zk_ensemble_base + 100 + peer - 1)):$((zk_ensemble_base + 200 + peer - 1))"
-        done
-    } >"$dir/zoo.cfg"
-    cat >"$dir/log4j.properties" <<'CFG'
-log4j.rootLogger=INFO, FILE
-log4j.appender.FILE=org.apache.log4j.FileAppender
-log4j.appender.FILE.File=${zookeeper.log.file}
-log4j.appender.FILE.layout=org.apache.log4j.PatternLayout
-log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} [%t] %-5p %c{1} - %m%n
-CFG
+    local peer servers=()
+    for peer in "${zk_members[@]}"; do
+        servers+=("server.$peer=127.0.0.1:$((zk_ensemble_base + 100 + peer - 1)):$((zk_ensemble_base + 200 + peer - 1))")
+    done
     say "starting zookeeper member $m on 127.0.0.1:$(zk_member_port "$m")"
-    setsid java -Xmx128m -Dzookeeper.log.file="$dir/log/zookeeper.log" \
-        -Dlog4j.configuration="file:$dir/log4j.properties" \
-        -cp "$dir:/usr/share/java/zookeeper.jar" \
-        org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
-        >"$dir/log/stdout.log" 2>&1 </dev/null &
-    echo $! >"$dir/pid"
+    zk_launch "$dir" "$(zk_member_port "$m")" 128m "${servers[@]}"
 }
 
 zk_ensemble_up() {
