@@ -29,10 +29,21 @@ use probe_tests::idl::interop::DirectoryClient;
 use probe_tests::{clustered_backends, unique, zk_ensemble_addr};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// How long the load runs after the kill.
-const LOAD_AFTER_KILL: Duration = Duration::from_secs(5);
-/// How long the whole ensemble stays down: longer than the 4 s session timeout.
-const OUTAGE: Duration = Duration::from_secs(6);
+/// How long the load runs after the leader's kill: 5 s, or `PROBE_CHAOS_SECONDS` for longer runs.
+fn load_after_kill() -> Duration {
+    chaos_seconds().unwrap_or(Duration::from_secs(5))
+}
+
+/// How long the whole ensemble stays down: 6 s (past the 4 s session timeout), or
+/// `PROBE_CHAOS_SECONDS` (at least 6) for longer runs.
+fn outage() -> Duration {
+    chaos_seconds().map_or(Duration::from_secs(6), |d| d.max(Duration::from_secs(6)))
+}
+
+/// The chaos tests' knob for longer runs: `PROBE_CHAOS_SECONDS`.
+fn chaos_seconds() -> Option<Duration> {
+    std::env::var("PROBE_CHAOS_SECONDS").ok()?.parse().ok().map(Duration::from_secs)
+}
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -206,7 +217,7 @@ async fn leader_killed() -> Result<()> {
     // Every answer the registry gives after the kill holds every node; the observer's own session
     // moves to another member, so the first answer comes once it has.
     let (mut first_answer, mut missing) = (None, 0);
-    while killed_at.elapsed() < LOAD_AFTER_KILL {
+    while killed_at.elapsed() < load_after_kill() {
         if let Ok(nodes) = fleet.backends.registry.nodes(fleet.backends.env, &fleet.appkey).await {
             first_answer.get_or_insert(killed_at.elapsed());
             let names: BTreeSet<String> = nodes.iter().map(|n| n.key.zk_child()).collect();
@@ -227,7 +238,7 @@ async fn leader_killed() -> Result<()> {
     );
     ensure!(failed == 0, "{failed} of {calls} calls failed while the leader was down");
     ensure!(calls > 0, "no call was made");
-    ensure!(first_answer.is_some(), "the registry did not answer within {LOAD_AFTER_KILL:?} of the kill");
+    ensure!(first_answer.is_some(), "the registry did not answer within {:?} of the kill", load_after_kill());
     ensure!(missing == 0, "{missing} registry answers lacked a provider's node");
     ensure!(smallest == 3, "a client table shrank to {smallest} nodes");
     fleet.stop().await
@@ -242,7 +253,7 @@ async fn ensemble_stopped() -> Result<()> {
     for member in 1..=zk_ensemble_addr().split(',').count() {
         kill(&member_pid(member)?)?;
     }
-    tokio::time::sleep(OUTAGE).await;
+    tokio::time::sleep(outage()).await;
     let calls_in_outage = load.calls.load(Ordering::Relaxed);
     restart_ensemble()?;
     let returned_at = Instant::now();
@@ -263,7 +274,7 @@ async fn ensemble_stopped() -> Result<()> {
     println!(
         "chaos: zookeeper ensemble stopped {} s: {calls} calls ({calls_in_outage} while it was down), {failed} failed, \
          3 of 3 nodes registered {} after the ensemble answered, {} nodes in the registry, smallest client table {smallest}",
-        OUTAGE.as_secs(),
+        outage().as_secs(),
         shown(back_after),
         names.len()
     );
