@@ -137,6 +137,7 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
+pub mod chaos;
 pub mod console;
 pub mod governance;
 mod peer;

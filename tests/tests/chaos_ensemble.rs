@@ -11,8 +11,6 @@
 //!
 //! Prints `chaos: <scenario>: <calls> calls, <failed> failed, <what was measured>`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -24,6 +22,7 @@ use probe_runtime::client::ClusterOptions;
 use probe_runtime::discovery::ServiceRoutes;
 use probe_runtime::registry::Backends;
 use probe_runtime::server::ServerHandle;
+use probe_tests::chaos::{kill, service_pid, services_up};
 use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
 use probe_tests::idl::interop::DirectoryClient;
 use probe_tests::{clustered_backends, unique, zk_ensemble_addr};
@@ -43,10 +42,6 @@ fn outage() -> Duration {
 /// The chaos tests' knob for longer runs: `PROBE_CHAOS_SECONDS`.
 fn chaos_seconds() -> Option<Duration> {
     std::env::var("PROBE_CHAOS_SECONDS").ok()?.parse().ok().map(Duration::from_secs)
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// A member's `srvr` answer's mode (`leader`, `follower`), or `None` when it does not serve.
@@ -78,35 +73,6 @@ async fn leader() -> Result<(usize, String)> {
 async fn zookeeper_leader_killed_then_whole_ensemble_stopped_under_load() {
     leader_killed().await.unwrap_or_else(|e| panic!("{e:#}"));
     ensemble_stopped().await.unwrap_or_else(|e| panic!("{e:#}"));
-}
-
-/// Starts the members that are not running and waits for a quorum.
-fn restart_ensemble() -> Result<()> {
-    let restart =
-        Command::new("bash").arg(root().join("scripts/services.sh")).args(["up", "--cluster"]).output()?;
-    ensure!(
-        restart.status.success(),
-        "restarting the ensemble failed: {}",
-        String::from_utf8_lossy(&restart.stderr)
-    );
-    Ok(())
-}
-
-/// The pid of ensemble member `member` (1-based), from the pid file `scripts/services.sh` wrote.
-fn member_pid(member: usize) -> Result<String> {
-    let pid_file = root().join(format!("target/services/zk{member}/pid"));
-    let pid = std::fs::read_to_string(&pid_file).with_context(|| {
-        format!(
-            "no pid file {}: the ensemble was not started by `scripts/services.sh up --cluster`",
-            pid_file.display()
-        )
-    })?;
-    Ok(pid.trim().to_owned())
-}
-
-fn kill(pid: &str) -> Result<()> {
-    ensure!(Command::new("kill").args(["-9", pid]).status()?.success(), "kill -9 {pid} failed");
-    Ok(())
 }
 
 /// Three registered providers of a new app, and a client whose table holds them.
@@ -211,9 +177,9 @@ async fn leader_killed() -> Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let (member, addr) = leader().await?;
-    let pid = member_pid(member).with_context(|| format!("the leader {addr}"))?;
+    let pid = service_pid(&format!("zk{member}")).with_context(|| format!("the leader {addr}"))?;
     let killed_at = Instant::now();
-    kill(&pid)?;
+    kill(&pid, "-9")?;
     // Every answer the registry gives after the kill holds every node; the observer's own session
     // moves to another member, so the first answer comes once it has.
     let (mut first_answer, mut missing) = (None, 0);
@@ -229,7 +195,7 @@ async fn leader_killed() -> Result<()> {
     }
     let (calls, failed, smallest) = load.finish().await?;
     let new_leader = leader().await.map_or(0, |(m, _)| m);
-    restart_ensemble()?;
+    services_up(&["--cluster"])?;
 
     println!(
         "chaos: zookeeper leader killed: {calls} calls, {failed} failed, member {member} killed, member {new_leader} leads, \
@@ -251,11 +217,11 @@ async fn ensemble_stopped() -> Result<()> {
 
     // Every member stopped, for longer than the session timeout.
     for member in 1..=zk_ensemble_addr().split(',').count() {
-        kill(&member_pid(member)?)?;
+        kill(&service_pid(&format!("zk{member}"))?, "-9")?;
     }
     tokio::time::sleep(outage()).await;
     let calls_in_outage = load.calls.load(Ordering::Relaxed);
-    restart_ensemble()?;
+    services_up(&["--cluster"])?;
     let returned_at = Instant::now();
     let mut back_after = None;
     while returned_at.elapsed() < Duration::from_secs(10) {

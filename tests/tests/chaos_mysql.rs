@@ -5,55 +5,37 @@
 //!
 //! Prints `chaos: <scenario>: <calls> calls, <failed> failed, <what was measured>`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Result, ensure};
 use probe_runtime::client::ClusterOptions;
 use probe_runtime::registry::Operator;
+use probe_tests::chaos::{kill, running, service_pid, services_up};
 use probe_tests::governance::{add_app, client, count_pings, start_provider, wait_for_routes};
 use probe_tests::{real_backends, unique};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_stopped_while_providers_run() {
     let result = mysql_stopped().await;
     // MariaDB back for the tests after this one, whatever happened.
-    let restart = Command::new("bash").arg(root().join("scripts/services.sh")).arg("up").output();
+    let restart = services_up(&[]);
     result.unwrap_or_else(|e| panic!("{e:#}"));
-    let restart = restart.unwrap_or_else(|e| panic!("cannot run scripts/services.sh up: {e}"));
-    assert!(
-        restart.status.success(),
-        "restarting MariaDB failed: {}",
-        String::from_utf8_lossy(&restart.stderr)
-    );
+    restart.unwrap_or_else(|e| panic!("restarting MariaDB: {e:#}"));
 }
 
 async fn mysql_stopped() -> Result<()> {
     let backends = real_backends().await?;
     let appkey = unique("chaos_mysql");
     add_app(&backends, &appkey).await?;
-    let running = start_provider(&backends, &appkey, "a").await?;
+    let serving = start_provider(&backends, &appkey, "a").await?;
     let (routes, directory) = client(&backends, &appkey, ClusterOptions::default()).await?;
     wait_for_routes(&routes, "the provider", |r| r.table.in_rotation().count() == 1).await?;
 
-    let pid_file = root().join("target/services/mariadb/pid");
-    let pid = std::fs::read_to_string(&pid_file).with_context(|| {
-        format!("no pid file {}: MariaDB was not started by `scripts/services.sh up`", pid_file.display())
-    })?;
-    ensure!(Command::new("kill").arg(pid.trim()).status()?.success(), "kill {} failed", pid.trim());
+    let pid = service_pid("mariadb")?;
+    kill(&pid, "-TERM")?;
     let stopped_at = Instant::now();
     // Gone: the process has exited (so `scripts/services.sh up` starts it again afterwards).
-    while Command::new("kill")
-        .args(["-0", pid.trim()])
-        .stderr(std::process::Stdio::null())
-        .status()?
-        .success()
-    {
+    while running(&pid)? {
         ensure!(stopped_at.elapsed() < Duration::from_secs(60), "MariaDB still runs 60 s after SIGTERM");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -86,6 +68,6 @@ async fn mysql_stopped() -> Result<()> {
         "the refusal does not name MySQL and PROBE_MYSQL: {refusal}"
     );
     ensure!(cli_error.contains("MySQL"), "the CLI error does not name MySQL: {cli_error}");
-    running.shutdown().await?;
+    serving.shutdown().await?;
     Ok(())
 }

@@ -6,13 +6,12 @@
 //!
 //! Prints `chaos: <scenario>: <calls> calls, <failed> failed, <what was measured>`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use probe_runtime::registry::Operator;
-use probe_runtime::registry::layout::{NodeData, redis_hash};
+use probe_runtime::registry::layout::redis_hash;
+use probe_tests::chaos::{kill, service_pid, services_up, stored_settings};
 use probe_tests::governance::{add_app, node_key, start_provider};
 use probe_tests::{clustered_backends, redis_cluster, redis_cluster_urls, unique};
 
@@ -21,10 +20,6 @@ const CHANGES: u32 = 300;
 const PAUSE: Duration = Duration::from_millis(20);
 /// The change after which the master is killed.
 const KILL_AT: u32 = 40;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
-}
 
 /// The cluster node number (1-based, in the order of the seed URLs) of the master serving `key`.
 async fn master_of(key: &str) -> Result<usize> {
@@ -78,13 +73,7 @@ async fn master_killed() -> Result<()> {
     let operator = Operator::new(backends.clone()).with_actor("test:chaos");
 
     let master = master_of(&hash).await?;
-    let pid_file = root().join(format!("target/services/redis-cluster/{master}/pid"));
-    let pid = std::fs::read_to_string(&pid_file).with_context(|| {
-        format!(
-            "no pid file {}: start the cluster with `scripts/services.sh up --cluster`",
-            pid_file.display()
-        )
-    })?;
+    let pid = service_pid(&format!("redis-cluster/{master}"))?;
 
     let (mut done, mut failed, mut last_done, mut failed_after_last_done) = (0, 0, None, Vec::new());
     let mut registration = None;
@@ -92,7 +81,7 @@ async fn master_killed() -> Result<()> {
     let mut longest = Duration::ZERO;
     for weight in 1..=CHANGES {
         if weight == KILL_AT {
-            ensure!(Command::new("kill").args(["-9", pid.trim()]).status()?.success(), "kill -9 failed");
+            kill(&pid, "-9")?;
             killed_at = Some(Instant::now());
         }
         let started = Instant::now();
@@ -117,20 +106,15 @@ async fn master_killed() -> Result<()> {
     }
 
     let mut cluster = redis_cluster().await?;
-    let stored: Option<String> =
-        redis::cmd("HGET").arg(&hash).arg(key.redis_field()).query_async(&mut cluster).await?;
     let stored =
-        NodeData::from_json(stored.context("the node's settings are gone from the cluster")?.as_bytes())?;
+        stored_settings(&mut cluster, &key).await.context("the node's settings after the failover")?;
     let stored_weight = stored.weight.to_string().parse::<u32>().unwrap_or(0);
     let registered = match &registration {
         Some(Ok(server)) => {
             let key_b = node_key(&backends, &appkey, server);
-            let value: Option<String> =
-                redis::cmd("HGET").arg(&hash).arg(key_b.redis_field()).query_async(&mut cluster).await?;
-            ensure!(
-                value.is_some(),
-                "the provider registered during the failover has no settings in the cluster"
-            );
+            stored_settings(&mut cluster, &key_b)
+                .await
+                .context("the provider registered during the failover has no settings in the cluster")?;
             "registered, settings stored".to_owned()
         }
         Some(Err(e)) => format!("refused: {e:#}"),
@@ -138,13 +122,7 @@ async fn master_killed() -> Result<()> {
     };
 
     // The killed node back, as a replica, for the tests after this one.
-    let restart =
-        Command::new("bash").arg(root().join("scripts/services.sh")).args(["up", "--cluster"]).output()?;
-    ensure!(
-        restart.status.success(),
-        "restarting the cluster node failed: {}",
-        String::from_utf8_lossy(&restart.stderr)
-    );
+    services_up(&["--cluster"])?;
 
     println!(
         "chaos: redis master killed: {CHANGES} operator changes, {failed} failed, {done} done, node {master} killed \

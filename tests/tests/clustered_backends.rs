@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result, ensure};
 use probe_runtime::client::ClusterOptions;
 use probe_runtime::registry::Operator;
-use probe_runtime::registry::layout::{NodeData, redis_hash};
+use probe_tests::chaos::stored_settings;
 use probe_tests::governance::{add_app, client, count_pings, node_key, start_provider, wait_for_routes};
 use probe_tests::{clustered_backends, redis_cluster, redis_cluster_urls, unique};
 
@@ -65,12 +65,7 @@ async fn ensemble_and_cluster() -> Result<()> {
     // redis-py-cluster reads.
     let key_b = node_key(&backends, &appkey, &b);
     let mut cluster = redis_cluster().await?;
-    let stored: Option<String> = redis::cmd("HGET")
-        .arg(redis_hash(backends.env))
-        .arg(key_b.redis_field())
-        .query_async(&mut cluster)
-        .await?;
-    let stored = NodeData::from_json(stored.context("no settings in the cluster for b")?.as_bytes())?;
+    let stored = stored_settings(&mut cluster, &key_b).await?;
     ensure!(stored.weight == 10 && stored.valid.is_on(), "{stored:?}");
 
     let change = Operator::new(backends.clone()).with_actor("test:clustered").disable(&key_b).await?;
@@ -78,12 +73,7 @@ async fn ensemble_and_cluster() -> Result<()> {
     wait_for_routes(&routes, "b switched off", |r| r.table.in_rotation().count() == 1).await?;
     let after = count_pings(&directory, 200, 4).await?;
     ensure!(!after.contains_key("b") && after.get("a") == Some(&200), "{after:?}");
-    let stored: Option<String> = redis::cmd("HGET")
-        .arg(redis_hash(backends.env))
-        .arg(key_b.redis_field())
-        .query_async(&mut cluster)
-        .await?;
-    let stored = NodeData::from_json(stored.context("no settings for b")?.as_bytes())?;
+    let stored = stored_settings(&mut cluster, &key_b).await?;
     ensure!(!stored.valid.is_on(), "the cluster still holds b on: {stored:?}");
     // The Python design's cluster client reads the same.
     let env = backends.env.as_str();
