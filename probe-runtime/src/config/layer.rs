@@ -156,6 +156,11 @@ impl Layer {
         }
     }
 
+    /// Whether this layer sets the env (so the host rule need not be looked up).
+    pub(super) fn names_env(&self) -> bool {
+        self.env.is_some()
+    }
+
     /// Writes the settings this layer gives into `config`.
     pub(super) fn apply(self, config: &mut Config) -> Result<(), ConfigError> {
         if let Some((env, origin)) = self.env {

@@ -133,15 +133,7 @@ impl Default for Config {
     /// The defaults, with no backend chosen (so not valid): the env derives from the host name.
     fn default() -> Self {
         let rule = HostRule::of_this_machine();
-        Config {
-            env: rule.env,
-            env_source: EnvSource::HostRule(rule),
-            registry: None,
-            settings: None,
-            apps: None,
-            server: ServerConfig::default(),
-            client: ClientConfig::default(),
-        }
+        Config { env: rule.env, env_source: EnvSource::HostRule(rule), ..Config::without_env() }
     }
 }
 
@@ -211,8 +203,26 @@ impl Config {
         Ok(())
     }
 
+    /// The defaults with a placeholder env, for a layer that names the env to overwrite.
+    fn without_env() -> Config {
+        let placeholder = HostRule { env: Env::Dev, hostname: None, fqdn: String::new() };
+        Config {
+            env: Env::Dev,
+            env_source: EnvSource::HostRule(placeholder),
+            registry: None,
+            settings: None,
+            apps: None,
+            server: ServerConfig::default(),
+            client: ClientConfig::default(),
+        }
+    }
+
     fn from_layer(layer: Layer) -> Result<Config, ConfigError> {
-        let mut config = Config::default();
+        // The host rule asks the system resolver; a configuration that names its env skips it.
+        let mut config = match layer.names_env() {
+            true => Config::without_env(),
+            false => Config::default(),
+        };
         layer.apply(&mut config)?;
         config.validate()?;
         Ok(config)
