@@ -3,12 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::header::peek;
-use crate::codec::{ApplicationException, Decode, Encode, Limits, MessageHeader, MessageType};
-use crate::context::Metadata;
+use crate::codec::{
+    ApplicationException, ApplicationExceptionKind, Decode, Encode, Limits, MessageHeader, MessageType,
+};
+use crate::context::{Context, Metadata};
 use crate::error::{CallError, Error};
 use crate::metrics::RequestId;
 use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
@@ -44,6 +47,10 @@ pub struct Call {
     pub metadata: Option<Arc<Metadata>>,
     /// The call span's request id, once a transport opened the span (sent in THeader).
     pub request_id: Option<RequestId>,
+    /// When the caller stops waiting: the soonest of the transport's timeout, the metadata's
+    /// budget and the deadline of the call the running handler serves. Transports fail the call
+    /// with [`Error::Timeout`] then, never send it after it, and tell THeader peers the time left.
+    pub deadline: Option<Instant>,
 }
 
 /// What moves calls: a pooled TCP connection set, a balancer over discovered nodes, or an
@@ -54,6 +61,20 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Sends a call; returns the encoded reply message, or `None` for oneway calls.
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>>;
+
+    /// How long a call may take in all, if the transport bounds it: [`Channel`] folds it into
+    /// each call's [`Call::deadline`].
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// The soonest of two optional instants.
+pub(crate) fn sooner(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The handle generated clients call through; clones share the transport.
@@ -116,6 +137,13 @@ impl Channel {
         options: CallOptions,
     ) -> Result<Option<R>, Error> {
         let protocol = self.transport.protocol();
+        let (started, deadline) = self.deadline();
+        if let Some(deadline) = deadline
+            && deadline <= started
+        {
+            // The budget is spent (a handler's call past its own deadline): never sent.
+            return Err(Error::Timeout { method: method.to_owned(), timeout_ms: 0 });
+        }
         let seqid = self.seqid.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let kind = if options.oneway { MessageType::Oneway } else { MessageType::Call };
         // Room for a small call in one allocation (a header and a few hundred bytes of arguments).
@@ -130,6 +158,7 @@ impl Channel {
             affinity: self.affinity.clone(),
             metadata: self.metadata.clone(),
             request_id: None,
+            deadline,
         };
         let Some(reply) = self.transport.send(call).await? else { return Ok(None) };
         // The header read in place (no copy of the name), or by the codec if it is another form.
@@ -158,10 +187,29 @@ impl Channel {
         match kind {
             MessageType::Reply => Ok(Some(protocol.decode_body(body, self.limits)?)),
             MessageType::Exception => {
-                Err(Error::Application(protocol.decode_body::<ApplicationException>(body, self.limits)?))
+                let exception = protocol.decode_body::<ApplicationException>(body, self.limits)?;
+                match (exception.kind, deadline) {
+                    // The server gave up at the deadline this call sent: the caller's timeout.
+                    (ApplicationExceptionKind::Timeout, Some(deadline)) => Err(Error::Timeout {
+                        method: method.to_owned(),
+                        timeout_ms: super::endpoint::millis(deadline.saturating_duration_since(started)),
+                    }),
+                    _ => Err(Error::Application(exception)),
+                }
             }
             other => Err(Error::BadReply(format!("message type {other:?} in a reply"))),
         }
+    }
+
+    /// Now, and the deadline of a call made now: the soonest of the transport's timeout, the
+    /// metadata's budget and the deadline of the call this task's handler serves.
+    fn deadline(&self) -> (Instant, Option<Instant>) {
+        let now = crate::context::now();
+        let after = |budget: Option<Duration>| budget.and_then(|b| now.checked_add(b));
+        let own =
+            sooner(after(self.transport.timeout()), after(self.metadata.as_ref().and_then(|m| m.budget())));
+        let inherited = Context::current().and_then(|cx| cx.deadline());
+        (now, sooner(own, inherited))
     }
 }
 

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use tracing::{Instrument, debug, warn};
 
 use super::channel::{Call, Transport};
-use super::endpoint::millis;
 use super::tcp::TcpTransport;
 use crate::balance::{
     Balancer, BalancerKind, Ejector, EjectorConfig, Endpoint, RetryBudget, RetryBudgetConfig,
@@ -311,14 +310,11 @@ impl ClusterTransport {
         endpoint: &Endpoint,
         transport: &TcpTransport,
         call: Call,
-        left: Duration,
+        deadline: Instant,
     ) -> Verdict {
         let (service, method, started) = (call.service, call.method, Instant::now());
         let guard = endpoint.start_call();
-        let result = match tokio::time::timeout(left, transport.send_now(call)).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout { method: method.to_owned(), timeout_ms: millis(left) }),
-        };
+        let result = transport.send_now(call, deadline).await;
         let node_failed = matches!(
             result,
             Err(Error::Transport { .. }
@@ -345,7 +341,8 @@ impl ClusterTransport {
 
     async fn send_now(&self, mut call: Call, request_id: Option<RequestId>) -> Result<Option<Bytes>, Error> {
         call.request_id = call.request_id.or(request_id);
-        let deadline = Instant::now() + self.options.call_timeout;
+        let began = crate::context::now();
+        let deadline = call.deadline.unwrap_or(began + self.options.call_timeout);
         let idempotent = call.options.idempotent
             || (!self.options.idempotent_methods.is_empty()
                 && self.options.idempotent_methods.contains(call.method));
@@ -358,14 +355,11 @@ impl ClusterTransport {
             let Some((endpoint, transport)) = self.pick(&call, &tried, now) else {
                 return Err(last_error.unwrap_or_else(|| Error::NoNode { service: call.service.to_owned() }));
             };
-            let left = deadline.saturating_duration_since(now);
-            if left.is_zero() {
-                let timeout_ms = millis(self.options.call_timeout);
-                return Err(
-                    last_error.unwrap_or(Error::Timeout { method: call.method.to_owned(), timeout_ms })
-                );
+            if deadline <= now {
+                let budget = deadline.saturating_duration_since(began);
+                return Err(last_error.unwrap_or_else(|| super::tcp::timed_out(call.method, budget)));
             }
-            let attempt = self.attempt(&endpoint, &transport, call.clone(), left);
+            let attempt = self.attempt(&endpoint, &transport, call.clone(), deadline);
             // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
             let span = spans::attempt(&endpoint.id, request_id);
             let verdict = match span.is_disabled() {
@@ -401,6 +395,10 @@ impl Transport for ClusterTransport {
             true => Box::pin(self.send_now(call, request_id)),
             false => Box::pin(self.send_now(call, request_id).instrument(span)),
         }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.options.call_timeout)
     }
 }
 

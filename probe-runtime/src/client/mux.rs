@@ -7,6 +7,11 @@
 //! the same write, as the server batches its replies. A reader task hands each reply to the call
 //! waiting for its seqid. The per-call path takes no lock but the short one on the table of
 //! waiting calls, and allocates only the reply's one-shot channel.
+//!
+//! Deadlines take no timer per call: each waiting call keeps its deadline in the table, and one
+//! task per connection sleeps until the soonest of them, fails the calls whose deadline passed
+//! with [`Error::Timeout`], and sleeps again. The writer drops a queued call whose deadline passed
+//! instead of sending it.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -14,17 +19,20 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tracing::debug;
 
 use super::endpoint::Endpoint;
 use super::header::{encode_prefixed, peek};
+use super::tcp::timed_out;
 use super::theader::reply_seqid;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
@@ -42,6 +50,12 @@ pub(super) struct Outgoing {
     pub(super) message: Bytes,
     /// Written with its name prefixed `service:` (see [`encode_prefixed`]).
     pub(super) prefix: Option<&'static str>,
+    /// When the caller stops waiting: not written after it.
+    pub(super) deadline: Instant,
+    /// The time the call had when it was sent (for its timeout error).
+    pub(super) budget: Duration,
+    /// The method (for its timeout error).
+    pub(super) method: &'static str,
 }
 
 /// Up to `size` multiplexed connections to one endpoint, used in turn, opened when first needed
@@ -68,34 +82,35 @@ impl Mux {
         Mux { endpoint, slots, next: AtomicUsize::new(0), phases }
     }
 
-    /// Sends `call` (whose seqid is `seqid`) and waits for its reply (none for oneway calls).
+    /// Sends `call` (whose seqid is `seqid`) and waits for its reply (none for oneway calls), or
+    /// fails at its deadline.
     pub(super) async fn call(
         &self,
         seqid: i32,
         call: Outgoing,
         oneway: bool,
     ) -> Result<Option<Bytes>, Error> {
-        let conn = self.conn().await?;
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let Some(slot) = self.slots.get(at) else {
+            return Err(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
+        };
+        let conn = match slot.conn.load_full().filter(|c| !c.is_closed()) {
+            Some(conn) => conn,
+            None => match tokio::time::timeout_at(call.deadline.into(), self.open(slot)).await {
+                Ok(conn) => conn?,
+                Err(_) => return Err(timed_out(call.method, call.budget)),
+            },
+        };
         conn.call(seqid, call, oneway, self.phases.as_deref()).await
     }
 
     /// Opens the first connection now.
     pub(super) async fn warm(&self) -> Result<(), Error> {
-        self.conn().await.map(drop)
+        let Some(slot) = self.slots.first() else { return Ok(()) };
+        self.open(slot).await.map(drop)
     }
 
-    /// The next slot's connection, opened (or reopened) if needed.
-    async fn conn(&self) -> Result<Arc<MuxConn>, Error> {
-        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
-        let Some(slot) = self.slots.get(at) else {
-            return Err(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
-        };
-        if let Some(conn) = slot.conn.load_full().filter(|c| !c.is_closed()) {
-            return Ok(conn);
-        }
-        self.open(slot).await
-    }
-
+    /// The slot's connection, opened (or reopened) if needed.
     #[cold]
     async fn open(&self, slot: &Slot) -> Result<Arc<MuxConn>, Error> {
         let _opening = slot.opening.lock().await;
@@ -131,13 +146,25 @@ impl Hasher for SeqidHasher {
     }
 }
 
-type Waiting = HashMap<i32, oneshot::Sender<Result<Bytes, Error>>, BuildHasherDefault<SeqidHasher>>;
+/// A call waiting for its reply.
+struct Waiter {
+    reply: oneshot::Sender<Result<Bytes, Error>>,
+    deadline: Instant,
+    budget: Duration,
+    method: &'static str,
+}
+
+type Waiting = HashMap<i32, Waiter, BuildHasherDefault<SeqidHasher>>;
 
 /// The calls waiting for replies on one connection.
 struct Pending {
     waiting: Waiting,
     /// Why the connection closed, once it has.
     closed: Option<String>,
+    /// When the deadline sweeper wakes next (`None`: not before a call comes). A call with a
+    /// sooner deadline lowers it and wakes the sweeper; calls that end leave it stale, and the
+    /// sweeper, waking early, finds the next one.
+    next_sweep: Option<Instant>,
 }
 
 /// What a connection's handle and its reader and writer tasks share.
@@ -148,6 +175,8 @@ struct Shared {
     is_closed: AtomicBool,
     /// Calls waiting for replies: how many the writer may expect to batch.
     in_flight: AtomicUsize,
+    /// Wakes the deadline sweeper when a call's deadline is sooner than its next wake.
+    sweep: Notify,
 }
 
 impl Shared {
@@ -160,9 +189,10 @@ impl Shared {
             std::mem::take(&mut p.waiting)
         };
         debug!(peer = %self.endpoint.addr, reason = why, failed_calls = waiting.len(), "connection closed");
-        for (_, tx) in waiting {
-            let _ = tx.send(Err(self.endpoint.broken(io::ErrorKind::ConnectionAborted, why)));
+        for (_, waiter) in waiting {
+            let _ = waiter.reply.send(Err(self.endpoint.broken(io::ErrorKind::ConnectionAborted, why)));
         }
+        self.sweep.notify_one();
     }
 
     fn closed_error(&self) -> Error {
@@ -177,12 +207,14 @@ struct MuxConn {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Outgoing>,
     reader: AbortHandle,
+    sweeper: AbortHandle,
 }
 
 impl Drop for MuxConn {
     fn drop(&mut self) {
         // The writer ends by itself once the queue's sender is gone and all is written.
         self.reader.abort();
+        self.sweeper.abort();
     }
 }
 
@@ -195,9 +227,10 @@ impl MuxConn {
         }
         let shared = Arc::new(Shared {
             endpoint: endpoint.clone(),
-            pending: Mutex::new(Pending { waiting: Waiting::default(), closed: None }),
+            pending: Mutex::new(Pending { waiting: Waiting::default(), closed: None, next_sweep: None }),
             is_closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
+            sweep: Notify::new(),
         });
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer_shared = shared.clone();
@@ -209,14 +242,16 @@ impl MuxConn {
         });
         let reader = MessageReader::new(read_half, endpoint.wire, endpoint.limits);
         let reader = tokio::spawn(read_replies(reader, shared.clone(), writer.abort_handle())).abort_handle();
-        Ok(Arc::new(MuxConn { shared, tx, reader }))
+        let sweeper = tokio::spawn(sweep_deadlines(shared.clone())).abort_handle();
+        Ok(Arc::new(MuxConn { shared, tx, reader, sweeper }))
     }
 
     fn is_closed(&self) -> bool {
         self.shared.is_closed.load(Ordering::Acquire)
     }
 
-    /// Sends a call and waits for its reply, recording the send (queueing) and wait times.
+    /// Sends a call and waits for its reply or its deadline, recording the send (queueing) and
+    /// wait times.
     async fn call(
         &self,
         seqid: i32,
@@ -229,11 +264,12 @@ impl MuxConn {
             if self.is_closed() {
                 return Err(shared.closed_error());
             }
-            self.tx.send(call).await.map_err(|_| shared.closed_error())?;
-            return Ok(None);
+            return self.queue(call).await.map(|()| None);
         }
         let (reply_tx, reply_rx) = oneshot::channel();
-        {
+        let waiter =
+            Waiter { reply: reply_tx, deadline: call.deadline, budget: call.budget, method: call.method };
+        let wake_sweeper = {
             let mut p = lock(&shared.pending);
             if p.closed.is_some() {
                 drop(p);
@@ -244,14 +280,22 @@ impl MuxConn {
                     let why = format!("seqid {seqid} is already in flight on this connection");
                     return Err(Error::BadReply(why));
                 }
-                Entry::Vacant(v) => v.insert(reply_tx),
+                Entry::Vacant(v) => v.insert(waiter),
             };
+            let sooner = p.next_sweep.is_none_or(|at| call.deadline < at);
+            if sooner {
+                p.next_sweep = Some(call.deadline);
+            }
+            sooner
+        };
+        if wake_sweeper {
+            shared.sweep.notify_one();
         }
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         // If this call is dropped (timed out, cancelled) before its reply, forget it.
         let forget = Forget { shared, seqid: Some(seqid) };
         let started = phases.map(|_| std::time::Instant::now());
-        self.tx.send(call).await.map_err(|_| shared.closed_error())?;
+        self.queue(call).await?;
         let sent = phases.zip(started).map(|(phases, started)| {
             let now = std::time::Instant::now();
             phases.send.record(now.saturating_duration_since(started));
@@ -264,6 +308,20 @@ impl MuxConn {
             phases.wait.record(sent.elapsed());
         }
         reply.map(Some)
+    }
+
+    /// Queues `call` for the writer, waiting (until its deadline) while the queue is full.
+    async fn queue(&self, call: Outgoing) -> Result<(), Error> {
+        let call = match self.tx.try_send(call) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(_)) => return Err(self.shared.closed_error()),
+            Err(TrySendError::Full(call)) => call,
+        };
+        let (deadline, method, budget) = (call.deadline, call.method, call.budget);
+        match tokio::time::timeout_at(deadline.into(), self.tx.send(call)).await {
+            Ok(sent) => sent.map_err(|_| self.shared.closed_error()),
+            Err(_) => Err(timed_out(method, budget)),
+        }
     }
 }
 
@@ -327,17 +385,25 @@ async fn write_calls(
     let wire = shared.endpoint.wire;
     let mut out = BytesMut::new();
     while let Some(call) = rx.recv().await {
-        push(wire, &call, &mut out)?;
         // More calls in flight than queued: their callers may be ready to run (their replies
         // just came); let them queue first, so one write carries the batch.
         if shared.in_flight.load(Ordering::Relaxed) > 1 + rx.len() {
             tokio::task::yield_now().await;
         }
+        // Calls whose deadline passed while queued are not sent (their callers have their error).
+        let now = crate::context::now();
+        if call.deadline > now {
+            push(wire, &call, &mut out)?;
+        }
         while out.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(call) => push(wire, &call, &mut out)?,
+                Ok(call) if call.deadline > now => push(wire, &call, &mut out)?,
+                Ok(_) => {}
                 Err(_) => break,
             }
+        }
+        if out.is_empty() {
+            continue;
         }
         io.write_all(&out).await?;
         out.clear();
@@ -371,7 +437,7 @@ async fn read_replies(mut reader: MessageReader<OwnedReadHalf>, shared: Arc<Shar
         };
         let waiting = lock(&shared.pending).waiting.remove(&seqid);
         match waiting {
-            Some(tx) => drop(tx.send(Ok(reply))),
+            Some(waiter) => drop(waiter.reply.send(Ok(reply))),
             None => {
                 debug!(peer = %endpoint.addr, seqid, "a reply for no waiting call (timed out?) is dropped")
             }
@@ -379,6 +445,38 @@ async fn read_replies(mut reader: MessageReader<OwnedReadHalf>, shared: Arc<Shar
     };
     shared.close(&why);
     writer.abort();
+}
+
+/// Fails each waiting call with [`Error::Timeout`] once its deadline passes: sleeps until the
+/// soonest deadline known (woken sooner by a call with a sooner one), then fails the calls past
+/// theirs and finds the next. Ends when the connection closes.
+async fn sweep_deadlines(shared: Arc<Shared>) {
+    loop {
+        let next = lock(&shared.pending).next_sweep;
+        if shared.is_closed.load(Ordering::Acquire) {
+            return;
+        }
+        let Some(at) = next else {
+            shared.sweep.notified().await;
+            continue;
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(at.into()) => {}
+            () = shared.sweep.notified() => continue,
+        }
+        let now = crate::context::now();
+        let expired: Vec<Waiter> = {
+            let mut p = lock(&shared.pending);
+            let keys: Vec<i32> =
+                p.waiting.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| *k).collect();
+            let expired = keys.iter().filter_map(|k| p.waiting.remove(k)).collect();
+            p.next_sweep = p.waiting.values().map(|w| w.deadline).min();
+            expired
+        };
+        for waiter in expired {
+            let _ = waiter.reply.send(Err(timed_out(waiter.method, waiter.budget)));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +492,10 @@ mod tests {
     use crate::transport::Framing;
 
     fn call(seqid: i32) -> Outgoing {
+        call_within(seqid, Duration::from_secs(30))
+    }
+
+    fn call_within(seqid: i32, budget: Duration) -> Outgoing {
         let mut buf = BytesMut::new();
         let header = MessageHeader::new("say", MessageType::Call, seqid);
         assert!(
@@ -401,7 +503,8 @@ mod tests {
                 .encode_message(&header, &ApplicationException::unknown_method("x"), &mut buf)
                 .is_ok()
         );
-        Outgoing { message: buf.freeze(), prefix: Some("Demo") }
+        let deadline = Instant::now() + budget;
+        Outgoing { message: buf.freeze(), prefix: Some("Demo"), deadline, budget, method: "say" }
     }
 
     /// Echoes every frame but those whose seqid is odd, which it never answers.
@@ -425,18 +528,25 @@ mod tests {
         addr
     }
 
-    #[tokio::test]
-    async fn a_dropped_call_frees_its_seqid_and_the_connection_goes_on() {
-        let endpoint = Arc::new(Endpoint {
-            addr: echo_even_seqids().await,
+    fn endpoint(addr: String) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            addr,
             wire: WireFormat::new(Protocol::Binary, Framing::Framed),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(3),
-        });
-        let mux = Mux::new(endpoint, 1, None);
+        })
+    }
+
+    fn first_conn(mux: &Mux) -> Arc<MuxConn> {
+        mux.slots[0].conn.load_full().expect("opened")
+    }
+
+    #[tokio::test]
+    async fn a_dropped_call_frees_its_seqid_and_the_connection_goes_on() {
+        let mux = Mux::new(endpoint(echo_even_seqids().await), 1, None);
         let timed_out = tokio::time::timeout(Duration::from_millis(50), mux.call(1, call(1), false)).await;
         assert!(timed_out.is_err(), "seqid 1 is never answered");
-        let conn = mux.conn().await.unwrap();
+        let conn = first_conn(&mux);
         assert!(lock(&conn.shared.pending).waiting.is_empty(), "the dropped call's entry is gone");
         assert_eq!(conn.shared.in_flight.load(Ordering::Relaxed), 0);
         // Many calls at once share writes and each gets its own reply.
@@ -450,5 +560,65 @@ mod tests {
         let again = tokio::time::timeout(Duration::from_millis(50), mux.call(1, call(1), false)).await;
         assert!(again.is_err());
         assert!(!conn.is_closed());
+    }
+
+    #[tokio::test]
+    async fn calls_fail_at_their_own_deadlines_without_a_timer_each() {
+        let mux = Mux::new(endpoint(echo_even_seqids().await), 1, None);
+        mux.warm().await.unwrap();
+        let started = Instant::now();
+        // Unanswered calls with deadlines in no particular order, and answered ones among them.
+        let budgets = [300u64, 60, 180, 120];
+        let unanswered = budgets.iter().enumerate().map(|(n, ms)| {
+            mux.call(2 * n as i32 + 1, call_within(2 * n as i32 + 1, Duration::from_millis(*ms)), false)
+        });
+        let answered = (1..=4).map(|n| mux.call(2 * n, call(2 * n), false));
+        let timed = futures_util::future::join_all(unanswered.map(|c| async {
+            let e = c.await.unwrap_err();
+            (e, started.elapsed())
+        }));
+        let (timed, answered) = tokio::join!(timed, futures_util::future::join_all(answered));
+        assert!(answered.iter().all(|r| r.is_ok()), "{answered:?}");
+        for ((error, took), ms) in timed.iter().zip(budgets) {
+            match error {
+                Error::Timeout { method, timeout_ms } => {
+                    assert_eq!((method.as_str(), *timeout_ms), ("say", ms));
+                }
+                other => panic!("expected a timeout, got {other}"),
+            }
+            let late = took.saturating_sub(Duration::from_millis(ms));
+            assert!(
+                *took >= Duration::from_millis(ms) && late < Duration::from_millis(40),
+                "{ms} ms: {took:?}"
+            );
+        }
+        let conn = first_conn(&mux);
+        assert!(lock(&conn.shared.pending).waiting.is_empty());
+        assert!(!conn.is_closed(), "timeouts leave the connection open");
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_never_written() {
+        // A server that counts the frames it gets and answers none.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (seen_tx, mut seen) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            while let Ok(len) = stream.read_u32().await {
+                let mut frame = vec![0; len as usize];
+                stream.read_exact(&mut frame).await.unwrap();
+                seen_tx.send(peek(Protocol::Binary, &frame).unwrap().seqid).unwrap();
+            }
+        });
+        let mux = Mux::new(endpoint(addr), 1, None);
+        mux.warm().await.unwrap();
+        let mut expired = call_within(7, Duration::from_millis(1));
+        expired.deadline = Instant::now() - Duration::from_millis(1);
+        let error = mux.call(7, expired, true).await;
+        assert!(error.is_ok(), "a oneway call is queued: {error:?}");
+        let live = mux.call(8, call(8), true).await;
+        assert!(live.is_ok());
+        assert_eq!(seen.recv().await, Some(8), "only the live call was written");
     }
 }

@@ -2,16 +2,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tracing::Instrument;
 
 use super::channel::{Call, Channel, Transport};
-use super::endpoint::{Endpoint, millis};
+use super::endpoint::Endpoint;
 use super::mux::{Mux, Outgoing};
 use super::pool::Pool;
-use super::theader::HeaderOptions;
+use super::theader::{CallHeaders, HeaderOptions};
 use crate::codec::Limits;
 use crate::error::Error;
 use crate::metrics::{NodeRecorder, Outcome, global, spans};
@@ -262,12 +262,9 @@ impl TcpTransport {
         self.recorder.as_deref()
     }
 
-    /// Sends within the transport's timeout.
-    async fn send_in_time(&self, call: Call) -> Result<Option<Bytes>, Error> {
-        let method = call.method;
-        tokio::time::timeout(self.timeout, self.send_now(call)).await.unwrap_or_else(|_| {
-            Err(Error::Timeout { method: method.to_owned(), timeout_ms: millis(self.timeout) })
-        })
+    /// The call's deadline, or the transport's timeout from now.
+    fn deadline_of(&self, call: &Call) -> Instant {
+        call.deadline.unwrap_or_else(|| crate::context::now() + self.timeout)
     }
 
     /// Sends in a call span, counting the call unless metrics are off.
@@ -275,44 +272,68 @@ impl TcpTransport {
         let (service, method) = (call.service, call.method);
         let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
         call.request_id = call.request_id.or(request_id);
+        let deadline = self.deadline_of(&call);
         let Some(recorder) = self.recorder() else {
-            return self.send_in_time(call).instrument(span).await;
+            return self.send_now(call, deadline).instrument(span).await;
         };
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let result = match span.is_disabled() {
-            true => self.send_in_time(call).await,
-            false => self.send_in_time(call).instrument(span).await,
+            true => self.send_now(call, deadline).await,
+            false => self.send_now(call, deadline).instrument(span).await,
         };
         let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
         recorder.record(service, method, outcome, started.elapsed());
         result
     }
 
-    /// Sends now, without a timeout (the caller's): the cluster transport's attempts call this.
-    /// With the service prefix, the call goes out named `Service:method`, written so straight into
-    /// the outgoing buffer; the reply comes back as the server named it (probe servers answer
-    /// with the name as sent, Apache's without the prefix), which [`Channel`] takes either way.
-    pub(super) async fn send_now(&self, call: Call) -> Result<Option<Bytes>, Error> {
-        let Call { service, seqid, message, options, metadata, request_id, .. } = call;
+    /// Sends now, failing with [`Error::Timeout`] at `deadline` (and without sending once it
+    /// passed): the cluster transport's attempts call this. With the service prefix, the call
+    /// goes out named `Service:method`, written so straight into the outgoing buffer; the reply
+    /// comes back as the server named it (probe servers answer with the name as sent, Apache's
+    /// without the prefix), which [`Channel`] takes either way.
+    pub(super) async fn send_now(&self, call: Call, deadline: Instant) -> Result<Option<Bytes>, Error> {
+        let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
+        let budget = deadline.saturating_duration_since(crate::context::now());
+        if budget.is_zero() {
+            return Err(timed_out(method, budget));
+        }
         let prefix = self.service_prefix.then_some(service);
         // THeader: the call goes in a header frame with its metadata; its reply comes in one.
         let (message, prefix, sent) = match &self.header {
             None => (message, prefix, None),
             Some(header) => {
                 let wire = self.endpoint.wire;
-                let (frame, sent) = header.wrap(wire, seqid, &message, prefix, metadata, request_id)?;
+                let about = CallHeaders { metadata, request_id, deadline };
+                let (frame, sent) = header.wrap(wire, seqid, &message, prefix, about)?;
                 (frame, None, Some(sent))
             }
         };
         let reply = match &self.conns {
-            Conns::Pool(pool) => pool.call(message, prefix, options.oneway).await,
-            Conns::Mux(mux) => mux.call(seqid, Outgoing { message, prefix }, options.oneway).await,
+            // One call per connection: a timer per call is no extra cost there.
+            Conns::Pool(pool) => {
+                let call = pool.call(message, prefix, options.oneway);
+                match tokio::time::timeout_at(deadline.into(), call).await {
+                    Ok(reply) => reply,
+                    Err(_) => Err(timed_out(method, budget)),
+                }
+            }
+            Conns::Mux(mux) => {
+                let call = Outgoing { message, prefix, deadline, budget, method };
+                mux.call(seqid, call, options.oneway).await
+            }
         };
         match sent {
             None => reply,
             Some(sent) => sent.unwrap(reply?, self.endpoint.wire, self.endpoint.limits),
         }
     }
+}
+
+/// The error of a call whose deadline passed, `budget` (rounded up to whole milliseconds: the
+/// microseconds between taking the deadline and sending do not show) after it was sent.
+pub(super) fn timed_out(method: &str, budget: Duration) -> Error {
+    let timeout_ms = u64::try_from(budget.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+    Error::Timeout { method: method.to_owned(), timeout_ms }
 }
 
 impl Transport for TcpTransport {
@@ -323,8 +344,15 @@ impl Transport for TcpTransport {
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
         match self.count_calls {
             true => Box::pin(self.send_counted(call)),
-            false => Box::pin(self.send_in_time(call)),
+            false => {
+                let deadline = self.deadline_of(&call);
+                Box::pin(self.send_now(call, deadline))
+            }
         }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(self.timeout)
     }
 }
 

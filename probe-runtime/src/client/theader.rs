@@ -4,6 +4,7 @@
 //! `header(true)`, which the cluster transport does for providers that advertise THeader.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
@@ -22,6 +23,16 @@ pub(super) struct HeaderOptions {
     pub(super) transforms: Vec<Transform>,
 }
 
+/// What a call's headers are made of.
+pub(super) struct CallHeaders {
+    /// The channel's metadata.
+    pub(super) metadata: Option<Arc<Metadata>>,
+    /// The call span's request id (sent if the metadata sets none).
+    pub(super) request_id: Option<RequestId>,
+    /// The call's deadline (the time left is sent).
+    pub(super) deadline: Instant,
+}
+
 /// What reading the reply to a call sent in a header frame needs.
 pub(super) struct Sent {
     metadata: Option<Arc<Metadata>>,
@@ -36,9 +47,9 @@ impl HeaderOptions {
         seqid: i32,
         message: &Bytes,
         prefix: Option<&str>,
-        metadata: Option<Arc<Metadata>>,
-        request_id: Option<RequestId>,
+        call: CallHeaders,
     ) -> Result<(Bytes, Sent), Error> {
+        let CallHeaders { metadata, request_id, deadline } = call;
         let renamed;
         let message = match prefix {
             Some(service) => {
@@ -52,7 +63,7 @@ impl HeaderOptions {
             flags: 0,
             protocol: wire.protocol,
             transforms: self.transforms.clone(),
-            headers: Metadata::outgoing(metadata.as_deref(), request_id),
+            headers: Metadata::outgoing(metadata.as_deref(), request_id, Some(deadline)),
         };
         let mut out = BytesMut::with_capacity(message.len() + 128);
         header::encode(&frame, message, &mut out).map_err(|e| wire_error(e.into()))?;

@@ -33,6 +33,11 @@ pub enum ApplicationExceptionKind {
     InvalidProtocol,
     /// 10: the client type is not supported.
     UnsupportedClientType,
+    /// 11: the server shed the call to protect itself (fbthrift's number; Apache's stacks read it
+    /// as an unknown kind).
+    Loadshedding,
+    /// 12: the call's deadline passed before the server finished it (fbthrift's number).
+    Timeout,
     /// A kind this crate does not know, kept as its number.
     Other(i32),
 }
@@ -53,6 +58,8 @@ impl ApplicationExceptionKind {
             8 => InvalidTransform,
             9 => InvalidProtocol,
             10 => UnsupportedClientType,
+            11 => Loadshedding,
+            12 => Timeout,
             other => Other(other),
         }
     }
@@ -72,6 +79,8 @@ impl ApplicationExceptionKind {
             InvalidTransform => 8,
             InvalidProtocol => 9,
             UnsupportedClientType => 10,
+            Loadshedding => 11,
+            Timeout => 12,
             Other(v) => v,
         }
     }

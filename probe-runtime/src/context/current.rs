@@ -97,7 +97,7 @@ impl Context {
 
     /// The time left before [`Context::deadline`] (zero once past it).
     pub fn remaining(&self) -> Option<Duration> {
-        self.0.deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()))
+        self.0.deadline.map(|deadline| deadline.saturating_duration_since(super::now()))
     }
 
     /// The call's priority ([`names::PRIORITY`]).

@@ -1,7 +1,7 @@
 //! What a client sends with its calls.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -92,24 +92,27 @@ impl Metadata {
         *self.reply.lock().unwrap_or_else(PoisonError::into_inner) = Some(headers);
     }
 
-    /// The headers of a call sent now: `metadata`'s, what the handler running this task inherits
-    /// to it, the deadline left, and a request id (`span_id`, or a new one) if none is set.
-    pub(crate) fn outgoing(metadata: Option<&Metadata>, span_id: Option<RequestId>) -> Headers {
+    /// The headers of a call sent now: `metadata`'s, what the handler running this task passes
+    /// on (request id, priority, trace context) unless set there, the milliseconds left before
+    /// `deadline` (rounded up: a call is not sent once it passed), and a request id (`span_id`, or
+    /// a new one) if none is set.
+    pub(crate) fn outgoing(
+        metadata: Option<&Metadata>,
+        span_id: Option<RequestId>,
+        deadline: Option<Instant>,
+    ) -> Headers {
         let mut out = metadata.map(|m| m.headers.clone()).unwrap_or_default();
-        let mut budget = metadata.and_then(|m| m.budget);
         if let Some(cx) = Context::current() {
             for key in [names::REQUEST_ID, names::PRIORITY, names::TRACEPARENT, names::TRACESTATE] {
                 if let Some(value) = cx.headers().get_bytes(key.as_bytes()) {
                     out.insert_if_absent(key, Bytes::copy_from_slice(value));
                 }
             }
-            if let Some(left) = cx.remaining() {
-                budget = Some(budget.map_or(left, |b| b.min(left)));
-            }
         }
-        if let Some(budget) = budget {
-            let ms = u64::try_from(budget.as_millis()).unwrap_or(u64::MAX);
-            out.insert(names::DEADLINE_MS, ms.to_string());
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(super::now());
+            let ms = left.as_nanos().div_ceil(1_000_000);
+            out.insert(names::DEADLINE_MS, u64::try_from(ms).unwrap_or(u64::MAX).to_string());
         }
         if !out.contains(names::REQUEST_ID) {
             out.insert(names::REQUEST_ID, span_id.unwrap_or_else(RequestId::next).to_string());
@@ -120,18 +123,19 @@ impl Metadata {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
     use super::*;
 
     #[test]
     fn outgoing_headers_get_a_request_id_and_the_deadline() {
         let m = Metadata::new().caller("a", "S").deadline(Duration::from_millis(900)).header("x", "1");
-        let out = Metadata::outgoing(Some(&m), None);
+        let deadline = Instant::now() + m.budget().unwrap();
+        let out = Metadata::outgoing(Some(&m), None, Some(deadline));
         assert_eq!(out.get(names::CALLER_APPKEY), Some("a"));
-        assert_eq!(out.get(names::DEADLINE_MS), Some("900"));
+        assert_eq!(out.get(names::DEADLINE_MS), Some("900"), "rounded up");
         assert!(out.get(names::REQUEST_ID).is_some_and(|id| !id.is_empty()));
-        assert_eq!(Metadata::outgoing(None, None).len(), 1);
+        assert_eq!(Metadata::outgoing(None, None, None).len(), 1);
+        let passed = Metadata::outgoing(None, None, Some(Instant::now()));
+        assert_eq!(passed.get(names::DEADLINE_MS), Some("0"));
     }
 
     #[test]
@@ -145,12 +149,10 @@ mod tests {
         .into_iter()
         .collect();
         let cx = Context::new(inbound, Instant::now());
-        let m = Metadata::new().caller("me", "Mine").deadline(Duration::from_secs(5));
-        let out = cx.sync_scope(|| Metadata::outgoing(Some(&m), None));
+        let m = Metadata::new().caller("me", "Mine");
+        let out = cx.sync_scope(|| Metadata::outgoing(Some(&m), None, None));
         assert_eq!(out.get(names::REQUEST_ID), Some("up-1"));
         assert_eq!(out.get(names::TRACEPARENT), Some("00-aa-bb-01"));
         assert_eq!(out.get(names::CALLER_APPKEY), Some("me"));
-        let left: u64 = out.get(names::DEADLINE_MS).unwrap().parse().unwrap();
-        assert!(left <= 100, "the sooner deadline: {left}");
     }
 }

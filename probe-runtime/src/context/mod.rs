@@ -35,6 +35,12 @@ mod metadata;
 mod priority;
 
 pub use current::Context;
+
+/// Now, on tokio's clock (which tests may pause and advance) as a `std` instant: every deadline
+/// is taken and checked on this clock, so timers set for them agree with it.
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
 pub use metadata::Metadata;
 pub use priority::Priority;
 

@@ -4,23 +4,30 @@
 //!
 //! [`Routes::start`] does everything up to the handler's future; the connection polls that
 //! future at once, so a handler that does not wait costs neither a queued task nor a wake-up.
+//!
+//! A call that carries a deadline (THeader's `probe-deadline-ms`) is not started once it passed,
+//! and its handler's future is dropped when it runs past it; either way the caller gets a
+//! `TApplicationException` of kind [`Timeout`](ApplicationExceptionKind::Timeout), which probe
+//! clients turn into [`Error::Timeout`]. Calls without a deadline pay nothing for this.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tracing::{Span, error};
+use tokio::time::Sleep;
+use tracing::{Span, debug, error};
 
 use super::connection::Shared;
 use super::header_call::HeaderCall;
 use crate::codec::{
     ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType, shown_method,
 };
+use crate::context::Context;
 use crate::error::Error;
 use crate::metrics::{Outcome, SeriesId, spans};
 use crate::service::{BoxFuture, Dispatch, Protocol, Reply, Request};
@@ -158,6 +165,7 @@ impl<'a> Routes<'a> {
         // replies made here.
         let sent = request.rename(routed.method);
         let context = header.as_ref().map(|h| h.context.clone());
+        let deadline = context.as_ref().and_then(Context::deadline);
         let mut finish = Finish {
             sent,
             renamed: routed.prefixed,
@@ -167,6 +175,12 @@ impl<'a> Routes<'a> {
             received,
             header,
         };
+        if let Some(deadline) = deadline
+            && deadline <= crate::context::now()
+        {
+            // The caller has stopped waiting: the handler is not run.
+            return Started::Done(span.in_scope(|| finish.finish(Ok(finish.timed_out(deadline)))));
+        }
         let handler = {
             let _entered = span.enter();
             let service = routed.service;
@@ -180,7 +194,10 @@ impl<'a> Routes<'a> {
             }
         };
         match handler {
-            Ok(handler) => Started::Running(Running { handler, span, finish }),
+            Ok(handler) => {
+                let deadline = deadline.map(|at| Box::pin(tokio::time::sleep_until(at.into())));
+                Started::Running(Running { handler, span, finish, deadline })
+            }
             Err(panic) => Started::Done(span.in_scope(|| finish.finish(Err(panic)))),
         }
     }
@@ -191,17 +208,27 @@ pub(super) struct Running<'a> {
     handler: BoxFuture<'a, Reply>,
     span: Span,
     finish: Finish,
+    /// Fires at the call's deadline, if it has one.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl Future for Running<'_> {
     type Output = Finished;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Finished> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Finished> {
         let this = &mut *self;
         let _entered = this.span.enter();
         let handler = &mut this.handler;
         let reply = match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Pending) => match this.deadline.as_mut().map(|at| at.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => {
+                    // Past the deadline: the handler's future is dropped (cancelling its work).
+                    this.handler = Box::pin(std::future::ready(Reply::None));
+                    let deadline = this.deadline.take().map(|at| at.deadline().into_std());
+                    Ok(this.finish.timed_out(deadline.unwrap_or_else(Instant::now)))
+                }
+                _ => return Poll::Pending,
+            },
             Ok(Poll::Ready(reply)) => Ok(reply),
             Err(panic) => Err(panic),
         };
@@ -252,6 +279,18 @@ impl Finish {
             Counted { series, outcome, received: self.received }
         });
         Finished { reply, counted, header: self.header.take() }
+    }
+
+    /// The `Timeout` reply to a call whose deadline passed (the reply of a oneway call: none).
+    fn timed_out(&self, deadline: Instant) -> Reply {
+        if self.sent.kind == MessageType::Oneway {
+            return Reply::None;
+        }
+        let budget = deadline.saturating_duration_since(self.received).as_millis();
+        debug!(method = %shown_method(&self.sent.name), budget_ms = %budget, "the call's deadline passed");
+        let message = format!("the deadline of `{}` ({budget} ms) passed", shown_method(&self.sent.name));
+        let exception = ApplicationException::new(ApplicationExceptionKind::Timeout, message);
+        Request::new(self.protocol, self.sent.clone(), Bytes::new(), self.limits).exception(&exception)
     }
 
     /// The `InternalError` reply to a call whose handler failed.

@@ -118,6 +118,21 @@ pub struct Probe {
     pub gate_open: Notify,
     /// `slow` calls that started.
     pub slow_started: Notify,
+    /// `slow` calls whose handler future was dropped before it finished.
+    pub slow_dropped: AtomicUsize,
+    /// The `probe-deadline-ms` header of the last `slow` call that had one.
+    pub slow_deadline_ms: Mutex<Option<String>>,
+}
+
+/// Counts a `slow` handler dropped before it finished.
+struct DroppedEarly<'a>(&'a AtomicUsize, bool);
+
+impl Drop for DroppedEarly<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// An echo service named `name` whose replies start with `prefix`.
@@ -181,8 +196,14 @@ impl Dispatch for Echo {
                     }
                 }
                 "slow" => {
+                    if let Some(cx) = probe_runtime::context::Context::current() {
+                        let ms = cx.get(probe_runtime::context::names::DEADLINE_MS).map(str::to_owned);
+                        *probe.slow_deadline_ms.lock().unwrap() = ms;
+                    }
+                    let mut guard = DroppedEarly(&probe.slow_dropped, false);
                     probe.slow_started.notify_waiters();
                     tokio::time::sleep(Duration::from_millis(args.delay_ms as u64)).await;
+                    guard.1 = true;
                 }
                 "gate" => {
                     let opened = probe.gate_open.notified();
