@@ -16,8 +16,39 @@ use crate::error::{CallError, Error};
 use crate::metrics::RequestId;
 use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
 
-/// The first buffer a call is encoded into.
+/// Room left in a thread's encode buffer before a call is encoded into it: a small call fits.
 const CALL_CAPACITY: usize = 512;
+/// The block a thread's calls are carved from, when the last one is used up.
+const ENCODE_BLOCK: usize = 64 * 1024;
+
+thread_local! {
+    /// Where this thread encodes calls: each call's message is split off the front, sharing the
+    /// block (one allocation and one free per block, not two per call, and no allocator lock
+    /// taken when another thread drops the message).
+    static ENCODE: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// `header` and `args` encoded with `protocol`, carved from this thread's encode block.
+fn encode_call<A: Encode>(protocol: Protocol, header: &MessageHeader, args: &A) -> Result<Bytes, Error> {
+    ENCODE.with(|cell| {
+        let Ok(mut buf) = cell.try_borrow_mut() else {
+            // Re-entered (an `Encode` impl that makes a call): a buffer of its own.
+            let mut buf = BytesMut::with_capacity(CALL_CAPACITY);
+            protocol.encode_message(header, args, &mut buf)?;
+            return Ok(buf.freeze());
+        };
+        if buf.capacity() < CALL_CAPACITY {
+            *buf = BytesMut::with_capacity(ENCODE_BLOCK);
+        }
+        match protocol.encode_message(header, args, &mut buf) {
+            Ok(()) => Ok(buf.split().freeze()),
+            Err(e) => {
+                buf.clear();
+                Err(e.into())
+            }
+        }
+    })
+}
 
 /// Per-method settings generated from the IDL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,14 +177,12 @@ impl Channel {
         }
         let seqid = self.seqid.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         let kind = if options.oneway { MessageType::Oneway } else { MessageType::Call };
-        // Room for a small call in one allocation (a header and a few hundred bytes of arguments).
-        let mut buf = BytesMut::with_capacity(CALL_CAPACITY);
-        protocol.encode_message(&MessageHeader::new(method, kind, seqid), args, &mut buf)?;
+        let message = encode_call(protocol, &MessageHeader::new(method, kind, seqid), args)?;
         let call = Call {
             service,
             method,
             seqid,
-            message: buf.freeze(),
+            message,
             options,
             affinity: self.affinity.clone(),
             metadata: self.metadata.clone(),
