@@ -45,6 +45,7 @@ pub mod context;
 pub mod discovery;
 mod error;
 pub mod metrics;
+pub mod middleware;
 pub mod server;
 pub mod service;
 pub mod transport;

@@ -151,6 +151,23 @@ impl Channel {
         Channel { metadata: Some(Arc::new(metadata)), ..self.clone() }
     }
 
+    /// This channel with every call going through `layer`, a tower [`Layer`](tower::Layer) over
+    /// [`ClientService`](crate::middleware::ClientService): it sees each encoded [`Call`] (service,
+    /// method, metadata, deadline) before the transport (and, for a discovered channel, before
+    /// balancing) and the reply or error after. Each layer wraps the channel as it is, so the last
+    /// added runs first. See [`middleware`](crate::middleware).
+    pub fn layer<L>(&self, layer: L) -> Channel
+    where
+        L: tower::Layer<crate::middleware::ClientService> + Send + Sync + 'static,
+        L::Service:
+            tower::Service<Call, Response = Option<Bytes>, Error = Error> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Call>>::Future: Send + 'static,
+    {
+        let layer = crate::middleware::client_layer(layer);
+        let layered = crate::middleware::LayeredTransport::new(self.transport.clone(), &layer);
+        Channel { transport: Arc::new(layered), ..self.clone() }
+    }
+
     /// A channel that hands calls straight to a service in this process: for tests, with the full
     /// encode and decode path.
     pub fn loopback(service: impl Dispatch, protocol: Protocol) -> Self {

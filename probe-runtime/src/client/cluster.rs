@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tower::ServiceExt;
 use tracing::{Instrument, debug, warn};
 
 use super::channel::{Call, Transport};
@@ -21,6 +22,7 @@ use crate::discovery::{Routes, ServiceRoutes};
 use crate::error::Error;
 use crate::metrics::FastMap;
 use crate::metrics::{Outcome, RequestId, global, spans};
+use crate::middleware::{ClientLayerFn, ClientService, TransportService, client_layer};
 use crate::registry::layout::NodeData;
 use crate::service::{BoxFuture, Protocol};
 use crate::transport::{Framing, WireFormat};
@@ -59,6 +61,18 @@ pub struct ClusterOptions {
     /// node's connect, send and wait times, in [`metrics::global`](crate::metrics::global).
     /// Default on.
     pub metrics: bool,
+    /// Middleware around each attempt on a chosen node ([`ClusterOptions::node_layer`]).
+    node_layers: NodeLayers,
+}
+
+/// Client layers around each attempt on a node, the last added outermost.
+#[derive(Clone, Default)]
+struct NodeLayers(Vec<ClientLayerFn>);
+
+impl fmt::Debug for NodeLayers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} node layers", self.0.len())
+    }
 }
 
 impl Default for ClusterOptions {
@@ -81,6 +95,7 @@ impl ClusterOptions {
             idempotent_methods: HashSet::new(),
             pool_size: 8,
             metrics: true,
+            node_layers: NodeLayers::default(),
         }
     }
 
@@ -93,6 +108,22 @@ impl ClusterOptions {
     /// Counts calls in the process's metrics (on by default); see [`ClusterOptions::metrics`].
     pub fn metrics(mut self, on: bool) -> Self {
         self.metrics = on;
+        self
+    }
+
+    /// Wraps each attempt on a node, after balancing, in `layer` (a tower
+    /// [`Layer`](tower::Layer) over [`ClientService`]): it sees the call on its way to the node
+    /// chosen (retries and fail-overs are attempts of their own) and that node's reply or error.
+    /// Layers for the whole call, before balancing, go on the channel:
+    /// [`Channel::layer`](super::Channel::layer). Each layer wraps those added before it.
+    pub fn node_layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<ClientService> + Send + Sync + 'static,
+        L::Service:
+            tower::Service<Call, Response = Option<Bytes>, Error = Error> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<Call>>::Future: Send + 'static,
+    {
+        self.node_layers.0.push(client_layer(layer));
         self
     }
 
@@ -308,13 +339,23 @@ impl ClusterTransport {
     async fn attempt(
         &self,
         endpoint: &Endpoint,
-        transport: &TcpTransport,
-        call: Call,
+        transport: &Arc<TcpTransport>,
+        mut call: Call,
         deadline: Instant,
     ) -> Verdict {
         let (service, method, started) = (call.service, call.method, Instant::now());
         let guard = endpoint.start_call();
-        let result = transport.send_now(call, deadline).await;
+        let result = match self.options.node_layers.0.as_slice() {
+            [] => transport.send_now(call, deadline).await,
+            layers => {
+                call.deadline = Some(deadline);
+                let mut stack = ClientService::new(TransportService(transport.clone()));
+                for layer in layers {
+                    stack = layer(stack);
+                }
+                stack.oneshot(call).await
+            }
+        };
         let node_failed = matches!(
             result,
             Err(Error::Transport { .. }

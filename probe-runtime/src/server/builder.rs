@@ -125,6 +125,7 @@ impl Server {
             grace_period: None,
             default_service: None,
             monitoring: MonitoringConfig::default(),
+            layers: Vec::new(),
         }
     }
 }
@@ -144,6 +145,8 @@ pub struct ServerBuilder {
     grace_period: Option<Duration>,
     default_service: Option<String>,
     pub(super) monitoring: MonitoringConfig,
+    /// Middleware around every call, in the order added.
+    layers: Vec<crate::middleware::ServerLayerFn>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -161,6 +164,28 @@ impl ServerBuilder {
     /// Adds a service (a generated `FooServer<H>`). Service names must differ.
     pub fn add_service(mut self, service: impl Dispatch) -> Self {
         self.services.push(Arc::new(service));
+        self
+    }
+
+    /// Wraps every call of every service in `layer`, a tower [`Layer`](tower::Layer) over
+    /// [`ServerService`](crate::middleware::ServerService): it sees each
+    /// [`ServerCall`](crate::middleware::ServerCall) (service, method, peer, the caller's context)
+    /// before the handler and the [`Reply`](crate::service::Reply) after. Each layer wraps those
+    /// added before it. Calls that a deadline or the server's limits turn away never reach the
+    /// layers; a layer's time counts in the call's latency. See [`middleware`](crate::middleware).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<crate::middleware::ServerService> + Send + Sync + 'static,
+        L::Service: tower::Service<crate::middleware::ServerCall, Response = crate::service::Reply>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower::Service<crate::middleware::ServerCall>>::Error:
+            Into<crate::middleware::BoxError>,
+        <L::Service as tower::Service<crate::middleware::ServerCall>>::Future: Send + 'static,
+    {
+        self.layers.push(crate::middleware::server_layer(layer));
         self
     }
 
@@ -394,7 +419,15 @@ impl ServerBuilder {
             .monitoring
             .metrics()
             .then(|| Arc::new(ServerStats::new(self.services.iter().map(|s| s.as_ref() as &dyn Dispatch))));
-        let router = Router::new(self.services, self.default_service.as_deref())?;
+        let services = match self.layers.is_empty() {
+            true => self.services,
+            false => self
+                .services
+                .into_iter()
+                .map(|s| Arc::new(crate::middleware::Layered::new(s, &self.layers)) as Arc<dyn Dispatch>)
+                .collect(),
+        };
+        let router = Router::new(services, self.default_service.as_deref())?;
         Ok(Arc::new(Shared::new(router, self.config, metrics, local_addr.to_string())))
     }
 }

@@ -68,6 +68,8 @@ const REMEMBERED: usize = 4;
 /// router's hashing and the metrics lookup.
 pub(super) struct Routes<'a> {
     shared: &'a Shared,
+    /// The connection's peer (requests carry it for middleware).
+    peer: std::net::SocketAddr,
     known: [Option<Routed<'a>>; REMEMBERED],
     /// Where the next method routed is remembered.
     next: usize,
@@ -103,8 +105,8 @@ impl Routed<'_> {
 
 impl<'a> Routes<'a> {
     /// Nothing remembered yet.
-    pub(super) fn new(shared: &'a Shared) -> Self {
-        Routes { shared, known: [None; REMEMBERED], next: 0, last_plain: None }
+    pub(super) fn new(shared: &'a Shared, peer: std::net::SocketAddr) -> Self {
+        Routes { shared, peer, known: [None; REMEMBERED], next: 0, last_plain: None }
     }
 
     /// The name the next call probably has: that of the last call, if it had no prefix.
@@ -164,6 +166,7 @@ impl<'a> Routes<'a> {
         // prefix, and static, so its reply copies no string); the name sent is kept for the
         // replies made here.
         let sent = request.rename(routed.method);
+        request.set_peer(self.peer);
         let context = header.as_ref().map(|h| h.context.clone());
         let deadline = context.as_ref().and_then(Context::deadline);
         let mut finish = Finish {

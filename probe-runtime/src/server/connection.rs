@@ -117,7 +117,7 @@ pub(super) async fn serve_connection(
     reader.set_budget(shared.budget.clone());
     let mut connection = Connection {
         shared: &shared,
-        routes: Routes::new(&shared),
+        routes: Routes::new(&shared, peer),
         protocol: wire.protocol,
         header: wire.framing == Framing::Header,
         reader,

@@ -94,12 +94,28 @@ pub struct Request {
     header: MessageHeader,
     body: Bytes,
     limits: Limits,
+    /// Who sent it, when a server read it from a connection.
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl Request {
     /// A request read with `protocol`, whose arguments struct starts at `body`.
     pub fn new(protocol: Protocol, header: MessageHeader, body: Bytes, limits: Limits) -> Self {
-        Request { protocol, header, body, limits }
+        Request { protocol, header, body, limits, peer: None }
+    }
+
+    /// The address of the connection the request came on (`None` for a request made in process).
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer
+    }
+
+    pub(crate) fn set_peer(&mut self, peer: std::net::SocketAddr) {
+        self.peer = Some(peer);
+    }
+
+    /// The bounds its arguments are decoded within.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Parses a whole message.
