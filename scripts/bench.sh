@@ -30,25 +30,30 @@
 #                                         C=16, D in {1,8}. Prints median QPS and CPU per call of
 #                                         each, and the on/off QPS ratio (median of the rounds'
 #                                         ratios, with the lowest and highest).
+#   scripts/bench.sh middleware           what middleware costs: probe's server without layers (the
+#                                         call path of every server without layers) against itself
+#                                         with one pass-through layer (`--layers 1`), alternating as
+#                                         above; defaults payload 128 B, C=16, D in {1,8}.
 set -euo pipefail
 
 mode=${1:-servers}
 case $mode in
 servers) ;;
-metrics)
+metrics | middleware)
     : "${BENCH_PAYLOADS:=128}" "${BENCH_CONNECTIONS:=16}"
     ;;
 client)
     : "${BENCH_PAYLOADS:=128}"
     ;;
 *)
-    echo "usage: scripts/bench.sh [metrics|client]" >&2
+    echo "usage: scripts/bench.sh [metrics|middleware|client]" >&2
     exit 2
     ;;
 esac
 # Rounds per configuration: 5 by default for `metrics`, 1 for the server table.
 default_rounds=1
 [ "$mode" = metrics ] && default_rounds=5
+[ "$mode" = middleware ] && default_rounds=5
 [ "$mode" = client ] && default_rounds=3
 rounds=${BENCH_ROUNDS:-$default_rounds}
 
@@ -131,23 +136,27 @@ get() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 # median: the median of the numbers on standard input, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# compare_metrics: the `metrics` mode (see the top of this file).
+# compare_metrics [OFF_ARGS ON_ARGS OFF_NAME ON_NAME GOAL]: the `metrics` mode (see the top of this
+# file): probe's server with OFF_ARGS (default `--no-metrics`) against itself with ON_ARGS (default
+# none), in alternating pairs; also the `middleware` mode.
 compare_metrics() {
+    local off_args=${1---no-metrics} on_args=${2-} off_name=${3:-off} on_name=${4:-on} goal=${5:-"ratio = QPS with metrics / without (median of the rounds); the goal is >= 0.95"}
     local fmt='%-8s %4s %2s | %9s %7s | %9s %7s | %6s %13s\n'
-    say "$rounds rounds of metrics off/on per configuration;" \
+    say "$rounds rounds of $off_name/$on_name per configuration;" \
         "$(nproc) CPUs shared by the server and the load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf "$fmt" payload C D off_qps cpu_us on_qps cpu_us ratio "ratio_min-max"
+    printf "$fmt" payload C D "${off_name}_qps" cpu_us "${on_name}_qps" cpu_us ratio "ratio_min-max"
     for payload in $payloads; do
         for c in $connections; do
             for d in $depths; do
                 local off_qps=() on_qps=() off_cpu=() on_cpu=() ratios=() off on round
                 for round in $(seq "$rounds"); do
+                    # shellcheck disable=SC2086 # the args are lists of words
                     if [ $((round % 2)) -eq 1 ]; then
-                        off=$(run probe-echo-server thrift "$payload" "$c" "$d" --no-metrics)
-                        on=$(run probe-echo-server thrift "$payload" "$c" "$d")
+                        off=$(run probe-echo-server thrift "$payload" "$c" "$d" $off_args)
+                        on=$(run probe-echo-server thrift "$payload" "$c" "$d" $on_args)
                     else
-                        on=$(run probe-echo-server thrift "$payload" "$c" "$d")
-                        off=$(run probe-echo-server thrift "$payload" "$c" "$d" --no-metrics)
+                        on=$(run probe-echo-server thrift "$payload" "$c" "$d" $on_args)
+                        off=$(run probe-echo-server thrift "$payload" "$c" "$d" $off_args)
                     fi
                     off_qps+=("$(get qps "$off")") on_qps+=("$(get qps "$on")")
                     off_cpu+=("$(get server_cpu_us_per_call "$off")") on_cpu+=("$(get server_cpu_us_per_call "$on")")
@@ -163,7 +172,7 @@ compare_metrics() {
         done
     done
     echo
-    echo "ratio = QPS with metrics / without (median of the rounds); the goal is >= 0.95"
+    echo "$goal"
     say "raw results in $log"
 }
 
@@ -256,6 +265,11 @@ compare_clients() {
 
 if [ "$mode" = metrics ]; then
     compare_metrics
+    exit 0
+fi
+if [ "$mode" = middleware ]; then
+    compare_metrics "" "--layers 1" none layer \
+        "ratio = QPS with one pass-through layer / without layers (median of the rounds); a server without layers runs the call path it ran before middleware existed"
     exit 0
 fi
 if [ "$mode" = client ]; then

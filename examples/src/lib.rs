@@ -1,6 +1,7 @@
 //! The examples' shared code: the demo service, its handler, and the fleet the demo runs (three
 //! providers, a client calling them, a live tally of calls per node).
 
+pub mod allowlist;
 pub mod fleet;
 pub mod handler;
 

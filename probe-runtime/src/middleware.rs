@@ -54,15 +54,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::Poll;
 
-use bytes::Bytes;
 use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceExt};
 
-use crate::client::{Call, Transport};
-use crate::codec::{ApplicationException, ApplicationExceptionKind, MessageHeader};
+use crate::client::Transport;
+use crate::codec::{ApplicationException, MessageHeader};
 use crate::context::Context;
 use crate::error::Error;
-use crate::service::{BoxFuture, Dispatch, MethodInfo, Protocol, Reply, Request};
+use crate::service::{Dispatch, MethodInfo, Protocol, Request};
+
+// Everything a layer's code names, so that `probe::middleware::*` is enough to write one.
+pub use bytes::Bytes;
+pub use tower::layer::layer_fn;
+pub use tower::{Layer, Service, ServiceExt};
+
+pub use crate::client::Call;
+pub use crate::codec::ApplicationExceptionKind;
+pub use crate::service::{BoxFuture, Reply};
 
 /// The error type of server layers: any error. A layer that fails a call (rather than replying
 /// itself) gets the caller an `InternalError` naming the error.

@@ -67,6 +67,7 @@ pub use probe_runtime::codec::Limits;
 pub use probe_runtime::codec::{ApplicationException, ListMap, ListSet};
 pub use probe_runtime::config::{self, Config};
 pub use probe_runtime::context::{self, Context, Metadata, Priority};
+pub use probe_runtime::middleware;
 pub use probe_runtime::registry;
 pub use probe_runtime::registry::Backends;
 pub use probe_runtime::server::shutdown_signal;

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use clap::Parser;
 use probe::CallError;
 use probe_bench::server_cli::{ServerArgs, terminated};
+use probe_runtime::middleware::{ServerService, layer_fn};
 use probe_runtime::server::Server;
 
 mod idl {
@@ -22,6 +23,10 @@ struct Cli {
     /// what they cost.
     #[arg(long)]
     no_metrics: bool,
+    /// Wrap every call in this many pass-through middleware layers (0: none, the default), to
+    /// measure what the layered call path costs.
+    #[arg(long, default_value_t = 0)]
+    layers: usize,
 }
 
 #[derive(Debug)]
@@ -35,17 +40,16 @@ impl Echo for EchoHandler {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    cli.server.runtime()?.block_on(serve(cli.server, !cli.no_metrics))
+    cli.server.runtime()?.block_on(serve(cli.server, !cli.no_metrics, cli.layers))
 }
 
-async fn serve(args: ServerArgs, metrics: bool) -> Result<()> {
+async fn serve(args: ServerArgs, metrics: bool, layers: usize) -> Result<()> {
     let listener = args.bind().await?;
-    let server = Server::builder()
-        .add_service(EchoServer::new(EchoHandler))
-        .metrics(metrics)
-        .start_with_listener(listener)
-        .await
-        .context("cannot start the probe server")?;
+    let mut builder = Server::builder().add_service(EchoServer::new(EchoHandler)).metrics(metrics);
+    for _ in 0..layers {
+        builder = builder.layer(layer_fn(|inner: ServerService| inner));
+    }
+    let server = builder.start_with_listener(listener).await.context("cannot start the probe server")?;
     terminated().await?;
     server.shutdown().await.context("the probe server did not stop cleanly")
 }
