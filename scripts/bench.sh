@@ -34,19 +34,23 @@
 #                                         call path of every server without layers) against itself
 #                                         with one pass-through layer (`--layers 1`), alternating as
 #                                         above; defaults payload 128 B, C=16, D in {1,8}.
+#   scripts/bench.sh header               what THeader costs: probe's server fed framed binary
+#                                         calls, THeader frames without info headers, and THeader
+#                                         frames with the headers a probe client sends (caller,
+#                                         request id, deadline), alternating; same defaults.
 set -euo pipefail
 
 mode=${1:-servers}
 case $mode in
 servers) ;;
-metrics | middleware)
+metrics | middleware | header)
     : "${BENCH_PAYLOADS:=128}" "${BENCH_CONNECTIONS:=16}"
     ;;
 client)
     : "${BENCH_PAYLOADS:=128}"
     ;;
 *)
-    echo "usage: scripts/bench.sh [metrics|middleware|client]" >&2
+    echo "usage: scripts/bench.sh [metrics|middleware|header|client]" >&2
     exit 2
     ;;
 esac
@@ -54,6 +58,7 @@ esac
 default_rounds=1
 [ "$mode" = metrics ] && default_rounds=5
 [ "$mode" = middleware ] && default_rounds=5
+[ "$mode" = header ] && default_rounds=5
 [ "$mode" = client ] && default_rounds=3
 rounds=${BENCH_ROUNDS:-$default_rounds}
 
@@ -122,7 +127,8 @@ run() (
     local name=$1 expect=$2 payload=$3 c=$4 d=$5 line
     trap stop_server EXIT
     start_server "$name" "${@:6}"
-    line=$("$bin/loadgen" --addr "$server_addr" --expect "$expect" --payload "$payload" -c "$c" -d "$d" \
+    # shellcheck disable=SC2086 # LOADGEN_ARGS is a list of words
+    line=$("$bin/loadgen" --addr "$server_addr" --expect "$expect" --payload "$payload" -c "$c" -d "$d" ${LOADGEN_ARGS:-} \
         --seconds "$seconds" --warmup "$warmup" --server-pid "$server_pid" \
         --threads "$loadgen_threads" --format kv) || die "loadgen failed against $name"
     stop_server
@@ -265,6 +271,37 @@ compare_clients() {
 
 if [ "$mode" = metrics ]; then
     compare_metrics
+    exit 0
+fi
+if [ "$mode" = header ]; then
+    fmt='%-8s %4s %2s | %9s %6s | %9s %6s %6s | %9s %6s %6s\n'
+    say "$rounds rounds per configuration, framings alternating; $(nproc) CPUs shared by the server and the load generator"
+    printf "$fmt" payload C D binary_qps cpu_us bare_qps cpu_us ratio info_qps cpu_us ratio
+    for payload in $payloads; do
+        for c in $connections; do
+            for d in $depths; do
+                declare -A q=() u=()
+                for round in $(seq "$rounds"); do
+                    order="none bare info"
+                    [ $((round % 2)) -eq 0 ] && order="info bare none"
+                    for h in $order; do
+                        line=$(LOADGEN_ARGS="--header $h" run probe-echo-server thrift "$payload" "$c" "$d")
+                        q[$h]+="$(get qps "$line") " u[$h]+="$(get server_cpu_us_per_call "$line") "
+                    done
+                done
+                med() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | median; }
+                none=$(med "${q[none]}") bare=$(med "${q[bare]}") info=$(med "${q[info]}")
+                printf "$fmt" "$payload" "$c" "$d" "$none" "$(med "${u[none]}")" \
+                    "$bare" "$(med "${u[bare]}")" "$(awk -v a="$bare" -v b="$none" 'BEGIN { printf "%.3f", a / b }')" \
+                    "$info" "$(med "${u[info]}")" "$(awk -v a="$info" -v b="$none" 'BEGIN { printf "%.3f", a / b }')"
+                unset q u
+            done
+        done
+    done
+    echo
+    echo "bare = THeader frames without info headers, info = with caller, request id and deadline headers;"
+    echo "ratio = their QPS / framed binary's (medians of the rounds)"
+    say "raw results in $log"
     exit 0
 fi
 if [ "$mode" = middleware ]; then

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    probe_build::configure().compile(&["idl/interop.thrift"])?;
+    probe_build::configure().compile(&["idl/interop.thrift", "idl/hop.thrift"])?;
     // The same code generator with modules per namespace, into OUT_DIR/ns.
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("ns");
     probe_build::configure()

@@ -8,8 +8,15 @@
 //!
 //! probe answers with the same layout (type REPLY, field 0: the success value); the raw echo
 //! server answers with the call itself. Both are as long as the call.
+//!
+//! With [`Header`] other than `None` the message goes in a THeader frame (protocol binary, no
+//! transform; with `Info`, the headers a probe client sends: caller, request id, deadline), and the
+//! expected reply in the header frame probe's server answers with (no info headers).
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use bytes::BytesMut;
+use probe_runtime::service::Protocol;
+use probe_runtime::transport::header::{self, HeaderFrame, Headers};
 
 const METHOD: &[u8] = b"echo";
 const FRAME_HEADER: usize = 4;
@@ -33,30 +40,61 @@ pub enum Expect {
     Echo,
 }
 
+/// How calls are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Header {
+    /// Framed binary: a 4-byte length.
+    None,
+    /// THeader around the binary message, no info headers.
+    Bare,
+    /// THeader with the info headers a probe client sends (caller, request id, deadline).
+    Info,
+}
+
 /// One `echo` call, framed, ready to be copied with a new seqid; and the check of its replies.
 #[derive(Debug, Clone)]
 pub struct EchoCall {
     frame: Vec<u8>,
+    /// Where the seqids are in `frame` (the message's; with THeader the frame's too).
+    frame_seqids: Vec<usize>,
     /// The whole expected reply frame, seqid 0: every byte of a reply is compared with it but
-    /// the seqid's.
+    /// the seqids'.
     reply: Vec<u8>,
+    /// Where the seqids are in `reply`; the last one is the message's.
+    reply_seqids: Vec<usize>,
 }
 
 impl EchoCall {
     /// The call carrying `payload_len` bytes, and the reply `expect` says comes back.
     pub fn new(payload_len: usize, expect: Expect) -> Result<Self> {
+        EchoCall::framed(payload_len, expect, Header::None)
+    }
+
+    /// [`EchoCall::new`] framed as `header` says.
+    pub fn framed(payload_len: usize, expect: Expect, header: Header) -> Result<Self> {
         let call = message(CALL, 1, payload_len)?;
-        let mut frame = Vec::with_capacity(FRAME_HEADER + call.len());
-        frame.extend_from_slice(&u32::try_from(call.len())?.to_be_bytes());
-        frame.extend_from_slice(&call);
         let reply = match expect {
             Expect::Thrift => message(REPLY, 0, payload_len)?,
-            Expect::Echo => call,
+            Expect::Echo => call.clone(),
         };
-        let mut reply_frame = Vec::with_capacity(FRAME_HEADER + reply.len());
-        reply_frame.extend_from_slice(&u32::try_from(reply.len())?.to_be_bytes());
-        reply_frame.extend_from_slice(&reply);
-        Ok(EchoCall { frame, reply: reply_frame })
+        let info: Headers = match header {
+            Header::Info => [
+                ("probe-caller-appkey", "bench_app"),
+                ("probe-caller-service", "Bench"),
+                ("probe-request-id", "00000000000000000000000000000001"),
+                ("probe-deadline-ms", "30000"),
+            ]
+            .into_iter()
+            .collect(),
+            _ => Headers::new(),
+        };
+        let (frame, frame_seqids) = wrap(&call, header, info)?;
+        let (reply, reply_seqids) = match expect {
+            // The raw echo server sends the call back as it came.
+            Expect::Echo => (frame.clone(), frame_seqids.clone()),
+            Expect::Thrift => wrap(&reply, header, Headers::new())?,
+        };
+        Ok(EchoCall { frame, frame_seqids, reply, reply_seqids })
     }
 
     /// Bytes on the wire per call in each direction, frame length included.
@@ -66,9 +104,11 @@ impl EchoCall {
 
     /// Appends the call framed, with `seqid`, to `out`.
     pub fn write(&self, seqid: i32, out: &mut Vec<u8>) {
-        let start = out.len() + FRAME_HEADER + SEQID_AT;
+        let base = out.len();
         out.extend_from_slice(&self.frame);
-        out[start..start + 4].copy_from_slice(&seqid.to_be_bytes());
+        for at in &self.frame_seqids {
+            out[base + at..base + at + 4].copy_from_slice(&seqid.to_be_bytes());
+        }
     }
 
     /// The length of the first frame in `buf` (prefix included) if it is all there.
@@ -81,22 +121,32 @@ impl EchoCall {
     /// seqid's equal to it (header, field, echoed payload and the closing stop byte). Two slice
     /// comparisons (`memcmp`): a few nanoseconds per call, far below the load generator's cost.
     pub fn check_reply(&self, frame: &[u8]) -> Result<i32> {
-        let message = frame.get(FRAME_HEADER..).unwrap_or_default();
+        let message_at = self.reply_seqids.last().map_or(FRAME_HEADER, |at| at - SEQID_AT);
+        let message = frame.get(message_at..).unwrap_or_default();
         if message.get(TYPE_AT) == Some(&EXCEPTION) {
             bail!("the server answered with an exception: {}", String::from_utf8_lossy(message));
         }
         if frame.len() != self.reply.len() {
             bail!("a reply of {} bytes to a call of {}", frame.len(), self.frame.len());
         }
-        let (seq_from, seq_to) = (FRAME_HEADER + SEQID_AT, FRAME_HEADER + FIELD_AT);
-        if frame[..seq_from] != self.reply[..seq_from] || frame[seq_to..] != self.reply[seq_to..] {
-            let at = frame.iter().zip(&self.reply).position(|(a, b)| a != b).unwrap_or(0);
-            bail!(
-                "the reply differs from the expected one at byte {at}: {:02x?}",
-                &frame[..frame.len().min(64)]
-            );
+        // Every byte compared but the seqids' (one or two `memcmp`s between them).
+        let mut from = 0;
+        for &at in &self.reply_seqids {
+            if frame[from..at] != self.reply[from..at] {
+                let differs = frame.iter().zip(&self.reply).position(|(a, b)| a != b).unwrap_or(0);
+                bail!(
+                    "the reply differs from the expected one at byte {differs}: {:02x?}",
+                    &frame[..frame.len().min(64)]
+                );
+            }
+            from = at + 4;
         }
-        let seqid = frame[seq_from..seq_to].try_into().map(i32::from_be_bytes)?;
+        if frame[from..] != self.reply[from..] {
+            let differs = frame.iter().zip(&self.reply).position(|(a, b)| a != b).unwrap_or(0);
+            bail!("the reply differs from the expected one at byte {differs}");
+        }
+        let at = self.reply_seqids.last().copied().unwrap_or(FRAME_HEADER + SEQID_AT);
+        let seqid = frame[at..at + 4].try_into().map(i32::from_be_bytes)?;
         Ok(seqid)
     }
 
@@ -116,6 +166,25 @@ impl EchoCall {
         frame[id_at..id_at + 2].copy_from_slice(&0i16.to_be_bytes());
         true
     }
+}
+
+/// `message` framed as `header` says, and where the seqids are in it (the message's last).
+fn wrap(message: &[u8], header: Header, info: Headers) -> Result<(Vec<u8>, Vec<usize>)> {
+    let mut out = BytesMut::new();
+    if header == Header::None {
+        out.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
+        out.extend_from_slice(message);
+        return Ok((out.to_vec(), vec![FRAME_HEADER + SEQID_AT]));
+    }
+    let frame =
+        HeaderFrame { seqid: 0, flags: 0, protocol: Protocol::Binary, transforms: Vec::new(), headers: info };
+    let mut body = BytesMut::new();
+    header::encode(&frame, message, &mut body).context("cannot encode a header frame")?;
+    out.extend_from_slice(&u32::try_from(body.len())?.to_be_bytes());
+    out.extend_from_slice(&body);
+    // length (4) | magic (2) | flags (2) | seqid (4) | ... | message
+    let message_at = out.len() - message.len();
+    Ok((out.to_vec(), vec![FRAME_HEADER + 4, message_at + SEQID_AT]))
 }
 
 /// A message of `kind` whose field `field_id` is `payload_len` bytes, seqid 0.

@@ -48,6 +48,8 @@ pub mod metrics;
 pub mod middleware;
 pub mod server;
 pub mod service;
+#[cfg(feature = "otel")]
+pub mod telemetry;
 pub mod transport;
 
 pub use error::{CallError, Error, NoException};

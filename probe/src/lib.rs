@@ -73,6 +73,8 @@ pub use probe_runtime::registry::Backends;
 pub use probe_runtime::server::shutdown_signal;
 pub use probe_runtime::server::{Server, ServerHandle};
 pub use probe_runtime::service::{Dispatch, Protocol, Provider};
+#[cfg(feature = "otel")]
+pub use probe_runtime::telemetry;
 pub use probe_runtime::{CallError, Error, NoException};
 pub use probe_runtime::{balance, discovery};
 

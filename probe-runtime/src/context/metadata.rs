@@ -102,6 +102,16 @@ impl Metadata {
         deadline: Option<Instant>,
     ) -> Headers {
         let mut out = metadata.map(|m| m.headers.clone()).unwrap_or_default();
+        // The trace of the span the call is made from, unless the metadata names one.
+        #[cfg(feature = "otel")]
+        if !out.contains(names::TRACEPARENT) {
+            let mut traced = Headers::new();
+            if crate::telemetry::inject(&mut traced) {
+                for (key, value) in traced.iter() {
+                    out.insert(Bytes::copy_from_slice(key), Bytes::copy_from_slice(value));
+                }
+            }
+        }
         if let Some(cx) = Context::current() {
             for key in [names::REQUEST_ID, names::PRIORITY, names::TRACEPARENT, names::TRACESTATE] {
                 if let Some(value) = cx.headers().get_bytes(key.as_bytes()) {

@@ -162,6 +162,10 @@ impl<'a> Routes<'a> {
         let seqid = request.header().seqid;
         let request_id = header.as_ref().and_then(|h| h.context.request_id());
         let span = spans::server_call(routed.service_name, routed.method, &shared.node, seqid, request_id);
+        #[cfg(feature = "otel")]
+        if let Some(header) = &header {
+            crate::telemetry::adopt(&span, header.context.headers());
+        }
         // The handler sees the method's name as its service declares it (without a `Service:`
         // prefix, and static, so its reply copies no string); the name sent is kept for the
         // replies made here.

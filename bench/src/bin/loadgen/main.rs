@@ -20,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use probe_bench::histogram::Histogram;
 use probe_bench::server_cli::runtime;
-use probe_bench::wire::{EchoCall, Expect};
+use probe_bench::wire::{EchoCall, Expect, Header};
 use tokio::net::TcpStream;
 
 use connection::{Plan, drive};
@@ -50,6 +50,10 @@ struct Cli {
     /// What the server answers: a Thrift reply (probe) or the call itself (raw echo server).
     #[arg(long, value_enum, default_value_t = Expect::Thrift)]
     expect: Expect,
+    /// Framing: framed binary (`none`), or THeader without (`bare`) or with probe's info headers
+    /// (`info`).
+    #[arg(long, value_enum, default_value_t = Header::None)]
+    header: Header,
     /// The server's process id, to report its CPU time per call.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -68,14 +72,14 @@ fn main() -> Result<()> {
     }
     let (latency, cpu) = runtime(cli.threads)?.block_on(run(&cli))?;
     // Joined off the runtime: the sampler thread wakes once more, at the end of the window.
-    let frame_len = EchoCall::new(cli.payload, cli.expect)?.frame_len();
+    let frame_len = EchoCall::framed(cli.payload, cli.expect, cli.header)?.frame_len();
     Report::new(latency, cpu.join()?, frame_len).print(cli.format);
     Ok(())
 }
 
 /// Connects, runs the load, and returns the merged latencies and the running CPU sampler.
 async fn run(cli: &Cli) -> Result<(Histogram, CpuSampler)> {
-    let call = EchoCall::new(cli.payload, cli.expect)?;
+    let call = EchoCall::framed(cli.payload, cli.expect, cli.header)?;
     let mut streams = Vec::with_capacity(cli.connections as usize);
     for _ in 0..cli.connections {
         let stream =
