@@ -182,8 +182,9 @@ impl<'a> Routes<'a> {
             received,
             header,
         };
+        // Calls start as soon as they are read: past the deadline then means no time was left.
         if let Some(deadline) = deadline
-            && deadline <= crate::context::now()
+            && deadline <= received
         {
             // The caller has stopped waiting: the handler is not run.
             return Started::Done(span.in_scope(|| finish.finish(Ok(finish.timed_out(deadline)))));
@@ -201,10 +202,7 @@ impl<'a> Routes<'a> {
             }
         };
         match handler {
-            Ok(handler) => {
-                let deadline = deadline.map(|at| Box::pin(tokio::time::sleep_until(at.into())));
-                Started::Running(Running { handler, span, finish, deadline })
-            }
+            Ok(handler) => Started::Running(Running { handler, span, finish, deadline, timer: None }),
             Err(panic) => Started::Done(span.in_scope(|| finish.finish(Err(panic)))),
         }
     }
@@ -215,8 +213,11 @@ pub(super) struct Running<'a> {
     handler: BoxFuture<'a, Reply>,
     span: Span,
     finish: Finish,
-    /// Fires at the call's deadline, if it has one.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The call's deadline, if it has one.
+    deadline: Option<Instant>,
+    /// Fires at the deadline: set when the handler first waits (most finish at their first poll
+    /// and never need one).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Future for Running<'_> {
@@ -227,15 +228,18 @@ impl Future for Running<'_> {
         let _entered = this.span.enter();
         let handler = &mut this.handler;
         let reply = match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => match this.deadline.as_mut().map(|at| at.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => {
-                    // Past the deadline: the handler's future is dropped (cancelling its work).
-                    this.handler = Box::pin(std::future::ready(Reply::None));
-                    let deadline = this.deadline.take().map(|at| at.deadline().into_std());
-                    Ok(this.finish.timed_out(deadline.unwrap_or_else(Instant::now)))
+            Ok(Poll::Pending) => {
+                let Some(deadline) = this.deadline else { return Poll::Pending };
+                let timer =
+                    this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                _ => return Poll::Pending,
-            },
+                // Past the deadline: the handler's future is dropped (cancelling its work).
+                this.handler = Box::pin(std::future::ready(Reply::None));
+                (this.deadline, this.timer) = (None, None);
+                Ok(this.finish.timed_out(deadline))
+            }
             Ok(Poll::Ready(reply)) => Ok(reply),
             Err(panic) => Err(panic),
         };
