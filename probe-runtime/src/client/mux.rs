@@ -5,8 +5,9 @@
 //! in one system call: when more calls are in flight than it holds, it first lets the other ready
 //! tasks run (`yield_now`), so the calls their replies just released queue behind it and go in
 //! the same write, as the server batches its replies. A reader task hands each reply to the call
-//! waiting for its seqid. The per-call path takes no lock but the short one on the table of
-//! waiting calls, and allocates only the reply's one-shot channel.
+//! waiting for its seqid. The per-call path takes no lock but the short ones on the table of
+//! waiting calls, where each call's entry holds its task's waker and, once it came, its reply: no
+//! channel is allocated per call.
 //!
 //! Deadlines take no timer per call: each waiting call keeps its deadline in the table, and one
 //! task per connection sleeps until the soonest of them, fails the calls whose deadline passed
@@ -19,6 +20,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -26,7 +28,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
 use tracing::debug;
 
@@ -148,10 +150,25 @@ impl Hasher for SeqidHasher {
 
 /// A call waiting for its reply.
 struct Waiter {
-    reply: oneshot::Sender<Result<Bytes, Error>>,
+    /// The reply, or why there is none, once it is known; the caller takes it with the entry.
+    outcome: Option<Result<Bytes, Error>>,
+    /// The caller's task, woken when `outcome` is set.
+    waker: Waker,
     deadline: Instant,
     budget: Duration,
     method: &'static str,
+}
+
+impl Waiter {
+    /// Settles the call (unless it was settled already); the waker to wake once the lock is let go.
+    fn settle(&mut self, outcome: Result<Bytes, Error>) -> Option<Waker> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.outcome = Some(outcome);
+        // Nothing wakes the call after this: its waker is handed over, not cloned.
+        Some(std::mem::replace(&mut self.waker, Waker::noop().clone()))
+    }
 }
 
 type Waiting = HashMap<i32, Waiter, BuildHasherDefault<SeqidHasher>>;
@@ -182,16 +199,18 @@ struct Shared {
 impl Shared {
     /// Fails every waiting call and every later one.
     fn close(&self, why: &str) {
-        let waiting = {
+        let wake: Vec<Waker> = {
             let mut p = lock(&self.pending);
             p.closed.get_or_insert_with(|| why.to_owned());
             self.is_closed.store(true, Ordering::Release);
-            std::mem::take(&mut p.waiting)
+            let endpoint = &self.endpoint;
+            p.waiting
+                .values_mut()
+                .filter_map(|w| w.settle(Err(endpoint.broken(io::ErrorKind::ConnectionAborted, why))))
+                .collect()
         };
-        debug!(peer = %self.endpoint.addr, reason = why, failed_calls = waiting.len(), "connection closed");
-        for (_, waiter) in waiting {
-            let _ = waiter.reply.send(Err(self.endpoint.broken(io::ErrorKind::ConnectionAborted, why)));
-        }
+        debug!(peer = %self.endpoint.addr, reason = why, failed_calls = wake.len(), "connection closed");
+        wake.into_iter().for_each(Waker::wake);
         self.sweep.notify_one();
     }
 
@@ -266,9 +285,14 @@ impl MuxConn {
             }
             return self.queue(call).await.map(|()| None);
         }
-        let (reply_tx, reply_rx) = oneshot::channel();
-        let waiter =
-            Waiter { reply: reply_tx, deadline: call.deadline, budget: call.budget, method: call.method };
+        let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+        let waiter = Waiter {
+            outcome: None,
+            waker: waker.clone(),
+            deadline: call.deadline,
+            budget: call.budget,
+            method: call.method,
+        };
         let wake_sweeper = {
             let mut p = lock(&shared.pending);
             if p.closed.is_some() {
@@ -301,13 +325,40 @@ impl MuxConn {
             phases.send.record(now.saturating_duration_since(started));
             (phases, now)
         });
-        let reply = reply_rx.await.map_err(|_| shared.closed_error());
+        let reply = self.reply(seqid, waker).await;
         forget.disarm();
         let reply = reply?;
         if let Some((phases, sent)) = sent {
             phases.wait.record(sent.elapsed());
         }
-        reply.map(Some)
+        Ok(Some(reply))
+    }
+
+    /// The outcome of the call `seqid`, whose entry was made with `registered` as its waker: taken
+    /// (with the entry) once the reader, the deadline sweeper or the connection's end settles it.
+    async fn reply(&self, seqid: i32, registered: Waker) -> Result<Bytes, Error> {
+        let mut first = true;
+        std::future::poll_fn(|cx| {
+            // Whatever settles the entry wakes the waker it holds: on the first poll with that
+            // waker, nothing can have come that did not wake it, so the table need not be read.
+            if std::mem::take(&mut first) && registered.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
+            let mut p = lock(&self.shared.pending);
+            let Some(waiter) = p.waiting.get_mut(&seqid) else {
+                drop(p);
+                return Poll::Ready(Err(self.shared.closed_error()));
+            };
+            if waiter.outcome.is_some() {
+                let outcome = p.waiting.remove(&seqid).and_then(|w| w.outcome);
+                return Poll::Ready(outcome.unwrap_or_else(|| Err(self.shared.closed_error())));
+            }
+            if !waiter.waker.will_wake(cx.waker()) {
+                waiter.waker = cx.waker().clone();
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Queues `call` for the writer, waiting (until its deadline) while the queue is full.
@@ -332,7 +383,7 @@ struct Forget<'a> {
 }
 
 impl Forget<'_> {
-    /// The reply came (the reader removed the entry).
+    /// The call took its outcome (and its entry).
     fn disarm(mut self) {
         self.seqid = None;
     }
@@ -435,9 +486,12 @@ async fn read_replies(mut reader: MessageReader<OwnedReadHalf>, shared: Arc<Shar
                 Err(e) => break format!("a reply header does not decode: {e}"),
             },
         };
-        let waiting = lock(&shared.pending).waiting.remove(&seqid);
-        match waiting {
-            Some(waiter) => drop(waiter.reply.send(Ok(reply))),
+        let wake = match lock(&shared.pending).waiting.get_mut(&seqid) {
+            Some(waiter) => waiter.settle(Ok(reply)),
+            None => None,
+        };
+        match wake {
+            Some(waker) => waker.wake(),
             None => {
                 debug!(peer = %endpoint.addr, seqid, "a reply for no waiting call (timed out?) is dropped")
             }
@@ -465,17 +519,18 @@ async fn sweep_deadlines(shared: Arc<Shared>) {
             () = shared.sweep.notified() => continue,
         }
         let now = crate::context::now();
-        let expired: Vec<Waiter> = {
+        let wake: Vec<Waker> = {
             let mut p = lock(&shared.pending);
-            let keys: Vec<i32> =
-                p.waiting.iter().filter(|(_, w)| w.deadline <= now).map(|(k, _)| *k).collect();
-            let expired = keys.iter().filter_map(|k| p.waiting.remove(k)).collect();
-            p.next_sweep = p.waiting.values().map(|w| w.deadline).min();
-            expired
+            let wake = p
+                .waiting
+                .values_mut()
+                .filter(|w| w.deadline <= now)
+                .filter_map(|w| w.settle(Err(timed_out(w.method, w.budget))))
+                .collect();
+            p.next_sweep = p.waiting.values().filter(|w| w.outcome.is_none()).map(|w| w.deadline).min();
+            wake
         };
-        for waiter in expired {
-            let _ = waiter.reply.send(Err(timed_out(waiter.method, waiter.budget)));
-        }
+        wake.into_iter().for_each(Waker::wake);
     }
 }
 
