@@ -94,8 +94,18 @@ export PROBE_TEST_APACHE_PY="$root/target/interop-py"
 stage "browser (chromium, playwright)" browser_env
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
 # The published crates package and build from their .crate files alone, as crates.io would take them.
-stage "cargo package (published crates)" cargo package --quiet --locked --allow-dirty \
-    -p probe-rpc -p probe-build -p probe-macros -p probe-runtime -p probe-console
+# Cargo unpacks the .crate files of its temporary registry under $CARGO_HOME/registry/src/-<hash>/
+# and does not unpack a version again once it is there: an earlier run's sources of the same
+# version (from the same checkout path) would be built instead of this one's. Remove them first.
+package_crates() {
+    local cargo_home=${CARGO_HOME:-$HOME/.cargo} crate
+    for crate in probe-rpc probe-build probe-macros probe-runtime probe-console; do
+        rm -rf "$cargo_home"/registry/src/-*/"$crate"-[0-9]*
+    done
+    cargo package --quiet --locked --allow-dirty \
+        -p probe-rpc -p probe-build -p probe-macros -p probe-runtime -p probe-console
+}
+stage "cargo package (published crates)" package_crates
 run_tests() { # every test binary, even after a failure; the output is kept for the totals
     # --nocapture: the corpus and interop tests print their summary lines (idl-corpus:, interop:).
     cargo test --workspace --no-fail-fast -- --nocapture 2>&1 | tee "$root/target/test-output.txt"
