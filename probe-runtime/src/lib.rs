@@ -54,3 +54,4 @@ pub mod transport;
 
 pub use error::{CallError, Error, NoException};
 pub mod registry;
+pub mod rules;

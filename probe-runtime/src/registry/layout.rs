@@ -249,9 +249,16 @@ pub struct NodeData {
     /// Transport (`framed` or `buffered`); absent on Python providers, which are unframed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transport: Option<String>,
-    /// probe version of the provider.
+    /// The provider's version, as traffic rules name it (`[server] version`; by default probe's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The provider's tags (`zone`, `group`, any key), as tag affinity compares them.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// Priority tier: 0 primary (the default), 1 and 2 backups, which take calls only as the tiers
+    /// below them lose health.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<u8>,
     /// Per-call metadata the provider takes: `"theader"` when it reads Apache's header transport
     /// (probe providers do), so probe clients send calls with their headers. The provider still
     /// takes `protocol`/`transport` calls on the same port (Python and Apache clients).
@@ -279,6 +286,8 @@ impl NodeData {
             protocol: None,
             transport: None,
             version: None,
+            tags: std::collections::BTreeMap::new(),
+            tier: None,
             headers: None,
             pid: None,
             started_at: None,
@@ -311,6 +320,11 @@ impl NodeData {
             protocol: string(&mut rest, "protocol"),
             transport: string(&mut rest, "transport"),
             version: string(&mut rest, "version"),
+            tags: take(&mut rest, "tags", |v| {
+                v.as_object()?.iter().map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect()
+            })
+            .unwrap_or_default(),
+            tier: take(&mut rest, "tier", |v| v.as_u64().and_then(|n| u8::try_from(n).ok())),
             headers: string(&mut rest, "headers"),
             pid: take(&mut rest, "pid", |v| v.as_u64().and_then(|n| u32::try_from(n).ok())),
             started_at: take(&mut rest, "started_at", serde_json::Value::as_u64),
