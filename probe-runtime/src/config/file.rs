@@ -1,11 +1,12 @@
 //! The TOML config file: its schema (unknown keys are errors) and its translation into a [`Layer`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 use super::error::{ConfigError, Origin};
@@ -39,6 +40,9 @@ struct ServerTable {
     max_connections_per_peer: Option<Spanned<i64>>,
     reserved_connections: Option<Spanned<i64>>,
     memory_budget_mb: Option<Spanned<i64>>,
+    version: Option<Spanned<String>>,
+    tags: Option<Spanned<TagsValue>>,
+    tier: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +52,7 @@ struct ClientTable {
     call_timeout_ms: Option<Spanned<i64>>,
     connect_timeout_ms: Option<Spanned<i64>>,
     retry_budget_ratio: Option<Spanned<f64>>,
+    tags: Option<Spanned<TagsValue>>,
 }
 
 /// `redis = "redis://..."`, `redis = "embedded"` or `redis = ["redis://...", ...]`.
@@ -84,6 +89,40 @@ impl<'de> Deserialize<'de> for RedisValue {
     }
 }
 
+/// `tags = "zone=eu-1,group=blue"` or `tags = { zone = "eu-1", group = "blue" }`.
+enum TagsValue {
+    Text(String),
+    Table(BTreeMap<String, String>),
+}
+
+impl<'de> Deserialize<'de> for TagsValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TagsVisitor;
+
+        impl<'de> Visitor<'de> for TagsVisitor {
+            type Value = TagsValue;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("tags as \"key=value,...\" or a table of strings, { zone = \"eu-1\" }")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<TagsValue, E> {
+                Ok(TagsValue::Text(text.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TagsValue, A::Error> {
+                let mut tags = BTreeMap::new();
+                while let Some((key, value)) = map.next_entry::<String, String>()? {
+                    tags.insert(key, value);
+                }
+                Ok(TagsValue::Table(tags))
+            }
+        }
+
+        deserializer.deserialize_any(TagsVisitor)
+    }
+}
+
 /// Reads and checks the config file at `path`.
 pub(super) fn read(path: &Path, named_by_env: bool) -> Result<Layer, ConfigError> {
     let text = fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
@@ -110,7 +149,9 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         Some((value, span)) => layer.set(setting, &value, &origin(span)),
         None => Ok(()),
     };
-    let (server, client) = (file.server, file.client);
+    let (mut server, mut client) = (file.server, file.client);
+    let server_tags = server.as_mut().and_then(|server| server.tags.take());
+    let client_tags = client.as_mut().and_then(|client| client.tags.take());
     set(Setting::Env, spanned(file.env))?;
     set(Setting::ZooKeeper, spanned(file.zookeeper))?;
     set(Setting::ZkSessionTimeout, spanned(file.zk_session_timeout_ms))?;
@@ -128,12 +169,27 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         set(Setting::MaxConnectionsPerPeer, spanned(server.max_connections_per_peer))?;
         set(Setting::ReservedConnections, spanned(server.reserved_connections))?;
         set(Setting::MemoryBudget, spanned(server.memory_budget_mb))?;
+        set(Setting::ServerVersion, spanned(server.version))?;
+        set(Setting::ServerTier, spanned(server.tier))?;
     }
     if let Some(client) = client {
         set(Setting::Balancer, spanned(client.balancer))?;
         set(Setting::CallTimeout, spanned(client.call_timeout_ms))?;
         set(Setting::ConnectTimeout, spanned(client.connect_timeout_ms))?;
         set(Setting::RetryBudgetRatio, spanned(client.retry_budget_ratio))?;
+    }
+    for (setting, tags) in [(Setting::ServerTags, server_tags), (Setting::ClientTags, client_tags)] {
+        let Some(tags) = tags else { continue };
+        let span = tags.span();
+        match tags.into_inner() {
+            TagsValue::Text(text) => layer.set(setting, &text, &origin(span))?,
+            TagsValue::Table(table) => layer
+                .set_tags(setting, table.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .map_err(|problem| {
+                    let text: Vec<String> = table.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    ConfigError::invalid(setting, origin(span), &text.join(","), problem)
+                })?,
+        }
     }
     if let Some(redis) = file.redis {
         let span = redis.span();

@@ -1,6 +1,7 @@
 //! One source's settings (a config file or the environment), checked but not yet combined: layers
 //! stack, the later over the earlier, and the result is applied to the defaults.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -44,10 +45,14 @@ pub(super) struct Layer {
     reserved_connections: Option<usize>,
     /// In bytes.
     memory_budget: Option<usize>,
+    server_version: Option<String>,
+    server_tags: Option<BTreeMap<String, String>>,
+    server_tier: Option<u8>,
     balancer: Option<BalancerKind>,
     call_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     retry_budget_ratio: Option<f64>,
+    client_tags: Option<BTreeMap<String, String>>,
 }
 
 /// `embedded`, in any case, chooses an embedded backend.
@@ -104,8 +109,31 @@ impl Layer {
             Setting::CallTimeout => self.call_timeout = Some(value::millis(value, 1).map_err(fail)?),
             Setting::ConnectTimeout => self.connect_timeout = Some(value::millis(value, 1).map_err(fail)?),
             Setting::RetryBudgetRatio => self.retry_budget_ratio = Some(value::ratio(value).map_err(fail)?),
+            Setting::ServerVersion => self.server_version = Some(value::version(value).map_err(fail)?),
+            Setting::ServerTier => self.server_tier = Some(value::tier(value).map_err(fail)?),
+            Setting::ServerTags | Setting::ClientTags => {
+                *self.tags_of(setting) = Some(value::tags(value).map_err(fail)?)
+            }
         }
         Ok(())
+    }
+
+    /// Sets the tags of `setting` (server or client) from a table's pairs.
+    pub(super) fn set_tags<'a>(
+        &mut self,
+        setting: Setting,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), InvalidValue> {
+        *self.tags_of(setting) = Some(value::tag_map(pairs)?);
+        Ok(())
+    }
+
+    /// The client's tags for [`Setting::ClientTags`], else the server's.
+    fn tags_of(&mut self, setting: Setting) -> &mut Option<BTreeMap<String, String>> {
+        match setting {
+            Setting::ClientTags => &mut self.client_tags,
+            _ => &mut self.server_tags,
+        }
     }
 
     /// Sets the Redis seed URLs from a list; several mean a Redis Cluster.
@@ -149,10 +177,14 @@ impl Layer {
             max_connections_per_peer: top.max_connections_per_peer.or(self.max_connections_per_peer),
             reserved_connections: top.reserved_connections.or(self.reserved_connections),
             memory_budget: top.memory_budget.or(self.memory_budget),
+            server_version: top.server_version.or(self.server_version),
+            server_tags: top.server_tags.or(self.server_tags),
+            server_tier: top.server_tier.or(self.server_tier),
             balancer: top.balancer.or(self.balancer),
             call_timeout: top.call_timeout.or(self.call_timeout),
             connect_timeout: top.connect_timeout.or(self.connect_timeout),
             retry_budget_ratio: top.retry_budget_ratio.or(self.retry_budget_ratio),
+            client_tags: top.client_tags.or(self.client_tags),
         }
     }
 
@@ -196,10 +228,14 @@ impl Layer {
             self.max_connections_per_peer.unwrap_or(server.max_connections_per_peer);
         server.reserved_connections = self.reserved_connections.unwrap_or(server.reserved_connections);
         server.memory_budget = self.memory_budget.unwrap_or(server.memory_budget);
+        server.version = self.server_version.or(server.version.take());
+        server.tags = self.server_tags.unwrap_or_else(|| std::mem::take(&mut server.tags));
+        server.tier = self.server_tier.unwrap_or(server.tier);
         client.balancer = self.balancer.unwrap_or(client.balancer);
         client.call_timeout = self.call_timeout.unwrap_or(client.call_timeout);
         client.connect_timeout = self.connect_timeout.unwrap_or(client.connect_timeout);
         client.retry_budget_ratio = self.retry_budget_ratio.unwrap_or(client.retry_budget_ratio);
+        client.tags = self.client_tags.unwrap_or_else(|| std::mem::take(&mut client.tags));
         Ok(())
     }
 }

@@ -32,10 +32,18 @@
 //! | `PROBE_MAX_CONNECTIONS_PER_PEER` | `server.max_connections_per_peer` | 1000                  |
 //! | `PROBE_RESERVED_CONNECTIONS`  | `server.reserved_connections` | 1000                           |
 //! | `PROBE_MEMORY_BUDGET_MB`      | `server.memory_budget_mb`   | 512                              |
+//! | `PROBE_SERVER_VERSION`        | `server.version`            | probe's version                  |
+//! | `PROBE_SERVER_TAGS`           | `server.tags`               | none                             |
+//! | `PROBE_SERVER_TIER`           | `server.tier`               | 0, primary                       |
 //! | `PROBE_BALANCER`              | `client.balancer`           | `random`                         |
 //! | `PROBE_CALL_TIMEOUT_MS`       | `client.call_timeout_ms`    | 30000                            |
 //! | `PROBE_CONNECT_TIMEOUT_MS`    | `client.connect_timeout_ms` | 3000                             |
 //! | `PROBE_RETRY_BUDGET_RATIO`    | `client.retry_budget_ratio` | 0.2                              |
+//! | `PROBE_CLIENT_TAGS`           | `client.tags`               | none                             |
+//!
+//! Tags are `key=value` pairs separated by commas (`PROBE_SERVER_TAGS=zone=eu-1,group=blue`), each
+//! key once, keys and values of letters, digits, `_`, `.` and `-`; the file takes the same text or
+//! a table of strings. Tiers are 0 (primary), 1 and 2 (backups).
 //!
 //! `PROBE_CONFIG` names the file [`Config::load`] reads. Other `PROBE_*` variables are ignored; keys
 //! a file has that are not in the table are errors. A file, every key optional:
@@ -61,12 +69,16 @@
 //! max_connections_per_peer = 1000
 //! reserved_connections = 1000
 //! memory_budget_mb = 512
+//! version = "2.0.0"           # what traffic rules split by; default probe's version
+//! tags = { zone = "eu-1", group = "blue" }  # or "zone=eu-1,group=blue"
+//! tier = 0                    # 0 primary, 1 and 2 backups
 //!
 //! [client]
 //! balancer = "least_loaded"   # random, round_robin, least_loaded or consistent_hash
 //! call_timeout_ms = 2000
 //! connect_timeout_ms = 500
 //! retry_budget_ratio = 0.2
+//! tags = "zone=eu-1"          # this caller's own, for tag affinity
 //! "#;
 //! # let path = std::env::temp_dir().join(format!("probe-config-doc-{}.toml", std::process::id()));
 //! # std::fs::write(&path, example).unwrap();
@@ -76,6 +88,7 @@
 //! assert!(matches!(&config.settings, Some(SettingsBackend::RedisCluster(seeds)) if seeds.len() == 2));
 //! assert_eq!(config.server.bind_addr().to_string(), "0.0.0.0:9090");
 //! assert_eq!(config.server.admin_addr.map(|addr| addr.port()), Some(9464));
+//! assert_eq!(config.server.tags["zone"], config.client.tags["zone"]);
 //! # Ok::<(), probe_runtime::config::ConfigError>(())
 //! ```
 
@@ -104,6 +117,8 @@ pub use fqdn::{HostEntry, Resolver, SystemResolver, env_for_fqdn, getfqdn};
 pub use host::{EnvSource, HostRule, hostname};
 pub use options::{ClientConfig, ServerConfig};
 pub use setting::Setting;
+/// What a server checks of a version and tags its code set, as configuration checks them.
+pub(crate) use value::{tag as check_tag, version as check_version};
 pub use zookeeper::{ZK_DEFAULT_PORT, ZkConnect};
 
 use crate::registry::layout::Env;

@@ -1,5 +1,6 @@
 //! Server and client options, with the defaults every one of them documents.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -41,6 +42,18 @@ pub struct ServerConfig {
     /// The most bytes all connections may buffer for requests and replies, set in MiB. Default
     /// 512 MiB.
     pub memory_budget: usize,
+    /// The version this provider registers, as traffic rules split calls by it: text without
+    /// spaces (`2.0.0`, `canary`). Default `None`: probe's own version,
+    /// [`ServerConfig::DEFAULT_VERSION`]. See [`ServerBuilder::version`](crate::server::ServerBuilder::version).
+    pub version: Option<String>,
+    /// The tags this provider registers (`zone`, `group`, any key), as rules with tag affinity
+    /// compare them with a caller's; keys and values of letters, digits, `_`, `.` and `-`.
+    /// Default none. See [`ServerBuilder::tag`](crate::server::ServerBuilder::tag).
+    pub tags: BTreeMap<String, String>,
+    /// The priority tier this provider registers: 0 primary, 1 and 2 backups, which take calls
+    /// only as the tiers below them lose health. Default 0. See
+    /// [`ServerBuilder::tier`](crate::server::ServerBuilder::tier).
+    pub tier: u8,
 }
 
 impl ServerConfig {
@@ -56,6 +69,8 @@ impl ServerConfig {
     pub const DEFAULT_RESERVED_CONNECTIONS: usize = 1_000;
     /// Default [`ServerConfig::memory_budget`], in bytes.
     pub const DEFAULT_MEMORY_BUDGET: usize = 512 << 20;
+    /// The version registered when [`ServerConfig::version`] is `None`: probe's.
+    pub const DEFAULT_VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     /// The address to listen on.
     pub fn bind_addr(&self) -> SocketAddr {
@@ -88,6 +103,9 @@ impl Default for ServerConfig {
             max_connections_per_peer: Self::DEFAULT_MAX_CONNECTIONS_PER_PEER,
             reserved_connections: Self::DEFAULT_RESERVED_CONNECTIONS,
             memory_budget: Self::DEFAULT_MEMORY_BUDGET,
+            version: None,
+            tags: BTreeMap::new(),
+            tier: 0,
         }
     }
 }
@@ -104,6 +122,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Retries earned per call, [`RetryBudgetConfig::ratio`]. Default 0.2.
     pub retry_budget_ratio: f64,
+    /// This caller's own tags (`zone`, ...), which rules with tag affinity match against the
+    /// providers' [`ServerConfig::tags`]; keys and values of letters, digits, `_`, `.` and `-`.
+    /// Default none.
+    pub tags: BTreeMap<String, String>,
 }
 
 impl ClientConfig {
@@ -125,6 +147,7 @@ impl Default for ClientConfig {
             call_timeout: Self::DEFAULT_CALL_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             retry_budget_ratio: RetryBudgetConfig::default().ratio,
+            tags: BTreeMap::new(),
         }
     }
 }

@@ -41,6 +41,12 @@ pub enum Setting {
     ReservedConnections,
     /// `PROBE_MEMORY_BUDGET_MB`, `server.memory_budget_mb`.
     MemoryBudget,
+    /// `PROBE_SERVER_VERSION`, `server.version`.
+    ServerVersion,
+    /// `PROBE_SERVER_TAGS`, `server.tags`.
+    ServerTags,
+    /// `PROBE_SERVER_TIER`, `server.tier`.
+    ServerTier,
     /// `PROBE_BALANCER`, `client.balancer`.
     Balancer,
     /// `PROBE_CALL_TIMEOUT_MS`, `client.call_timeout_ms`.
@@ -49,11 +55,13 @@ pub enum Setting {
     ConnectTimeout,
     /// `PROBE_RETRY_BUDGET_RATIO`, `client.retry_budget_ratio`.
     RetryBudgetRatio,
+    /// `PROBE_CLIENT_TAGS`, `client.tags`.
+    ClientTags,
 }
 
 impl Setting {
     /// Every setting, in the order of the config file.
-    pub const ALL: [Setting; 21] = [
+    pub const ALL: [Setting; 25] = [
         Setting::Env,
         Setting::ZooKeeper,
         Setting::ZkSessionTimeout,
@@ -71,10 +79,14 @@ impl Setting {
         Setting::MaxConnectionsPerPeer,
         Setting::ReservedConnections,
         Setting::MemoryBudget,
+        Setting::ServerVersion,
+        Setting::ServerTags,
+        Setting::ServerTier,
         Setting::Balancer,
         Setting::CallTimeout,
         Setting::ConnectTimeout,
         Setting::RetryBudgetRatio,
+        Setting::ClientTags,
     ];
 
     /// The environment variable that sets it.
@@ -97,10 +109,14 @@ impl Setting {
             Setting::MaxConnectionsPerPeer => "PROBE_MAX_CONNECTIONS_PER_PEER",
             Setting::ReservedConnections => "PROBE_RESERVED_CONNECTIONS",
             Setting::MemoryBudget => "PROBE_MEMORY_BUDGET_MB",
+            Setting::ServerVersion => "PROBE_SERVER_VERSION",
+            Setting::ServerTags => "PROBE_SERVER_TAGS",
+            Setting::ServerTier => "PROBE_SERVER_TIER",
             Setting::Balancer => "PROBE_BALANCER",
             Setting::CallTimeout => "PROBE_CALL_TIMEOUT_MS",
             Setting::ConnectTimeout => "PROBE_CONNECT_TIMEOUT_MS",
             Setting::RetryBudgetRatio => "PROBE_RETRY_BUDGET_RATIO",
+            Setting::ClientTags => "PROBE_CLIENT_TAGS",
         }
     }
 
@@ -124,10 +140,14 @@ impl Setting {
             Setting::MaxConnectionsPerPeer => "server.max_connections_per_peer",
             Setting::ReservedConnections => "server.reserved_connections",
             Setting::MemoryBudget => "server.memory_budget_mb",
+            Setting::ServerVersion => "server.version",
+            Setting::ServerTags => "server.tags",
+            Setting::ServerTier => "server.tier",
             Setting::Balancer => "client.balancer",
             Setting::CallTimeout => "client.call_timeout_ms",
             Setting::ConnectTimeout => "client.connect_timeout_ms",
             Setting::RetryBudgetRatio => "client.retry_budget_ratio",
+            Setting::ClientTags => "client.tags",
         }
     }
 
@@ -160,6 +180,14 @@ impl Setting {
             }
             Setting::Balancer => "one of random, round_robin, least_loaded, consistent_hash",
             Setting::RetryBudgetRatio => "a number from 0 to 1000; 0.2 lets retries add 20% to the calls",
+            Setting::ServerVersion => {
+                "a version without spaces, as traffic rules name it: 2.0.0, 2.1.0-rc.1, canary"
+            }
+            Setting::ServerTags | Setting::ClientTags => {
+                "key=value pairs separated by commas, each key once, keys and values of letters, digits, \
+                 `_`, `.` and `-`: zone=eu-1,group=blue (in the file also a table: { zone = \"eu-1\" })"
+            }
+            Setting::ServerTier => "0, 1 or 2: tiers are 0 (primary), 1 and 2 (backups)",
         }
     }
 
@@ -189,14 +217,23 @@ mod tests {
     fn env_vars_and_file_keys_are_unique_and_follow_one_naming_rule() {
         for (i, a) in Setting::ALL.iter().enumerate() {
             assert_eq!(Setting::from_env_var(a.env_var()), Some(*a));
+            // The key, or the key with its table where the key alone says too little
+            // (`PROBE_SERVER_TAGS`, `PROBE_CLIENT_TAGS`).
             let key = a.file_key().rsplit('.').next().unwrap_or_default();
-            assert_eq!(a.env_var().strip_prefix("PROBE_").unwrap().to_lowercase(), key);
+            let name = a.env_var().strip_prefix("PROBE_").unwrap().to_lowercase();
+            assert!(name == key || name == a.file_key().replace('.', "_"), "{a:?}");
             for b in &Setting::ALL[i + 1..] {
                 assert_ne!(a.env_var(), b.env_var());
                 assert_ne!(a.file_key(), b.file_key());
             }
         }
         assert_eq!(Setting::from_env_var("PROBE_ZK_PORT"), None);
+    }
+
+    #[test]
+    fn tier_hint_names_every_tier() {
+        assert_eq!(crate::rules::MAX_TIER, 2, "Setting::ServerTier's text names tiers 0 to 2");
+        assert!(Setting::ServerTier.expected().contains("1 and 2 (backups)"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Parsers of the scalar setting values, shared by the config file and the environment: a value
-//! reads the same from `PROBE_PORT=9090` as from `port = 9090`.
+//! Parsers of the setting values, shared by the config file and the environment: a value reads the
+//! same from `PROBE_PORT=9090` as from `port = 9090`, and tags the same from
+//! `PROBE_SERVER_TAGS=zone=eu-1` as from `tags = { zone = "eu-1" }`.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -90,6 +92,75 @@ pub(super) fn ratio(text: &str) -> Result<f64, InvalidValue> {
     }
 }
 
+/// A version as nodes declare it and rules name it: no whitespace or control characters.
+pub(crate) fn version(text: &str) -> Result<String, InvalidValue> {
+    if text.is_empty() {
+        return Err(InvalidValue::new("it is empty"));
+    }
+    match text.chars().find(|&c| c.is_whitespace() || c.is_control()) {
+        Some(bad) => Err(InvalidValue::new(format!("it has the character {bad:?}"))),
+        None => Ok(text.to_owned()),
+    }
+}
+
+/// A priority tier, 0 to [`MAX_TIER`](crate::rules::MAX_TIER).
+pub(super) fn tier(text: &str) -> Result<u8, InvalidValue> {
+    match text.parse::<i64>() {
+        Ok(tier) => match u8::try_from(tier) {
+            Ok(tier) if tier <= crate::rules::MAX_TIER => Ok(tier),
+            _ => Err(InvalidValue::new(format!("there is no tier {tier}"))),
+        },
+        Err(_) => Err(InvalidValue::new("it is not a whole number")),
+    }
+}
+
+/// Tags as text: `zone=eu-1,group=blue`, spaces around a pair ignored.
+pub(super) fn tags(text: &str) -> Result<BTreeMap<String, String>, InvalidValue> {
+    let mut pairs = Vec::new();
+    for pair in text.split(',').map(str::trim) {
+        if pair.is_empty() {
+            return Err(InvalidValue::new("it has an empty tag between commas"));
+        }
+        match pair.split_once('=') {
+            Some(pair) => pairs.push(pair),
+            None => return Err(InvalidValue::new(format!("the tag {pair:?} has no `=value`"))),
+        }
+    }
+    tag_map(pairs)
+}
+
+/// Tags from key and value pairs (a TOML table's, or the text's), each checked with [`tag`]; a
+/// key given twice is an error rather than a silent choice of one value.
+pub(super) fn tag_map<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<BTreeMap<String, String>, InvalidValue> {
+    let mut tags = BTreeMap::new();
+    for (key, value) in pairs {
+        tag(key, value)?;
+        if tags.insert(key.to_owned(), value.to_owned()).is_some() {
+            return Err(InvalidValue::new(format!("the key {key:?} is given twice")));
+        }
+    }
+    Ok(tags)
+}
+
+/// A tag's key and value: each at least one of `A-Z`, `a-z`, `0-9`, `_`, `.` and `-`, so they
+/// read the same in a variable, a node's JSON and a rule.
+pub(crate) fn tag(key: &str, value: &str) -> Result<(), InvalidValue> {
+    let bad = |text: &str| text.chars().find(|&c| !(c.is_ascii_alphanumeric() || "_.-".contains(c)));
+    match (bad(key), bad(value)) {
+        _ if key.is_empty() => {
+            Err(InvalidValue::new(format!("the tag {:?} has no key", format!("{key}={value}"))))
+        }
+        _ if value.is_empty() => Err(InvalidValue::new(format!("the tag key {key:?} has an empty value"))),
+        (Some(c), _) => Err(InvalidValue::new(format!("the tag key {key:?} has the character {c:?}"))),
+        (None, Some(c)) => {
+            Err(InvalidValue::new(format!("the value of tag {key:?} has the character {c:?}")))
+        }
+        (None, None) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +184,14 @@ mod tests {
         assert_eq!(host("node-7.example.com").unwrap(), "node-7.example.com");
         assert_eq!(balancer("consistent_hash").unwrap(), BalancerKind::ConsistentHash);
         assert_eq!(ratio("0.5").unwrap(), 0.5);
+        assert_eq!(version("2.1.0-rc.1+build.7").unwrap(), "2.1.0-rc.1+build.7");
+        assert_eq!((tier("0").unwrap(), tier("1").unwrap(), tier("2").unwrap()), (0, 1, 2));
+        let expected =
+            BTreeMap::from([("group".to_owned(), "blue".to_owned()), ("zone".to_owned(), "eu-1".to_owned())]);
+        assert_eq!(tags("zone=eu-1,group=blue").unwrap(), expected);
+        assert_eq!(tags(" zone=eu-1 , group=blue ").unwrap(), expected);
+        assert_eq!(tag_map([("zone", "eu-1"), ("group", "blue")]).unwrap(), expected);
+        assert_eq!(tags("A.b_c-9=Z_.-0").unwrap().len(), 1);
     }
 
     #[test]
@@ -131,5 +210,23 @@ mod tests {
         assert_eq!(problem(ratio("NaN")), "it is out of range");
         assert_eq!(problem(ratio("-0.1")), "it is out of range");
         assert_eq!(problem(ratio("lots")), "it is not a number");
+        assert_eq!(problem(version("")), "it is empty");
+        assert_eq!(problem(version("2.0 beta")), "it has the character ' '");
+        assert_eq!(problem(version("2.0\tbeta")), "it has the character '\\t'");
+        assert_eq!(problem(version("2.0\u{7}")), "it has the character '\\u{7}'");
+        assert_eq!(problem(tier("3")), "there is no tier 3");
+        assert_eq!(problem(tier("-1")), "there is no tier -1");
+        assert_eq!(problem(tier("1.0")), "it is not a whole number");
+        assert_eq!(problem(tags("zone=eu-1,")), "it has an empty tag between commas");
+        assert_eq!(problem(tags("zone")), "the tag \"zone\" has no `=value`");
+        assert_eq!(problem(tags("=eu-1")), "the tag \"=eu-1\" has no key");
+        assert_eq!(problem(tags("zone=")), "the tag key \"zone\" has an empty value");
+        assert_eq!(problem(tags("zone=eu=1")), "the value of tag \"zone\" has the character '='");
+        assert_eq!(problem(tags("zo ne=eu")), "the tag key \"zo ne\" has the character ' '");
+        assert_eq!(
+            problem(tags("zone=eu\u{202e}")),
+            "the value of tag \"zone\" has the character '\\u{202e}'"
+        );
+        assert_eq!(problem(tags("zone=a,zone=b")), "the key \"zone\" is given twice");
     }
 }

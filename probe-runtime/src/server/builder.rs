@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, ToSocketAddrs};
 
 use super::connection::Shared;
 use super::monitoring::{Monitoring, MonitoringConfig};
-use super::registration::Registrar;
+use super::registration::{Declaration, Registrar};
 use super::router::Router;
 use super::serve::ServerHandle;
 use crate::codec::Limits;
@@ -67,6 +67,10 @@ pub enum ServeError {
     /// The server task panicked or was cancelled.
     #[error("the server task failed: {0}")]
     Task(String),
+    /// A version or tag set with [`ServerBuilder::version`] or [`ServerBuilder::tag`] cannot be
+    /// registered; the text says what is wrong.
+    #[error("cannot register the server: {0}")]
+    Declaration(String),
 }
 
 crate::debug_as_display!(ServeError);
@@ -123,6 +127,7 @@ impl Server {
             registration: None,
             advertise_host: None,
             grace_period: None,
+            declaration: Declaration::default(),
             default_service: None,
             monitoring: MonitoringConfig::default(),
             layers: Vec::new(),
@@ -143,6 +148,10 @@ pub struct ServerBuilder {
     /// Set by [`ServerBuilder::grace_period`] or [`ServerBuilder::with_config`]; else the
     /// backends' configuration decides.
     grace_period: Option<Duration>,
+    /// The version, tags and tier set by [`ServerBuilder::version`], [`ServerBuilder::tag`],
+    /// [`ServerBuilder::tier`] or [`ServerBuilder::with_config`]; the backends' configuration
+    /// gives the rest.
+    declaration: Declaration,
     default_service: Option<String>,
     pub(super) monitoring: MonitoringConfig,
     /// Middleware around every call, in the order added.
@@ -232,27 +241,31 @@ impl ServerBuilder {
     /// shutdown.
     ///
     /// The server options of the configuration the backends were connected with
-    /// ([`Backends::server`]: `PROBE_ADVERTISE_HOST`, `PROBE_GRACE_PERIOD`, `PROBE_ADMIN_ADDR` and
-    /// their `[server]` keys) apply, unless this builder sets them itself
-    /// ([`ServerBuilder::advertise_host`], [`ServerBuilder::grace_period`],
-    /// [`ServerBuilder::admin_addr`], [`ServerBuilder::with_config`]), in any order.
+    /// ([`Backends::server`]: `PROBE_ADVERTISE_HOST`, `PROBE_GRACE_PERIOD`, `PROBE_ADMIN_ADDR`,
+    /// `PROBE_SERVER_VERSION`, `PROBE_SERVER_TAGS`, `PROBE_SERVER_TIER` and their `[server]` keys)
+    /// apply, unless this builder sets them itself ([`ServerBuilder::advertise_host`],
+    /// [`ServerBuilder::grace_period`], [`ServerBuilder::admin_addr`], [`ServerBuilder::version`],
+    /// [`ServerBuilder::tag`] (key by key), [`ServerBuilder::tier`], [`ServerBuilder::with_config`]),
+    /// in any order.
     pub fn register(mut self, backends: Backends) -> Self {
         self.registration = Some(backends);
         self
     }
 
     /// Applies the server options of `config`, as if set one by one: the advertised address and
-    /// the grace period when they are set, and the admin endpoint,
-    /// [`ServerBuilder::admin_addr`], when [`admin_addr`](crate::config::ServerConfig::admin_addr)
-    /// is set (when it is `None`, `off`, an endpoint asked for earlier is kept). A server that
-    /// registers with backends from [`Backends::connect`] needs no call: their configuration
-    /// applies (see [`ServerBuilder::register`]).
+    /// the version when they are set, the grace period, each tag, the tier, and the admin
+    /// endpoint, [`ServerBuilder::admin_addr`], when
+    /// [`admin_addr`](crate::config::ServerConfig::admin_addr) is set (when it is `None`, `off`, an
+    /// endpoint asked for earlier is kept). A server that registers with backends from
+    /// [`Backends::connect`] needs no call: their configuration applies (see
+    /// [`ServerBuilder::register`]).
     pub fn with_config(mut self, config: &crate::config::ServerConfig) -> Self {
         self.config.apply(config);
         if let Some(host) = &config.advertise_host {
             self.advertise_host = Some(host.clone());
         }
         self.grace_period = Some(config.grace_period);
+        self.declaration.apply(config);
         match config.admin_addr {
             Some(addr) => self.admin_addr(addr),
             None => self,
@@ -274,6 +287,35 @@ impl ServerBuilder {
     /// 5 s unless set.
     pub fn grace_period(mut self, period: Duration) -> Self {
         self.grace_period = Some(period);
+        self
+    }
+
+    /// The version this server's nodes register, as traffic rules split calls by it (`2.0.0`,
+    /// `canary`: no spaces; starting fails naming a bad one). Default: the configured
+    /// [`version`](crate::config::ServerConfig::version) of the backends' configuration
+    /// (`PROBE_SERVER_VERSION`), else probe's own version.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.declaration.version = Some(version.into());
+        self
+    }
+
+    /// Tags this server's nodes `key` = `value` (`zone`, `group`, any key), as rules with tag
+    /// affinity compare them with a caller's; keys and values are letters, digits, `_`, `.` and
+    /// `-` (starting fails naming a bad one). Tags add to those of the backends' configuration
+    /// ([`tags`](crate::config::ServerConfig::tags), `PROBE_SERVER_TAGS`), winning for the same
+    /// key. Default none.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.declaration.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// The priority tier this server's nodes register: 0 primary, 1 and 2 backups, which take
+    /// calls only as the tiers below them lose health. A tier above
+    /// [`MAX_TIER`](crate::rules::MAX_TIER) (2) is taken as 2, with a warning. Default: the
+    /// configured [`tier`](crate::config::ServerConfig::tier) of the backends' configuration
+    /// (`PROBE_SERVER_TIER`), 0 unless set.
+    pub fn tier(mut self, tier: u8) -> Self {
+        self.declaration.set_tier(tier);
         self
     }
 
@@ -389,6 +431,7 @@ impl ServerBuilder {
         let providers = self.providers.clone();
         let mut monitoring = self.monitoring.clone();
         let (advertise_host, grace_period) = (self.advertise_host.clone(), self.grace_period);
+        let declaration = self.declaration.clone();
         if let Some(backends) = &registration {
             monitoring = monitoring.or_admin_addr(backends.server.admin_addr);
         }
@@ -399,7 +442,14 @@ impl ServerBuilder {
             Some(backends) => {
                 let advertise_host = advertise_host.or_else(|| backends.server.advertise_host.clone());
                 let grace_period = grace_period.unwrap_or(backends.server.grace_period);
-                match Registrar::start_at(backends.clone(), &providers, advertise_host, local_addr).await {
+                let registrar = Registrar::start_at(
+                    backends.clone(),
+                    &providers,
+                    advertise_host,
+                    &declaration,
+                    local_addr,
+                );
+                match registrar.await {
                     Ok(registrar) => {
                         monitor.publish(&backends, registrar.keys().to_vec());
                         Some((registrar, grace_period))

@@ -1,7 +1,7 @@
 //! Registration of a server's providers: the appkey check, node settings, the EPHEMERAL nodes,
 //! and keeping them registered across registry session expiry.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +36,71 @@ enum Command {
     Deregister(oneshot::Sender<()>),
 }
 
+/// What a server's nodes declare for traffic rules: their version, tags and tier. The builder's
+/// holds what it was told (`None`: not set); [`Declaration::over`] completes it from configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Declaration {
+    pub(super) version: Option<String>,
+    /// Tags set one by one; each wins over the configuration's of the same key.
+    pub(super) tags: BTreeMap<String, String>,
+    pub(super) tier: Option<u8>,
+}
+
+impl Declaration {
+    /// Sets the tier, taking one above [`MAX_TIER`](crate::rules::MAX_TIER) as the highest.
+    pub(super) fn set_tier(&mut self, tier: u8) {
+        if tier > crate::rules::MAX_TIER {
+            warn!(tier, max = crate::rules::MAX_TIER, "no such tier; registering the highest");
+        }
+        self.tier = Some(tier.min(crate::rules::MAX_TIER));
+    }
+
+    /// Takes the settings of `config` as if set one by one: the version when it is set, each tag,
+    /// and the tier.
+    pub(super) fn apply(&mut self, config: &crate::config::ServerConfig) {
+        if let Some(version) = &config.version {
+            self.version = Some(version.clone());
+        }
+        self.tags.extend(config.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        self.set_tier(config.tier);
+    }
+
+    /// What to register: this declaration over `config`'s (the backends'), with probe's version
+    /// when neither names one; every field set.
+    pub(super) fn over(&self, config: &crate::config::ServerConfig) -> Declaration {
+        let version = self.version.as_ref().or(config.version.as_ref());
+        let mut tags = config.tags.clone();
+        tags.extend(self.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Declaration {
+            version: Some(
+                version.map_or(crate::config::ServerConfig::DEFAULT_VERSION, String::as_str).to_owned(),
+            ),
+            tags,
+            tier: Some(self.tier.unwrap_or(config.tier).min(crate::rules::MAX_TIER)),
+        }
+    }
+
+    /// Checks the version and tags as configuration checks them: code may set any text (with the
+    /// builder, or in a loaded [`ServerConfig`](crate::config::ServerConfig)'s public fields).
+    pub(super) fn check(&self) -> Result<(), ServeError> {
+        let invalid = |what: String, problem: crate::config::InvalidValue, hint: &str| {
+            ServeError::Declaration(format!("invalid {what}: {problem}; {hint}"))
+        };
+        if let Some(version) = &self.version {
+            crate::config::check_version(version).map_err(|problem| {
+                invalid(format!("version {version:?}"), problem, "give one without spaces, as 2.0.0")
+            })?;
+        }
+        for (key, value) in &self.tags {
+            crate::config::check_tag(key, value).map_err(|problem| {
+                let hint = "keys and values are letters, digits, `_`, `.` and `-`";
+                invalid(format!("tag {key:?} = {value:?}"), problem, hint)
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// The task that keeps a server's nodes registered.
 #[derive(Debug)]
 pub(super) struct Registrar {
@@ -52,17 +117,20 @@ struct Nodes {
     keys: Vec<NodeKey>,
     /// The last data registered per key, used when the settings store is unreachable.
     data: Vec<NodeData>,
+    /// The version, tags and tier every node declares, complete ([`Declaration::over`]).
+    declared: Declaration,
     started_at: u64,
 }
 
 impl Registrar {
     /// Checks every appkey, reads (or creates) each node's settings and registers the nodes of
-    /// `providers` at `host:port`; then keeps them registered.
-    pub(super) async fn start(
+    /// `providers` at `host:port`, declaring `declared` (complete); then keeps them registered.
+    async fn start(
         backends: Backends,
         providers: &[(String, &'static str)],
         host: &str,
         port: u16,
+        declared: Declaration,
     ) -> Result<Registrar, ServeError> {
         let appkeys: BTreeSet<&str> = providers.iter().map(|(appkey, _)| appkey.as_str()).collect();
         for appkey in appkeys {
@@ -80,7 +148,7 @@ impl Registrar {
                 ))
             })?;
         let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut nodes = Nodes { backends, keys: keys.clone(), data: Vec::new(), started_at };
+        let mut nodes = Nodes { backends, keys: keys.clone(), data: Vec::new(), declared, started_at };
         nodes.data = nodes.read_settings(true).await?;
         let session = nodes.register().await?;
         let (commands, receiver) = mpsc::channel(4);
@@ -96,18 +164,22 @@ impl Registrar {
     }
 
     /// Registers at `advertise_host`, or else at the address found for a server listening on
-    /// `local_addr`; see [`Registrar::start`].
+    /// `local_addr`, declaring `declaration` over the backends' configuration; see
+    /// [`Registrar::start`].
     pub(super) async fn start_at(
         backends: Backends,
         providers: &[(String, &'static str)],
         advertise_host: Option<String>,
+        declaration: &Declaration,
         local_addr: SocketAddr,
     ) -> Result<Registrar, ServeError> {
+        let declared = declaration.over(&backends.server);
+        declared.check()?;
         let host = match advertise_host {
             Some(host) => host,
             None => find_advertise_host(local_addr).await?,
         };
-        Registrar::start(backends, providers, &host, local_addr.port()).await
+        Registrar::start(backends, providers, &host, local_addr.port(), declared).await
     }
 
     /// Follows the registration.
@@ -161,7 +233,9 @@ impl Nodes {
         data.port = key.port();
         data.protocol = Some("binary".to_owned());
         data.transport = Some("framed".to_owned());
-        data.version = Some(env!("CARGO_PKG_VERSION").to_owned());
+        data.version = self.declared.version.clone();
+        data.tags = self.declared.tags.clone();
+        data.tier = self.declared.tier;
         data.headers = Some(crate::registry::layout::HEADERS_THEADER.to_owned());
         data.pid = Some(std::process::id());
         data.started_at = Some(self.started_at);

@@ -204,3 +204,90 @@ fn file_and_config_path_problems_say_which_path_and_who_named_it() {
         "PROBE_CONFIG is empty: set it to the path of a TOML config file, or unset it"
     );
 }
+
+#[test]
+fn bad_traffic_declarations_name_the_variable_and_the_valid_values() {
+    let tags_hint = "expected key=value pairs separated by commas, each key once, keys and values of letters, \
+                     digits, `_`, `.` and `-`: zone=eu-1,group=blue (in the file also a table: { zone = \"eu-1\" })";
+    assert_eq!(
+        env_error(&[("PROBE_SERVER_VERSION", "2.0 beta")]),
+        "invalid PROBE_SERVER_VERSION=\"2.0 beta\": it has the character ' '; expected a version without \
+         spaces, as traffic rules name it: 2.0.0, 2.1.0-rc.1, canary"
+    );
+    assert!(
+        env_error(&[("PROBE_SERVER_VERSION", "")])
+            .starts_with("invalid PROBE_SERVER_VERSION=\"\": it is empty;")
+    );
+    assert_eq!(
+        env_error(&[("PROBE_SERVER_TIER", "3")]),
+        "invalid PROBE_SERVER_TIER=\"3\": there is no tier 3; expected 0, 1 or 2: tiers are 0 (primary), 1 \
+         and 2 (backups)"
+    );
+    assert_eq!(
+        env_error(&[("PROBE_SERVER_TIER", "backup")]),
+        "invalid PROBE_SERVER_TIER=\"backup\": it is not a whole number; expected 0, 1 or 2: tiers are 0 \
+         (primary), 1 and 2 (backups)"
+    );
+    assert_eq!(
+        env_error(&[("PROBE_SERVER_TAGS", "zone=eu-1,zone=eu-2")]),
+        format!(
+            "invalid PROBE_SERVER_TAGS=\"zone=eu-1,zone=eu-2\": the key \"zone\" is given twice; {tags_hint}"
+        )
+    );
+    assert_eq!(
+        env_error(&[("PROBE_CLIENT_TAGS", "zone:eu-1")]),
+        format!(
+            "invalid PROBE_CLIENT_TAGS=\"zone:eu-1\": the tag \"zone:eu-1\" has no `=value`; {tags_hint}"
+        )
+    );
+    // Characters probe did not write are escaped, in the value and in the problem.
+    assert_eq!(
+        env_error(&[("PROBE_CLIENT_TAGS", "zone=eu\u{202e}1")]),
+        format!(
+            "invalid PROBE_CLIENT_TAGS=\"zone=eu\\u{{202e}}1\": the value of tag \"zone\" has the character \
+             '\\u{{202e}}'; {tags_hint}"
+        )
+    );
+}
+
+#[test]
+fn bad_traffic_declarations_in_the_file_name_the_key_file_and_line() {
+    assert_eq!(
+        file_error("[server]\nport = 9090\ntier = 5\n"),
+        "invalid `server.tier` = \"5\" in /etc/probe.toml line 3: there is no tier 5; expected 0, 1 or 2: \
+         tiers are 0 (primary), 1 and 2 (backups)"
+    );
+    assert_eq!(
+        file_error("[server]\nversion = \"\"\n"),
+        "invalid `server.version` = \"\" in /etc/probe.toml line 2: it is empty; expected a version without \
+         spaces, as traffic rules name it: 2.0.0, 2.1.0-rc.1, canary"
+    );
+    let table = file_error("[server]\n\ntags = { zone = \"eu-1\", \"gr oup\" = \"blue\" }\n");
+    assert!(
+        table.starts_with(
+            "invalid `server.tags` = \"gr oup=blue,zone=eu-1\" in /etc/probe.toml line 3: the tag key \
+             \"gr oup\" has the character ' '; expected key=value pairs"
+        ),
+        "{table}"
+    );
+    let text = file_error("[client]\ntags = \"zone=eu-1,\"\n");
+    assert!(
+        text.starts_with(
+            "invalid `client.tags` = \"zone=eu-1,\" in /etc/probe.toml line 2: it has an empty tag between commas;"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        file_error("[client]\ntags = { zone = 1 }\n"),
+        "/etc/probe.toml line 2: invalid type: integer `1`, expected a string"
+    );
+    assert_eq!(
+        file_error("[server]\ntags = [\"zone=eu-1\"]\n"),
+        "/etc/probe.toml line 2: invalid type: sequence, expected tags as \"key=value,...\" or a table of \
+         strings, { zone = \"eu-1\" }"
+    );
+    assert_eq!(
+        file_error("[server]\nversion = 2\n"),
+        "/etc/probe.toml line 2: invalid type: integer `2`, expected a string"
+    );
+}

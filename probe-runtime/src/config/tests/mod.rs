@@ -68,6 +68,9 @@ fn defaults_are_documented_ones_and_choose_no_backend() {
     assert_eq!(config.server.advertise_host, None);
     assert_eq!(config.server.grace_period, Duration::from_secs(5));
     assert_eq!(config.server.admin_addr, None);
+    assert_eq!((config.server.version.as_deref(), config.server.tier), (None, 0));
+    assert!(config.server.tags.is_empty() && config.client.tags.is_empty());
+    assert_eq!(ServerConfig::DEFAULT_VERSION, env!("CARGO_PKG_VERSION"));
     assert_eq!(config.client.balancer, BalancerKind::WeightedRandom);
     assert_eq!(config.client.call_timeout, Duration::from_secs(30));
     assert_eq!(config.client.connect_timeout, Duration::from_secs(3));

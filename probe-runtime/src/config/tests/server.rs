@@ -81,3 +81,135 @@ async fn start_takes_a_host_and_port_pair_on_every_interface() {
     assert!(handle.node_keys().is_empty());
     handle.shutdown().await.unwrap();
 }
+
+/// The JSON of the one node `build` registers for `appkey`, on fresh embedded backends whose
+/// configuration is `server` (with no grace period), after which the server is shut down.
+async fn node_json(
+    appkey: &str,
+    server: ServerConfig,
+    build: impl FnOnce(crate::server::ServerBuilder) -> crate::server::ServerBuilder,
+) -> serde_json::Value {
+    let server = ServerConfig { grace_period: Duration::ZERO, ..server };
+    let (backends, builder) = registered(appkey, "Declared", server).await;
+    let handle = build(builder).register(backends.clone()).start("127.0.0.1:0").await.unwrap();
+    let nodes = backends.registry.nodes(Env::Dev, appkey).await.unwrap();
+    handle.shutdown().await.unwrap();
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    serde_json::to_value(&nodes[0].data).unwrap()
+}
+
+/// `json`'s version, tags and tier, after checking it has exactly the fields probe registers.
+fn declared(
+    json: &serde_json::Value,
+) -> (&serde_json::Value, Option<&serde_json::Value>, &serde_json::Value) {
+    let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = vec![
+        "headers",
+        "host",
+        "pid",
+        "port",
+        "protocol",
+        "started_at",
+        "tier",
+        "transport",
+        "valid",
+        "version",
+        "weight",
+    ];
+    if json.get("tags").is_some() {
+        expected.push("tags");
+        expected.sort_unstable();
+    }
+    assert_eq!(keys, expected, "{json}");
+    (&json["version"], json.get("tags"), &json["tier"])
+}
+
+/// Version 2.0.0, tag zone=eu-1 and tier 1 as they read in a node's JSON.
+fn declared_2_0_0() -> (serde_json::Value, Option<serde_json::Value>, serde_json::Value) {
+    (serde_json::json!("2.0.0"), Some(serde_json::json!({ "zone": "eu-1" })), serde_json::json!(1))
+}
+
+fn owned(
+    (version, tags, tier): (&serde_json::Value, Option<&serde_json::Value>, &serde_json::Value),
+) -> (serde_json::Value, Option<serde_json::Value>, serde_json::Value) {
+    (version.clone(), tags.cloned(), tier.clone())
+}
+
+#[tokio::test]
+async fn a_server_registers_the_version_tags_and_tier_its_builder_sets() {
+    let json = node_json("declared_app", ServerConfig::default(), |builder| {
+        builder.version("2.0.0").tag("zone", "eu-1").tier(1)
+    })
+    .await;
+    assert_eq!(owned(declared(&json)), declared_2_0_0());
+}
+
+#[tokio::test]
+async fn by_default_a_server_registers_probes_version_tier_0_and_no_tags() {
+    let json = node_json("undeclared_app", ServerConfig::default(), |builder| builder).await;
+    let version = serde_json::json!(env!("CARGO_PKG_VERSION"));
+    assert_eq!(owned(declared(&json)), (version, None, serde_json::json!(0)));
+}
+
+/// A config from variables declaring version 2.0.0, tag zone=eu-1 and tier 1.
+fn declaring_config() -> Config {
+    let vars = [
+        ("PROBE_ZOOKEEPER", "embedded"),
+        ("PROBE_REDIS", "embedded"),
+        ("PROBE_MYSQL", "embedded"),
+        ("PROBE_SERVER_VERSION", "2.0.0"),
+        ("PROBE_SERVER_TAGS", "zone=eu-1"),
+        ("PROBE_SERVER_TIER", "1"),
+        ("PROBE_GRACE_PERIOD_MS", "0"),
+    ];
+    Config::from_vars(vars).unwrap()
+}
+
+#[tokio::test]
+async fn with_config_and_the_backends_configuration_declare_the_same() {
+    let config = declaring_config();
+    let json = node_json("with_config_app", ServerConfig::default(), |b| b.with_config(&config.server)).await;
+    assert_eq!(owned(declared(&json)), declared_2_0_0());
+    // As Backends::connect(&config) carries it, with no call on the builder.
+    let json = node_json("backends_app", config.server.clone(), |builder| builder).await;
+    assert_eq!(owned(declared(&json)), declared_2_0_0());
+}
+
+#[tokio::test]
+async fn builder_declarations_win_over_the_configuration_tags_key_by_key() {
+    let config = declaring_config().server;
+    let set_after = |builder: crate::server::ServerBuilder| {
+        builder.with_config(&config).version("2.1.0").tag("zone", "us-1").tag("group", "blue").tier(0)
+    };
+    let json = node_json("after_app", ServerConfig::default(), set_after).await;
+    let tags = serde_json::json!({ "group": "blue", "zone": "us-1" });
+    assert_eq!(owned(declared(&json)), (serde_json::json!("2.1.0"), Some(tags), serde_json::json!(0)));
+
+    // Over the backends' configuration, in any order; a tier past the last is the last.
+    let set_before = |builder: crate::server::ServerBuilder| builder.tag("group", "blue").tier(7);
+    let json = node_json("before_app", config.clone(), set_before).await;
+    let tags = serde_json::json!({ "group": "blue", "zone": "eu-1" });
+    assert_eq!(owned(declared(&json)), (serde_json::json!("2.0.0"), Some(tags), serde_json::json!(2)));
+}
+
+#[tokio::test]
+async fn a_bad_version_or_tag_from_code_fails_the_start_naming_it() {
+    let start = |build: fn(crate::server::ServerBuilder) -> crate::server::ServerBuilder| async move {
+        let (backends, builder) =
+            registered("bad_declaration_app", "BadDeclaration", ServerConfig::default()).await;
+        let err = build(builder).register(backends.clone()).start("127.0.0.1:0").await.unwrap_err();
+        assert!(backends.registry.nodes(Env::Dev, "bad_declaration_app").await.unwrap().is_empty());
+        err.to_string()
+    };
+    assert_eq!(
+        start(|builder| builder.version("2.0 beta")).await,
+        "cannot register the server: invalid version \"2.0 beta\": it has the character ' '; give one without \
+         spaces, as 2.0.0"
+    );
+    assert_eq!(
+        start(|builder| builder.tag("zone", "eu/1")).await,
+        "cannot register the server: invalid tag \"zone\" = \"eu/1\": the value of tag \"zone\" has the \
+         character '/'; keys and values are letters, digits, `_`, `.` and `-`"
+    );
+}

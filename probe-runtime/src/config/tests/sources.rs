@@ -1,5 +1,7 @@
 //! Each source, and how they stack: defaults, then the file, then the environment.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 const FILE: &str = r#"
@@ -192,4 +194,48 @@ fn hostile_input_options_come_from_the_file_and_the_variables() {
         let err = Config::load_with_vars(None, EMBEDDED.iter().copied().chain([(var, bad)])).unwrap_err();
         assert!(err.to_string().contains(var), "{err}");
     }
+}
+
+#[test]
+fn traffic_declarations_come_from_the_file_as_text_or_table_and_the_variables_win() {
+    let load = |file: &str, vars: &[(&'static str, &'static str)]| {
+        let file = TempFile::new(file);
+        Config::load_with_vars(Some(file.path()), EMBEDDED.iter().chain(vars).copied()).unwrap()
+    };
+    let tags = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let defaults = load("", &[]);
+    assert_eq!(
+        (defaults.server.version, defaults.server.tags, defaults.server.tier, defaults.client.tags),
+        (None, tags(&[]), 0, tags(&[]))
+    );
+
+    let table = "[server]\nversion = \"2.0.0\"\ntags = { zone = \"eu-1\", group = \"blue\" }\ntier = 1\n\n\
+                 [client]\ntags = { zone = \"eu-2\" }\n";
+    let config = load(table, &[]);
+    assert_eq!(config.server.version.as_deref(), Some("2.0.0"));
+    assert_eq!(config.server.tags, tags(&[("zone", "eu-1"), ("group", "blue")]));
+    assert_eq!(config.server.tier, 1);
+    assert_eq!(config.client.tags, tags(&[("zone", "eu-2")]));
+
+    let text = "[server]\ntags = \"zone=eu-1, group=blue\"\ntier = 2\n[client]\ntags = \"zone=eu-2\"\n";
+    let config = load(text, &[]);
+    assert_eq!(config.server.tags, tags(&[("zone", "eu-1"), ("group", "blue")]));
+    assert_eq!((config.server.tier, config.client.tags.len()), (2, 1));
+
+    // Each variable replaces its setting whole: tags are not merged key by key.
+    let vars = [
+        ("PROBE_SERVER_VERSION", "2.1.0-rc.1"),
+        ("PROBE_SERVER_TAGS", "zone=us-1"),
+        ("PROBE_SERVER_TIER", "0"),
+        ("PROBE_CLIENT_TAGS", "zone=us-2,rack=r7"),
+    ];
+    let config = load(table, &vars);
+    assert_eq!(config.server.version.as_deref(), Some("2.1.0-rc.1"));
+    assert_eq!(config.server.tags, tags(&[("zone", "us-1")]));
+    assert_eq!(config.server.tier, 0);
+    assert_eq!(config.client.tags, tags(&[("zone", "us-2"), ("rack", "r7")]));
+    // An empty table is no tags.
+    assert!(load("[server]\ntags = {}\n", &[]).server.tags.is_empty());
 }
