@@ -79,9 +79,45 @@ pub enum BackendError {
         /// What to do, e.g. "run `probe db migrate` to enable the audit log".
         fix: String,
     },
+    /// A compare-and-set write found the stored value other than the writer expected: someone
+    /// else wrote it meanwhile.
+    #[error("{what}: {fix}")]
+    Conflict {
+        /// What differs, e.g. "the rule of order_app/Order changed meanwhile (now version 4)".
+        what: String,
+        /// What to do, e.g. "read it again and retry".
+        fix: String,
+    },
 }
 
 crate::debug_as_display!(BackendError);
+
+impl BackendError {
+    /// The [`BackendError::Conflict`] of a rule write that expected version `expected` (`None`:
+    /// no document) of the rule of `appkey`/`service` and found `now` (`None`: no document).
+    pub(crate) fn rule_conflict(
+        appkey: &str,
+        service: &str,
+        expected: Option<i32>,
+        now: Option<i32>,
+    ) -> Self {
+        let rule = format!("the rule of {appkey}/{service}");
+        let (what, fix) = match (expected, now) {
+            (None, Some(now)) => {
+                (format!("{rule} exists already (version {now})"), "read it and write with its version")
+            }
+            (Some(expected), None) => (
+                format!("{rule} is not there (expected version {expected})"),
+                "read it again, and write with no expected version to create it",
+            ),
+            (Some(_), Some(now)) => {
+                (format!("{rule} changed meanwhile (now version {now})"), "read it again and retry")
+            }
+            (None, None) => (format!("{rule} changed meanwhile"), "read it again and retry"),
+        };
+        BackendError::Conflict { what, fix: fix.to_owned() }
+    }
+}
 
 /// A provider node as the registry holds it: its identity and its data.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,6 +152,19 @@ impl AppNodes {
 /// every receiver is dropped.
 pub type AppWatch = watch::Receiver<Arc<AppNodes>>;
 
+/// A rule document as the registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRule {
+    /// The document, as written.
+    pub text: String,
+    /// The store's version of it, for compare-and-set writes (ZooKeeper's data version).
+    pub version: i32,
+}
+
+/// A live view of one service's rule document: `None` while there is none. Keeps the last one
+/// seen while the backend is unreachable.
+pub type RuleWatch = watch::Receiver<Option<Arc<StoredRule>>>;
+
 /// Where providers register (EPHEMERAL nodes under `/services/{env}/{appkey}`) and clients watch
 /// them.
 pub trait Registry: Send + Sync + fmt::Debug + 'static {
@@ -134,6 +183,62 @@ pub trait Registry: Send + Sync + fmt::Debug + 'static {
 
     /// Replaces the data of a live node. `Ok(false)` when no such node is registered now.
     fn update(&self, key: &NodeKey, data: &NodeData) -> BoxFuture<'_, Result<bool, BackendError>>;
+
+    /// Starts watching the rule document of `service` of `appkey` in `env` (ZooKeeper:
+    /// `/probe/rules/{env}/{appkey}/{service}`, outside the app path Python clients list; it need
+    /// not exist). The returned view is current when this resolves and follows every create,
+    /// change and delete after, across lost connections and session expiries; the backend stops
+    /// maintaining it when every receiver is dropped.
+    ///
+    /// # Errors
+    /// [`BackendError::Failed`] for an appkey or service name that breaks `^\w+$`; the backend's
+    /// errors when the first read fails.
+    fn watch_rule(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<RuleWatch, BackendError>>;
+
+    /// Reads the rule document of `service` of `appkey` in `env` now: `None` when there is none.
+    ///
+    /// # Errors
+    /// As [`Registry::watch_rule`]; [`BackendError::BadData`] when the stored document is not UTF-8.
+    fn read_rule(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<Option<StoredRule>, BackendError>>;
+
+    /// Writes the rule document of `service` of `appkey` in `env` if it is still at `expected`
+    /// (`None`: there must be none yet; `Some(v)`: its version must be `v`), keeping the text it
+    /// replaces in the history ([`Registry::rule_history`]) in the same atomic step. Returns the
+    /// new version: 0 for the first document, one more with each write.
+    ///
+    /// # Errors
+    /// [`BackendError::Conflict`] when the stored document is not at `expected`; as
+    /// [`Registry::watch_rule`] otherwise.
+    fn write_rule<'a>(
+        &'a self,
+        env: Env,
+        appkey: &'a str,
+        service: &'a str,
+        text: &'a str,
+        expected: Option<i32>,
+    ) -> BoxFuture<'a, Result<i32, BackendError>>;
+
+    /// The documents earlier writes replaced, oldest first, each with the version it had; empty
+    /// when there is no document.
+    ///
+    /// # Errors
+    /// As [`Registry::read_rule`].
+    fn rule_history(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<Vec<StoredRule>, BackendError>>;
 }
 
 /// A registry session: the lifetime of a provider's ephemeral nodes.

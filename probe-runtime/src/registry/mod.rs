@@ -13,7 +13,8 @@ pub mod zookeeper;
 
 pub use backend::{
     App, AppFields, AppNodes, AppStore, AppWatch, AuditEntry, AuditLog, BackendError, METRICS_HISTORY_LEN,
-    MethodMetrics, MetricsStore, NodeMetrics, RegisteredNode, Registry, RegistrySession, SettingsStore,
+    MethodMetrics, MetricsStore, NodeMetrics, RegisteredNode, Registry, RegistrySession, RuleWatch,
+    SettingsStore, StoredRule,
 };
 pub use backends::{Backends, ConnectError};
 pub use operator::{AppChange, AuditError, NodeChange, NodeView, Operator, OperatorError};

@@ -7,6 +7,7 @@ mod apps;
 mod audit;
 mod metrics;
 mod registry;
+mod rules;
 mod session;
 mod settings;
 

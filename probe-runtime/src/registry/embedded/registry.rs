@@ -1,13 +1,16 @@
 //! The embedded registry: an in-memory tree of apps and their ephemeral nodes, with sessions and
-//! watches that behave as ZooKeeper's do.
+//! watches that behave as ZooKeeper's do, and the services' rule documents (in [`super::rules`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
 
+use super::rules::EmbeddedRules;
 use super::session::EmbeddedSession;
-use crate::registry::backend::{AppNodes, AppWatch, BackendError, RegisteredNode, Registry, RegistrySession};
+use crate::registry::backend::{
+    AppNodes, AppWatch, BackendError, RegisteredNode, Registry, RegistrySession, RuleWatch, StoredRule,
+};
 use crate::registry::layout::{self, Env, NodeData, NodeKey};
 use crate::service::BoxFuture;
 
@@ -18,10 +21,12 @@ pub(super) const BACKEND: &str = "embedded registry";
 /// by a session, and watches that see every change. Clones share one tree.
 ///
 /// A session ends when it is closed, expired, or dropped (as a dropped ZooKeeper client's session
-/// expires on the server); its nodes go at that moment.
+/// expires on the server); its nodes go at that moment. Rule documents are kept apart from the
+/// apps, as ZooKeeper keeps them outside `/services`.
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddedRegistry {
     state: Arc<Mutex<State>>,
+    pub(super) rules: EmbeddedRules,
 }
 
 /// The tree: every app path (or watched app) of every env, and the live sessions.
@@ -162,6 +167,47 @@ impl Registry for EmbeddedRegistry {
         // `key` and `data` do not live as long as the future, so the update happens at the call.
         let updated = self.update_now(key, data);
         Box::pin(async move { Ok(updated) })
+    }
+
+    fn watch_rule(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<RuleWatch, BackendError>> {
+        let result = self.rules.watch(env, appkey, service);
+        Box::pin(async move { result })
+    }
+
+    fn read_rule(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<Option<StoredRule>, BackendError>> {
+        let result = self.rules.read(env, appkey, service);
+        Box::pin(async move { result })
+    }
+
+    fn write_rule<'a>(
+        &'a self,
+        env: Env,
+        appkey: &'a str,
+        service: &'a str,
+        text: &'a str,
+        expected: Option<i32>,
+    ) -> BoxFuture<'a, Result<i32, BackendError>> {
+        Box::pin(async move { self.rules.write(env, appkey, service, text, expected) })
+    }
+
+    fn rule_history(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<Vec<StoredRule>, BackendError>> {
+        let result = self.rules.history(env, appkey, service);
+        Box::pin(async move { result })
     }
 }
 

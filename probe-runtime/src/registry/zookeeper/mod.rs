@@ -21,6 +21,7 @@
 
 mod connect;
 mod nodes;
+mod rules;
 mod session;
 mod watch;
 
@@ -31,7 +32,10 @@ use zookeeper_client as zk;
 
 use self::connect::{SharedClient, Target};
 use self::nodes::App;
+use self::rules::Rule;
+pub use self::rules::{ZK_RULES_ROOT, zk_rule_path};
 pub use self::session::ZooKeeperSession;
+use super::backend::{RuleWatch, StoredRule};
 use super::layout::{Env, NodeData, NodeKey, check_appkey, zk_env_path};
 use super::{AppWatch, BackendError, RegisteredNode, Registry, RegistrySession};
 use crate::config::ZooKeeperConfig;
@@ -39,9 +43,10 @@ use crate::service::BoxFuture;
 
 /// The registry on a ZooKeeper ensemble.
 ///
-/// One shared session serves [`Registry::watch_app`], [`Registry::nodes`], [`Registry::apps`] and
-/// [`Registry::update`]; when it expires a background task opens a new one and the watches follow
-/// it. The task stops when the registry and every watch are dropped.
+/// One shared session serves [`Registry::watch_app`], [`Registry::nodes`], [`Registry::apps`],
+/// [`Registry::update`] and the rule documents (see [`zk_rule_path`]); when it expires a
+/// background task opens a new one and the watches follow it. The task stops when the registry
+/// and every watch are dropped.
 pub struct ZooKeeperRegistry {
     shared: SharedClient,
 }
@@ -155,5 +160,47 @@ impl Registry for ZooKeeperRegistry {
     fn update(&self, key: &NodeKey, data: &NodeData) -> BoxFuture<'_, Result<bool, BackendError>> {
         let (key, data) = (key.clone(), data.clone());
         Box::pin(async move { self.update_node(&key, &data).await })
+    }
+
+    fn watch_rule(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<RuleWatch, BackendError>> {
+        let rule = Rule::new(env, appkey, service, "watch");
+        Box::pin(async move { rules::watch(self.shared.clone(), rule?).await })
+    }
+
+    fn read_rule(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<Option<StoredRule>, BackendError>> {
+        let rule = Rule::new(env, appkey, service, "read");
+        Box::pin(async move { rule?.read(&self.shared.get().await?, self.target()).await })
+    }
+
+    fn write_rule<'a>(
+        &'a self,
+        env: Env,
+        appkey: &'a str,
+        service: &'a str,
+        text: &'a str,
+        expected: Option<i32>,
+    ) -> BoxFuture<'a, Result<i32, BackendError>> {
+        let rule = Rule::new(env, appkey, service, "write");
+        Box::pin(async move { rule?.write(&self.shared.get().await?, self.target(), text, expected).await })
+    }
+
+    fn rule_history(
+        &self,
+        env: Env,
+        appkey: &str,
+        service: &str,
+    ) -> BoxFuture<'_, Result<Vec<StoredRule>, BackendError>> {
+        let rule = Rule::new(env, appkey, service, "read the history of");
+        Box::pin(async move { rule?.history(&self.shared.get().await?, self.target()).await })
     }
 }
