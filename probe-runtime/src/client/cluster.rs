@@ -63,6 +63,9 @@ pub struct ClusterOptions {
     pub metrics: bool,
     /// Middleware around each attempt on a chosen node ([`ClusterOptions::node_layer`]).
     node_layers: NodeLayers,
+    /// This client's tags (`zone`, ...), for rules with tag affinity. Default none
+    /// (`client.tags`, `PROBE_CLIENT_TAGS`).
+    pub tags: crate::rules::Tags,
 }
 
 /// Client layers around each attempt on a node, the last added outermost.
@@ -96,6 +99,7 @@ impl ClusterOptions {
             pool_size: 8,
             metrics: true,
             node_layers: NodeLayers::default(),
+            tags: config.tags.clone(),
         }
     }
 
@@ -124,6 +128,12 @@ impl ClusterOptions {
         <L::Service as tower::Service<Call>>::Future: Send + 'static,
     {
         self.node_layers.0.push(client_layer(layer));
+        self
+    }
+
+    /// Tags this client as `key` = `value` (e.g. `zone`), for rules with tag affinity.
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
         self
     }
 
@@ -331,6 +341,21 @@ impl ClusterTransport {
         if self.options.protocol != Protocol::Binary {
             exclude.extend(self.unusable(&routes));
         }
+        // The service's rule and the nodes' tiers narrow the nodes this call may go to.
+        if routes.rule.is_some() || routes.tiered {
+            let headers = call.metadata.as_deref().map(|m| m.headers());
+            let (endpoints, nodes, rule) = (&routes.table.endpoints, &routes.nodes, routes.rule.as_deref());
+            let selection = crate::rules::select(
+                endpoints,
+                nodes,
+                &exclude,
+                rule,
+                headers,
+                &self.options.tags,
+                &mut rand::rng(),
+            );
+            exclude.extend(selection.into_iter().flat_map(|s| s.exclude));
+        }
         let endpoint = self.balancer.pick(&routes.table, call.affinity.as_deref(), &exclude)?;
         let transport = self.transport_for(&routes, &endpoint)?;
         Some((endpoint, transport))
@@ -481,7 +506,7 @@ mod tests {
             .iter()
             .map(|n| Endpoint::from_node(format!("ClusterLeak_127.0.0.1_{}", n.port), n))
             .collect();
-        Routes { table: Table::new(generation, endpoints), nodes: nodes.into() }
+        Routes { table: Table::new(generation, endpoints), nodes: nodes.into(), ..Routes::default() }
     }
 
     fn call(cluster: &ClusterTransport, routes: &Routes, port: u16) {

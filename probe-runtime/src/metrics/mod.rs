@@ -41,6 +41,7 @@ mod server;
 mod sharded;
 pub(crate) mod spans;
 mod stats;
+mod rules;
 mod unusable;
 mod window;
 
@@ -53,6 +54,7 @@ pub use prometheus::CONTENT_TYPE;
 pub use publisher::Publisher;
 pub use registry::{ClientSeries, MetricsRegistry, global};
 pub use request_id::RequestId;
+pub use rules::RuleState;
 pub use server::{SeriesId, ServerStats};
 pub use stats::{CallSnapshot, CallStats, PhaseStats};
 pub use window::{MethodSnapshots, WindowTracker, node_window};

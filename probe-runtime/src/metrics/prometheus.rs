@@ -167,6 +167,7 @@ impl Collector for MetricsRegistry {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
         self.encode_server(&mut encoder)?;
         self.encode_client(&mut encoder)?;
+        self.encode_rules(&mut encoder)?;
         self.encode_unusable(&mut encoder)
     }
 }

@@ -24,6 +24,7 @@ pub(super) struct Inner {
     clients: RwLock<BTreeMap<ClientKey, Arc<CallStats>>>,
     phases: RwLock<BTreeMap<Arc<str>, Arc<PhaseStats>>>,
     pub(super) unusable: super::unusable::UnusableNodes,
+    pub(super) rules: super::rules::RuleStates,
 }
 
 /// `(service, method, node)`.

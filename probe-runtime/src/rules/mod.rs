@@ -35,7 +35,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use select::{Selection, select};
+pub use select::{Selection, preview, select};
 
 use crate::registry::layout::NodeData;
 
