@@ -419,6 +419,61 @@ pub trait MetricsStore: Send + Sync + fmt::Debug + 'static {
 
     /// `key`'s recent windows, oldest first.
     fn history<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Vec<NodeMetrics>, BackendError>>;
+
+    /// Records what a client runs (its rule revision) in `env`, replacing its last report. Reports
+    /// older than [`CLIENT_REPORT_TTL`] count as gone (the client stopped).
+    fn report_client<'a>(
+        &'a self,
+        env: Env,
+        report: &'a ClientReport,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// The current client reports in `env` (none older than [`CLIENT_REPORT_TTL`]), sorted by
+    /// appkey, service and client.
+    fn client_reports(&self, env: Env) -> BoxFuture<'_, Result<Vec<ClientReport>, BackendError>>;
+}
+
+/// How long a client's report counts: clients report every [`CLIENT_REPORT_EVERY`] and at once
+/// when their rule changes.
+pub const CLIENT_REPORT_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How often a discovering client reports.
+pub const CLIENT_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What one client (one process calling one service) runs, as it reported it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClientReport {
+    /// The client: `host:pid`.
+    pub client: String,
+    /// The app whose service it calls.
+    pub appkey: String,
+    /// The service.
+    pub service: String,
+    /// The rule revision its routes run (0: no rule).
+    pub revision: u64,
+    /// When it applied that revision, milliseconds since the Unix epoch.
+    pub applied_at_ms: u64,
+    /// Whether the registry's rule document is bad to it (it runs the last good one).
+    pub problem: bool,
+    /// When it reported, milliseconds since the Unix epoch.
+    pub reported_at_ms: u64,
+}
+
+impl ClientReport {
+    /// The key a store files it under: one per client and service.
+    pub fn field(&self) -> String {
+        format!("{}|{}|{}", self.client, self.appkey, self.service)
+    }
+
+    /// Whether it is older than [`CLIENT_REPORT_TTL`] at `now_ms`.
+    pub fn is_stale(&self, now_ms: u64) -> bool {
+        now_ms.saturating_sub(self.reported_at_ms) > CLIENT_REPORT_TTL.as_millis() as u64
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// How many windows a node's metrics history keeps: 5 minutes of 5-second windows.

@@ -124,6 +124,12 @@ pub fn redis_hash(env: Env) -> String {
     format!("{REDIS_HASH_PREFIX}{env}")
 }
 
+/// Redis hash of the client reports of `env`: `probe_clients_{env}`, one field per client and
+/// service (which rule revision each runs).
+pub fn clients_key(env: Env) -> String {
+    format!("probe_clients_{env}")
+}
+
 /// Redis key of a node's latest metrics window: `probe_metrics:{<redis field>}`. The braces are
 /// a Redis Cluster hash tag, so the window and its history share a slot.
 pub fn metrics_key(key: &NodeKey) -> String {

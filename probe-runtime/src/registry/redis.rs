@@ -17,9 +17,9 @@ use ::redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, Red
 use arc_swap::ArcSwap;
 
 use super::backend::{
-    BackendError, METRICS_HISTORY_LEN, MetricsStore, NodeMetrics, RegisteredNode, SettingsStore,
+    BackendError, ClientReport, METRICS_HISTORY_LEN, MetricsStore, NodeMetrics, RegisteredNode, SettingsStore,
 };
-use super::layout::{Env, NodeData, NodeKey, metrics_history_key, metrics_key, redis_hash};
+use super::layout::{Env, NodeData, NodeKey, clients_key, metrics_history_key, metrics_key, redis_hash};
 use crate::config::RedisUrl;
 use crate::service::BoxFuture;
 
@@ -352,6 +352,43 @@ impl MetricsStore for RedisSettings {
             let expire = ::redis::cmd("PEXPIRE").arg(&history).arg(ttl_ms).clone();
             self.query::<i64>(&expire, || format!("PEXPIRE {history}")).await?;
             Ok(())
+        })
+    }
+
+    fn report_client<'a>(
+        &'a self,
+        env: Env,
+        report: &'a ClientReport,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let hash = clients_key(env);
+            let json = serde_json::to_vec(report).unwrap_or_default();
+            let set = ::redis::cmd("HSET").arg(&hash).arg(report.field()).arg(json).clone();
+            self.query::<i64>(&set, || format!("HSET {hash}")).await?;
+            Ok(())
+        })
+    }
+
+    fn client_reports(&self, env: Env) -> BoxFuture<'_, Result<Vec<ClientReport>, BackendError>> {
+        Box::pin(async move {
+            let hash = clients_key(env);
+            let cmd = ::redis::cmd("HGETALL").arg(&hash).clone();
+            let all: Vec<(String, Vec<u8>)> = self.query(&cmd, || format!("HGETALL {hash}")).await?;
+            let now = super::backend::unix_ms();
+            let mut current = Vec::new();
+            for (field, raw) in all {
+                match serde_json::from_slice::<ClientReport>(&raw) {
+                    Ok(report) if !report.is_stale(now) => current.push(report),
+                    // Gone clients (and reports this version cannot read) are dropped as they are met.
+                    _ => {
+                        let del = ::redis::cmd("HDEL").arg(&hash).arg(&field).clone();
+                        self.query::<i64>(&del, || format!("HDEL {hash}")).await?;
+                    }
+                }
+            }
+            current
+                .sort_by(|a, b| (&a.appkey, &a.service, &a.client).cmp(&(&b.appkey, &b.service, &b.client)));
+            Ok(current)
         })
     }
 

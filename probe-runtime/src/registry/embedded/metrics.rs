@@ -5,8 +5,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::registry::backend::{BackendError, METRICS_HISTORY_LEN, MetricsStore, NodeMetrics};
-use crate::registry::layout::NodeKey;
+use crate::registry::backend::{BackendError, ClientReport, METRICS_HISTORY_LEN, MetricsStore, NodeMetrics};
+use crate::registry::layout::{Env, NodeKey};
 use crate::service::BoxFuture;
 
 /// What one node published, and until when it is current.
@@ -21,6 +21,8 @@ struct Published {
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddedMetrics {
     nodes: Arc<Mutex<HashMap<NodeKey, Published>>>,
+    /// Client reports by env and [`ClientReport::field`].
+    clients: Arc<Mutex<HashMap<(Env, String), ClientReport>>>,
 }
 
 impl EmbeddedMetrics {
@@ -75,6 +77,27 @@ impl MetricsStore for EmbeddedMetrics {
     fn history<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Vec<NodeMetrics>, BackendError>> {
         let history = self.current(key).unwrap_or_default();
         Box::pin(async { Ok(history) })
+    }
+
+    fn report_client<'a>(
+        &'a self,
+        env: Env,
+        report: &'a ClientReport,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients.insert((env, report.field()), report.clone());
+        Box::pin(async { Ok(()) })
+    }
+
+    fn client_reports(&self, env: Env) -> BoxFuture<'_, Result<Vec<ClientReport>, BackendError>> {
+        let now = crate::registry::backend::unix_ms();
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        clients.retain(|_, report| !report.is_stale(now));
+        let mut current: Vec<ClientReport> =
+            clients.iter().filter(|((e, _), _)| *e == env).map(|(_, r)| r.clone()).collect();
+        drop(clients);
+        current.sort_by(|a, b| (&a.appkey, &a.service, &a.client).cmp(&(&b.appkey, &b.service, &b.client)));
+        Box::pin(async { Ok(current) })
     }
 }
 
