@@ -11,10 +11,11 @@ pub mod operator;
 pub mod redis;
 pub mod zookeeper;
 
+pub(crate) use backend::unix_ms;
 pub use backend::{
-    App, AppFields, AppNodes, AppStore, AppWatch, AuditEntry, AuditLog, BackendError, METRICS_HISTORY_LEN,
-    MethodMetrics, MetricsStore, NodeMetrics, RegisteredNode, Registry, RegistrySession, RuleWatch,
-    SettingsStore, StoredRule,
+    App, AppFields, AppNodes, AppStore, AppWatch, AuditEntry, AuditLog, BackendError, CLIENT_REPORT_EVERY,
+    CLIENT_REPORT_TTL, ClientReport, METRICS_HISTORY_LEN, MethodMetrics, MetricsStore, NodeMetrics,
+    RegisteredNode, Registry, RegistrySession, RuleWatch, SettingsStore, StoredRule,
 };
 pub use backends::{Backends, ConnectError};
 pub use operator::{AppChange, AuditError, NodeChange, NodeView, Operator, OperatorError};
