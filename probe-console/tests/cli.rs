@@ -1,6 +1,6 @@
 //! The `probe` binary against the real ZooKeeper, Redis and MariaDB that `scripts/services.sh up`
-//! starts: apps, nodes of a running provider, services, the audit log, errors, IDL, the console,
-//! and the design's minimal database (`serviceapp` with only `appkey`) before and after
+//! starts: apps, nodes of a running provider, services, traffic rules, the audit log, errors, IDL,
+//! the console, and the design's minimal database (`serviceapp` with only `appkey`) before and after
 //! `probe db migrate`, each test on a database of its own.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,8 +11,9 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use mysql_async::prelude::Queryable as _;
 use probe_runtime::config::Config;
-use probe_runtime::registry::Backends;
-use probe_runtime::registry::layout::NodeKey;
+use probe_runtime::registry::layout::{NodeData, NodeKey};
+use probe_runtime::registry::zookeeper::ZK_RULES_ROOT;
+use probe_runtime::registry::{Backends, RegistrySession};
 use probe_tests::governance::{node_key, start_provider};
 use probe_tests::{mysql_url, probe_vars, real_backends, unique};
 use serde_json::Value;
@@ -474,4 +475,236 @@ async fn db_migrate_creates_both_tables_in_an_empty_database() {
         assert!(listed.contains("no app is registered"), "{listed}");
     })
     .await;
+}
+
+/// `probe` fed `input` on stdin, in a blocking task.
+async fn probe_input(args: &[&str], input: &str) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let input = input.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_probe"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(probe_vars())
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the probe binary runs");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("probe reads stdin");
+        child.wait_with_output().expect("the probe binary ends")
+    })
+    .await
+    .expect("the probe task ends")
+}
+
+/// A run that must exit with status 1: its stdout and stderr.
+fn refused(out: Output) -> (String, String) {
+    assert_eq!(out.status.code(), Some(1), "probe should have refused; it printed {}", stdout(&out));
+    (stdout(&out), stderr(&out))
+}
+
+/// The service the rule tests give rules to.
+const RULED: &str = "Ruled";
+
+/// 90% of the calls to version 1, 10% to version 2.
+const SPLIT: &str = "{\n  \"versions\": [\n    {\"version\": \"1\", \"share\": 90},\n    {\"version\": \"2\", \"share\": 10}\n  ]\n}\n";
+
+/// A fresh app with two live nodes of [`RULED`] declaring versions "1" and "2", and a directory for
+/// rule files; the nodes live while the session does.
+struct RuleFixture {
+    appkey: String,
+    session: Box<dyn RegistrySession>,
+    dir: std::path::PathBuf,
+}
+
+impl RuleFixture {
+    async fn new(backends: &Backends) -> RuleFixture {
+        let appkey = unique("cli_rules");
+        let session = backends.registry.session().await.expect("a registry session");
+        for (port, version) in [(7001, "1"), (7002, "2")] {
+            let key = NodeKey::new(backends.env, &appkey, RULED, "127.0.0.1", port).unwrap();
+            let mut data = NodeData::new("127.0.0.1", port);
+            data.version = Some(version.to_owned());
+            session.register(&key, &data).await.expect("the node registers");
+        }
+        let dir = std::env::temp_dir().join(&appkey);
+        std::fs::create_dir_all(&dir).expect("a directory for rule files");
+        RuleFixture { appkey, session, dir }
+    }
+
+    /// Writes a rule file; returns its path.
+    fn file(&self, name: &str, text: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).expect("the rule file is written");
+        path.display().to_string()
+    }
+
+    /// Ends the nodes, deletes the rule documents and the files.
+    async fn remove(self, backends: &Backends) {
+        self.session.close().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let root = format!("{ZK_RULES_ROOT}/{}/{}", backends.env.as_str(), self.appkey);
+        let raw = probe_tests::zookeeper().await.expect("the test ZooKeeper is reachable");
+        let mut paths = vec![root];
+        let mut i = 0;
+        while let Some(parent) = paths.get(i).cloned() {
+            for child in raw.list_children(&parent).await.unwrap_or_default() {
+                paths.push(format!("{parent}/{child}"));
+            }
+            i += 1;
+        }
+        for path in paths.iter().rev() {
+            let _ = raw.delete(path, None).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_are_set_shown_listed_and_rolled_back_with_audit_entries() {
+    let backends = backends().await;
+    let fx = RuleFixture::new(&backends).await;
+    let app = fx.appkey.as_str();
+    let actor = unique("cli:rules-test");
+    let split = fx.file("split.json", SPLIT);
+    let all_on_2 = fx.file("all_on_2.json", r#"{"versions": [{"version": "2", "share": 100}]}"#);
+
+    let none = ok(probe(&["rules", "show", app, RULED]).await);
+    assert!(none.contains(&format!("{app}/{RULED} has no rule in env dev")), "{none}");
+    let set = ok(probe(&["--actor", &actor, "rules", "set", app, RULED, &split]).await);
+    assert!(set.starts_with(&format!("rule of {app}/{RULED} set: revision 1 (store version 0)")), "{set}");
+    let shown = ok(probe(&["rules", "show", app, RULED]).await);
+    assert!(
+        shown.starts_with(&format!(
+            "rule of {app}/{RULED} in env dev: revision 1 (store version 0)\nversions 1 90%, 2 10%\n{{"
+        )),
+        "{shown}"
+    );
+    let shown = ok_json(probe(&["rules", "show", app, RULED, "--json"]).await);
+    assert_eq!(
+        (shown["revision"].as_u64(), shown["rule"]["versions"][1]["share"].as_f64()),
+        (Some(1), Some(10.0))
+    );
+
+    let set = ok_json(probe(&["--json", "--actor", &actor, "rules", "set", app, RULED, &all_on_2]).await);
+    assert_eq!(
+        (set["revision"].as_u64(), set["version"].as_u64(), set["before_revision"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    let listed = ok_json(probe(&["rules", "history", app, RULED, "--json"]).await);
+    let seen: Vec<(u64, u64, bool)> = listed["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (r["revision"].as_u64().unwrap(), r["version"].as_u64().unwrap(), r["current"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(seen, [(1, 0, false), (2, 1, true)], "{listed:#}");
+
+    let rolled = ok(probe(&["--actor", &actor, "rules", "rollback", app, RULED, "1"]).await);
+    assert!(
+        rolled.starts_with(&format!(
+            "rule of {app}/{RULED} rolled back to revision 1: now revision 3 (store version 2)"
+        )),
+        "{rolled}"
+    );
+    let table = ok(probe(&["rules", "history", app, RULED]).await);
+    let rows: Vec<Vec<&str>> = table.lines().skip(2).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["1", "0", "versions", "1", "90%,", "2", "10%"], "{table}");
+    assert_eq!(rows[1], ["2", "1", "versions", "2", "100%"], "{table}");
+    assert_eq!(rows[2], ["3", "2", "yes", "versions", "1", "90%,", "2", "10%"], "{table}");
+    let err = failed(probe(&["rules", "rollback", app, RULED, "9"]).await);
+    assert!(err.contains("has no revision 9 (stored: 1, 2, 3)"), "{err}");
+
+    let log = backends.audit.recent(200).await.unwrap();
+    let target = format!("{app}/{RULED}");
+    let mine: Vec<(&str, &str, &str)> = log
+        .iter()
+        .filter(|e| e.actor == actor)
+        .map(|e| (e.action.as_str(), e.target.as_str(), e.after.as_str()))
+        .collect();
+    assert_eq!(
+        mine,
+        [
+            ("rule_rollback", target.as_str(), "revision 3 (revision 1 again)"),
+            ("rule_set", target.as_str(), "revision 2"),
+            ("rule_set", target.as_str(), "revision 1"),
+        ]
+    );
+    fx.remove(&backends).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_with_problems_are_refused_with_located_errors() {
+    let backends = backends().await;
+    let fx = RuleFixture::new(&backends).await;
+    let app = fx.appkey.as_str();
+    let sum = fx
+        .file("sum.json", r#"{"versions": [{"version": "1", "share": 50}, {"version": "2", "share": 40}]}"#);
+    let broken =
+        fx.file("broken.json", "{\n  \"versions\": [\n    {\"version\": \"1\", \"share\": 100},\n  ]\n}\n");
+    let unknown = fx.file(
+        "unknown.json",
+        r#"{"versions": [{"version": "1", "share": 50}, {"version": "3", "share": 50}]}"#,
+    );
+
+    for command in ["validate", "set"] {
+        let (out, err) = refused(probe(&["rules", command, app, RULED, &sum]).await);
+        assert_eq!(out, "", "problems go to stderr");
+        assert!(err.starts_with(&format!("{sum}: /versions: the shares sum to 90, not 100\n")), "{err}");
+        let (_, err) = refused(probe(&["rules", command, app, RULED, &broken]).await);
+        assert!(err.starts_with(&format!("{broken}:4:3: trailing comma\n  4 |   ]\n    |   ^\n")), "{err}");
+        let (_, err) = refused(probe(&["rules", command, app, RULED, &unknown]).await);
+        assert!(
+            err.starts_with(&format!("{unknown}: /versions/1/version: unknown version \"3\": no node of the service declares it (live: 1, 2)")),
+            "{err}"
+        );
+    }
+    let (_, err) = refused(probe(&["rules", "set", app, RULED, &unknown]).await);
+    assert!(err.trim_end().ends_with("the rule was not set"), "{err}");
+    let (out, _) = refused(probe(&["rules", "validate", app, RULED, &broken, "--json"]).await);
+    let json: Value = serde_json::from_str(&out).expect("--json prints the problems on stdout");
+    assert_eq!(
+        (json["ok"].as_bool(), json["problems"][0]["line"].as_u64(), json["problems"][0]["column"].as_u64()),
+        (Some(false), Some(4), Some(3)),
+        "{json:#}"
+    );
+    let shown = ok_json(probe(&["rules", "show", app, RULED, "--json"]).await);
+    assert_eq!(shown["exists"], false, "nothing was written: {shown:#}");
+
+    let fine = ok(probe_input(&["rules", "validate", app, RULED, "-"], SPLIT).await);
+    assert_eq!(fine, format!("ok: <stdin> is a valid rule for {app}/{RULED}: versions 1 90%, 2 10%\n"));
+    let (_, err) = refused(probe_input(&["rules", "validate", app, RULED, "-"], "{\"versions\": [}").await);
+    assert!(err.starts_with("<stdin>:1:15: "), "{err}");
+    fx.remove(&backends).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_preview_shows_each_nodes_share_now_and_under_the_file() {
+    let backends = backends().await;
+    let fx = RuleFixture::new(&backends).await;
+    let app = fx.appkey.as_str();
+    let split = fx.file("split.json", SPLIT);
+
+    let table = ok(probe(&["rules", "preview", app, RULED, &split, "--tag", "zone=a"]).await);
+    let share = |node: &str, column: usize| -> f64 {
+        let row = table.lines().find(|l| l.starts_with(node)).unwrap_or_else(|| panic!("{node} in {table}"));
+        let cell = row.split_whitespace().nth(column).unwrap_or_default();
+        cell.trim_end_matches('%').parse().unwrap_or_else(|_| panic!("{cell:?} is no percentage: {table}"))
+    };
+    let (one, two) = (format!("{RULED}_127.0.0.1_7001"), format!("{RULED}_127.0.0.1_7002"));
+    // NODE VERSION TAGS TIER IN-ROTATION NOW NEW
+    assert!((share(&one, 6) - 90.0).abs() < 1.0 && (share(&two, 6) - 10.0).abs() < 1.0, "{table}");
+    assert!((share(&one, 5) - 50.0).abs() < 2.0, "no rule yet: by weight: {table}");
+    assert!(table.contains("now: no rule") && table.contains("caller tags zone=a"), "{table}");
+
+    let json = ok_json(probe(&["--json", "rules", "preview", app, RULED, &split]).await);
+    let nodes = json["nodes"].as_array().unwrap();
+    assert_eq!((nodes.len(), json["draws"].as_u64()), (2, Some(20_000)), "{json:#}");
+    assert_eq!((nodes[0]["version"].as_str(), nodes[0]["in_rotation"].as_bool()), (Some("1"), Some(true)));
+    let new = nodes[1]["new"].as_f64().unwrap();
+    assert!((new - 0.1).abs() < 0.01, "{json:#}");
+    fx.remove(&backends).await;
 }

@@ -9,7 +9,8 @@ use probe_runtime::registry::layout::Env;
 
 use crate::console::client_ip::parse_net;
 
-/// Operate probe services: apps, services, nodes, the audit log, the web console and IDL.
+/// Operate probe services: apps, services, nodes, traffic rules, the audit log, the web console and
+/// IDL.
 #[derive(Debug, Parser)]
 #[command(
     name = "probe",
@@ -36,7 +37,8 @@ pub struct GlobalArgs {
     /// Environment, `dev` or `prod` [default: the config's `env`, PROBE_ENV or the host name rule].
     #[arg(long, global = true, value_name = "ENV")]
     pub env: Option<Env>,
-    /// Print one JSON document on stdout instead of tables (errors stay text on stderr).
+    /// Print one JSON document on stdout instead of tables (errors stay text on stderr; the problems
+    /// of a rule `probe rules` refuses are the document, with exit status 1).
     #[arg(long, global = true)]
     pub json: bool,
     /// Who is acting, for the audit log (default: `cli:$USER@$HOSTNAME`).
@@ -56,6 +58,10 @@ pub enum Command {
     /// Show provider nodes; change their weight; take them out of rotation and back.
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Per-service traffic rules (version split, header routes, tag affinity, tiers): show, check,
+    /// preview, set, list revisions, roll back.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// The app registry's MySQL database: what exists of probe's tables; add what is missing.
     #[command(subcommand)]
     Db(DbCommand),
@@ -157,6 +163,82 @@ pub enum NodesCommand {
     },
 }
 
+/// `probe rules ...`
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// The rule in force: its revision, store version and document (and its problems, when the
+    /// stored document is not a valid rule).
+    Show(RuleOf),
+    /// Check a rule document: every problem with its place (FILE:line:column, or a JSON pointer),
+    /// and versions no live node of the service declares; exit status 1 when there are problems.
+    Validate {
+        /// The service.
+        #[command(flatten)]
+        of: RuleOf,
+        /// The rule document (JSON), `-` for stdin.
+        file: PathBuf,
+    },
+    /// For each live node of the service: the share of calls it gets under the rule in force and
+    /// under the rule in FILE, from 20,000 simulated calls.
+    Preview {
+        /// The service.
+        #[command(flatten)]
+        of: RuleOf,
+        /// The rule document (JSON), `-` for stdin.
+        file: PathBuf,
+        /// A tag of the calling client, for tag affinity (repeatable).
+        #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_pair)]
+        tags: Vec<(String, String)>,
+        /// A metadata header the calls carry, for header routes (repeatable).
+        #[arg(long = "header", value_name = "KEY=VALUE", value_parser = parse_pair)]
+        headers: Vec<(String, String)>,
+    },
+    /// Store the rule in FILE as the next revision, if it has no problem (audited as `rule_set`);
+    /// clients apply it when their watch fires.
+    Set {
+        /// The service.
+        #[command(flatten)]
+        of: RuleOf,
+        /// The rule document (JSON), `-` for stdin.
+        file: PathBuf,
+    },
+    /// Every stored revision, oldest first, the one in force last, each summarized on one line.
+    History(RuleOf),
+    /// Store an earlier revision's document again as the next revision (audited as
+    /// `rule_rollback`).
+    Rollback {
+        /// The service.
+        #[command(flatten)]
+        of: RuleOf,
+        /// The revision to restore (`probe rules history` lists them).
+        revision: u64,
+    },
+}
+
+/// The service whose traffic rule a `probe rules` command reads or changes.
+#[derive(Debug, Clone, Args)]
+pub struct RuleOf {
+    /// The appkey.
+    pub appkey: String,
+    /// The Thrift service name.
+    pub service: String,
+}
+
+impl RuleOf {
+    /// `appkey/service`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.appkey, self.service)
+    }
+}
+
+/// `KEY=VALUE`, split at the first `=`; the key must not be empty.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
 /// `probe console ...`
 #[derive(Debug, Clone, Args)]
 pub struct ConsoleArgs {
@@ -229,6 +311,36 @@ mod tests {
         assert_eq!(cli.global.actor.as_deref(), Some("bob"));
         assert!(matches!(cli.command, Command::Nodes(NodesCommand::Weight { weight: 70, .. })));
         assert!(Cli::try_parse_from(["probe", "services", "list", "--env", "qa"]).is_err());
+    }
+
+    #[test]
+    fn rule_commands_take_the_service_a_file_and_pairs() {
+        let cli = Cli::try_parse_from([
+            "probe",
+            "rules",
+            "preview",
+            "app",
+            "Svc",
+            "-",
+            "--tag",
+            "zone=a",
+            "--header",
+            "canary=1=2",
+        ])
+        .unwrap();
+        let Command::Rules(RulesCommand::Preview { of, file, tags, headers }) = cli.command else {
+            panic!("preview")
+        };
+        assert_eq!((of.appkey.as_str(), of.service.as_str(), file.to_str()), ("app", "Svc", Some("-")));
+        assert_eq!(
+            (tags, headers),
+            (vec![("zone".into(), "a".into())], vec![("canary".into(), "1=2".into())])
+        );
+        let err =
+            Cli::try_parse_from(["probe", "rules", "preview", "a", "S", "f", "--tag", "=x"]).unwrap_err();
+        assert!(err.to_string().contains("is not KEY=VALUE"), "{err}");
+        let cli = Cli::try_parse_from(["probe", "rules", "rollback", "app", "Svc", "3"]).unwrap();
+        assert!(matches!(cli.command, Command::Rules(RulesCommand::Rollback { revision: 3, .. })));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The `probe` command line: apps, services, nodes, the audit log, the web console, IDL.
+//! The `probe` command line: apps, services, nodes, traffic rules, the audit log, the web console,
+//! IDL.
 //!
 //! ```text
 //! probe apps add order_app --owner alice        # register an app (audited)
@@ -6,11 +7,15 @@
 //! probe nodes list order_app --json             # nodes with settings and live metrics
 //! probe nodes weight 'order_app|dev|Order|10.0.0.7|9090' 70
 //! probe nodes disable order_app/Order_10.0.0.7_9090
+//! probe rules validate order_app Order canary.json  # located problems; exit status 1 if any
+//! probe rules set order_app Order canary.json       # the next revision (audited)
 //! probe db migrate --dry-run                    # what probe would add to the design's database
 //! ```
 //!
 //! Every subcommand prints a table for people, or one JSON document with `--json`. Errors go to
-//! stderr as text, say what to do, and make the exit code non-zero. Changes go through
+//! stderr as text, say what to do, and make the exit code non-zero; a rule refused by `probe rules
+//! validate|preview|set` is a report of its problems with exit status 1 (text on stderr, or the JSON
+//! document on stdout with `--json`). Changes go through
 //! [`Operator`](probe_runtime::registry::Operator), which records them in the audit log under
 //! `--actor` (by default `cli:$USER@$HOSTNAME`).
 
@@ -27,6 +32,7 @@ pub mod node_ops;
 pub mod node_ref;
 pub mod nodes;
 pub mod output;
+pub mod rules;
 pub mod services;
 
 use std::process::ExitCode;
@@ -40,9 +46,19 @@ use context::Context;
 use node_ops::NodeAction;
 use output::Report;
 
-/// What a subcommand produced: a report (none from a console that stopped), or IDL diagnostics
-/// (printed as they are, to stderr).
-type Outcome = Result<Option<Report>, String>;
+/// What a subcommand produced: a report (none from a console that stopped), or a failure that
+/// is its result.
+type Outcome = Result<Option<Report>, Failure>;
+
+/// A subcommand's result that makes the exit status 1.
+#[derive(Debug)]
+enum Failure {
+    /// IDL diagnostics, printed as they are to stderr.
+    Diagnostics(String),
+    /// The problems of a rule that was refused: the text to stderr, or the JSON document to
+    /// stdout with `--json`.
+    Problems(Report),
+}
 
 /// Runs a parsed command line; `Err` is a failure to print to stderr.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -58,8 +74,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(diagnostics) => {
+        Err(Failure::Diagnostics(diagnostics)) => {
             eprintln!("{}", output::escape::escape_lines(&diagnostics));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(Failure::Problems(report)) => {
+            if ctx.json() {
+                report.print(true).context("cannot write to stdout")?;
+            } else {
+                eprint!("{}", output::escape::escape_lines(&report.text));
+            }
             Ok(ExitCode::FAILURE)
         }
     }
@@ -68,8 +92,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// Runs one subcommand, connecting to the backends only for those that use them.
 async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
     let report = match command {
-        Command::Idl(IdlCommand::Check(files)) => return Ok(idl::check(&files).map(Some)),
-        Command::Idl(IdlCommand::Gen { idl: files, out }) => return Ok(idl::generate(&files, &out).map(Some)),
+        Command::Idl(IdlCommand::Check(files)) => {
+            return Ok(idl::check(&files).map(Some).map_err(Failure::Diagnostics));
+        }
+        Command::Idl(IdlCommand::Gen { idl: files, out }) => {
+            return Ok(idl::generate(&files, &out).map(Some).map_err(Failure::Diagnostics));
+        }
         Command::Env => env::env(ctx, ctx.env_flag())?,
         Command::Locate { appkey, service, ip, port } => {
             locate::locate(ctx.env_without_config()?, &appkey, &service, &ip, port)?
@@ -89,6 +117,9 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
             services::list(&backends, backends.env).await?
         }
         Command::Nodes(command) => nodes_command(ctx, command).await?,
+        Command::Rules(command) => {
+            return Ok(rules::run(ctx, command).await?.map(Some).map_err(Failure::Problems));
+        }
         Command::Db(DbCommand::Status) => db::status(&ctx.config()?).await?,
         Command::Db(DbCommand::Migrate { dry_run }) => db::migrate(&ctx.config()?, dry_run).await?,
         Command::Audit { limit } => audit::recent(&ctx.backends().await?, limit).await?,

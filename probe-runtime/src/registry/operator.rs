@@ -3,12 +3,21 @@
 //! node in the registry, so every client's watch fires, then the audit log. The audit comes last
 //! and its failure is carried beside the change ([`NodeChange::audit`], [`AppChange::audit`]),
 //! never returned as the action's error: the change was applied.
+//!
+//! Traffic rules are set and rolled back here too ([`Operator::set_rule`],
+//! [`Operator::rollback_rule`], in the submodule `rules`): checked, counted up, written with
+//! compare-and-set and audited the same way.
+
+mod rules;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::{App, AuditEntry, BackendError};
 use super::backends::Backends;
 use super::layout::{NodeData, NodeKey, Valid};
+use crate::rules::{RuleError, describe};
+
+pub use rules::{RuleChange, RuleRevision};
 
 /// Why an operator action failed: nothing was changed, or the change is incomplete (the settings
 /// store was written, the live node not). A change that was made but not audited is no failure:
@@ -22,12 +31,43 @@ pub enum OperatorError {
          `probe nodes list APPKEY`"
     )]
     UnknownNode(String),
+    /// A rule document has problems (each located: `line L, column C` or a JSON pointer), or
+    /// names versions no live node of the service declares; nothing was written.
+    #[error("the rule of {target} was refused; nothing was written:\n{}", describe(.problems))]
+    RuleRefused {
+        /// `appkey/service`.
+        target: String,
+        /// Every problem found, in document order.
+        problems: Vec<RuleError>,
+    },
+    /// A rollback named a revision no stored document of the service has.
+    #[error(
+        "the rule of {target} has no revision {revision} (stored: {}); `probe rules history APPKEY \
+         SERVICE` lists them",
+        revisions(.known)
+    )]
+    UnknownRevision {
+        /// `appkey/service`.
+        target: String,
+        /// The revision asked for.
+        revision: u64,
+        /// The revisions stored, oldest first.
+        known: Vec<u64>,
+    },
     /// A backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
 }
 
 crate::debug_as_display!(OperatorError);
+
+/// `1, 2, 3`, or `none`.
+fn revisions(known: &[u64]) -> String {
+    if known.is_empty() {
+        return "none".to_owned();
+    }
+    known.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+}
 
 /// Why a change that was applied is not in the audit log. The change stands; only its record is
 /// missing. Its `Display` says why and what to do (for the design's database: run
