@@ -367,8 +367,9 @@ impl ClusterTransport {
         transport: &Arc<TcpTransport>,
         mut call: Call,
         deadline: Instant,
-    ) -> Verdict {
-        let (service, method, started) = (call.service, call.method, Instant::now());
+        started: Instant,
+    ) -> (Verdict, Instant) {
+        let (service, method) = (call.service, call.method);
         let guard = endpoint.start_call();
         let result = match self.options.node_layers.0.as_slice() {
             [] => transport.send_now(call, deadline).await,
@@ -388,7 +389,7 @@ impl ClusterTransport {
                 | Error::ConnectTimeout { .. }
                 | Error::Timeout { .. })
         );
-        let now = Instant::now();
+        let now = crate::context::now();
         let elapsed = now.saturating_duration_since(started);
         guard.finish(elapsed, !node_failed);
         if let Some(recorder) = transport.recorder() {
@@ -398,11 +399,12 @@ impl ClusterTransport {
         if let Some(backoff) = self.ejector.record(&endpoint.id, !node_failed, now) {
             warn!(node = %endpoint.id, ?backoff, "node keeps failing; ejected");
         }
-        match result {
+        let verdict = match result {
             Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
             Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
             other => Verdict::Done(other),
-        }
+        };
+        (verdict, now)
     }
 
     async fn send_now(&self, mut call: Call, request_id: Option<RequestId>) -> Result<Option<Bytes>, Error> {
@@ -416,8 +418,9 @@ impl ClusterTransport {
         let mut tried: Vec<Arc<str>> = Vec::new();
         let mut attempts = 0u32;
         let mut last_error = None;
+        // One clock read per attempt: the start of the first, then the end of the one before.
+        let mut now = began;
         loop {
-            let now = Instant::now();
             let Some((endpoint, transport)) = self.pick(&call, &tried, now) else {
                 return Err(last_error.unwrap_or_else(|| Error::NoNode { service: call.service.to_owned() }));
             };
@@ -425,13 +428,14 @@ impl ClusterTransport {
                 let budget = deadline.saturating_duration_since(began);
                 return Err(last_error.unwrap_or_else(|| super::tcp::timed_out(call.method, budget)));
             }
-            let attempt = self.attempt(&endpoint, &transport, call.clone(), deadline);
+            let attempt = self.attempt(&endpoint, &transport, call.clone(), deadline, now);
             // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
             let span = spans::attempt(&endpoint.id, request_id);
-            let verdict = match span.is_disabled() {
+            let (verdict, ended) = match span.is_disabled() {
                 true => attempt.await,
                 false => attempt.instrument(span).await,
             };
+            now = ended;
             let error = match verdict {
                 Verdict::Done(result) => return result,
                 Verdict::FailOver(e) => e,
