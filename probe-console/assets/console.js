@@ -1,11 +1,12 @@
-// probe console: login, apps, services, nodes with live metrics, the latency chart and the audit log.
+// probe console: login, apps, services, nodes with live metrics, the latency chart and the audit log;
+// a service's traffic rule is the panel of rules.js, opened from a service link.
 // Plain DOM, no framework; every text from the API goes in with textContent, never as HTML.
 'use strict';
 
 (() => {
   const POLL_MS = 2000;
   const state = {
-    role: null, csrf: null, env: 'dev', app: null, chartNode: null,
+    role: null, csrf: null, env: 'dev', app: null, chartNode: null, rules: null,
     source: null, pollTimer: null, busy: false,
   };
   const $ = (id) => document.getElementById(id);
@@ -47,7 +48,11 @@
       showLogin();
       throw new NotLoggedIn((data && data.error) || 'not logged in');
     }
-    if (!response.ok) throw new Error((data && data.error) || `${method} /api${path}: HTTP ${response.status}`);
+    if (!response.ok) {
+      const err = new Error((data && data.error) || `${method} /api${path}: HTTP ${response.status}`);
+      Object.assign(err, { status: response.status, data });
+      throw err;
+    }
     return data;
   }
 
@@ -78,6 +83,7 @@
 
   function showLogin() {
     stopLive();
+    window.ProbeRules.close();
     state.role = null;
     state.csrf = null;
     $('main-view').hidden = true;
@@ -103,6 +109,7 @@
     readHash(who.env);
     refreshAll();
     startLive();
+    if (state.app && state.rules) window.ProbeRules.open(state.app, state.rules);
   }
 
   async function login(event) {
@@ -131,6 +138,7 @@
     if (!['dev', 'prod'].includes(state.env)) state.env = defaultEnv;
     state.app = params.get('app') || null;
     state.chartNode = params.get('node') || null;
+    state.rules = state.app ? params.get('rules') || null : null;
     $('env-select').value = state.env;
   }
 
@@ -138,11 +146,16 @@
     const params = new URLSearchParams({ env: state.env });
     if (state.app) params.set('app', state.app);
     if (state.chartNode) params.set('node', state.chartNode);
+    if (state.rules) params.set('rules', state.rules);
     history.replaceState(null, '', `#${params}`);
   }
 
   function selectApp(appkey) {
-    if (state.app !== appkey) state.chartNode = null;
+    if (state.app !== appkey) {
+      state.chartNode = null;
+      state.rules = null;
+      window.ProbeRules.close();
+    }
     state.app = appkey;
     writeHash();
     $('nodes-table').tBodies[0].replaceChildren();
@@ -163,6 +176,17 @@
     }
   }
 
+  // Opens the traffic-rule panel of a service (choosing its app first).
+  function openRules(appkey, service) {
+    if (state.app !== appkey) selectApp(appkey);
+    state.rules = service;
+    writeHash();
+    window.ProbeRules.open(appkey, service);
+  }
+
+  const serviceLink = (appkey, service, label) => el('button', { type: 'button', className: 'svc svc-link',
+    title: `traffic rule of ${service}`, dataset: { app: appkey, service }, onclick: () => openRules(appkey, service) }, label);
+
   const appLink = (appkey) => el('button', { type: 'button', className: 'app-link', dataset: { app: appkey },
     onclick: () => selectApp(appkey) }, appkey);
 
@@ -181,7 +205,7 @@
       { dataset: { appkey: a.appkey }, className: a.appkey === state.app ? 'selected' : '' },
       el('td', {}, appLink(a.appkey), a.registered ? '' : el('span', { className: 'tag' }, 'not registered')),
       el('td', { className: 'wrap' }, ...a.services.map((s) =>
-        el('span', { className: 'svc' }, `${s.service} ${s.in_rotation}/${s.nodes}`))),
+        serviceLink(a.appkey, s.service, `${s.service} ${s.in_rotation}/${s.nodes}`))),
       el('td', { className: 'num' }, a.nodes))));
     applyFilter();
   }
@@ -215,7 +239,7 @@
     return el('tr', { dataset: { node: n.node, valid: String(n.valid), running: String(n.running), weight: String(n.weight) } },
       // The address clients dial; a note when the node data disagrees with its name, or its
       // weight is above what the console sets.
-      el('td', {}, n.service),
+      el('td', {}, serviceLink(state.app, n.service, n.service)),
       el('td', {}, n.host, ...((n.notes || []).length ? [' ', el('span', { className: 'badge note',
         title: n.notes.join('\n'), dataset: { role: 'notes' } }, 'note')] : [])),
       el('td', { className: 'num' }, n.port),
@@ -383,10 +407,16 @@
     $('add-app-form').addEventListener('submit', addApp);
     $('error-close').addEventListener('click', () => { $('error').hidden = true; });
     $('app-filter').addEventListener('input', applyFilter);
+    window.ProbeRules.setup({
+      api, el, showError, isAdmin, short, when, visible, env: () => state.env,
+      closed: () => { state.rules = null; writeHash(); },
+    });
     $('env-select').addEventListener('change', () => {
       state.env = $('env-select').value;
       state.app = null;
       state.chartNode = null;
+      state.rules = null;
+      window.ProbeRules.close();
       writeHash();
       refreshAll();
       startLive();

@@ -1,10 +1,15 @@
 // End-to-end test of the probe console in Debian's headless Chromium, driven by playwright-core.
 //
-//   node tests/browser/console.mjs <console url> <admin token> <node field>
+//   node tests/browser/console.mjs <console url> <admin token> <node field> <version>
 //
 // Logs in with the admin token, opens the node's app, waits for its live metrics and latency chart,
 // presses Disable on the node's row, waits until the row shows the node off and the audit log shows
-// the change, and saves a screenshot.
+// the change, and saves a screenshot. Then opens the traffic rule of the node's service, types a
+// rule with a bad share for <version> (the providers' version) and sees the problem at its line
+// and column, fixes it, previews it (the disabled node gets 0%, the other 100%), applies it, and
+// waits until the page shows that the one discovering client runs the new revision; applies a
+// second revision and rolls back to the first (a third revision), the client following; saves a
+// second screenshot (console-rules.png beside the first) and prints the revision in force.
 // tests/tests/console_browser.rs runs it; scripts/test.sh installs Chromium and playwright-core.
 //
 // Environment: PROBE_BROWSER_MODULES (folder holding node_modules/playwright-core; default
@@ -18,9 +23,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const [url, token, node] = process.argv.slice(2);
-if (!url || !token || !node) {
-  console.error('usage: node tests/browser/console.mjs <console url> <admin token> <node field>');
+const [url, token, node, version] = process.argv.slice(2);
+if (!url || !token || !node || !version) {
+  console.error('usage: node tests/browser/console.mjs <console url> <admin token> <node field> <version>');
   process.exit(2);
 }
 const modules = process.env.PROBE_BROWSER_MODULES || join(root, 'target', 'browser');
@@ -35,7 +40,11 @@ try {
   process.exit(3);
 }
 
-const appkey = node.split('|')[0];
+const [appkey, , service, ip, port] = node.split('|');
+const nodeId = `${service}_${ip}_${port}`;
+const rulesScreenshot = join(dirname(screenshot), 'console-rules.png');
+// A rule document with `share` for the providers' version, the share on line 3.
+const ruleText = (share) => `{\n  "versions": [\n    { "version": ${JSON.stringify(version)}, "share": ${share} }\n  ]\n}\n`;
 const row = `#nodes-table tr[data-node="${node}"]`;
 const STEP_MS = 20000;
 const problems = [];
@@ -108,6 +117,80 @@ try {
   });
   await page.screenshot({ path: screenshot });
   console.log(`console.mjs: screenshot ${screenshot}`);
+
+  const clients = '#rules-clients';
+  await step(`rule panel of ${appkey}/${service} opened`, async () => {
+    await page.click(`#services-table button.svc-link[data-app="${appkey}"][data-service="${service}"]`);
+    await page.locator('#rules-section').waitFor({ state: 'visible' });
+    // The test's discovering client reported at once: no rule yet, revision 0.
+    await page.waitForFunction((sel) => document.querySelector(sel)?.textContent === '1 of 1 clients on revision 0', clients);
+  });
+  await step('a bad share shown at its line and column', async () => {
+    await page.fill('#rules-text', ruleText(120));
+    await page.click('#rules-validate');
+    const column = ruleText(120).split('\n')[2].indexOf('120') + 1;
+    const problem = page.locator(`#rules-problems li[data-pointer="/versions/0/share"][data-line="3"][data-column="${column}"]`);
+    await problem.waitFor();
+    const shown = await problem.textContent();
+    if (!shown.startsWith(`3:${column} /versions/0/share share 120 is not between 0 and 100`)) throw new Error(`problem shown as: ${shown}`);
+    await page.waitForSelector('#rules-status[data-state="problems"]');
+    // A click on the problem puts the caret on the bad value.
+    await problem.click();
+    const at = await page.evaluate(() => [document.activeElement.id, document.activeElement.selectionStart]);
+    const expected = ruleText(120).indexOf('120');
+    if (at[0] !== 'rules-text' || at[1] !== expected) throw new Error(`caret at ${at}, expected rules-text at ${expected}`);
+  });
+  await step('the fixed rule is valid', async () => {
+    await page.fill('#rules-text', ruleText(100));
+    await page.click('#rules-validate');
+    await page.waitForSelector('#rules-status[data-state="ok"]');
+    if ((await page.locator('#rules-problems li').count()) !== 0) throw new Error('problems left after the fix');
+  });
+  await step('preview shows the shares', async () => {
+    await page.click('#rules-preview');
+    await page.waitForSelector('#rules-nodes[data-previewed="true"]');
+    const rows = await page.$$eval('#rules-nodes tbody tr', (trs) => trs.map((tr) =>
+      [tr.dataset.id, tr.querySelector('[data-role="now"]').textContent, tr.querySelector('[data-role="new"]').textContent]));
+    const victim = rows.find((r) => r[0] === nodeId);
+    const others = rows.filter((r) => r[0] !== nodeId);
+    if (!victim || victim[2] !== '0.0%' || others.length !== 1 || others[0][1] !== '100.0%' || others[0][2] !== '100.0%') {
+      throw new Error(`unexpected preview: ${JSON.stringify(rows)}`);
+    }
+    console.log(`console.mjs: preview ${JSON.stringify(rows)}`);
+  });
+  let revision;
+  await step('rule applied', async () => {
+    await page.click('#rules-apply');
+    await page.waitForSelector('#rules-status[data-state="applied"]');
+    revision = await page.$eval('#rules-section', (s) => s.dataset.applied);
+    console.log(`console.mjs: applied revision ${revision}`);
+  });
+  await step('every client on the new revision', async () => {
+    await page.waitForFunction(([sel, text]) => document.querySelector(sel)?.textContent === text,
+      [clients, `1 of 1 clients on revision ${revision}`]);
+    await page.locator('#rules-lagging').waitFor({ state: 'hidden' });
+    await page.waitForSelector(`#rules-history tbody tr[data-revision="${revision}"][data-current="true"]`);
+  });
+  await step('a second revision applied, then rolled back to the first', async () => {
+    await page.fill('#rules-text', ruleText(100));
+    await page.click('#rules-apply');
+    await page.waitForFunction((before) => document.querySelector('#rules-section').dataset.applied !== before, revision);
+    const second = await page.$eval('#rules-section', (s) => s.dataset.applied);
+    await page.click(`#rules-history button[data-action="rollback"][data-revision="${revision}"]`);
+    await page.waitForFunction((before) => document.querySelector('#rules-section').dataset.applied !== before, second);
+    revision = await page.$eval('#rules-section', (s) => s.dataset.applied);
+    await page.waitForSelector(`#rules-history tbody tr[data-revision="${revision}"][data-current="true"]`);
+    await page.waitForFunction(([sel, text]) => document.querySelector(sel)?.textContent === text,
+      [clients, `1 of 1 clients on revision ${revision}`]);
+  });
+  await step('rule changes in the audit log', async () => {
+    await page.waitForFunction((target) => ['rule_set', 'rule_rollback'].every((action) =>
+      [...document.querySelectorAll('#audit-table tbody tr')]
+        .some((tr) => tr.dataset.action === action && tr.cells[3].textContent === target)), `${appkey}/${service}`);
+  });
+  console.log(`console.mjs: revision in force ${revision}`);
+  await page.locator('#rules-section').screenshot({ path: rulesScreenshot });
+  console.log(`console.mjs: screenshot ${rulesScreenshot}`);
   if (problems.length) throw new Error(`the page reported problems:\n${problems.join('\n')}`);
   console.log('console.mjs: ok');
 } catch (err) {

@@ -1,10 +1,13 @@
 //! The console's API over HTTP against the real ZooKeeper, Redis and MariaDB: the access matrix
 //! (401 without a token and nothing changes, 403 for the viewer, CSRF on cookie sessions) on a
-//! real running node, with every change in the MySQL audit table and visible via `/api/audit`.
+//! real running node, with every change in the MySQL audit table and visible via `/api/audit`; and
+//! a service's traffic rule through `/api/rules` (validate, apply with its 409 and 422, rollback)
+//! with a discovering client's report of the revision it runs.
 
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result, bail, ensure};
+use probe_runtime::client::{Channel, ClusterOptions};
 use probe_runtime::registry::Backends;
 use probe_runtime::registry::layout::{NodeKey, Valid};
 use probe_tests::console::{ADMIN, VIEWER, start_console};
@@ -211,6 +214,110 @@ async fn console_api_on_real_services() -> Result<()> {
 
     drop(stop);
     backends.apps.remove(&new_app).await?;
+    server.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_api_on_real_services() -> Result<()> {
+    let backends = real_backends().await?;
+    let appkey = unique("console_rules");
+    add_app(&backends, &appkey).await?;
+    let server = start_provider(&backends, &appkey, "rules").await?;
+    let version = backends
+        .registry
+        .nodes(backends.env, &appkey)
+        .await?
+        .iter()
+        .find_map(|n| n.data.version.clone())
+        .context("the provider declares no version")?;
+    // A discovering client: it reports the revision it runs to Redis.
+    let channel = Channel::discover(&backends, &appkey, "Directory", ClusterOptions::default()).await?;
+    let (addr, stop) = start_console(&backends).await?;
+    let (admin, viewer) = (bearer(ADMIN), bearer(VIEWER));
+    let rule = format!("/api/rules/{appkey}/Directory");
+    let doc = |share: u32| {
+        format!("{{\n  \"versions\": [\n    {{\"version\": {version:?}, \"share\": {share}}}\n  ]\n}}\n")
+    };
+
+    // The viewer checks a document: the bad share at its line and column.
+    let answer = http(
+        addr,
+        "POST",
+        &format!("{rule}/validate"),
+        &[("Authorization", &viewer)],
+        Some(json!({ "text": doc(120) })),
+    )
+    .await?;
+    assert_eq!((answer.status, answer.json["ok"].clone()), (200, json!(false)), "{answer:?}");
+    let problem = &answer.json["problems"][0];
+    let column = doc(120).lines().nth(2).and_then(|l| l.find("120")).context("no share")? + 1;
+    assert_eq!((problem["line"].clone(), problem["column"].clone()), (json!(3), json!(column)), "{answer:?}");
+    let refused = http(
+        addr,
+        "POST",
+        &format!("{rule}/apply"),
+        &[("Authorization", &viewer)],
+        Some(json!({ "text": doc(100) })),
+    )
+    .await?;
+    assert_eq!(refused.status, 403);
+
+    // A browser session applies with its CSRF token; a stale editor gets 409, a bad document 422.
+    let login = http(addr, "POST", "/api/login", &[], Some(json!({ "token": ADMIN, "user": "ops" }))).await?;
+    let cookie =
+        login.header("set-cookie").and_then(|c| c.split(';').next()).context("no cookie")?.to_owned();
+    let csrf = login.json["csrf_token"].as_str().context("no CSRF token")?.to_owned();
+    let session = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
+    let apply = format!("{rule}/apply");
+    let answer = http(addr, "POST", &apply, &session, Some(json!({ "text": doc(100) }))).await?;
+    assert_eq!((answer.status, answer.json["revision"].clone()), (200, json!(1)), "{answer:?}");
+    let answer = http(addr, "POST", &apply, &session, Some(json!({ "text": doc(100) }))).await?;
+    assert_eq!(answer.status, 409, "{answer:?}");
+    let bad = json!({ "text": doc(50), "expected_version": 0 });
+    let answer = http(addr, "POST", &apply, &[("Authorization", &admin)], Some(bad)).await?;
+    assert_eq!((answer.status, answer.json["problems"][0]["pointer"].clone()), (422, json!("/versions")));
+    let again = json!({ "text": doc(100), "expected_version": 0 });
+    let answer = http(addr, "POST", &apply, &[("Authorization", &admin)], Some(again)).await?;
+    assert_eq!((answer.status, answer.json["revision"].clone()), (200, json!(2)), "{answer:?}");
+    let rollback = format!("{rule}/rollback");
+    let answer = http(addr, "POST", &rollback, &session, Some(json!({ "revision": 7 }))).await?;
+    assert_eq!(answer.status, 404, "{answer:?}");
+    let answer = http(addr, "POST", &rollback, &session, Some(json!({ "revision": 1 }))).await?;
+    assert_eq!((answer.status, answer.json["revision"].clone()), (200, json!(3)), "{answer:?}");
+
+    // The client reports revision 3 (at once on the change): GET counts it on the current one.
+    let started = std::time::Instant::now();
+    let shown = loop {
+        let shown = http(addr, "GET", &rule, &[("Authorization", &viewer)], None).await?;
+        ensure!(shown.status == 200, "GET {rule}: {shown:?}");
+        if shown.json["clients"]["on_current"] == 1 {
+            break shown;
+        }
+        ensure!(started.elapsed().as_secs() < 10, "the client did not report revision 3: {shown:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (shown.json["clients"]["total"].clone(), shown.json["clients"]["revision"].clone()),
+        (json!(1), json!(3))
+    );
+    assert_eq!(
+        (shown.json["rule"]["revision"].clone(), shown.json["history"].as_array().map(Vec::len)),
+        (json!(3), Some(3))
+    );
+    let target = format!("{appkey}/Directory");
+    let rows = audited(addr, &target).await?;
+    let rows: Vec<(&str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str())).collect();
+    assert_eq!(
+        rows,
+        [
+            ("console:admin/ops", "rule_rollback"),
+            ("console-api:admin", "rule_set"),
+            ("console:admin/ops", "rule_set"),
+        ]
+    );
+
+    drop((channel, stop));
     server.shutdown().await?;
     Ok(())
 }

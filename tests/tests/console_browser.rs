@@ -1,7 +1,12 @@
 //! End to end: the console in Debian's headless Chromium over the real ZooKeeper, Redis and
 //! MariaDB. An operator logs in, disables one of two providers in the nodes table and sees it
-//! marked off; a client calling all along stops calling that node. The browser is driven by
-//! `tests/browser/console.mjs` (playwright-core), which saves `target/console-disabled.png`.
+//! marked off; a client calling all along stops calling that node. Then the operator edits the
+//! service's traffic rule: a bad share is shown at its line and column, the fixed rule is
+//! previewed (the disabled node 0%, the other 100%) and applied, and the page shows the one
+//! discovering client on the new revision once it reports it; a second revision is applied and
+//! rolled back to the first, and the client follows. The browser is driven by
+//! `tests/browser/console.mjs` (playwright-core), which saves `target/console-disabled.png` and
+//! `target/console-rules.png`.
 //!
 //! Needs node, `/usr/bin/chromium` and playwright-core in `target/browser/node_modules`;
 //! `scripts/test.sh` installs them. Without them the test fails and says so.
@@ -14,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail, ensure};
-use probe_runtime::client::ClusterOptions;
+use probe_runtime::client::{Channel, ClusterOptions};
 use probe_tests::console::{ADMIN, start_console};
 use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
 use probe_tests::{real_backends, unique};
@@ -54,12 +59,12 @@ impl Browser {
     }
 
     /// Runs `console.mjs` to the end (killed after [`BROWSER_TIMEOUT`]); answers what it printed.
-    fn run(&self, url: &str, node: &str, screenshot: &Path) -> Result<String> {
+    fn run(&self, url: &str, node: &str, version: &str, screenshot: &Path) -> Result<String> {
         let log = target().join("console-browser.log");
         let out = std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
         let mut child = Command::new("node")
             .arg(root().join("tests/browser/console.mjs"))
-            .args([url, ADMIN, node])
+            .args([url, ADMIN, node, version])
             .env("PROBE_CHROMIUM", &self.chromium)
             .env("PROBE_BROWSER_MODULES", &self.modules)
             .env("PROBE_SCREENSHOT", screenshot)
@@ -135,6 +140,12 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // A discovering client reports the rule revision it runs; the rule panel counts it.
+    let discovered = Channel::discover(&backends, &appkey, "Directory", ClusterOptions::default()).await?;
+    let nodes = backends.registry.nodes(backends.env, &appkey).await?;
+    let version =
+        nodes.iter().find_map(|n| n.data.version.clone()).context("the providers declare no version")?;
+
     let (addr, stop_console) = start_console(&backends).await?;
     let url = format!("http://{addr}/");
     let screenshot = target().join("console-disabled.png");
@@ -142,7 +153,7 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
     let field = victim_key.redis_field();
     let printed = {
         let (url, field, screenshot) = (url.clone(), field.clone(), screenshot.clone());
-        tokio::task::spawn_blocking(move || browser.run(&url, &field, &screenshot)).await??
+        tokio::task::spawn_blocking(move || browser.run(&url, &field, &version, &screenshot)).await??
     };
     println!("{printed}");
     let shot = std::fs::metadata(&screenshot)
@@ -152,6 +163,38 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
         "stale or empty screenshot {}",
         screenshot.display()
     );
+
+    // The rule the browser applied is in force, the clients run it, and it is audited.
+    let revision: u64 = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("console.mjs: revision in force "))
+        .context("console.mjs printed no revision in force")?
+        .trim()
+        .parse()?;
+    wait_for_routes(&routes, "the applied rule", |r| {
+        r.rule.as_ref().is_some_and(|rule| rule.revision == revision)
+    })
+    .await?;
+    let reports = backends.metrics.client_reports(backends.env).await?;
+    let ours: Vec<u64> = reports.iter().filter(|r| r.appkey == appkey).map(|r| r.revision).collect();
+    assert_eq!(ours, [revision], "client reports of {appkey}: {reports:?}");
+    let target = format!("{appkey}/Directory");
+    let audit = backends.audit.recent(200).await?;
+    let changes: Vec<(&str, &str, &str)> = audit
+        .iter()
+        .filter(|e| e.target == target)
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.after.as_str()))
+        .collect();
+    let rolled_back = format!("revision {revision} (revision 1 again)");
+    assert_eq!(
+        changes,
+        [
+            ("console:admin/e2e", "rule_rollback", rolled_back.as_str()),
+            ("console:admin/e2e", "rule_set", "revision 2"),
+            ("console:admin/e2e", "rule_set", "revision 1"),
+        ]
+    );
+    drop(discovered);
 
     // The client's table drops the node, and from then on it gets no calls.
     let id = victim_key.zk_child();

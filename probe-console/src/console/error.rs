@@ -1,6 +1,9 @@
 //! API errors: each is a status code and a JSON body `{"error": "..."}` that says what failed and
 //! what to do about it.
 //!
+//! A rule refused for its problems is 422 with the located problems beside the message
+//! ([`ApiError::refused`]); a stale compare-and-set write is 409, an unknown rule revision 404.
+//!
 //! A backend's own error text names database users, hosts and databases: admins see it, viewers
 //! get [`BACKEND_FAILED`] instead (the detail goes to the log). [`ApiError::into_response`] marks
 //! such a response with [`BackendDetail`], and [`authenticate`](super::auth::authenticate)
@@ -28,6 +31,8 @@ pub struct ApiError {
     pub message: String,
     /// Whether `message` is a backend's own text, which viewers do not see.
     pub backend_detail: bool,
+    /// For a refused rule: its located problems, sent as `problems` beside `error`.
+    pub problems: Option<serde_json::Value>,
 }
 
 /// Marks a response whose error text came from a backend: viewers get [`BACKEND_FAILED`].
@@ -37,7 +42,7 @@ pub struct BackendDetail;
 impl ApiError {
     /// An error with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), backend_detail: false }
+        ApiError { status, message: message.into(), backend_detail: false, problems: None }
     }
 
     /// An error whose `message` is a backend's own text (viewers see [`BACKEND_FAILED`]).
@@ -68,11 +73,25 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
     }
+
+    /// 409: someone changed the thing since the caller read it; nothing was written.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+
+    /// 422: a rule refused for `problems` (a JSON list, each located); nothing was written.
+    pub fn refused(message: impl Into<String>, problems: serde_json::Value) -> Self {
+        ApiError { problems: Some(problems), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, message) }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.message }));
+        let body = match self.problems {
+            None => serde_json::json!({ "error": self.message }),
+            Some(problems) => serde_json::json!({ "error": self.message, "ok": false, "problems": problems }),
+        };
+        let body = Json(body);
         let mut response = (self.status, body).into_response();
         if self.backend_detail {
             response.extensions_mut().insert(BackendDetail);
@@ -84,6 +103,8 @@ impl IntoResponse for ApiError {
 impl From<BackendError> for ApiError {
     fn from(err: BackendError) -> Self {
         let status = match err {
+            // Says what changed and what to do; no backend detail.
+            BackendError::Conflict { .. } => return ApiError::conflict(err.to_string()),
             BackendError::BadData { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_GATEWAY,
         };
@@ -95,7 +116,13 @@ impl From<BackendError> for ApiError {
 impl From<OperatorError> for ApiError {
     fn from(err: OperatorError) -> Self {
         match err {
-            OperatorError::UnknownNode(_) => ApiError::not_found(err.to_string()),
+            OperatorError::UnknownNode(_) | OperatorError::UnknownRevision { .. } => {
+                ApiError::not_found(err.to_string())
+            }
+            // Handlers that hold the document locate the problems themselves ([`ApiError::refused`]).
+            OperatorError::RuleRefused { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
+            }
             OperatorError::Backend(backend) => backend.into(),
             other => {
                 tracing::error!(error = %other, "console: operator action incomplete");
@@ -167,5 +194,24 @@ mod tests {
         let name = check_appkey("bad key").unwrap_err();
         assert_eq!(ApiError::from(name).status, StatusCode::BAD_REQUEST);
         assert_eq!(ApiError::unauthorized().status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn rule_errors_map_to_their_own_status_codes() {
+        let conflict = BackendError::Conflict {
+            what: "the rule of shop/Order changed meanwhile (now version 4)".into(),
+            fix: "read it again and retry".into(),
+        };
+        let answer = ApiError::from(OperatorError::Backend(conflict.clone()));
+        assert_eq!((answer.status, answer.backend_detail), (StatusCode::CONFLICT, false));
+        assert!(answer.message.contains("changed meanwhile"), "{}", answer.message);
+        assert_eq!(ApiError::from(conflict).status, StatusCode::CONFLICT);
+        let unknown =
+            OperatorError::UnknownRevision { target: "shop/Order".into(), revision: 9, known: vec![1, 2] };
+        assert_eq!(ApiError::from(unknown).status, StatusCode::NOT_FOUND);
+        let problems =
+            vec![probe_runtime::rules::RuleError { at: "/versions".into(), message: "sum".into() }];
+        let refused = OperatorError::RuleRefused { target: "shop/Order".into(), problems };
+        assert_eq!(ApiError::from(refused).status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }

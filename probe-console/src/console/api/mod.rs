@@ -13,13 +13,20 @@
 //! | `POST /api/nodes/{node}/enable`        | admin  | valid 1                                           |
 //! | `POST /api/nodes/{node}/disable`       | admin  | valid 0                                           |
 //! | `POST /api/nodes/{node}/weight {weight}` | admin | sets the weight                                  |
+//! | `GET /api/rules/{appkey}/{service}`    | any    | rule in force, history, live nodes, clients' revisions |
+//! | `POST /api/rules/{appkey}/{service}/validate {text}` | any | the document's problems, located      |
+//! | `POST /api/rules/{appkey}/{service}/preview {text, tags, headers}` | any | each node's share now and under text |
+//! | `POST /api/rules/{appkey}/{service}/apply {text, expected_version}` | admin | the next revision (422, 409) |
+//! | `POST /api/rules/{appkey}/{service}/rollback {revision}` | admin | an earlier revision again (404)   |
 //! | `GET /api/audit?limit=`                | any    | the latest changes, newest first                  |
 //! | `GET /api/events?app=&env=`            | any    | server-sent events: `changed`, `tick`             |
 //!
-//! `{node}` is the node's Redis field `appkey|env|service|ip|port`, URL-encoded.
+//! `{node}` is the node's Redis field `appkey|env|service|ip|port`, URL-encoded. The rules
+//! endpoints take `?env=` like the nodes table ([`rules`] says what they answer).
 
 mod apps;
 mod nodes;
+pub mod rules;
 pub mod view;
 
 use axum::Json;
@@ -49,6 +56,11 @@ pub fn routes(state: &ConsoleState) -> Router<ConsoleState> {
         .route("/nodes/{node}/enable", post(nodes::enable))
         .route("/nodes/{node}/disable", post(nodes::disable))
         .route("/nodes/{node}/weight", post(nodes::weight))
+        .route("/rules/{appkey}/{service}", get(rules::show))
+        .route("/rules/{appkey}/{service}/validate", post(rules::validate))
+        .route("/rules/{appkey}/{service}/preview", post(rules::preview))
+        .route("/rules/{appkey}/{service}/apply", post(rules::apply))
+        .route("/rules/{appkey}/{service}/rollback", post(rules::rollback))
         .route("/audit", get(audit))
         .route("/events", get(live::events))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

@@ -42,7 +42,7 @@ pub struct NodeJson {
     /// The port clients dial (the node data's).
     pub port: u16,
     /// What an operator should look at: data that names another address than the name, a weight
-    /// above the console's maximum ([`node_notes`](crate::node_notes)).
+    /// above the console's maximum ([`node_notes`]).
     pub notes: Vec<String>,
     /// The weight, as the node JSON writes it (an integer, a float such as `30.5`, or a boolean).
     pub weight: Weight,

@@ -6,6 +6,7 @@ mod hostile;
 mod limit;
 mod live;
 mod login;
+mod rules;
 
 use std::time::Duration;
 
