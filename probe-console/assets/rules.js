@@ -199,7 +199,7 @@ window.ProbeRules = (() => {
       const answer = await ui.api('POST', url('apply'), body);
       showProblems([]);
       status('applied', `applied: revision ${answer.revision} (store version ${answer.version})`,
-        ...[answer.replaced_warning, answer.audit_warning].filter(Boolean).map((w) => `; ${w}`));
+        ...[answer.audit_warning].filter(Boolean).map((w) => `; ${w}`));
       $('rules-section').dataset.applied = String(answer.revision);
       await refresh(true);
     });

@@ -167,10 +167,10 @@ async fn a_rule_change_reaches_20_clients() -> Result<()> {
 }
 
 /// Awaits every future (in order); the tests crate has no futures crate of its own.
-async fn futures_util_join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+async fn futures_util_join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
 where
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
-    F: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
     let mut out = Vec::new();

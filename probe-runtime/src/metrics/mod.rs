@@ -37,11 +37,11 @@ mod prometheus;
 mod publisher;
 mod registry;
 mod request_id;
+mod rules;
 mod server;
 mod sharded;
 pub(crate) mod spans;
 mod stats;
-mod rules;
 mod unusable;
 mod window;
 

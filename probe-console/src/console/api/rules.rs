@@ -192,10 +192,6 @@ pub struct Applied {
     /// Why the audit log did not record the change, which stands; left out when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_warning: Option<String>,
-    /// For `apply`: a change someone made between the version check and the write, which this one
-    /// replaced (see the history); left out when there was none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replaced_warning: Option<String>,
 }
 
 fn applied(caller: &Caller, action: &str, change: &RuleChange) -> Json<Applied> {
@@ -216,7 +212,6 @@ fn applied(caller: &Caller, action: &str, change: &RuleChange) -> Json<Applied> 
         summary: summary(&change.rule),
         unknown_versions: locate(&text, &change.unknown_versions),
         audit_warning: change.audit.as_ref().err().map(|err| format!("applied but not audited: {err}")),
-        replaced_warning: None,
     })
 }
 
@@ -237,8 +232,8 @@ pub async fn apply(
 ) -> ApiResult<Json<Applied>> {
     let op = operator(open(&state, &of, query)?, &caller);
     let text = checked_text(&doc.text)?;
-    // `set_rule` writes with compare-and-set on the version it reads itself; this check covers
-    // the time the operator spent editing.
+    // A rule changed since the editor read it is refused here with what it is now; the write
+    // below is a compare-and-set on the same version, so nothing between them is overwritten.
     let revisions = op.rule_revisions(&of.appkey, &of.service).await?;
     let now = revisions.last();
     if now.map(|r| r.stored.version) != doc.expected_version {
@@ -260,19 +255,9 @@ pub async fn apply(
             of.name()
         )));
     }
-    match op.set_rule(&of.appkey, &of.service, text).await {
-        Ok(change) => {
-            let mut answer = applied(&caller, "rule_set", &change);
-            let before = change.before.as_ref().map(|b| b.stored.version);
-            if before != doc.expected_version {
-                // Someone wrote in the moment between our read and set_rule's own read.
-                answer.replaced_warning = Some(format!(
-                    "applied, but a change made just before (store version {}) was replaced; check the history",
-                    before.map_or_else(|| "-".to_owned(), |v| v.to_string())
-                ));
-            }
-            Ok(answer)
-        }
+    // Written only while the rule is still at the version the editor read (compare-and-set).
+    match op.set_rule_at(&of.appkey, &of.service, text, doc.expected_version).await {
+        Ok(change) => Ok(applied(&caller, "rule_set", &change)),
         Err(OperatorError::RuleRefused { problems, .. }) => {
             Err(refused(&of, text, &problems, "the rule was not applied"))
         }

@@ -137,6 +137,28 @@ impl Operator {
         self.store_rule(Target { appkey, service }, rule, revisions, Origin::Set, Vec::new()).await
     }
 
+    /// [`Operator::set_rule`] for an editor that read the rule at store version `expected`
+    /// (`None`: there was none): refused with [`BackendError::Conflict`], writing nothing, unless
+    /// the rule is still at that version when written (compare-and-set on it).
+    ///
+    /// # Errors
+    /// As [`Operator::set_rule`].
+    pub async fn set_rule_at(
+        &self,
+        appkey: &str,
+        service: &str,
+        text: &str,
+        expected: Option<i32>,
+    ) -> Result<RuleChange, OperatorError> {
+        let rule = self.check_rule(appkey, service, text).await?;
+        let revisions = self.rule_revisions(appkey, service).await?;
+        let now = revisions.last().map(|r| r.stored.version);
+        if now != expected {
+            return Err(BackendError::rule_conflict(appkey, service, expected, now).into());
+        }
+        self.store_rule(Target { appkey, service }, rule, revisions, Origin::Set, Vec::new()).await
+    }
+
     /// Writes the document of an earlier `revision` (from the history, or the one in force) again
     /// as the next revision, then records `rule_rollback` in the audit log. Versions it names that
     /// no live node declares do not stop it: they are in [`RuleChange::unknown_versions`].

@@ -245,3 +245,22 @@ async fn a_write_that_raced_another_is_a_conflict_and_changes_nothing() {
     let actions: Vec<String> = plain.audit.recent(10).await.unwrap().into_iter().map(|e| e.action).collect();
     assert_eq!(actions, ["rule_set"], "only the first set is audited");
 }
+
+#[tokio::test]
+async fn an_editor_s_write_lands_only_on_the_version_it_read() {
+    let embedded = Embedded::new();
+    let backends = Backends::embedded(Env::Dev, &embedded);
+    let _nodes = two_versions(&backends).await;
+    let op = Operator::new(backends.clone());
+    // Nothing read yet, something there: refused.
+    op.set_rule("op_app", "Op", SPLIT).await.unwrap();
+    let stale = op.set_rule_at("op_app", "Op", ALL_ON_2, None).await.unwrap_err();
+    assert!(matches!(stale, OperatorError::Backend(BackendError::Conflict { .. })), "{stale}");
+    let stale = op.set_rule_at("op_app", "Op", ALL_ON_2, Some(7)).await.unwrap_err();
+    assert!(stale.to_string().contains("changed meanwhile (now version 0)"), "{stale}");
+    let revisions = op.rule_revisions("op_app", "Op").await.unwrap();
+    assert_eq!(revisions.len(), 1, "nothing written");
+    // At the version read: written.
+    let change = op.set_rule_at("op_app", "Op", ALL_ON_2, Some(0)).await.unwrap();
+    assert_eq!((change.rule.revision, change.version), (2, 1));
+}
