@@ -18,4 +18,6 @@ pub use backend::{
     RegisteredNode, Registry, RegistrySession, RuleWatch, SettingsStore, StoredRule,
 };
 pub use backends::{Backends, ConnectError};
-pub use operator::{AppChange, AuditError, NodeChange, NodeView, Operator, OperatorError, RuleChange, RuleRevision};
+pub use operator::{
+    AppChange, AuditError, NodeChange, NodeView, Operator, OperatorError, RuleChange, RuleRevision,
+};
