@@ -2,6 +2,8 @@
 //! register, and counting which node answered.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -133,4 +135,47 @@ pub async fn count_pings(
         }
     }
     Ok(total)
+}
+
+/// A `registered_provider` process (a registered `Directory` provider of its own), killed with
+/// SIGKILL when dropped.
+#[derive(Debug)]
+pub struct ProviderProcess {
+    child: Child,
+    /// The port it serves.
+    pub port: u16,
+}
+
+impl Drop for ProviderProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `binary` (the `registered_provider` binary of this package) for `appkey` answering
+/// `ping` with `tag`, with the test services' `PROBE_*` variables and `extra` ones; returns once
+/// it registered.
+pub fn spawn_provider(
+    binary: &str,
+    appkey: &str,
+    tag: &str,
+    extra: &[(&str, String)],
+) -> Result<ProviderProcess> {
+    let mut child = Command::new(binary)
+        .args([appkey, tag])
+        .envs(crate::probe_vars())
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start the registered_provider binary")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut provider = ProviderProcess { child, port: 0 };
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    match line.trim().strip_prefix("READY ") {
+        Some(port) => provider.port = port.parse()?,
+        None => bail!("provider {tag} did not start; it printed {line:?}"),
+    }
+    Ok(provider)
 }

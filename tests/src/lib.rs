@@ -128,6 +128,27 @@ pub async fn real_backends() -> Result<probe_runtime::registry::Backends> {
     probe_runtime::registry::Backends::connect(&config).await.with_context(|| START_HINT.to_owned())
 }
 
+/// Deletes the ZooKeeper node `path` and everything under it (what a test left; nodes of closed
+/// sessions are gone already).
+pub async fn remove_tree(path: &str) -> Result<()> {
+    let raw = zookeeper().await?;
+    let mut paths = vec![path.to_owned()];
+    let mut i = 0;
+    while let Some(parent) = paths.get(i).cloned() {
+        for child in raw.list_children(&parent).await.unwrap_or_default() {
+            paths.push(format!("{parent}/{child}"));
+        }
+        i += 1;
+    }
+    for path in paths.iter().rev() {
+        match raw.delete(path, None).await {
+            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
+            Err(err) => return Err(err).with_context(|| format!("delete {path}")),
+        }
+    }
+    Ok(())
+}
+
 /// A name no other test run uses, for keys and nodes a test creates.
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()

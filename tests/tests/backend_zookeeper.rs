@@ -9,7 +9,7 @@ use probe_runtime::config::ZooKeeperConfig;
 use probe_runtime::registry::layout::{Env, NodeData, NodeKey, zk_app_path};
 use probe_runtime::registry::zookeeper::ZooKeeperRegistry;
 use probe_runtime::registry::{AppNodes, AppWatch, BackendError, Registry};
-use probe_tests::{unique, zk_addr, zookeeper};
+use probe_tests::{remove_tree, unique, zk_addr, zookeeper};
 use zookeeper_client::{Acls, CreateMode};
 
 /// How long a change may take to reach a watch.
@@ -50,26 +50,6 @@ async fn wait_for(
             anyhow::bail!("the watch did not see {what} within {SOON:?}; it holds {:?}", watch.borrow())
         }
     }
-}
-
-/// Deletes what a test left under `path` (the nodes of closed sessions are gone already).
-async fn remove_tree(path: &str) -> Result<()> {
-    let raw = zookeeper().await?;
-    let mut paths = vec![path.to_owned()];
-    let mut i = 0;
-    while let Some(parent) = paths.get(i).cloned() {
-        for child in raw.list_children(&parent).await.unwrap_or_default() {
-            paths.push(format!("{parent}/{child}"));
-        }
-        i += 1;
-    }
-    for path in paths.iter().rev() {
-        match raw.delete(path, None).await {
-            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
-            Err(err) => return Err(err).with_context(|| format!("delete {path}")),
-        }
-    }
-    Ok(())
 }
 
 async fn remove_app(appkey: &str) -> Result<()> {

@@ -1,16 +1,14 @@
 //! The governance scenarios against the real ZooKeeper, Redis and MariaDB that
 //! `scripts/services.sh up` starts, plus fail-over when a provider process is killed.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, ensure};
 use probe_runtime::client::ClusterOptions;
 use probe_runtime::registry::Backends;
-use probe_tests::governance::{add_app, client, wait_for_routes};
+use probe_tests::governance::{add_app, client, spawn_provider, wait_for_routes};
 use probe_tests::{real_backends, scenarios, unique};
 
 async fn backends() -> Backends {
@@ -42,37 +40,6 @@ async fn rolling_restart_loses_nothing() {
     scenarios::rolling_restart_loses_nothing(&backends().await, &unique("gov_rolling")).await.unwrap();
 }
 
-/// A provider process, killed when dropped.
-struct Provider {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_provider(appkey: &str, tag: &str) -> Result<Provider> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registered_provider"))
-        .args([appkey, tag])
-        .envs(probe_tests::probe_vars())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start the registered_provider binary")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut provider = Provider { child, port: 0 };
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    match line.trim().strip_prefix("READY ") {
-        Some(port) => provider.port = port.parse()?,
-        None => bail!("provider {tag} did not start; it printed {line:?}"),
-    }
-    Ok(provider)
-}
-
 /// SIGKILL of a provider under load: with fail-over and an idempotent method, 1,000 calls spread
 /// over the kill see no error, and the node leaves the registry once its session times out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +49,7 @@ async fn killed_provider_costs_no_calls() -> Result<()> {
     add_app(&backends, &appkey).await?;
     let mut providers = Vec::new();
     for tag in ["k1", "k2", "k3"] {
-        providers.push(spawn_provider(&appkey, tag)?);
+        providers.push(spawn_provider(env!("CARGO_BIN_EXE_registered_provider"), &appkey, tag, &[])?);
     }
     // `ping` is marked (probe.idempotent) in the IDL.
     let (routes, client) = client(&backends, &appkey, ClusterOptions::default()).await?;

@@ -9,7 +9,7 @@ use probe_runtime::config::ZooKeeperConfig;
 use probe_runtime::registry::layout::{Env, NodeData, NodeKey, zk_app_path};
 use probe_runtime::registry::zookeeper::{ZK_RULES_ROOT, ZooKeeperRegistry, zk_rule_path};
 use probe_runtime::registry::{BackendError, Registry, RuleWatch, StoredRule};
-use probe_tests::{unique, zk_addr, zookeeper};
+use probe_tests::{remove_tree, unique, zk_addr, zookeeper};
 
 /// How long a change may take to reach a watch.
 const SOON: Duration = Duration::from_secs(1);
@@ -44,26 +44,6 @@ async fn wait_for(watch: &mut RuleWatch, expected: Option<StoredRule>) -> Result
             anyhow::bail!("the watch did not see {expected:?} within {SOON:?}; it holds {:?}", watch.borrow())
         }
     }
-}
-
-/// Deletes `path` and everything under it.
-async fn remove_tree(path: &str) -> Result<()> {
-    let raw = zookeeper().await?;
-    let mut paths = vec![path.to_owned()];
-    let mut i = 0;
-    while let Some(parent) = paths.get(i).cloned() {
-        for child in raw.list_children(&parent).await.unwrap_or_default() {
-            paths.push(format!("{parent}/{child}"));
-        }
-        i += 1;
-    }
-    for path in paths.iter().rev() {
-        match raw.delete(path, None).await {
-            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
-            Err(err) => return Err(err).with_context(|| format!("delete {path}")),
-        }
-    }
-    Ok(())
 }
 
 #[tokio::test]

@@ -4,8 +4,6 @@
 //! saw before rules existed. Each prints one `rules:` line with its figures.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,7 +15,9 @@ use probe_runtime::discovery::ServiceRoutes;
 use probe_runtime::registry::zookeeper::ZooKeeperRegistry;
 use probe_runtime::registry::{Backends, Operator, Registry};
 use probe_runtime::server::{Server, ServerHandle};
-use probe_tests::governance::{Tagged, add_app, count_pings, wait_for_routes};
+use probe_tests::governance::{
+    ProviderProcess, Tagged, add_app, count_pings, spawn_provider, wait_for_routes,
+};
 use probe_tests::idl::interop::{DirectoryClient, DirectoryServer};
 use probe_tests::python_registry::RegistryPeers;
 use probe_tests::{real_backends, unique};
@@ -223,36 +223,10 @@ async fn zone_affinity_stays_in_zone_until_the_zone_is_short() -> Result<()> {
     Ok(())
 }
 
-/// A provider process (`registered_provider`), killed when dropped.
-struct Provider {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_provider(appkey: &str, tag: &str, tier: u8) -> Result<Provider> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_registered_provider"))
-        .args([appkey, tag])
-        .envs(probe_tests::probe_vars())
-        .env("PROBE_SERVER_TIER", tier.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("cannot start the registered_provider binary")?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut provider = Provider { child, port: 0 };
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    match line.trim().strip_prefix("READY ") {
-        Some(port) => provider.port = port.parse()?,
-        None => bail!("provider {tag} did not start; it printed {line:?}"),
-    }
-    Ok(provider)
+/// A provider process of `appkey` in tier `tier`.
+fn tiered(appkey: &str, tag: &str, tier: u8) -> Result<ProviderProcess> {
+    let binary = env!("CARGO_BIN_EXE_registered_provider");
+    spawn_provider(binary, appkey, tag, &[("PROBE_SERVER_TIER", tier.to_string())])
 }
 
 /// Pings until `stop`, counting answers by tag; every error is kept.
@@ -290,10 +264,10 @@ async fn backup_tiers_take_over_when_primaries_die_and_hand_back() -> Result<()>
     let backends = real_backends().await?;
     let appkey = unique("rules_tiers");
     add_app(&backends, &appkey).await?;
-    let mut primaries: Vec<Provider> =
-        ["p1", "p2", "p3"].iter().map(|t| spawn_provider(&appkey, t, 0)).collect::<Result<_>>()?;
-    let _backups: Vec<Provider> =
-        ["b1", "b2"].iter().map(|t| spawn_provider(&appkey, t, 1)).collect::<Result<_>>()?;
+    let mut primaries: Vec<ProviderProcess> =
+        ["p1", "p2", "p3"].iter().map(|t| tiered(&appkey, t, 0)).collect::<Result<_>>()?;
+    let _backups: Vec<ProviderProcess> =
+        ["b1", "b2"].iter().map(|t| tiered(&appkey, t, 1)).collect::<Result<_>>()?;
     let (routes, channel) = routes_and_channel(&backends, &appkey, ClusterOptions::default()).await?;
     wait_for_routes(&routes, "five nodes", |r| r.table.in_rotation().count() == 5).await?;
     let client = DirectoryClient::new(channel);
@@ -309,8 +283,8 @@ async fn backup_tiers_take_over_when_primaries_die_and_hand_back() -> Result<()>
     stop.store(true, Ordering::Relaxed);
     let (_, kill_errors) = under_kill.await?;
     // Restart them and wait for the dead nodes to leave the registry (session timeout 4 s).
-    primaries.push(spawn_provider(&appkey, "p2", 0)?);
-    primaries.push(spawn_provider(&appkey, "p3", 0)?);
+    primaries.push(tiered(&appkey, "p2", 0)?);
+    primaries.push(tiered(&appkey, "p3", 0)?);
     let live: Vec<String> = primaries.iter().map(|p| format!("{SERVICE}_127.0.0.1_{}", p.port)).collect();
     wait_for_routes(&routes, "three primaries, all alive", |r| {
         r.table.endpoints.iter().filter(|e| e.id.contains("127.0.0.1")).count() == 5
