@@ -95,13 +95,15 @@ stage "browser (chromium, playwright)" browser_env
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
 # The published crates package and build from their .crate files alone, as crates.io would take them.
 # Cargo unpacks the .crate files of its temporary registry under $CARGO_HOME/registry/src/-<hash>/
-# and does not unpack a version again once it is there: an earlier run's sources of the same
-# version (from the same checkout path) would be built instead of this one's. Remove them first.
+# and does not unpack a version again once it is there, and it takes a registry crate built once
+# (in target/package) as built for good: an earlier run's sources or builds of the same version
+# (from the same checkout path) would be used instead of this one's. Remove both first.
 package_crates() {
     local cargo_home=${CARGO_HOME:-$HOME/.cargo} crate
     for crate in probe-rpc probe-build probe-macros probe-runtime probe-console; do
         rm -rf "$cargo_home"/registry/src/-*/"$crate"-[0-9]*
     done
+    rm -rf "$root/target/package"
     cargo package --quiet --locked --allow-dirty \
         -p probe-rpc -p probe-build -p probe-macros -p probe-runtime -p probe-console
 }
