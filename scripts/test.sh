@@ -95,16 +95,18 @@ stage "browser (chromium, playwright)" browser_env
 stage "cargo build (tests)" cargo test --workspace --no-run --quiet
 # The published crates package and build from their .crate files alone, as crates.io would take them.
 # Cargo unpacks the .crate files of its temporary registry under $CARGO_HOME/registry/src/-<hash>/
-# and does not unpack a version again once it is there, and it takes a registry crate built once
-# (in target/package) as built for good: an earlier run's sources or builds of the same version
-# (from the same checkout path) would be used instead of this one's. Remove both first.
+# and does not unpack a version again once it is there, and it takes a registry crate built once as
+# built for good: an earlier run's sources or builds of probe's crates at the same version (from the
+# same checkout path) would be used instead of this one's. So the unpacked sources go, and the
+# packages are verified in a target directory of their own whose probe builds go too (the builds
+# of their dependencies stay).
 package_crates() {
-    local cargo_home=${CARGO_HOME:-$HOME/.cargo} crate
+    local cargo_home=${CARGO_HOME:-$HOME/.cargo} verify="$root/target/package-verify" crate
     for crate in probe-rpc probe-build probe-macros probe-runtime probe-console; do
         rm -rf "$cargo_home"/registry/src/-*/"$crate"-[0-9]*
     done
-    rm -rf "$root/target/package"
-    cargo package --quiet --locked --allow-dirty \
+    rm -rf "$verify/package" "$verify"/debug/.fingerprint/probe* "$verify"/debug/deps/*probe* "$verify"/debug/build/probe*
+    CARGO_TARGET_DIR=$verify cargo package --quiet --locked --allow-dirty \
         -p probe-rpc -p probe-build -p probe-macros -p probe-runtime -p probe-console
 }
 stage "cargo package (published crates)" package_crates
