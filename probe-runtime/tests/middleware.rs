@@ -261,3 +261,89 @@ where
         self.inner.call(call)
     }
 }
+
+/// Refuses every call unexecuted, as an overloaded server sheds it; counts them.
+#[derive(Clone)]
+struct Shed<S> {
+    inner: S,
+    shed: Arc<AtomicUsize>,
+}
+
+impl<S> tower::Service<ServerCall> for Shed<S>
+where
+    S: tower::Service<ServerCall, Response = Reply, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Reply;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Reply, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, call: ServerCall) -> Self::Future {
+        self.shed.fetch_add(1, Ordering::SeqCst);
+        let reply = call.reject(ApplicationExceptionKind::Loadshedding, "over the concurrency limit");
+        Box::pin(async move { Ok(reply) })
+    }
+}
+
+#[tokio::test]
+async fn calls_a_node_sheds_go_to_another_even_when_not_idempotent() {
+    let shed = Arc::new(AtomicUsize::new(0));
+    let overloaded = {
+        let shed = shed.clone();
+        layer_fn(move |inner| Shed { inner, shed: shed.clone() })
+    };
+    let (busy, _) = Echo::new("Echo", "busy:");
+    let (calm, _) = Echo::new("Echo", "calm:");
+    let servers = [
+        start(Server::builder().add_service(busy).layer(overloaded)).await,
+        start(Server::builder().add_service(calm)).await,
+    ];
+    let embedded = Embedded::new();
+    let backends = Backends::embedded(Env::Dev, &embedded);
+    let session = embedded.registry.session().await.unwrap();
+    for server in &servers {
+        let addr = server.local_addr();
+        let key = NodeKey::new(Env::Dev, "shed_app", "Echo", &addr.ip().to_string(), addr.port()).unwrap();
+        let mut node = NodeData::new(&addr.ip().to_string(), addr.port());
+        node.version = Some("0.1.0".into());
+        session.register(&key, &node).await.unwrap();
+    }
+    let mut options = ClusterOptions::default();
+    options.retry_budget.ratio = 1.0;
+    let channel = Channel::discover(&backends, "shed_app", "Echo", options).await.unwrap();
+    // `slow` is not idempotent: a call that may have run is never retried, a shed one may be.
+    for n in 0..40 {
+        let args = EchoArgs { msg: format!("{n}"), delay_ms: 0 };
+        assert_eq!(call(&channel, "Echo", "slow", args).await.unwrap(), format!("calm:{n}"));
+    }
+    assert!(shed.load(Ordering::SeqCst) > 5, "the busy node was tried: {}", shed.load(Ordering::SeqCst));
+
+    // With every node shedding, the caller gets the refusal (within the retry budget, no storm).
+    let only_busy =
+        Channel::discover(&backends, "shed_app", "Echo", ClusterOptions::default()).await.unwrap();
+    drop(servers);
+    let (busy2, _) = Echo::new("Echo", "busy:");
+    let shed2 = Arc::new(AtomicUsize::new(0));
+    let layer = {
+        let shed = shed2.clone();
+        layer_fn(move |inner| Shed { inner, shed: shed.clone() })
+    };
+    let lone = start(Server::builder().add_service(busy2).layer(layer)).await;
+    let addr = lone.local_addr();
+    let key = NodeKey::new(Env::Dev, "shed_app", "Echo", &addr.ip().to_string(), addr.port()).unwrap();
+    session.register(&key, &NodeData::new(&addr.ip().to_string(), addr.port())).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let refused = loop {
+        match call(&only_busy, "Echo", "slow", EchoArgs::new("x")).await {
+            Err(Error::Application(e)) if e.kind == ApplicationExceptionKind::Loadshedding => break e,
+            other => assert!(std::time::Instant::now() < deadline, "still {other:?}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(refused.message.contains("concurrency limit"), "{refused}");
+    drop(session);
+}

@@ -193,6 +193,21 @@ enum Verdict {
     FailOver(Error),
     /// The call may have reached a server: retry only if idempotent.
     MaybeRetry(Error),
+    /// The server refused the call unexecuted (shed it: `TApplicationException` of kind
+    /// `Loadshedding`): another node may take it, idempotent or not, within the retry budget.
+    NotExecuted(Error),
+}
+
+/// The `Loadshedding` exception in `reply`, if it is one: the server did not run the call.
+fn shed(protocol: Protocol, reply: &Bytes) -> Option<crate::codec::ApplicationException> {
+    use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageType};
+    let peeked = super::header::peek(protocol, reply)?;
+    if peeked.kind != MessageType::Exception {
+        return None;
+    }
+    let (_, body) = protocol.decode_header(reply.clone(), Limits::DEFAULT).ok()?;
+    let exception: ApplicationException = protocol.decode_body(body, Limits::DEFAULT).ok()?;
+    (exception.kind == ApplicationExceptionKind::Loadshedding).then_some(exception)
 }
 
 impl ClusterTransport {
@@ -402,6 +417,10 @@ impl ClusterTransport {
         let verdict = match result {
             Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
             Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
+            Ok(Some(reply)) => match shed(self.options.protocol, &reply) {
+                Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
+                None => Verdict::Done(Ok(Some(reply))),
+            },
             other => Verdict::Done(other),
         };
         (verdict, now)
@@ -442,6 +461,14 @@ impl ClusterTransport {
                 Verdict::MaybeRetry(e) => {
                     attempts += 1;
                     if !idempotent || attempts >= self.options.max_attempts || !self.budget.try_retry(now) {
+                        return Err(e);
+                    }
+                    e
+                }
+                // Shed calls did not run anywhere: any method may go elsewhere, but only within the
+                // retry budget, so an overloaded fleet does not get its load multiplied.
+                Verdict::NotExecuted(e) => {
+                    if !self.budget.try_retry(now) {
                         return Err(e);
                     }
                     e
