@@ -179,11 +179,6 @@ impl ServiceRoutes {
         ServiceRoutes { inner: Arc::new(Inner { service: service.to_owned(), current, changes, task }) }
     }
 
-    /// How many handles share these routes (this one included).
-    pub fn clones(&self) -> usize {
-        Arc::strong_count(&self.inner)
-    }
-
     /// The service these routes are for.
     pub fn service(&self) -> &str {
         &self.inner.service

@@ -200,11 +200,7 @@ impl Service<ServerCall> for Handler {
             match futures_util::FutureExt::catch_unwind(handler).await {
                 Ok(reply) => Ok(reply),
                 Err(panic) => {
-                    let what = match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
-                        (Some(s), _) => s,
-                        (_, Some(s)) => s.as_str(),
-                        _ => "(no message)",
-                    };
+                    let what = crate::server::panic_message(panic.as_ref());
                     let method = crate::codec::shown_method(&header.name);
                     tracing::error!(method = %method, panic = %what, "handler panicked");
                     let why = format!("the handler of `{}` panicked", header.name);

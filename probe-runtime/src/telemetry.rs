@@ -137,14 +137,12 @@ pub(crate) fn adopt(span: &Span, headers: &Headers) {
 }
 
 /// Writes the trace of the current span (if it has an OpenTelemetry one) as `traceparent` and
-/// `tracestate` into `headers`, replacing what was there; `false` if it has none.
-pub(crate) fn inject(headers: &mut Headers) -> bool {
+/// `tracestate` into `headers`, replacing what was there.
+pub(crate) fn inject(headers: &mut Headers) {
     let cx = Span::current().context();
-    if !cx.span().span_context().is_valid() {
-        return false;
+    if cx.span().span_context().is_valid() {
+        TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
     }
-    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
-    true
 }
 
 /// Headers as an OpenTelemetry carrier.

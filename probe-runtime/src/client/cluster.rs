@@ -162,6 +162,17 @@ pub struct ClusterTransport {
     conns: ArcSwap<Conns>,
     /// Held while `conns` is replaced (a node's first call, a new table).
     departed: Mutex<Departed>,
+    /// The task reporting the rule revision these routes run (for a discovered channel): it
+    /// lives as long as the transport.
+    reporter: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for ClusterTransport {
+    fn drop(&mut self) {
+        if let Some(reporter) = &self.reporter {
+            reporter.abort();
+        }
+    }
 }
 
 /// Connections per node, for the table generation they were pruned at. Immutable: a change
@@ -221,6 +232,7 @@ impl ClusterTransport {
             options,
             conns: ArcSwap::default(),
             departed: Mutex::default(),
+            reporter: None,
         }
     }
 
@@ -522,20 +534,17 @@ impl super::Channel {
     ) -> Result<super::Channel, crate::registry::BackendError> {
         let routes =
             ServiceRoutes::watch(Arc::clone(&backends.registry), backends.env, appkey, service).await?;
-        tokio::spawn(report_rule(
-            Arc::clone(&backends.metrics),
-            backends.env,
-            appkey.to_owned(),
-            routes.clone(),
-        ));
-        Ok(super::Channel::new(ClusterTransport::new(routes, options)))
+        let report =
+            report_rule(Arc::clone(&backends.metrics), backends.env, appkey.to_owned(), routes.clone());
+        let mut transport = ClusterTransport::new(routes, options);
+        transport.reporter = Some(tokio::spawn(report).abort_handle());
+        Ok(super::Channel::new(transport))
     }
 }
 
 /// Reports which rule revision `routes` run (to the metrics store, where operators see which
-/// clients applied a rule change): at once, when it changes, and every
-/// [`CLIENT_REPORT_EVERY`](crate::registry::CLIENT_REPORT_EVERY). Ends when only this task still
-/// holds the routes (the channel is gone).
+/// clients applied a rule change): at once, when the routes change, and every
+/// [`CLIENT_REPORT_EVERY`](crate::registry::CLIENT_REPORT_EVERY). Runs until its transport aborts it.
 async fn report_rule(
     store: Arc<dyn crate::registry::MetricsStore>,
     env: crate::registry::layout::Env,
@@ -549,42 +558,43 @@ async fn report_rule(
     );
     let mut changes = routes.changes();
     let mut reported: Option<(u64, bool)> = None;
-    let mut last_at = tokio::time::Instant::now();
     loop {
         let (revision, problem) = {
             let current = routes.load();
             (current.rule.as_ref().map_or(0, |r| r.revision), current.rule_problem.is_some())
         };
-        let due = last_at.elapsed() >= crate::registry::CLIENT_REPORT_EVERY;
-        if reported != Some((revision, problem)) || due {
-            let applied_at_ms = crate::metrics::global()
-                .rule_states()
-                .into_iter()
-                .find(|((e, a, s), _)| *e == env && *a == appkey && s == routes.service())
-                .and_then(|(_, state)| state.applied_at.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_millis() as u64);
-            let report = crate::registry::ClientReport {
-                client: client.clone(),
-                appkey: appkey.clone(),
-                service: routes.service().to_owned(),
-                revision,
-                applied_at_ms,
-                problem,
-                reported_at_ms: crate::registry::unix_ms(),
-            };
-            match store.report_client(env, &report).await {
-                Ok(()) => reported = Some((revision, problem)),
-                Err(e) => debug!(error = %e, "cannot report the client's rule revision"),
+        let applied_at_ms = crate::metrics::global()
+            .rule_states()
+            .into_iter()
+            .find(|((e, a, s), _)| *e == env && *a == appkey && s == routes.service())
+            .and_then(|(_, state)| state.applied_at.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64);
+        let report = crate::registry::ClientReport {
+            client: client.clone(),
+            appkey: appkey.clone(),
+            service: routes.service().to_owned(),
+            revision,
+            applied_at_ms,
+            problem,
+            reported_at_ms: crate::registry::unix_ms(),
+        };
+        match store.report_client(env, &report).await {
+            Ok(()) => reported = Some((revision, problem)),
+            Err(e) => debug!(error = %e, "cannot report the client's rule revision"),
+        }
+        // Until the rule in force (or its problem) changes, or the next report is due.
+        let due = tokio::time::sleep(crate::registry::CLIENT_REPORT_EVERY);
+        tokio::pin!(due);
+        loop {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                () = &mut due => break,
             }
-            last_at = tokio::time::Instant::now();
-        }
-        // The channel holds clones of the routes; when only this one is left, it is gone.
-        if routes.clones() <= 1 {
-            return;
-        }
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { return },
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            let current = routes.load();
+            let now = (current.rule.as_ref().map_or(0, |r| r.revision), current.rule_problem.is_some());
+            if reported != Some(now) {
+                break;
+            }
         }
     }
 }

@@ -105,12 +105,7 @@ impl Metadata {
         // The trace of the span the call is made from, unless the metadata names one.
         #[cfg(feature = "otel")]
         if !out.contains(names::TRACEPARENT) {
-            let mut traced = Headers::new();
-            if crate::telemetry::inject(&mut traced) {
-                for (key, value) in traced.iter() {
-                    out.insert(Bytes::copy_from_slice(key), Bytes::copy_from_slice(value));
-                }
-            }
+            crate::telemetry::inject(&mut out);
         }
         if let Some(cx) = Context::current() {
             for key in [names::REQUEST_ID, names::PRIORITY, names::TRACEPARENT, names::TRACESTATE] {

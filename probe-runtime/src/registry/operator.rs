@@ -10,8 +10,6 @@
 
 mod rules;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::backend::{App, AuditEntry, BackendError};
 use super::backends::Backends;
 use super::layout::{NodeData, NodeKey, Valid};
@@ -186,7 +184,7 @@ impl Operator {
         before: String,
         after: String,
     ) -> Result<(), AuditError> {
-        let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let at_ms = super::unix_ms();
         let entry = AuditEntry {
             id: 0,
             at_ms,

@@ -311,7 +311,7 @@ impl Finish {
 }
 
 /// A panic's message, if it has one.
-fn panic_message(panic: &(dyn Any + Send)) -> &str {
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> &str {
     match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
         (Some(s), _) => s,
         (_, Some(s)) => s,

@@ -44,6 +44,7 @@ mod serve;
 mod settings;
 
 use builder::ServerConfig;
+pub(crate) use call::panic_message;
 pub use builder::{ServeError, Server, ServerBuilder, shutdown_signal};
 pub use registration::RegistrationState;
 pub use serve::ServerHandle;
