@@ -53,5 +53,6 @@ pub mod telemetry;
 pub mod transport;
 
 pub use error::{CallError, Error, NoException};
+pub mod limits;
 pub mod registry;
 pub mod rules;

@@ -59,7 +59,71 @@ impl MetricsRegistry {
         for (node, count) in self.server_bad_header_frames() {
             counter(&mut bad, &[("node", node.as_str())], count)?;
         }
-        self.encode_buffered(encoder)
+        self.encode_buffered(encoder)?;
+        self.encode_limits(encoder)
+    }
+
+    /// Each server's request limits: what is set, calls in flight, the adaptive limit, and the
+    /// calls refused by reason and by priority. `method="*"` is the service's own limit.
+    fn encode_limits(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        use crate::limits::{PRIORITIES, REASONS};
+        let servers = self.server_limits();
+        let each = || {
+            servers.iter().flat_map(|(node, all)| {
+                all.iter().map(move |l| (node.as_str(), l.service, l.method.unwrap_or("*"), l))
+            })
+        };
+        let mut refused = encoder.encode_descriptor(
+            "probe_server_refused_calls",
+            "Calls a server refused under its request limits, by reason (qps, concurrency, adaptive).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (node, service, method, l) in each() {
+            for (reason, count) in REASONS.iter().zip(l.stats.refused) {
+                counter(
+                    &mut refused,
+                    &[("node", node), ("service", service), ("method", method), ("reason", reason)],
+                    count,
+                )?;
+            }
+        }
+        let mut by_priority = encoder.encode_descriptor(
+            "probe_server_refused_calls_by_priority",
+            "Calls a server refused under its request limits, by the caller's priority.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (node, service, method, l) in each() {
+            for (priority, count) in PRIORITIES.iter().zip(l.stats.refused_by_priority) {
+                let labels =
+                    [("node", node), ("service", service), ("method", method), ("priority", *priority)];
+                counter(&mut by_priority, &labels, count)?;
+            }
+        }
+        let gauges: [(&str, &str, fn(&crate::server::LimitStats) -> Option<f64>); 4] = [
+            ("probe_server_limit_qps", "The calls per second a request limit lets in.", |l| l.qps),
+            ("probe_server_limit_concurrency", "The calls in flight a request limit lets in.", |l| {
+                l.concurrency.map(f64::from)
+            }),
+            ("probe_server_adaptive_limit", "The adaptive concurrency limit now.", |l| {
+                l.stats.adaptive_limit.map(f64::from)
+            }),
+            ("probe_server_limited_in_flight", "Calls in flight under a request limit.", |l| {
+                Some(f64::from(l.stats.in_flight))
+            }),
+        ];
+        for (name, help, pick) in gauges {
+            let mut gauge = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (node, service, method, l) in each() {
+                if let Some(value) = pick(l) {
+                    gauge
+                        .encode_family(&[("node", node), ("service", service), ("method", method)])?
+                        .encode_gauge(&value)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The request and reply bytes each server buffers, against its memory budget.

@@ -36,6 +36,8 @@ pub struct ServerStats {
     buffered: OnceLock<(String, Arc<MemoryBudget>)>,
     /// Header frames (THeader) that could not be read; each closed its connection.
     bad_header_frames: AtomicU64,
+    /// The server's request limits, once watched.
+    limits: OnceLock<Arc<crate::server::ServerLimits>>,
 }
 
 impl fmt::Debug for ServerStats {
@@ -64,12 +66,27 @@ impl ServerStats {
                 }
             })
             .collect();
-        ServerStats { services, buffered: OnceLock::new(), bad_header_frames: AtomicU64::new(0) }
+        ServerStats {
+            services,
+            buffered: OnceLock::new(),
+            bad_header_frames: AtomicU64::new(0),
+            limits: OnceLock::new(),
+        }
     }
 
     /// Shows `budget`, the bytes buffered by the server at `node`, with these statistics.
     pub(crate) fn watch_buffered(&self, node: &str, budget: Arc<MemoryBudget>) {
         let _ = self.buffered.set((node.to_owned(), budget));
+    }
+
+    /// Shows the server's request limits and what they refused with these statistics.
+    pub(crate) fn watch_limits(&self, limits: Arc<crate::server::ServerLimits>) {
+        let _ = self.limits.set(limits);
+    }
+
+    /// What the server's request limits counted, and the limits set, when watched.
+    pub fn limit_stats(&self) -> Vec<crate::server::LimitStats> {
+        self.limits.get().map(|l| l.stats()).unwrap_or_default()
     }
 
     /// Counts a header frame that could not be read.

@@ -270,6 +270,15 @@ pub struct NodeData {
     /// takes `protocol`/`transport` calls on the same port (Python and Apache clients).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<String>,
+    /// The methods of the service, as the provider declares them (operators' tools check limits
+    /// against them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub methods: Vec<String>,
+    /// The request limits an operator set on the node ([`RequestLimits`](crate::limits::RequestLimits)
+    /// as JSON), kept as written: the provider checks and applies them, reporting a bad document
+    /// instead of dropping the node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<serde_json::Value>,
     /// Provider process id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -295,6 +304,8 @@ impl NodeData {
             tags: std::collections::BTreeMap::new(),
             tier: None,
             headers: None,
+            methods: Vec::new(),
+            limits: None,
             pid: None,
             started_at: None,
             extra: serde_json::Map::new(),
@@ -332,6 +343,11 @@ impl NodeData {
             .unwrap_or_default(),
             tier: take(&mut rest, "tier", |v| v.as_u64().and_then(|n| u8::try_from(n).ok())),
             headers: string(&mut rest, "headers"),
+            methods: take(&mut rest, "methods", |v| {
+                v.as_array()?.iter().map(|m| m.as_str().map(str::to_owned)).collect()
+            })
+            .unwrap_or_default(),
+            limits: take(&mut rest, "limits", |v| v.is_object().then(|| v.clone())),
             pid: take(&mut rest, "pid", |v| v.as_u64().and_then(|n| u32::try_from(n).ok())),
             started_at: take(&mut rest, "started_at", serde_json::Value::as_u64),
             extra: rest,

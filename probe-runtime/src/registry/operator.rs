@@ -38,6 +38,26 @@ pub enum OperatorError {
         /// Every problem found, in document order.
         problems: Vec<RuleError>,
     },
+    /// A limits document has problems (each located by a JSON pointer), or names methods the
+    /// service does not have; nothing was written.
+    #[error("the limits of {target} were refused; nothing was written:\n{}", crate::limits::describe(.problems))]
+    LimitsRefused {
+        /// The node (`appkey|env|service|ip|port`) or `appkey/service`.
+        target: String,
+        /// Every problem found.
+        problems: Vec<crate::limits::LimitError>,
+    },
+    /// A service has no node, running or stored, to set limits on.
+    #[error(
+        "service {service} of {appkey} has no node, running or stored; list the nodes with `probe nodes \
+         list {appkey}`"
+    )]
+    NoNodes {
+        /// The appkey.
+        appkey: String,
+        /// The service.
+        service: String,
+    },
     /// A rollback named a revision no stored document of the service has.
     #[error(
         "the rule of {target} has no revision {revision} (stored: {}); `probe rules history APPKEY \
@@ -207,17 +227,94 @@ impl Operator {
 
     /// Sets a node's weight (0 takes it out of rotation).
     pub async fn set_weight(&self, key: &NodeKey, weight: u32) -> Result<NodeChange, OperatorError> {
-        self.change(key, "set_weight", |data| data.weight = weight.into()).await
+        self.change(key, "set_weight", |data| data.weight = weight.into(), show_rotation).await
     }
 
     /// Puts a node back into rotation (`valid` 1).
     pub async fn enable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
-        self.change(key, "enable", |data| data.valid = Valid::on()).await
+        self.change(key, "enable", |data| data.valid = Valid::on(), show_rotation).await
     }
 
     /// Takes a node out of rotation (`valid` 0): clients stop calling it once their watch fires.
     pub async fn disable(&self, key: &NodeKey) -> Result<NodeChange, OperatorError> {
-        self.change(key, "disable", |data| data.valid = Valid::off()).await
+        self.change(key, "disable", |data| data.valid = Valid::off(), show_rotation).await
+    }
+
+    /// Sets a node's request limits (`None` clears them: the provider's configured ones apply),
+    /// stored like its weight: the settings store, then the live node, whose provider applies
+    /// them at once. The document is checked first, and against the methods the running node
+    /// declares; a refused one changes nothing.
+    pub async fn set_limits(
+        &self,
+        key: &NodeKey,
+        limits: Option<&crate::limits::RequestLimits>,
+    ) -> Result<NodeChange, OperatorError> {
+        if let Some(limits) = limits {
+            let live = self.live(key).await?;
+            self.check_limits(&key.redis_field(), key.service(), limits, live.iter())?;
+        }
+        let value = limits.filter(|l| !l.is_empty()).map(crate::limits::RequestLimits::to_json);
+        self.change(key, "set_limits", move |data| data.limits = value.clone(), show_limits).await
+    }
+
+    /// Sets the request limits of every node of `service` of `appkey` (running or stored), as
+    /// [`Operator::set_limits`] does for one: each node enforces them on its own calls. All
+    /// nodes are checked before any is written.
+    pub async fn set_service_limits(
+        &self,
+        appkey: &str,
+        service: &str,
+        limits: Option<&crate::limits::RequestLimits>,
+    ) -> Result<Vec<NodeChange>, OperatorError> {
+        let nodes: Vec<NodeView> =
+            self.nodes(appkey).await?.into_iter().filter(|n| n.key.service() == service).collect();
+        if nodes.is_empty() {
+            return Err(OperatorError::NoNodes { appkey: appkey.to_owned(), service: service.to_owned() });
+        }
+        if let Some(limits) = limits {
+            let live = nodes.iter().filter_map(|n| n.live.as_ref());
+            self.check_limits(&format!("{appkey}/{service}"), service, limits, live)?;
+        }
+        let value = limits.filter(|l| !l.is_empty()).map(crate::limits::RequestLimits::to_json);
+        let mut changes = Vec::with_capacity(nodes.len());
+        for node in &nodes {
+            let value = value.clone();
+            changes.push(
+                self.change(&node.key, "set_limits", move |data| data.limits = value.clone(), show_limits)
+                    .await?,
+            );
+        }
+        Ok(changes)
+    }
+
+    /// Refuses a document with problems, or naming methods the running nodes do not declare.
+    fn check_limits<'a>(
+        &self,
+        target: &str,
+        service: &str,
+        limits: &crate::limits::RequestLimits,
+        live: impl Iterator<Item = &'a NodeData>,
+    ) -> Result<(), OperatorError> {
+        let mut methods: Vec<&str> = Vec::new();
+        let mut declared = false;
+        for data in live {
+            declared |= !data.methods.is_empty();
+            methods.extend(data.methods.iter().map(String::as_str));
+        }
+        methods.sort_unstable();
+        methods.dedup();
+        // Checked again as a whole document (a caller may have built it by hand).
+        let mut problems = match crate::limits::RequestLimits::from_json(&limits.to_json()) {
+            Ok(_) => Vec::new(),
+            Err(problems) => problems,
+        };
+        if declared {
+            problems.extend(limits.check_methods(service, &methods));
+        }
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(OperatorError::LimitsRefused { target: target.to_owned(), problems }),
+        }
     }
 
     /// One node's stored settings and live registration.
@@ -257,6 +354,7 @@ impl Operator {
         key: &NodeKey,
         action: &str,
         apply: impl Fn(&mut NodeData),
+        show: fn(&NodeData) -> String,
     ) -> Result<NodeChange, OperatorError> {
         let stored = self.backends.settings.get(key).await?;
         let live = self.live(key).await?;
@@ -266,6 +364,7 @@ impl Operator {
             (None, Some(live)) => NodeData {
                 weight: live.weight,
                 valid: live.valid.clone(),
+                limits: live.limits.clone(),
                 extra: live.extra.clone(),
                 ..NodeData::new(&live.host, live.port)
             },
@@ -282,9 +381,21 @@ impl Operator {
             None => false,
         };
         // Applied: from here on nothing turns it into a failure.
-        let show = |d: &NodeData| format!("weight={} valid={}", d.weight, d.valid);
         let audit = self.audit(action, &key.redis_field(), show(&before), show(&after)).await;
         Ok(NodeChange { key: key.clone(), before, after, live, audit })
+    }
+}
+
+/// A node's place in rotation, as the audit log shows it.
+fn show_rotation(data: &NodeData) -> String {
+    format!("weight={} valid={}", data.weight, data.valid)
+}
+
+/// A node's limits, as the audit log shows them.
+fn show_limits(data: &NodeData) -> String {
+    match &data.limits {
+        Some(limits) => format!("limits={limits}"),
+        None => "limits=none".to_owned(),
     }
 }
 

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Notify;
@@ -21,8 +22,12 @@ use crate::transport::MemoryBudget;
 /// The connection slots of a server.
 #[derive(Debug)]
 pub(super) struct Admission {
-    max_connections: usize,
-    max_pending: usize,
+    /// The configured limit, and the reserve share of it.
+    configured: usize,
+    reserved: usize,
+    /// The limit now: an operator's (`connections` in a node's limits) or the configured one.
+    max_connections: AtomicUsize,
+    max_pending: AtomicUsize,
     max_per_peer: usize,
     budget: Arc<MemoryBudget>,
     state: Mutex<Slots>,
@@ -67,12 +72,28 @@ impl Admission {
         let max_connections = config.max_connections.max(1);
         let reserved = config.reserved_connections.min(max_connections / 10);
         Admission {
-            max_connections,
-            max_pending: (max_connections - reserved).max(1),
+            configured: max_connections,
+            reserved: config.reserved_connections,
+            max_connections: AtomicUsize::new(max_connections),
+            max_pending: AtomicUsize::new((max_connections - reserved).max(1)),
             max_per_peer: config.max_connections_per_peer.max(1),
             budget,
             state: Mutex::new(Slots::default()),
         }
+    }
+
+    /// Sets the limit an operator chose (`None`: the configured one). Connections open beyond a
+    /// lowered limit stay; new ones wait for room.
+    pub(super) fn set_live_max(&self, live: Option<usize>) {
+        let max = live.unwrap_or(self.configured).max(1);
+        let reserved = self.reserved.min(max / 10);
+        self.max_pending.store((max - reserved).max(1), Relaxed);
+        self.max_connections.store(max, Relaxed);
+    }
+
+    /// The connection limit now.
+    pub(super) fn max_connections(&self) -> usize {
+        self.max_connections.load(Relaxed)
     }
 
     fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
@@ -90,7 +111,7 @@ impl Admission {
         if slots.per_peer.get(&peer).copied().unwrap_or(0) >= self.max_per_peer {
             return Err(Refusal::PeerLimit);
         }
-        if slots.pending.len() >= self.max_pending || slots.open >= self.max_connections {
+        if slots.pending.len() >= self.max_pending.load(Relaxed) || slots.open >= self.max_connections() {
             match slots.pending.pop_first() {
                 // Its slot is given back when its task ends, at once.
                 Some((_, evict)) => {

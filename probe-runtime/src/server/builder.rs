@@ -71,6 +71,15 @@ pub enum ServeError {
     /// registered; the text says what is wrong.
     #[error("cannot register the server: {0}")]
     Declaration(String),
+    /// Request limits set with [`ServerBuilder::request_limits`] name a service this server does
+    /// not serve, or methods its service does not have.
+    #[error("the request limits of {service} are refused:\n{problems}")]
+    RequestLimits {
+        /// The service named.
+        service: String,
+        /// One line per problem.
+        problems: String,
+    },
 }
 
 crate::debug_as_display!(ServeError);
@@ -131,6 +140,7 @@ impl Server {
             default_service: None,
             monitoring: MonitoringConfig::default(),
             layers: Vec::new(),
+            request_limits: Vec::new(),
         }
     }
 }
@@ -156,6 +166,8 @@ pub struct ServerBuilder {
     pub(super) monitoring: MonitoringConfig,
     /// Middleware around every call, in the order added.
     layers: Vec<crate::middleware::ServerLayerFn>,
+    /// Request limits per service until an operator sets others on the node.
+    request_limits: Vec<(String, crate::limits::RequestLimits)>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -387,6 +399,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Limits the calls of `service` (its IDL name) until an operator sets other limits on the
+    /// node (`probe limits set`): QPS, concurrency, adaptive concurrency and connections, per
+    /// service and per method (see [`RequestLimits`](crate::limits::RequestLimits)). A call over
+    /// a limit is refused before its arguments are decoded, with a `LOADSHEDDING`
+    /// `TApplicationException` that probe clients retry on another node.
+    pub fn request_limits(mut self, service: &str, limits: crate::limits::RequestLimits) -> Self {
+        self.request_limits.push((service.to_owned(), limits));
+        self
+    }
+
     /// Serves on `addr` (`"0.0.0.0:9090"`, `("0.0.0.0", 9090)`, a `SocketAddr`...) until the
     /// process gets SIGTERM or ctrl-c, then shuts down gracefully (see [`ServerHandle::shutdown`]).
     pub async fn serve<A: ToSocketAddrs>(self, addr: A) -> Result<(), ServeError> {
@@ -448,6 +470,7 @@ impl ServerBuilder {
                     advertise_host,
                     &declaration,
                     local_addr,
+                    shared.limits.clone(),
                 );
                 match registrar.await {
                     Ok(registrar) => {
@@ -477,8 +500,27 @@ impl ServerBuilder {
                 .map(|s| Arc::new(crate::middleware::Layered::new(s, &self.layers)) as Arc<dyn Dispatch>)
                 .collect(),
         };
-        let router = Router::new(services, self.default_service.as_deref())?;
-        Ok(Arc::new(Shared::new(router, self.config, metrics, local_addr.to_string())))
+        let mut configured = std::collections::HashMap::new();
+        for (service, limits) in self.request_limits {
+            let Some(served) = services.iter().find(|s| s.service_name() == service) else {
+                let served: Vec<_> = services.iter().map(|s| s.service_name()).collect();
+                return Err(ServeError::RequestLimits {
+                    service: service.clone(),
+                    problems: format!("the service is not served here (served: {})", served.join(", ")),
+                });
+            };
+            let methods: Vec<&str> = served.methods().iter().map(|m| m.name).collect();
+            let problems = limits.check_methods(&service, &methods);
+            if !problems.is_empty() {
+                return Err(ServeError::RequestLimits {
+                    service,
+                    problems: crate::limits::describe(&problems),
+                });
+            }
+            configured.insert(served.service_name(), limits);
+        }
+        let router = Router::new(services.clone(), self.default_service.as_deref())?;
+        Ok(Arc::new(Shared::new(router, &services, configured, self.config, metrics, local_addr.to_string())))
     }
 }
 

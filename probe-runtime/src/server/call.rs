@@ -24,6 +24,7 @@ use tracing::{Span, debug, error};
 
 use super::connection::Shared;
 use super::header_call::HeaderCall;
+use super::limits::{Permit, ServiceGates};
 use crate::codec::{
     ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType, shown_method,
 };
@@ -87,6 +88,8 @@ struct Routed<'a> {
     /// Whether it was named with a `Service:` prefix.
     prefixed: bool,
     series: Option<SeriesId>,
+    /// The service's gates and the method's position among them.
+    gates: Option<(&'a ServiceGates, usize)>,
 }
 
 impl Routed<'_> {
@@ -123,6 +126,11 @@ impl<'a> Routes<'a> {
                 let method = name.get(route.method_at..).unwrap_or_default();
                 let series =
                     self.shared.metrics.as_deref().and_then(|m| m.find(route.service.as_ref(), method));
+                let gates = self
+                    .shared
+                    .limits
+                    .service(route.service.service_name())
+                    .and_then(|g| Some((g, g.method_index(method)?)));
                 let routed = Routed {
                     service: route.service,
                     service_name: route.service.service_name(),
@@ -130,6 +138,7 @@ impl<'a> Routes<'a> {
                     method: route.service.methods().iter().find(|m| m.name == method)?.name,
                     prefixed: route.method_at > 0,
                     series,
+                    gates,
                 };
                 self.known[self.next] = Some(routed);
                 self.next = (self.next + 1) % REMEMBERED;
@@ -159,6 +168,35 @@ impl<'a> Routes<'a> {
             return Started::Done(Finished { reply: request.unknown_method(), counted: None, header });
         };
         let shared = self.shared;
+        // Limits are checked before anything else is spent on the call.
+        let permit = match routed.gates {
+            Some((gates, method)) if shared.limits.any() => {
+                let priority = header.as_ref().and_then(|h| h.context.priority()).unwrap_or_default();
+                match shared.limits.acquire(gates, method, priority, received) {
+                    Ok(permit) => Some(permit),
+                    Err(refused) => {
+                        let scope = match refused.method {
+                            Some(method) => format!("method {method} of service {}", routed.service_name),
+                            None => format!("service {}", routed.service_name),
+                        };
+                        debug!(method = %shown_method(request.method()), %scope, refusal = %refused.refusal, "call refused");
+                        let message = format!(
+                            "{} was not executed: {} on {} for {scope}",
+                            shown_method(request.method()),
+                            refused.refusal,
+                            shared.node,
+                        );
+                        let e = ApplicationException::new(ApplicationExceptionKind::Loadshedding, message);
+                        return Started::Done(Finished {
+                            reply: request.exception(&e),
+                            counted: None,
+                            header,
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
         let seqid = request.header().seqid;
         let request_id = header.as_ref().and_then(|h| h.context.request_id());
         let span = spans::server_call(routed.service_name, routed.method, &shared.node, seqid, request_id);
@@ -202,7 +240,7 @@ impl<'a> Routes<'a> {
             }
         };
         match handler {
-            Ok(handler) => Started::Running(Running { handler, span, finish, deadline, timer: None }),
+            Ok(handler) => Started::Running(Running { handler, span, finish, deadline, timer: None, permit }),
             Err(panic) => Started::Done(span.in_scope(|| finish.finish(Err(panic)))),
         }
     }
@@ -218,6 +256,8 @@ pub(super) struct Running<'a> {
     /// Fires at the deadline: set when the handler first waits (most finish at their first poll
     /// and never need one).
     timer: Option<Pin<Box<Sleep>>>,
+    /// Its place under the request limits, if any is set.
+    permit: Option<Permit<'a>>,
 }
 
 impl Future for Running<'_> {
@@ -243,6 +283,9 @@ impl Future for Running<'_> {
             Ok(Poll::Ready(reply)) => Ok(reply),
             Err(panic) => Err(panic),
         };
+        if let Some(permit) = this.permit.take() {
+            permit.finish(reply.is_err());
+        }
         Poll::Ready(this.finish.finish(reply))
     }
 }

@@ -29,6 +29,7 @@ use super::ServerConfig;
 use super::admission::{Admission, Ticket};
 use super::call::{Counted, Finished, Routes, Running, Started};
 use super::header_call::HeaderCall;
+use super::limits::ServerLimits;
 use super::router::Router;
 use crate::codec::shown_method;
 use crate::metrics::ServerStats;
@@ -56,11 +57,15 @@ pub(super) struct Shared {
     pub(super) admission: Arc<Admission>,
     /// What all connections' read buffers and queued replies may hold.
     pub(super) budget: Arc<MemoryBudget>,
+    /// The request limits.
+    pub(super) limits: Arc<ServerLimits>,
 }
 
 impl Shared {
     pub(super) fn new(
         router: Router,
+        services: &[Arc<dyn crate::service::Dispatch>],
+        configured: std::collections::HashMap<&'static str, crate::limits::RequestLimits>,
         config: ServerConfig,
         metrics: Option<Arc<ServerStats>>,
         node: String,
@@ -69,10 +74,12 @@ impl Shared {
         let budget =
             Arc::new(MemoryBudget::new(config.memory_budget.max(config.limits.max_frame.saturating_mul(2))));
         let admission = Arc::new(Admission::new(&config, budget.clone()));
+        let limits = Arc::new(ServerLimits::new(services, configured, admission.clone()));
         if let Some(metrics) = &metrics {
             metrics.watch_buffered(&node, budget.clone());
+            metrics.watch_limits(limits.clone());
         }
-        Shared { router, config, metrics, node, admission, budget }
+        Shared { router, config, metrics, node, admission, budget, limits }
     }
 }
 

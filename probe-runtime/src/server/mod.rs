@@ -37,6 +37,7 @@ mod builder;
 mod call;
 mod connection;
 mod header_call;
+mod limits;
 mod monitoring;
 mod registration;
 mod router;
@@ -44,7 +45,9 @@ mod serve;
 mod settings;
 
 use builder::ServerConfig;
-pub(crate) use call::panic_message;
 pub use builder::{ServeError, Server, ServerBuilder, shutdown_signal};
+pub(crate) use call::panic_message;
+pub(crate) use limits::ServerLimits;
+pub use limits::{AppliedLimits, LimitSource, LimitStats};
 pub use registration::RegistrationState;
 pub use serve::ServerHandle;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -10,6 +11,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::ServeError;
+use super::limits::ServerLimits;
 use crate::registry::backends::Backends;
 use crate::registry::layout::{NodeData, NodeKey};
 use crate::registry::{BackendError, RegistrySession};
@@ -109,6 +111,14 @@ pub(super) struct Registrar {
     commands: mpsc::Sender<Command>,
     state: watch::Receiver<RegistrationState>,
     task: JoinHandle<()>,
+    /// Applies the limits operators set in the nodes' data.
+    limits: JoinHandle<()>,
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        self.limits.abort();
+    }
 }
 
 /// The node of each provider, with the settings they register with.
@@ -120,6 +130,8 @@ struct Nodes {
     /// The version, tags and tier every node declares, complete ([`Declaration::over`]).
     declared: Declaration,
     started_at: u64,
+    /// The request limits (and the services' method names).
+    limits: Arc<ServerLimits>,
 }
 
 impl Registrar {
@@ -131,6 +143,7 @@ impl Registrar {
         host: &str,
         port: u16,
         declared: Declaration,
+        limits: Arc<ServerLimits>,
     ) -> Result<Registrar, ServeError> {
         let appkeys: BTreeSet<&str> = providers.iter().map(|(appkey, _)| appkey.as_str()).collect();
         for appkey in appkeys {
@@ -148,14 +161,29 @@ impl Registrar {
                 ))
             })?;
         let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut nodes = Nodes { backends, keys: keys.clone(), data: Vec::new(), declared, started_at };
+        let mut nodes = Nodes {
+            backends,
+            keys: keys.clone(),
+            data: Vec::new(),
+            declared,
+            started_at,
+            limits: limits.clone(),
+        };
         nodes.data = nodes.read_settings(true).await?;
-        let session = nodes.register().await?;
+        // The stored limits apply before the nodes are visible.
+        let follow = super::limits::follow(limits, &nodes.backends, &keys, &nodes.data);
+        let session = match nodes.register().await {
+            Ok(session) => session,
+            Err(e) => {
+                follow.abort();
+                return Err(e.into());
+            }
+        };
         let (commands, receiver) = mpsc::channel(4);
         let (state_tx, state) =
             watch::channel(RegistrationState { registered: true, registrations: 1, session: session.id() });
         let task = tokio::spawn(keep_registered(nodes, session, receiver, state_tx));
-        Ok(Registrar { keys, commands, state, task })
+        Ok(Registrar { keys, commands, state, task, limits: follow })
     }
 
     /// The node of each provider.
@@ -172,6 +200,7 @@ impl Registrar {
         advertise_host: Option<String>,
         declaration: &Declaration,
         local_addr: SocketAddr,
+        limits: Arc<ServerLimits>,
     ) -> Result<Registrar, ServeError> {
         let declared = declaration.over(&backends.server);
         declared.check()?;
@@ -179,7 +208,7 @@ impl Registrar {
             Some(host) => host,
             None => find_advertise_host(local_addr).await?,
         };
-        Registrar::start(backends, providers, &host, local_addr.port(), declared).await
+        Registrar::start(backends, providers, &host, local_addr.port(), declared, limits).await
     }
 
     /// Follows the registration.
@@ -197,12 +226,13 @@ impl Registrar {
     }
 
     /// Deletes the nodes and closes the session; the server keeps serving.
-    pub(super) async fn deregister(self) {
+    pub(super) async fn deregister(mut self) {
         let (reply, done) = oneshot::channel();
         if self.commands.send(Command::Deregister(reply)).await.is_ok() {
             let _ = done.await;
         }
-        let _ = self.task.await;
+        self.limits.abort();
+        let _ = (&mut self.task).await;
     }
 }
 
@@ -237,6 +267,7 @@ impl Nodes {
         data.tags = self.declared.tags.clone();
         data.tier = self.declared.tier;
         data.headers = Some(crate::registry::layout::HEADERS_THEADER.to_owned());
+        data.methods = self.limits.methods_of(key.service());
         data.pid = Some(std::process::id());
         data.started_at = Some(self.started_at);
         data

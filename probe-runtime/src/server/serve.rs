@@ -14,6 +14,7 @@ use tracing::{Instrument, debug, debug_span, info, warn};
 use super::ServeError;
 use super::admission::Refusal;
 use super::connection::{Shared, serve_connection};
+use super::limits::{AppliedLimits, LimitStats, ServerLimits};
 use super::monitoring::Monitoring;
 use super::registration::{Registrar, RegistrationState};
 use crate::registry::BackendError;
@@ -51,7 +52,7 @@ pub(super) async fn accept_loop(
                         connections.spawn(serve.instrument(span));
                     }
                     Err(refusal @ Refusal::Full) => {
-                        let limit = config.max_connections;
+                        let limit = shared.admission.max_connections();
                         warn!(%peer, %refusal, limit, "connection limit reached: closing the new connection");
                         drop(stream);
                     }
@@ -95,6 +96,8 @@ pub struct ServerHandle {
     registered: Option<(Registrar, Duration)>,
     /// The metrics in the registry, the admin endpoint and the publisher.
     monitoring: Option<Monitoring>,
+    /// The request limits.
+    limits: Arc<ServerLimits>,
 }
 
 impl ServerHandle {
@@ -114,8 +117,16 @@ impl ServerHandle {
             }
         };
         info!(%local_addr, services = ?shared.router.service_names(), "serving");
+        let limits = shared.limits.clone();
         let task = tokio::spawn(accept_loop(listener, shared, signal));
-        Ok(ServerHandle { local_addr, stop: Some(stop), task, registered, monitoring: Some(monitoring) })
+        Ok(ServerHandle {
+            local_addr,
+            stop: Some(stop),
+            task,
+            registered,
+            monitoring: Some(monitoring),
+            limits,
+        })
     }
 
     /// The address the server listens on (with the port the system chose for port 0).
@@ -134,6 +145,23 @@ impl ServerHandle {
     /// [`Operator`](crate::registry::Operator) to change their weight or switch them off.
     pub fn node_keys(&self) -> &[crate::registry::layout::NodeKey] {
         self.registered.as_ref().map_or(&[], |(registrar, _)| registrar.keys())
+    }
+
+    /// The request limits each service runs with now, and where they came from.
+    pub fn request_limits(&self) -> std::collections::BTreeMap<String, AppliedLimits> {
+        self.limits.applied()
+    }
+
+    /// Changes each time the applied request limits change (or a document is refused): to wait
+    /// for an operator's change to take effect.
+    pub fn request_limit_changes(&self) -> watch::Receiver<u64> {
+        self.limits.changes()
+    }
+
+    /// What the request limits counted: calls in flight, the adaptive limit, refusals by reason
+    /// and by priority, per service and limited method.
+    pub fn request_limit_stats(&self) -> Vec<LimitStats> {
+        self.limits.stats()
     }
 
     /// Where the server stands with its registry; `None` for a server that does not register.
