@@ -101,6 +101,15 @@ redis_cluster_ok() { # every slot served and every node sees 6 nodes
         && grep -q "^cluster_known_nodes:${#redis_cluster_nodes[@]}" <<<"$info"
 }
 
+redis_cluster_known() { # some node remembers other nodes (a cluster formed before a restart)
+    local n
+    for n in "${redis_cluster_nodes[@]}"; do
+        redis-cli -h 127.0.0.1 -p "$(redis_cluster_port "$n")" CLUSTER INFO 2>/dev/null \
+            | grep -q '^cluster_known_nodes:[2-9]' && return 0
+    done
+    return 1
+}
+
 redis_cluster_up() {
     local n dir port
     for n in "${redis_cluster_nodes[@]}"; do
@@ -121,6 +130,21 @@ redis_cluster_up() {
     if redis_cluster_ok; then
         say "redis cluster $(redis_cluster_port 1)-$(redis_cluster_port "${#redis_cluster_nodes[@]}") already formed"
         return
+    fi
+    # Nodes restarted from their nodes.conf know each other already: give them time to agree again
+    # instead of forming a new cluster over them; a cluster that does not come back is reset.
+    if redis_cluster_known; then
+        say "redis cluster nodes restarted from their saved state; waiting for them to agree"
+        if wait_until 30 "redis cluster" redis_cluster_ok; then
+            say "redis cluster $(redis_cluster_urls | cut -d, -f1),... answers again (16384 slots)"
+            return
+        fi
+        say "the saved redis cluster did not recover; resetting its nodes and forming it again"
+        for n in "${redis_cluster_nodes[@]}"; do
+            port=$(redis_cluster_port "$n")
+            redis-cli -h 127.0.0.1 -p "$port" FLUSHALL >/dev/null 2>&1 || true
+            redis-cli -h 127.0.0.1 -p "$port" CLUSTER RESET HARD >/dev/null 2>&1 || true
+        done
     fi
     local addrs=()
     for n in "${redis_cluster_nodes[@]}"; do addrs+=("127.0.0.1:$(redis_cluster_port "$n")"); done
