@@ -22,6 +22,14 @@ pub struct Annotation {
     pub value: Option<Arc<str>>,
 }
 
+/// The function annotation that sets a method's client timeout: `(probe.timeout_ms = "200")`.
+pub const TIMEOUT_ANNOTATION: &str = "probe.timeout_ms";
+
+/// The milliseconds of a `probe.timeout_ms` value: a whole number from 1 to a day.
+pub fn timeout_ms(value: Option<&str>) -> Option<u64> {
+    value?.trim().parse::<u64>().ok().filter(|ms| (1..=86_400_000).contains(ms))
+}
+
 /// One parsed file.
 #[derive(Debug, Clone)]
 pub struct Document {

@@ -242,3 +242,24 @@ fn no_panic_on_garbage() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[test]
+fn bad_method_timeouts() {
+    check(
+        "timeout",
+        &[(
+            "a.thrift",
+            "service S {\n  void a() (probe.timeout_ms = \"200\")\n  void b() (probe.timeout_ms = \"-5\")\n  void c() (probe.timeout_ms = \"0\")\n}\n",
+        )],
+        "a.thrift:3:13: error: `probe.timeout_ms` of `b` must be a whole number of milliseconds from 1 to 86400000, not \"-5\"
+  |
+3 |   void b() (probe.timeout_ms = \"-5\")
+  |             ^^^^^^^^^^^^^^^^
+
+a.thrift:4:13: error: `probe.timeout_ms` of `c` must be a whole number of milliseconds from 1 to 86400000, not \"0\"
+  |
+4 |   void c() (probe.timeout_ms = \"0\")
+  |             ^^^^^^^^^^^^^^^^
+probe-build: 2 error(s) in the IDL",
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use probe_runtime::Error;
-use probe_runtime::client::{Channel, TcpTransport};
+use probe_runtime::client::{CallOptions, Channel, TcpTransport};
 use probe_runtime::codec::Limits;
 use probe_runtime::context::{Context, Metadata, names};
 use probe_runtime::service::Protocol;
@@ -171,4 +171,32 @@ async fn calls_inside_a_handler_inherit_the_time_it_has_left() {
         assert!(sent <= 80, "the nested call told the server {sent} ms");
         dropped(&probe, before + 1).await;
     }
+}
+
+#[tokio::test]
+async fn a_method_timeout_replaces_the_transports_and_the_channel_overrides_the_idl() {
+    let (server, _probe) = start_echo().await;
+    let channel = header_channel(server.local_addr(), true);
+    let args = || EchoArgs { msg: "zz".into(), delay_ms: 400 };
+    let with = |timeout_ms: u64| CallOptions { timeout: Some(Duration::from_millis(timeout_ms)), ..CALL };
+    // The IDL's 50 ms in place of the transport's 10 s.
+    let started = Instant::now();
+    let result: Result<Option<EchoResult>, Error> = channel.call("Echo", "slow", &args(), with(50)).await;
+    assert!(matches!(result, Err(Error::Timeout { timeout_ms: 50, .. })), "{result:?}");
+    assert!(started.elapsed() < Duration::from_millis(400), "waited {:?}", started.elapsed());
+    // The channel's setting wins over the IDL's, by `Service.method` or a bare method name.
+    for name in ["Echo.slow", "slow"] {
+        let longer = channel.method_timeout(name, Duration::from_secs(2));
+        let result: Result<Option<EchoResult>, Error> = longer.call("Echo", "slow", &args(), with(50)).await;
+        assert!(result.is_ok(), "{name}: {result:?}");
+    }
+    let other = channel.method_timeout("Other.slow", Duration::from_secs(2));
+    let result: Result<Option<EchoResult>, Error> = other.call("Echo", "slow", &args(), with(50)).await;
+    assert!(matches!(result, Err(Error::Timeout { .. })), "another service's setting applied: {result:?}");
+    // A sooner deadline in the metadata still applies.
+    let capped = channel
+        .method_timeout("slow", Duration::from_secs(2))
+        .with_metadata(Metadata::new().deadline(Duration::from_millis(30)));
+    let result: Result<Option<EchoResult>, Error> = capped.call("Echo", "slow", &args(), CALL).await;
+    assert!(matches!(result, Err(Error::Timeout { timeout_ms: 30, .. })), "{result:?}");
 }

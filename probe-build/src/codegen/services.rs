@@ -425,13 +425,17 @@ impl Gen<'_> {
             (&m.rust, self.return_type(m), self.exception_type(m), self.outcome_type(m));
         let method = &*m.function.name.name;
         let (oneway, idempotent) = (m.function.oneway, is_idempotent(m.function));
+        let timeout = match timeout_ms(m.function) {
+            Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
+            None => quote!(::core::option::Option::None),
+        };
         // The IDL documentation lives on the handler trait; repeating it here would double the
         // generated code of documented APIs.
         let fdoc = format!(" Calls `{method}` (documented on the service trait).");
         Ok(quote! {
             #[doc = #fdoc]
             pub async fn #rust(&self, #(#params),*) -> __pc::Result<#ret, __pc::CallError<#exc>> {
-                let options = __pc::CallOptions { oneway: #oneway, idempotent: #idempotent };
+                let options = __pc::CallOptions { oneway: #oneway, idempotent: #idempotent, timeout: #timeout };
                 self.channel.invoke::<_, #outcome>(Self::SERVICE, #method, &#args_ty { #(#names),* }, options).await
             }
         })
@@ -443,6 +447,12 @@ fn is_idempotent(f: &Function) -> bool {
     f.annotations.iter().any(|a| {
         &*a.key.name == "probe.idempotent" && a.value.as_deref().is_none_or(|v| v == "true" || v.is_empty())
     })
+}
+
+/// `(probe.timeout_ms = "200")` on a function (checked when the IDL was resolved).
+fn timeout_ms(f: &Function) -> Option<u64> {
+    let a = f.annotations.iter().find(|a| &*a.key.name == crate::ast::TIMEOUT_ANNOTATION)?;
+    crate::ast::timeout_ms(a.value.as_deref())
 }
 
 /// The Rust method name and the UpperCamel stem of generated type names of every function of a

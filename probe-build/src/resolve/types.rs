@@ -228,6 +228,19 @@ fn check_services(program: &Program, file: usize, errors: &mut Vec<Diagnostic>) 
                     format!("oneway function `{}` cannot throw", f.name.name),
                 ));
             }
+            for a in f.annotations.iter().filter(|a| &*a.key.name == crate::ast::TIMEOUT_ANNOTATION) {
+                if crate::ast::timeout_ms(a.value.as_deref()).is_none() {
+                    errors.push(Diagnostic::new(
+                        a.key.span,
+                        format!(
+                            "`probe.timeout_ms` of `{}` must be a whole number of milliseconds from 1 to \
+                             86400000, not {:?}",
+                            f.name.name,
+                            a.value.as_deref().unwrap_or("")
+                        ),
+                    ));
+                }
+            }
             for t in &f.throws {
                 let Some(ty) = here.types.get(&t.ty.span.start) else { continue };
                 let is_exception = matches!(program.unalias(ty), Ty::Struct(id)

@@ -27,6 +27,6 @@ exception Missing {
 }
 
 service Shop {
-  Item fetch(1: Id id) throws (1: Missing missing),
+  Item fetch(1: Id id) throws (1: Missing missing) (probe.timeout_ms = "250"),
   oneway void poke(),
 }

@@ -57,6 +57,9 @@ pub struct CallOptions {
     pub oneway: bool,
     /// The method may be retried after a failure that may have reached the server.
     pub idempotent: bool,
+    /// The method's own timeout (the IDL's `(probe.timeout_ms = "200")`), in place of the
+    /// transport's; [`Channel::method_timeout`] overrides it.
+    pub timeout: Option<Duration>,
 }
 
 /// One encoded call on its way to a server.
@@ -116,6 +119,8 @@ pub struct Channel {
     limits: Limits,
     affinity: Option<Bytes>,
     metadata: Option<Arc<Metadata>>,
+    /// Timeouts set per method (`Service.method` or `method`), over the IDL's.
+    timeouts: Option<Arc<Vec<(String, Duration)>>>,
 }
 
 impl fmt::Debug for Channel {
@@ -133,6 +138,7 @@ impl Channel {
             limits: Limits::default(),
             affinity: None,
             metadata: None,
+            timeouts: None,
         }
     }
 
@@ -168,6 +174,30 @@ impl Channel {
         Channel { transport: Arc::new(layered), ..self.clone() }
     }
 
+    /// This channel with calls of `method` timing out after `timeout`, in place of the
+    /// transport's timeout and of the IDL's `(probe.timeout_ms = ...)`. `method` is
+    /// `Service.method`, or a bare `method` for that method of any service; the first match, in
+    /// the order set, wins. A deadline in the call's metadata or inherited from the handler
+    /// making the call still applies when it is sooner.
+    pub fn method_timeout(&self, method: &str, timeout: Duration) -> Channel {
+        let mut timeouts = self.timeouts.as_deref().cloned().unwrap_or_default();
+        timeouts.retain(|(m, _)| m != method);
+        timeouts.push((method.to_owned(), timeout));
+        Channel { timeouts: Some(Arc::new(timeouts)), ..self.clone() }
+    }
+
+    /// The timeout set for `service.method`, if any.
+    fn timeout_of(&self, service: &str, method: &str) -> Option<Duration> {
+        let timeouts = self.timeouts.as_deref()?;
+        timeouts
+            .iter()
+            .find(|(name, _)| match name.split_once('.') {
+                Some((s, m)) => s == service && m == method,
+                None => name == method,
+            })
+            .map(|(_, timeout)| *timeout)
+    }
+
     /// A channel that hands calls straight to a service in this process: for tests, with the full
     /// encode and decode path.
     pub fn loopback(service: impl Dispatch, protocol: Protocol) -> Self {
@@ -185,7 +215,11 @@ impl Channel {
         options: CallOptions,
     ) -> Result<Option<R>, Error> {
         let protocol = self.transport.protocol();
-        let (started, deadline) = self.deadline();
+        let timeout = match &self.timeouts {
+            None => options.timeout,
+            Some(_) => self.timeout_of(service, method).or(options.timeout),
+        };
+        let (started, deadline) = self.deadline(timeout);
         if let Some(deadline) = deadline
             && deadline <= started
         {
@@ -247,13 +281,14 @@ impl Channel {
         }
     }
 
-    /// Now, and the deadline of a call made now: the soonest of the transport's timeout, the
-    /// metadata's budget and the deadline of the call this task's handler serves.
-    fn deadline(&self) -> (Instant, Option<Instant>) {
+    /// Now, and the deadline of a call made now: the soonest of the method's timeout (else the
+    /// transport's), the metadata's budget and the deadline of the call this task's handler
+    /// serves.
+    fn deadline(&self, method_timeout: Option<Duration>) -> (Instant, Option<Instant>) {
         let now = crate::context::now();
         let after = |budget: Option<Duration>| budget.and_then(|b| now.checked_add(b));
-        let own =
-            sooner(after(self.transport.timeout()), after(self.metadata.as_ref().and_then(|m| m.budget())));
+        let timeout = method_timeout.or_else(|| self.transport.timeout());
+        let own = sooner(after(timeout), after(self.metadata.as_ref().and_then(|m| m.budget())));
         let inherited = Context::current().and_then(|cx| cx.deadline());
         (now, sooner(own, inherited))
     }

@@ -255,8 +255,8 @@ pub fn channel(addr: std::net::SocketAddr, wire: WireFormat, multiplex: bool, pr
     Channel::new(transport)
 }
 
-pub const CALL: CallOptions = CallOptions { oneway: false, idempotent: false };
-pub const ONEWAY: CallOptions = CallOptions { oneway: true, idempotent: false };
+pub const CALL: CallOptions = CallOptions { oneway: false, idempotent: false, timeout: None };
+pub const ONEWAY: CallOptions = CallOptions { oneway: true, idempotent: false, timeout: None };
 
 /// Calls `method` of `service` with `args`; the echoed string.
 pub async fn call(
