@@ -1,6 +1,10 @@
 //! The task that publishes a registered server's windows: every interval, each node's window goes
 //! to the metrics store (Redis) with a TTL of three intervals, so a node that stops publishing
 //! disappears from the console by itself. Failures are logged, at most once a minute, never fatal.
+//!
+//! A window also says how many calls the node's request limits refused in it, by reason: the
+//! difference of the server's cumulative refusal counters (every gate of the node's service, its
+//! methods' included) between two windows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +16,10 @@ use tracing::{debug, info, warn};
 
 use super::server::ServerStats;
 use super::window::WindowTracker;
+use crate::limits::REASONS;
 use crate::registry::layout::NodeKey;
-use crate::registry::{BackendError, MetricsStore};
+use crate::registry::{BackendError, MetricsStore, NodeMetrics};
+use crate::server::LimitStats;
 
 /// Windows published per TTL: a window lives for this many intervals unless replaced.
 const TTL_INTERVALS: u32 = 3;
@@ -41,11 +47,13 @@ impl Publisher {
         let interval = interval.max(Duration::from_millis(1));
         // The first window starts now, not when the task first runs.
         let start = Instant::now();
+        let limits = stats.limit_stats();
         let trackers = nodes
             .into_iter()
             .map(|key| {
                 let counts = stats.service(key.service());
-                (key, WindowTracker::new(counts, start.into_std()))
+                let refused = refused_of(&limits, key.service());
+                Tracker { window: WindowTracker::new(counts, start.into_std()), refused, key }
             })
             .collect();
         let task = tokio::spawn(async move {
@@ -72,10 +80,54 @@ impl Publisher {
     }
 }
 
+/// One node's last counts: its service's calls and refusals at the end of the last window.
+#[derive(Debug)]
+struct Tracker {
+    key: NodeKey,
+    window: WindowTracker,
+    /// The service's refusals so far, by [`REASONS`].
+    refused: [u64; 3],
+}
+
+impl Tracker {
+    /// The window from the last counts to those of `stats` and `limits` (the server's limit
+    /// counters) at `now`; these become the last.
+    fn next(&mut self, stats: &ServerStats, limits: &[LimitStats], now: std::time::Instant) -> NodeMetrics {
+        let mut window = self.window.next(stats.service(self.key.service()), now);
+        let refused = refused_of(limits, self.key.service());
+        add_refusals(&mut window, self.refused, refused);
+        self.refused = refused;
+        window
+    }
+}
+
+/// The refusals of every gate of `service` (its own and its methods'), by [`REASONS`]. A call is
+/// refused by one gate only, so the sum counts each once.
+fn refused_of(limits: &[LimitStats], service: &str) -> [u64; 3] {
+    let mut refused = [0; 3];
+    for gate in limits.iter().filter(|l| l.service == service) {
+        for (total, count) in refused.iter_mut().zip(gate.stats.refused) {
+            *total += count;
+        }
+    }
+    refused
+}
+
+/// Sets the refusals of `window`: the counts from `before` to `now`, by reason.
+fn add_refusals(window: &mut NodeMetrics, before: [u64; 3], now: [u64; 3]) {
+    for ((reason, before), now) in REASONS.iter().zip(before).zip(now) {
+        let refused = now.saturating_sub(before);
+        if refused > 0 {
+            window.refused += refused;
+            window.refused_by_reason.insert((*reason).to_owned(), refused);
+        }
+    }
+}
+
 async fn run(
     store: Arc<dyn MetricsStore>,
     stats: Arc<ServerStats>,
-    mut trackers: Vec<(NodeKey, WindowTracker)>,
+    mut trackers: Vec<Tracker>,
     start: Instant,
     interval: Duration,
 ) {
@@ -85,8 +137,10 @@ async fn run(
     let mut failures = Failures::default();
     loop {
         let now = ticks.tick().await.into_std();
-        for (key, tracker) in &mut trackers {
-            let window = tracker.next(stats.service(key.service()), now);
+        let limits = stats.limit_stats();
+        for tracker in &mut trackers {
+            let window = tracker.next(&stats, &limits, now);
+            let key = &tracker.key;
             let published = match timeout(interval, store.publish(key, &window, ttl)).await {
                 Ok(result) => result,
                 Err(_) => Err(BackendError::Failed {
@@ -134,6 +188,7 @@ impl Failures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::GateStats;
     use crate::metrics::Outcome;
     use crate::metrics::server::tests::fake;
     use crate::registry::embedded::EmbeddedMetrics;
@@ -158,6 +213,57 @@ mod tests {
         let busy = history.iter().find(|w| w.calls == 10).expect("one window has the calls");
         assert!((0.5..=0.9).contains(&busy.p50_ms), "{busy:?}");
         assert_eq!(busy.methods[0].method, "get");
+    }
+
+    /// What a gate of `service` (`method`: one of its methods') refused so far, by reason.
+    fn gate(service: &'static str, method: Option<&'static str>, refused: [u64; 3]) -> LimitStats {
+        let stats = GateStats { refused, ..GateStats::default() };
+        LimitStats { service, method, stats, qps: Some(10.0), concurrency: None }
+    }
+
+    #[test]
+    fn windows_count_the_refusals_of_the_nodes_service_since_the_last() {
+        let stats = ServerStats::new([&fake("Demo") as &dyn Dispatch, &fake("Other")]);
+        let key = NodeKey::new(Env::Dev, "app", "Demo", "10.0.0.1", 9).unwrap();
+        let start = std::time::Instant::now();
+        let before = [gate("Demo", None, [5, 0, 0]), gate("Other", None, [100, 0, 0])];
+        let mut tracker = Tracker {
+            window: WindowTracker::new(stats.service("Demo"), start),
+            refused: refused_of(&before, "Demo"),
+            key,
+        };
+        // The service's gate and its method's: each refusal is counted by one gate only.
+        let later = [
+            gate("Demo", None, [12, 0, 1]),
+            gate("Demo", Some("get"), [0, 3, 0]),
+            gate("Other", None, [900, 0, 0]),
+        ];
+        let window = tracker.next(&stats, &later, start + Duration::from_secs(5));
+        assert_eq!(window.refused, 11, "{window:?}");
+        let reasons: Vec<(&str, u64)> =
+            window.refused_by_reason.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        assert_eq!(reasons, [("adaptive", 1), ("concurrency", 3), ("qps", 7)]);
+
+        let idle = tracker.next(&stats, &later, start + Duration::from_secs(10));
+        assert_eq!((idle.refused, idle.refused_by_reason.len()), (0, 0), "{idle:?}");
+        // A server without limits has no gate to count.
+        let none = tracker.next(&stats, &[], start + Duration::from_secs(15));
+        assert_eq!(none.refused, 0);
+    }
+
+    #[test]
+    fn windows_without_refusals_read_and_write_as_before() {
+        let old = r#"{"at_ms":1,"window_ms":5000,"calls":3,"errors":0,"qps":0.6,"error_rate":0.0,
+            "p50_ms":1.0,"p99_ms":2.0}"#;
+        let window: NodeMetrics = serde_json::from_str(old).unwrap();
+        assert_eq!((window.calls, window.refused, window.refused_by_reason.len()), (3, 0, 0));
+        let written = serde_json::to_value(&window).unwrap();
+        assert_eq!(written["refused"], 0);
+        assert!(written.get("refused_by_reason").is_none(), "{written}");
+        let mut refusing = window.clone();
+        add_refusals(&mut refusing, [0, 0, 0], [4, 0, 0]);
+        let read: NodeMetrics = serde_json::from_value(serde_json::to_value(&refusing).unwrap()).unwrap();
+        assert_eq!((read.refused, read.refused_by_reason["qps"]), (4, 4));
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub fn node_window(
         p50_ms: millis(total.latency.quantile(0.5)),
         p99_ms: millis(total.latency.quantile(0.99)),
         methods,
+        // The publisher adds what the request limits refused.
+        ..NodeMetrics::default()
     }
 }
 

@@ -381,6 +381,14 @@ pub struct NodeMetrics {
     /// The same per method, sorted by method name.
     #[serde(default)]
     pub methods: Vec<MethodMetrics>,
+    /// Calls the node's request limits refused in the window (answered `LOADSHEDDING` before
+    /// they ran; not in `calls`). 0 in windows of servers that predate limits.
+    #[serde(default)]
+    pub refused: u64,
+    /// `refused` by the limit that refused them (`qps`, `concurrency`, `adaptive`: the
+    /// [`REASONS`](crate::limits::REASONS)); reasons without refusals are left out.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub refused_by_reason: std::collections::BTreeMap<String, u64>,
 }
 
 /// One method's share of a [`NodeMetrics`] window.
