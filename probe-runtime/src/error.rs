@@ -50,6 +50,17 @@ pub enum Error {
     /// The server answered with a `TApplicationException` (unknown method, internal error, ...).
     #[error("the server raised {0}")]
     Application(#[from] ApplicationException),
+    /// The client's own request limit for the service refused the call; it was not sent.
+    #[error(
+        "`{service}` calls are over this client's limit of {qps} per second; the call was not sent \
+         (raise `ClusterOptions::qps_limit` or slow the caller)"
+    )]
+    Limited {
+        /// The service.
+        service: String,
+        /// The limit.
+        qps: f64,
+    },
     /// No reply within the call's timeout.
     #[error("call `{method}` timed out after {timeout_ms} ms")]
     Timeout {

@@ -2,30 +2,30 @@
 //! failing, and how many retries a client may add.
 //!
 //! Pure logic, no I/O: discovery publishes a [`Table`] of [`Endpoint`]s per service, a
-//! [`Balancer`] picks from it, an [`Ejector`] takes failing nodes out for a while and a
-//! [`RetryBudget`] bounds fail-over.
+//! [`Balancer`] picks from it, a [`CircuitBreaker`] per node takes failing nodes out for a
+//! while (closed, open, half-open) and a [`RetryBudget`] bounds fail-over.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::{Duration, Instant};
-//! use probe_runtime::balance::{BalancerKind, Ejector, Endpoint, RetryBudget, Table};
+//! use probe_runtime::balance::{BalancerKind, CircuitBreaker, Endpoint, RetryBudget, Table};
 //!
 //! let table = Table::new(1, vec![
 //!     Endpoint::new("Demo_10.0.0.7_9090", "10.0.0.7", 9090, 10),
 //!     Endpoint::new("Demo_10.0.0.8_9090", "10.0.0.8", 9090, 30),
 //! ]);
 //! let balancer = "random".parse::<BalancerKind>()?.build();
-//! let (ejector, budget) = (Ejector::default(), RetryBudget::default());
+//! let (breaker, budget) = (CircuitBreaker::default(), RetryBudget::default());
 //!
 //! // One call: the first attempt fails, the retry goes to the other node.
 //! budget.deposit();
 //! let now = Instant::now();
 //! let mut tried: Vec<Arc<str>> = Vec::new();
-//! while let Some(node) = balancer.pick(&table, None, &ejector.exclusions(&table, &tried, now)) {
+//! while let Some(node) = balancer.pick(&table, None, &breaker.exclusions(&table, &tried, now)) {
 //!     let attempt = node.start_call();
 //!     let ok = !tried.is_empty();
 //!     attempt.finish(Duration::from_millis(3), ok);
-//!     ejector.record(&node.id, ok, now);
+//!     breaker.record(&node.id, ok, now);
 //!     tried.push(node.id);
 //!     if ok || !budget.try_retry(now) {
 //!         break;
@@ -36,8 +36,8 @@
 //! # Ok::<(), probe_runtime::balance::UnknownBalancer>(())
 //! ```
 
+mod breaker;
 mod consistent_hash;
-mod eject;
 mod endpoint;
 mod hash;
 mod least_loaded;
@@ -52,8 +52,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 pub use consistent_hash::{ConsistentHash, MAX_RING_WEIGHT, VNODES_PER_WEIGHT};
-pub use eject::{Ejector, EjectorConfig};
 pub use endpoint::{Endpoint, Table};
 pub use least_loaded::LeastLoaded;
 pub use load::{CallGuard, LoadStats};
@@ -64,7 +64,7 @@ pub use round_robin::RoundRobin;
 /// Chooses the endpoint a call goes to.
 ///
 /// Implementations consider only endpoints in rotation (valid, weight above 0) whose id is not in
-/// `exclude`, the nodes this call already tried (fail-over) plus, usually, those an [`Ejector`]
+/// `exclude`, the nodes this call already tried (fail-over) plus, usually, those a [`CircuitBreaker`]
 /// took out; they return `None` when no endpoint is left. `key` is the call's affinity key, used by
 /// [`ConsistentHash`] and ignored by the others. Picks are synchronous and short, so one balancer
 /// is shared by every call of a client.

@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, warn};
 use super::channel::{Call, Transport};
 use super::tcp::TcpTransport;
 use crate::balance::{
-    Balancer, BalancerKind, Ejector, EjectorConfig, Endpoint, RetryBudget, RetryBudgetConfig,
+    Balancer, BalancerKind, BreakerConfig, CircuitBreaker, Endpoint, RetryBudget, RetryBudgetConfig,
 };
 use crate::config::ClientConfig;
 use crate::discovery::{Routes, ServiceRoutes};
@@ -51,8 +51,8 @@ pub struct ClusterOptions {
     pub max_attempts: u32,
     /// Retries allowed on top of the calls made.
     pub retry_budget: RetryBudgetConfig,
-    /// When failing nodes are taken out.
-    pub ejector: EjectorConfig,
+    /// When failing nodes are taken out, and how they come back: each node's circuit breaker.
+    pub breaker: BreakerConfig,
     /// Methods to treat as idempotent on top of those marked `(probe.idempotent)` in the IDL.
     pub idempotent_methods: HashSet<String>,
     /// Connections per node to servers that take one call at a time (Python providers). Default 8.
@@ -66,6 +66,88 @@ pub struct ClusterOptions {
     /// This client's tags (`zone`, ...), for rules with tag affinity. Default none
     /// (`client.tags`, `PROBE_CLIENT_TAGS`).
     pub tags: crate::rules::Tags,
+    /// Backup requests for idempotent methods. Default off.
+    pub hedge: Option<HedgeConfig>,
+    /// The most calls per second this client sends the service; calls over it fail at once with
+    /// [`Error::Limited`], unsent. Default none.
+    pub qps_limit: Option<f64>,
+}
+
+/// Hedged (backup) requests: an idempotent call still unanswered after the service's recent
+/// `percentile` latency is sent to a second node too, and the first reply wins (the other
+/// attempt is dropped). Each backup is a retry for the [`RetryBudget`]: without budget left, no
+/// backup goes, so hedging cannot multiply the load of a struggling service.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HedgeConfig {
+    /// The latency percentile of this client's recent successful attempts (0 to 1) after which a
+    /// backup goes. Default 0.95.
+    pub percentile: f64,
+    /// The shortest wait before a backup. Default 1 ms.
+    pub min_delay: Duration,
+    /// Attempts measured before any backup goes (the percentile means little before). Default 100.
+    pub min_samples: u64,
+}
+
+impl Default for HedgeConfig {
+    fn default() -> Self {
+        HedgeConfig { percentile: 0.95, min_delay: Duration::from_millis(1), min_samples: 100 }
+    }
+}
+
+/// The hedge delay: a percentile of recent attempt latencies, recomputed every
+/// [`HEDGE_EVERY`] over the attempts since the recomputation before.
+struct HedgeDelay {
+    config: HedgeConfig,
+    latencies: crate::metrics::Histogram,
+    state: Mutex<HedgeState>,
+    /// The delay now, in nanoseconds; 0 while too few attempts were measured.
+    delay_nanos: std::sync::atomic::AtomicU64,
+    /// Backups sent.
+    sent: std::sync::atomic::AtomicU64,
+}
+
+struct HedgeState {
+    since: crate::metrics::HistogramSnapshot,
+    at: Instant,
+}
+
+/// How often the hedge delay is recomputed.
+const HEDGE_EVERY: Duration = Duration::from_millis(250);
+
+impl HedgeDelay {
+    fn new(config: HedgeConfig) -> Self {
+        HedgeDelay {
+            config,
+            latencies: crate::metrics::Histogram::new(),
+            state: Mutex::new(HedgeState { since: Default::default(), at: crate::context::now() }),
+            delay_nanos: Default::default(),
+            sent: Default::default(),
+        }
+    }
+
+    fn record(&self, latency: Duration, now: Instant) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.latencies.record(latency);
+        let Ok(mut state) = self.state.try_lock() else { return };
+        if now.saturating_duration_since(state.at) < HEDGE_EVERY {
+            return;
+        }
+        let snapshot = self.latencies.snapshot();
+        let recent = snapshot.since(&state.since);
+        if recent.count() >= self.config.min_samples {
+            let delay = recent.quantile(self.config.percentile.clamp(0.0, 1.0)).max(self.config.min_delay);
+            self.delay_nanos.store(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+            state.since = snapshot;
+            state.at = now;
+        }
+    }
+
+    fn delay(&self) -> Option<Duration> {
+        match self.delay_nanos.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
 }
 
 /// Client layers around each attempt on a node, the last added outermost.
@@ -94,13 +176,34 @@ impl ClusterOptions {
             connect_timeout: config.connect_timeout,
             max_attempts: 3,
             retry_budget: config.retry_budget(),
-            ejector: EjectorConfig::default(),
+            breaker: BreakerConfig::default(),
             idempotent_methods: HashSet::new(),
             pool_size: 8,
             metrics: true,
             node_layers: NodeLayers::default(),
             tags: config.tags.clone(),
+            hedge: None,
+            qps_limit: None,
         }
+    }
+
+    /// Sends backup requests for idempotent methods (see [`HedgeConfig`]).
+    pub fn hedge(mut self, config: HedgeConfig) -> Self {
+        self.hedge = Some(config);
+        self
+    }
+
+    /// Sends the service at most `qps` calls per second; calls over it fail with
+    /// [`Error::Limited`], unsent.
+    pub fn qps_limit(mut self, qps: f64) -> Self {
+        self.qps_limit = Some(qps);
+        self
+    }
+
+    /// Opens nodes' circuit breakers, and closes them again, by `config`.
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = config;
+        self
     }
 
     /// Uses the balancer `kind`.
@@ -156,8 +259,12 @@ pub struct ClusterTransport {
     routes: ServiceRoutes,
     options: ClusterOptions,
     balancer: Arc<dyn Balancer>,
-    ejector: Ejector,
+    breaker: Arc<CircuitBreaker>,
     budget: RetryBudget,
+    /// The hedge delay, when hedging is on.
+    hedge: Option<HedgeDelay>,
+    /// The client's own limit on calls per second, when set.
+    limit: Option<crate::limits::gate::Gate>,
     /// The connections per node, read without locking by every call.
     conns: ArcSwap<Conns>,
     /// Held while `conns` is replaced (a node's first call, a new table).
@@ -226,14 +333,34 @@ impl ClusterTransport {
     pub fn new(routes: ServiceRoutes, options: ClusterOptions) -> Self {
         ClusterTransport {
             balancer: options.balancer.build(),
-            ejector: Ejector::new(options.ejector),
+            breaker: Arc::new(CircuitBreaker::new(options.breaker)),
             budget: RetryBudget::new(options.retry_budget),
+            hedge: options.hedge.map(HedgeDelay::new),
+            limit: options.qps_limit.map(|qps| {
+                let gate = crate::limits::gate::Gate::default();
+                gate.set_service(Some(&crate::limits::RequestLimits {
+                    qps: Some(qps),
+                    ..Default::default()
+                }));
+                gate
+            }),
             routes,
             options,
             conns: ArcSwap::default(),
             departed: Mutex::default(),
             reporter: None,
         }
+    }
+
+    /// The nodes' circuit breakers (shared: it stays valid after the transport moves into a
+    /// channel).
+    pub fn breaker(&self) -> Arc<CircuitBreaker> {
+        Arc::clone(&self.breaker)
+    }
+
+    /// Backups sent by hedging, so far.
+    pub fn hedges_sent(&self) -> u64 {
+        self.hedge.as_ref().map_or(0, |h| h.sent.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// The routes calls are balanced over.
@@ -342,7 +469,7 @@ impl ClusterTransport {
             listed && routes.node(id).and_then(|node| self.wire_for(node)) == Some(*wire)
         });
         departed.0.retain(|id| routes.table.get(id).is_none());
-        self.ejector.retain(&routes.table);
+        self.breaker.retain(&routes.table);
     }
 
     /// Node ids this client cannot call (a protocol they do not speak).
@@ -364,7 +491,7 @@ impl ClusterTransport {
     /// without locking, and let go before the attempt waits).
     fn pick(&self, call: &Call, tried: &[Arc<str>], now: Instant) -> Option<(Endpoint, Arc<TcpTransport>)> {
         let routes = self.routes.load();
-        let mut exclude = self.ejector.exclusions(&routes.table, tried, now);
+        let mut exclude = self.breaker.exclusions(&routes.table, tried, now);
         if self.options.protocol != Protocol::Binary {
             exclude.extend(self.unusable(&routes));
         }
@@ -385,6 +512,7 @@ impl ClusterTransport {
         }
         let endpoint = self.balancer.pick(&routes.table, call.affinity.as_deref(), &exclude)?;
         let transport = self.transport_for(&routes, &endpoint)?;
+        self.breaker.begin(&endpoint.id, now);
         Some((endpoint, transport))
     }
 
@@ -423,8 +551,11 @@ impl ClusterTransport {
             let outcome = Outcome::of_result(self.options.protocol, &result);
             recorder.record(service, method, outcome, elapsed);
         }
-        if let Some(backoff) = self.ejector.record(&endpoint.id, !node_failed, now) {
-            warn!(node = %endpoint.id, ?backoff, "node keeps failing; ejected");
+        if let (Some(hedge), false) = (&self.hedge, node_failed) {
+            hedge.record(elapsed, now);
+        }
+        if let Some(backoff) = self.breaker.record(&endpoint.id, !node_failed, now) {
+            warn!(node = %endpoint.id, ?backoff, "node keeps failing; its circuit breaker opened");
         }
         let verdict = match result {
             Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
@@ -445,6 +576,15 @@ impl ClusterTransport {
         let idempotent = call.options.idempotent
             || (!self.options.idempotent_methods.is_empty()
                 && self.options.idempotent_methods.contains(call.method));
+        if let Some(limit) = &self.limit
+            && let Err(refusal) = limit.acquire(crate::context::Priority::CRITICAL, began)
+        {
+            let qps = match refusal {
+                crate::limits::Refusal::Qps(qps) => qps,
+                _ => 0.0,
+            };
+            return Err(Error::Limited { service: call.service.to_owned(), qps });
+        }
         self.budget.deposit();
         let mut tried: Vec<Arc<str>> = Vec::new();
         let mut attempts = 0u32;
@@ -459,12 +599,28 @@ impl ClusterTransport {
                 let budget = deadline.saturating_duration_since(began);
                 return Err(last_error.unwrap_or_else(|| super::tcp::timed_out(call.method, budget)));
             }
-            let attempt = self.attempt(&endpoint, &transport, call.clone(), deadline, now);
-            // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
-            let span = spans::attempt(&endpoint.id, request_id);
-            let (verdict, ended) = match span.is_disabled() {
-                true => attempt.await,
-                false => attempt.instrument(span).await,
+            let hedge_after = match (&self.hedge, idempotent && tried.is_empty()) {
+                (Some(hedge), true) => hedge.delay(),
+                _ => None,
+            };
+            let (verdict, ended) = match hedge_after {
+                None => {
+                    let attempt = self.attempt(&endpoint, &transport, call.clone(), deadline, now);
+                    // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
+                    let span = spans::attempt(&endpoint.id, request_id);
+                    match span.is_disabled() {
+                        true => attempt.await,
+                        false => attempt.instrument(span).await,
+                    }
+                }
+                Some(after) => {
+                    let (verdict, ended, backup) =
+                        self.hedged(&call, (&endpoint, &transport), deadline, now, after).await;
+                    if let Some(backup) = backup {
+                        tried.push(backup);
+                    }
+                    (verdict, ended)
+                }
             };
             now = ended;
             let error = match verdict {
@@ -490,6 +646,58 @@ impl ClusterTransport {
             tried.push(endpoint.id);
             last_error = Some(error);
         }
+    }
+}
+
+impl ClusterTransport {
+    /// The first attempt of an idempotent call on `first`, with a backup on another node if no
+    /// reply came `after` (and the retry budget allows one): the first attempt to end with an
+    /// answer wins and the other is dropped; if one fails, the other's verdict stands. Returns
+    /// the verdict, when it came, and the backup's node if one was sent.
+    async fn hedged(
+        &self,
+        call: &Call,
+        first: (&Endpoint, &Arc<TcpTransport>),
+        deadline: Instant,
+        started: Instant,
+        after: Duration,
+    ) -> (Verdict, Instant, Option<Arc<str>>) {
+        let primary = self.attempt(first.0, first.1, call.clone(), deadline, started);
+        tokio::pin!(primary);
+        let wait = (started + after).min(deadline);
+        tokio::select! {
+            (verdict, ended) = &mut primary => return (verdict, ended, None),
+            () = tokio::time::sleep_until(wait.into()) => {}
+        }
+        let now = crate::context::now();
+        let tried = [Arc::clone(&first.0.id)];
+        let backup = match self.budget.try_retry(now) {
+            true => self.pick(call, &tried, now),
+            false => None,
+        };
+        let Some((endpoint, transport)) = backup else {
+            let (verdict, ended) = primary.await;
+            return (verdict, ended, None);
+        };
+        if let Some(hedge) = &self.hedge {
+            hedge.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        debug!(node = %endpoint.id, after = ?after, "no reply yet: sending a backup request");
+        let secondary = self.attempt(&endpoint, &transport, call.clone(), deadline, now);
+        tokio::pin!(secondary);
+        let answered = |v: &Verdict| matches!(v, Verdict::Done(_));
+        let (verdict, ended) = tokio::select! {
+            (verdict, ended) = &mut primary => match answered(&verdict) {
+                true => (verdict, ended),
+                false => secondary.await,
+            },
+            (verdict, ended) = &mut secondary => match answered(&verdict) {
+                true => (verdict, ended),
+                false => primary.await,
+            },
+        };
+        let id = Arc::clone(&endpoint.id);
+        (verdict, ended, Some(id))
     }
 }
 

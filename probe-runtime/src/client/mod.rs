@@ -11,5 +11,5 @@ mod tcp;
 mod theader;
 
 pub use channel::{Call, CallOptions, Channel, Transport};
-pub use cluster::{ClusterOptions, ClusterTransport};
+pub use cluster::{ClusterOptions, ClusterTransport, HedgeConfig};
 pub use tcp::{TcpTransport, TcpTransportBuilder};
