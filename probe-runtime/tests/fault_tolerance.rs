@@ -114,6 +114,10 @@ async fn a_breaker_opens_after_its_failures_half_opens_and_closes_on_a_good_tria
     }
     assert_eq!(breaker.openings(), 1);
     let opened = Instant::now();
+    let text = probe_runtime::metrics::global().render();
+    let open_line =
+        format!("probe_client_breaker_state{{service=\"Echo\",node=\"{bad_id}\",state=\"open\"}} 1");
+    assert!(text.contains(&open_line), "no {open_line} in\n{text}");
     // While open, the bad node gets no calls: all 50 go to the good node at the first attempt.
     for _ in 0..50 {
         assert_eq!(echo_idempotent(&channel, "y").await.unwrap(), "good:y");
@@ -208,6 +212,8 @@ async fn a_slow_node_gets_backup_requests_for_idempotent_methods_only() {
     }
     let hedges = transport.hedges_sent() - sent_before;
     assert!(hedges > 0, "no backup request went");
+    let text = probe_runtime::metrics::global().render();
+    assert!(text.contains("probe_client_hedges_total{service=\"Echo\"}"), "{text}");
     assert_eq!(answered_by_slow, 0, "a backup should beat every 200 ms answer");
 
     // `slow` is not idempotent: never hedged, so calls to the slow node wait it out.

@@ -102,8 +102,6 @@ struct HedgeDelay {
     state: Mutex<HedgeState>,
     /// The delay now, in nanoseconds; 0 while too few attempts were measured.
     delay_nanos: std::sync::atomic::AtomicU64,
-    /// Backups sent.
-    sent: std::sync::atomic::AtomicU64,
 }
 
 struct HedgeState {
@@ -121,7 +119,6 @@ impl HedgeDelay {
             latencies: crate::metrics::Histogram::new(),
             state: Mutex::new(HedgeState { since: Default::default(), at: crate::context::now() }),
             delay_nanos: Default::default(),
-            sent: Default::default(),
         }
     }
 
@@ -265,6 +262,8 @@ pub struct ClusterTransport {
     hedge: Option<HedgeDelay>,
     /// The client's own limit on calls per second, when set.
     limit: Option<crate::limits::gate::Gate>,
+    /// Breaker states, backups and limited calls, as metrics and client reports show them.
+    faults: Arc<crate::metrics::ClientFaults>,
     /// The connections per node, read without locking by every call.
     conns: ArcSwap<Conns>,
     /// Held while `conns` is replaced (a node's first call, a new table).
@@ -331,9 +330,15 @@ fn shed(protocol: Protocol, reply: &Bytes) -> Option<crate::codec::ApplicationEx
 impl ClusterTransport {
     /// A transport over the nodes `routes` lists.
     pub fn new(routes: ServiceRoutes, options: ClusterOptions) -> Self {
+        let breaker = Arc::new(CircuitBreaker::new(options.breaker));
+        let faults = Arc::new(crate::metrics::ClientFaults::new(routes.service(), Arc::clone(&breaker)));
+        if options.metrics {
+            global().add_client_faults(&faults);
+        }
         ClusterTransport {
             balancer: options.balancer.build(),
-            breaker: Arc::new(CircuitBreaker::new(options.breaker)),
+            breaker,
+            faults,
             budget: RetryBudget::new(options.retry_budget),
             hedge: options.hedge.map(HedgeDelay::new),
             limit: options.qps_limit.map(|qps| {
@@ -360,7 +365,12 @@ impl ClusterTransport {
 
     /// Backups sent by hedging, so far.
     pub fn hedges_sent(&self) -> u64 {
-        self.hedge.as_ref().map_or(0, |h| h.sent.load(std::sync::atomic::Ordering::Relaxed))
+        self.faults.hedges.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The breaker states, backups and limited calls of this transport.
+    pub fn faults(&self) -> Arc<crate::metrics::ClientFaults> {
+        Arc::clone(&self.faults)
     }
 
     /// The routes calls are balanced over.
@@ -583,6 +593,7 @@ impl ClusterTransport {
                 crate::limits::Refusal::Qps(qps) => qps,
                 _ => 0.0,
             };
+            self.faults.limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Err(Error::Limited { service: call.service.to_owned(), qps });
         }
         self.budget.deposit();
@@ -679,9 +690,7 @@ impl ClusterTransport {
             let (verdict, ended) = primary.await;
             return (verdict, ended, None);
         };
-        if let Some(hedge) = &self.hedge {
-            hedge.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
+        self.faults.hedges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         debug!(node = %endpoint.id, after = ?after, "no reply yet: sending a backup request");
         let secondary = self.attempt(&endpoint, &transport, call.clone(), deadline, now);
         tokio::pin!(secondary);
@@ -742,9 +751,14 @@ impl super::Channel {
     ) -> Result<super::Channel, crate::registry::BackendError> {
         let routes =
             ServiceRoutes::watch(Arc::clone(&backends.registry), backends.env, appkey, service).await?;
-        let report =
-            report_rule(Arc::clone(&backends.metrics), backends.env, appkey.to_owned(), routes.clone());
-        let mut transport = ClusterTransport::new(routes, options);
+        let mut transport = ClusterTransport::new(routes.clone(), options);
+        let report = report_rule(
+            Arc::clone(&backends.metrics),
+            backends.env,
+            appkey.to_owned(),
+            routes,
+            transport.faults(),
+        );
         transport.reporter = Some(tokio::spawn(report).abort_handle());
         Ok(super::Channel::new(transport))
     }
@@ -758,6 +772,7 @@ async fn report_rule(
     env: crate::registry::layout::Env,
     appkey: String,
     routes: ServiceRoutes,
+    faults: Arc<crate::metrics::ClientFaults>,
 ) {
     let client = format!(
         "{}:{}",
@@ -785,6 +800,9 @@ async fn report_rule(
             applied_at_ms,
             problem,
             reported_at_ms: crate::registry::unix_ms(),
+            breakers: faults.breakers().into_iter().map(|(node, state)| (node, state.to_string())).collect(),
+            hedges: faults.hedges.load(std::sync::atomic::Ordering::Relaxed),
+            limited: faults.limited.load(std::sync::atomic::Ordering::Relaxed),
         };
         match store.report_client(env, &report).await {
             Ok(()) => reported = Some((revision, problem)),

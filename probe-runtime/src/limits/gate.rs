@@ -357,7 +357,7 @@ mod tests {
         let limit = || gate.stats().adaptive_limit.unwrap();
         assert_eq!(limit(), 50);
         // Quick calls at the limit raise it; a few rounds of slow ones bring it down.
-        let mut rounds = |latency: u64, count: usize| {
+        let rounds = |latency: u64, count: usize| {
             for _ in 0..count {
                 let mut held = 0;
                 while gate.acquire(Priority::CRITICAL, start).is_ok() {

@@ -30,6 +30,7 @@
 mod admin;
 mod client;
 mod fast_hash;
+mod faults;
 mod histogram;
 mod method_table;
 mod outcome;
@@ -48,6 +49,7 @@ mod window;
 pub use admin::AdminServer;
 pub(crate) use client::NodeRecorder;
 pub(crate) use fast_hash::FastMap;
+pub use faults::ClientFaults;
 pub use histogram::{Histogram, HistogramSnapshot};
 pub use outcome::Outcome;
 pub use prometheus::CONTENT_TYPE;

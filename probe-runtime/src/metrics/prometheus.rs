@@ -232,6 +232,7 @@ impl Collector for MetricsRegistry {
         self.encode_server(&mut encoder)?;
         self.encode_client(&mut encoder)?;
         self.encode_rules(&mut encoder)?;
+        self.encode_faults(&mut encoder)?;
         self.encode_unusable(&mut encoder)
     }
 }

@@ -25,6 +25,7 @@ pub(super) struct Inner {
     phases: RwLock<BTreeMap<Arc<str>, Arc<PhaseStats>>>,
     pub(super) unusable: super::unusable::UnusableNodes,
     pub(super) rules: super::rules::RuleStates,
+    pub(super) faults: super::faults::Faults,
 }
 
 /// `(service, method, node)`.

@@ -465,6 +465,16 @@ pub struct ClientReport {
     pub problem: bool,
     /// When it reported, milliseconds since the Unix epoch.
     pub reported_at_ms: u64,
+    /// The nodes whose circuit breaker is not closed in this client, and where they stand
+    /// (`open`, `half_open`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub breakers: std::collections::BTreeMap<String, String>,
+    /// Backup requests it sent so far.
+    #[serde(default)]
+    pub hedges: u64,
+    /// Calls its own QPS limit refused so far.
+    #[serde(default)]
+    pub limited: u64,
 }
 
 impl ClientReport {

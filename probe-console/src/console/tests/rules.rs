@@ -221,6 +221,9 @@ fn report(client: &str, service: &str, revision: u64) -> ClientReport {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64,
+        breakers: Default::default(),
+        hedges: 0,
+        limited: 0,
     }
 }
 
