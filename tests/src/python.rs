@@ -79,6 +79,11 @@ impl PythonPeers {
         Ok(PythonPeers { python, apache_py, scripts: tests_dir.join("python") })
     }
 
+    /// The virtualenv's Python, for tests that run a few lines of their own.
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
     /// Runs `library`'s client against the server at `addr` speaking `wire`: it makes every call
     /// and checks every answer itself. Its JSON results, or an error with its output when it
     /// failed, timed out or printed no JSON.

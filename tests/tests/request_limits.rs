@@ -340,3 +340,57 @@ async fn bad_limits_are_refused_with_the_reason_and_nothing_changes() -> Result<
     node.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_sees_a_refused_call_as_an_ordinary_application_error() -> Result<()> {
+    let peers = probe_tests::python::PythonPeers::from_env()?;
+    let server = Server::builder()
+        .add_service(DirectoryServer::new(Counting::default()))
+        .request_limits(SERVICE, limits(r#"{"qps": 1, "burst": 1}"#))
+        .start("127.0.0.1:0")
+        .await?;
+    let idl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("idl");
+    // thriftpy2 as the design's client uses it: buffered binary, one call per connection.
+    let script = r#"
+import json, sys, thriftpy2
+from thriftpy2.protocol import TBinaryProtocolFactory
+from thriftpy2.rpc import make_client
+from thriftpy2.thrift import TApplicationException
+from thriftpy2.transport import TBufferedTransportFactory
+idl, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+thrift = thriftpy2.load(idl + "/interop.thrift", module_name="limits_thrift", include_dirs=[idl])
+seen = []
+for _ in range(3):
+    client = make_client(thrift.Directory, host, port, trans_factory=TBufferedTransportFactory(),
+                         proto_factory=TBinaryProtocolFactory(), timeout=5000)
+    try:
+        seen.append({"ok": client.ping("py")})
+    except TApplicationException as e:
+        seen.append({"type": e.type, "message": e.message})
+    finally:
+        client.close()
+print(json.dumps(seen))
+"#;
+    let addr = server.local_addr();
+    let (python, idl) = (peers.python().to_owned(), idl.display().to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-c", script, &idl, &addr.ip().to_string(), &addr.port().to_string()])
+            .output()
+    })
+    .await?
+    .context("cannot run the Python client")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    ensure!(output.status.success(), "python failed: {}", String::from_utf8_lossy(&output.stderr));
+    let seen: Vec<serde_json::Value> = serde_json::from_str(stdout.trim())?;
+    ensure!(seen[0]["ok"] == "py", "the first call is within the burst: {seen:?}");
+    let refused = seen.iter().filter(|s| s["type"] == 11).count();
+    ensure!(refused == 2, "expected two LOADSHEDDING (11) exceptions: {seen:?}");
+    ensure!(seen[1]["message"].as_str().is_some_and(|m| m.contains("qps limit")), "{seen:?}");
+    println!(
+        "limits: a thriftpy2 client over the limit gets TApplicationException type 11: {}",
+        seen[1]["message"]
+    );
+    server.shutdown().await?;
+    Ok(())
+}
