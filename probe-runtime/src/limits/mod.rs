@@ -28,7 +28,8 @@
 //! A call over a limit is answered at once, before its arguments are decoded, with a
 //! `TApplicationException` of type `LOADSHEDDING` (11) whose message names the limit. Under a
 //! limit, calls are let in by priority (the caller's `probe-priority`): critical calls may use the
-//! whole limit, normal ones 90% of it and sheddable ones 75%, so sheddable calls are refused first.
+//! whole limit, normal ones 90% of it and sheddable ones 75% (of a concurrency limit, rounded to
+//! whole calls; of a bucket's burst), so sheddable calls are refused first.
 //!
 //! [`RequestLimits::parse`] reads a document and names where each problem is (`line:column`, or a JSON
 //! pointer such as `/methods/echo/qps`); [`RequestLimits::check_methods`] adds methods the service does
