@@ -1,5 +1,6 @@
 // probe console: login, apps, services, nodes with live metrics, the latency chart and the audit log;
-// a service's traffic rule is the panel of rules.js, opened from a service link.
+// a service's traffic rule is the panel of rules.js, opened from a service link; a node's request
+// limits the panel of limits.js, opened from its Limits button.
 // Plain DOM, no framework; every text from the API goes in with textContent, never as HTML.
 'use strict';
 
@@ -84,6 +85,7 @@
   function showLogin() {
     stopLive();
     window.ProbeRules.close();
+    window.ProbeLimits.close();
     state.role = null;
     state.csrf = null;
     $('main-view').hidden = true;
@@ -155,6 +157,7 @@
       state.chartNode = null;
       state.rules = null;
       window.ProbeRules.close();
+      window.ProbeLimits.close();
     }
     state.app = appkey;
     writeHash();
@@ -222,7 +225,7 @@
     if (disabled) weight.disabled = true;
     const button = (action, label, run) => {
       const b = el('button', { type: 'button', dataset: { action } , onclick: () => run(b) }, label);
-      if (disabled && action !== 'chart') b.disabled = true;
+      if (disabled && action !== 'chart' && action !== 'limits') b.disabled = true;
       return b;
     };
     return el('td', { className: 'actions' },
@@ -230,7 +233,15 @@
               : button('enable', 'Enable', (b) => change(b, n.node, 'enable')),
       weight,
       button('weight', 'Set weight', (b) => change(b, n.node, 'weight', { weight: Number(weight.value) })),
-      button('chart', 'Chart', () => { state.chartNode = n.node; writeHash(); refreshChart().catch(showError); markChart(); }));
+      button('chart', 'Chart', () => { state.chartNode = n.node; writeHash(); refreshChart().catch(showError); markChart(); }),
+      button('limits', 'Limits', () => window.ProbeLimits.open(state.app, n)));
+  }
+
+  // Calls the node's request limits refused in its latest window, by reason in the title.
+  function refusedCell(n) {
+    const m = n.metrics;
+    const reasons = m && m.refused_by_reason ? Object.entries(m.refused_by_reason).map(([r, c]) => `${r} ${c}`) : [];
+    return el('td', { className: 'num', dataset: { role: 'refused' }, title: reasons.join(', ') }, m ? String(n.refused ?? 0) : '–');
   }
 
   function nodeRow(n) {
@@ -247,7 +258,9 @@
       el('td', {}, n.version || '–'), el('td', { title: when(startedMs) }, short(startedMs)),
       el('td', { className: 'num', dataset: { role: 'qps' } }, m ? fixed(m.qps, 1) : '–'),
       el('td', { className: 'num', dataset: { role: 'errors' } }, m ? `${m.errors} (${fixed(m.error_rate * 100, 1)}%)` : '–'),
+      refusedCell(n),
       el('td', { className: 'num', dataset: { role: 'p99' } }, m ? fixed(m.p99_ms, 2) : '–'),
+      el('td', { className: 'limits', dataset: { role: 'limits' } }, n.limits || n.limits_summary !== 'none' ? n.limits_summary : '–'),
       actions(n));
   }
 
@@ -411,12 +424,17 @@
       api, el, showError, isAdmin, short, when, visible, env: () => state.env,
       closed: () => { state.rules = null; writeHash(); },
     });
+    window.ProbeLimits.setup({
+      api, el, showError, isAdmin, visible, env: () => state.env,
+      changed: () => Promise.all([refreshNodes(), refreshAudit()]),
+    });
     $('env-select').addEventListener('change', () => {
       state.env = $('env-select').value;
       state.app = null;
       state.chartNode = null;
       state.rules = null;
       window.ProbeRules.close();
+      window.ProbeLimits.close();
       writeHash();
       refreshAll();
       startLive();

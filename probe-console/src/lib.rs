@@ -33,4 +33,6 @@
 
 pub mod cli;
 pub mod console;
+pub mod located;
+pub mod node_limits;
 pub mod node_notes;

@@ -9,8 +9,8 @@ use probe_runtime::registry::layout::Env;
 
 use crate::console::client_ip::parse_net;
 
-/// Operate probe services: apps, services, nodes, traffic rules, the audit log, the web console and
-/// IDL.
+/// Operate probe services: apps, services, nodes, traffic rules, request limits, the audit log, the
+/// web console and IDL.
 #[derive(Debug, Parser)]
 #[command(
     name = "probe",
@@ -38,7 +38,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "ENV")]
     pub env: Option<Env>,
     /// Print one JSON document on stdout instead of tables (errors stay text on stderr; the problems
-    /// of a rule `probe rules` refuses are the document, with exit status 1).
+    /// of a rule `probe rules` refuses, or of limits `probe limits set` refuses, are the document,
+    /// with exit status 1).
     #[arg(long, global = true)]
     pub json: bool,
     /// Who is acting, for the audit log (default: `cli:$USER@$HOSTNAME`).
@@ -62,6 +63,10 @@ pub enum Command {
     /// preview, set, list revisions, roll back.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Per-node request limits (qps, concurrency, adaptive concurrency, connections; for a service
+    /// and its methods): show, set, clear.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
     /// The app registry's MySQL database: what exists of probe's tables; add what is missing.
     #[command(subcommand)]
     Db(DbCommand),
@@ -231,6 +236,106 @@ impl RuleOf {
     }
 }
 
+/// `probe limits ...`
+#[derive(Debug, Subcommand)]
+pub enum LimitsCommand {
+    /// Each node of an app, or of one of its services: its request limits (or none) and the calls
+    /// they refused in its latest metrics window.
+    Show {
+        /// The appkey.
+        appkey: String,
+        /// Only this Thrift service.
+        service: Option<String>,
+    },
+    /// Set the request limits of every node of a service, running or stored, or of one (--node),
+    /// from a document (--file, --text) or from flags; they replace the node's limits (audited as
+    /// `set_limits`) and its provider applies them at once. A bad document, or one naming a method
+    /// the service does not have, changes nothing (exit status 1).
+    Set {
+        /// The service, and the node.
+        #[command(flatten)]
+        of: LimitsOf,
+        /// The limits.
+        #[command(flatten)]
+        source: LimitsSource,
+    },
+    /// Remove the request limits of every node of a service, or of one (--node): its provider's
+    /// configured limits apply again (audited as `set_limits`).
+    Clear(LimitsOf),
+}
+
+/// The nodes whose limits a `probe limits set|clear` command changes.
+#[derive(Debug, Clone, Args)]
+pub struct LimitsOf {
+    /// The appkey.
+    pub appkey: String,
+    /// The Thrift service.
+    pub service: String,
+    /// Only the service's node at this address [default: every node of the service].
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_address)]
+    pub node: Option<NodeAddress>,
+}
+
+/// A node's address, as `--node` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAddress {
+    /// The IP in the node's name.
+    pub ip: String,
+    /// The port in the node's name.
+    pub port: u16,
+}
+
+/// `IP:PORT` (`[IPv6]:PORT` too).
+pub fn parse_address(text: &str) -> Result<NodeAddress, String> {
+    let bad = || format!("{text:?} is not IP:PORT, such as 10.0.0.7:9090");
+    let (ip, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let ip = ip.strip_prefix('[').and_then(|ip| ip.strip_suffix(']')).unwrap_or(ip);
+    let port = port.parse().map_err(|_| bad())?;
+    if ip.is_empty() {
+        return Err(bad());
+    }
+    Ok(NodeAddress { ip: ip.to_owned(), port })
+}
+
+/// Where `probe limits set` takes the limits from: a document, or flags that make one. Numbers
+/// are taken as JSON numbers, so a bad one (negative, zero, fractional) is refused with the
+/// document's located message.
+#[derive(Debug, Clone, Default, Args)]
+#[group(required = true, multiple = true)]
+pub struct LimitsSource {
+    /// The limits document (JSON), `-` for stdin.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "qps", "burst", "concurrency", "adaptive", "connections", "method"])]
+    pub file: Option<PathBuf>,
+    /// The limits document itself, e.g. '{"qps": 1000, "methods": {"echo": {"concurrency": 8}}}'.
+    #[arg(long, value_name = "JSON", conflicts_with_all = ["qps", "burst", "concurrency", "adaptive", "connections", "method"])]
+    pub text: Option<String>,
+    /// Calls per second, as a token bucket (the method's with --method).
+    #[arg(long, value_name = "N", value_parser = parse_number, allow_negative_numbers = true)]
+    pub qps: Option<serde_json::Number>,
+    /// Calls the bucket lets through at once [default: 50 ms worth of --qps] (the method's with
+    /// --method).
+    #[arg(long, value_name = "N", value_parser = parse_number, allow_negative_numbers = true)]
+    pub burst: Option<serde_json::Number>,
+    /// Calls running at once (the method's with --method).
+    #[arg(long, value_name = "N", value_parser = parse_number, allow_negative_numbers = true)]
+    pub concurrency: Option<serde_json::Number>,
+    /// A concurrency limit that follows latency, between 4 and 1000 calls (a document sets other
+    /// bounds); the service's, also with --method.
+    #[arg(long)]
+    pub adaptive: bool,
+    /// Connections the node's port accepts; the service's, also with --method.
+    #[arg(long, value_name = "N", value_parser = parse_number, allow_negative_numbers = true)]
+    pub connections: Option<serde_json::Number>,
+    /// Apply --qps, --burst and --concurrency to this method of the service.
+    #[arg(long, value_name = "NAME")]
+    pub method: Option<String>,
+}
+
+/// A JSON number.
+fn parse_number(text: &str) -> Result<serde_json::Number, String> {
+    serde_json::from_str(text.trim()).map_err(|_| format!("{text:?} is not a number"))
+}
+
 /// `KEY=VALUE`, split at the first `=`; the key must not be empty.
 fn parse_pair(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -341,6 +446,57 @@ mod tests {
         assert!(err.to_string().contains("is not KEY=VALUE"), "{err}");
         let cli = Cli::try_parse_from(["probe", "rules", "rollback", "app", "Svc", "3"]).unwrap();
         assert!(matches!(cli.command, Command::Rules(RulesCommand::Rollback { revision: 3, .. })));
+    }
+
+    #[test]
+    fn limit_commands_take_a_document_or_flags() {
+        let cli = Cli::try_parse_from([
+            "probe",
+            "limits",
+            "set",
+            "app",
+            "Svc",
+            "--node",
+            "10.0.0.7:9090",
+            "--method",
+            "echo",
+            "--qps",
+            "200",
+            "--concurrency",
+            "-3",
+            "--adaptive",
+        ])
+        .unwrap();
+        let Command::Limits(LimitsCommand::Set { of, source }) = cli.command else { panic!("set") };
+        assert_eq!(of.node, Some(NodeAddress { ip: "10.0.0.7".into(), port: 9090 }));
+        assert_eq!((source.method.as_deref(), source.adaptive), (Some("echo"), true));
+        assert_eq!(
+            (source.qps.unwrap().as_u64(), source.concurrency.unwrap().as_i64()),
+            (Some(200), Some(-3))
+        );
+        let cli =
+            Cli::try_parse_from(["probe", "limits", "set", "app", "Svc", "--text", "{}", "--json"]).unwrap();
+        assert!(cli.global.json);
+        let Command::Limits(LimitsCommand::Set { source, .. }) = cli.command else { panic!("set") };
+        assert_eq!(source.text.as_deref(), Some("{}"));
+        let cli =
+            Cli::try_parse_from(["probe", "limits", "clear", "app", "Svc", "--node", "[::1]:80"]).unwrap();
+        let Command::Limits(LimitsCommand::Clear(of)) = cli.command else { panic!("clear") };
+        assert_eq!(of.node, Some(NodeAddress { ip: "::1".into(), port: 80 }));
+        assert!(matches!(
+            Cli::try_parse_from(["probe", "limits", "show", "app"]).unwrap().command,
+            Command::Limits(LimitsCommand::Show { service: None, .. })
+        ));
+
+        for bad in [
+            &["probe", "limits", "set", "app", "Svc"][..],
+            &["probe", "limits", "set", "app", "Svc", "--file", "f.json", "--qps", "5"],
+            &["probe", "limits", "set", "app", "Svc", "--text", "{}", "--adaptive"],
+            &["probe", "limits", "set", "app", "Svc", "--qps", "many"],
+            &["probe", "limits", "clear", "app", "Svc", "--node", "10.0.0.7"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The `probe` command line: apps, services, nodes, traffic rules, the audit log, the web console,
-//! IDL.
+//! The `probe` command line: apps, services, nodes, traffic rules, request limits, the audit log,
+//! the web console, IDL.
 //!
 //! ```text
 //! probe apps add order_app --owner alice        # register an app (audited)
@@ -9,13 +9,15 @@
 //! probe nodes disable order_app/Order_10.0.0.7_9090
 //! probe rules validate order_app Order canary.json  # located problems; exit status 1 if any
 //! probe rules set order_app Order canary.json       # the next revision (audited)
+//! probe limits set order_app Order --qps 1000 --concurrency 64   # on every node (audited)
+//! probe limits show order_app Order             # each node's limits and refused calls
 //! probe db migrate --dry-run                    # what probe would add to the design's database
 //! ```
 //!
 //! Every subcommand prints a table for people, or one JSON document with `--json`. Errors go to
 //! stderr as text, say what to do, and make the exit code non-zero; a rule refused by `probe rules
-//! validate|preview|set` is a report of its problems with exit status 1 (text on stderr, or the JSON
-//! document on stdout with `--json`). Changes go through
+//! validate|preview|set`, or limits refused by `probe limits set`, is a report of its problems with
+//! exit status 1 (text on stderr, or the JSON document on stdout with `--json`). Changes go through
 //! [`Operator`](probe_runtime::registry::Operator), which records them in the audit log under
 //! `--actor` (by default `cli:$USER@$HOSTNAME`).
 
@@ -27,6 +29,7 @@ pub mod context;
 pub mod db;
 pub mod env;
 pub mod idl;
+pub mod limits;
 pub mod locate;
 pub mod node_ops;
 pub mod node_ref;
@@ -55,8 +58,8 @@ type Outcome = Result<Option<Report>, Failure>;
 enum Failure {
     /// IDL diagnostics, printed as they are to stderr.
     Diagnostics(String),
-    /// The problems of a rule that was refused: the text to stderr, or the JSON document to
-    /// stdout with `--json`.
+    /// The problems of a rule or of limits that were refused: the text to stderr, or the JSON
+    /// document to stdout with `--json`.
     Problems(Report),
 }
 
@@ -119,6 +122,9 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Nodes(command) => nodes_command(ctx, command).await?,
         Command::Rules(command) => {
             return Ok(rules::run(ctx, command).await?.map(Some).map_err(Failure::Problems));
+        }
+        Command::Limits(command) => {
+            return Ok(limits::run(ctx, command).await?.map(Some).map_err(Failure::Problems));
         }
         Command::Db(DbCommand::Status) => db::status(&ctx.config()?).await?,
         Command::Db(DbCommand::Migrate { dry_run }) => db::migrate(&ctx.config()?, dry_run).await?,

@@ -1,5 +1,6 @@
-//! `probe nodes list APPKEY`: an app's nodes, running or only stored, with their settings and the
-//! live metrics their servers publish. HOST and PORT are what clients dial (the node data's);
+//! `probe nodes list APPKEY`: an app's nodes, running or only stored, with their settings, their
+//! request limits and the live metrics their servers publish (calls the limits refused among
+//! them). HOST and PORT are what clients dial (the node data's);
 //! nodes whose data disagrees with their name, or whose weight is above the console's maximum, get
 //! a note under the table ([`node_notes`](crate::node_notes)).
 
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::output::time::{now_secs, rfc3339, utc_ago};
 use super::output::{Align, Report, Table, decimal, or_dash, yes_no};
+use crate::node_limits;
 use crate::node_notes::{dialed, effective, notes};
 
 fn data_json(data: Option<&NodeData>) -> Value {
@@ -42,6 +44,9 @@ fn node_json(view: &NodeView, metrics: Option<&NodeMetrics>) -> Value {
         "started_at_utc": started_at.map(rfc3339),
         "settings": data_json(view.settings.as_ref()),
         "live_data": data_json(view.live.as_ref()),
+        "limits": node_limits::of_node(view),
+        "limits_summary": node_limits::shown(node_limits::of_node(view)),
+        "refused": metrics.map(|m| m.refused),
         "metrics": metrics.map_or(Value::Null, |m| serde_json::to_value(m).unwrap_or(Value::Null)),
     })
 }
@@ -80,7 +85,12 @@ fn node_row(view: &NodeView, metrics: Option<&NodeMetrics>) -> Vec<String> {
         data.and_then(|d| d.started_at).map_or_else(|| "-".to_owned(), utc_ago),
         decimal(metrics.map(|m| m.qps), ""),
         metrics.map_or_else(|| "-".to_owned(), |m| format!("{} ({:.1}%)", m.errors, m.error_rate * 100.0)),
+        metrics.map_or_else(|| "-".to_owned(), node_limits::refused),
         decimal(metrics.map(|m| m.p99_ms), "ms"),
+        match node_limits::of_node(view) {
+            None if node_limits::stored_if_different(view).is_none() => "-".to_owned(),
+            _ => node_limits::cell(view),
+        },
     ]
 }
 
@@ -130,7 +140,9 @@ pub async fn list(op: &Operator, appkey: &str) -> Result<Report> {
             ("STARTED", Align::Left),
             ("QPS", Align::Right),
             ("ERRORS", Align::Right),
+            ("REFUSED", Align::Right),
             ("P99", Align::Right),
+            ("LIMITS", Align::Left),
         ]);
         for (i, view) in views.iter().enumerate() {
             table.row(node_row(view, metric(i)));
@@ -193,18 +205,21 @@ mod tests {
         live.version = Some("0.1.0".into());
         live.started_at = Some(1_714_566_896);
         live.weight = 70.into();
+        live.limits = Some(serde_json::json!({"qps": 50, "methods": {"get": {"concurrency": 4}}}));
         let session = backends.registry.session().await.unwrap();
         session.register(&running, &live).await.unwrap();
         backends.settings.put(&running, &NodeData::new("10.0.0.1", 9001)).await.unwrap();
         backends.settings.put(&stopped, &NodeData::new("10.0.0.2", 9002)).await.unwrap();
-        let metrics = NodeMetrics {
+        let mut metrics = NodeMetrics {
             calls: 200,
             errors: 2,
             qps: 40.0,
             error_rate: 0.01,
             p99_ms: 3.25,
+            refused: 7,
             ..NodeMetrics::default()
         };
+        metrics.refused_by_reason.insert("qps".into(), 7);
         backends.metrics.publish(&running, &metrics, Duration::from_secs(60)).await.unwrap();
 
         let report = list(&Operator::new(backends), "shop").await.unwrap();
@@ -223,8 +238,17 @@ mod tests {
             "{}",
             report.text
         );
-        assert!(lines[2].ends_with("40.0  2 (1.0%)  3.2ms"), "{}", report.text);
-        assert!(lines[3].contains("no"), "{}", report.text);
+        assert!(
+            lines[2].ends_with("40.0  2 (1.0%)  7 (qps 7)  3.2ms  qps 50; get: concurrency 4 (stored none)"),
+            "{}",
+            report.text
+        );
+        assert!(lines[3].contains("no") && lines[3].ends_with("-  -"), "{}", report.text);
+        assert_eq!(nodes[0]["limits"]["qps"], 50);
+        assert_eq!(nodes[0]["limits_summary"], "qps 50; get: concurrency 4");
+        assert_eq!((nodes[0]["refused"].clone(), nodes[1]["refused"].clone()), (json!(7), Value::Null));
+        assert_eq!(nodes[0]["metrics"]["refused_by_reason"]["qps"], 7);
+        assert_eq!(nodes[1]["limits"], Value::Null);
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ pub use summary::summary;
 use super::args::{RuleOf, RulesCommand};
 use super::context::Context;
 use super::output::{Align, Report, Table};
-use document::{problems_json, problems_text};
+pub(crate) use document::{problems_json, problems_text};
 use summary::revision_summary;
 
 /// A command's report, or (`Err`) the report of a rule it refused: exit status 1.

@@ -13,6 +13,7 @@ const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const CONSOLE_JS: &str = include_str!("../../assets/console.js");
 const CHART_JS: &str = include_str!("../../assets/chart.js");
 const RULES_JS: &str = include_str!("../../assets/rules.js");
+const LIMITS_JS: &str = include_str!("../../assets/limits.js");
 const CONSOLE_CSS: &str = include_str!("../../assets/console.css");
 const FAVICON_SVG: &str = include_str!("../../assets/favicon.svg");
 
@@ -37,6 +38,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/assets/console.js", get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }))
         .route("/assets/chart.js", get(|| async { asset("text/javascript; charset=utf-8", CHART_JS) }))
         .route("/assets/rules.js", get(|| async { asset("text/javascript; charset=utf-8", RULES_JS) }))
+        .route("/assets/limits.js", get(|| async { asset("text/javascript; charset=utf-8", LIMITS_JS) }))
         .route("/assets/console.css", get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }))
         .route("/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }))
 }

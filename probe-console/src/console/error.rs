@@ -1,8 +1,9 @@
 //! API errors: each is a status code and a JSON body `{"error": "..."}` that says what failed and
 //! what to do about it.
 //!
-//! A rule refused for its problems is 422 with the located problems beside the message
-//! ([`ApiError::refused`]); a stale compare-and-set write is 409, an unknown rule revision 404.
+//! A rule or request limits refused for their problems are 422 with the located problems beside
+//! the message ([`ApiError::refused`]); a stale compare-and-set write is 409, an unknown rule
+//! revision or a service without nodes 404.
 //!
 //! A backend's own error text names database users, hosts and databases: admins see it, viewers
 //! get [`BACKEND_FAILED`] instead (the detail goes to the log). [`ApiError::into_response`] marks
@@ -79,7 +80,8 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, message)
     }
 
-    /// 422: a rule refused for `problems` (a JSON list, each located); nothing was written.
+    /// 422: a rule or limits refused for `problems` (a JSON list, each located); nothing was
+    /// written.
     pub fn refused(message: impl Into<String>, problems: serde_json::Value) -> Self {
         ApiError { problems: Some(problems), ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, message) }
     }
@@ -116,11 +118,11 @@ impl From<BackendError> for ApiError {
 impl From<OperatorError> for ApiError {
     fn from(err: OperatorError) -> Self {
         match err {
-            OperatorError::UnknownNode(_) | OperatorError::UnknownRevision { .. } => {
-                ApiError::not_found(err.to_string())
-            }
+            OperatorError::UnknownNode(_)
+            | OperatorError::UnknownRevision { .. }
+            | OperatorError::NoNodes { .. } => ApiError::not_found(err.to_string()),
             // Handlers that hold the document locate the problems themselves ([`ApiError::refused`]).
-            OperatorError::RuleRefused { .. } => {
+            OperatorError::RuleRefused { .. } | OperatorError::LimitsRefused { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, err.to_string())
             }
             OperatorError::Backend(backend) => backend.into(),
@@ -213,5 +215,11 @@ mod tests {
             vec![probe_runtime::rules::RuleError { at: "/versions".into(), message: "sum".into() }];
         let refused = OperatorError::RuleRefused { target: "shop/Order".into(), problems };
         assert_eq!(ApiError::from(refused).status, StatusCode::UNPROCESSABLE_ENTITY);
+        let problems =
+            vec![probe_runtime::limits::LimitError { at: "/qps".into(), message: "above 0".into() }];
+        let refused = OperatorError::LimitsRefused { target: "shop/Order".into(), problems };
+        assert_eq!(ApiError::from(refused).status, StatusCode::UNPROCESSABLE_ENTITY);
+        let none = OperatorError::NoNodes { appkey: "shop".into(), service: "Order".into() };
+        assert_eq!(ApiError::from(none).status, StatusCode::NOT_FOUND);
     }
 }

@@ -6,8 +6,9 @@ use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use probe_runtime::rules::RuleError;
 use serde_json::{Value, json};
+
+use crate::located::{Located, bare_message, syntax_position};
 
 /// A rule document: where it came from, for messages, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,27 +37,20 @@ impl RuleFile {
 
 /// The line and column of a problem in JSON that does not parse (`line L, column C`); `None` for a
 /// problem at a JSON pointer.
-pub fn line_column(problem: &RuleError) -> Option<(usize, usize)> {
-    let (line, column) = problem.at.strip_prefix("line ")?.split_once(", column ")?;
-    Some((line.parse().ok()?, column.parse().ok()?))
-}
-
-/// The message without the ` at line L column C` serde_json ends it with.
-fn message(problem: &RuleError, line: usize, column: usize) -> &str {
-    let suffix = format!(" at line {line} column {column}");
-    problem.message.strip_suffix(suffix.as_str()).unwrap_or(&problem.message)
+pub fn line_column(problem: &impl Located) -> Option<(usize, usize)> {
+    syntax_position(problem.at())
 }
 
 /// One line per problem of the document `source` from `label`, in order; a problem with a line
 /// and column is followed by that source line and a caret under the column.
-pub fn problems_text(label: &str, source: &str, problems: &[RuleError]) -> String {
+pub fn problems_text(label: &str, source: &str, problems: &[impl Located]) -> String {
     let mut out = String::new();
     for problem in problems {
         let Some((line, column)) = line_column(problem) else {
-            out.push_str(&format!("{label}: {}: {}\n", problem.at, problem.message));
+            out.push_str(&format!("{label}: {}: {}\n", problem.at(), problem.message()));
             continue;
         };
-        out.push_str(&format!("{label}:{line}:{column}: {}\n", message(problem, line, column)));
+        out.push_str(&format!("{label}:{line}:{column}: {}\n", bare_message(problem, line, column)));
         if let Some(text) = line.checked_sub(1).and_then(|i| source.lines().nth(i)) {
             // serde_json counts columns in bytes; the caret goes under the character.
             let before = text.char_indices().take_while(|(i, _)| i + 1 < column).count();
@@ -69,23 +63,23 @@ pub fn problems_text(label: &str, source: &str, problems: &[RuleError]) -> Strin
 }
 
 /// The problems for `--json`: where (`at`, and `line` and `column`, or `pointer`) and what.
-pub fn problems_json(problems: &[RuleError]) -> Vec<Value> {
+pub fn problems_json(problems: &[impl Located]) -> Vec<Value> {
     problems
         .iter()
         .map(|problem| match line_column(problem) {
             Some((line, column)) => json!({
-                "at": problem.at,
+                "at": problem.at(),
                 "line": line,
                 "column": column,
                 "pointer": null,
-                "message": message(problem, line, column),
+                "message": bare_message(problem, line, column),
             }),
             None => json!({
-                "at": problem.at,
+                "at": problem.at(),
                 "line": null,
                 "column": null,
-                "pointer": problem.at,
-                "message": problem.message,
+                "pointer": problem.at(),
+                "message": problem.message(),
             }),
         })
         .collect()

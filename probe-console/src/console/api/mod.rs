@@ -18,13 +18,18 @@
 //! | `POST /api/rules/{appkey}/{service}/preview {text, tags, headers}` | any | each node's share now and under text |
 //! | `POST /api/rules/{appkey}/{service}/apply {text, expected_version}` | admin | the next revision (422, 409) |
 //! | `POST /api/rules/{appkey}/{service}/rollback {revision}` | admin | an earlier revision again (404)   |
+//! | `GET /api/limits/{appkey}/{service}`   | any    | each node's request limits and refused calls      |
+//! | `PUT /api/limits/{appkey}/{service}?node= {text}` | admin | sets the limits of a node or of every node (422, 404) |
+//! | `DELETE /api/limits/{appkey}/{service}?node=` | admin | clears them                                |
 //! | `GET /api/audit?limit=`                | any    | the latest changes, newest first                  |
 //! | `GET /api/events?app=&env=`            | any    | server-sent events: `changed`, `tick`             |
 //!
-//! `{node}` is the node's Redis field `appkey|env|service|ip|port`, URL-encoded. The rules
-//! endpoints take `?env=` like the nodes table ([`rules`] says what they answer).
+//! `{node}` is the node's Redis field `appkey|env|service|ip|port`, URL-encoded. The rules and
+//! limits endpoints take `?env=` like the nodes table ([`rules`] and [`limits`] say what they
+//! answer); `?node=IP:PORT` names one node of the service for the limits.
 
 mod apps;
+pub mod limits;
 mod nodes;
 pub mod rules;
 pub mod view;
@@ -61,6 +66,7 @@ pub fn routes(state: &ConsoleState) -> Router<ConsoleState> {
         .route("/rules/{appkey}/{service}/preview", post(rules::preview))
         .route("/rules/{appkey}/{service}/apply", post(rules::apply))
         .route("/rules/{appkey}/{service}/rollback", post(rules::rollback))
+        .route("/limits/{appkey}/{service}", get(limits::show).put(limits::set).delete(limits::clear))
         .route("/audit", get(audit))
         .route("/events", get(live::events))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

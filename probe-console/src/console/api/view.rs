@@ -3,8 +3,9 @@
 use probe_runtime::registry::layout::{NodeData, NodeKey, UnusableNode, Weight};
 use probe_runtime::registry::{App, NodeChange, NodeMetrics, NodeView};
 use serde::Serialize;
+use serde_json::Value;
 
-use crate::node_notes;
+use crate::{node_limits, node_notes};
 
 /// A registered app.
 #[derive(Debug, Serialize)]
@@ -64,8 +65,16 @@ pub struct NodeJson {
     pub settings: Option<NodeData>,
     /// What the registry (ZooKeeper) holds.
     pub live: Option<NodeData>,
-    /// The latest metrics window (with its per-method breakdown), when the node published one
-    /// recently.
+    /// The request limits that count for the node: the live node's while it runs (what its
+    /// provider applies), else the stored ones; `None` when it has none.
+    pub limits: Option<Value>,
+    /// `limits` on one line (`qps 1000 (burst 50), concurrency 64; echo: qps 200`), or `none`,
+    /// with the stored limits after it when they differ from the live node's.
+    pub limits_summary: String,
+    /// Calls the node's limits refused in its latest metrics window; `None` without a window.
+    pub refused: Option<u64>,
+    /// The latest metrics window (with its per-method breakdown and refusals by reason), when the
+    /// node published one recently.
     pub metrics: Option<NodeMetrics>,
 }
 
@@ -92,6 +101,9 @@ impl NodeJson {
             started_at: view.live.as_ref().and_then(|d| d.started_at),
             protocol: view.live.as_ref().and_then(|d| d.protocol.clone()),
             transport: view.live.as_ref().and_then(|d| d.transport.clone()),
+            limits: node_limits::of_node(&view).cloned(),
+            limits_summary: node_limits::cell(&view),
+            refused: metrics.as_ref().map(|m| m.refused),
             metrics,
             settings: view.settings,
             live: view.live,

@@ -2,6 +2,7 @@
 //! 400/404/409/415 with JSON bodies.
 
 use axum::http::StatusCode;
+use probe_runtime::registry::Operator;
 use serde_json::json;
 
 use super::*;
@@ -82,6 +83,19 @@ async fn nodes_show_settings_live_data_and_metrics() {
     assert_eq!((metrics["p50_ms"].as_f64(), metrics["p99_ms"].as_f64()), (Some(1.5), Some(6.5)));
     assert_eq!(metrics["error_rate"].as_f64(), Some(0.01));
     assert_eq!(node["settings"]["weight"], 10);
+    // Refused calls of the latest window; limits set on the node.
+    assert_eq!(
+        (node["refused"].clone(), metrics["refused_by_reason"].clone()),
+        (json!(3), json!({ "concurrency": 3 }))
+    );
+    assert_eq!((node["limits"].clone(), node["limits_summary"].clone()), (json!(null), json!("none")));
+    let limits = probe_runtime::limits::RequestLimits::parse(r#"{"concurrency": 2}"#).unwrap();
+    Operator::new(f.backends.clone()).set_limits(&f.key, Some(&limits)).await.unwrap();
+    let (_, body) = get(&f.app, &format!("/api/apps/{APP}/nodes"), A).await;
+    assert_eq!(
+        (body["nodes"][0]["limits"].clone(), body["nodes"][0]["limits_summary"].clone()),
+        (json!({ "concurrency": 2 }), json!("concurrency 2"))
+    );
 
     let (status, body) = get(&f.app, "/api/apps/no_such_app/nodes", A).await;
     assert_eq!((status, body["nodes"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));

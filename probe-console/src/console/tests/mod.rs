@@ -6,6 +6,7 @@ mod hostile;
 mod limit;
 mod live;
 mod login;
+mod request_limits;
 mod rules;
 
 use std::time::Duration;
@@ -63,7 +64,8 @@ async fn fixture() -> Fixture {
     session.register(&key, &live).await.unwrap();
     backends.settings.put(&key, &NodeData::new("127.0.0.1", 7001)).await.unwrap();
     for (i, p99) in [4.0, 6.5].into_iter().enumerate() {
-        let window = NodeMetrics {
+        // The latest window has 3 calls refused by the node's concurrency limit.
+        let mut window = NodeMetrics {
             at_ms: 1_700_000_000_000 + i as u64 * 5_000,
             window_ms: 5_000,
             calls: 500,
@@ -73,7 +75,12 @@ async fn fixture() -> Fixture {
             p50_ms: 1.5,
             p99_ms: p99,
             methods: Vec::new(),
+            refused: 3 * i as u64,
+            ..NodeMetrics::default()
         };
+        if window.refused > 0 {
+            window.refused_by_reason.insert("concurrency".into(), window.refused);
+        }
         backends.metrics.publish(&key, &window, Duration::from_secs(60)).await.unwrap();
     }
     let state = ConsoleState::new(&options(), backends.clone()).unwrap();

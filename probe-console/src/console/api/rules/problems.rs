@@ -1,14 +1,16 @@
-//! A rule's problems as an editor wants them: every problem at a line and column of the document
-//! (1-based, columns counted in characters), whether serde_json located it (JSON that does not
-//! parse: `line L, column C`, columns in bytes) or the rule's checks did (a JSON pointer such as
-//! `/versions/1/share`, found here by walking the document to the value it names).
+//! A document's problems (a rule's, or request limits') as an editor wants them: every problem at a
+//! line and column of the document (1-based, columns counted in characters), whether serde_json
+//! located it (JSON that does not parse: `line L, column C`, columns in bytes) or the document's
+//! checks did (a JSON pointer such as `/versions/1/share`, found here by walking the document to
+//! the value it names).
 //!
 //! No JSON crate reports where a value is (serde_json forgets positions once parsed), so the walk is
 //! a small scanner over a document that already parsed; it never recurses and stops at anything it
 //! does not expect.
 
-use probe_runtime::rules::RuleError;
 use serde::Serialize;
+
+use crate::located::{Located, bare_message, syntax_position};
 
 /// One problem of a document, located.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,34 +27,26 @@ pub struct Problem {
 }
 
 /// `problems` located in `text`, in order.
-pub fn locate(text: &str, problems: &[RuleError]) -> Vec<Problem> {
+pub fn locate(text: &str, problems: &[impl Located]) -> Vec<Problem> {
     problems.iter().map(|problem| locate_one(text, problem)).collect()
 }
 
-fn locate_one(text: &str, problem: &RuleError) -> Problem {
-    if let Some((line, byte_column)) = syntax_position(&problem.at) {
-        let suffix = format!(" at line {line} column {byte_column}");
-        let message = problem.message.strip_suffix(suffix.as_str()).unwrap_or(&problem.message);
+fn locate_one(text: &str, problem: &impl Located) -> Problem {
+    if let Some((line, byte_column)) = syntax_position(problem.at()) {
         return Problem {
             line: Some(line),
             column: Some(char_column(text, line, byte_column)),
             pointer: None,
-            message: message.to_owned(),
+            message: bare_message(problem, line, byte_column).to_owned(),
         };
     }
-    let place = pointer_position(text, &problem.at);
+    let place = pointer_position(text, problem.at());
     Problem {
         line: place.map(|(line, _)| line),
         column: place.map(|(_, column)| column),
-        pointer: Some(problem.at.clone()),
-        message: problem.message.clone(),
+        pointer: Some(problem.at().to_owned()),
+        message: problem.message().to_owned(),
     }
-}
-
-/// serde_json's `line L, column C`.
-fn syntax_position(at: &str) -> Option<(usize, usize)> {
-    let (line, column) = at.strip_prefix("line ")?.split_once(", column ")?;
-    Some((line.parse().ok()?, column.parse().ok()?))
 }
 
 /// The character column of serde_json's byte `column` on `line` (both 1-based; serde_json says

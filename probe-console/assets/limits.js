@@ -1,0 +1,120 @@
+// The request-limits panel of one node: its limits document in an editor, the service's methods,
+// and Apply (to the node, or to every node of its service) and Clear. A refused document lists
+// each problem at its line:column. console.js opens it from a node's Limits button and lends its
+// helpers; every text from the API goes in through el() (textContent), never as HTML.
+'use strict';
+
+window.ProbeLimits = (() => {
+  let ui = null; // helpers from console.js: api, el, showError, isAdmin, env, changed
+  const panel = { appkey: null, service: null, address: null, env: null };
+  const $ = (id) => document.getElementById(id);
+  // `/limits/{appkey}/{service}?env=[&node=]`: the node's when `scope` is `node`.
+  function url(scope) {
+    const params = new URLSearchParams({ env: panel.env });
+    if (scope === 'node') params.set('node', panel.address);
+    return `/limits/${encodeURIComponent(panel.appkey)}/${encodeURIComponent(panel.service)}?${params}`;
+  }
+
+  function status(state, text) {
+    $('limits-status').dataset.state = state;
+    $('limits-status').textContent = ui.visible(text);
+  }
+
+  // Puts the caret at line:column (1-based, in characters) of the editor.
+  function caret(line, column) {
+    const editor = $('limits-text');
+    const lines = editor.value.split('\n');
+    let offset = 0;
+    for (let i = 0; i < line - 1 && i < lines.length; i++) offset += lines[i].length + 1;
+    offset += [...(lines[line - 1] || '')].slice(0, Math.max(column - 1, 0)).join('').length;
+    editor.focus();
+    editor.setSelectionRange(offset, offset);
+  }
+
+  function showProblems(problems) {
+    $('limits-problems').replaceChildren(...(problems || []).map((p) => ui.el('li',
+      { dataset: { line: String(p.line ?? ''), pointer: p.pointer ?? '' }, title: 'show in the editor',
+        onclick: () => { if (p.line) caret(p.line, p.column); } },
+      ui.el('span', { className: 'loc' }, p.line ? `${p.line}:${p.column}` : '–'), ' ',
+      ...(p.pointer ? [ui.el('code', {}, p.pointer), ' '] : []), p.message)));
+  }
+
+  // Reads the service's methods and the node's limits into the editor.
+  async function load() {
+    const data = await ui.api('GET', url('service'));
+    const node = data.nodes.find((n) => n.address === panel.address);
+    $('limits-methods').textContent = ui.visible(data.methods.length
+      ? `methods: ${data.methods.join(', ')}` : 'no running node declares its methods: method names are not checked');
+    $('limits-now').textContent = ui.visible(node ? `now: ${node.summary}` : 'now: none');
+    $('limits-text').value = node && node.limits ? JSON.stringify(node.limits, null, 2) : '';
+  }
+
+  async function run(button, action) {
+    button.disabled = true;
+    try {
+      await action();
+    } catch (err) {
+      if (err.status === 422 && err.data && err.data.problems) {
+        showProblems(err.data.problems);
+        status('problems', err.message);
+      } else {
+        status('error', err.message);
+        ui.showError(err);
+      }
+    } finally {
+      button.disabled = !ui.isAdmin();
+    }
+  }
+
+  function done(answer, what) {
+    showProblems([]);
+    const where = `${answer.changes.length} node(s)`;
+    status('applied', `${what} on ${where}: ${answer.summary}${answer.audit_warning ? `; ${answer.audit_warning}` : ''}`);
+    if (answer.audit_warning) ui.showError(new Error(`limits: ${answer.audit_warning}`));
+    $('limits-section').dataset.applied = answer.summary;
+    return Promise.all([load(), ui.changed()]);
+  }
+
+  const scope = () => $('limits-scope').value;
+
+  function apply() {
+    return run($('limits-apply'), async () => {
+      const answer = await ui.api('PUT', url(scope()), { text: $('limits-text').value || '{}' });
+      await done(answer, 'applied');
+    });
+  }
+
+  function clear() {
+    return run($('limits-clear'), async () => {
+      const answer = await ui.api('DELETE', url(scope()));
+      await done(answer, 'cleared');
+    });
+  }
+
+  // Opens the panel for node `n` of the nodes table (its service, address and id).
+  function open(appkey, n) {
+    Object.assign(panel, { appkey, service: n.service, address: `${n.ip}:${n.name_port}`, env: ui.env() });
+    $('limits-target').textContent = ui.visible(n.id);
+    $('limits-section').dataset.node = n.node;
+    delete $('limits-section').dataset.applied;
+    showProblems([]);
+    status('', '');
+    $('limits-section').hidden = false;
+    for (const button of $('limits-section').querySelectorAll('[data-admin-only]')) button.disabled = !ui.isAdmin();
+    load().catch(ui.showError);
+  }
+
+  function close() {
+    Object.assign(panel, { appkey: null, service: null, address: null });
+    $('limits-section').hidden = true;
+  }
+
+  function setup(helpers) {
+    ui = helpers;
+    $('limits-apply').addEventListener('click', apply);
+    $('limits-clear').addEventListener('click', clear);
+    $('limits-close').addEventListener('click', close);
+  }
+
+  return { setup, open, close };
+})();
