@@ -1,10 +1,12 @@
 //! Client fault tolerance over real servers on loopback and the embedded registry: a node's
 //! circuit breaker opens after the configured failures, half-opens after its back-off and closes
 //! on a good trial; hedged requests go to another node when the first is slow, for idempotent
-//! methods only; the client's own QPS limit refuses calls unsent.
+//! methods only; the client's own QPS limit refuses calls unsent. The configuration's settings
+//! reach the cluster options, and a discovered channel times methods out as they say.
 
 mod server_support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context as TaskContext, Poll};
@@ -13,11 +15,12 @@ use std::time::{Duration, Instant};
 use probe_runtime::Error;
 use probe_runtime::balance::{BreakerConfig, BreakerState, CircuitBreaker};
 use probe_runtime::client::{CallOptions, Channel, ClusterOptions, ClusterTransport, HedgeConfig};
+use probe_runtime::config::{ClientConfig, Config};
 use probe_runtime::discovery::ServiceRoutes;
 use probe_runtime::middleware::{BoxError, ServerCall};
 use probe_runtime::registry::embedded::Embedded;
 use probe_runtime::registry::layout::{Env, NodeData, NodeKey};
-use probe_runtime::registry::{Registry, RegistrySession};
+use probe_runtime::registry::{Backends, Registry, RegistrySession};
 use probe_runtime::server::{Server, ServerHandle};
 use probe_runtime::service::{BoxFuture, Reply};
 use server_support::*;
@@ -258,5 +261,71 @@ async fn the_clients_own_qps_limit_refuses_calls_unsent() {
         ok
     };
     assert!((2..=13).contains(&later), "{later} calls went after 250 ms");
+    drop(session);
+}
+
+/// Every backend embedded, and `extra`, as variables.
+fn client_config(extra: &[(&'static str, &'static str)]) -> ClientConfig {
+    let embedded =
+        [("PROBE_ZOOKEEPER", "embedded"), ("PROBE_REDIS", "embedded"), ("PROBE_MYSQL", "embedded")];
+    Config::from_vars(embedded.iter().chain(extra).copied()).unwrap().client
+}
+
+#[test]
+fn cluster_options_take_the_fault_tolerance_settings_of_the_configuration() {
+    let config = client_config(&[
+        ("PROBE_CLIENT_METHOD_TIMEOUTS", "Echo.slow=150,echo=2000"),
+        ("PROBE_CLIENT_QPS_LIMIT", "40"),
+        ("PROBE_CLIENT_HEDGE_PERCENTILE", "0.9"),
+        ("PROBE_CLIENT_BREAKER_FAILURES", "3"),
+        ("PROBE_CLIENT_BREAKER_ERROR_RATE", "0.25"),
+    ]);
+    let options = ClusterOptions::from_config(&config);
+    assert_eq!(options.breaker, BreakerConfig { failures: 3, error_rate: 0.25, ..BreakerConfig::default() });
+    assert_eq!(options.hedge, Some(HedgeConfig { percentile: 0.9, ..HedgeConfig::default() }));
+    assert_eq!(options.qps_limit, Some(40.0));
+    let expected = BTreeMap::from([
+        ("Echo.slow".to_owned(), Duration::from_millis(150)),
+        ("echo".to_owned(), Duration::from_secs(2)),
+    ]);
+    assert_eq!(options.method_timeouts, expected);
+
+    let defaults = ClusterOptions::default();
+    assert_eq!(
+        (defaults.breaker, defaults.hedge, defaults.qps_limit),
+        (BreakerConfig::default(), None, None)
+    );
+    assert!(defaults.method_timeouts.is_empty());
+}
+
+#[tokio::test]
+async fn a_discovered_channel_times_a_slow_call_out_at_the_configured_method_timeout() {
+    let embedded = Embedded::new();
+    let backends = Backends::embedded(Env::Dev, &embedded);
+    let session = embedded.registry.session().await.unwrap();
+    let (service, _) = Echo::new("Echo", "");
+    let server = start(Server::builder().add_service(service)).await;
+    register(session.as_ref(), "timeout_app", server.local_addr()).await;
+    let slow = |delay_ms| EchoArgs { msg: "zz".into(), delay_ms };
+
+    // `Echo.slow` from the configuration, over the bare `slow` and the 30 s call timeout.
+    let config = client_config(&[("PROBE_CLIENT_METHOD_TIMEOUTS", "Echo.slow=150,slow=5000")]);
+    let options = ClusterOptions::from_config(&config);
+    let channel = Channel::discover(&backends, "timeout_app", "Echo", options).await.unwrap();
+    assert_eq!(echo(&channel, "up").await.unwrap(), "up", "other methods keep the call timeout");
+    let started = Instant::now();
+    let result: Result<Option<EchoResult>, Error> = channel.call("Echo", "slow", &slow(3000), CALL).await;
+    assert!(matches!(result, Err(Error::Timeout { timeout_ms: 150, .. })), "{result:?}");
+    assert!(started.elapsed() < Duration::from_millis(2000), "waited {:?}", started.elapsed());
+    // Within its timeout the call is answered.
+    assert_eq!(call(&channel, "Echo", "slow", slow(10)).await.unwrap(), "zz");
+
+    // The builder's, by a bare method name.
+    let options = ClusterOptions::default().method_timeout("slow", Duration::from_millis(100));
+    let channel = Channel::discover(&backends, "timeout_app", "Echo", options).await.unwrap();
+    let started = Instant::now();
+    let result: Result<Option<EchoResult>, Error> = channel.call("Echo", "slow", &slow(3000), CALL).await;
+    assert!(matches!(result, Err(Error::Timeout { timeout_ms: 100, .. })), "{result:?}");
+    assert!(started.elapsed() < Duration::from_millis(2000), "waited {:?}", started.elapsed());
     drop(session);
 }

@@ -1,7 +1,7 @@
 //! A transport over every node of a discovered service: balancing, fail-over, bounded retries and
 //! ejection of failing nodes.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -52,6 +52,9 @@ pub struct ClusterOptions {
     /// Retries allowed on top of the calls made.
     pub retry_budget: RetryBudgetConfig,
     /// When failing nodes are taken out, and how they come back: each node's circuit breaker.
+    /// Default [`BreakerConfig::default`], its failures and error rate from `client.breaker_failures`
+    /// and `client.breaker_error_rate` (`PROBE_CLIENT_BREAKER_FAILURES`,
+    /// `PROBE_CLIENT_BREAKER_ERROR_RATE`).
     pub breaker: BreakerConfig,
     /// Methods to treat as idempotent on top of those marked `(probe.idempotent)` in the IDL.
     pub idempotent_methods: HashSet<String>,
@@ -66,11 +69,19 @@ pub struct ClusterOptions {
     /// This client's tags (`zone`, ...), for rules with tag affinity. Default none
     /// (`client.tags`, `PROBE_CLIENT_TAGS`).
     pub tags: crate::rules::Tags,
-    /// Backup requests for idempotent methods. Default off.
+    /// Backup requests for idempotent methods. Default off; `client.hedge_percentile`
+    /// (`PROBE_CLIENT_HEDGE_PERCENTILE`) turns them on with that percentile.
     pub hedge: Option<HedgeConfig>,
     /// The most calls per second this client sends the service; calls over it fail at once with
-    /// [`Error::Limited`], unsent. Default none.
+    /// [`Error::Limited`], unsent. Default none (`client.qps_limit`, `PROBE_CLIENT_QPS_LIMIT`).
     pub qps_limit: Option<f64>,
+    /// Timeouts of single methods, by `Service.method` or a bare `method`, in place of
+    /// `call_timeout` and the IDL's `(probe.timeout_ms = ...)`:
+    /// [`Channel::discover`](super::Channel::discover) sets them on the channel it returns with
+    /// [`Channel::method_timeout`](super::Channel::method_timeout), `Service.method` entries
+    /// before bare ones, so they win. Default none (`client.method_timeouts`,
+    /// `PROBE_CLIENT_METHOD_TIMEOUTS`).
+    pub method_timeouts: BTreeMap<String, Duration>,
 }
 
 /// Hedged (backup) requests: an idempotent call still unanswered after the service's recent
@@ -173,15 +184,26 @@ impl ClusterOptions {
             connect_timeout: config.connect_timeout,
             max_attempts: 3,
             retry_budget: config.retry_budget(),
-            breaker: BreakerConfig::default(),
+            breaker: config.breaker(),
             idempotent_methods: HashSet::new(),
             pool_size: 8,
             metrics: true,
             node_layers: NodeLayers::default(),
             tags: config.tags.clone(),
-            hedge: None,
-            qps_limit: None,
+            hedge: config
+                .hedge_percentile
+                .map(|percentile| HedgeConfig { percentile, ..HedgeConfig::default() }),
+            qps_limit: config.qps_limit,
+            method_timeouts: config.method_timeouts.clone(),
         }
+    }
+
+    /// Times calls of `method` (`Service.method`, or a bare `method` of any service) out after
+    /// `timeout`, on the channel [`Channel::discover`](super::Channel::discover) returns; see
+    /// [`ClusterOptions::method_timeouts`].
+    pub fn method_timeout(mut self, method: impl Into<String>, timeout: Duration) -> Self {
+        self.method_timeouts.insert(method.into(), timeout);
+        self
     }
 
     /// Sends backup requests for idempotent methods (see [`HedgeConfig`]).
@@ -731,7 +753,8 @@ impl Transport for ClusterTransport {
 impl super::Channel {
     /// A channel to every provider of `service` under `appkey` in the backends' env, found and
     /// followed through the registry. Resolves once the current providers are known (there may be
-    /// none yet: calls then fail with [`Error::NoNode`] until one registers).
+    /// none yet: calls then fail with [`Error::NoNode`] until one registers). The options'
+    /// [`method_timeouts`](ClusterOptions::method_timeouts) are set on the channel.
     ///
     /// ```no_run
     /// # async fn run(backends: probe_runtime::registry::Backends) -> Result<(), probe_runtime::registry::BackendError> {
@@ -747,10 +770,11 @@ impl super::Channel {
         backends: &crate::registry::Backends,
         appkey: &str,
         service: &str,
-        options: ClusterOptions,
+        mut options: ClusterOptions,
     ) -> Result<super::Channel, crate::registry::BackendError> {
         let routes =
             ServiceRoutes::watch(Arc::clone(&backends.registry), backends.env, appkey, service).await?;
+        let timeouts = std::mem::take(&mut options.method_timeouts);
         let mut transport = ClusterTransport::new(routes.clone(), options);
         let report = report_rule(
             Arc::clone(&backends.metrics),
@@ -760,7 +784,15 @@ impl super::Channel {
             transport.faults(),
         );
         transport.reporter = Some(tokio::spawn(report).abort_handle());
-        Ok(super::Channel::new(transport))
+        // The channel takes the first match in the order set: `Service.method` before `method`.
+        let (qualified, bare): (Vec<_>, Vec<_>) = timeouts.iter().partition(|(name, _)| name.contains('.'));
+        let channel = qualified
+            .into_iter()
+            .chain(bare)
+            .fold(super::Channel::new(transport), |channel, (name, timeout)| {
+                channel.method_timeout(name, *timeout)
+            });
+        Ok(channel)
     }
 }
 

@@ -1,17 +1,15 @@
 //! The TOML config file: its schema (unknown keys are errors) and its translation into a [`Layer`].
 
-use std::collections::BTreeMap;
-use std::fmt;
 use std::fs;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use toml::Spanned;
 
 use super::error::{ConfigError, Origin};
 use super::layer::Layer;
 use super::setting::Setting;
+use super::toml_value::{MethodTimeoutsValue, NumberOrOff, RedisValue, TagsValue};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,74 +51,11 @@ struct ClientTable {
     connect_timeout_ms: Option<Spanned<i64>>,
     retry_budget_ratio: Option<Spanned<f64>>,
     tags: Option<Spanned<TagsValue>>,
-}
-
-/// `redis = "redis://..."`, `redis = "embedded"` or `redis = ["redis://...", ...]`.
-enum RedisValue {
-    One(String),
-    List(Vec<String>),
-}
-
-impl<'de> Deserialize<'de> for RedisValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct RedisVisitor;
-
-        impl<'de> Visitor<'de> for RedisVisitor {
-            type Value = RedisValue;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a Redis URL, a list of Redis Cluster seed URLs, or \"embedded\"")
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<RedisValue, E> {
-                Ok(RedisValue::One(text.to_owned()))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RedisValue, A::Error> {
-                let mut urls = Vec::new();
-                while let Some(url) = seq.next_element::<String>()? {
-                    urls.push(url);
-                }
-                Ok(RedisValue::List(urls))
-            }
-        }
-
-        deserializer.deserialize_any(RedisVisitor)
-    }
-}
-
-/// `tags = "zone=eu-1,group=blue"` or `tags = { zone = "eu-1", group = "blue" }`.
-enum TagsValue {
-    Text(String),
-    Table(BTreeMap<String, String>),
-}
-
-impl<'de> Deserialize<'de> for TagsValue {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct TagsVisitor;
-
-        impl<'de> Visitor<'de> for TagsVisitor {
-            type Value = TagsValue;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("tags as \"key=value,...\" or a table of strings, { zone = \"eu-1\" }")
-            }
-
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<TagsValue, E> {
-                Ok(TagsValue::Text(text.to_owned()))
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TagsValue, A::Error> {
-                let mut tags = BTreeMap::new();
-                while let Some((key, value)) = map.next_entry::<String, String>()? {
-                    tags.insert(key, value);
-                }
-                Ok(TagsValue::Table(tags))
-            }
-        }
-
-        deserializer.deserialize_any(TagsVisitor)
-    }
+    method_timeouts: Option<Spanned<MethodTimeoutsValue>>,
+    qps_limit: Option<Spanned<NumberOrOff>>,
+    hedge_percentile: Option<Spanned<NumberOrOff>>,
+    breaker_failures: Option<Spanned<i64>>,
+    breaker_error_rate: Option<Spanned<f64>>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -152,6 +87,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
     let (mut server, mut client) = (file.server, file.client);
     let server_tags = server.as_mut().and_then(|server| server.tags.take());
     let client_tags = client.as_mut().and_then(|client| client.tags.take());
+    let method_timeouts = client.as_mut().and_then(|client| client.method_timeouts.take());
     set(Setting::Env, spanned(file.env))?;
     set(Setting::ZooKeeper, spanned(file.zookeeper))?;
     set(Setting::ZkSessionTimeout, spanned(file.zk_session_timeout_ms))?;
@@ -177,6 +113,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         set(Setting::CallTimeout, spanned(client.call_timeout_ms))?;
         set(Setting::ConnectTimeout, spanned(client.connect_timeout_ms))?;
         set(Setting::RetryBudgetRatio, spanned(client.retry_budget_ratio))?;
+        set(Setting::QpsLimit, spanned(client.qps_limit))?;
+        set(Setting::HedgePercentile, spanned(client.hedge_percentile))?;
+        set(Setting::BreakerFailures, spanned(client.breaker_failures))?;
+        set(Setting::BreakerErrorRate, spanned(client.breaker_error_rate))?;
     }
     for (setting, tags) in [(Setting::ServerTags, server_tags), (Setting::ClientTags, client_tags)] {
         let Some(tags) = tags else { continue };
@@ -189,6 +129,22 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
                     let text: Vec<String> = table.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     ConfigError::invalid(setting, origin(span), &text.join(","), problem)
                 })?,
+        }
+    }
+    if let Some(timeouts) = method_timeouts {
+        let span = timeouts.span();
+        match timeouts.into_inner() {
+            MethodTimeoutsValue::Text(text) => layer.set(Setting::MethodTimeouts, &text, &origin(span))?,
+            MethodTimeoutsValue::Table(table) => {
+                let pairs: Vec<(&str, String)> =
+                    table.iter().map(|(m, ms)| (m.as_str(), ms.to_string())).collect();
+                layer.set_method_timeouts(pairs.iter().map(|(m, ms)| (*m, ms.as_str()))).map_err(
+                    |problem| {
+                        let text: Vec<String> = pairs.iter().map(|(m, ms)| format!("{m}={ms}")).collect();
+                        ConfigError::invalid(Setting::MethodTimeouts, origin(span), &text.join(","), problem)
+                    },
+                )?
+            }
         }
     }
     if let Some(redis) = file.redis {

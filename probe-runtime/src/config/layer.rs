@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::backend::{AppsBackend, RedisUrl, RegistryBackend, SettingsBackend, ZooKeeperConfig};
 use super::error::{ConfigError, InvalidValue, Origin};
+use super::faults::{self, FaultSettings};
 use super::setting::Setting;
 use super::value;
 use super::zookeeper::ZkConnect;
@@ -53,6 +54,8 @@ pub(super) struct Layer {
     connect_timeout: Option<Duration>,
     retry_budget_ratio: Option<f64>,
     client_tags: Option<BTreeMap<String, String>>,
+    /// Method timeouts, the QPS limit, hedging and the breakers.
+    faults: FaultSettings,
 }
 
 /// `embedded`, in any case, chooses an embedded backend.
@@ -114,6 +117,19 @@ impl Layer {
             Setting::ServerTags | Setting::ClientTags => {
                 *self.tags_of(setting) = Some(value::tags(value).map_err(fail)?)
             }
+            Setting::MethodTimeouts => {
+                self.faults.method_timeouts = Some(faults::method_timeouts(value).map_err(fail)?)
+            }
+            Setting::QpsLimit => self.faults.qps_limit = Some(faults::qps_limit(value).map_err(fail)?),
+            Setting::HedgePercentile => {
+                self.faults.hedge_percentile = Some(faults::hedge_percentile(value).map_err(fail)?)
+            }
+            Setting::BreakerFailures => {
+                self.faults.breaker_failures = Some(faults::breaker_failures(value).map_err(fail)?)
+            }
+            Setting::BreakerErrorRate => {
+                self.faults.breaker_error_rate = Some(faults::breaker_error_rate(value).map_err(fail)?)
+            }
         }
         Ok(())
     }
@@ -125,6 +141,15 @@ impl Layer {
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(), InvalidValue> {
         *self.tags_of(setting) = Some(value::tag_map(pairs)?);
+        Ok(())
+    }
+
+    /// Sets the client's method timeouts from a table's method and milliseconds pairs.
+    pub(super) fn set_method_timeouts<'a>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), InvalidValue> {
+        self.faults.method_timeouts = Some(faults::method_timeout_map(pairs)?);
         Ok(())
     }
 
@@ -185,6 +210,7 @@ impl Layer {
             connect_timeout: top.connect_timeout.or(self.connect_timeout),
             retry_budget_ratio: top.retry_budget_ratio.or(self.retry_budget_ratio),
             client_tags: top.client_tags.or(self.client_tags),
+            faults: self.faults.under(top.faults),
         }
     }
 
@@ -236,6 +262,7 @@ impl Layer {
         client.connect_timeout = self.connect_timeout.unwrap_or(client.connect_timeout);
         client.retry_budget_ratio = self.retry_budget_ratio.unwrap_or(client.retry_budget_ratio);
         client.tags = self.client_tags.unwrap_or_else(|| std::mem::take(&mut client.tags));
+        self.faults.apply(client);
         Ok(())
     }
 }

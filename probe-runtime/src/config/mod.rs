@@ -40,10 +40,26 @@
 //! | `PROBE_CONNECT_TIMEOUT_MS`    | `client.connect_timeout_ms` | 3000                             |
 //! | `PROBE_RETRY_BUDGET_RATIO`    | `client.retry_budget_ratio` | 0.2                              |
 //! | `PROBE_CLIENT_TAGS`           | `client.tags`               | none                             |
+//! | `PROBE_CLIENT_METHOD_TIMEOUTS` | `client.method_timeouts`   | none: the IDL's, else `call_timeout_ms` |
+//! | `PROBE_CLIENT_QPS_LIMIT`      | `client.qps_limit`          | `off`, no limit                  |
+//! | `PROBE_CLIENT_HEDGE_PERCENTILE` | `client.hedge_percentile` | `off`, no backup requests        |
+//! | `PROBE_CLIENT_BREAKER_FAILURES` | `client.breaker_failures` | 5                                |
+//! | `PROBE_CLIENT_BREAKER_ERROR_RATE` | `client.breaker_error_rate` | 0.5                          |
 //!
 //! Tags are `key=value` pairs separated by commas (`PROBE_SERVER_TAGS=zone=eu-1,group=blue`), each
 //! key once, keys and values of letters, digits, `_`, `.` and `-`; the file takes the same text or
 //! a table of strings. Tiers are 0 (primary), 1 and 2 (backups).
+//!
+//! Method timeouts are `method=milliseconds` pairs separated by commas
+//! (`PROBE_CLIENT_METHOD_TIMEOUTS=Echo.echo=200,slow=2000`), a method as `Service.method` or a bare
+//! `method` of any service, each once, milliseconds whole like every duration here; the file takes
+//! the same text or a table of integers. They replace the IDL's `(probe.timeout_ms = ...)` and the
+//! call timeout for those methods, a `Service.method` entry before a bare one. The QPS limit
+//! counts calls per second to each service (above 0); the hedge percentile (above 0, below 1)
+//! sends an idempotent call still unanswered after that percentile of recent latencies to a second
+//! node too; a node's circuit breaker opens after `breaker_failures` failures in a row, or when
+//! the share `breaker_error_rate` (above 0, at most 1) of its recent calls failed. See
+//! [`ClusterOptions`](crate::client::ClusterOptions).
 //!
 //! `PROBE_CONFIG` names the file [`Config::load`] reads. Other `PROBE_*` variables are ignored; keys
 //! a file has that are not in the table are errors. A file, every key optional:
@@ -79,6 +95,11 @@
 //! connect_timeout_ms = 500
 //! retry_budget_ratio = 0.2
 //! tags = "zone=eu-1"          # this caller's own, for tag affinity
+//! method_timeouts = { "Echo.echo" = 200, slow = 2000 }  # or "Echo.echo=200,slow=2000"
+//! qps_limit = 500             # calls per second to each service; or "off"
+//! hedge_percentile = 0.95     # backup requests for idempotent calls; or "off"
+//! breaker_failures = 5
+//! breaker_error_rate = 0.5
 //! "#;
 //! # let path = std::env::temp_dir().join(format!("probe-config-doc-{}.toml", std::process::id()));
 //! # std::fs::write(&path, example).unwrap();
@@ -89,18 +110,21 @@
 //! assert_eq!(config.server.bind_addr().to_string(), "0.0.0.0:9090");
 //! assert_eq!(config.server.admin_addr.map(|addr| addr.port()), Some(9464));
 //! assert_eq!(config.server.tags["zone"], config.client.tags["zone"]);
+//! assert_eq!(config.client.method_timeouts["Echo.echo"].as_millis(), 200);
 //! # Ok::<(), probe_runtime::config::ConfigError>(())
 //! ```
 
 mod backend;
 mod env;
 mod error;
+mod faults;
 mod file;
 mod fqdn;
 mod host;
 mod layer;
 mod options;
 mod setting;
+mod toml_value;
 mod url;
 mod value;
 mod zookeeper;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::host;
-use crate::balance::{BalancerKind, RetryBudgetConfig};
+use crate::balance::{BalancerKind, BreakerConfig, RetryBudgetConfig};
 
 /// How a server listens and registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +126,24 @@ pub struct ClientConfig {
     /// providers' [`ServerConfig::tags`]; keys and values of letters, digits, `_`, `.` and `-`.
     /// Default none.
     pub tags: BTreeMap<String, String>,
+    /// Timeouts of single methods, by `Service.method` or a bare `method` (of any service), in
+    /// place of `call_timeout` and of the IDL's `(probe.timeout_ms = ...)`; a `Service.method`
+    /// entry wins over a bare one. A discovered channel applies them with
+    /// [`Channel::method_timeout`](crate::client::Channel::method_timeout). Default none.
+    pub method_timeouts: BTreeMap<String, Duration>,
+    /// The most calls per second this client sends each service; calls over it fail at once,
+    /// unsent. Default `None`: no limit.
+    pub qps_limit: Option<f64>,
+    /// The latency percentile of recent calls (above 0, below 1) after which an unanswered
+    /// idempotent call goes to a second node too, the other hedging settings at their defaults.
+    /// Default `None`: no hedging.
+    pub hedge_percentile: Option<f64>,
+    /// Failures in a row that open a node's circuit breaker, [`BreakerConfig::failures`].
+    /// Default 5.
+    pub breaker_failures: u32,
+    /// The share of failed calls (above 0, at most 1) that opens a node's circuit breaker,
+    /// [`BreakerConfig::error_rate`]. Default 0.5.
+    pub breaker_error_rate: f64,
 }
 
 impl ClientConfig {
@@ -138,6 +156,15 @@ impl ClientConfig {
     pub fn retry_budget(&self) -> RetryBudgetConfig {
         RetryBudgetConfig { ratio: self.retry_budget_ratio, ..RetryBudgetConfig::default() }
     }
+
+    /// The circuit breakers these options give, with the breaker's other defaults.
+    pub fn breaker(&self) -> BreakerConfig {
+        BreakerConfig {
+            failures: self.breaker_failures,
+            error_rate: self.breaker_error_rate,
+            ..BreakerConfig::default()
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -148,6 +175,11 @@ impl Default for ClientConfig {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             retry_budget_ratio: RetryBudgetConfig::default().ratio,
             tags: BTreeMap::new(),
+            method_timeouts: BTreeMap::new(),
+            qps_limit: None,
+            hedge_percentile: None,
+            breaker_failures: BreakerConfig::default().failures,
+            breaker_error_rate: BreakerConfig::default().error_rate,
         }
     }
 }

@@ -57,11 +57,21 @@ pub enum Setting {
     RetryBudgetRatio,
     /// `PROBE_CLIENT_TAGS`, `client.tags`.
     ClientTags,
+    /// `PROBE_CLIENT_METHOD_TIMEOUTS`, `client.method_timeouts`.
+    MethodTimeouts,
+    /// `PROBE_CLIENT_QPS_LIMIT`, `client.qps_limit`.
+    QpsLimit,
+    /// `PROBE_CLIENT_HEDGE_PERCENTILE`, `client.hedge_percentile`.
+    HedgePercentile,
+    /// `PROBE_CLIENT_BREAKER_FAILURES`, `client.breaker_failures`.
+    BreakerFailures,
+    /// `PROBE_CLIENT_BREAKER_ERROR_RATE`, `client.breaker_error_rate`.
+    BreakerErrorRate,
 }
 
 impl Setting {
     /// Every setting, in the order of the config file.
-    pub const ALL: [Setting; 25] = [
+    pub const ALL: [Setting; 30] = [
         Setting::Env,
         Setting::ZooKeeper,
         Setting::ZkSessionTimeout,
@@ -87,6 +97,11 @@ impl Setting {
         Setting::ConnectTimeout,
         Setting::RetryBudgetRatio,
         Setting::ClientTags,
+        Setting::MethodTimeouts,
+        Setting::QpsLimit,
+        Setting::HedgePercentile,
+        Setting::BreakerFailures,
+        Setting::BreakerErrorRate,
     ];
 
     /// The environment variable that sets it.
@@ -117,6 +132,11 @@ impl Setting {
             Setting::ConnectTimeout => "PROBE_CONNECT_TIMEOUT_MS",
             Setting::RetryBudgetRatio => "PROBE_RETRY_BUDGET_RATIO",
             Setting::ClientTags => "PROBE_CLIENT_TAGS",
+            Setting::MethodTimeouts => "PROBE_CLIENT_METHOD_TIMEOUTS",
+            Setting::QpsLimit => "PROBE_CLIENT_QPS_LIMIT",
+            Setting::HedgePercentile => "PROBE_CLIENT_HEDGE_PERCENTILE",
+            Setting::BreakerFailures => "PROBE_CLIENT_BREAKER_FAILURES",
+            Setting::BreakerErrorRate => "PROBE_CLIENT_BREAKER_ERROR_RATE",
         }
     }
 
@@ -148,6 +168,11 @@ impl Setting {
             Setting::ConnectTimeout => "client.connect_timeout_ms",
             Setting::RetryBudgetRatio => "client.retry_budget_ratio",
             Setting::ClientTags => "client.tags",
+            Setting::MethodTimeouts => "client.method_timeouts",
+            Setting::QpsLimit => "client.qps_limit",
+            Setting::HedgePercentile => "client.hedge_percentile",
+            Setting::BreakerFailures => "client.breaker_failures",
+            Setting::BreakerErrorRate => "client.breaker_error_rate",
         }
     }
 
@@ -188,6 +213,22 @@ impl Setting {
                  `_`, `.` and `-`: zone=eu-1,group=blue (in the file also a table: { zone = \"eu-1\" })"
             }
             Setting::ServerTier => "0, 1 or 2: tiers are 0 (primary), 1 and 2 (backups)",
+            Setting::MethodTimeouts => {
+                "method=milliseconds pairs separated by commas, each method once, a method as \
+                 Service.method or a bare method of any service, milliseconds whole and at least 1: \
+                 Echo.echo=200,slow=2000 (in the file also a table: { \"Echo.echo\" = 200 })"
+            }
+            Setting::QpsLimit => {
+                "a number of calls per second to each service, above 0 and at most 1000000000, or `off`"
+            }
+            Setting::HedgePercentile => {
+                "a number between 0 and 1, both excluded, or `off`: 0.95 sends an idempotent call to a \
+                 second node once it has waited longer than 95% of recent calls took"
+            }
+            Setting::BreakerFailures => "a whole number of failures in a row, at least 1",
+            Setting::BreakerErrorRate => {
+                "a number above 0 and at most 1: 0.5 opens a node's breaker when half its recent calls fail"
+            }
         }
     }
 
@@ -218,7 +259,7 @@ mod tests {
         for (i, a) in Setting::ALL.iter().enumerate() {
             assert_eq!(Setting::from_env_var(a.env_var()), Some(*a));
             // The key, or the key with its table where the key alone says too little
-            // (`PROBE_SERVER_TAGS`, `PROBE_CLIENT_TAGS`).
+            // (`PROBE_SERVER_TAGS`, `PROBE_CLIENT_TAGS`, `PROBE_CLIENT_QPS_LIMIT`).
             let key = a.file_key().rsplit('.').next().unwrap_or_default();
             let name = a.env_var().strip_prefix("PROBE_").unwrap().to_lowercase();
             assert!(name == key || name == a.file_key().replace('.', "_"), "{a:?}");

@@ -1,6 +1,7 @@
 //! Tests of the whole: defaults, sources and their priority, and every error's text.
 
 mod errors;
+mod faults;
 mod server;
 mod sources;
 
