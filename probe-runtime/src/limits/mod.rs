@@ -32,8 +32,8 @@
 //! whole calls; of a bucket's burst), so sheddable calls are refused first.
 //!
 //! [`RequestLimits::parse`] reads a document and names where each problem is (`line:column`, or a JSON
-//! pointer such as `/methods/echo/qps`); [`RequestLimits::check_methods`] adds methods the service does
-//! not have.
+//! pointer such as `/methods/echo/qps`), sorted by field name; [`RequestLimits::check_methods`] adds
+//! methods the service does not have.
 
 pub(crate) mod gate;
 
@@ -60,7 +60,7 @@ pub const ADAPTIVE_TOLERANCE: f64 = 1.5;
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct RequestLimits {
     /// Calls per second (token bucket).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "whole_if_whole")]
     pub qps: Option<f64>,
     /// Calls the bucket lets through at once; needs `qps`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,7 +83,7 @@ pub struct RequestLimits {
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct MethodLimits {
     /// Calls per second (token bucket).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "whole_if_whole")]
     pub qps: Option<f64>,
     /// Calls the bucket lets through at once; needs `qps`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +91,15 @@ pub struct MethodLimits {
     /// Calls running at once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+}
+
+/// A rate as an operator wrote it: `100`, not `100.0`, when it is a whole number.
+fn whole_if_whole<S: serde::Serializer>(qps: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
+    match qps {
+        Some(q) if q.fract() == 0.0 && *q <= 9_007_199_254_740_992.0 => serializer.serialize_u64(*q as u64),
+        Some(q) => serializer.serialize_f64(*q),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The adaptive concurrency limit's settings.
@@ -133,7 +142,7 @@ pub fn describe(problems: &[LimitError]) -> String {
 }
 
 impl RequestLimits {
-    /// Reads and checks a limits document: every problem found, in document order.
+    /// Reads and checks a limits document: every problem found, sorted by field name.
     pub fn parse(text: &str) -> Result<RequestLimits, Vec<LimitError>> {
         let value: Value = serde_json::from_str(text).map_err(|e| {
             vec![LimitError {
@@ -351,6 +360,8 @@ mod tests {
         assert_eq!(limits.adaptive, Some(Adaptive { min: 2, max: 300, tolerance: 2.0 }));
         assert_eq!(limits.methods["echo"].qps, Some(200.5));
         assert_eq!(RequestLimits::parse(&limits.to_string()).unwrap(), limits);
+        assert!(limits.to_string().starts_with(r#"{"qps":1000,"burst":50,"#), "{limits}");
+        assert!(limits.to_string().contains(r#""qps":200.5"#), "{limits}");
         assert_eq!(
             RequestLimits::parse(r#"{"adaptive": true}"#).unwrap().adaptive,
             Some(Adaptive::default())

@@ -44,6 +44,9 @@ impl ClientFaults {
     }
 }
 
+/// Reads one counter of a transport.
+type Pick = fn(&ClientFaults) -> u64;
+
 /// The transports alive in the process (weakly held: a dropped transport leaves).
 pub(super) type Faults = RwLock<Vec<Weak<ClientFaults>>>;
 
@@ -76,7 +79,7 @@ impl MetricsRegistry {
                 states.encode_family(&labels)?.encode_gauge(&1i64)?;
             }
         }
-        let counters: [(&str, &str, fn(&ClientFaults) -> u64); 3] = [
+        let counters: [(&str, &str, Pick); 3] = [
             ("probe_client_breaker_openings", "Times a node's circuit breaker opened.", |f| {
                 f.breaker.openings()
             }),

@@ -101,7 +101,7 @@ impl MetricsRegistry {
                 counter(&mut by_priority, &labels, count)?;
             }
         }
-        let gauges: [(&str, &str, fn(&crate::server::LimitStats) -> Option<f64>); 4] = [
+        let gauges: [(&str, &str, PickLimit); 4] = [
             ("probe_server_limit_qps", "The calls per second a request limit lets in.", |l| l.qps),
             ("probe_server_limit_concurrency", "The calls in flight a request limit lets in.", |l| {
                 l.concurrency.map(f64::from)
@@ -193,6 +193,9 @@ impl MetricsRegistry {
 }
 
 type PickPhase = fn(&super::PhaseStats) -> &super::Histogram;
+
+/// Reads one gauge of a request limit.
+type PickLimit = fn(&crate::server::LimitStats) -> Option<f64>;
 
 const PHASES: [(&str, &str, PickPhase); 3] = [
     ("probe_client_connect_seconds", "Time to open a connection to a node.", |p| &p.connect),

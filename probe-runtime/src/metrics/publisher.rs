@@ -97,6 +97,7 @@ impl Tracker {
         let refused = refused_of(limits, self.key.service());
         add_refusals(&mut window, self.refused, refused);
         self.refused = refused;
+        window.limits_problem = stats.limits_problem(self.key.service());
         window
     }
 }

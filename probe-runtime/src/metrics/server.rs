@@ -89,6 +89,11 @@ impl ServerStats {
         self.limits.get().map(|l| l.stats()).unwrap_or_default()
     }
 
+    /// Why the server refused the limits stored for `service`, if it did.
+    pub fn limits_problem(&self, service: &str) -> Option<String> {
+        self.limits.get()?.applied().get(service)?.problem.clone()
+    }
+
     /// Counts a header frame that could not be read.
     pub(crate) fn count_bad_header_frame(&self) {
         self.bad_header_frames.fetch_add(1, Ordering::Relaxed);

@@ -389,6 +389,10 @@ pub struct NodeMetrics {
     /// [`REASONS`](crate::limits::REASONS)); reasons without refusals are left out.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub refused_by_reason: std::collections::BTreeMap<String, u64>,
+    /// Why the provider refused the limits stored in its node data, if it did (it runs the ones
+    /// before): each problem located in the document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits_problem: Option<String>,
 }
 
 /// One method's share of a [`NodeMetrics`] window.

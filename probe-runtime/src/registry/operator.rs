@@ -47,6 +47,22 @@ pub enum OperatorError {
         /// Every problem found.
         problems: Vec<crate::limits::LimitError>,
     },
+    /// A change to every node of a service stopped at a backend failure: the nodes named were
+    /// changed, the rest not. Running the action again finishes it.
+    #[error(
+        "the change of {target} stopped at a failure after {} of its nodes ({}): {error}; run it \
+         again to change the rest",
+        .changed.len(),
+        .changed.join(", ")
+    )]
+    PartlyApplied {
+        /// `appkey/service`.
+        target: String,
+        /// The nodes changed (`appkey|env|service|ip|port`).
+        changed: Vec<String>,
+        /// Why it stopped.
+        error: Box<OperatorError>,
+    },
     /// A service has no node, running or stored, to set limits on.
     #[error(
         "service {service} of {appkey} has no node, running or stored; list the nodes with `probe nodes \
@@ -276,13 +292,23 @@ impl Operator {
             self.check_limits(&format!("{appkey}/{service}"), service, limits, live)?;
         }
         let value = limits.filter(|l| !l.is_empty()).map(crate::limits::RequestLimits::to_json);
-        let mut changes = Vec::with_capacity(nodes.len());
+        let mut changes: Vec<NodeChange> = Vec::with_capacity(nodes.len());
         for node in &nodes {
             let value = value.clone();
-            changes.push(
-                self.change(&node.key, "set_limits", move |data| data.limits = value.clone(), show_limits)
-                    .await?,
-            );
+            match self
+                .change(&node.key, "set_limits", move |data| data.limits = value.clone(), show_limits)
+                .await
+            {
+                Ok(change) => changes.push(change),
+                Err(error) if changes.is_empty() => return Err(error),
+                Err(error) => {
+                    return Err(OperatorError::PartlyApplied {
+                        target: format!("{appkey}/{service}"),
+                        changed: changes.iter().map(|c| c.key.redis_field()).collect(),
+                        error: Box::new(error),
+                    });
+                }
+            }
         }
         Ok(changes)
     }

@@ -271,7 +271,7 @@ impl ServerLimits {
     }
 
     /// What each service runs with.
-    pub(super) fn applied(&self) -> BTreeMap<String, AppliedLimits> {
+    pub(crate) fn applied(&self) -> BTreeMap<String, AppliedLimits> {
         let applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
         applied.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
     }
