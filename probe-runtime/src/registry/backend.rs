@@ -178,6 +178,15 @@ pub trait Registry: Send + Sync + fmt::Debug + 'static {
     /// Reads the providers of `appkey` in `env` now (for operators and tools, not the call path).
     fn nodes(&self, env: Env, appkey: &str) -> BoxFuture<'_, Result<Vec<RegisteredNode>, BackendError>>;
 
+    /// Reads one provider node now: `None` when it is not registered. The default reads the
+    /// whole app; ZooKeeper reads the one node.
+    fn node<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Option<NodeData>, BackendError>> {
+        Box::pin(async move {
+            let nodes = self.nodes(key.env(), key.appkey()).await?;
+            Ok(nodes.into_iter().find(|n| n.key == *key).map(|n| n.data))
+        })
+    }
+
     /// The appkeys with a path under `/services/{env}`, sorted.
     fn apps(&self, env: Env) -> BoxFuture<'_, Result<Vec<String>, BackendError>>;
 

@@ -371,8 +371,7 @@ impl Operator {
     }
 
     async fn live(&self, key: &NodeKey) -> Result<Option<NodeData>, BackendError> {
-        let nodes = self.backends.registry.nodes(key.env(), key.appkey()).await?;
-        Ok(nodes.into_iter().find(|n| n.key == *key).map(|n| n.data))
+        self.backends.registry.node(key).await
     }
 
     async fn change(

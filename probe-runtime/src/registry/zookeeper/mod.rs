@@ -153,6 +153,19 @@ impl Registry for ZooKeeperRegistry {
         Box::pin(async move { self.read_nodes(env, &appkey).await })
     }
 
+    fn node<'a>(&'a self, key: &'a NodeKey) -> BoxFuture<'a, Result<Option<NodeData>, BackendError>> {
+        Box::pin(async move {
+            let path = key.zk_node_path();
+            let client = self.shared.get().await?;
+            match client.get_data(&path).await {
+                // Data probe cannot use is no node to operators (as in `nodes`).
+                Ok((bytes, _)) => Ok(NodeData::from_json(&bytes).ok()),
+                Err(zk::Error::NoNode) => Ok(None),
+                Err(err) => Err(self.target().error(format!("read {path}"), &err)),
+            }
+        })
+    }
+
     fn apps(&self, env: Env) -> BoxFuture<'_, Result<Vec<String>, BackendError>> {
         Box::pin(self.read_apps(env))
     }
