@@ -1,4 +1,5 @@
-// probe console: login, apps, services, nodes with live metrics, the latency chart and the audit log;
+// probe console: login, apps, services, nodes with live metrics (and their breakers in the clients),
+// the latency chart and the audit log;
 // a service's traffic rule is the panel of rules.js, opened from a service link; a node's request
 // limits the panel of limits.js, opened from its Limits button.
 // Plain DOM, no framework; every text from the API goes in with textContent, never as HTML.
@@ -260,8 +261,41 @@
       el('td', { className: 'num', dataset: { role: 'errors' } }, m ? `${m.errors} (${fixed(m.error_rate * 100, 1)}%)` : '–'),
       refusedCell(n),
       el('td', { className: 'num', dataset: { role: 'p99' } }, m ? fixed(m.p99_ms, 2) : '–'),
-      el('td', { className: 'limits', dataset: { role: 'limits' } }, n.limits || n.limits_summary !== 'none' ? n.limits_summary : '–'),
+      breakerCell(n),
+      limitsCell(n),
       actions(n));
+  }
+
+  // Where the node's circuit breaker stands in its service's clients: `closed`, `open in 2 of 5
+  // clients`, or – when no client reports.
+  function breakerCell(n) {
+    const b = n.breaker || { open: 0, half_open: 0, clients: 0 };
+    const state = !b.clients ? 'unknown' : b.open ? 'open' : b.half_open ? 'half_open' : 'closed';
+    return el('td', { className: 'breaker', dataset: { role: 'breaker', state },
+      title: `open in ${b.open}, half-open in ${b.half_open} of ${b.clients} client(s) reporting` }, n.breaker_summary || '–');
+  }
+
+  // The node's limits on one line, and why its provider refused them (it keeps the ones before).
+  function limitsCell(n) {
+    const shown = n.limits || n.limits_summary !== 'none' ? n.limits_summary : '–';
+    const problems = String(n.limits_problem || '').split('\n').filter((l) => l.trim());
+    const refused = problems.length ? [' ', el('span', { className: 'limits-problem', dataset: { role: 'limits-problem' },
+      title: problems.join('\n') }, `refused by provider: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`)] : [];
+    return el('td', { className: 'limits', dataset: { role: 'limits' } }, shown, ...refused);
+  }
+
+  // Per service, the backup requests (hedges) its clients sent and the calls their own QPS limit
+  // refused, so far; only services where either is not zero.
+  function renderClients(list) {
+    const lines = list.filter((c) => c.hedges || c.limited).map((c) => {
+      const parts = [];
+      if (c.hedges) parts.push(`${c.hedges} backup requests (hedges)`);
+      if (c.limited) parts.push(`${c.limited} calls refused by their own QPS limit`);
+      return el('li', { dataset: { service: c.service, hedges: String(c.hedges), limited: String(c.limited) } },
+        el('span', { className: 'svc' }, `${c.service}:`), `${c.clients} client(s) reporting, ${parts.join(', ')} so far`);
+    });
+    $('nodes-clients').hidden = lines.length === 0;
+    $('nodes-clients').replaceChildren(...lines);
   }
 
   function markChart() {
@@ -272,7 +306,7 @@
     const body = $('nodes-table').tBodies[0];
     $('nodes-app').textContent = state.app ? `${state.app} (${state.env})` : '—';
     $('nodes-hint').hidden = Boolean(state.app);
-    if (!state.app) { body.replaceChildren(); return; }
+    if (!state.app) { body.replaceChildren(); renderClients([]); return; }
     const app = state.app;
     const data = await api('GET', `/apps/${encodeURIComponent(app)}/nodes?env=${encodeURIComponent(state.env)}`);
     if (app !== state.app) return;
@@ -298,6 +332,7 @@
     for (const row of [...body.rows]) if (!rows.includes(row)) row.remove();
     rows.forEach((row, i) => { if (body.rows[i] !== row) body.insertBefore(row, body.rows[i] || null); });
     renderUnusable(data.unusable || []);
+    renderClients(data.clients || []);
     markChart();
   }
 

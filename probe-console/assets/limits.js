@@ -33,7 +33,7 @@ window.ProbeLimits = (() => {
 
   function showProblems(problems) {
     $('limits-problems').replaceChildren(...(problems || []).map((p) => ui.el('li',
-      { dataset: { line: String(p.line ?? ''), pointer: p.pointer ?? '' }, title: 'show in the editor',
+      { dataset: { line: String(p.line ?? ''), column: String(p.column ?? ''), pointer: p.pointer ?? '' }, title: 'show in the editor',
         onclick: () => { if (p.line) caret(p.line, p.column); } },
       ui.el('span', { className: 'loc' }, p.line ? `${p.line}:${p.column}` : '–'), ' ',
       ...(p.pointer ? [ui.el('code', {}, p.pointer), ' '] : []), p.message)));
@@ -46,6 +46,10 @@ window.ProbeLimits = (() => {
     $('limits-methods').textContent = ui.visible(data.methods.length
       ? `methods: ${data.methods.join(', ')}` : 'no running node declares its methods: method names are not checked');
     $('limits-now').textContent = ui.visible(node ? `now: ${node.summary}` : 'now: none');
+    // The provider refused the limits in its data: it runs the ones before, and says why.
+    const refused = node && node.limits_problem;
+    $('limits-refused').hidden = !refused;
+    $('limits-refused').textContent = ui.visible(refused ? `refused by its provider (it keeps the limits before): ${refused}` : '');
     $('limits-text').value = node && node.limits ? JSON.stringify(node.limits, null, 2) : '';
   }
 

@@ -32,6 +32,7 @@
 //! ```
 
 pub mod cli;
+pub mod client_faults;
 pub mod console;
 pub mod located;
 pub mod node_limits;

@@ -4,7 +4,9 @@
 //! A node's limits are the `limits` object of its data: the live registration's while it runs
 //! (what its provider applies), else its stored settings' (what it applies when it registers
 //! again). They are shown on one line, `qps 1000 (burst 50), concurrency 64; echo: qps 200`; the
-//! refusals of the node's latest metrics window as `12 (qps 10, concurrency 2)`.
+//! refusals of the node's latest metrics window as `12 (qps 10, concurrency 2)`. When the node's
+//! provider refused the limits in its data (it runs the ones before), its latest window says why
+//! ([`NodeMetrics::limits_problem`]), and the limits are shown with `(refused by provider: ...)`.
 
 use probe_runtime::limits::{MethodLimits, RequestLimits};
 use probe_runtime::registry::{NodeMetrics, NodeView};
@@ -84,6 +86,28 @@ pub fn cell(view: &NodeView) -> String {
     }
 }
 
+/// Why the node's provider refused its limits, from its latest window: the first problem, with
+/// how many more there are (`/methods/gett: unknown method ... (and 1 more)`).
+pub fn first_problem(metrics: Option<&NodeMetrics>) -> Option<String> {
+    let problem = metrics?.limits_problem.as_deref()?;
+    let mut lines = problem.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or(problem);
+    Some(match lines.count() {
+        0 => first.to_owned(),
+        more => format!("{first} (and {more} more)"),
+    })
+}
+
+/// [`cell`] with why the provider refused the limits, when it did: `qps 100 (refused by provider:
+/// /methods/gett: unknown method ...)`.
+pub fn cell_with_problem(view: &NodeView, metrics: Option<&NodeMetrics>) -> String {
+    let cell = cell(view);
+    match first_problem(metrics) {
+        Some(problem) => format!("{cell} (refused by provider: {problem})"),
+        None => cell,
+    }
+}
+
 /// The calls a window's limits refused: `12 (qps 10, concurrency 2)`, or `0`.
 pub fn refused(metrics: &NodeMetrics) -> String {
     if metrics.refused_by_reason.is_empty() {
@@ -135,6 +159,24 @@ mod tests {
         assert_eq!(cell(&view), "qps 100 (stored none)");
         let stopped = NodeView { key, settings: Some(live), live: None };
         assert_eq!(of_node(&stopped), Some(&json!({"qps": 100})));
+    }
+
+    #[test]
+    fn limits_the_provider_refused_say_why() {
+        let key = NodeKey::new(Env::Dev, "shop", "Order", "10.0.0.1", 1).unwrap();
+        let mut live = NodeData::new("10.0.0.1", 1);
+        live.limits = Some(json!({"methods": {"gett": {"qps": 5}}}));
+        let view = NodeView { key, settings: Some(live.clone()), live: Some(live) };
+        let mut window = NodeMetrics::default();
+        assert_eq!(cell_with_problem(&view, Some(&window)), "gett: qps 5");
+        assert_eq!(cell_with_problem(&view, None), "gett: qps 5");
+        window.limits_problem = Some("/methods/gett: unknown method \"gett\"".into());
+        assert_eq!(
+            cell_with_problem(&view, Some(&window)),
+            "gett: qps 5 (refused by provider: /methods/gett: unknown method \"gett\")"
+        );
+        window.limits_problem = Some("/a: one\n/b: two\n/c: three".into());
+        assert_eq!(first_problem(Some(&window)).as_deref(), Some("/a: one (and 2 more)"));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `probe limits` against the real ZooKeeper, Redis and MariaDB that `scripts/services.sh up`
 //! starts, with a running provider: bad limits refused with nothing changed, limits set on the
 //! service and applied live by the provider, the calls they refuse counted in the published
-//! metrics window that `probe limits show` and `probe nodes list` read, and a node's limits cleared,
-//! each change audited.
+//! metrics window that `probe limits show` and `probe nodes list` read, limits the provider refuses
+//! (written into its node by hand) shown with why, and a node's limits cleared, each change audited.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -145,10 +145,43 @@ async fn limits_are_refused_set_live_counted_in_refusals_and_cleared() {
     let listed = ok(probe(&["nodes", "list", app]).await);
     assert!(listed.lines().next_back().unwrap_or_default().ends_with("qps 2 (burst 1)"), "{listed}");
 
+    // Limits written into the live node by hand, naming a method it does not have: the provider
+    // refuses them, keeps the ones before, and says why in its metrics window.
+    let mut data = backends.registry.node(&key).await.unwrap().expect("the provider runs");
+    data.limits = Some(serde_json::json!({"methods": {"gett": {"qps": 5}}}));
+    assert!(backends.registry.update(&key, &data).await.unwrap());
+    let started = Instant::now();
+    let shown = loop {
+        let shown = ok_json(probe(&["--json", "limits", "show", app, "Directory"]).await);
+        if shown["nodes"][0]["limits_problem"].is_string() || started.elapsed() > Duration::from_secs(10) {
+            break shown;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let problem = shown["nodes"][0]["limits_problem"].as_str().unwrap_or_default();
+    assert!(problem.starts_with("/methods/gett: unknown method \"gett\""), "{shown:#}");
+    applied(&server, Some(r#"{"qps": 2, "burst": 1}"#)).await;
+    let table = ok(probe(&["limits", "show", app, "Directory"]).await);
+    assert!(
+        table.contains(
+            "gett: qps 5 (stored qps 2 (burst 1)) (refused by provider: /methods/gett: unknown method"
+        ),
+        "{table}"
+    );
+    let listed = ok_json(probe(&["--json", "nodes", "list", app]).await);
+    assert_eq!(listed["nodes"][0]["limits_problem"], problem, "{listed:#}");
+    assert_eq!(listed["nodes"][0]["breaker"]["open"], 0, "{listed:#}");
+
     // Cleared on the node: the provider has no limits of its node's again.
     let cleared = ok(probe(&["--actor", &actor, "limits", "clear", app, "Directory", "--node", &node]).await);
     assert!(cleared.contains("cleared: the providers' configured limits apply, on 1 node"), "{cleared}");
     applied(&server, None).await;
+    // The problem is gone from the provider's next window.
+    let started = Instant::now();
+    while ok_json(probe(&["--json", "limits", "show", app]).await)["nodes"][0]["limits_problem"].is_string() {
+        assert!(started.elapsed() < Duration::from_secs(10), "the problem outlived the clear");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let table = ok(probe(&["limits", "show", app]).await);
     assert!(table.lines().nth(2).unwrap_or_default().ends_with("none"), "{table}");
 
@@ -161,8 +194,8 @@ async fn limits_are_refused_set_live_counted_in_refusals_and_cleared() {
     assert_eq!(
         mine,
         [
-            ("set_limits", r#"limits={"burst":1,"qps":2.0}"#, "limits=none"),
-            ("set_limits", "limits=none", r#"limits={"burst":1,"qps":2.0}"#),
+            ("set_limits", r#"limits={"burst":1,"qps":2}"#, "limits=none"),
+            ("set_limits", "limits=none", r#"limits={"burst":1,"qps":2}"#),
         ]
     );
     server.shutdown().await.unwrap();

@@ -9,7 +9,11 @@
 // and column, fixes it, previews it (the disabled node gets 0%, the other 100%), applies it, and
 // waits until the page shows that the one discovering client runs the new revision; applies a
 // second revision and rolls back to the first (a third revision), the client following; saves a
-// second screenshot (console-rules.png beside the first) and prints the revision in force.
+// second screenshot (console-rules.png beside the first) and prints the revision in force. Last, opens
+// the request-limits panel of the disabled node, applies limits with a bad value and sees the
+// problem at its line and column, applies good ones to that node only, and waits until the nodes
+// table shows them (its breaker `closed` in the one reporting client) and the audit log has the
+// change; saves a third screenshot (console-limits.png) and prints the limits applied.
 // tests/tests/console_browser.rs runs it; scripts/test.sh installs Chromium and playwright-core.
 //
 // Environment: PROBE_BROWSER_MODULES (folder holding node_modules/playwright-core; default
@@ -43,6 +47,11 @@ try {
 const [appkey, , service, ip, port] = node.split('|');
 const nodeId = `${service}_${ip}_${port}`;
 const rulesScreenshot = join(dirname(screenshot), 'console-rules.png');
+const limitsScreenshot = join(dirname(screenshot), 'console-limits.png');
+// Limits documents: one with concurrency 0 on line 3 (refused), and the good one.
+const badLimits = '{\n  "qps": 500,\n  "concurrency": 0\n}\n';
+const goodLimits = '{\n  "qps": 500,\n  "methods": { "ping": { "concurrency": 8 } }\n}\n';
+const goodSummary = 'qps 500; ping: concurrency 8';
 // A rule document with `share` for the providers' version, the share on line 3.
 const ruleText = (share) => `{\n  "versions": [\n    { "version": ${JSON.stringify(version)}, "share": ${share} }\n  ]\n}\n`;
 const row = `#nodes-table tr[data-node="${node}"]`;
@@ -191,6 +200,54 @@ try {
   console.log(`console.mjs: revision in force ${revision}`);
   await page.locator('#rules-section').screenshot({ path: rulesScreenshot });
   console.log(`console.mjs: screenshot ${rulesScreenshot}`);
+
+  await step(`limits panel of ${nodeId} opened`, async () => {
+    await page.click(`${row} button[data-action="limits"]`);
+    await page.locator('#limits-section').waitFor({ state: 'visible' });
+    await page.waitForSelector(`#limits-section[data-node="${node}"]`);
+    await page.waitForFunction(() => document.querySelector('#limits-methods')?.textContent.includes('ping'));
+    if ((await page.textContent('#limits-now')) !== 'now: none') throw new Error(`limits before: ${await page.textContent('#limits-now')}`);
+  });
+  await step('a bad limit shown at its line and column', async () => {
+    await page.fill('#limits-text', badLimits);
+    await page.selectOption('#limits-scope', 'node');
+    await page.click('#limits-apply');
+    const column = badLimits.split('\n')[2].indexOf('0') + 1;
+    const problem = page.locator(`#limits-problems li[data-pointer="/concurrency"][data-line="3"][data-column="${column}"]`);
+    await problem.waitFor();
+    const shown = await problem.textContent();
+    if (!shown.startsWith(`3:${column} /concurrency concurrency must be at least 1, not 0`)) throw new Error(`problem shown as: ${shown}`);
+    await page.waitForSelector('#limits-status[data-state="problems"]');
+    const cell = await page.textContent(`${row} [data-role="limits"]`);
+    if (cell !== '–') throw new Error(`a refused document changed the limits cell: ${cell}`);
+  });
+  await step('good limits applied to the node', async () => {
+    await page.fill('#limits-text', goodLimits);
+    await page.click('#limits-apply');
+    await page.waitForSelector(`#limits-status[data-state="applied"]`);
+    const applied = await page.$eval('#limits-section', (s) => s.dataset.applied);
+    if (applied !== goodSummary) throw new Error(`applied ${applied}, expected ${goodSummary}`);
+    if ((await page.locator('#limits-problems li').count()) !== 0) throw new Error('problems left after the fix');
+    await page.waitForFunction((summary) => document.querySelector('#limits-now')?.textContent === `now: ${summary}`, goodSummary);
+  });
+  await step('nodes table shows the limits and the breaker', async () => {
+    await page.waitForFunction(([selector, summary]) =>
+      document.querySelector(`${selector} [data-role="limits"]`)?.textContent === summary, [row, goodSummary]);
+    // The one discovering client reports every node's breaker closed.
+    await page.waitForFunction((selector) =>
+      document.querySelector(`${selector} [data-role="breaker"]`)?.textContent === 'closed', row);
+    const others = await page.$$eval('#nodes-table tbody tr', (trs) => trs.map((tr) =>
+      [tr.dataset.node, tr.querySelector('[data-role="limits"]').textContent]));
+    if (others.some(([n, cell]) => n !== node && cell !== '–')) throw new Error(`other nodes changed: ${JSON.stringify(others)}`);
+  });
+  await step('limits change in the audit log', async () => {
+    await page.waitForFunction((target) => [...document.querySelectorAll('#audit-table tbody tr')]
+      .some((tr) => tr.dataset.action === 'set_limits' && tr.cells[3].textContent === target
+        && tr.cells[4].textContent === 'limits=none' && tr.cells[5].textContent.includes('"qps":500')), node);
+  });
+  await page.locator('#limits-section').screenshot({ path: limitsScreenshot });
+  console.log(`console.mjs: screenshot ${limitsScreenshot}`);
+  console.log(`console.mjs: limits applied ${goodSummary}`);
   if (problems.length) throw new Error(`the page reported problems:\n${problems.join('\n')}`);
   console.log('console.mjs: ok');
 } catch (err) {

@@ -4,9 +4,12 @@
 //! service's traffic rule: a bad share is shown at its line and column, the fixed rule is
 //! previewed (the disabled node 0%, the other 100%) and applied, and the page shows the one
 //! discovering client on the new revision once it reports it; a second revision is applied and
-//! rolled back to the first, and the client follows. The browser is driven by
-//! `tests/browser/console.mjs` (playwright-core), which saves `target/console-disabled.png` and
-//! `target/console-rules.png`.
+//! rolled back to the first, and the client follows. Last, the operator opens the disabled node's
+//! request-limits panel: limits with a bad value are refused with the problem at its line and
+//! column, good ones are applied to that node (its provider runs them), and the nodes table and the
+//! audit log show them. The browser is driven by `tests/browser/console.mjs` (playwright-core),
+//! which saves `target/console-disabled.png`, `target/console-rules.png` and
+//! `target/console-limits.png`.
 //!
 //! Needs node, `/usr/bin/chromium` and playwright-core in `target/browser/node_modules`;
 //! `scripts/test.sh` installs them. Without them the test fails and says so.
@@ -20,6 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail, ensure};
 use probe_runtime::client::{Channel, ClusterOptions};
+use probe_runtime::limits::RequestLimits;
+use probe_runtime::server::LimitSource;
 use probe_tests::console::{ADMIN, start_console};
 use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
 use probe_tests::{real_backends, unique};
@@ -213,11 +218,45 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
     ensure!(delta("victim") == 0, "the disabled node still got {} calls", delta("victim"));
     ensure!(delta("kept") > 0, "the client stopped calling altogether");
 
-    // The change is in the MySQL audit table under the browser user's name.
+    // The changes are in the MySQL audit table under the browser user's name: the disable, then
+    // the limits (the refused document wrote nothing).
     let audit = backends.audit.recent(200).await?;
-    let entry = audit.iter().find(|e| e.target == field).context("the disable is not in the audit log")?;
-    assert_eq!((entry.actor.as_str(), entry.action.as_str()), ("console:admin/e2e", "disable"));
-    assert_eq!((entry.before.as_str(), entry.after.as_str()), ("weight=10 valid=1", "weight=10 valid=0"));
+    let entries: Vec<(&str, &str, &str, &str)> = audit
+        .iter()
+        .filter(|e| e.target == field)
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.before.as_str(), e.after.as_str()))
+        .collect();
+    let limits = r#"{"methods":{"ping":{"concurrency":8}},"qps":500}"#;
+    let after = format!("limits={limits}");
+    assert_eq!(
+        entries,
+        [
+            ("console:admin/e2e", "set_limits", "limits=none", after.as_str()),
+            ("console:admin/e2e", "disable", "weight=10 valid=1", "weight=10 valid=0"),
+        ]
+    );
+
+    // The limits are stored on the victim only, and its provider runs them.
+    ensure!(
+        printed.contains("console.mjs: limits applied qps 500; ping: concurrency 8"),
+        "console.mjs printed no limits applied"
+    );
+    let stored = backends.settings.get(&victim_key).await?.and_then(|d| d.limits);
+    assert_eq!(stored, Some(serde_json::from_str(limits)?));
+    let kept_key = node_key(&backends, &appkey, &kept);
+    assert_eq!(backends.settings.get(&kept_key).await?.and_then(|d| d.limits), None);
+    let expected = RequestLimits::parse(limits).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    let started = Instant::now();
+    while !(victim.request_limits()["Directory"].source == LimitSource::Node
+        && victim.request_limits()["Directory"].limits == expected)
+    {
+        ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "the provider runs {:?}",
+            victim.request_limits()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     stop_calls.store(true, Ordering::Relaxed);
     let errors = caller.await?;

@@ -144,7 +144,8 @@ pub enum ServicesCommand {
 /// `probe nodes ...`
 #[derive(Debug, Subcommand)]
 pub enum NodesCommand {
-    /// The nodes of an app: running ones and those with stored settings, with live metrics.
+    /// The nodes of an app: running ones and those with stored settings, with live metrics,
+    /// request limits and their breakers in the clients.
     List {
         /// The appkey.
         appkey: String,
@@ -239,8 +240,8 @@ impl RuleOf {
 /// `probe limits ...`
 #[derive(Debug, Subcommand)]
 pub enum LimitsCommand {
-    /// Each node of an app, or of one of its services: its request limits (or none) and the calls
-    /// they refused in its latest metrics window.
+    /// Each node of an app, or of one of its services: its request limits (or none), the calls
+    /// they refused in its latest metrics window, and why its provider refused them, if it did.
     Show {
         /// The appkey.
         appkey: String,

@@ -1,8 +1,10 @@
 //! `probe nodes list APPKEY`: an app's nodes, running or only stored, with their settings, their
-//! request limits and the live metrics their servers publish (calls the limits refused among
-//! them). HOST and PORT are what clients dial (the node data's);
-//! nodes whose data disagrees with their name, or whose weight is above the console's maximum, get
-//! a note under the table ([`node_notes`](crate::node_notes)).
+//! request limits (with why the provider refused them, if it did), the live metrics their servers
+//! publish (calls the limits refused among them) and where their circuit breakers stand in the
+//! clients ([`client_faults`](crate::client_faults)); a line per service whose clients sent backup
+//! requests or were held back by their own QPS limit. HOST and PORT are what clients dial (the
+//! node data's); nodes whose data disagrees with their name, or whose weight is above the console's
+//! maximum, get a note under the table ([`node_notes`](crate::node_notes)).
 
 use anyhow::{Context as _, Result};
 use probe_runtime::registry::layout::{NodeData, NodeKey, UnusableNode, check_appkey};
@@ -11,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::output::time::{now_secs, rfc3339, utc_ago};
 use super::output::{Align, Report, Table, decimal, or_dash, yes_no};
+use crate::client_faults::{BreakerCounts, ClientFaults, now_ms};
 use crate::node_limits;
 use crate::node_notes::{dialed, effective, notes};
 
@@ -18,7 +21,15 @@ fn data_json(data: Option<&NodeData>) -> Value {
     data.map_or(Value::Null, |d| serde_json::to_value(d).unwrap_or(Value::Null))
 }
 
-fn node_json(view: &NodeView, metrics: Option<&NodeMetrics>) -> Value {
+/// What `list` shows of one node: its views and what is measured of it.
+struct Node<'a> {
+    view: &'a NodeView,
+    metrics: Option<&'a NodeMetrics>,
+    breaker: BreakerCounts,
+}
+
+fn node_json(node: &Node<'_>) -> Value {
+    let Node { view, metrics, breaker } = *node;
     let key = &view.key;
     let data = effective(view);
     let started_at = data.and_then(|d| d.started_at);
@@ -46,7 +57,10 @@ fn node_json(view: &NodeView, metrics: Option<&NodeMetrics>) -> Value {
         "live_data": data_json(view.live.as_ref()),
         "limits": node_limits::of_node(view),
         "limits_summary": node_limits::shown(node_limits::of_node(view)),
+        "limits_problem": metrics.and_then(|m| m.limits_problem.as_deref()),
         "refused": metrics.map(|m| m.refused),
+        "breaker": breaker,
+        "breaker_summary": breaker.summary(),
         "metrics": metrics.map_or(Value::Null, |m| serde_json::to_value(m).unwrap_or(Value::Null)),
     })
 }
@@ -71,7 +85,8 @@ fn valid_cell(view: &NodeView) -> String {
     }
 }
 
-fn node_row(view: &NodeView, metrics: Option<&NodeMetrics>) -> Vec<String> {
+fn node_row(node: &Node<'_>) -> Vec<String> {
+    let Node { view, metrics, breaker } = *node;
     let data = effective(view);
     let (host, port) = dialed(view);
     vec![
@@ -87,9 +102,14 @@ fn node_row(view: &NodeView, metrics: Option<&NodeMetrics>) -> Vec<String> {
         metrics.map_or_else(|| "-".to_owned(), |m| format!("{} ({:.1}%)", m.errors, m.error_rate * 100.0)),
         metrics.map_or_else(|| "-".to_owned(), node_limits::refused),
         decimal(metrics.map(|m| m.p99_ms), "ms"),
+        breaker.summary(),
         match node_limits::of_node(view) {
-            None if node_limits::stored_if_different(view).is_none() => "-".to_owned(),
-            _ => node_limits::cell(view),
+            None if node_limits::stored_if_different(view).is_none()
+                && node_limits::first_problem(metrics).is_none() =>
+            {
+                "-".to_owned()
+            }
+            _ => node_limits::cell_with_problem(view, metrics),
         },
     ]
 }
@@ -106,7 +126,22 @@ pub async fn list(op: &Operator, appkey: &str) -> Result<Report> {
         .latest(&keys)
         .await
         .with_context(|| format!("cannot read the metrics of {appkey}'s nodes"))?;
-    let metric = |i: usize| metrics.get(i).and_then(Option::as_ref);
+    let reports = op
+        .backends()
+        .metrics
+        .client_reports(env)
+        .await
+        .with_context(|| format!("cannot read the reports of {appkey}'s clients"))?;
+    let faults = ClientFaults::new(appkey, &reports, now_ms());
+    let nodes: Vec<Node<'_>> = views
+        .iter()
+        .enumerate()
+        .map(|(i, view)| Node {
+            view,
+            metrics: metrics.get(i).and_then(Option::as_ref),
+            breaker: faults.breaker(&view.key),
+        })
+        .collect();
     let watch = op
         .backends()
         .registry
@@ -120,7 +155,8 @@ pub async fn list(op: &Operator, appkey: &str) -> Result<Report> {
         "env": env.as_str(),
         "appkey": appkey,
         "at": rfc3339(now_secs()),
-        "nodes": views.iter().enumerate().map(|(i, v)| node_json(v, metric(i))).collect::<Vec<_>>(),
+        "nodes": nodes.iter().map(node_json).collect::<Vec<_>>(),
+        "clients": faults.services().collect::<Vec<_>>(),
         "unusable": unusable.iter().map(unusable_json).collect::<Vec<_>>(),
     });
     let mut text = if views.is_empty() && unusable.is_empty() {
@@ -142,13 +178,18 @@ pub async fn list(op: &Operator, appkey: &str) -> Result<Report> {
             ("ERRORS", Align::Right),
             ("REFUSED", Align::Right),
             ("P99", Align::Right),
+            ("BREAKER", Align::Left),
             ("LIMITS", Align::Left),
         ]);
-        for (i, view) in views.iter().enumerate() {
-            table.row(node_row(view, metric(i)));
+        for node in &nodes {
+            table.row(node_row(node));
         }
         format!("{appkey} in env {env}\n{}", table.render())
     };
+    let clients = faults.lines();
+    if !clients.is_empty() {
+        text.push_str(&format!("\n{}\n", clients.join("\n")));
+    }
     let notes: Vec<String> = views
         .iter()
         .flat_map(|view| notes(view).into_iter().map(|note| format!("note: {}: {note}", view.key.zk_child())))
@@ -188,73 +229,4 @@ fn unusable_text(nodes: &[UnusableNode]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use probe_runtime::registry::Backends;
-    use probe_runtime::registry::embedded::Embedded;
-    use probe_runtime::registry::layout::Env;
-    use std::time::Duration;
-
-    #[tokio::test]
-    async fn live_and_stored_nodes_are_listed_with_metrics() {
-        let embedded = Embedded::new();
-        let backends = Backends::embedded(Env::Dev, &embedded);
-        let running = NodeKey::new(Env::Dev, "shop", "Order", "10.0.0.1", 9001).unwrap();
-        let stopped = NodeKey::new(Env::Dev, "shop", "Order", "10.0.0.2", 9002).unwrap();
-        let mut live = NodeData::new("10.0.0.1", 9001);
-        live.version = Some("0.1.0".into());
-        live.started_at = Some(1_714_566_896);
-        live.weight = 70.into();
-        live.limits = Some(serde_json::json!({"qps": 50, "methods": {"get": {"concurrency": 4}}}));
-        let session = backends.registry.session().await.unwrap();
-        session.register(&running, &live).await.unwrap();
-        backends.settings.put(&running, &NodeData::new("10.0.0.1", 9001)).await.unwrap();
-        backends.settings.put(&stopped, &NodeData::new("10.0.0.2", 9002)).await.unwrap();
-        let mut metrics = NodeMetrics {
-            calls: 200,
-            errors: 2,
-            qps: 40.0,
-            error_rate: 0.01,
-            p99_ms: 3.25,
-            refused: 7,
-            ..NodeMetrics::default()
-        };
-        metrics.refused_by_reason.insert("qps".into(), 7);
-        backends.metrics.publish(&running, &metrics, Duration::from_secs(60)).await.unwrap();
-
-        let report = list(&Operator::new(backends), "shop").await.unwrap();
-        let nodes = report.json["nodes"].as_array().unwrap();
-        assert_eq!(nodes.len(), 2);
-        assert_eq!(nodes[0]["live"], true);
-        assert_eq!(nodes[0]["weight"], 70);
-        assert_eq!(nodes[0]["started_at_utc"], "2024-05-01T12:34:56Z");
-        assert_eq!(nodes[0]["metrics"]["p99_ms"], 3.25);
-        assert_eq!(nodes[1]["live"], false);
-        assert_eq!(nodes[1]["metrics"], Value::Null);
-        let lines: Vec<&str> = report.text.lines().collect();
-        assert!(lines[1].starts_with("SERVICE  HOST"), "{}", report.text);
-        assert!(
-            lines[2].contains("70 (stored 10)") && lines[2].contains("2024-05-01 12:34:56 UTC"),
-            "{}",
-            report.text
-        );
-        assert!(
-            lines[2].ends_with("40.0  2 (1.0%)  7 (qps 7)  3.2ms  qps 50; get: concurrency 4 (stored none)"),
-            "{}",
-            report.text
-        );
-        assert!(lines[3].contains("no") && lines[3].ends_with("-  -"), "{}", report.text);
-        assert_eq!(nodes[0]["limits"]["qps"], 50);
-        assert_eq!(nodes[0]["limits_summary"], "qps 50; get: concurrency 4");
-        assert_eq!((nodes[0]["refused"].clone(), nodes[1]["refused"].clone()), (json!(7), Value::Null));
-        assert_eq!(nodes[0]["metrics"]["refused_by_reason"]["qps"], 7);
-        assert_eq!(nodes[1]["limits"], Value::Null);
-    }
-
-    #[tokio::test]
-    async fn unknown_apps_say_what_to_check() {
-        let embedded = Embedded::new();
-        let report = list(&Operator::new(Backends::embedded(Env::Dev, &embedded)), "nobody").await.unwrap();
-        assert!(report.text.contains("probe services list"), "{}", report.text);
-    }
-}
+mod tests;

@@ -1,6 +1,6 @@
 //! `probe limits show APPKEY [SERVICE]`: each node's request limits (or none), the stored ones
-//! when they differ from the live node's, and the calls they refused in the node's latest metrics
-//! window.
+//! when they differ from the live node's, why its provider refused them (if it did: it keeps the
+//! limits before) and the calls they refused, both from the node's latest metrics window.
 
 use anyhow::{Context as _, Result};
 use probe_runtime::registry::layout::NodeKey;
@@ -8,7 +8,7 @@ use probe_runtime::registry::{NodeMetrics, NodeView, Operator};
 use serde_json::{Value, json};
 
 use crate::cli::output::{Align, Report, Table, yes_no};
-use crate::node_limits::{cell, of_node, refused, shown, stored_if_different};
+use crate::node_limits::{cell_with_problem, of_node, refused, shown, stored_if_different};
 use crate::node_notes::dialed;
 
 /// The limits of the nodes of `appkey` (of `service` only, when given).
@@ -62,7 +62,7 @@ pub async fn show(op: &Operator, appkey: &str, service: Option<&str>) -> Result<
             port.to_string(),
             yes_no(view.live.is_some()).to_owned(),
             metric(i).map_or_else(|| "-".to_owned(), refused),
-            cell(view),
+            cell_with_problem(view, metric(i)),
         ]);
     }
     Ok(Report::new(json, format!("limits of {name} in env {env}\n{}", table.render())))
@@ -82,6 +82,7 @@ fn node_json(view: &NodeView, metrics: Option<&NodeMetrics>) -> Value {
         "stored_limits_differ": stored_if_different(view).is_some(),
         "stored_limits": view.settings.as_ref().and_then(|d| d.limits.as_ref()),
         "methods": view.live.as_ref().map(|d| &d.methods),
+        "limits_problem": metrics.and_then(|m| m.limits_problem.as_deref()),
         "refused": metrics.map(|m| m.refused),
         "refused_by_reason": metrics.map(|m| &m.refused_by_reason),
         "window_at_ms": metrics.map(|m| m.at_ms),

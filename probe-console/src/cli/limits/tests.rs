@@ -72,10 +72,10 @@ async fn limits_are_set_on_every_node_of_a_service_then_on_one_and_cleared() {
     );
     assert!(lines[3].ends_with("not running: they apply when it registers again"), "{}", report.text);
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
-    assert_eq!(report.json["limits"], json!({"qps": 100.0, "concurrency": 8}));
+    assert_eq!(report.json["limits"], json!({"qps": 100, "concurrency": 8}));
     assert_eq!(report.json["changes"][0]["live_updated"], true);
     assert_eq!(report.json["audited"], true);
-    let set_limits = Some(json!({"qps": 100.0, "concurrency": 8}));
+    let set_limits = Some(json!({"qps": 100, "concurrency": 8}));
     assert_eq!(limits_of(&op, &running()).await, (set_limits.clone(), Some(set_limits.clone())));
     assert_eq!(limits_of(&op, &stopped()).await, (set_limits.clone(), None));
 
@@ -117,29 +117,29 @@ async fn limits_are_set_on_every_node_of_a_service_then_on_one_and_cleared() {
                 "cli:t@h",
                 "set_limits",
                 "shop|dev|Order|10.0.0.1|9001",
-                r#"limits={"methods":{"get":{"qps":5.0}}}"#,
+                r#"limits={"methods":{"get":{"qps":5}}}"#,
                 "limits=none"
             ),
             (
                 "cli:t@h",
                 "set_limits",
                 "shop|dev|Order|10.0.0.1|9001",
-                r#"limits={"concurrency":8,"qps":100.0}"#,
-                r#"limits={"methods":{"get":{"qps":5.0}}}"#
+                r#"limits={"concurrency":8,"qps":100}"#,
+                r#"limits={"methods":{"get":{"qps":5}}}"#
             ),
             (
                 "cli:t@h",
                 "set_limits",
                 "shop|dev|Order|10.0.0.2|9002",
                 "limits=none",
-                r#"limits={"concurrency":8,"qps":100.0}"#
+                r#"limits={"concurrency":8,"qps":100}"#
             ),
             (
                 "cli:t@h",
                 "set_limits",
                 "shop|dev|Order|10.0.0.1|9001",
                 "limits=none",
-                r#"limits={"concurrency":8,"qps":100.0}"#
+                r#"limits={"concurrency":8,"qps":100}"#
             ),
         ]
     );
@@ -225,6 +225,29 @@ async fn show_has_each_nodes_refused_calls_in_its_latest_window() {
         (json!(12), json!({"qps": 12}))
     );
     assert_eq!(shown.json["nodes"][2]["refused"], Value::Null);
+    assert_eq!(order["limits_problem"], Value::Null);
+}
+
+#[tokio::test]
+async fn show_says_why_the_provider_refused_a_nodes_limits() {
+    let (op, _nodes) = embedded_fleet().await;
+    set(&op, &of(Some(("10.0.0.1", 9001))), &doc(r#"{"qps": 10}"#)).await.unwrap().unwrap();
+    let problem = "/qps: qps 10 is over what this provider allows\n/burst: second problem";
+    let window = NodeMetrics { limits_problem: Some(problem.into()), ..NodeMetrics::default() };
+    op.backends().metrics.publish(&running(), &window, Duration::from_secs(60)).await.unwrap();
+
+    let shown = show(&op, "shop", Some("Order")).await.unwrap();
+    let lines: Vec<&str> = shown.text.lines().collect();
+    assert!(
+        lines[2].ends_with(
+            "0  qps 10 (refused by provider: /qps: qps 10 is over what this provider allows (and 1 more))"
+        ),
+        "{}",
+        shown.text
+    );
+    assert!(lines[3].ends_with("none"), "the stopped node has no window: {}", shown.text);
+    assert_eq!(shown.json["nodes"][0]["limits_problem"], problem);
+    assert_eq!(shown.json["nodes"][1]["limits_problem"], Value::Null);
 }
 
 /// An audit log whose table is missing, as on the design's database.

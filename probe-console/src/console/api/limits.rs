@@ -1,8 +1,9 @@
-//! Request limits ([`probe_runtime::limits`]) of a service's nodes: what each node has and what
-//! its limits refused in its latest metrics window; setting them on one node (`?node=IP:PORT`) or
-//! on every node of the service, and clearing them. Changes go through [`Operator::set_limits`]
-//! and [`Operator::set_service_limits`]: checked (against the methods the running nodes declare),
-//! stored, applied by the live nodes' providers and audited (`set_limits`) under the caller's name.
+//! Request limits ([`probe_runtime::limits`]) of a service's nodes: what each node has, what its
+//! limits refused and why its provider refused them (if it did), from its latest metrics window;
+//! setting them on one node (`?node=IP:PORT`) or on every node of the service, and clearing them.
+//! Changes go through [`Operator::set_limits`] and [`Operator::set_service_limits`]: checked
+//! (against the methods the running nodes declare), stored, applied by the live nodes' providers
+//! and audited (`set_limits`) under the caller's name.
 //!
 //! A document is sent as `{"text": "..."}` (what an editor holds: problems come back at a line and
 //! column) or as `{"limits": {...}}`; a refused one is 422 with the located problems, and nothing
@@ -98,6 +99,9 @@ pub struct LimitsNodeJson {
     pub methods: Vec<String>,
     /// Calls its limits refused in its latest metrics window; `None` without a window.
     pub refused: Option<u64>,
+    /// Why its provider refused the limits in its data (it runs the ones before), from its latest
+    /// metrics window; `None` when it did not.
+    pub limits_problem: Option<String>,
 }
 
 /// `GET /api/limits/{appkey}/{service}` answer.
@@ -151,7 +155,8 @@ pub async fn show(
             limits: node_limits::of_node(view).cloned(),
             summary: node_limits::cell(view),
             methods: view.live.as_ref().map(|d| d.methods.clone()).unwrap_or_default(),
-            refused: metrics.map(|m| m.refused),
+            refused: metrics.as_ref().map(|m| m.refused),
+            limits_problem: metrics.and_then(|m| m.limits_problem),
         })
         .collect();
     Ok(Json(LimitsView {

@@ -1,5 +1,7 @@
-//! Nodes: the table of an app's nodes with live metrics, a node's metrics history, and the
-//! operator actions (enable, disable, weight), each audited by [`Operator`].
+//! Nodes: the table of an app's nodes with live metrics and what the app's clients report (breaker
+//! states per node, hedges and limited calls per service: [`client_faults`](crate::client_faults)),
+//! a node's metrics history, and the operator actions (enable, disable, weight), each audited by
+//! [`Operator`].
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EnvQuery;
 use super::view::{ChangeJson, NodeJson, UnusableJson};
+use crate::client_faults::{ClientFaults, ServiceClients, now_ms};
 use crate::console::auth::{Admin, Caller};
 use crate::console::error::{ApiError, ApiResult, Body};
 use crate::console::state::ConsoleState;
@@ -36,10 +39,13 @@ pub struct Nodes {
     pub nodes: Vec<NodeJson>,
     /// Registry nodes probe cannot use, with the reason: they get no calls.
     pub unusable: Vec<UnusableJson>,
+    /// Per service with current client reports: how many clients report, the backup requests
+    /// they sent and the calls their own QPS limit refused, so far; sorted by service.
+    pub clients: Vec<ServiceClients>,
 }
 
-/// `GET /api/apps/{appkey}/nodes?env=`: every node of the app with its settings, live data and
-/// latest metrics.
+/// `GET /api/apps/{appkey}/nodes?env=`: every node of the app with its settings, live data, latest
+/// metrics and breaker states in the clients, and the app's clients per service.
 pub async fn list(
     State(state): State<ConsoleState>,
     Path(appkey): Path<String>,
@@ -59,11 +65,25 @@ pub async fn list(
             vec![None; keys.len()]
         }
     };
-    let nodes = views.into_iter().zip(metrics).map(|(view, m)| NodeJson::new(view, m)).collect();
+    // So are the clients' reports.
+    let reports = backends.metrics.client_reports(env).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "console: cannot read the client reports");
+        Vec::new()
+    });
+    let faults = ClientFaults::new(&appkey, &reports, now_ms());
+    let nodes = views
+        .into_iter()
+        .zip(metrics)
+        .map(|(view, m)| {
+            let breaker = faults.breaker(&view.key);
+            NodeJson::new(view, m, breaker)
+        })
+        .collect();
     let watch = backends.registry.watch_app(env, &appkey).await?;
     let unusable = watch.borrow().unusable.iter().map(UnusableJson::from).collect();
     drop(watch);
-    Ok(Json(Nodes { appkey, env: env.to_string(), nodes, unusable }))
+    let clients = faults.services().cloned().collect();
+    Ok(Json(Nodes { appkey, env: env.to_string(), nodes, unusable, clients }))
 }
 
 /// `GET /api/nodes/{node}/history` answer.

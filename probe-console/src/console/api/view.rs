@@ -5,6 +5,7 @@ use probe_runtime::registry::{App, NodeChange, NodeMetrics, NodeView};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::client_faults::BreakerCounts;
 use crate::{node_limits, node_notes};
 
 /// A registered app.
@@ -71,16 +72,23 @@ pub struct NodeJson {
     /// `limits` on one line (`qps 1000 (burst 50), concurrency 64; echo: qps 200`), or `none`,
     /// with the stored limits after it when they differ from the live node's.
     pub limits_summary: String,
+    /// Why the node's provider refused the limits in its data (it runs the ones before), from its
+    /// latest metrics window: each problem on a line; `None` when it did not.
+    pub limits_problem: Option<String>,
     /// Calls the node's limits refused in its latest metrics window; `None` without a window.
     pub refused: Option<u64>,
+    /// In how many of its service's current clients the node's circuit breaker is open or half-open.
+    pub breaker: BreakerCounts,
+    /// `breaker` on one line: `closed`, `open in 2 of 5 clients`, or `-` without client reports.
+    pub breaker_summary: String,
     /// The latest metrics window (with its per-method breakdown and refusals by reason), when the
     /// node published one recently.
     pub metrics: Option<NodeMetrics>,
 }
 
 impl NodeJson {
-    /// The row of `view` with its latest `metrics`.
-    pub fn new(view: NodeView, metrics: Option<NodeMetrics>) -> Self {
+    /// The row of `view` with its latest `metrics` and its `breaker` in the clients.
+    pub fn new(view: NodeView, metrics: Option<NodeMetrics>, breaker: BreakerCounts) -> Self {
         let key = &view.key;
         let shown = node_notes::effective(&view);
         let (host, port) = node_notes::dialed(&view);
@@ -103,7 +111,10 @@ impl NodeJson {
             transport: view.live.as_ref().and_then(|d| d.transport.clone()),
             limits: node_limits::of_node(&view).cloned(),
             limits_summary: node_limits::cell(&view),
+            limits_problem: metrics.as_ref().and_then(|m| m.limits_problem.clone()),
             refused: metrics.as_ref().map(|m| m.refused),
+            breaker,
+            breaker_summary: breaker.summary(),
             metrics,
             settings: view.settings,
             live: view.live,

@@ -1,10 +1,13 @@
 //! The limits API: set on a node and on a service, clear, refusals with located problems (bad
-//! values, unknown fields and methods) that change nothing, the audit record, and who may change.
+//! values, unknown fields and methods) that change nothing, the audit record, and who may change;
+//! the nodes view with why a provider refused its limits and the breakers in the clients.
 
 use axum::http::{Method, StatusCode};
+use probe_runtime::registry::ClientReport;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::client_faults::now_ms;
 
 const A: Auth<'static> = Auth::Bearer(ADMIN);
 const V: Auth<'static> = Auth::Bearer(VIEWER);
@@ -61,10 +64,10 @@ async fn limits_are_set_on_a_node_then_on_the_service_and_cleared_with_audit_rec
     assert_eq!(
         body["changes"],
         json!([{ "node": f.key.redis_field(), "before": null, "live": true,
-                 "after": { "qps": 200.0, "methods": { "get": { "concurrency": 8 } } } }])
+                 "after": { "qps": 200, "methods": { "get": { "concurrency": 8 } } } }])
     );
     assert!(body.get("audit_warning").is_none(), "{body}");
-    let set = Some(json!({ "qps": 200.0, "methods": { "get": { "concurrency": 8 } } }));
+    let set = Some(json!({ "qps": 200, "methods": { "get": { "concurrency": 8 } } }));
     assert_eq!(node_limits(&f).await, (set.clone(), set));
 
     // The nodes view and the limits view show them.
@@ -73,7 +76,7 @@ async fn limits_are_set_on_a_node_then_on_the_service_and_cleared_with_audit_rec
         nodes["nodes"].as_array().unwrap().iter().find(|n| n["id"] == "Directory_127.0.0.1_7001").unwrap();
     assert_eq!(
         (node["limits"]["qps"].clone(), node["limits_summary"].clone()),
-        (json!(200.0), json!("qps 200; get: concurrency 8"))
+        (json!(200), json!("qps 200; get: concurrency 8"))
     );
     let (status, view) = get(&f.app, LIMITS, V).await;
     assert_eq!(status, StatusCode::OK, "{view}");
@@ -119,7 +122,7 @@ async fn limits_are_set_on_a_node_then_on_the_service_and_cleared_with_audit_rec
         ]
     );
     assert_eq!(log[3].before, "limits=none");
-    assert_eq!(log[3].after, r#"limits={"methods":{"get":{"concurrency":8}},"qps":200.0}"#);
+    assert_eq!(log[3].after, r#"limits={"methods":{"get":{"concurrency":8}},"qps":200}"#);
     assert_eq!(log[0].after, "limits=none");
 }
 
@@ -200,4 +203,57 @@ async fn only_admins_change_limits_and_unknown_targets_are_refused() {
     }
     assert_eq!(node_limits(&f).await, (None, None));
     assert_eq!(audit_len(&f).await, 0);
+}
+
+/// A current report of a `Directory` client of the fixture's app.
+fn client(name: &str, breakers: &[(&str, &str)], hedges: u64, limited: u64) -> ClientReport {
+    ClientReport {
+        client: name.into(),
+        appkey: APP.into(),
+        service: "Directory".into(),
+        revision: 0,
+        applied_at_ms: 0,
+        problem: false,
+        reported_at_ms: now_ms(),
+        breakers: breakers.iter().map(|(n, s)| ((*n).to_owned(), (*s).to_owned())).collect(),
+        hedges,
+        limited,
+    }
+}
+
+#[tokio::test]
+async fn nodes_show_refused_limits_breakers_in_the_clients_and_their_counters() {
+    let f = with_methods().await;
+    let problem = "/methods/gett: unknown method \"gett\"\n/qps: second";
+    let window = NodeMetrics { limits_problem: Some(problem.into()), ..NodeMetrics::default() };
+    f.backends.metrics.publish(&f.key, &window, Duration::from_secs(60)).await.unwrap();
+    let id = f.key.zk_child();
+    for report in [
+        client("a:1", &[(id.as_str(), "open")], 4, 0),
+        client("b:2", &[(id.as_str(), "half_open")], 0, 2),
+        client("c:3", &[], 0, 0),
+        ClientReport { appkey: "other_app".into(), ..client("d:4", &[(id.as_str(), "open")], 9, 9) },
+    ] {
+        f.backends.metrics.report_client(Env::Dev, &report).await.unwrap();
+    }
+
+    let (status, body) = get(&f.app, &format!("/api/apps/{APP}/nodes"), V).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let nodes = body["nodes"].as_array().unwrap();
+    let running = nodes.iter().find(|n| n["id"] == id.as_str()).unwrap();
+    assert_eq!(running["limits_problem"], problem);
+    assert_eq!(running["breaker"], json!({ "open": 1, "half_open": 1, "clients": 3 }));
+    assert_eq!(running["breaker_summary"], "open in 1 of 3 clients, half-open in 1");
+    let stored = nodes.iter().find(|n| n["id"] == "Directory_127.0.0.1_7002").unwrap();
+    assert_eq!(
+        (stored["limits_problem"].clone(), stored["breaker_summary"].clone()),
+        (Value::Null, json!("closed"))
+    );
+    assert_eq!(body["clients"], json!([{ "service": "Directory", "clients": 3, "hedges": 4, "limited": 2 }]));
+
+    let (status, view) = get(&f.app, LIMITS, V).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let problems: Vec<Value> =
+        view["nodes"].as_array().unwrap().iter().map(|n| n["limits_problem"].clone()).collect();
+    assert_eq!(problems, [json!(problem), Value::Null]);
 }
