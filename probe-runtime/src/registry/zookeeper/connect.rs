@@ -130,6 +130,31 @@ pub(super) fn persistent() -> zk::CreateOptions<'static> {
     zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
 }
 
+/// A persistent watch and the session it was added on. The session stays open while the watch
+/// is followed, so the watch always ends with a last session event (the client library panics
+/// when a watch's session goes away without one, as when a registry is dropped while its watches
+/// are followed). When the shared session is renewed, the watch reports its session closed, so
+/// its follower watches again on the new one and the old session can close.
+pub(super) struct SessionWatch {
+    watcher: zk::PersistentWatcher,
+    session: zk::Client,
+    current: watch::Receiver<zk::Client>,
+}
+
+impl SessionWatch {
+    /// The next event; a closed session once the shared session was replaced. Not to be polled
+    /// after a terminal session state.
+    pub(super) async fn changed(&mut self) -> zk::WatchedEvent {
+        let ours = self.session.session_id();
+        tokio::select! {
+            event = self.watcher.changed() => event,
+            _ = self.current.wait_for(|c| c.session_id() != ours) => {
+                zk::WatchedEvent::new_session(zk::SessionState::Closed)
+            }
+        }
+    }
+}
+
 /// The registry's shared session: the current client, replaced when its session ends.
 ///
 /// Nothing keeps a clone of the client beyond one operation, so a replaced client is dropped, and
@@ -192,6 +217,17 @@ impl SharedClient {
             .await
             .ok()
             .map(|client| client.clone())
+    }
+
+    /// Adds a persistent watch in `mode` on `path` through `client` (the current one).
+    pub(super) async fn watch(
+        &self,
+        client: &zk::Client,
+        path: &str,
+        mode: zk::AddWatchMode,
+    ) -> Result<SessionWatch, zk::Error> {
+        let watcher = client.watch(path, mode).await?;
+        Ok(SessionWatch { watcher, session: client.clone(), current: self.current.clone() })
     }
 
     /// Opens a new session, makes it current and closes the old one; returns the old one's states.

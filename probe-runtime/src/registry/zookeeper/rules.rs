@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
-use super::connect::{BACKEND, SharedClient, Target, persistent};
+use super::connect::{BACKEND, SessionWatch, SharedClient, Target, persistent};
 use crate::registry::backend::{BackendError, RuleWatch, StoredRule};
 use crate::registry::layout::{Env, check_appkey, check_service_name};
 
@@ -245,7 +245,7 @@ fn text(path: &str, bytes: Vec<u8>, version: i32) -> Result<StoredRule, BackendE
 /// task that follows changes runs until every receiver is dropped.
 pub(super) async fn watch(shared: SharedClient, rule: Rule) -> Result<RuleWatch, BackendError> {
     let client = shared.get().await?;
-    let (watcher, read) = watch_and_read(&client, &rule)
+    let (watcher, read) = watch_and_read(&shared, &client, &rule)
         .await
         .map_err(|(action, err)| shared.target().error(format_args!("{action} {}", rule.path), &err))?;
     drop(client);
@@ -261,16 +261,18 @@ type Read = Option<(Vec<u8>, i32)>;
 
 /// Adds the watch, then reads: a change made between the two is both read and reported.
 async fn watch_and_read(
+    shared: &SharedClient,
     client: &zk::Client,
     rule: &Rule,
-) -> Result<(zk::PersistentWatcher, Read), (&'static str, zk::Error)> {
-    let watcher = client.watch(&rule.path, zk::AddWatchMode::Persistent).await.map_err(|e| ("watch", e))?;
+) -> Result<(SessionWatch, Read), (&'static str, zk::Error)> {
+    let watcher =
+        shared.watch(client, &rule.path, zk::AddWatchMode::Persistent).await.map_err(|e| ("watch", e))?;
     let read = read_raw(client, &rule.path).await.map_err(|e| ("read", e))?;
     Ok((watcher, read))
 }
 
-/// The task behind one [`RuleWatch`]. It holds the shared client only while reading, so a
-/// replaced session closes.
+/// The task behind one [`RuleWatch`]. Its watch keeps the session it was added on; when the shared
+/// session is renewed the watch ends and is added again on the new one, so the old one closes.
 struct Follower {
     shared: SharedClient,
     rule: Rule,
@@ -278,7 +280,7 @@ struct Follower {
 }
 
 impl Follower {
-    async fn run(mut self, mut watcher: zk::PersistentWatcher) {
+    async fn run(mut self, mut watcher: SessionWatch) {
         // Set when a read failed: the document is read again then.
         let mut reread_at: Option<Instant> = None;
         loop {
@@ -336,14 +338,14 @@ impl Follower {
 
     /// Watches again on the shared session that replaced the ended one, and reads. `None` when
     /// every receiver is gone.
-    async fn rewatch(&mut self) -> Option<zk::PersistentWatcher> {
+    async fn rewatch(&mut self) -> Option<SessionWatch> {
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut shared = self.shared.clone();
             let rule = &self.rule;
             let attempt = async move {
                 let client = shared.live().await.ok_or(("open", zk::Error::ClientClosed))?;
-                watch_and_read(&client, rule).await
+                watch_and_read(&shared, &client, rule).await
             };
             tokio::select! {
                 _ = self.tx.closed() => return None,

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
-use super::connect::SharedClient;
+use super::connect::{SessionWatch, SharedClient};
 use super::nodes::{App, Child, NodeMap, Place};
 use crate::registry::layout::UnusableNode;
 use crate::registry::{AppNodes, AppWatch, BackendError, RegisteredNode};
@@ -22,7 +22,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// runs until every receiver is dropped.
 pub(super) async fn start(shared: SharedClient, app: App) -> Result<AppWatch, BackendError> {
     let client = shared.get().await?;
-    let (watcher, nodes) = watch_and_read(&client, &app)
+    let (watcher, nodes) = watch_and_read(&shared, &client, &app)
         .await
         .map_err(|(action, err)| shared.target().error(format_args!("{action} {}", app.path), &err))?;
     let (usable, unusable) = split(&nodes);
@@ -37,17 +37,20 @@ pub(super) async fn start(shared: SharedClient, app: App) -> Result<AppWatch, Ba
 /// Adds the watch, then reads: a change made between the two is both read and reported, never
 /// missed.
 async fn watch_and_read(
+    shared: &SharedClient,
     client: &zk::Client,
     app: &App,
-) -> Result<(zk::PersistentWatcher, NodeMap), (&'static str, zk::Error)> {
-    let watcher =
-        client.watch(&app.path, zk::AddWatchMode::PersistentRecursive).await.map_err(|e| ("watch", e))?;
+) -> Result<(SessionWatch, NodeMap), (&'static str, zk::Error)> {
+    let watcher = shared
+        .watch(client, &app.path, zk::AddWatchMode::PersistentRecursive)
+        .await
+        .map_err(|e| ("watch", e))?;
     let nodes = app.read_all(client).await.map_err(|e| ("read", e))?;
     Ok((watcher, nodes))
 }
 
-/// The task behind one [`AppWatch`]. It holds the shared client only while reading, so a replaced
-/// session closes.
+/// The task behind one [`AppWatch`]. Its watch keeps the session it was added on; when the shared
+/// session is renewed the watch ends and is added again on the new one, so the old one closes.
 struct Follower {
     shared: SharedClient,
     app: App,
@@ -57,7 +60,7 @@ struct Follower {
 }
 
 impl Follower {
-    async fn run(mut self, mut watcher: zk::PersistentWatcher) {
+    async fn run(mut self, mut watcher: SessionWatch) {
         // Set when a read failed: everything is read again then.
         let mut reread_at: Option<Instant> = None;
         loop {
@@ -137,14 +140,14 @@ impl Follower {
 
     /// Watches again on the shared session that replaced the ended one, and reads everything.
     /// `None` when every receiver is gone.
-    async fn rewatch(&mut self) -> Option<zk::PersistentWatcher> {
+    async fn rewatch(&mut self) -> Option<SessionWatch> {
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut shared = self.shared.clone();
             let app = &self.app;
             let attempt = async move {
                 let client = shared.live().await.ok_or(("open", zk::Error::ClientClosed))?;
-                let (watcher, nodes) = watch_and_read(&client, app).await?;
+                let (watcher, nodes) = watch_and_read(&shared, &client, app).await?;
                 Ok::<_, (&str, zk::Error)>((watcher, nodes))
             };
             tokio::select! {
