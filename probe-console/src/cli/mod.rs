@@ -37,6 +37,8 @@ pub mod nodes;
 pub mod output;
 pub mod rules;
 pub mod services;
+#[cfg(test)]
+mod test_support;
 
 use std::process::ExitCode;
 

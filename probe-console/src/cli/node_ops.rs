@@ -103,10 +103,9 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    use probe_runtime::registry::Backends;
     use probe_runtime::registry::embedded::Embedded;
     use probe_runtime::registry::layout::{Env, NodeData};
-    use probe_runtime::registry::{AuditEntry, AuditLog, BackendError, Backends};
-    use probe_runtime::service::BoxFuture;
 
     #[tokio::test]
     async fn changes_print_old_and_new_values_and_the_live_update() {
@@ -145,26 +144,7 @@ mod tests {
         assert!(report.warnings.is_empty() && report.json["audited"] == true, "{report:?}");
     }
 
-    /// An audit log whose table is missing, as on the design's database.
-    #[derive(Debug)]
-    struct NoAuditTable;
-
-    impl AuditLog for NoAuditTable {
-        fn record<'a>(&'a self, _: &'a AuditEntry) -> BoxFuture<'a, Result<(), BackendError>> {
-            Box::pin(async {
-                Err(BackendError::NotMigrated {
-                    backend: "MySQL",
-                    database: "design".into(),
-                    missing: "table probe_audit".into(),
-                    fix: "run `probe db migrate` to enable the audit log".into(),
-                })
-            })
-        }
-
-        fn recent(&self, _: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, BackendError>> {
-            Box::pin(async { Ok(Vec::new()) })
-        }
-    }
+    use crate::cli::test_support::NoAuditTable;
 
     #[tokio::test]
     async fn a_change_the_audit_log_misses_is_reported_as_applied_with_a_warning() {

@@ -56,17 +56,7 @@ fn is_off(text: &str) -> bool {
 
 /// Method timeouts as text: `Echo.echo=200,slow=2000`, spaces around a pair ignored.
 pub(super) fn method_timeouts(text: &str) -> Result<BTreeMap<String, Duration>, InvalidValue> {
-    let mut pairs = Vec::new();
-    for pair in text.split(',').map(str::trim) {
-        if pair.is_empty() {
-            return Err(InvalidValue::new("it has an empty pair between commas"));
-        }
-        match pair.split_once('=') {
-            Some(pair) => pairs.push(pair),
-            None => return Err(InvalidValue::new(format!("{pair:?} has no `=milliseconds`"))),
-        }
-    }
-    method_timeout_map(pairs)
+    method_timeout_map(super::value::pairs(text, "pair", |pair| format!("{pair:?} has no `=milliseconds`"))?)
 }
 
 /// Method timeouts from method and milliseconds pairs (a TOML table's, or the text's); a method

@@ -116,17 +116,27 @@ pub(super) fn tier(text: &str) -> Result<u8, InvalidValue> {
 
 /// Tags as text: `zone=eu-1,group=blue`, spaces around a pair ignored.
 pub(super) fn tags(text: &str) -> Result<BTreeMap<String, String>, InvalidValue> {
+    tag_map(pairs(text, "tag", |pair| format!("the tag {pair:?} has no `=value`"))?)
+}
+
+/// The `key=value` pairs of comma-separated `text`, spaces around a pair ignored; `what` names a
+/// pair in the error for an empty one, `missing` words the error for one without `=`.
+pub(super) fn pairs<'t>(
+    text: &'t str,
+    what: &str,
+    missing: impl Fn(&str) -> String,
+) -> Result<Vec<(&'t str, &'t str)>, InvalidValue> {
     let mut pairs = Vec::new();
     for pair in text.split(',').map(str::trim) {
         if pair.is_empty() {
-            return Err(InvalidValue::new("it has an empty tag between commas"));
+            return Err(InvalidValue::new(format!("it has an empty {what} between commas")));
         }
         match pair.split_once('=') {
             Some(pair) => pairs.push(pair),
-            None => return Err(InvalidValue::new(format!("the tag {pair:?} has no `=value`"))),
+            None => return Err(InvalidValue::new(missing(pair))),
         }
     }
-    tag_map(pairs)
+    Ok(pairs)
 }
 
 /// Tags from key and value pairs (a TOML table's, or the text's), each checked with [`tag`]; a

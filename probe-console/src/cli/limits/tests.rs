@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use probe_runtime::registry::embedded::Embedded;
 use probe_runtime::registry::layout::NodeData;
-use probe_runtime::registry::{AuditEntry, AuditLog, BackendError, Backends, NodeMetrics, RegistrySession};
-use probe_runtime::service::BoxFuture;
+use probe_runtime::registry::{Backends, NodeMetrics, RegistrySession};
 
 use super::*;
 use crate::cli::args::NodeAddress;
@@ -250,26 +249,7 @@ async fn show_says_why_the_provider_refused_a_nodes_limits() {
     assert_eq!(shown.json["nodes"][1]["limits_problem"], Value::Null);
 }
 
-/// An audit log whose table is missing, as on the design's database.
-#[derive(Debug)]
-struct NoAuditTable;
-
-impl AuditLog for NoAuditTable {
-    fn record<'a>(&'a self, _: &'a AuditEntry) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async {
-            Err(BackendError::NotMigrated {
-                backend: "MySQL",
-                database: "design".into(),
-                missing: "table probe_audit".into(),
-                fix: "run `probe db migrate` to enable the audit log".into(),
-            })
-        })
-    }
-
-    fn recent(&self, _: usize) -> BoxFuture<'_, Result<Vec<AuditEntry>, BackendError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
+use crate::cli::test_support::NoAuditTable;
 
 #[tokio::test]
 async fn changes_the_audit_log_misses_are_applied_with_one_warning() {
