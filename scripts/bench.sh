@@ -38,6 +38,18 @@
 #                                         calls, THeader frames without info headers, and THeader
 #                                         frames with the headers a probe client sends (caller,
 #                                         request id, deadline), alternating; same defaults.
+#   scripts/bench.sh overload             one node at 3x its capacity (a backend of 8 workers x
+#                                         2 ms behind probe's server, in one process with a probe
+#                                         client offering calls open-loop over loopback): its
+#                                         capacity, its idle p99 (at 40% of capacity), then 3x with
+#                                         no limit, the adaptive limit, the adaptive limit with 20%
+#                                         critical and 80% sheddable calls, and a static limit of
+#                                         16 for reference; about 80 s. Knobs: BENCH_SECONDS (10)
+#                                         and BENCH_WARMUP (1) per overload run, after 3 s at the
+#                                         idle load (BENCH_LEAD); BENCH_FACTOR (3); BENCH_WORKERS,
+#                                         BENCH_SERVICE_MS; BENCH_ADAPTIVE (the adaptive run's
+#                                         limits JSON); BENCH_OVERLOAD_ARGS (more `overload`
+#                                         flags: --trace, --trial, --run; see `overload --help`).
 set -euo pipefail
 
 mode=${1:-servers}
@@ -49,8 +61,9 @@ metrics | middleware | header)
 client)
     : "${BENCH_PAYLOADS:=128}"
     ;;
+overload) ;;
 *)
-    echo "usage: scripts/bench.sh [metrics|middleware|header|client]" >&2
+    echo "usage: scripts/bench.sh [metrics|middleware|header|client|overload]" >&2
     exit 2
     ;;
 esac
@@ -269,6 +282,16 @@ compare_clients() {
     say "raw results in $log"
 }
 
+if [ "$mode" = overload ]; then
+    say "$(nproc) CPUs shared by the server and the client; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    overload_args=(--seconds "${BENCH_SECONDS:-10}" --warmup "${BENCH_WARMUP:-1}" --lead "${BENCH_LEAD:-3}"
+        --factor "${BENCH_FACTOR:-3}" --workers "${BENCH_WORKERS:-8}" --service-ms "${BENCH_SERVICE_MS:-2}")
+    [ -n "${BENCH_ADAPTIVE:-}" ] && overload_args+=(--adaptive "$BENCH_ADAPTIVE")
+    # shellcheck disable=SC2086 # BENCH_OVERLOAD_ARGS is a list of words
+    "$bin/overload" "${overload_args[@]}" ${BENCH_OVERLOAD_ARGS:-} | tee "$log"
+    say "the table is also in $log"
+    exit 0
+fi
 if [ "$mode" = metrics ]; then
     compare_metrics
     exit 0

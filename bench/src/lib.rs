@@ -12,6 +12,10 @@
 //! Each server prints `listening on ADDR` once it accepts. The load generator sends the same
 //! framed strict-binary `echo` calls to both, so the bytes per call on the wire are the same; it
 //! prints requests per second, latency percentiles, and the server's CPU time per call.
+//!
+//! `probe-client` measures probe's client against the same servers (`scripts/bench.sh client`),
+//! and `overload` (`scripts/bench.sh overload`) runs one probe server in front of a backend of
+//! fixed capacity at three times that capacity, with and without request limits.
 
 pub mod callers;
 pub mod histogram;
