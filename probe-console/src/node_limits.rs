@@ -27,12 +27,12 @@ pub fn stored_if_different(view: &NodeView) -> Option<Option<&Value>> {
     (live.limits != stored.limits).then_some(stored.limits.as_ref())
 }
 
-/// `limits` on one line: `qps 1000 (burst 50), concurrency 64, adaptive 4..1000 (tolerance 1.5),
+/// `limits` on one line: `qps 1000 (burst 50), concurrency 64, adaptive 4..1000,
 /// connections 10000; echo: qps 200, concurrency 8`; `no limit` for an empty document.
 pub fn summary(limits: &RequestLimits) -> String {
     let mut parts = rate_and_concurrency(limits.qps, limits.burst, limits.concurrency);
     if let Some(adaptive) = &limits.adaptive {
-        parts.push(format!("adaptive {}..{} (tolerance {})", adaptive.min, adaptive.max, adaptive.tolerance));
+        parts.push(format!("adaptive {}..{}", adaptive.min, adaptive.max));
     }
     if let Some(connections) = limits.connections {
         parts.push(format!("connections {connections}"));
@@ -133,7 +133,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             summary(&full),
-            "qps 1000 (burst 50), concurrency 64, adaptive 4..1000 (tolerance 1.5), connections 10000; \
+            "qps 1000 (burst 50), concurrency 64, adaptive 4..1000, connections 10000; \
              echo: qps 200.5, concurrency 8; sum: concurrency 2"
         );
         let method_only = RequestLimits::parse(r#"{"methods": {"echo": {"qps": 5}}}"#).unwrap();

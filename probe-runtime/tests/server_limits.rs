@@ -38,7 +38,7 @@ async fn a_methods_concurrency_limit_refuses_the_call_over_it_and_spares_other_m
             })
         })
         .collect();
-    // Both slow calls are in their handlers (normal calls may use 90% of 2, rounded: both).
+    // Both slow calls are in their handlers (normal calls may use 80% of 2, rounded: both).
     started.await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let third = call(&channel, "Echo", "slow", EchoArgs { msg: "t".into(), delay_ms: 0 }).await;

@@ -80,7 +80,7 @@ struct Cli {
     #[arg(long, default_value_t = 1000)]
     timeout_ms: u64,
     /// The adaptive run's limits document.
-    #[arg(long, default_value = r#"{"adaptive": {"min": 4, "max": 1000, "tolerance": 1.5}}"#)]
+    #[arg(long, default_value = r#"{"adaptive": {"min": 4, "max": 1000}}"#)]
     adaptive: String,
     /// The share of critical calls in the mixed-priority adaptive run (the rest sheddable); 0
     /// skips the run.

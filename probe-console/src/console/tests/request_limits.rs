@@ -101,7 +101,7 @@ async fn limits_are_set_on_a_node_then_on_the_service_and_cleared_with_audit_rec
     assert_eq!(status, StatusCode::OK, "{body}");
     let lives: Vec<Value> = body["changes"].as_array().unwrap().iter().map(|c| c["live"].clone()).collect();
     assert_eq!(lives, [json!(true), json!(false)]);
-    assert_eq!(body["summary"], "concurrency 64, adaptive 4..1000 (tolerance 1.5)");
+    assert_eq!(body["summary"], "concurrency 64, adaptive 4..1000");
 
     let (status, body) = delete(&f.app, &format!("{LIMITS}?{NODE}"), ops).await;
     assert_eq!(status, StatusCode::OK, "{body}");
