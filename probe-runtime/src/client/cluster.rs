@@ -647,8 +647,10 @@ impl ClusterTransport {
                     }
                 }
                 Some(after) => {
+                    // Boxed: the hedged path's state (two attempts and a timer) stays out of every
+                    // call's future.
                     let (verdict, ended, backup) =
-                        self.hedged(&call, (&endpoint, &transport), deadline, now, after).await;
+                        Box::pin(self.hedged(&call, (&endpoint, &transport), deadline, now, after)).await;
                     if let Some(backup) = backup {
                         tried.push(backup);
                     }

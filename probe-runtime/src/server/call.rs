@@ -173,7 +173,7 @@ impl<'a> Routes<'a> {
             Some((gates, method)) if shared.limits.any() => {
                 let priority = header.as_ref().and_then(|h| h.context.priority()).unwrap_or_default();
                 match shared.limits.acquire(gates, method, priority, received) {
-                    Ok(permit) => Some(permit),
+                    Ok(permit) => Some(Box::new(permit)),
                     Err(refused) => {
                         let scope = match refused.method {
                             Some(method) => format!("method {method} of service {}", routed.service_name),
@@ -256,8 +256,9 @@ pub(super) struct Running<'a> {
     /// Fires at the deadline: set when the handler first waits (most finish at their first poll
     /// and never need one).
     timer: Option<Pin<Box<Sleep>>>,
-    /// Its place under the request limits, if any is set.
-    permit: Option<Permit<'a>>,
+    /// Its place under the request limits, if any is set (boxed: servers without limits keep
+    /// their calls' futures as small as before).
+    permit: Option<Box<Permit<'a>>>,
 }
 
 impl Future for Running<'_> {
