@@ -49,7 +49,7 @@
 #                                         idle load (BENCH_LEAD); BENCH_FACTOR (3); BENCH_WORKERS,
 #                                         BENCH_SERVICE_MS; BENCH_ADAPTIVE (the adaptive run's
 #                                         limits JSON); BENCH_OVERLOAD_ARGS (more `overload`
-#                                         flags: --trace, --trial, --run; see `overload --help`).
+#                                         flags: --trace, --run, --only-extra; see `overload --help`).
 #   scripts/bench.sh hedge                hedged requests: three nodes of one service (discovered,
 #                                         real TCP on loopback), one answering in 200 ms instead of
 #                                         1 ms; the same client's p50/p99/max without and with

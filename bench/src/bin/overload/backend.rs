@@ -20,7 +20,6 @@ use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
 use crate::idl::echo::{Echo, EchoClient, EchoServer};
-use crate::trial::{Trial, TrialLayer};
 
 /// What limits the node.
 #[derive(Clone)]
@@ -29,8 +28,6 @@ pub enum Limiter {
     None,
     /// The server's request limits on the `Echo` service.
     Limits(RequestLimits),
-    /// A trial adaptive limit (see [`crate::trial`]).
-    Trial(Arc<Trial>),
 }
 
 /// The backend's shape.
@@ -62,7 +59,6 @@ impl Echo for Backend {
 pub struct Node {
     runtime: Runtime,
     handle: Arc<ServerHandle>,
-    trial: Option<Arc<Trial>>,
 }
 
 impl Node {
@@ -72,18 +68,12 @@ impl Node {
         let backend =
             Backend { slots: Arc::new(Semaphore::new(shape.workers.max(1))), service: shape.service };
         let mut builder = Server::builder().add_service(EchoServer::new(backend)).max_in_flight(1 << 20);
-        let mut trial = None;
-        match limiter {
-            Limiter::None => {}
-            Limiter::Limits(limits) => builder = builder.request_limits(EchoClient::SERVICE, limits),
-            Limiter::Trial(t) => {
-                builder = builder.layer(TrialLayer(t.clone()));
-                trial = Some(t);
-            }
+        if let Limiter::Limits(limits) = limiter {
+            builder = builder.request_limits(EchoClient::SERVICE, limits);
         }
         let handle =
             runtime.block_on(builder.start("127.0.0.1:0")).context("cannot start the probe server")?;
-        Ok(Node { runtime, handle: Arc::new(handle), trial })
+        Ok(Node { runtime, handle: Arc::new(handle) })
     }
 
     /// Where the server listens.
@@ -94,11 +84,8 @@ impl Node {
     /// A reader of the `Echo` service's gate (calls in flight, adaptive limit, refusals), for the
     /// load's sampler.
     pub fn gate(&self) -> impl Fn() -> Option<GateStats> + Send + Sync + 'static {
-        let (handle, trial) = (self.handle.clone(), self.trial.clone());
+        let handle = self.handle.clone();
         move || {
-            if let Some(trial) = &trial {
-                return Some(trial.stats());
-            }
             handle
                 .request_limit_stats()
                 .into_iter()

@@ -7,13 +7,13 @@
 //! seconds, steps up to `--factor` times the capacity and measures `--seconds` after `--warmup`:
 //! without a limit, with the adaptive limit (`--adaptive`), with it and a mix of priorities
 //! (`--critical` of the calls critical, the rest sheddable), and with a static concurrency limit
-//! (`--concurrency`) for reference; then any `--run` and `--trial` runs. Each run gets a fresh
+//! (`--concurrency`) for reference; then any `--run` runs. Each run gets a fresh
 //! server. Prints one table.
 //!
 //! ```text
 //! overload                                  # K=8 workers x 2 ms, 3x, 10 s per run
 //! overload --seconds 60 --trace             # longer, with the adaptive limit over time
-//! overload --only-extra --trial 'vegas=vegas,window=50,initial=20'
+//! overload --only-extra --run 'wide={"adaptive": {"min": 8, "max": 64}}'
 //! ```
 //!
 //! Run by `scripts/bench.sh overload`.
@@ -22,7 +22,6 @@ mod backend;
 mod load;
 mod table;
 mod tally;
-mod trial;
 
 mod idl {
     probe::include_idl!();
@@ -40,7 +39,6 @@ use backend::{Limiter, Node, Shape};
 use load::{Clients, Offer};
 use table::{Row, Table};
 use tally::Measured;
-use trial::{Trial, TrialSpec};
 
 /// Offers a node three times its capacity, with and without request limits.
 #[derive(Debug, Parser)]
@@ -104,12 +102,7 @@ struct Cli {
     /// Tokio worker threads of the client; 0 for one per CPU.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
-    /// More runs with a trial adaptive limit in a server layer instead of the server's own:
-    /// `LABEL=ALGORITHM[,initial=N][,window=MS][,min=N][,max=N][,tolerance=X][,long=N][,critical=S]`
-    /// (see `trial.rs`; repeatable).
-    #[arg(long = "trial", value_name = "LABEL=SPEC")]
-    trials: Vec<String>,
-    /// Only the `--run` and `--trial` runs (after the capacity and idle ones).
+    /// Only the `--run` runs (after the capacity and idle ones).
     #[arg(long)]
     only_extra: bool,
     /// Print each limited run's adaptive limit and calls in flight over time.
@@ -158,11 +151,6 @@ fn runs(cli: &Cli) -> Result<Vec<Run>> {
     for run in &cli.runs {
         let (label, text) = run.split_once('=').context("--run takes LABEL=LIMITS_JSON")?;
         runs.push(Run::new(label, limits(text)?));
-    }
-    for trial in &cli.trials {
-        let (label, spec) = trial.split_once('=').context("--trial takes LABEL=SPEC")?;
-        let spec = TrialSpec::parse(spec)?;
-        runs.push(Run { critical: spec.critical, ..Run::new(label, Limiter::Trial(Trial::new(&spec))) });
     }
     Ok(runs)
 }
