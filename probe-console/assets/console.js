@@ -1,4 +1,4 @@
-// probe console: login, apps, services, nodes with live metrics (and their breakers in the clients),
+// probe console: login, a banner while a backend is down, apps, services, nodes with live metrics (and their breakers in the clients),
 // the latency chart and the audit log;
 // a service's traffic rule is the panel of rules.js, opened from a service link; a node's request
 // limits the panel of limits.js, opened from its Limits button.
@@ -93,6 +93,7 @@
     $('logout').hidden = true;
     $('env-badge').hidden = true;
     $('whoami').textContent = '';
+    $('backends-banner').hidden = true;
     $('login-view').hidden = false;
     $('login-token').focus();
   }
@@ -362,17 +363,39 @@
       el('td', { className: 'mono' }, e.after || '–'))));
   }
 
+  // A banner while ZooKeeper, Redis or MySQL is down: each line names the backend, its address and
+  // the setting that configures it (viewers get no more than that of what the backend said).
+  let healthBusy = false;
+  async function refreshHealth() {
+    if (healthBusy || !state.role) return;
+    healthBusy = true;
+    try {
+      const health = await api('GET', '/health');
+      const down = health.backends.filter((b) => !b.ok);
+      $('backends-down').replaceChildren(...down.map((b) =>
+        el('li', { dataset: { backend: b.backend, setting: b.setting } }, b.error)));
+      $('backends-banner').hidden = down.length === 0;
+    } catch (err) {
+      showError(err);
+    } finally {
+      healthBusy = false;
+    }
+  }
+
   // Every tick refreshes the chosen app's nodes, the chart and the audit log; the app lists (one
-  // registry read per app) every fifth tick, and at once when the page asks for everything.
+  // registry read per app) and the backends' health every fifth tick, and at once when the page
+  // asks for everything or a request fails on the server's side.
   let ticks = 0;
   async function refreshAll(event) {
     if (state.busy || !state.role) return;
     state.busy = true;
     const lists = !event || ticks++ % 5 === 0;
+    if (lists) refreshHealth();
     try {
       await Promise.all([refreshNodes(), refreshChart(), refreshAudit(),
         ...(lists ? [refreshServices(), refreshApps()] : [])]);
     } catch (err) {
+      if (err.status >= 500 && !lists) refreshHealth();
       showError(err);
     } finally {
       state.busy = false;

@@ -31,6 +31,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 //! ```
 
+pub mod backend_health;
 pub mod cli;
 pub mod client_faults;
 pub mod console;

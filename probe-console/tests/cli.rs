@@ -222,6 +222,53 @@ fn unreachable_backend_names_its_address_and_the_fix() {
 }
 
 #[test]
+fn status_names_the_backend_that_is_down_and_exits_1() {
+    let up = ok(probe_with(&probe_vars(), &["status"]));
+    let states: Vec<(&str, &str)> = up
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next().unwrap_or_default(), words.next().unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(states, [("ZooKeeper", "up"), ("Redis", "up"), ("MySQL", "up")], "{up}");
+    assert!(up.contains("all 3 backends answered (env dev)"), "{up}");
+
+    // MySQL on a closed port, with a password that must not show.
+    let vars: Vec<_> = probe_vars()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "PROBE_MYSQL" => (k, "mysql://probe:status-secret@127.0.0.1:1/probe".to_owned()),
+            _ => (k, v),
+        })
+        .collect();
+    let down = probe_with(&vars, &["backends"]);
+    assert_eq!(down.status.code(), Some(1), "{}", stderr(&down));
+    let text = stdout(&down);
+    let mysql = text.lines().find(|l| l.starts_with("MySQL ")).unwrap_or_default();
+    assert!(
+        mysql.contains("down") && mysql.contains("PROBE_MYSQL") && mysql.contains("127.0.0.1:1"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("Redis ") && l.contains(" up ")), "{text}");
+    assert!(
+        text.contains("\nMySQL is down: MySQL at mysql://probe:***@127.0.0.1:1/probe is unreachable"),
+        "{text}"
+    );
+    let json = probe_with(&vars, &["status", "--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let json: Value = serde_json::from_slice(&json.stdout).expect("one JSON document");
+    assert_eq!(
+        (json["ok"].clone(), json["down"].clone()),
+        (Value::Bool(false), serde_json::json!(["mysql"]))
+    );
+    assert_eq!(json["backends"][2]["setting"], "PROBE_MYSQL");
+    assert!(!format!("{text}{json}{}", stderr(&down)).contains("status-secret"));
+}
+
+#[test]
 fn idl_check_and_locate_need_no_backend() {
     let idl = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/idl/interop.thrift");
     let out = ok(probe_with(&[], &["idl", "check", idl]));

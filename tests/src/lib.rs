@@ -162,6 +162,7 @@ pub mod chaos;
 pub mod console;
 pub mod governance;
 mod peer;
+pub mod proxy;
 pub mod python;
 pub mod python_registry;
 pub mod scenarios;

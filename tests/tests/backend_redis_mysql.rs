@@ -11,6 +11,7 @@ use probe_runtime::registry::layout::{Env, NodeData, NodeKey, Valid, redis_hash}
 use probe_runtime::registry::mysql::MySqlApps;
 use probe_runtime::registry::redis::RedisSettings;
 use probe_runtime::registry::{App, AppStore, BackendError, SettingsStore};
+use probe_tests::proxy::Proxy;
 use probe_tests::{mysql_url, redis, redis_url, unique};
 use redis::AsyncCommands;
 
@@ -231,50 +232,6 @@ async fn redis_cluster_connect_to_a_plain_server_fails() -> anyhow::Result<()> {
     let text = err.to_string();
     assert!(text.contains("127.0.0.1") && text.contains("Redis Cluster"), "{text}");
     Ok(())
-}
-
-/// A TCP proxy to `target` whose open connections [`Proxy::sever`] cuts, as a Redis restart or a
-/// network failure would; new connections still go through.
-struct Proxy {
-    addr: std::net::SocketAddr,
-    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> anyhow::Result<Proxy> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let accept = tokio::spawn({
-            let links = links.clone();
-            async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    let target = target.clone();
-                    let link = tokio::spawn(async move {
-                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    });
-                    links.lock().expect("proxy links").push(link.abort_handle());
-                }
-            }
-        });
-        Ok(Proxy { addr, links, accept })
-    }
-
-    fn sever(&self) {
-        for link in self.links.lock().expect("proxy links").drain(..) {
-            link.abort();
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.sever();
-        self.accept.abort();
-    }
 }
 
 #[tokio::test]

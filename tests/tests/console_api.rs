@@ -2,71 +2,26 @@
 //! (401 without a token and nothing changes, 403 for the viewer, CSRF on cookie sessions) on a
 //! real running node, with every change in the MySQL audit table and visible via `/api/audit`; and
 //! a service's traffic rule through `/api/rules` (validate, apply with its 409 and 422, rollback)
-//! with a discovering client's report of the revision it runs.
+//! with a discovering client's report of the revision it runs. Last, MySQL and Redis reached
+//! through proxies that then close (the shared services keep running): `/api/health` and the data
+//! endpoints name the backend that is down, its address and its setting, to viewers without the
+//! database user or name.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use probe_runtime::client::{Channel, ClusterOptions};
+use probe_runtime::config::{MySqlUrl, RedisUrl};
 use probe_runtime::registry::Backends;
 use probe_runtime::registry::layout::{NodeKey, Valid};
-use probe_tests::console::{ADMIN, VIEWER, start_console};
+use probe_runtime::registry::mysql::MySqlApps;
+use probe_runtime::registry::redis::RedisSettings;
+use probe_tests::console::{ADMIN, Answer, VIEWER, http, start_console};
 use probe_tests::governance::{add_app, node_key, start_provider};
-use probe_tests::{real_backends, unique};
+use probe_tests::proxy::Proxy;
+use probe_tests::{mysql_url, real_backends, redis_url, unique};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
-/// An HTTP answer: status, headers (lower-case names) and the JSON body (`Null` if none).
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    json: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// One HTTP/1.1 request on a fresh connection (`Connection: close`), as a browser or curl sends it.
-async fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> Result<Answer> {
-    let mut stream = TcpStream::connect(addr).await.context("cannot connect to the console")?;
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if !body.is_empty() {
-        request += &format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len());
-    }
-    for (name, value) in headers {
-        request += &format!("{name}: {value}\r\n");
-    }
-    request += "\r\n";
-    request += &body;
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8(raw).context("the answer is not UTF-8")?;
-    let (head, body) = text.split_once("\r\n\r\n").context("no end of headers")?;
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).context("no status line")?.parse()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
-        bail!("unexpected chunked answer to {method} {path}");
-    }
-    let json = serde_json::from_str(body).unwrap_or(Value::Null);
-    Ok(Answer { status, headers, json })
-}
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -319,5 +274,95 @@ async fn rules_api_on_real_services() -> Result<()> {
 
     drop((channel, stop));
     server.shutdown().await?;
+    Ok(())
+}
+
+/// `url` with its `host:port` replaced by `proxy`'s address.
+fn through(url: &str, host: &str, port: u16, proxy: &Proxy) -> Result<String> {
+    let direct = format!("@{host}:{port}/");
+    let (direct, via) = match url.contains(&direct) {
+        true => (direct, format!("@{}/", proxy.addr)),
+        false => (format!("//{host}:{port}/"), format!("//{}/", proxy.addr)),
+    };
+    ensure!(url.contains(&direct), "cannot find {direct} in the test URL {url}");
+    Ok(url.replacen(&direct, &via, 1))
+}
+
+/// The health row of `backend` (`mysql`, ...) in a `/api/health` answer.
+fn health_row<'a>(answer: &'a Answer, backend: &str) -> Result<&'a Value> {
+    let rows = answer.json["backends"].as_array().context("no backends in /api/health")?;
+    rows.iter().find(|r| r["backend"] == backend).with_context(|| format!("no {backend} row: {answer:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_names_the_backend_that_is_down() -> Result<()> {
+    let real = real_backends().await?;
+    let mysql: MySqlUrl = mysql_url().parse()?;
+    let mut mysql_proxy = Proxy::start(format!("{}:{}", mysql.host(), mysql.port())).await?;
+    // Over TCP only: the client would switch to MariaDB's Unix socket on loopback, past the proxy.
+    let proxied_mysql = through(&mysql_url(), mysql.host(), mysql.port(), &mysql_proxy)?;
+    ensure!(!proxied_mysql.contains('?'), "the test URL has options already: {proxied_mysql}");
+    let proxied_mysql: MySqlUrl = format!("{proxied_mysql}?prefer_socket=false").parse()?;
+    let apps = MySqlApps::connect(&proxied_mysql).await?;
+    let redis: RedisUrl = redis_url().parse()?;
+    let mut redis_proxy = Proxy::start(format!("{}:{}", redis.host(), redis.port())).await?;
+    let proxied_redis: RedisUrl = through(&redis_url(), redis.host(), redis.port(), &redis_proxy)?.parse()?;
+    let settings = Arc::new(RedisSettings::connect(&proxied_redis).await?);
+    let backends = Backends {
+        apps: Arc::new(apps.clone()),
+        audit: Arc::new(apps),
+        settings: settings.clone(),
+        metrics: settings,
+        ..real
+    };
+    let (addr, stop) = start_console(&backends).await?;
+    let (admin, viewer) = (bearer(ADMIN), bearer(VIEWER));
+
+    // All three answer.
+    let health = http(addr, "GET", "/api/health", &[("Authorization", &viewer)], None).await?;
+    assert_eq!((health.status, health.json["ok"].clone()), (200, json!(true)), "{health:?}");
+    assert_eq!(http(addr, "GET", "/api/health", &[], None).await?.status, 401);
+
+    // MySQL goes away: its port refuses connections.
+    mysql_proxy.close().await;
+    let public_mysql = format!("mysql://{}", mysql_proxy.addr);
+    let health = http(addr, "GET", "/api/health", &[("Authorization", &viewer)], None).await?;
+    println!("health with MySQL down, as a viewer: {}", health.json);
+    assert_eq!((health.status, health.json["ok"].clone()), (200, json!(false)), "{health:?}");
+    assert_eq!(health.json["down"], json!(["mysql"]));
+    let row = health_row(&health, "mysql")?;
+    let error = row["error"].as_str().context("no error for MySQL")?;
+    assert_eq!(row["setting"], "PROBE_MYSQL");
+    assert!(error.contains("MySQL") && error.contains("PROBE_MYSQL"), "{error}");
+    assert_eq!(row["address"], public_mysql.as_str(), "{row}");
+    for secret in [format!("{}:", "probe"), mysql.database().to_owned(), "***".to_owned()] {
+        assert!(!row.to_string().contains(&secret), "{secret} in {row}");
+    }
+    assert_eq!(health_row(&health, "zookeeper")?["ok"], true);
+    assert_eq!(health_row(&health, "redis")?["ok"], true);
+
+    // A data endpoint says the same to a viewer, and the backend's own words to an admin.
+    let apps = http(addr, "GET", "/api/apps", &[("Authorization", &viewer)], None).await?;
+    println!("GET /api/apps with MySQL down, as a viewer: {} {}", apps.status, apps.json);
+    assert_eq!(apps.status, 502, "{apps:?}");
+    let error = apps.json["error"].as_str().context("no error")?;
+    assert!(
+        error.contains(&format!("MySQL at {public_mysql} is unreachable")) && error.contains("PROBE_MYSQL"),
+        "{error}"
+    );
+    assert!(!error.contains(mysql.database()), "{error}");
+    let apps = http(addr, "GET", "/api/apps", &[("Authorization", &admin)], None).await?;
+    let error = apps.json["error"].as_str().context("no error")?;
+    assert!(error.contains("MySQL") && error.contains(&format!("@{}/", mysql_proxy.addr)), "{error}");
+    assert!(!error.contains(":probe@"), "the password shows: {error}");
+
+    // Redis too.
+    redis_proxy.close().await;
+    let health = http(addr, "GET", "/api/health", &[("Authorization", &admin)], None).await?;
+    println!("health with MySQL and Redis down, as an admin: {}", health.json);
+    assert_eq!(health.json["down"], json!(["redis", "mysql"]), "{health:?}");
+    let error = health_row(&health, "redis")?["error"].as_str().context("no error for Redis")?;
+    assert!(error.contains("Redis") && error.contains("PROBE_REDIS"), "{error}");
+    drop(stop);
     Ok(())
 }

@@ -70,6 +70,10 @@ pub enum Command {
     /// The app registry's MySQL database: what exists of probe's tables; add what is missing.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Whether the configured ZooKeeper, Redis and MySQL answer, each probed on its own with a short
+    /// timeout; exit status 1 when any is down.
+    #[command(alias = "backends")]
+    Status,
     /// Show the most recent operator changes.
     Audit {
         /// How many entries.

@@ -12,12 +12,14 @@
 //! probe limits set order_app Order --qps 1000 --concurrency 64   # on every node (audited)
 //! probe limits show order_app Order             # each node's limits and refused calls
 //! probe db migrate --dry-run                    # what probe would add to the design's database
+//! probe status                                  # which of ZooKeeper, Redis and MySQL answer
 //! ```
 //!
 //! Every subcommand prints a table for people, or one JSON document with `--json`. Errors go to
 //! stderr as text, say what to do, and make the exit code non-zero; a rule refused by `probe rules
 //! validate|preview|set`, or limits refused by `probe limits set`, is a report of its problems with
-//! exit status 1 (text on stderr, or the JSON document on stdout with `--json`). Changes go through
+//! exit status 1 (text on stderr, or the JSON document on stdout with `--json`); `probe status`
+//! prints its table (or JSON) on stdout either way, with exit status 1 when a backend is down. Changes go through
 //! [`Operator`](probe_runtime::registry::Operator), which records them in the audit log under
 //! `--actor` (by default `cli:$USER@$HOSTNAME`).
 
@@ -37,6 +39,7 @@ pub mod nodes;
 pub mod output;
 pub mod rules;
 pub mod services;
+pub mod status;
 #[cfg(test)]
 mod test_support;
 
@@ -63,6 +66,8 @@ enum Failure {
     /// The problems of a rule or of limits that were refused: the text to stderr, or the JSON
     /// document to stdout with `--json`.
     Problems(Report),
+    /// A report printed as any other (a backend is down in `probe status`).
+    Down(Report),
 }
 
 /// Runs a parsed command line; `Err` is a failure to print to stderr.
@@ -81,6 +86,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Err(Failure::Diagnostics(diagnostics)) => {
             eprintln!("{}", output::escape::escape_lines(&diagnostics));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(Failure::Down(report)) => {
+            report.print(ctx.json()).context("cannot write to stdout")?;
             Ok(ExitCode::FAILURE)
         }
         Err(Failure::Problems(report)) => {
@@ -130,6 +139,11 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         }
         Command::Db(DbCommand::Status) => db::status(&ctx.config()?).await?,
         Command::Db(DbCommand::Migrate { dry_run }) => db::migrate(&ctx.config()?, dry_run).await?,
+        Command::Status => {
+            let config = ctx.config()?;
+            let probes = status::check(&config).await;
+            return Ok(status::report(&config, &probes).map(Some).map_err(Failure::Down));
+        }
         Command::Audit { limit } => audit::recent(&ctx.backends().await?, limit).await?,
         Command::Console(args) => {
             // It printed its address and tokens before serving.

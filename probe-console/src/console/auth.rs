@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::csrf;
-use super::error::{ApiError, ApiResult, BACKEND_FAILED, BackendDetail, Body};
+use super::error::{ApiError, ApiResult, BackendDetail, Body};
 use super::limit::ClientIp;
 use super::session::{Role, SESSION_TTL};
 use super::state::ConsoleState;
@@ -89,7 +89,8 @@ fn session_actor(role: Role, user: &str) -> String {
 
 /// Middleware: 401 without a valid credential, 403 on a cookie-authenticated change without the
 /// session's CSRF token; otherwise runs the handler with the [`Caller`] in the extensions, and
-/// gives a viewer [`BACKEND_FAILED`] in place of a backend's error text. A wrong bearer token
+/// gives a viewer the public text of a backend failure ([`BackendDetail`]: which backend, where,
+/// and its setting) in place of the backend's own words. A wrong bearer token
 /// counts as a failed login, and a client with too many gets 429 ([`limit`](super::limit)).
 pub async fn authenticate(State(state): State<ConsoleState>, mut req: Request, next: Next) -> Response {
     // An Authorization header, when present, is the only credential looked at.
@@ -117,9 +118,11 @@ pub async fn authenticate(State(state): State<ConsoleState>, mut req: Request, n
     let viewer = caller.role == Role::Viewer;
     req.extensions_mut().insert(caller);
     let response = next.run(req).await;
-    if viewer && response.extensions().get::<BackendDetail>().is_some() {
-        // The detail names database users, hosts and databases; it is in the log.
-        return ApiError::new(response.status(), BACKEND_FAILED).into_response();
+    if viewer {
+        if let Some(BackendDetail(public)) = response.extensions().get::<BackendDetail>() {
+            // The detail names database users, hosts and databases; it is in the log.
+            return ApiError::new(response.status(), public.clone()).into_response();
+        }
     }
     response
 }

@@ -5,10 +5,12 @@
 //! the message ([`ApiError::refused`]); a stale compare-and-set write is 409, an unknown rule
 //! revision or a service without nodes 404.
 //!
-//! A backend's own error text names database users, hosts and databases: admins see it, viewers
-//! get [`BACKEND_FAILED`] instead (the detail goes to the log). [`ApiError::into_response`] marks
-//! such a response with [`BackendDetail`], and [`authenticate`](super::auth::authenticate)
-//! replaces its body for viewers.
+//! A backend's own error text names database users, hosts and databases: admins see it (with the
+//! setting that configures the backend), viewers get its [public form](crate::backend_health::public)
+//! instead: which backend failed (ZooKeeper, Redis or MySQL), its address without credentials,
+//! database or options, and its setting, then [`ASK_AN_ADMIN`] (the detail goes to the log).
+//! [`ApiError::into_response`] marks such a response with [`BackendDetail`], and
+//! [`authenticate`](super::auth::authenticate) replaces its body for viewers.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -19,9 +21,11 @@ use probe_runtime::registry::layout::NameError;
 use probe_runtime::registry::{BackendError, OperatorError};
 use serde::de::DeserializeOwned;
 
-/// What a viewer reads instead of a backend's error text.
-pub const BACKEND_FAILED: &str = "a backend (ZooKeeper, Redis or MySQL) failed; try again, or ask an admin: the console's log and \
-     the admin's view say what failed";
+use crate::backend_health::public::{full_text, public_text};
+
+/// What a viewer reads after the public text of a backend failure.
+pub const ASK_AN_ADMIN: &str = "try again, or ask an admin: the console's log and the admin's view say what \
+     the backend answered";
 
 /// An API failure: the status code and the message shown to the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,25 +34,26 @@ pub struct ApiError {
     pub status: StatusCode,
     /// What failed and what to do.
     pub message: String,
-    /// Whether `message` is a backend's own text, which viewers do not see.
-    pub backend_detail: bool,
+    /// When `message` is a backend's own text, which viewers do not see: what they see instead.
+    pub viewer_message: Option<String>,
     /// For a refused rule: its located problems, sent as `problems` beside `error`.
     pub problems: Option<serde_json::Value>,
 }
 
-/// Marks a response whose error text came from a backend: viewers get [`BACKEND_FAILED`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BackendDetail;
+/// Marks a response whose error text came from a backend, with the text viewers get instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendDetail(pub String);
 
 impl ApiError {
     /// An error with `status` and `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into(), backend_detail: false, problems: None }
+        ApiError { status, message: message.into(), viewer_message: None, problems: None }
     }
 
-    /// An error whose `message` is a backend's own text (viewers see [`BACKEND_FAILED`]).
-    pub fn backend(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { backend_detail: true, ..Self::new(status, message) }
+    /// An error whose `message` is a backend's own text; viewers see `public` (what failed, without
+    /// the backend's words) and [`ASK_AN_ADMIN`].
+    pub fn backend(status: StatusCode, message: impl Into<String>, public: &str) -> Self {
+        ApiError { viewer_message: Some(format!("{public}; {ASK_AN_ADMIN}")), ..Self::new(status, message) }
     }
 
     /// 400: the request itself is wrong.
@@ -95,8 +100,8 @@ impl IntoResponse for ApiError {
         };
         let body = Json(body);
         let mut response = (self.status, body).into_response();
-        if self.backend_detail {
-            response.extensions_mut().insert(BackendDetail);
+        if let Some(viewer_message) = self.viewer_message {
+            response.extensions_mut().insert(BackendDetail(viewer_message));
         }
         response
     }
@@ -111,7 +116,7 @@ impl From<BackendError> for ApiError {
             _ => StatusCode::BAD_GATEWAY,
         };
         tracing::warn!(error = %err, "console: backend failed");
-        ApiError::backend(status, err.to_string())
+        ApiError::backend(status, full_text(&err), &public_text(&err))
     }
 }
 
@@ -128,9 +133,24 @@ impl From<OperatorError> for ApiError {
             OperatorError::Backend(backend) => backend.into(),
             other => {
                 tracing::error!(error = %other, "console: operator action incomplete");
-                ApiError::backend(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+                let public = public_operator_text(&other);
+                ApiError::backend(StatusCode::INTERNAL_SERVER_ERROR, other.to_string(), &public)
             }
         }
+    }
+}
+
+/// What a viewer reads of an operator action that stopped: the public text of the backend failure
+/// that stopped it.
+fn public_operator_text(err: &OperatorError) -> String {
+    match err {
+        OperatorError::PartlyApplied { target, changed, error } => format!(
+            "the change of {target} stopped after {} of its nodes: {}",
+            changed.len(),
+            public_operator_text(error)
+        ),
+        OperatorError::Backend(backend) => public_text(backend),
+        _ => "an operator action stopped".to_owned(),
     }
 }
 
@@ -199,13 +219,57 @@ mod tests {
     }
 
     #[test]
+    fn backend_failures_name_the_backend_for_every_role() {
+        let down = BackendError::Unreachable {
+            backend: "MySQL",
+            addr: "mysql://probe_rw:***@db7.internal:3306/billing_prod".into(),
+            detail: "list the apps: Access denied for user 'probe_rw'".into(),
+        };
+        let answer = ApiError::from(down.clone());
+        assert!(
+            answer.message.contains("Access denied") && answer.message.contains("PROBE_MYSQL"),
+            "{}",
+            answer.message
+        );
+        let viewer = answer.viewer_message.unwrap();
+        assert_eq!(
+            viewer,
+            format!(
+                "MySQL at mysql://db7.internal:3306 is unreachable; check that it runs and that \
+                 PROBE_MYSQL (or `mysql` in the config file) names it; {ASK_AN_ADMIN}"
+            )
+        );
+        let failed =
+            BackendError::Failed { backend: "Redis", action: "read".into(), detail: "NOAUTH".into() };
+        let answer = ApiError::from(failed);
+        assert!(
+            answer.message.ends_with("Redis is configured by PROBE_REDIS (or `redis` in the config file)")
+        );
+        assert!(answer.viewer_message.unwrap().starts_with("Redis failed; it is configured by PROBE_REDIS"));
+        let partly = OperatorError::PartlyApplied {
+            target: "shop/Order".into(),
+            changed: vec!["a".into()],
+            error: Box::new(OperatorError::Backend(BackendError::SessionEnded { backend: "ZooKeeper" })),
+        };
+        let answer = ApiError::from(partly);
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        let viewer = answer.viewer_message.unwrap();
+        assert!(
+            viewer.starts_with(
+                "the change of shop/Order stopped after 1 of its nodes: the ZooKeeper session ended"
+            ),
+            "{viewer}"
+        );
+    }
+
+    #[test]
     fn rule_errors_map_to_their_own_status_codes() {
         let conflict = BackendError::Conflict {
             what: "the rule of shop/Order changed meanwhile (now version 4)".into(),
             fix: "read it again and retry".into(),
         };
         let answer = ApiError::from(OperatorError::Backend(conflict.clone()));
-        assert_eq!((answer.status, answer.backend_detail), (StatusCode::CONFLICT, false));
+        assert_eq!((answer.status, answer.viewer_message), (StatusCode::CONFLICT, None));
         assert!(answer.message.contains("changed meanwhile"), "{}", answer.message);
         assert_eq!(ApiError::from(conflict).status, StatusCode::CONFLICT);
         let unknown =

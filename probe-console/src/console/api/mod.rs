@@ -5,6 +5,7 @@
 //! | `POST /api/login {token, user?}`       | none   | sets the session cookie, answers the CSRF token   |
 //! | `POST /api/logout`                     | any    | ends the session                                  |
 //! | `GET /api/whoami`                      | any    | role, audit name, CSRF token                      |
+//! | `GET /api/health`                      | any    | whether ZooKeeper, Redis and MySQL answer ([`health`]) |
 //! | `GET /api/apps`                        | any    | registered apps (MySQL `serviceapp`)              |
 //! | `POST /api/apps {appkey, description, owner}` | admin | registers an app                          |
 //! | `GET /api/services?env=`               | any    | appkeys in the registry, services, node counts    |
@@ -29,6 +30,7 @@
 //! answer); `?node=IP:PORT` names one node of the service for the limits.
 
 mod apps;
+pub mod health;
 pub mod limits;
 mod nodes;
 pub mod rules;
@@ -54,6 +56,7 @@ pub fn routes(state: &ConsoleState) -> Router<ConsoleState> {
     let guarded = Router::new()
         .route("/logout", post(auth::logout))
         .route("/whoami", get(auth::whoami))
+        .route("/health", get(health::show))
         .route("/apps", get(apps::list).post(apps::add))
         .route("/services", get(apps::services))
         .route("/apps/{appkey}/nodes", get(nodes::list))

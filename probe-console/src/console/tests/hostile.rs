@@ -12,7 +12,7 @@ use probe_runtime::service::BoxFuture;
 use serde_json::json;
 
 use super::*;
-use crate::console::error::BACKEND_FAILED;
+use crate::console::error::ASK_AN_ADMIN;
 use crate::console::limit::{LoginLimiter, MAX_FAILURES};
 
 const A: Auth<'static> = Auth::Bearer(ADMIN);
@@ -83,19 +83,22 @@ impl AppStore for DeniedApps {
 }
 
 #[tokio::test]
-async fn viewers_get_a_generic_message_for_backend_failures() {
+async fn viewers_learn_which_backend_failed_but_not_what_it_said() {
     let f = fixture().await;
     let backends = Backends { apps: Arc::new(DeniedApps), ..f.backends.clone() };
     let app = router(ConsoleState::new(&options(), backends).unwrap());
     let (status, body) = get(&app, "/api/apps", V).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(body["error"], BACKEND_FAILED);
+    let public = format!(
+        "MySQL failed; it is configured by PROBE_MYSQL (or `mysql` in the config file); {ASK_AN_ADMIN}"
+    );
+    assert_eq!(body["error"], public.as_str());
     for secret in ["probe_rw", "db7.internal", "billing_prod"] {
         assert!(!body.to_string().contains(secret), "{body}");
     }
     let (id, _) = login(&app, VIEWER, "ann").await;
     let (_, body) = get(&app, "/api/apps", Auth::Cookie(&id, None)).await;
-    assert_eq!(body["error"], BACKEND_FAILED);
+    assert_eq!(body["error"], public.as_str());
     // Admins see what failed.
     let (status, body) = get(&app, "/api/apps", A).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
