@@ -91,6 +91,11 @@ try {
     await page.locator('#main-view').waitFor({ state: 'visible' });
     await page.waitForSelector('#whoami[data-role="admin"]');
   });
+  await step('no backend-down banner while all three answer', async () => {
+    const health = await page.evaluate(async () => (await fetch('/api/health', { credentials: 'same-origin' })).json());
+    if (!health.ok || health.backends.length !== 3) throw new Error(`/api/health: ${JSON.stringify(health)}`);
+    if (await page.locator('#backends-banner').isVisible()) throw new Error('the backends banner shows with every backend up');
+  });
   await step(`app ${appkey} opened`, async () => {
     await page.fill('#app-filter', appkey);
     await page.click(`#services-table button.app-link[data-app="${appkey}"]`);
