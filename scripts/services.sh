@@ -7,9 +7,13 @@
 #   scripts/services.sh status  say for each service whether it runs and answers
 #   scripts/services.sh env     print the PROBE_TEST_* variables the tests read (eval-able)
 #
+# TLS (scripts/lib/tls.sh): `up` makes a test CA and a certificate for 127.0.0.1 under
+# target/services/tls/, starts a second Redis that speaks only TLS (port 26380) and starts MariaDB
+# taking TLS beside plain connections (a MariaDB started without it is restarted once).
 # With --cluster (`up --cluster`, `status --cluster`, `env --cluster`), the production shapes too,
 # beside the single services: a 3-member ZooKeeper ensemble and a Redis Cluster of 3 masters with a
-# replica each (scripts/lib/cluster.sh says their ports). `down` stops whatever `up` started.
+# replica each (scripts/lib/cluster.sh says their ports), and a Redis Cluster of 3 masters that speaks
+# only TLS (scripts/lib/tls.sh). `down` stops whatever `up` started.
 #
 # The services use the project's own ports, never the usual 2181/6379/3306, and keep data, logs and
 # pid files under target/services/. Ports can be moved with PROBE_ZK_PORT, PROBE_REDIS_PORT and
@@ -23,6 +27,7 @@ redis_port=${PROBE_REDIS_PORT:-26379}
 mysql_port=${PROBE_MYSQL_PORT:-23306}
 mysql_db=probe_test
 mysql_user=probe
+mysql_tls_user=probe_tls
 mysql_password=probe
 
 say() { printf 'services: %s\n' "$*" >&2; }
@@ -144,7 +149,8 @@ mysql_root() { mariadb --protocol=socket -S "$state/mariadb/mysqld.sock" -uroot 
 mysql_ok() { mariadb -h 127.0.0.1 -P "$mysql_port" -u"$mysql_user" -p"$mysql_password" "$mysql_db" -e 'SELECT 1'; }
 
 # As root over the socket: the test user, its database, and the scratch databases `<db>_*` that tests
-# create and drop (the MySQL schema tests, each on a database of its own).
+# create and drop (the MySQL schema tests, each on a database of its own); and a user of the same
+# database that may only connect over TLS (the TLS tests: a plain connection of theirs is refused).
 mysql_grants() {
     mysql_root <<SQL
 CREATE DATABASE IF NOT EXISTS $mysql_db CHARACTER SET utf8mb4;
@@ -154,12 +160,19 @@ GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_user'@'localhost';
 GRANT ALL PRIVILEGES ON \`${mysql_db}_%\`.* TO '$mysql_user'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON \`${mysql_db}_%\`.* TO '$mysql_user'@'localhost';
+CREATE USER IF NOT EXISTS '$mysql_tls_user'@'127.0.0.1' IDENTIFIED BY '$mysql_password' REQUIRE SSL;
+GRANT ALL PRIVILEGES ON $mysql_db.* TO '$mysql_tls_user'@'127.0.0.1';
 FLUSH PRIVILEGES;
 SQL
 }
 
 mysql_up() {
     local dir="$state/mariadb"
+    if pid_of mariadb >/dev/null && ! mysql_tls_on; then
+        # TLS settings are read at start only.
+        say "mariadb (pid $(pid_of mariadb)) runs without TLS; restarting it with TLS"
+        stop_one mariadb
+    fi
     if pid_of mariadb >/dev/null; then
         say "mariadb already running (pid $(pid_of mariadb))"
         mysql_grants
@@ -167,7 +180,7 @@ mysql_up() {
         return
     fi
     if mysql_ok >/dev/null 2>&1; then
-        say "mariadb already answers on port $mysql_port (not started by this checkout); using it"
+        say "mariadb already answers on port $mysql_port (not started by this checkout); using it (TLS only if it was started with it)"
         mysql_schema
         return
     fi
@@ -181,7 +194,7 @@ mysql_up() {
     say "starting mariadb on 127.0.0.1:$mysql_port"
     setsid mariadbd --no-defaults --datadir="$dir/data" --bind-address=127.0.0.1 --port="$mysql_port" \
         --socket="$dir/mysqld.sock" --pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
-        --user="$(id -un)" --skip-name-resolve --innodb-buffer-pool-size=64M \
+        --user="$(id -un)" --skip-name-resolve --innodb-buffer-pool-size=64M $(mysql_tls_args) \
         >/dev/null 2>&1 </dev/null &
     echo $! >"$dir/pid"
     wait_until 60 mariadb mysql_root -e 'SELECT 1' \
@@ -229,6 +242,8 @@ print_env() {
 
 # shellcheck source=lib/cluster.sh
 . "$root/scripts/lib/cluster.sh"
+# shellcheck source=lib/tls.sh
+. "$root/scripts/lib/tls.sh"
 
 cmd=${1:-}
 cluster=false
@@ -241,13 +256,16 @@ case "$cmd" in
 up)
     mkdir -p "$state"
     need_packages
+    tls_certs
     zk_up
     redis_up
+    redis_tls_up
     mysql_up
-    say "all three services answer"
+    say "all three services answer (Redis and MariaDB over TLS too)"
     if $cluster; then
         zk_ensemble_up
         redis_cluster_up
+        redis_tls_cluster_up
     fi
     ;;
 down)
@@ -256,18 +274,21 @@ down)
     stop_one mariadb
     zk_ensemble_down
     redis_cluster_down
+    redis_tls_down
     ;;
 status)
     rc=0
     status_one zookeeper zk_ok || rc=1
     status_one redis redis_ok || rc=1
     status_one mariadb mysql_ok || rc=1
-    if $cluster; then cluster_status || rc=1; fi
+    tls_status || rc=1
+    if $cluster; then cluster_status || rc=1; tls_cluster_status || rc=1; fi
     exit $rc
     ;;
 env)
     print_env
-    if $cluster; then cluster_env; fi
+    tls_env
+    if $cluster; then cluster_env; tls_cluster_env; fi
     ;;
 *)
     echo "usage: scripts/services.sh up|down|status|env [--cluster]" >&2

@@ -166,6 +166,7 @@ pub mod proxy;
 pub mod python;
 pub mod python_registry;
 pub mod scenarios;
+pub mod tls;
 
 /// Code generated from `tests/idl/*.thrift` by probe-build (see `build.rs`).
 pub mod idl {

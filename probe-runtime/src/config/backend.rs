@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::error::InvalidValue;
+use super::tls::CaBundle;
 use super::url::{self, ParsedUrl};
 use super::zookeeper::ZkConnect;
 
@@ -69,9 +70,10 @@ pub enum AppsBackend {
     Embedded,
 }
 
-/// A checked `redis://` or `rediss://` URL. Its password never shows in `Debug` or `Display`.
+/// A checked `redis://` or `rediss://` URL, with the CA bundle a `rediss://` server's certificate
+/// is checked against (none: the system's roots). Its password never shows in `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl(ParsedUrl);
+pub struct RedisUrl(ParsedUrl, Option<CaBundle>);
 
 impl RedisUrl {
     /// Port Redis listens on when the URL leaves it out.
@@ -97,13 +99,37 @@ impl FromStr for RedisUrl {
     type Err = InvalidValue;
 
     fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        url::parse(text.trim(), &["redis", "rediss"]).map(RedisUrl)
+        url::parse(text.trim(), &["redis", "rediss"]).map(|url| RedisUrl(url, None))
     }
 }
 
-/// A checked `mysql://` URL that names a database. Its password never shows in `Debug` or `Display`.
+
+    /// Whether it is a `rediss://` URL: TLS to the server.
+    pub fn is_tls(&self) -> bool {
+        self.0.raw.starts_with("rediss://")
+    }
+
+    /// The URL trusting only the CAs of `ca` for TLS (`redis_tls_ca`, `PROBE_REDIS_TLS_CA`); an
+    /// error for a `redis://` URL, which would not use it.
+    pub fn with_ca(self, ca: CaBundle) -> Result<RedisUrl, InvalidValue> {
+        if !self.is_tls() {
+            return Err(InvalidValue::new(format!(
+                "{self} is not a TLS URL, so the CA bundle would not be used: write rediss:// to \
+                 connect over TLS"
+            )));
+        }
+        Ok(RedisUrl(self.0, Some(ca)))
+    }
+
+    /// The CA bundle TLS trusts, if one is set.
+    pub fn ca(&self) -> Option<&CaBundle> {
+        self.1.as_ref()
+    }
+/// A checked `mysql://` URL that names a database, with the CA bundle the server's certificate is
+/// checked against when the URL asks for TLS (`?require_ssl=true`; no bundle: the webpki roots).
+/// Its password never shows in `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct MySqlUrl(ParsedUrl);
+pub struct MySqlUrl(ParsedUrl, Option<CaBundle>);
 
 impl MySqlUrl {
     /// Port MySQL listens on when the URL leaves it out.
@@ -138,9 +164,32 @@ impl FromStr for MySqlUrl {
         if url.path.is_empty() || url.path.contains('/') {
             return Err(InvalidValue::new(
                 "it names no database: end it with /database, the one holding the serviceapp table",
+
+    /// Whether the URL asks for TLS: `require_ssl=true` in its query, as mysql_async reads it.
+    pub fn is_tls(&self) -> bool {
+        ::url::Url::parse(&self.0.raw)
+            .is_ok_and(|url| url.query_pairs().any(|(key, value)| key == "require_ssl" && value == "true"))
+    }
+
+    /// The URL trusting only the CAs of `ca` for TLS (`mysql_tls_ca`, `PROBE_MYSQL_TLS_CA`); an
+    /// error for a URL without `require_ssl=true`, which would not use it.
+    pub fn with_ca(self, ca: CaBundle) -> Result<MySqlUrl, InvalidValue> {
+        if !self.is_tls() {
+            return Err(InvalidValue::new(format!(
+                "{self} does not ask for TLS, so the CA bundle would not be used: add \
+                 ?require_ssl=true to the URL"
+            )));
+        }
+        Ok(MySqlUrl(self.0, Some(ca)))
+    }
+
+    /// The CA bundle TLS trusts, if one is set.
+    pub fn ca(&self) -> Option<&CaBundle> {
+        self.1.as_ref()
+    }
             ));
         }
-        Ok(MySqlUrl(url))
+        Ok(MySqlUrl(url, None))
     }
 }
 
@@ -154,7 +203,12 @@ macro_rules! redacted_fmt {
 
         impl fmt::Debug for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($ty)).field(&url::redact(&self.0.raw)).finish()
+                let mut tuple = f.debug_tuple(stringify!($ty));
+                tuple.field(&url::redact(&self.0.raw));
+                if let Some(ca) = &self.1 {
+                    tuple.field(ca);
+                }
+                tuple.finish()
             }
         }
     };
@@ -176,6 +230,31 @@ mod tests {
         assert_eq!(format!("{url:?}"), "MySqlUrl(\"mysql://probe:***@db1/apps\")");
         let redis: RedisUrl = "rediss://:pw@cache:7000/1".parse().unwrap();
         assert_eq!(
+    use crate::config::tls::tests::CA_PEM;
+
+    #[test]
+    fn a_ca_bundle_goes_with_tls_urls_only() {
+        let ca = CaBundle::from_pem("ca.pem", CA_PEM).unwrap();
+        let redis: RedisUrl = "rediss://:pw@cache:6380".parse().unwrap();
+        assert!(redis.is_tls() && redis.ca().is_none());
+        let redis = redis.with_ca(ca.clone()).unwrap();
+        assert_eq!(redis.ca(), Some(&ca));
+        assert_eq!(redis.to_string(), "rediss://:***@cache:6380");
+        let err = "redis://:pw@cache".parse::<RedisUrl>().unwrap().with_ca(ca.clone()).unwrap_err();
+        assert_eq!(
+            err.problem(),
+            "redis://:***@cache is not a TLS URL, so the CA bundle would not be used: write rediss:// to \
+             connect over TLS"
+        );
+        let mysql: MySqlUrl = "mysql://probe:pw@db/apps?require_ssl=true".parse().unwrap();
+        assert!(mysql.is_tls());
+        assert_eq!(mysql.with_ca(ca.clone()).unwrap().ca(), Some(&ca));
+        for plain in ["mysql://probe:pw@db/apps", "mysql://probe:pw@db/apps?require_ssl=false"] {
+            let err = plain.parse::<MySqlUrl>().unwrap().with_ca(ca.clone()).unwrap_err();
+            assert!(err.problem().ends_with("add ?require_ssl=true to the URL"), "{err}");
+            assert!(!err.problem().contains(":pw@"), "{err}");
+        }
+    }
             (redis.host(), redis.port(), redis.to_string()),
             ("cache", 7000, "rediss://:***@cache:7000/1".into())
         );

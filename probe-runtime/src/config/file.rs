@@ -21,6 +21,8 @@ struct FileConfig {
     redis: Option<Spanned<RedisValue>>,
     redis_cluster: Option<Spanned<bool>>,
     mysql: Option<Spanned<String>>,
+    redis_tls_ca: Option<Spanned<String>>,
+    mysql_tls_ca: Option<Spanned<String>>,
     server: Option<ServerTable>,
     client: Option<ClientTable>,
 }
@@ -94,6 +96,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
     set(Setting::ZkConnectTimeout, spanned(file.zk_connect_timeout_ms))?;
     set(Setting::RedisCluster, spanned(file.redis_cluster))?;
     set(Setting::MySql, spanned(file.mysql))?;
+    set(Setting::RedisTlsCa, spanned(file.redis_tls_ca))?;
+    set(Setting::MySqlTlsCa, spanned(file.mysql_tls_ca))?;
     if let Some(server) = server {
         set(Setting::Bind, spanned(server.bind))?;
         set(Setting::Port, spanned(server.port))?;

@@ -9,6 +9,7 @@ use super::backend::{AppsBackend, RedisUrl, RegistryBackend, SettingsBackend, Zo
 use super::error::{ConfigError, InvalidValue, Origin};
 use super::faults::{self, FaultSettings};
 use super::setting::Setting;
+use super::tls::{self, CaBundle, GivenCa};
 use super::value;
 use super::zookeeper::ZkConnect;
 use super::{Config, EnvSource};
@@ -32,6 +33,8 @@ pub(super) struct Layer {
     redis: Option<Choice<Vec<RedisUrl>>>,
     redis_cluster: Option<(bool, Origin)>,
     mysql: Option<AppsBackend>,
+    redis_tls_ca: Option<GivenCa>,
+    mysql_tls_ca: Option<GivenCa>,
     bind: Option<IpAddr>,
     /// The port of `bind = "ip:port"`; `port` wins over it within one source.
     bind_port: Option<u16>,
@@ -88,6 +91,12 @@ impl Layer {
             }
             Setting::MySql if is_embedded(value) => self.mysql = Some(AppsBackend::Embedded),
             Setting::MySql => self.mysql = Some(AppsBackend::MySql(value.parse().map_err(fail)?)),
+            Setting::RedisTlsCa => {
+                self.redis_tls_ca = Some((CaBundle::read(value).map_err(fail)?, origin.clone()))
+            }
+            Setting::MySqlTlsCa => {
+                self.mysql_tls_ca = Some((CaBundle::read(value).map_err(fail)?, origin.clone()))
+            }
             Setting::Bind => {
                 (self.bind, self.bind_port) = value::bind(value).map(|(ip, p)| (Some(ip), p)).map_err(fail)?
             }
@@ -191,6 +200,8 @@ impl Layer {
             redis: top.redis.or(self.redis),
             redis_cluster: top.redis_cluster.or(self.redis_cluster),
             mysql: top.mysql.or(self.mysql),
+            redis_tls_ca: top.redis_tls_ca.or(self.redis_tls_ca),
+            mysql_tls_ca: top.mysql_tls_ca.or(self.mysql_tls_ca),
             bind: top.bind.or(self.bind),
             bind_port: None,
             port,
@@ -242,6 +253,7 @@ impl Layer {
             None => {}
         }
         config.apps = self.mysql.or(config.apps.take());
+        tls::apply(&mut config.settings, &mut config.apps, self.redis_tls_ca, self.mysql_tls_ca)?;
         let (server, client) = (&mut config.server, &mut config.client);
         server.bind = self.bind.unwrap_or(server.bind);
         server.port = self.port.or(self.bind_port).unwrap_or(server.port);

@@ -22,6 +22,8 @@
 //! | `PROBE_REDIS`                 | `redis`                     | none: required                   |
 //! | `PROBE_REDIS_CLUSTER`         | `redis_cluster`             | true when several URLs are given |
 //! | `PROBE_MYSQL`                 | `mysql`                     | none: required                   |
+//! | `PROBE_REDIS_TLS_CA`          | `redis_tls_ca`              | none: the system's roots         |
+//! | `PROBE_MYSQL_TLS_CA`          | `mysql_tls_ca`              | none: the webpki roots           |
 //! | `PROBE_BIND`                  | `server.bind`               | `0.0.0.0`                        |
 //! | `PROBE_PORT`                  | `server.port`               | 0, any free port                 |
 //! | `PROBE_ADVERTISE_HOST`        | `server.advertise_host`     | see [`ServerConfig::advertise_host`] |
@@ -61,6 +63,12 @@
 //! the share `breaker_error_rate` (above 0, at most 1) of its recent calls failed. See
 //! [`ClusterOptions`](crate::client::ClusterOptions).
 //!
+//! TLS to the backends is in their URLs: `rediss://` for Redis (every seed of a cluster), and
+//! `?require_ssl=true` for MySQL (mysql_async's parameters: `verify_identity=false` accepts a
+//! certificate that does not name the host). The CA settings name a PEM bundle of the CAs that
+//! signed the servers' certificates (a private CA); when set, only those CAs are trusted, and a
+//! bundle for URLs without TLS is an error. See [`CaBundle`].
+//!
 //! `PROBE_CONFIG` names the file [`Config::load`] reads. Other `PROBE_*` variables are ignored; keys
 //! a file has that are not in the table are errors. A file, every key optional:
 //!
@@ -73,6 +81,8 @@
 //! zk_session_timeout_ms = 10000
 //! redis = ["redis://10.0.0.5:7000", "redis://10.0.0.6:7000"]  # several: a Redis Cluster
 //! mysql = "mysql://probe:secret@db1:3306/probe"   # the database holding `serviceapp`
+//! # redis_tls_ca = "/etc/probe/ca.pem"  # with rediss:// URLs
+//! # mysql_tls_ca = "/etc/probe/ca.pem"  # with mysql://...?require_ssl=true
 //!
 //! [server]
 //! bind = "0.0.0.0"            # or "0.0.0.0:9090"
@@ -124,6 +134,7 @@ mod host;
 mod layer;
 mod options;
 mod setting;
+mod tls;
 mod toml_value;
 mod url;
 mod value;
@@ -141,6 +152,7 @@ pub use fqdn::{HostEntry, Resolver, SystemResolver, env_for_fqdn, getfqdn};
 pub use host::{EnvSource, HostRule, hostname};
 pub use options::{ClientConfig, ServerConfig};
 pub use setting::Setting;
+pub use tls::CaBundle;
 /// What a server checks of a version and tags its code set, as configuration checks them.
 pub(crate) use value::{tag as check_tag, version as check_version};
 pub use zookeeper::{ZK_DEFAULT_PORT, ZkConnect};

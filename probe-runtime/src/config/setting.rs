@@ -21,6 +21,10 @@ pub enum Setting {
     RedisCluster,
     /// `PROBE_MYSQL`, `mysql`.
     MySql,
+    /// `PROBE_REDIS_TLS_CA`, `redis_tls_ca`.
+    RedisTlsCa,
+    /// `PROBE_MYSQL_TLS_CA`, `mysql_tls_ca`.
+    MySqlTlsCa,
     /// `PROBE_BIND`, `server.bind`.
     Bind,
     /// `PROBE_PORT`, `server.port`.
@@ -71,7 +75,7 @@ pub enum Setting {
 
 impl Setting {
     /// Every setting, in the order of the config file.
-    pub const ALL: [Setting; 30] = [
+    pub const ALL: [Setting; 32] = [
         Setting::Env,
         Setting::ZooKeeper,
         Setting::ZkSessionTimeout,
@@ -79,6 +83,8 @@ impl Setting {
         Setting::Redis,
         Setting::RedisCluster,
         Setting::MySql,
+        Setting::RedisTlsCa,
+        Setting::MySqlTlsCa,
         Setting::Bind,
         Setting::Port,
         Setting::AdvertiseHost,
@@ -114,6 +120,8 @@ impl Setting {
             Setting::Redis => "PROBE_REDIS",
             Setting::RedisCluster => "PROBE_REDIS_CLUSTER",
             Setting::MySql => "PROBE_MYSQL",
+            Setting::RedisTlsCa => "PROBE_REDIS_TLS_CA",
+            Setting::MySqlTlsCa => "PROBE_MYSQL_TLS_CA",
             Setting::Bind => "PROBE_BIND",
             Setting::Port => "PROBE_PORT",
             Setting::AdvertiseHost => "PROBE_ADVERTISE_HOST",
@@ -150,6 +158,8 @@ impl Setting {
             Setting::Redis => "redis",
             Setting::RedisCluster => "redis_cluster",
             Setting::MySql => "mysql",
+            Setting::RedisTlsCa => "redis_tls_ca",
+            Setting::MySqlTlsCa => "mysql_tls_ca",
             Setting::Bind => "server.bind",
             Setting::Port => "server.port",
             Setting::AdvertiseHost => "server.advertise_host",
@@ -195,7 +205,17 @@ impl Setting {
                  for a Redis Cluster, or `embedded`"
             }
             Setting::RedisCluster | Setting::AllowUnframed => "`true` or `false`",
-            Setting::MySql => "mysql://user:password@host[:port]/database, or `embedded`",
+            Setting::MySql => {
+                "mysql://user:password@host[:port]/database[?require_ssl=true], or `embedded`"
+            }
+            Setting::RedisTlsCa => {
+                "the path of a PEM file of the CA certificates that signed the Redis servers' \
+                 certificates, for rediss:// URLs"
+            }
+            Setting::MySqlTlsCa => {
+                "the path of a PEM file of the CA certificates that signed the MySQL server's \
+                 certificate, for URLs with ?require_ssl=true"
+            }
             Setting::Bind => "an IP address, optionally with a port: 0.0.0.0, 10.0.0.7:9090, [::]:9090",
             Setting::Port => "a port number from 0 to 65535 (0: any free port)",
             Setting::AdvertiseHost => "the IP address or host name other machines reach this one at",

@@ -9,6 +9,7 @@ pub mod mysql;
 mod node_data;
 pub mod operator;
 pub mod redis;
+mod tls_problem;
 pub mod zookeeper;
 
 pub(crate) use backend::unix_ms;

@@ -4,6 +4,8 @@
 //!
 //! Redis is one server ([`RedisSettings::connect`], reconnecting after the connection drops) or a
 //! Redis Cluster ([`RedisSettings::connect_cluster`], whose client follows the cluster's topology).
+//! `rediss://` URLs connect over TLS (the redis crate's rustls support), checking the servers'
+//! certificates against the URL's CA bundle ([`RedisUrl::with_ca`]), else the system's roots.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,14 +15,15 @@ use std::time::Duration;
 use ::redis::aio::MultiplexedConnection;
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, RedisError};
+use ::redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, FromRedisValue, RedisError, TlsCertificates};
 use arc_swap::ArcSwap;
 
 use super::backend::{
     BackendError, ClientReport, METRICS_HISTORY_LEN, MetricsStore, NodeMetrics, RegisteredNode, SettingsStore,
 };
 use super::layout::{Env, NodeData, NodeKey, clients_key, metrics_history_key, metrics_key, redis_hash};
-use crate::config::RedisUrl;
+use super::tls_problem;
+use crate::config::{CaBundle, RedisUrl, Setting};
 use crate::service::BoxFuture;
 
 const BACKEND: &str = "Redis";
@@ -113,7 +116,11 @@ impl RedisSettings {
     /// connection is replaced whenever it breaks, so a restarted Redis is picked up again.
     pub async fn connect(url: &RedisUrl) -> Result<Self, BackendError> {
         let addr = url.to_string();
-        let client = Client::open(url.as_str()).map_err(|err| startup_error(&addr, err))?;
+        let client = match url.ca() {
+            Some(ca) => Client::build_with_tls(url.as_str(), certificates(ca)),
+            None => Client::open(url.as_str()),
+        }
+        .map_err(|err| startup_error(&addr, url.ca(), err))?;
         let open = async {
             let mut conn = client.get_multiplexed_async_connection_with_config(&connection_config()).await?;
             ::redis::cmd("PING").query_async::<()>(&mut conn).await?;
@@ -122,7 +129,7 @@ impl RedisSettings {
         let conn = tokio::time::timeout(STARTUP_TIMEOUT, open)
             .await
             .map_err(|_| timed_out(&addr))?
-            .map_err(|err| startup_error(&addr, err))?;
+            .map_err(|err| startup_error(&addr, url.ca(), err))?;
         let single = Single { client, current: ArcSwap::from_pointee(conn) };
         Ok(RedisSettings { conn: Connection::Single(single), addr })
     }
@@ -139,11 +146,15 @@ impl RedisSettings {
                     .to_owned(),
             });
         }
-        let client = ClusterClientBuilder::new(seeds.iter().map(RedisUrl::as_str))
+        // The configuration gives every seed the same bundle (`redis_tls_ca`).
+        let ca = seeds.iter().find_map(RedisUrl::ca);
+        let mut builder = ClusterClientBuilder::new(seeds.iter().map(RedisUrl::as_str))
             .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT)
-            .build()
-            .map_err(|err| startup_error(&addr, err))?;
+            .response_timeout(RESPONSE_TIMEOUT);
+        if let Some(ca) = ca {
+            builder = builder.certs(certificates(ca));
+        }
+        let client = builder.build().map_err(|err| startup_error(&addr, ca, err))?;
         let open = async {
             let mut conn = client.get_async_connection().await?;
             ::redis::cmd("PING").query_async::<()>(&mut conn).await?;
@@ -152,7 +163,7 @@ impl RedisSettings {
         let conn = tokio::time::timeout(STARTUP_TIMEOUT, open)
             .await
             .map_err(|_| timed_out(&addr))?
-            .map_err(|err| cluster_startup_error(&addr, err))?;
+            .map_err(|err| cluster_startup_error(&addr, ca, err))?;
         Ok(RedisSettings { conn: Connection::Cluster(conn), addr })
     }
 
@@ -201,7 +212,19 @@ fn is_unreachable(err: &RedisError) -> bool {
         )
 }
 
-fn startup_error(addr: &str, err: RedisError) -> BackendError {
+/// The CA bundle as the redis crate takes it: trusted instead of the system's roots.
+fn certificates(ca: &CaBundle) -> TlsCertificates {
+    TlsCertificates { client_tls: None, root_cert: Some(ca.pem().to_vec()) }
+}
+
+fn startup_error(addr: &str, ca: Option<&CaBundle>, err: RedisError) -> BackendError {
+    if let Some(hint) = tls_problem::hint(&err, Setting::RedisTlsCa, ca) {
+        return BackendError::Failed {
+            backend: BACKEND,
+            action: format!("connect to {addr} over TLS"),
+            detail: format!("{err}; {hint}"),
+        };
+    }
     if is_unreachable(&err) {
         BackendError::Unreachable { backend: BACKEND, addr: addr.to_owned(), detail: err.to_string() }
     } else {
@@ -214,16 +237,18 @@ fn startup_error(addr: &str, err: RedisError) -> BackendError {
 }
 
 /// [`startup_error`], with a hint for the usual mistake: seeds that are no cluster.
-fn cluster_startup_error(addr: &str, err: RedisError) -> BackendError {
-    match startup_error(addr, err) {
-        BackendError::Failed { backend, action, detail } => BackendError::Failed {
-            backend,
-            action,
-            detail: format!(
-                "{detail}; check that the seeds are nodes of a Redis Cluster, or set `redis_cluster` \
+fn cluster_startup_error(addr: &str, ca: Option<&CaBundle>, err: RedisError) -> BackendError {
+    match startup_error(addr, ca, err) {
+        BackendError::Failed { backend, action, detail } if !action.ends_with("over TLS") => {
+            BackendError::Failed {
+                backend,
+                action,
+                detail: format!(
+                    "{detail}; check that the seeds are nodes of a Redis Cluster, or set `redis_cluster` \
                  (PROBE_REDIS_CLUSTER) to false for a single server"
-            ),
-        },
+                ),
+            }
+        }
         other => other,
     }
 }

@@ -66,7 +66,7 @@ fn bad_urls_name_the_variable_and_hide_the_password() {
     assert_eq!(
         env_error(&[("PROBE_MYSQL", "probe:hunter2@db:3306/probe")]),
         "invalid PROBE_MYSQL=\"***@db:3306/probe\": it has no scheme: start it with mysql://; \
-         expected mysql://user:password@host[:port]/database, or `embedded`"
+         expected mysql://user:password@host[:port]/database[?require_ssl=true], or `embedded`"
     );
     // A password with an unencoded `/` (the URL parser ends the user info there): all of the
     // credential is masked, and the parser's message quotes none of it.
@@ -82,7 +82,7 @@ fn bad_urls_name_the_variable_and_hide_the_password() {
     assert_eq!(
         env_error(&[("PROBE_MYSQL", "mysql://probe:hunter2@db:3306")]),
         "invalid PROBE_MYSQL=\"mysql://probe:***@db:3306\": it names no database: end it with /database, the \
-         one holding the serviceapp table; expected mysql://user:password@host[:port]/database, or `embedded`"
+         one holding the serviceapp table; expected mysql://user:password@host[:port]/database[?require_ssl=true], or `embedded`"
     );
 }
 

@@ -4,6 +4,7 @@ mod errors;
 mod faults;
 mod server;
 mod sources;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,15 +1,18 @@
 //! A connection pool to one MySQL database, with the time limits and error mapping every MySQL
-//! store of probe shares.
+//! store of probe shares. A URL with `?require_ssl=true` connects over TLS (mysql_async's rustls
+//! support), checking the server's certificate against the URL's CA bundle
+//! ([`MySqlUrl::with_ca`]) alone, else the webpki roots.
 
 use std::future::Future;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Pool};
+use mysql_async::{Conn, Opts, OptsBuilder, Pool};
 
 use super::schema::{COLUMNS_QUERY, PROBE_AUDIT, SERVICEAPP, SchemaStatus};
-use crate::config::MySqlUrl;
+use crate::config::{MySqlUrl, Setting};
 use crate::registry::backend::BackendError;
+use crate::registry::tls_problem;
 
 pub(super) const BACKEND: &str = "MySQL";
 /// How long connecting may take.
@@ -44,18 +47,34 @@ impl Database {
     /// Builds the pool and checks the server lets us in.
     pub(super) async fn open(url: &MySqlUrl) -> Result<Self, BackendError> {
         let addr = url.to_string();
-        let opts = Opts::from_url(url.as_str()).map_err(|err| BackendError::Failed {
+        let mut opts = Opts::from_url(url.as_str()).map_err(|err| BackendError::Failed {
             backend: BACKEND,
             action: format!("use the URL {addr}"),
             detail: err.to_string(),
         })?;
+        if let (Some(ca), Some(ssl)) = (url.ca(), opts.ssl_opts()) {
+            let ssl =
+                ssl.clone().with_root_certs(vec![ca.pem().to_vec().into()]).with_disable_built_in_roots(true);
+            opts = OptsBuilder::from_opts(opts).ssl_opts(ssl).into();
+        }
         let db = Database { pool: Pool::new(opts), addr, name: url.database().to_owned() };
-        db.timed(CONNECT_TIMEOUT, "connect", async {
-            let mut conn: Conn = db.pool.get_conn().await?;
-            conn.ping().await
-        })
-        .await?;
-        Ok(db)
+        let connected = db
+            .within(CONNECT_TIMEOUT, "connect", async {
+                let mut conn: Conn = db.pool.get_conn().await?;
+                conn.ping().await
+            })
+            .await?;
+        match connected {
+            Ok(()) => Ok(db),
+            Err(err) => match tls_problem::hint(&err, Setting::MySqlTlsCa, url.ca()) {
+                Some(hint) => Err(BackendError::Failed {
+                    backend: BACKEND,
+                    action: format!("connect to {} over TLS", db.addr),
+                    detail: format!("{}; {hint}", innermost(&err)),
+                }),
+                None => Err(db.error("connect".to_owned(), err)),
+            },
+        }
     }
 
     /// Runs `op` within `limit`, turning its failure or time-out into a [`BackendError`].
