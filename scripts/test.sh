@@ -56,10 +56,12 @@ apache_codegen() { # Apache Thrift's Python code for the interop IDL, by Debian'
     thrift -r --gen py -out "$out" "$root/tests/idl/interop.thrift"
 }
 
-browser_env() { # headless Chromium (Debian's chromium, chromium-driver) and playwright-core for the console test
+browser_env() { # headless Chromium (Debian's chromium, chromium-driver, libnss3-tools) and playwright-core for the console test
     local dir="$root/target/browser" log="$root/target/apt-chromium.log" missing=()
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+    # certutil: the test trusts the test CA in Chromium's certificate store (the console is HTTPS).
+    command -v certutil >/dev/null || missing+=(libnss3-tools)
     command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" -ne 0 ]; then

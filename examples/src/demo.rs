@@ -80,7 +80,7 @@ async fn start_console(
     backends: &Backends,
 ) -> Result<(oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let token = || format!("{:032x}", rand::random::<u128>());
-    let options = ConsoleOptions { bind, admin_token: token(), viewer_token: token() };
+    let options = ConsoleOptions { bind, admin_token: token(), viewer_token: token(), tls: None };
     let state = ConsoleState::new(&options, backends.clone())?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await

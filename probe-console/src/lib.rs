@@ -17,6 +17,7 @@
 //!     bind: "127.0.0.1:8480".parse()?,
 //!     admin_token: "admin-secret-0123456789abcdef".into(),
 //!     viewer_token: "viewer-secret-0123456789abcdef".into(),
+//!     tls: None,
 //! };
 //! let state = ConsoleState::new(&options, Backends::embedded(Env::Dev, &Embedded::new()))?;
 //!

@@ -16,6 +16,10 @@
 // change; saves a third screenshot (console-limits.png) and prints the limits applied.
 // tests/tests/console_browser.rs runs it; scripts/test.sh installs Chromium and playwright-core.
 //
+// The console is served over HTTPS with the test CA's certificate; the test runs node with a HOME
+// whose NSS database (~/.pki/nssdb, Chromium's certificate store on Linux) trusts that CA, and this
+// script checks the session cookie is Secure.
+//
 // Environment: PROBE_BROWSER_MODULES (folder holding node_modules/playwright-core; default
 // target/browser), PROBE_SCREENSHOT (default target/console-disabled.png), PROBE_CHROMIUM (default
 // /usr/bin/chromium).
@@ -90,6 +94,17 @@ try {
     await page.click('#login-button');
     await page.locator('#main-view').waitFor({ state: 'visible' });
     await page.waitForSelector('#whoami[data-role="admin"]');
+  });
+  await step('session cookie Secure over HTTPS', async () => {
+    // The page came over HTTPS from a certificate the browser verified (the test CA is trusted in
+    // its certificate store, no error ignored), and the login's cookie is Secure.
+    if (!page.url().startsWith('https://')) throw new Error(`the console is not on HTTPS: ${page.url()}`);
+    const session = (await context.cookies(url)).find((c) => c.name === 'probe_console_session');
+    if (!session) throw new Error('no session cookie after login');
+    if (!session.secure || !session.httpOnly || session.sameSite !== 'Strict') {
+      throw new Error(`session cookie attributes: ${JSON.stringify({ ...session, value: '(hidden)' })}`);
+    }
+    console.log(`console.mjs: session cookie secure=${session.secure} httpOnly=${session.httpOnly} sameSite=${session.sameSite}`);
   });
   await step('no backend-down banner while all three answer', async () => {
     const health = await page.evaluate(async () => (await fetch('/api/health', { credentials: 'same-origin' })).json());

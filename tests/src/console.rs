@@ -23,6 +23,7 @@ pub async fn start_console(backends: &Backends) -> Result<(SocketAddr, oneshot::
         bind: "127.0.0.1:0".parse()?,
         admin_token: ADMIN.into(),
         viewer_token: VIEWER.into(),
+        tls: None,
     };
     let state = ConsoleState::new(&options, backends.clone())?;
     let listener = TcpListener::bind(options.bind).await?;

@@ -80,3 +80,28 @@ pub async fn backends() -> Result<Backends> {
     let config = Config::from_vars(probe_vars(&ca()?)).context("bad test configuration")?;
     Backends::connect(&config).await.with_context(|| START_HINT.to_owned())
 }
+
+/// The console over HTTPS with the test server certificate, on 127.0.0.1 (a free port), over
+/// `backends`, with [`ADMIN`](crate::console::ADMIN) and [`VIEWER`](crate::console::VIEWER), until
+/// the sender fires or is dropped; answers its address.
+pub async fn start_console(
+    backends: &Backends,
+) -> Result<(std::net::SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    use probe_console::console::{ConsoleOptions, ConsoleState, ConsoleTls, serve_tls_on};
+    let tls = ConsoleTls::new(server_cert()?, server_key()?);
+    let config = tls.load().with_context(|| format!("the test certificate; {START_HINT}"))?;
+    let options = ConsoleOptions {
+        bind: "127.0.0.1:0".parse()?,
+        admin_token: crate::console::ADMIN.into(),
+        viewer_token: crate::console::VIEWER.into(),
+        tls: Some(tls),
+    };
+    let state = ConsoleState::new(&options, backends.clone())?;
+    let listener = tokio::net::TcpListener::bind(options.bind).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve_tls_on(listener, config, state, async move {
+        let _ = stopped.await;
+    }));
+    Ok((addr, stop))
+}

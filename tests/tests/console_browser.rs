@@ -11,7 +11,12 @@
 //! which saves `target/console-disabled.png`, `target/console-rules.png` and
 //! `target/console-limits.png`.
 //!
-//! Needs node, `/usr/bin/chromium` and playwright-core in `target/browser/node_modules`;
+//! The console serves HTTPS with the test certificate `scripts/services.sh up` makes; the browser
+//! trusts the test CA through its own certificate store (an NSS database in a HOME of the test's,
+//! made with `certutil`; no certificate error is ignored), and the test checks the session cookie
+//! is `Secure`.
+//!
+//! Needs node, `/usr/bin/chromium`, `certutil` and playwright-core in `target/browser/node_modules`;
 //! `scripts/test.sh` installs them. Without them the test fails and says so.
 
 use std::collections::BTreeMap;
@@ -25,12 +30,12 @@ use anyhow::{Context, Result, bail, ensure};
 use probe_runtime::client::{Channel, ClusterOptions};
 use probe_runtime::limits::RequestLimits;
 use probe_runtime::server::LimitSource;
-use probe_tests::console::{ADMIN, start_console};
+use probe_tests::console::ADMIN;
 use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
-use probe_tests::{real_backends, unique};
+use probe_tests::{real_backends, tls, unique};
 
 const INSTALL_HINT: &str = "run `scripts/test.sh`, which installs Chromium (apt-get install chromium \
-                            chromium-driver) and playwright-core (npm ci in target/browser)";
+                            chromium-driver libnss3-tools) and playwright-core (npm ci in target/browser)";
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(120);
 
 fn root() -> PathBuf {
@@ -60,11 +65,36 @@ impl Browser {
             std::env::var_os("PROBE_BROWSER_MODULES").map_or_else(|| target().join("browser"), PathBuf::from);
         let playwright = modules.join("node_modules/playwright-core/package.json");
         ensure!(playwright.exists(), "{} is missing; {INSTALL_HINT}", playwright.display());
+        let certutil = Command::new("certutil").arg("-H").output();
+        ensure!(certutil.is_ok(), "certutil (libnss3-tools) is not installed; {INSTALL_HINT}");
         Ok(Browser { chromium, modules })
     }
 
+    /// A HOME whose NSS database (Chromium's certificate store on Linux) trusts the CA at `ca` to
+    /// identify web sites, and nothing else was added to.
+    fn home_trusting(ca: &Path) -> Result<PathBuf> {
+        let home = target().join(format!("browser-home-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        let nssdb = home.join(".pki/nssdb");
+        std::fs::create_dir_all(&nssdb).with_context(|| format!("cannot make {}", nssdb.display()))?;
+        let db = format!("sql:{}", nssdb.display());
+        let ca = ca.to_str().context("the CA path is not UTF-8")?;
+        for args in [
+            vec!["-N", "-d", &db, "--empty-password"],
+            vec!["-A", "-d", &db, "-t", "C,,", "-n", "probe test CA", "-i", ca],
+        ] {
+            let out = Command::new("certutil").args(&args).output().context("cannot run certutil")?;
+            ensure!(
+                out.status.success(),
+                "certutil {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(home)
+    }
+
     /// Runs `console.mjs` to the end (killed after [`BROWSER_TIMEOUT`]); answers what it printed.
-    fn run(&self, url: &str, node: &str, version: &str, screenshot: &Path) -> Result<String> {
+    fn run(&self, url: &str, node: &str, version: &str, screenshot: &Path, home: &Path) -> Result<String> {
         let log = target().join("console-browser.log");
         let out = std::fs::File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
         let mut child = Command::new("node")
@@ -73,6 +103,7 @@ impl Browser {
             .env("PROBE_CHROMIUM", &self.chromium)
             .env("PROBE_BROWSER_MODULES", &self.modules)
             .env("PROBE_SCREENSHOT", screenshot)
+            .env("HOME", home)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -151,16 +182,22 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
     let version =
         nodes.iter().find_map(|n| n.data.version.clone()).context("the providers declare no version")?;
 
-    let (addr, stop_console) = start_console(&backends).await?;
-    let url = format!("http://{addr}/");
+    let (addr, stop_console) = tls::start_console(&backends).await?;
+    let url = format!("https://{addr}/");
+    let home = Browser::home_trusting(&tls::ca()?)?;
     let screenshot = target().join("console-disabled.png");
     let before_run = SystemTime::now();
     let field = victim_key.redis_field();
     let printed = {
-        let (url, field, screenshot) = (url.clone(), field.clone(), screenshot.clone());
-        tokio::task::spawn_blocking(move || browser.run(&url, &field, &version, &screenshot)).await??
+        let (url, field, screenshot, home) = (url.clone(), field.clone(), screenshot.clone(), home.clone());
+        tokio::task::spawn_blocking(move || browser.run(&url, &field, &version, &screenshot, &home)).await??
     };
     println!("{printed}");
+    let _ = std::fs::remove_dir_all(&home);
+    ensure!(
+        printed.contains("console.mjs: session cookie secure=true httpOnly=true sameSite=Strict"),
+        "the browser did not see a Secure session cookie over HTTPS"
+    );
     let shot = std::fs::metadata(&screenshot)
         .with_context(|| format!("no screenshot at {}", screenshot.display()))?;
     ensure!(

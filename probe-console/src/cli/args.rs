@@ -372,6 +372,13 @@ pub struct ConsoleArgs {
         value_parser = parse_net
     )]
     pub trusted_proxies: Vec<IpNet>,
+    /// Serve HTTPS with this certificate chain (PEM, the console's certificate first); the session
+    /// cookie is then `Secure` [default: plain HTTP].
+    #[arg(long, env = "PROBE_CONSOLE_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "PROBE_CONSOLE_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `probe idl ...`

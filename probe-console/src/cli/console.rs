@@ -9,9 +9,9 @@ use serde_json::json;
 
 use super::args::ConsoleArgs;
 use super::output::Report;
-use crate::console::ConsoleOptions;
 use crate::console::limit::{LoginLimiter, TrustedProxies};
 use crate::console::session::Tokens;
+use crate::console::{ConsoleOptions, ConsoleTls};
 
 /// A token: given (by option or environment variable) or generated here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +45,13 @@ fn random_hex() -> String {
 }
 
 /// Where a browser on this machine finds a console bound to `bind` (loopback for `0.0.0.0`).
-fn url(bind: SocketAddr) -> String {
+fn url(bind: SocketAddr, https: bool) -> String {
     let mut addr = bind;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
     }
-    format!("http://{addr}/")
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{addr}/")
 }
 
 /// The options to serve with and what to print before serving.
@@ -69,7 +70,15 @@ fn prepare(args: &ConsoleArgs, env: &str) -> Result<(ConsoleOptions, Report)> {
         "cannot start the console (--admin-token/PROBE_CONSOLE_ADMIN_TOKEN, \
          --viewer-token/PROBE_CONSOLE_VIEWER_TOKEN)",
     )?;
-    let url = url(args.bind);
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ConsoleTls::new(cert, key)),
+        _ => None,
+    };
+    // Refused before anything is printed, as the tokens are.
+    if let Some(tls) = &tls {
+        tls.load().context("cannot start the console over HTTPS")?;
+    }
+    let url = url(args.bind, tls.is_some());
     let json = json!({
         "url": url,
         "env": env,
@@ -81,7 +90,8 @@ fn prepare(args: &ConsoleArgs, env: &str) -> Result<(ConsoleOptions, Report)> {
         admin.shown("PROBE_CONSOLE_ADMIN_TOKEN", "--admin-token"),
         viewer.shown("PROBE_CONSOLE_VIEWER_TOKEN", "--viewer-token"),
     );
-    let options = ConsoleOptions { bind: args.bind, admin_token: admin.value, viewer_token: viewer.value };
+    let options =
+        ConsoleOptions { bind: args.bind, admin_token: admin.value, viewer_token: viewer.value, tls };
     Ok((options, Report::new(json, text)))
 }
 
@@ -117,6 +127,8 @@ mod tests {
             admin_token: admin.map(str::to_owned),
             viewer_token: viewer.map(str::to_owned),
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 
@@ -136,9 +148,10 @@ mod tests {
 
     #[test]
     fn urls_name_an_address_a_browser_can_open() {
-        assert_eq!(url("0.0.0.0:8480".parse().unwrap()), "http://127.0.0.1:8480/");
-        assert_eq!(url("[::]:8480".parse().unwrap()), "http://[::1]:8480/");
-        assert_eq!(url("10.0.0.7:80".parse().unwrap()), "http://10.0.0.7:80/");
+        assert_eq!(url("0.0.0.0:8480".parse().unwrap(), false), "http://127.0.0.1:8480/");
+        assert_eq!(url("[::]:8480".parse().unwrap(), false), "http://[::1]:8480/");
+        assert_eq!(url("10.0.0.7:80".parse().unwrap(), false), "http://10.0.0.7:80/");
+        assert_eq!(url("10.0.0.7:8443".parse().unwrap(), true), "https://10.0.0.7:8443/");
     }
 
     #[test]

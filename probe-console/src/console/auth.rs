@@ -182,9 +182,12 @@ fn check_user(user: &str) -> ApiResult<()> {
     if ok { Ok(()) } else { Err(ApiError::bad_request("user must be at most 32 letters, digits or `_.@-`")) }
 }
 
-fn cookie(value: &str, max_age_secs: u64) -> ApiResult<HeaderValue> {
-    let cookie =
-        format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}");
+/// The session cookie; `Secure` (sent over HTTPS only) when the console serves HTTPS.
+fn cookie(state: &ConsoleState, value: &str, max_age_secs: u64) -> ApiResult<HeaderValue> {
+    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
+    );
     HeaderValue::from_str(&cookie).map_err(|_| ApiError::bad_request("cannot build the session cookie"))
 }
 
@@ -214,7 +217,7 @@ pub async fn login(
     let actor = session_actor(role, &login.user);
     tracing::info!(%actor, "console: login");
     let body = WhoAmI { role, actor, csrf_token: Some(session.csrf), env: state.backends().env.to_string() };
-    let set_cookie = cookie(&id, SESSION_TTL.as_secs())?;
+    let set_cookie = cookie(&state, &id, SESSION_TTL.as_secs())?;
     Ok(([(SET_COOKIE, set_cookie)], Json(body)).into_response())
 }
 
@@ -225,7 +228,7 @@ pub async fn logout(State(state): State<ConsoleState>, caller: Caller) -> ApiRes
         tracing::info!(actor = %caller.actor, "console: logout");
     }
     let body = Json(serde_json::json!({ "logged_out": true }));
-    Ok(([(SET_COOKIE, cookie("", 0)?)], body).into_response())
+    Ok(([(SET_COOKIE, cookie(&state, "", 0)?)], body).into_response())
 }
 
 /// `GET /api/whoami`: the caller's role, audit name and (for cookie sessions) CSRF token.

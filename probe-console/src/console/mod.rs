@@ -3,12 +3,13 @@
 //!
 //! ```no_run
 //! # async fn run(backends: probe_runtime::registry::Backends) -> anyhow::Result<()> {
-//! use probe_console::console::{ConsoleOptions, serve};
+//! use probe_console::console::{ConsoleOptions, ConsoleTls, serve};
 //!
 //! let options = ConsoleOptions {
 //!     bind: "127.0.0.1:8480".parse()?,
 //!     admin_token: "a long random admin token".into(),
 //!     viewer_token: "a long random viewer token".into(),
+//!     tls: None, // or Some(ConsoleTls::new("console.pem", "console.key")): HTTPS
 //! };
 //! serve(options, backends).await // until Ctrl-C
 //! # }
@@ -24,7 +25,8 @@
 //! address is the peer's, or from `X-Forwarded-For` when the peer is a trusted proxy
 //! ([`client_ip`]). Every change is
 //! recorded in the audit log by [`Operator`](probe_runtime::registry::Operator) under the
-//! caller's name.
+//! caller's name. With [`ConsoleOptions::tls`] the console serves HTTPS only ([`tls`]) and its
+//! session cookie is `Secure`.
 //!
 //! For tests, [`router`] gives the whole console as an axum [`Router`] to call with `oneshot`.
 
@@ -38,21 +40,26 @@ pub mod limit;
 pub mod live;
 pub mod session;
 mod state;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::connect_info::Connected;
 use axum::middleware::map_response;
+use axum::serve::{IncomingStream, Listener, ListenerExt};
 use probe_runtime::registry::Backends;
 use tokio::net::TcpListener;
 
 pub use limit::LoginLimiter;
 pub use session::{Role, TokenError};
 pub use state::ConsoleState;
+pub use tls::{ConsoleTls, ConsoleTlsError, TlsListener};
 
 /// Where the console listens and the tokens it accepts.
 #[derive(Clone)]
@@ -63,11 +70,16 @@ pub struct ConsoleOptions {
     pub admin_token: String,
     /// The token that may only read.
     pub viewer_token: String,
+    /// HTTPS with this certificate and key; `None` serves plain HTTP.
+    pub tls: Option<ConsoleTls>,
 }
 
 impl std::fmt::Debug for ConsoleOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleOptions").field("bind", &self.bind).finish_non_exhaustive()
+        f.debug_struct("ConsoleOptions")
+            .field("bind", &self.bind)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,7 +93,8 @@ pub fn router(state: ConsoleState) -> Router {
 }
 
 /// Serves the console on `options.bind` over `backends` until Ctrl-C (or SIGTERM), then shuts
-/// down gracefully. Fails when the tokens are unusable or the address cannot be bound.
+/// down gracefully; over HTTPS with `options.tls`. Fails when the tokens or TLS files are unusable
+/// or the address cannot be bound.
 pub async fn serve(options: ConsoleOptions, backends: Backends) -> anyhow::Result<()> {
     serve_with(options, LoginLimiter::default(), backends).await
 }
@@ -95,10 +108,15 @@ pub async fn serve_with(
 ) -> anyhow::Result<()> {
     let state =
         ConsoleState::with_limiter(&options, backends, limiter).context("cannot start the console")?;
+    let tls = options.tls.as_ref().map(ConsoleTls::load).transpose().context("cannot start the console")?;
     let listener = TcpListener::bind(options.bind).await.with_context(|| {
         format!("cannot listen on {}; pick another address or stop what uses it", options.bind)
     })?;
-    serve_on(listener, state, probe_runtime::server::shutdown_signal()).await?;
+    let shutdown = probe_runtime::server::shutdown_signal();
+    match tls {
+        Some(tls) => serve_tls_on(listener, tls, state, shutdown).await?,
+        None => serve_on(listener, state, shutdown).await?,
+    }
     Ok(())
 }
 
@@ -109,8 +127,45 @@ pub async fn serve_on(
     state: ConsoleState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_listener(listener, "http", state, shutdown).await
+}
+
+/// [`serve_on`] over HTTPS: TLS with `tls` (from [`ConsoleTls::load`]) on every connection of
+/// `listener`. `state` must come from options with [`ConsoleOptions::tls`] set, so its session
+/// cookie is `Secure`; an error otherwise.
+pub async fn serve_tls_on(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    state: ConsoleState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if !state.secure_cookies() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the console state was made from options without `tls`, so its session cookie would not \
+             be Secure: set ConsoleOptions::tls",
+        ));
+    }
+    // Small responses go out at once, not after Nagle's delay. (A tapped listener also has axum's
+    // ConnectInfo: the peer address.)
+    let listener = TlsListener::new(listener, tls).tap_io(|tls| {
+        let _ = tls.get_ref().0.set_nodelay(true);
+    });
+    serve_listener(listener, "https", state, shutdown).await
+}
+
+async fn serve_listener<L>(
+    listener: L,
+    scheme: &str,
+    state: ConsoleState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    for<'a> SocketAddr: Connected<IncomingStream<'a, L>>,
+{
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, env = %state.backends().env, "console: listening");
+    tracing::info!(%addr, scheme, env = %state.backends().env, "console: listening");
     let app = router(state.clone());
     let signal = async move {
         shutdown.await;

@@ -1,8 +1,8 @@
 //! Roles, the configured tokens and the browser sessions created by logging in.
 //!
 //! A session id is 32 random bytes (hex) kept server-side with the role, a CSRF token and an
-//! expiry; the browser holds only the id, in an HttpOnly SameSite=Strict cookie. Tokens are
-//! compared in constant time.
+//! expiry; the browser holds only the id, in an HttpOnly SameSite=Strict cookie, `Secure` when the
+//! console serves HTTPS. Tokens are compared in constant time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

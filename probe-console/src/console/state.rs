@@ -23,6 +23,8 @@ struct Inner {
     tokens: Tokens,
     sessions: Sessions,
     limiter: LoginLimiter,
+    /// Whether the session cookie is `Secure`: the console serves HTTPS.
+    secure_cookies: bool,
     stop: watch::Sender<bool>,
 }
 
@@ -42,7 +44,8 @@ impl ConsoleState {
     ) -> Result<Self, TokenError> {
         let tokens = Tokens::new(&options.admin_token, &options.viewer_token)?;
         let (stop, _) = watch::channel(false);
-        let inner = Inner { backends, tokens, sessions: Sessions::new(), limiter, stop };
+        let secure_cookies = options.tls.is_some();
+        let inner = Inner { backends, tokens, sessions: Sessions::new(), limiter, secure_cookies, stop };
         Ok(ConsoleState { inner: Arc::new(inner) })
     }
 
@@ -61,6 +64,12 @@ impl ConsoleState {
 
     pub(crate) fn limiter(&self) -> &LoginLimiter {
         &self.inner.limiter
+    }
+
+    /// Whether the session cookie is `Secure` (sent by browsers over HTTPS only): the options
+    /// asked for TLS.
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
     }
 
     /// Ends every live event stream (`/api/events`), so a graceful shutdown need not wait for

@@ -8,6 +8,7 @@ mod live;
 mod login;
 mod request_limits;
 mod rules;
+mod tls;
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ fn options() -> ConsoleOptions {
         bind: "127.0.0.1:0".parse().unwrap(),
         admin_token: ADMIN.into(),
         viewer_token: VIEWER.into(),
+        tls: None,
     }
 }
 
