@@ -50,6 +50,7 @@ pub mod server;
 pub mod service;
 #[cfg(feature = "otel")]
 pub mod telemetry;
+pub mod tls;
 pub mod transport;
 
 pub use error::{CallError, Error, NoException};

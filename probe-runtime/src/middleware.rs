@@ -103,6 +103,12 @@ impl ServerCall {
         self.request.peer()
     }
 
+    /// The appkey the caller's verified TLS client certificate names
+    /// ([`Context::tls_peer_appkey`]): proved by the handshake, unlike [`ServerCall::caller_appkey`].
+    pub fn tls_peer_appkey(&self) -> Option<&str> {
+        self.request.tls_peer_appkey()
+    }
+
     /// The calling application, if the caller said ([`Context::caller_appkey`]).
     pub fn caller_appkey(&self) -> Option<&str> {
         self.context.as_ref().and_then(Context::caller_appkey)

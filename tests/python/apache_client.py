@@ -2,6 +2,7 @@
 JSON line.
 
     python apache_client.py HOST PORT {binary,compact} {buffered,framed,header} [--gen-dir DIR]
+                            [--tls-ca CA [--tls-cert CERT --tls-key KEY]]
 
 The classes are the ones Debian's thrift-compiler generated (`thrift -r --gen py`) into DIR, by
 default $PROBE_TEST_APACHE_PY, which scripts/test.sh sets. Exits non-zero on any mismatch.
@@ -9,16 +10,20 @@ default $PROBE_TEST_APACHE_PY, which scripts/test.sh sets. Exits non-zero on any
 With `header`, the calls go through THeaderProtocol (compact ones compressed with zlib), and a last
 `ping` carries probe's headers and a user header; the headers of its reply are printed under
 "reply_headers".
+
+With `--tls-ca`, it connects through TSSLSocket, verifying the server's certificate against CA for
+the host it connects to (an IP SAN for 127.0.0.1), presenting CERT and KEY when given.
 """
 
 import argparse
 import os
+import ssl
 import sys
 
 from thrift.protocol import TBinaryProtocol, TCompactProtocol
 from thrift.protocol.THeaderProtocol import THeaderProtocol, THeaderProtocolFactory
 from thrift.Thrift import TApplicationException
-from thrift.transport import TSocket, TTransport
+from thrift.transport import TSocket, TSSLSocket, TTransport
 from thrift.transport.THeaderTransport import THeaderClientType, THeaderSubprotocolID, THeaderTransformID
 
 import directory_peer
@@ -65,6 +70,25 @@ def add_gen_dir_arg(parser):
     )
 
 
+def add_tls_args(parser, server):
+    """TLS options: a server's certificate and key (and the CA its clients' certificates must come
+    from), or a client's CA (and the certificate and key it presents)."""
+    parser.add_argument("--tls-ca", help="CA bundle (PEM) the peer's certificate must verify against")
+    parser.add_argument("--tls-cert", help="this side's certificate (PEM)" + (" (TLS on)" if server else ""))
+    parser.add_argument("--tls-key", help="its private key (PEM)")
+
+
+def client_socket(args):
+    """A TSocket, or with --tls-ca a TSSLSocket that verifies the server and may present a
+    certificate."""
+    if not args.tls_ca:
+        return TSocket.TSocket(args.host, args.port)
+    options = {"ca_certs": args.tls_ca, "cert_reqs": ssl.CERT_REQUIRED}
+    if args.tls_cert:
+        options.update(certfile=args.tls_cert, keyfile=args.tls_key)
+    return TSSLSocket.TSSLSocket(args.host, args.port, **options)
+
+
 def load_generated(gen_dir):
     """The generated modules: `interop` (namespace py interop) and the included `shared`."""
     if not gen_dir or not os.path.isfile(os.path.join(gen_dir, "interop", "Directory.py")):
@@ -80,9 +104,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     directory_peer.add_client_args(parser)
     add_gen_dir_arg(parser)
+    add_tls_args(parser, server=False)
     args = parser.parse_args()
     directory, types = load_generated(args.gen_dir)
-    sock = TSocket.TSocket(args.host, args.port)
+    sock = client_socket(args)
     sock.setTimeout(5000)
     after = None
     if args.transport == "header":

@@ -93,8 +93,19 @@ impl PythonPeers {
         addr: SocketAddr,
         wire: WireFormat,
     ) -> Result<serde_json::Value> {
+        self.run_client_with(library, addr, wire, &[]).await
+    }
+
+    /// [`PythonPeers::run_client`] with more options for the client (`--tls-ca PATH`, ...).
+    pub async fn run_client_with(
+        &self,
+        library: Library,
+        addr: SocketAddr,
+        wire: WireFormat,
+        options: &[&str],
+    ) -> Result<serde_json::Value> {
         let mut peer =
-            self.spawn(library, "client", &[addr.ip().to_string(), addr.port().to_string()], wire, &[])?;
+            self.spawn(library, "client", &[addr.ip().to_string(), addr.port().to_string()], wire, options)?;
         let status = peer.wait(CLIENT_TIMEOUT).await?;
         let stdout = peer.rest_of_stdout(Duration::from_secs(5)).await;
         let what = peer.what();
@@ -106,7 +117,18 @@ impl PythonPeers {
 
     /// Starts `library`'s server speaking `wire` on a free loopback port.
     pub async fn start_server(&self, library: Library, wire: WireFormat) -> Result<PeerServer> {
-        let mut peer = self.spawn(library, "server", &["0".to_owned()], wire, &["--watch-stdin"])?;
+        self.start_server_with(library, wire, &[]).await
+    }
+
+    /// [`PythonPeers::start_server`] with more options for the server (`--tls-cert PATH`, ...).
+    pub async fn start_server_with(
+        &self,
+        library: Library,
+        wire: WireFormat,
+        options: &[&str],
+    ) -> Result<PeerServer> {
+        let options: Vec<&str> = ["--watch-stdin"].into_iter().chain(options.iter().copied()).collect();
+        let mut peer = self.spawn(library, "server", &["0".to_owned()], wire, &options)?;
         let line = peer.next_line(SERVER_START_TIMEOUT).await?;
         let port =
             line.trim().parse().with_context(|| format!("{} printed {line:?}, not its port", peer.what()))?;

@@ -1,7 +1,10 @@
 //! probe against real Python Thrift peers from PyPI, both ways: thriftpy2 and Apache Thrift clients
 //! call a probe server, and a probe client calls thriftpy2 and Apache Thrift servers, over every
 //! protocol and framing Apache offers and thriftpy2's default (binary, buffered), and Apache's
-//! header transport (THeader) with binary and compact inside, its headers round-tripped.
+//! header transport (THeader) with binary and compact inside, its headers round-tripped; then
+//! TLS both ways with client certificates (Apache's `TSSLSocket` client against a TLS-only probe
+//! server, which reads the client certificate's appkey; a probe TLS client presenting one against
+//! Apache's `TSSLServerSocket`), and an Apache plaintext client refused by a TLS-only probe port.
 //!
 //! The peers are `tests/python/*.py`; `scripts/test.sh` makes their venv and Apache's generated
 //! code, and without those this test fails (it never skips). Each combination gets a fresh server,
@@ -9,6 +12,8 @@
 
 #[path = "interop_python/directory.rs"]
 mod directory;
+#[path = "interop_python/tls.rs"]
+mod tls;
 
 use std::any::Any;
 use std::fmt;
@@ -20,6 +25,7 @@ use probe::{CallError, Channel, Metadata, Priority, Protocol};
 use probe_runtime::client::TcpTransport;
 use probe_runtime::codec::ApplicationExceptionKind;
 use probe_runtime::server::Server;
+use probe_runtime::tls::{ClientAuth, ClientTls, ServerTls};
 use probe_runtime::transport::{Framing, WireFormat};
 use probe_tests::idl::interop::*;
 use probe_tests::python::{Library, PythonPeers};
@@ -35,6 +41,13 @@ const COMBINATIONS: [(Library, WireFormat); 7] = [
     (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Unframed)),
     (Library::Apache, WireFormat::new(Protocol::Binary, Framing::Header)),
     (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Header)),
+];
+
+/// The wires TLS runs on, both ways, with client certificates: Apache's Python library over
+/// `TSSLSocket` / `TSSLServerSocket`.
+const TLS_COMBINATIONS: [(Library, WireFormat); 2] = [
+    (Library::Apache, WireFormat::new(Protocol::Binary, Framing::Unframed)),
+    (Library::Apache, WireFormat::new(Protocol::Compact, Framing::Framed)),
 ];
 
 /// The W3C trace context both sides send.
@@ -61,34 +74,61 @@ impl fmt::Display for Side {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn python_thrift_peers_interoperate_with_probe_both_ways() {
     let peers = PythonPeers::from_env().unwrap_or_else(|e| panic!("interop with Python peers: {e:#}"));
+    let pki = Arc::new(tls::Pki::new());
     let mut runs = Vec::new();
-    for (library, wire) in COMBINATIONS {
-        let task = tokio::spawn(python_client_calls_probe_server(peers.clone(), library, wire));
-        runs.push((Side::ProbeServer, library, wire, task));
-        let task = tokio::spawn(probe_client_calls_python_server(peers.clone(), library, wire));
-        runs.push((Side::ProbeClient, library, wire, task));
+    let plain = COMBINATIONS.into_iter().map(|(library, wire)| (library, wire, None));
+    let secure = TLS_COMBINATIONS.into_iter().map(|(library, wire)| (library, wire, Some(pki.clone())));
+    for (library, wire, tls) in plain.chain(secure) {
+        let on_tls = tls.is_some();
+        let task = tokio::spawn(python_client_calls_probe_server(peers.clone(), library, wire, tls.clone()));
+        runs.push((Side::ProbeServer, library, wire, on_tls, task));
+        let task = tokio::spawn(probe_client_calls_python_server(peers.clone(), library, wire, tls));
+        runs.push((Side::ProbeClient, library, wire, on_tls, task));
     }
-    let (mut passed, mut failed, mut headers) = (Vec::new(), Vec::new(), 0);
-    for (side, library, wire, task) in runs {
+    let refused = tokio::spawn(plaintext_client_is_refused_by_a_tls_port(peers.clone(), pki.clone()));
+    let (mut passed, mut failed, mut headers, mut secured) = (Vec::new(), Vec::new(), 0, 0);
+    for (side, library, wire, on_tls, task) in runs {
+        let (client, server) = match on_tls {
+            false => ("client", "server"),
+            true => ("TSSLSocket client", "TSSLServerSocket server"),
+        };
         let peer =
-            format!("{} {}", library.as_str(), if side == Side::ProbeServer { "client" } else { "server" });
+            format!("{} {}", library.as_str(), if side == Side::ProbeServer { client } else { server });
+        let over = if on_tls { " over TLS" } else { "" };
         match task.await {
             Ok(()) => {
                 let round_trip = if wire.framing == Framing::Header { ", headers round-tripped" } else { "" };
-                println!("interop: {side} with {peer}, {wire}: ok{round_trip}");
+                let certificates = match (on_tls, side) {
+                    (false, _) => "",
+                    (true, Side::ProbeServer) => ", client certificate's appkey read",
+                    (true, Side::ProbeClient) => ", client certificate presented",
+                };
+                println!("interop: {side}{over} with {peer}, {wire}: ok{round_trip}{certificates}");
                 headers += usize::from(wire.framing == Framing::Header);
+                secured += usize::from(on_tls);
                 passed.push(side);
             }
-            Err(e) => failed.push(format!("{side} with {peer}, {wire}: {}", panic_message(e.into_panic()))),
+            Err(e) => {
+                failed.push(format!("{side}{over} with {peer}, {wire}: {}", panic_message(e.into_panic())))
+            }
         }
+    }
+    match refused.await {
+        Ok(message) => {
+            println!("interop: Apache plaintext client against a TLS-only probe port: refused: {message}")
+        }
+        Err(e) => failed
+            .push(format!("plaintext client against a TLS-only port: {}", panic_message(e.into_panic()))),
     }
     let count = |side| passed.iter().filter(|s| **s == side).count();
     println!(
-        "interop: {} passed (probe server: {}, probe client: {}; THeader with headers round-tripped: {})",
+        "interop: {} passed (probe server: {}, probe client: {}; THeader with headers round-tripped: {}; \
+         TLS: {})",
         passed.len(),
         count(Side::ProbeServer),
         count(Side::ProbeClient),
         headers,
+        secured,
     );
     assert!(failed.is_empty(), "interop: {} failed:\n{}", failed.len(), failed.join("\n\n"));
 }
@@ -102,15 +142,26 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 
 // --- Python clients, probe server ----------------------------------------------------------------------
 
-async fn python_client_calls_probe_server(peers: PythonPeers, library: Library, wire: WireFormat) {
+async fn python_client_calls_probe_server(
+    peers: PythonPeers,
+    library: Library,
+    wire: WireFormat,
+    tls: Option<Arc<tls::Pki>>,
+) {
     let handler = Arc::new(Handler::default());
-    let server = Server::builder()
+    let mut builder = Server::builder()
         .add_service(DirectoryServer::from_arc(handler.clone()))
-        .drain_timeout(Duration::from_secs(2))
-        .start("127.0.0.1:0")
-        .await
-        .unwrap();
-    let results = peers.run_client(library, server.local_addr(), wire).await;
+        .drain_timeout(Duration::from_secs(2));
+    let mut options = Vec::new();
+    if let Some(pki) = &tls {
+        // TLS only, and every client presents a certificate from the test CA.
+        builder = builder.tls(
+            ServerTls::new(&pki.server_cert, &pki.server_key).client_auth(ClientAuth::Required, &pki.ca),
+        );
+        options = vec!["--tls-ca", &pki.ca, "--tls-cert", &pki.py_cert, "--tls-key", &pki.py_key];
+    }
+    let server = builder.start("127.0.0.1:0").await.unwrap();
+    let results = peers.run_client_with(library, server.local_addr(), wire, &options).await;
     server.shutdown().await.unwrap();
     let out = results.unwrap_or_else(|e| panic!("{e:#}"));
     let with_points = library == Library::Thriftpy2;
@@ -140,6 +191,56 @@ async fn python_client_calls_probe_server(peers: PythonPeers, library: Library, 
     assert_eq!(seen.users.get(&3), Some(&put_user(with_points)));
     assert_eq!(seen.users.len(), 1, "only the user with a name was stored");
     assert_eq!(seen.touched, [99].into_iter().collect());
+    if tls.is_some() {
+        let appkeys: Vec<&str> = seen.tls_appkeys.iter().map(String::as_str).collect();
+        assert_eq!(appkeys, ["py_app"], "the appkey of the Python client's certificate");
+    }
+}
+
+/// Apache's plaintext client calls a TLS-only probe port: its first call gets a
+/// `TApplicationException` saying TLS is required, at once. Returns that message.
+async fn plaintext_client_is_refused_by_a_tls_port(peers: PythonPeers, pki: Arc<tls::Pki>) -> String {
+    let server = Server::builder()
+        .add_service(DirectoryServer::from_arc(Arc::new(Handler::default())))
+        .tls(ServerTls::new(&pki.server_cert, &pki.server_key))
+        .start("127.0.0.1:0")
+        .await
+        .unwrap();
+    let script = format!(
+        r#"
+import sys, time
+sys.path.insert(0, {gen:?})
+from interop import Directory
+from thrift.Thrift import TApplicationException
+from thrift.protocol import TBinaryProtocol
+from thrift.transport import TSocket, TTransport
+sock = TSocket.TSocket("127.0.0.1", {port})
+sock.setTimeout(5000)
+transport = TTransport.TFramedTransport(sock)
+transport.open()
+started = time.monotonic()
+try:
+    Directory.Client(TBinaryProtocol.TBinaryProtocol(transport)).ping("in the clear")
+    print("answered")
+except TApplicationException as e:
+    print("%d %.3f %s" % (e.type, time.monotonic() - started, e.message))
+"#,
+        gen = std::env::var("PROBE_TEST_APACHE_PY").unwrap_or_default(),
+        port = server.local_addr().port(),
+    );
+    let python = peers.python().to_owned();
+    let run = move || std::process::Command::new(python).args(["-c", &script]).output();
+    let out = tokio::task::spawn_blocking(run).await.unwrap().unwrap();
+    server.shutdown().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut parts = stdout.splitn(3, ' ');
+    let (kind, took, message) = (parts.next(), parts.next(), parts.next().unwrap_or_default());
+    assert_eq!(kind, Some("10"), "UNSUPPORTED_CLIENT_TYPE expected; stdout {stdout:?}, stderr:\n{stderr}");
+    let took: f64 = took.and_then(|t| t.parse().ok()).expect("the call's time");
+    assert!(took < 2.0, "the refusal took {took} s");
+    assert!(message.contains("this port requires TLS"), "{message}");
+    message.to_owned()
 }
 
 /// The Apache header client's last ping: the headers it sent (apache_client.py SENT_HEADERS) came
@@ -177,10 +278,24 @@ fn assert_application_error(got: &Value, message: &str) {
 
 // --- probe client, Python servers ----------------------------------------------------------------------
 
-async fn probe_client_calls_python_server(peers: PythonPeers, library: Library, wire: WireFormat) {
-    let server = peers.start_server(library, wire).await.unwrap_or_else(|e| panic!("{e:#}"));
+async fn probe_client_calls_python_server(
+    peers: PythonPeers,
+    library: Library,
+    wire: WireFormat,
+    tls: Option<Arc<tls::Pki>>,
+) {
+    let options: Vec<&str> = match &tls {
+        None => Vec::new(),
+        Some(pki) => vec!["--tls-cert", &pki.server_cert, "--tls-key", &pki.server_key, "--tls-ca", &pki.ca],
+    };
+    let server = peers.start_server_with(library, wire, &options).await.unwrap_or_else(|e| panic!("{e:#}"));
     let header = wire.framing == Framing::Header;
-    let transport = TcpTransport::builder(server.addr())
+    let mut transport = TcpTransport::builder(server.addr());
+    if let Some(pki) = &tls {
+        let client = ClientTls::new(&pki.ca).identity(&pki.probe_cert, &pki.probe_key).load().unwrap();
+        transport = transport.tls(client);
+    }
+    let transport = transport
         .protocol(wire.protocol)
         .framed(wire.framing == Framing::Framed)
         .header(header)

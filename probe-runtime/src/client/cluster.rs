@@ -82,6 +82,10 @@ pub struct ClusterOptions {
     /// before bare ones, so they win. Default none (`client.method_timeouts`,
     /// `PROBE_CLIENT_METHOD_TIMEOUTS`).
     pub method_timeouts: BTreeMap<String, Duration>,
+    /// TLS to the nodes that advertise it in their node data (`"tls"`: `optional` or `required`);
+    /// nodes that do not (Python providers) get plaintext. Default none: plaintext to every node
+    /// (`client.tls.ca`, `PROBE_CLIENT_TLS_CA` and the other `client.tls` settings).
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 /// Hedged (backup) requests: an idempotent call still unanswered after the service's recent
@@ -195,6 +199,7 @@ impl ClusterOptions {
                 .map(|percentile| HedgeConfig { percentile, ..HedgeConfig::default() }),
             qps_limit: config.qps_limit,
             method_timeouts: config.method_timeouts.clone(),
+            tls: config.tls.clone(),
         }
     }
 
@@ -209,6 +214,12 @@ impl ClusterOptions {
     /// Sends backup requests for idempotent methods (see [`HedgeConfig`]).
     pub fn hedge(mut self, config: HedgeConfig) -> Self {
         self.hedge = Some(config);
+        self
+    }
+
+    /// Connects with TLS to the nodes that advertise it; see [`ClusterOptions::tls`].
+    pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.tls = Some(tls);
         self
     }
 
@@ -444,8 +455,11 @@ impl ClusterTransport {
         }
         let node = routes.node(&endpoint.id);
         let wire = node.and_then(|node| self.wire_for(node));
-        let found =
-            by_id.get(&endpoint.id).filter(|(known, _)| Some(*known) == wire).map(|(_, t)| Arc::clone(t));
+        let tls = node.is_some_and(|node| self.tls_for(node));
+        let found = by_id
+            .get(&endpoint.id)
+            .filter(|(known, t)| Some(*known) == wire && t.is_tls() == tls)
+            .map(|(_, t)| Arc::clone(t));
         let transport = match (found, node, wire) {
             (Some(transport), _, _) => Some(transport),
             (None, Some(node), Some(wire)) => {
@@ -465,9 +479,21 @@ impl ClusterTransport {
         transport
     }
 
+    /// Whether calls to `node` go over TLS: it advertises TLS and this client has TLS settings.
+    /// (A node that requires TLS, called without, answers each call with an error saying so.)
+    fn tls_for(&self, node: &NodeData) -> bool {
+        self.options.tls.is_some() && crate::tls::advertised(node) != crate::tls::TlsMode::Off
+    }
+
     fn build_transport(&self, endpoint: &Endpoint, node: &NodeData, wire: WireFormat) -> TcpTransport {
         let probe = node.version.is_some();
-        TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port))
+        let builder = match (&self.options.tls, self.tls_for(node)) {
+            (Some(tls), true) => {
+                TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)).tls(tls.clone())
+            }
+            _ => TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)),
+        };
+        builder
             .protocol(wire.protocol)
             .framed(wire.framing != Framing::Unframed)
             .header(wire.framing == Framing::Header)
@@ -493,12 +519,15 @@ impl ClusterTransport {
         routes: &Routes,
     ) {
         let metrics = self.options.metrics;
-        by_id.retain(|id, (wire, _)| {
+        by_id.retain(|id, (wire, transport)| {
             let listed = routes.table.get(id).is_some();
             if !listed && metrics {
                 departed.0.insert(Arc::clone(id));
             }
-            listed && routes.node(id).and_then(|node| self.wire_for(node)) == Some(*wire)
+            listed
+                && routes.node(id).is_some_and(|node| {
+                    self.wire_for(node) == Some(*wire) && self.tls_for(node) == transport.is_tls()
+                })
         });
         departed.0.retain(|id| routes.table.get(id).is_none());
         self.breaker.retain(&routes.table);

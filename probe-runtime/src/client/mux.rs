@@ -25,8 +25,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
@@ -38,6 +37,7 @@ use super::tcp::timed_out;
 use super::theader::reply_seqid;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
+use crate::tls::ClientStream;
 use crate::transport::{Framing, MessageReader, WireFormat, encode_frame};
 
 /// Messages queued for a connection's writer before senders wait.
@@ -240,10 +240,30 @@ impl Drop for MuxConn {
 impl MuxConn {
     async fn open(endpoint: &Arc<Endpoint>, phases: Option<&PhaseStats>) -> Result<Arc<MuxConn>, Error> {
         let started = std::time::Instant::now();
-        let (read_half, write_half) = endpoint.connect().await?.into_split();
+        let stream = endpoint.connect().await?;
         if let Some(phases) = phases {
             phases.connect.record(started.elapsed());
         }
+        // Plaintext halves are the socket's own; a TLS session's are shared through a lock.
+        Ok(match stream {
+            ClientStream::Plain(tcp) => {
+                let (read_half, write_half) = tcp.into_split();
+                MuxConn::start(endpoint, read_half, write_half)
+            }
+            ClientStream::Tls(tls) => {
+                let (read_half, write_half) = tokio::io::split(*tls);
+                MuxConn::start(endpoint, read_half, write_half)
+            }
+        })
+    }
+
+    /// Starts the writer, reader and deadline tasks of a connection open as `read_half` and
+    /// `write_half`.
+    fn start<R, W>(endpoint: &Arc<Endpoint>, read_half: R, write_half: W) -> Arc<MuxConn>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let shared = Arc::new(Shared {
             endpoint: endpoint.clone(),
             pending: Mutex::new(Pending { waiting: Waiting::default(), closed: None, next_sweep: None }),
@@ -262,7 +282,7 @@ impl MuxConn {
         let reader = MessageReader::new(read_half, endpoint.wire, endpoint.limits);
         let reader = tokio::spawn(read_replies(reader, shared.clone(), writer.abort_handle())).abort_handle();
         let sweeper = tokio::spawn(sweep_deadlines(shared.clone())).abort_handle();
-        Ok(Arc::new(MuxConn { shared, tx, reader, sweeper }))
+        Arc::new(MuxConn { shared, tx, reader, sweeper })
     }
 
     fn is_closed(&self) -> bool {
@@ -428,8 +448,8 @@ pub(super) fn rename(wire: WireFormat, message: &Bytes, service: &str) -> Result
 /// Writes every call received on `rx`, gathering the ones queued into one write. Returns once
 /// every sender is gone and all is written (then shuts the write side down, so the peer sees
 /// the end of the stream), or at the first write error.
-async fn write_calls(
-    mut io: OwnedWriteHalf,
+async fn write_calls<W: AsyncWrite + Unpin>(
+    mut io: W,
     mut rx: mpsc::Receiver<Outgoing>,
     shared: &Shared,
 ) -> io::Result<()> {
@@ -467,7 +487,11 @@ async fn write_calls(
 
 /// Hands each reply to the call waiting for its seqid, until the connection fails; then stops the
 /// writer too, so the socket closes rather than lingering half-open.
-async fn read_replies(mut reader: MessageReader<OwnedReadHalf>, shared: Arc<Shared>, writer: AbortHandle) {
+async fn read_replies<R: AsyncRead + Unpin>(
+    mut reader: MessageReader<R>,
+    shared: Arc<Shared>,
+    writer: AbortHandle,
+) {
     let endpoint = &shared.endpoint;
     let why = loop {
         let reply = match reader.read_message().await {
@@ -589,6 +613,7 @@ mod tests {
             wire: WireFormat::new(Protocol::Binary, Framing::Framed),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(3),
+            tls: None,
         })
     }
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -14,11 +13,12 @@ use super::endpoint::Endpoint;
 use super::header::encode_prefixed;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
+use crate::tls::ClientStream;
 use crate::transport::{MessageReader, encode_frame};
 
 /// A connection resting in the pool.
 struct Idle {
-    conn: MessageReader<TcpStream>,
+    conn: MessageReader<ClientStream>,
     since: Instant,
 }
 
@@ -110,7 +110,7 @@ impl Pool {
         }
     }
 
-    async fn open(&self) -> Result<MessageReader<TcpStream>, Error> {
+    async fn open(&self) -> Result<MessageReader<ClientStream>, Error> {
         let started = std::time::Instant::now();
         let stream = self.endpoint.connect().await?;
         if let Some(phases) = &self.phases {
@@ -120,24 +120,17 @@ impl Pool {
     }
 
     /// The most recently used idle connection that is still open and fresh.
-    fn take_idle(&self) -> Option<MessageReader<TcpStream>> {
+    fn take_idle(&self) -> Option<MessageReader<ClientStream>> {
         loop {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
-            if idle.since.elapsed() < self.idle_timeout && still_open(idle.conn.get_mut()) {
+            if idle.since.elapsed() < self.idle_timeout && idle.conn.get_mut().still_open() {
                 return Some(idle.conn);
             }
         }
     }
 
-    fn put_back(&self, conn: MessageReader<TcpStream>) {
+    fn put_back(&self, conn: MessageReader<ClientStream>) {
         let idle = Idle { conn, since: Instant::now() };
         self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(idle);
     }
-}
-
-/// Whether an idle connection is still usable: the server has neither closed it nor sent
-/// anything unasked.
-fn still_open(stream: &TcpStream) -> bool {
-    let mut probe = [0u8; 1];
-    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }

@@ -37,9 +37,19 @@ pub struct TcpTransportBuilder {
     node: Option<Arc<str>>,
     count_calls: bool,
     header_transforms: Vec<Transform>,
+    tls: Option<crate::tls::TlsClient>,
 }
 
 impl TcpTransportBuilder {
+    /// Connects with TLS: every connection runs the handshake (within the connect timeout)
+    /// before its first call, verifying the server against the CA bundle of `tls` for the host
+    /// of the address (or its server name), and presenting its client certificate if it has one.
+    /// Default: plaintext.
+    pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// The protocol. Default binary.
     pub fn protocol(mut self, protocol: Protocol) -> Self {
         self.wire.protocol = protocol;
@@ -148,6 +158,7 @@ impl TcpTransportBuilder {
             wire: self.wire,
             limits: self.limits,
             connect_timeout: self.connect_timeout,
+            tls: self.tls,
         });
         let conns = if self.multiplex {
             Conns::Mux(Mux::new(endpoint.clone(), self.pool_size, phases))
@@ -244,12 +255,18 @@ impl TcpTransport {
             node: None,
             count_calls: true,
             header_transforms: Vec::new(),
+            tls: None,
         }
     }
 
     /// The server's address.
     pub fn addr(&self) -> &str {
         &self.endpoint.addr
+    }
+
+    /// Whether connections use TLS.
+    pub fn is_tls(&self) -> bool {
+        self.endpoint.tls.is_some()
     }
 
     /// The protocol and framing this transport speaks.

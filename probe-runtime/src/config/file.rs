@@ -43,6 +43,26 @@ struct ServerTable {
     version: Option<Spanned<String>>,
     tags: Option<Spanned<TagsValue>>,
     tier: Option<Spanned<i64>>,
+    tls: Option<ServerTlsTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerTlsTable {
+    mode: Option<Spanned<String>>,
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    client_auth: Option<Spanned<String>>,
+    client_ca: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientTlsTable {
+    ca: Option<Spanned<String>>,
+    cert: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
+    server_name: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +78,7 @@ struct ClientTable {
     hedge_percentile: Option<Spanned<NumberOrOff>>,
     breaker_failures: Option<Spanned<i64>>,
     breaker_error_rate: Option<Spanned<f64>>,
+    tls: Option<ClientTlsTable>,
 }
 
 /// Reads and checks the config file at `path`.
@@ -111,6 +132,13 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         set(Setting::MemoryBudget, spanned(server.memory_budget_mb))?;
         set(Setting::ServerVersion, spanned(server.version))?;
         set(Setting::ServerTier, spanned(server.tier))?;
+        if let Some(tls) = server.tls {
+            set(Setting::ServerTlsMode, spanned(tls.mode))?;
+            set(Setting::ServerTlsCert, spanned(tls.cert))?;
+            set(Setting::ServerTlsKey, spanned(tls.key))?;
+            set(Setting::ServerTlsClientAuth, spanned(tls.client_auth))?;
+            set(Setting::ServerTlsClientCa, spanned(tls.client_ca))?;
+        }
     }
     if let Some(client) = client {
         set(Setting::Balancer, spanned(client.balancer))?;
@@ -121,6 +149,12 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
         set(Setting::HedgePercentile, spanned(client.hedge_percentile))?;
         set(Setting::BreakerFailures, spanned(client.breaker_failures))?;
         set(Setting::BreakerErrorRate, spanned(client.breaker_error_rate))?;
+        if let Some(tls) = client.tls {
+            set(Setting::ClientTlsCa, spanned(tls.ca))?;
+            set(Setting::ClientTlsCert, spanned(tls.cert))?;
+            set(Setting::ClientTlsKey, spanned(tls.key))?;
+            set(Setting::ClientTlsServerName, spanned(tls.server_name))?;
+        }
     }
     for (setting, tags) in [(Setting::ServerTags, server_tags), (Setting::ClientTags, client_tags)] {
         let Some(tags) = tags else { continue };

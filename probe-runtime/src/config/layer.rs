@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::backend::{AppsBackend, RedisUrl, RegistryBackend, SettingsBackend, ZooKeeperConfig};
 use super::error::{ConfigError, InvalidValue, Origin};
 use super::faults::{self, FaultSettings};
+use super::rpc_tls::RpcTlsSettings;
 use super::setting::Setting;
 use super::tls::{self, CaBundle, GivenCa};
 use super::value;
@@ -59,6 +60,8 @@ pub(super) struct Layer {
     client_tags: Option<BTreeMap<String, String>>,
     /// Method timeouts, the QPS limit, hedging and the breakers.
     faults: FaultSettings,
+    /// TLS on the RPC port, server and client.
+    rpc_tls: RpcTlsSettings,
 }
 
 /// `embedded`, in any case, chooses an embedded backend.
@@ -138,6 +141,9 @@ impl Layer {
             }
             Setting::BreakerErrorRate => {
                 self.faults.breaker_error_rate = Some(faults::breaker_error_rate(value).map_err(fail)?)
+            }
+            tls => {
+                self.rpc_tls.set(tls, value, origin).map_err(fail)?;
             }
         }
         Ok(())
@@ -222,6 +228,7 @@ impl Layer {
             retry_budget_ratio: top.retry_budget_ratio.or(self.retry_budget_ratio),
             client_tags: top.client_tags.or(self.client_tags),
             faults: self.faults.under(top.faults),
+            rpc_tls: self.rpc_tls.under(top.rpc_tls),
         }
     }
 
@@ -275,6 +282,7 @@ impl Layer {
         client.retry_budget_ratio = self.retry_budget_ratio.unwrap_or(client.retry_budget_ratio);
         client.tags = self.client_tags.unwrap_or_else(|| std::mem::take(&mut client.tags));
         self.faults.apply(client);
+        self.rpc_tls.apply(server, client)?;
         Ok(())
     }
 }

@@ -47,6 +47,15 @@
 //! | `PROBE_CLIENT_HEDGE_PERCENTILE` | `client.hedge_percentile` | `off`, no backup requests        |
 //! | `PROBE_CLIENT_BREAKER_FAILURES` | `client.breaker_failures` | 5                                |
 //! | `PROBE_CLIENT_BREAKER_ERROR_RATE` | `client.breaker_error_rate` | 0.5                          |
+//! | `PROBE_SERVER_TLS_MODE`       | `server.tls.mode`           | `off`; `optional`, `required`: see [`tls`](crate::tls) |
+//! | `PROBE_SERVER_TLS_CERT`       | `server.tls.cert`           | none: required with TLS          |
+//! | `PROBE_SERVER_TLS_KEY`        | `server.tls.key`            | none: required with TLS          |
+//! | `PROBE_SERVER_TLS_CLIENT_AUTH` | `server.tls.client_auth`   | `none`; `optional`, `required`   |
+//! | `PROBE_SERVER_TLS_CLIENT_CA`  | `server.tls.client_ca`      | none: required with client certificates |
+//! | `PROBE_CLIENT_TLS_CA`         | `client.tls.ca`             | none: plaintext to every node    |
+//! | `PROBE_CLIENT_TLS_CERT`       | `client.tls.cert`           | none: no client certificate      |
+//! | `PROBE_CLIENT_TLS_KEY`        | `client.tls.key`            | none                             |
+//! | `PROBE_CLIENT_TLS_SERVER_NAME` | `client.tls.server_name`   | the host connected to            |
 //!
 //! Tags are `key=value` pairs separated by commas (`PROBE_SERVER_TAGS=zone=eu-1,group=blue`), each
 //! key once, keys and values of letters, digits, `_`, `.` and `-`; the file takes the same text or
@@ -98,6 +107,12 @@
 //! version = "2.0.0"           # what traffic rules split by; default probe's version
 //! tags = { zone = "eu-1", group = "blue" }  # or "zone=eu-1,group=blue"
 //! tier = 0                    # 0 primary, 1 and 2 backups
+//! # [server.tls]              # TLS on the RPC port (paths are read when the server starts)
+//! # mode = "optional"         # off, optional (TLS and plaintext) or required
+//! # cert = "/etc/probe/server.pem"
+//! # key = "/etc/probe/server.key"
+//! # client_auth = "optional"  # none, optional or required; with client_ca
+//! # client_ca = "/etc/probe/clients-ca.pem"
 //!
 //! [client]
 //! balancer = "least_loaded"   # random, round_robin, least_loaded or consistent_hash
@@ -110,6 +125,10 @@
 //! hedge_percentile = 0.95     # backup requests for idempotent calls; or "off"
 //! breaker_failures = 5
 //! breaker_error_rate = 0.5
+//! # [client.tls]              # TLS to providers that advertise it (read when loading)
+//! # ca = "/etc/probe/ca.pem"
+//! # cert = "/etc/probe/client.pem"   # with key: a client certificate
+//! # key = "/etc/probe/client.key"
 //! "#;
 //! # let path = std::env::temp_dir().join(format!("probe-config-doc-{}.toml", std::process::id()));
 //! # std::fs::write(&path, example).unwrap();
@@ -133,6 +152,7 @@ mod fqdn;
 mod host;
 mod layer;
 mod options;
+mod rpc_tls;
 mod setting;
 mod tls;
 mod toml_value;

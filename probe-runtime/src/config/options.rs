@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// only as the tiers below them lose health. Default 0. See
     /// [`ServerBuilder::tier`](crate::server::ServerBuilder::tier).
     pub tier: u8,
+    /// TLS on the RPC port, from the `server.tls` settings (`PROBE_SERVER_TLS_MODE`, ...); the
+    /// files are read when the server starts. Default `None`: plaintext. See
+    /// [`ServerBuilder::tls`](crate::server::ServerBuilder::tls).
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl ServerConfig {
@@ -106,6 +110,7 @@ impl Default for ServerConfig {
             version: None,
             tags: BTreeMap::new(),
             tier: 0,
+            tls: None,
         }
     }
 }
@@ -144,6 +149,9 @@ pub struct ClientConfig {
     /// The share of failed calls (above 0, at most 1) that opens a node's circuit breaker,
     /// [`BreakerConfig::error_rate`]. Default 0.5.
     pub breaker_error_rate: f64,
+    /// TLS to the providers that advertise it, loaded from the `client.tls` settings
+    /// (`PROBE_CLIENT_TLS_CA`, ...) when the configuration loads. Default `None`: plaintext.
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 impl ClientConfig {
@@ -180,6 +188,7 @@ impl Default for ClientConfig {
             hedge_percentile: None,
             breaker_failures: BreakerConfig::default().failures,
             breaker_error_rate: BreakerConfig::default().error_rate,
+            tls: None,
         }
     }
 }

@@ -71,11 +71,29 @@ pub enum Setting {
     BreakerFailures,
     /// `PROBE_CLIENT_BREAKER_ERROR_RATE`, `client.breaker_error_rate`.
     BreakerErrorRate,
+    /// `PROBE_SERVER_TLS_MODE`, `server.tls.mode`.
+    ServerTlsMode,
+    /// `PROBE_SERVER_TLS_CERT`, `server.tls.cert`.
+    ServerTlsCert,
+    /// `PROBE_SERVER_TLS_KEY`, `server.tls.key`.
+    ServerTlsKey,
+    /// `PROBE_SERVER_TLS_CLIENT_AUTH`, `server.tls.client_auth`.
+    ServerTlsClientAuth,
+    /// `PROBE_SERVER_TLS_CLIENT_CA`, `server.tls.client_ca`.
+    ServerTlsClientCa,
+    /// `PROBE_CLIENT_TLS_CA`, `client.tls.ca`.
+    ClientTlsCa,
+    /// `PROBE_CLIENT_TLS_CERT`, `client.tls.cert`.
+    ClientTlsCert,
+    /// `PROBE_CLIENT_TLS_KEY`, `client.tls.key`.
+    ClientTlsKey,
+    /// `PROBE_CLIENT_TLS_SERVER_NAME`, `client.tls.server_name`.
+    ClientTlsServerName,
 }
 
 impl Setting {
     /// Every setting, in the order of the config file.
-    pub const ALL: [Setting; 32] = [
+    pub const ALL: [Setting; 41] = [
         Setting::Env,
         Setting::ZooKeeper,
         Setting::ZkSessionTimeout,
@@ -108,6 +126,15 @@ impl Setting {
         Setting::HedgePercentile,
         Setting::BreakerFailures,
         Setting::BreakerErrorRate,
+        Setting::ServerTlsMode,
+        Setting::ServerTlsCert,
+        Setting::ServerTlsKey,
+        Setting::ServerTlsClientAuth,
+        Setting::ServerTlsClientCa,
+        Setting::ClientTlsCa,
+        Setting::ClientTlsCert,
+        Setting::ClientTlsKey,
+        Setting::ClientTlsServerName,
     ];
 
     /// The environment variable that sets it.
@@ -145,6 +172,15 @@ impl Setting {
             Setting::HedgePercentile => "PROBE_CLIENT_HEDGE_PERCENTILE",
             Setting::BreakerFailures => "PROBE_CLIENT_BREAKER_FAILURES",
             Setting::BreakerErrorRate => "PROBE_CLIENT_BREAKER_ERROR_RATE",
+            Setting::ServerTlsMode => "PROBE_SERVER_TLS_MODE",
+            Setting::ServerTlsCert => "PROBE_SERVER_TLS_CERT",
+            Setting::ServerTlsKey => "PROBE_SERVER_TLS_KEY",
+            Setting::ServerTlsClientAuth => "PROBE_SERVER_TLS_CLIENT_AUTH",
+            Setting::ServerTlsClientCa => "PROBE_SERVER_TLS_CLIENT_CA",
+            Setting::ClientTlsCa => "PROBE_CLIENT_TLS_CA",
+            Setting::ClientTlsCert => "PROBE_CLIENT_TLS_CERT",
+            Setting::ClientTlsKey => "PROBE_CLIENT_TLS_KEY",
+            Setting::ClientTlsServerName => "PROBE_CLIENT_TLS_SERVER_NAME",
         }
     }
 
@@ -183,6 +219,15 @@ impl Setting {
             Setting::HedgePercentile => "client.hedge_percentile",
             Setting::BreakerFailures => "client.breaker_failures",
             Setting::BreakerErrorRate => "client.breaker_error_rate",
+            Setting::ServerTlsMode => "server.tls.mode",
+            Setting::ServerTlsCert => "server.tls.cert",
+            Setting::ServerTlsKey => "server.tls.key",
+            Setting::ServerTlsClientAuth => "server.tls.client_auth",
+            Setting::ServerTlsClientCa => "server.tls.client_ca",
+            Setting::ClientTlsCa => "client.tls.ca",
+            Setting::ClientTlsCert => "client.tls.cert",
+            Setting::ClientTlsKey => "client.tls.key",
+            Setting::ClientTlsServerName => "client.tls.server_name",
         }
     }
 
@@ -249,6 +294,14 @@ impl Setting {
             Setting::BreakerErrorRate => {
                 "a number above 0 and at most 1: 0.5 opens a node's breaker when half its recent calls fail"
             }
+            Setting::ServerTlsMode => "`off`, `optional` (TLS and plaintext on one port) or `required`",
+            Setting::ServerTlsClientAuth => "`none`, `optional` or `required` (client certificates)",
+            Setting::ServerTlsCert | Setting::ClientTlsCert => "the path of a PEM certificate chain",
+            Setting::ServerTlsKey | Setting::ClientTlsKey => "the path of a PEM private key",
+            Setting::ServerTlsClientCa | Setting::ClientTlsCa => {
+                "the path of a PEM bundle of CA certificates"
+            }
+            Setting::ClientTlsServerName => "the DNS name or IP address server certificates must name",
         }
     }
 

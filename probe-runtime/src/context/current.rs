@@ -16,7 +16,8 @@ tokio::task_local! {
 /// What the caller of the call being handled sent with it, and the headers its reply will carry.
 ///
 /// Set (as a task-local, like `tracing`'s current span) only while a handler runs a call that
-/// came in a header frame; [`Context::current`] is `None` for any other call, and outside
+/// came in a header frame or on a TLS connection whose client certificate names an appkey
+/// ([`Context::tls_peer_appkey`]); [`Context::current`] is `None` for any other call, and outside
 /// handlers. It is the handler's task that sees it: a task the handler spawns does not, unless
 /// it is handed a clone. Clones are cheap (one `Arc`).
 ///
@@ -32,15 +33,28 @@ struct Inner {
     deadline: Option<Instant>,
     priority: Option<Priority>,
     reply: Mutex<Headers>,
+    /// The appkey the connection's verified TLS client certificate names.
+    tls_peer_appkey: Option<Arc<str>>,
 }
 
 impl Context {
     /// The context of a call that arrived at `received` with `headers`.
     pub fn new(headers: Headers, received: Instant) -> Context {
+        Context::with_tls_peer(headers, received, None)
+    }
+
+    /// [`Context::new`] for a call on a TLS connection whose client certificate names
+    /// `tls_peer_appkey`.
+    pub(crate) fn with_tls_peer(
+        headers: Headers,
+        received: Instant,
+        tls_peer_appkey: Option<Arc<str>>,
+    ) -> Context {
         let millis = headers.get(names::DEADLINE_MS).and_then(|ms| ms.trim().parse::<u64>().ok());
         let deadline = millis.and_then(|ms| received.checked_add(Duration::from_millis(ms)));
         let priority = headers.get(names::PRIORITY).and_then(Priority::parse);
-        Context(Arc::new(Inner { headers, received, deadline, priority, reply: Mutex::default() }))
+        let reply = Mutex::default();
+        Context(Arc::new(Inner { headers, received, deadline, priority, reply, tls_peer_appkey }))
     }
 
     /// The context of the call this task is handling, if it came with headers.
@@ -72,6 +86,14 @@ impl Context {
     /// The calling application ([`names::CALLER_APPKEY`]).
     pub fn caller_appkey(&self) -> Option<&str> {
         self.get(names::CALLER_APPKEY)
+    }
+
+    /// The appkey the caller's verified TLS client certificate names (a URI SAN
+    /// `spiffe://<trust domain>/appkey/<appkey>`, else a subject CN matching `^\w+$`): an identity
+    /// the TLS handshake proved, unlike [`Context::caller_appkey`], which the caller only says.
+    /// `None` without TLS, without a client certificate, or when it names no appkey.
+    pub fn tls_peer_appkey(&self) -> Option<&str> {
+        self.0.tls_peer_appkey.as_deref()
     }
 
     /// The calling service ([`names::CALLER_SERVICE`]).

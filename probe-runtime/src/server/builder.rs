@@ -80,6 +80,10 @@ pub enum ServeError {
         /// One line per problem.
         problems: String,
     },
+    /// The TLS files set with [`ServerBuilder::tls`] cannot be used; the text names the file and
+    /// its setting.
+    #[error("cannot serve TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 crate::debug_as_display!(ServeError);
@@ -141,6 +145,7 @@ impl Server {
             monitoring: MonitoringConfig::default(),
             layers: Vec::new(),
             request_limits: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -168,6 +173,8 @@ pub struct ServerBuilder {
     layers: Vec<crate::middleware::ServerLayerFn>,
     /// Request limits per service until an operator sets others on the node.
     request_limits: Vec<(String, crate::limits::RequestLimits)>,
+    /// TLS on the port, unless off.
+    tls: Option<crate::tls::ServerTls>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -278,6 +285,9 @@ impl ServerBuilder {
         }
         self.grace_period = Some(config.grace_period);
         self.declaration.apply(config);
+        if let Some(tls) = &config.tls {
+            self = self.tls(tls.clone());
+        }
         match config.admin_addr {
             Some(addr) => self.admin_addr(addr),
             None => self,
@@ -409,6 +419,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves TLS on the port: only TLS ([`TlsMode::Required`](crate::tls::TlsMode::Required)),
+    /// or TLS and plaintext ([`TlsMode::Optional`](crate::tls::TlsMode::Optional), for a fleet
+    /// migrating while its Python clients speak plaintext), with client certificates if asked
+    /// (see [`tls`](crate::tls)). The files are read when the server starts (a bad one stops it
+    /// with an error naming the file) and again whenever they change. A registered server
+    /// advertises the mode in its node data (`"tls"`), so probe clients with TLS settings connect
+    /// with TLS. A mode of `off` serves no TLS. Default: no TLS.
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.declaration.tls = Some(tls.mode);
+        self.tls = (tls.mode != crate::tls::TlsMode::Off).then_some(tls);
+        self
+    }
+
     /// Serves on `addr` (`"0.0.0.0:9090"`, `("0.0.0.0", 9090)`, a `SocketAddr`...) until the
     /// process gets SIGTERM or ctrl-c, then shuts down gracefully (see [`ServerHandle::shutdown`]).
     pub async fn serve<A: ToSocketAddrs>(self, addr: A) -> Result<(), ServeError> {
@@ -520,7 +543,10 @@ impl ServerBuilder {
             configured.insert(served.service_name(), limits);
         }
         let router = Router::new(services.clone(), self.default_service.as_deref())?;
-        Ok(Arc::new(Shared::new(router, &services, configured, self.config, metrics, local_addr.to_string())))
+        let mut shared =
+            Shared::new(router, &services, configured, self.config, metrics, local_addr.to_string());
+        shared.tls = self.tls.map(crate::tls::ServerTlsState::start).transpose()?;
+        Ok(Arc::new(shared))
     }
 }
 

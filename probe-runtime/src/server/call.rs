@@ -71,6 +71,9 @@ pub(super) struct Routes<'a> {
     shared: &'a Shared,
     /// The connection's peer (requests carry it for middleware).
     peer: std::net::SocketAddr,
+    /// The appkey the peer's verified TLS client certificate names (requests and contexts carry
+    /// it).
+    tls_appkey: Option<Arc<str>>,
     known: [Option<Routed<'a>>; REMEMBERED],
     /// Where the next method routed is remembered.
     next: usize,
@@ -108,8 +111,13 @@ impl Routed<'_> {
 
 impl<'a> Routes<'a> {
     /// Nothing remembered yet.
-    pub(super) fn new(shared: &'a Shared, peer: std::net::SocketAddr) -> Self {
-        Routes { shared, peer, known: [None; REMEMBERED], next: 0, last_plain: None }
+    pub(super) fn new(shared: &'a Shared, peer: std::net::SocketAddr, tls_appkey: Option<Arc<str>>) -> Self {
+        Routes { shared, peer, tls_appkey, known: [None; REMEMBERED], next: 0, last_plain: None }
+    }
+
+    /// The appkey the peer's verified TLS client certificate names.
+    pub(super) fn tls_appkey(&self) -> Option<&Arc<str>> {
+        self.tls_appkey.as_ref()
     }
 
     /// The name the next call probably has: that of the last call, if it had no prefix.
@@ -209,7 +217,18 @@ impl<'a> Routes<'a> {
         // replies made here.
         let sent = request.rename(routed.method);
         request.set_peer(self.peer);
-        let context = header.as_ref().map(|h| h.context.clone());
+        if let Some(appkey) = &self.tls_appkey {
+            request.set_tls_peer_appkey(appkey.clone());
+        }
+        let context = match (&header, &self.tls_appkey) {
+            (Some(h), _) => Some(h.context.clone()),
+            (None, None) => None,
+            // A certificate's identity reaches the handler through a context of its own.
+            (None, Some(appkey)) => {
+                let headers = crate::transport::header::Headers::default();
+                Some(Context::with_tls_peer(headers, received, Some(appkey.clone())))
+            }
+        };
         let deadline = context.as_ref().and_then(Context::deadline);
         let mut finish = Finish {
             sent,
@@ -232,7 +251,8 @@ impl<'a> Routes<'a> {
             let service = routed.service;
             match context {
                 None => catch_unwind(AssertUnwindSafe(|| service.dispatch(request))),
-                // Only header calls pay for the task-local (and a second box).
+                // Only header calls and TLS calls with a client certificate pay for the task-local
+                // (and a second box).
                 Some(cx) => catch_unwind(AssertUnwindSafe(|| {
                     let handler = cx.clone().sync_scope(|| service.dispatch(request));
                     Box::pin(cx.scope(handler)) as BoxFuture<'a, Reply>

@@ -6,6 +6,10 @@
 //! buffered goes out in one write once the requests read so far have run. Calls that wait run
 //! concurrently on the same task and their replies go out as they complete, matched by the
 //! client through their seqid.
+//!
+//! A server with TLS tells a TLS connection from a plaintext one by its first byte, runs the
+//! handshake within the handshake timeout, and serves the decrypted stream the same way (the code
+//! is generic over the stream's halves, so plaintext connections run exactly as without TLS).
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -17,9 +21,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio::task::coop::unconstrained;
 use tokio::time::{Instant, Sleep, sleep_until, timeout, timeout_at};
@@ -31,9 +34,10 @@ use super::call::{Counted, Finished, Routes, Running, Started};
 use super::header_call::HeaderCall;
 use super::limits::ServerLimits;
 use super::router::Router;
-use crate::codec::shown_method;
+use crate::codec::{ApplicationException, ApplicationExceptionKind, shown_method};
 use crate::metrics::ServerStats;
 use crate::service::{Protocol, Reply, Request};
+use crate::tls::{HANDSHAKE_RECORD, ServerTlsState, TlsMode};
 use crate::transport::header::{self, HeaderError};
 use crate::transport::{FrameWriter, Framing, Held, MemoryBudget, MessageReader, WireError};
 
@@ -44,6 +48,9 @@ const LINGER_BYTES: usize = 1024 * 1024;
 const MAX_QUEUED_REPLIES: usize = 256 * 1024;
 /// Reply bytes held of the memory budget beyond those queued that are given back.
 const REPLY_SLACK: usize = 64 * 1024;
+/// What a plaintext peer of a port that requires TLS is told.
+pub(crate) const TLS_REQUIRED: &str = "this port requires TLS; configure the client's TLS (probe: \
+     PROBE_CLIENT_TLS_CA or TcpTransportBuilder::tls; Apache Thrift Python: TSSLSocket) and connect again";
 
 /// What every connection of a server shares.
 pub(super) struct Shared {
@@ -59,6 +66,8 @@ pub(super) struct Shared {
     pub(super) budget: Arc<MemoryBudget>,
     /// The request limits.
     pub(super) limits: Arc<ServerLimits>,
+    /// TLS, when the server serves it.
+    pub(super) tls: Option<Arc<ServerTlsState>>,
 }
 
 impl Shared {
@@ -79,7 +88,7 @@ impl Shared {
             metrics.watch_buffered(&node, budget.clone());
             metrics.watch_limits(limits.clone());
         }
-        Shared { router, config, metrics, node, admission, budget, limits }
+        Shared { router, config, metrics, node, admission, budget, limits, tls: None }
     }
 }
 
@@ -93,7 +102,7 @@ pub(super) async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut ticket: Ticket,
+    ticket: Ticket,
     mut stop: watch::Receiver<bool>,
 ) {
     let accepted = Instant::now();
@@ -101,10 +110,96 @@ pub(super) async fn serve_connection(
         debug!(%peer, error = %e, "cannot set TCP_NODELAY");
     }
     let config = &shared.config;
-    // One deadline from the connect to the first whole request; a shorter one for the first bytes.
+    // One deadline from the connect to the first whole request; a shorter one for the first bytes
+    // (and the TLS handshake).
     let first_request = accepted + config.read_timeout;
     let first_bytes = (accepted + config.handshake_timeout).min(first_request);
-    let (read_half, write_half) = stream.into_split();
+    let start = Start { peer, first_bytes, first_request };
+    let Some(tls) = shared.tls.clone() else {
+        let (read_half, write_half) = stream.into_split();
+        return serve_stream(read_half, write_half, start, &shared, ticket, stop, Peer::PLAIN).await;
+    };
+    // A TLS ClientHello starts with a handshake record; no Thrift message starts with its byte.
+    let mut first = [0u8; 1];
+    let peeked = tokio::select! {
+        peeked = timeout_at(first_bytes, stream.peek(&mut first)) => peeked,
+        () = ticket.evicted() => return debug!("closing: evicted for a newer connection before sending anything"),
+        () = stopped(&mut stop) => return,
+    };
+    match peeked {
+        Ok(Ok(0)) => return debug!("closed before sending anything"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return debug!(error = %e, "closing: reading the first byte failed"),
+        Err(_) => return debug!("closing: nothing received within the handshake timeout"),
+    }
+    if first[0] != HANDSHAKE_RECORD {
+        let refuse = tls.mode() == TlsMode::Required;
+        let (read_half, write_half) = stream.into_split();
+        let peer = Peer { tls_appkey: None, refuse_plaintext: refuse };
+        return serve_stream(read_half, write_half, start, &shared, ticket, stop, peer).await;
+    }
+    let handshake = tokio_rustls::TlsAcceptor::from(tls.config()).accept(stream);
+    let accepted = tokio::select! {
+        accepted = timeout_at(first_bytes, handshake) => accepted,
+        () = ticket.evicted() => return debug!("closing: evicted for a newer connection during the TLS handshake"),
+        () = stopped(&mut stop) => return,
+    };
+    let stream = match accepted {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return warn!(error = %e, "closing: the TLS handshake failed"),
+        Err(_) => return debug!("closing: the TLS handshake did not finish within the handshake timeout"),
+    };
+    let tls_appkey = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|cert| crate::tls::certificate_appkey(cert))
+        .map(Arc::<str>::from);
+    debug!(appkey = ?tls_appkey, "TLS established");
+    let (read_half, write_half) = tokio::io::split(stream);
+    let peer = Peer { tls_appkey, refuse_plaintext: false };
+    serve_stream(read_half, write_half, start, &shared, ticket, stop, peer).await
+}
+
+/// When a connection was accepted, as deadlines.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    peer: SocketAddr,
+    /// The first bytes (and the TLS handshake) must come by then.
+    first_bytes: Instant,
+    /// The first whole request must come by then.
+    first_request: Instant,
+}
+
+/// What the server knows of a connection's peer besides its address.
+#[derive(Debug, Clone)]
+struct Peer {
+    /// The appkey its verified TLS client certificate names.
+    tls_appkey: Option<Arc<str>>,
+    /// A plaintext peer of a port that requires TLS: its first call is answered with an error.
+    refuse_plaintext: bool,
+}
+
+impl Peer {
+    const PLAIN: Peer = Peer { tls_appkey: None, refuse_plaintext: false };
+}
+
+/// [`serve_connection`] once the stream is known: plaintext or TLS, split in halves.
+async fn serve_stream<R, W>(
+    read_half: R,
+    write_half: W,
+    start: Start,
+    shared: &Arc<Shared>,
+    mut ticket: Ticket,
+    mut stop: watch::Receiver<bool>,
+    about: Peer,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let Start { peer, first_bytes, first_request } = start;
+    let config = &shared.config;
     let detected = tokio::select! {
         detected = timeout_at(first_bytes, MessageReader::detect(read_half, config.limits)) => detected,
         () = ticket.evicted() => return debug!("closing: evicted for a newer connection before sending anything"),
@@ -123,8 +218,8 @@ pub(super) async fn serve_connection(
     debug!(%wire, "peer detected");
     reader.set_budget(shared.budget.clone());
     let mut connection = Connection {
-        shared: &shared,
-        routes: Routes::new(&shared, peer),
+        shared,
+        routes: Routes::new(shared, peer, about.tls_appkey),
         protocol: wire.protocol,
         header: wire.framing == Framing::Header,
         reader,
@@ -142,6 +237,7 @@ pub(super) async fn serve_connection(
         () = stopped(&mut stop) => return,
     };
     match first {
+        Ok(Ok(Some(message))) if about.refuse_plaintext => connection.refuse_plaintext(message),
         Ok(Ok(Some(message))) => {
             ticket.established();
             let now = Instant::now();
@@ -194,14 +290,14 @@ enum Closing {
 }
 
 /// One connection being served: its reader, its calls and its writer, driven by one task.
-struct Connection<'a> {
+struct Connection<'a, R, W> {
     shared: &'a Shared,
     routes: Routes<'a>,
     protocol: Protocol,
     /// The peer speaks THeader: each request is a header frame (which names its protocol).
     header: bool,
-    reader: MessageReader<OwnedReadHalf>,
-    writer: FrameWriter<OwnedWriteHalf>,
+    reader: MessageReader<R>,
+    writer: FrameWriter<W>,
     /// The calls whose handlers wait.
     calls: FuturesUnordered<Running<'a>>,
     /// When the connection closes unless something happens (a request read, a call finishing,
@@ -229,7 +325,7 @@ enum Reading {
     Closed,
 }
 
-impl<'a> Connection<'a> {
+impl<'a, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<'a, R, W> {
     /// Serves until the connection should close and every call has finished and been written
     /// (`Ok`, with why it closes), or until writing fails or the peer stops reading (`Err`).
     fn poll_serve<S: Future<Output = ()>>(
@@ -337,7 +433,11 @@ impl<'a> Connection<'a> {
         let (protocol, message, header) = match self.header {
             false => (self.protocol, message, None),
             true => match header::decode(message, limits) {
-                Ok((frame, payload)) => (frame.protocol, payload, Some(HeaderCall::new(frame, received))),
+                Ok((frame, payload)) => (
+                    frame.protocol,
+                    payload,
+                    Some(HeaderCall::new(frame, received, self.routes.tls_appkey())),
+                ),
                 Err(e) => return self.bad_header(e),
             },
         };
@@ -426,6 +526,29 @@ impl<'a> Connection<'a> {
         }
     }
 
+    /// Answers the first call of a plaintext peer on a port that requires TLS with a
+    /// `TApplicationException` saying so (in a header frame for a header peer), and stops reading.
+    fn refuse_plaintext(&mut self, message: Bytes) {
+        self.closing = Some(Closing::Broken);
+        let limits = self.shared.config.limits;
+        let (protocol, message, header) = match self.header {
+            false => (self.protocol, message, None),
+            true => match header::decode(message, limits) {
+                Ok((frame, payload)) => {
+                    (frame.protocol, payload, Some(HeaderCall::new(frame, std::time::Instant::now(), None)))
+                }
+                Err(e) => return warn!(error = %e, "closing: a plaintext peer on a TLS-only port"),
+            },
+        };
+        let request = match Request::parse(protocol, message, limits) {
+            Ok(request) => request,
+            Err(e) => return warn!(error = %e, "closing: a plaintext peer on a TLS-only port"),
+        };
+        warn!(method = %shown_method(request.method()), "closing: a plaintext peer on a TLS-only port");
+        let e = ApplicationException::new(ApplicationExceptionKind::UnsupportedClientType, TLS_REQUIRED);
+        self.finish(Finished { reply: request.exception(&e), counted: None, header });
+    }
+
     /// Stops reading after input that cannot be read, answering the call if its header is
     /// known.
     fn refuse(&mut self, error: WireError) {
@@ -500,7 +623,7 @@ impl<S: Future<Output = ()>> Watch<'_, S> {
 /// Reads and drops what a peer that broke the protocol still sends, for a moment, before the
 /// connection closes: closing with unread input resets the connection, which can destroy the
 /// error reply before the peer reads it.
-async fn linger(mut reader: MessageReader<OwnedReadHalf>) {
+async fn linger<R: AsyncRead + Unpin>(mut reader: MessageReader<R>) {
     let mut sink = [0u8; 4096];
     let mut left = LINGER_BYTES;
     let drain = async {

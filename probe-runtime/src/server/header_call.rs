@@ -5,9 +5,10 @@
 //! server does) and carries the headers the handler set with
 //! [`Context::set_reply_header`](crate::context::Context::set_reply_header).
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::AsyncWrite;
 
 use crate::context::Context;
 use crate::transport::header::HeaderFrame;
@@ -22,17 +23,23 @@ pub(super) struct HeaderCall {
 }
 
 impl HeaderCall {
-    /// The call of `frame`, received at `received`.
-    pub(super) fn new(mut frame: HeaderFrame, received: Instant) -> Box<HeaderCall> {
+    /// The call of `frame`, received at `received` on a connection whose TLS client certificate
+    /// names `tls_appkey`.
+    pub(super) fn new(
+        mut frame: HeaderFrame,
+        received: Instant,
+        tls_appkey: Option<&Arc<str>>,
+    ) -> Box<HeaderCall> {
         let headers = std::mem::take(&mut frame.headers);
-        Box::new(HeaderCall { frame, context: Context::new(headers, received) })
+        let context = Context::with_tls_peer(headers, received, tls_appkey.cloned());
+        Box::new(HeaderCall { frame, context })
     }
 
     /// Queues `reply` in a header frame like the request's, with the reply headers set.
-    pub(super) fn push_reply(
+    pub(super) fn push_reply<W: AsyncWrite + Unpin>(
         &self,
         reply: &[u8],
-        writer: &mut FrameWriter<OwnedWriteHalf>,
+        writer: &mut FrameWriter<W>,
     ) -> Result<(), WireError> {
         let frame = HeaderFrame {
             seqid: self.frame.seqid,

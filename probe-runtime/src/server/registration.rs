@@ -46,6 +46,9 @@ pub(super) struct Declaration {
     /// Tags set one by one; each wins over the configuration's of the same key.
     pub(super) tags: BTreeMap<String, String>,
     pub(super) tier: Option<u8>,
+    /// The TLS mode of the port, advertised in the node data (`"tls"`) so probe clients connect
+    /// with TLS; `None` (or off): plaintext.
+    pub(super) tls: Option<crate::tls::TlsMode>,
 }
 
 impl Declaration {
@@ -79,6 +82,7 @@ impl Declaration {
             ),
             tags,
             tier: Some(self.tier.unwrap_or(config.tier).min(crate::rules::MAX_TIER)),
+            tls: self.tls,
         }
     }
 
@@ -266,6 +270,7 @@ impl Nodes {
         data.version = self.declared.version.clone();
         data.tags = self.declared.tags.clone();
         data.tier = self.declared.tier;
+        crate::tls::advertise(&mut data, self.declared.tls);
         data.headers = Some(crate::registry::layout::HEADERS_THEADER.to_owned());
         data.methods = self.limits.methods_of(key.service());
         data.pid = Some(std::process::id());

@@ -98,6 +98,8 @@ pub struct ServerHandle {
     monitoring: Option<Monitoring>,
     /// The request limits.
     limits: Arc<ServerLimits>,
+    /// TLS, when served.
+    tls: Option<Arc<crate::tls::ServerTlsState>>,
 }
 
 impl ServerHandle {
@@ -118,6 +120,7 @@ impl ServerHandle {
         };
         info!(%local_addr, services = ?shared.router.service_names(), "serving");
         let limits = shared.limits.clone();
+        let tls = shared.tls.clone();
         let task = tokio::spawn(accept_loop(listener, shared, signal));
         Ok(ServerHandle {
             local_addr,
@@ -126,6 +129,7 @@ impl ServerHandle {
             registered,
             monitoring: Some(monitoring),
             limits,
+            tls,
         })
     }
 
@@ -145,6 +149,17 @@ impl ServerHandle {
     /// [`Operator`](crate::registry::Operator) to change their weight or switch them off.
     pub fn node_keys(&self) -> &[crate::registry::layout::NodeKey] {
         self.registered.as_ref().map_or(&[], |(registrar, _)| registrar.keys())
+    }
+
+    /// The TLS mode the port serves ([`TlsMode::Off`](crate::tls::TlsMode::Off) without TLS).
+    pub fn tls_mode(&self) -> crate::tls::TlsMode {
+        self.tls.as_ref().map_or(crate::tls::TlsMode::Off, |tls| tls.mode())
+    }
+
+    /// How many times the TLS files were loaded again after they changed (0 without TLS): to see
+    /// that a renewed certificate is in use.
+    pub fn tls_reloads(&self) -> u64 {
+        self.tls.as_ref().map_or(0, |tls| tls.reloads())
     }
 
     /// The request limits each service runs with now, and where they came from.

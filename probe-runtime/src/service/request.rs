@@ -96,12 +96,14 @@ pub struct Request {
     limits: Limits,
     /// Who sent it, when a server read it from a connection.
     peer: Option<std::net::SocketAddr>,
+    /// The appkey the connection's verified TLS client certificate names.
+    tls_peer_appkey: Option<std::sync::Arc<str>>,
 }
 
 impl Request {
     /// A request read with `protocol`, whose arguments struct starts at `body`.
     pub fn new(protocol: Protocol, header: MessageHeader, body: Bytes, limits: Limits) -> Self {
-        Request { protocol, header, body, limits, peer: None }
+        Request { protocol, header, body, limits, peer: None, tls_peer_appkey: None }
     }
 
     /// The address of the connection the request came on (`None` for a request made in process).
@@ -111,6 +113,16 @@ impl Request {
 
     pub(crate) fn set_peer(&mut self, peer: std::net::SocketAddr) {
         self.peer = Some(peer);
+    }
+
+    /// The appkey the verified TLS client certificate of the connection the request came on
+    /// names (see [`Context::tls_peer_appkey`](crate::context::Context::tls_peer_appkey)).
+    pub fn tls_peer_appkey(&self) -> Option<&str> {
+        self.tls_peer_appkey.as_deref()
+    }
+
+    pub(crate) fn set_tls_peer_appkey(&mut self, appkey: std::sync::Arc<str>) {
+        self.tls_peer_appkey = Some(appkey);
     }
 
     /// The bounds its arguments are decoded within.

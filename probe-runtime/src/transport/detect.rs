@@ -13,6 +13,8 @@ const COMPACT_ID: u8 = 0x82;
 /// The bytes of a header frame's magic (0x0FFF), after its length.
 const HEADER_0: u8 = 0x0F;
 const HEADER_1: u8 = 0xFF;
+/// The first byte of a TLS handshake record.
+const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Which [`WireFormat`] a connection speaks, from the first bytes it sent.
 ///
@@ -33,6 +35,12 @@ pub fn detect(prefix: &[u8]) -> Result<Option<WireFormat>, WireError> {
         [] | [BINARY_STRICT_0] => Ok(None),
         [BINARY_STRICT_0, BINARY_STRICT_1, ..] => unframed(Protocol::Binary),
         [COMPACT_ID, ..] => unframed(Protocol::Compact),
+        // A TLS record header (handshake, version 3.x): a frame or name of over 369 MB otherwise.
+        [TLS_HANDSHAKE, 0x03, ..] => Err(WireError::NotThrift(
+            "a TLS client on a port that serves no TLS: serve TLS with PROBE_SERVER_TLS_MODE=optional \
+             (or ServerBuilder::tls), or connect without TLS"
+                .to_owned(),
+        )),
         // A length with the high bit set is negative: no Thrift message starts that way.
         [b0, ..] if b0 >= 0x80 => Err(not_thrift(prefix)),
         [_, _, _, _, BINARY_STRICT_0, BINARY_STRICT_1, ..] => framed(Protocol::Binary),
@@ -106,6 +114,13 @@ mod tests {
     fn old_binary_starts_with_the_name() {
         let old = [0, 0, 0, 3, b's', b'a', b'y', 1, 0, 0, 0, 1];
         assert_eq!(detect(&old).ok(), Some(wire(Protocol::Binary, Framing::Unframed)));
+    }
+
+    #[test]
+    fn a_tls_client_hello_is_named() {
+        let hello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+        let e = detect(&hello).unwrap_err().to_string();
+        assert!(e.contains("a TLS client on a port that serves no TLS"), "{e}");
     }
 
     #[test]

@@ -11,11 +11,12 @@ use probe_tests::idl::interop::*;
 use probe_tests::idl::shared::{Address, Level};
 use serde_json::{Value, json};
 
-/// What the handler saw: users put, ids touched.
+/// What the handler saw: users put, ids touched, the appkeys of callers' TLS certificates.
 #[derive(Debug, Default)]
 pub struct Seen {
     pub users: HashMap<UserId, User>,
     pub touched: HashSet<UserId>,
+    pub tls_appkeys: HashSet<String>,
 }
 
 /// Directory as the peers' `DirectoryHandler`: get answers stored users, then samples; count is
@@ -36,6 +37,9 @@ impl Base for Handler {
     /// what the context read.
     async fn ping(&self, msg: String) -> Result<String, CallError> {
         if let Some(cx) = probe::Context::current() {
+            if let Some(appkey) = cx.tls_peer_appkey() {
+                self.seen().tls_appkeys.insert(appkey.to_owned());
+            }
             for (key, value) in cx.headers().iter() {
                 cx.set_reply_header(Bytes::copy_from_slice(key), Bytes::copy_from_slice(value));
             }
