@@ -93,16 +93,6 @@ impl RedisUrl {
     pub fn port(&self) -> u16 {
         self.0.port.unwrap_or(Self::DEFAULT_PORT)
     }
-}
-
-impl FromStr for RedisUrl {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        url::parse(text.trim(), &["redis", "rediss"]).map(|url| RedisUrl(url, None))
-    }
-}
-
 
     /// Whether it is a `rediss://` URL: TLS to the server.
     pub fn is_tls(&self) -> bool {
@@ -125,6 +115,16 @@ impl FromStr for RedisUrl {
     pub fn ca(&self) -> Option<&CaBundle> {
         self.1.as_ref()
     }
+}
+
+impl FromStr for RedisUrl {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        url::parse(text.trim(), &["redis", "rediss"]).map(|url| RedisUrl(url, None))
+    }
+}
+
 /// A checked `mysql://` URL that names a database, with the CA bundle the server's certificate is
 /// checked against when the URL asks for TLS (`?require_ssl=true`; no bundle: the webpki roots).
 /// Its password never shows in `Debug` or `Display`.
@@ -154,16 +154,6 @@ impl MySqlUrl {
     pub fn database(&self) -> &str {
         &self.0.path
     }
-}
-
-impl FromStr for MySqlUrl {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, InvalidValue> {
-        let url = url::parse(text.trim(), &["mysql"])?;
-        if url.path.is_empty() || url.path.contains('/') {
-            return Err(InvalidValue::new(
-                "it names no database: end it with /database, the one holding the serviceapp table",
 
     /// Whether the URL asks for TLS: `require_ssl=true` in its query, as mysql_async reads it.
     pub fn is_tls(&self) -> bool {
@@ -187,6 +177,16 @@ impl FromStr for MySqlUrl {
     pub fn ca(&self) -> Option<&CaBundle> {
         self.1.as_ref()
     }
+}
+
+impl FromStr for MySqlUrl {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, InvalidValue> {
+        let url = url::parse(text.trim(), &["mysql"])?;
+        if url.path.is_empty() || url.path.contains('/') {
+            return Err(InvalidValue::new(
+                "it names no database: end it with /database, the one holding the serviceapp table",
             ));
         }
         Ok(MySqlUrl(url, None))
@@ -220,16 +220,6 @@ redacted_fmt!(MySqlUrl);
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_keep_the_password_for_the_client_but_never_print_it() {
-        let url: MySqlUrl = "mysql://probe:secret@db1/apps".parse().unwrap();
-        assert_eq!((url.host(), url.port(), url.database()), ("db1", 3306, "apps"));
-        assert_eq!(url.as_str(), "mysql://probe:secret@db1/apps");
-        assert_eq!(url.to_string(), "mysql://probe:***@db1/apps");
-        assert_eq!(format!("{url:?}"), "MySqlUrl(\"mysql://probe:***@db1/apps\")");
-        let redis: RedisUrl = "rediss://:pw@cache:7000/1".parse().unwrap();
-        assert_eq!(
     use crate::config::tls::tests::CA_PEM;
 
     #[test]
@@ -255,6 +245,16 @@ mod tests {
             assert!(!err.problem().contains(":pw@"), "{err}");
         }
     }
+
+    #[test]
+    fn urls_keep_the_password_for_the_client_but_never_print_it() {
+        let url: MySqlUrl = "mysql://probe:secret@db1/apps".parse().unwrap();
+        assert_eq!((url.host(), url.port(), url.database()), ("db1", 3306, "apps"));
+        assert_eq!(url.as_str(), "mysql://probe:secret@db1/apps");
+        assert_eq!(url.to_string(), "mysql://probe:***@db1/apps");
+        assert_eq!(format!("{url:?}"), "MySqlUrl(\"mysql://probe:***@db1/apps\")");
+        let redis: RedisUrl = "rediss://:pw@cache:7000/1".parse().unwrap();
+        assert_eq!(
             (redis.host(), redis.port(), redis.to_string()),
             ("cache", 7000, "rediss://:***@cache:7000/1".into())
         );
