@@ -158,7 +158,7 @@ fn content(path: &Path, file: TlsFile, problem: impl Into<String>) -> ConsoleTls
     ConsoleTlsError::Content { file, path: path.to_owned(), problem: problem.into() }
 }
 
-type Handshake = BoxFuture<'static, Option<(TlsStream<TcpStream>, SocketAddr)>>;
+type Handshake = BoxFuture<'static, Option<Box<(TlsStream<TcpStream>, SocketAddr)>>>;
 
 /// A TCP listener whose connections axum gets after their TLS handshake.
 pub struct TlsListener {
@@ -183,10 +183,10 @@ impl TlsListener {
     }
 }
 
-/// What happened first: a new TCP connection, or a handshake ended.
+/// What happened first: a new TCP connection, or a handshake ended (boxed: a TLS stream is large).
 enum Event {
     Accepted(io::Result<(TcpStream, SocketAddr)>),
-    Handshaken(Option<(TlsStream<TcpStream>, SocketAddr)>),
+    Handshaken(Option<Box<(TlsStream<TcpStream>, SocketAddr)>>),
 }
 
 impl Listener for TlsListener {
@@ -206,7 +206,7 @@ impl Listener for TlsListener {
                     self.handshakes.push(Box::pin(handshake(self.acceptor.clone(), tcp, peer)));
                 }
                 Event::Accepted(Err(err)) => accept_failed(err).await,
-                Event::Handshaken(Some(done)) => return done,
+                Event::Handshaken(Some(done)) => return *done,
                 Event::Handshaken(None) => {}
             }
         }
@@ -221,9 +221,9 @@ async fn handshake(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     peer: SocketAddr,
-) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
+) -> Option<Box<(TlsStream<TcpStream>, SocketAddr)>> {
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => Some((tls, peer)),
+        Ok(Ok(tls)) => Some(Box::new((tls, peer))),
         Ok(Err(err)) => {
             // Browsers that do not trust the certificate end here ("received fatal alert").
             tracing::debug!(%peer, error = %err, "console: TLS handshake failed");

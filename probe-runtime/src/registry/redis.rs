@@ -59,7 +59,8 @@ pub struct RedisSettings {
 }
 
 enum Connection {
-    Single(Single),
+    /// Boxed: the client holds its TLS settings (248 bytes), the cluster connection is a handle.
+    Single(Box<Single>),
     Cluster(ClusterConnection),
 }
 
@@ -131,7 +132,7 @@ impl RedisSettings {
             .map_err(|_| timed_out(&addr))?
             .map_err(|err| startup_error(&addr, url.ca(), err))?;
         let single = Single { client, current: ArcSwap::from_pointee(conn) };
-        Ok(RedisSettings { conn: Connection::Single(single), addr })
+        Ok(RedisSettings { conn: Connection::Single(Box::new(single)), addr })
     }
 
     /// Connects to a Redis Cluster through `seeds` (any of its nodes) and checks it serves the
