@@ -11,4 +11,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 scripts/services.sh up --cluster
 eval "$(scripts/services.sh env --cluster)"
-exec cargo run --quiet -p probe-tests --bin fleet -- "$@"
+# Release build: a debug build measures the compiler, not the fleet.
+exec cargo run --quiet --release -p probe-tests --bin fleet -- "$@"

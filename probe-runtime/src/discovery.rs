@@ -29,6 +29,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,8 +39,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::balance::{Endpoint, Table};
-use crate::registry::layout::{Env, NodeData};
-use crate::registry::{AppNodes, BackendError, Registry, RuleWatch, StoredRule};
+use crate::registry::layout::{Env, NodeData, NodeKey};
+use crate::registry::{AppNodes, BackendError, RegisteredNode, Registry, RuleWatch, StoredRule};
 use crate::rules::Rule;
 
 /// One routing snapshot of a service: the balancer's [`Table`] and each endpoint's node JSON.
@@ -64,17 +65,49 @@ impl Routes {
         self.nodes.get(at)
     }
 
-    /// The next snapshot for `nodes`, keeping live statistics of endpoints that stay, and the rule.
-    fn successor(&self, nodes: Vec<(String, NodeData)>) -> Routes {
+    /// The next snapshot for the registry's `nodes`, keeping live statistics of endpoints that
+    /// stay, and the rule. `nodes[..unchanged]` are known to be listed here at the same index
+    /// ([`Routes::first_change`]). The endpoint of a node whose name and data are unchanged is
+    /// reused (shared, not rebuilt); only changed nodes make new ones.
+    fn successor(&self, nodes: &[&RegisteredNode], unchanged: usize) -> Routes {
+        let old = &self.table.endpoints;
+        // Built only when a node is not at its old index (one came or went).
+        let mut by_id: Option<HashMap<&str, usize>> = None;
+        let endpoints = nodes.iter().enumerate().map(|(i, node)| {
+            let at = match old.get(i) {
+                _ if i < unchanged => return old[i].clone(),
+                Some(e) if names(e, &node.key) => Some(i),
+                _ => by_id
+                    .get_or_insert_with(|| old.iter().enumerate().map(|(j, e)| (&*e.id, j)).collect())
+                    .get(node.key.zk_child().as_str())
+                    .copied(),
+            };
+            match at {
+                Some(j) if self.nodes.get(j) == Some(&node.data) => old[j].clone(),
+                _ => Endpoint::from_node(node.key.zk_child(), &node.data),
+            }
+        });
+        let table = self.table.successor(endpoints);
+        let tiered = nodes.iter().any(|n| n.data.tier.unwrap_or(0) > 0);
+        Routes {
+            table,
+            nodes: nodes.iter().map(|n| n.data.clone()).collect(),
+            rule: self.rule.clone(),
+            rule_problem: self.rule_problem.clone(),
+            tiered,
+        }
+    }
+
+    /// A first snapshot over a fixed list of `(id, data)`.
+    fn listing(nodes: Vec<(String, NodeData)>) -> Routes {
         let table =
-            self.table.successor(nodes.iter().map(|(id, data)| Endpoint::from_node(id.as_str(), data)));
+            Table::default().successor(nodes.iter().map(|(id, data)| Endpoint::from_node(id.as_str(), data)));
         let tiered = nodes.iter().any(|(_, data)| data.tier.unwrap_or(0) > 0);
         Routes {
             table,
             nodes: nodes.into_iter().map(|(_, data)| data).collect(),
-            rule: self.rule.clone(),
-            rule_problem: self.rule_problem.clone(),
             tiered,
+            ..Routes::default()
         }
     }
 
@@ -102,17 +135,35 @@ impl Routes {
         Routes { rule, rule_problem, ..self.clone() }
     }
 
-    /// Whether this snapshot lists exactly `nodes`.
-    fn lists(&self, nodes: &[(String, NodeData)]) -> bool {
-        self.nodes.len() == nodes.len()
-            && self
-                .table
-                .endpoints
-                .iter()
-                .zip(self.nodes.iter())
-                .zip(nodes)
-                .all(|((e, d), (id, data))| *e.id == **id && d == data)
+    /// The index of the first of the registry's `nodes` this snapshot does not list there, or
+    /// `None` when it lists exactly `nodes`, in order.
+    fn first_change(&self, nodes: &[&RegisteredNode]) -> Option<usize> {
+        let (endpoints, listed) = (&self.table.endpoints, &self.nodes);
+        let same = |(i, n): (usize, &&RegisteredNode)| {
+            endpoints.get(i).is_some_and(|e| names(e, &n.key)) && listed.get(i) == Some(&n.data)
+        };
+        match nodes.iter().enumerate().position(|at| !same(at)) {
+            Some(i) => Some(i),
+            None if endpoints.len() == nodes.len() && listed.len() == nodes.len() => None,
+            None => Some(nodes.len()),
+        }
     }
+}
+
+/// Whether `endpoint` is the node of `key`: its id is the ZooKeeper child name
+/// `{service}_{ip}_{port}`, compared without building the name (the port, held inline, first).
+fn names(endpoint: &Endpoint, key: &NodeKey) -> bool {
+    endpoint.port == key.port()
+        && endpoint
+            .id
+            .strip_prefix(key.service())
+            .and_then(|rest| rest.strip_prefix('_'))
+            .and_then(|rest| rest.strip_prefix(key.ip()))
+            .and_then(|rest| rest.strip_prefix('_'))
+            // As `{}` writes the port: no sign, no leading zero.
+            .is_some_and(|port| {
+                port.parse() == Ok(key.port()) && (port == "0" || !port.starts_with(['0', '+']))
+            })
 }
 
 /// The live routes of one service of one app in one env. Clones share the snapshot; the watch
@@ -160,7 +211,7 @@ impl ServiceRoutes {
         let mut app = registry.watch_app(env, appkey).await?;
         let mut rule = registry.watch_rule(env, appkey, service).await?;
         let first = Routes::default()
-            .successor(service_nodes(&app.borrow_and_update(), service))
+            .successor(&service_nodes(&app.borrow_and_update(), service), 0)
             .with_rule(&RuleKey::new(env, appkey, service), rule.borrow_and_update().as_deref());
         let generation = first.table.generation;
         let current = Arc::new(ArcSwap::from_pointee(first));
@@ -172,7 +223,7 @@ impl ServiceRoutes {
 
     /// Routes over a fixed list of nodes, with no registry: for tests and direct configuration.
     pub fn fixed(service: &str, nodes: impl IntoIterator<Item = (String, NodeData)>) -> ServiceRoutes {
-        let routes = Routes::default().successor(nodes.into_iter().collect());
+        let routes = Routes::listing(nodes.into_iter().collect());
         let (_tx, changes) = watch::channel(routes.table.generation);
         let task = None;
         let current = Arc::new(ArcSwap::from_pointee(routes));
@@ -201,9 +252,9 @@ impl ServiceRoutes {
     }
 }
 
-/// The `(child name, data)` of `service`'s nodes in `app`.
-fn service_nodes(app: &AppNodes, service: &str) -> Vec<(String, NodeData)> {
-    app.service(service).map(|n| (n.key.zk_child(), n.data.clone())).collect()
+/// `service`'s nodes in `app`.
+fn service_nodes<'a>(app: &'a AppNodes, service: &'a str) -> Vec<&'a RegisteredNode> {
+    app.service(service).collect()
 }
 
 /// Which service's rule (for its log lines and metrics).
@@ -236,11 +287,13 @@ async fn follow(
                 if changed.is_err() {
                     break;
                 }
-                let nodes = service_nodes(&app.borrow_and_update(), &key.service);
-                if old.lists(&nodes) {
+                // Read while the view is borrowed: its nodes are not copied.
+                let view = app.borrow_and_update();
+                let nodes = service_nodes(&view, &key.service);
+                let Some(unchanged) = old.first_change(&nodes) else {
                     continue;
-                }
-                old.successor(nodes)
+                };
+                old.successor(&nodes, unchanged)
             }
             changed = rule.changed(), if rule_open => {
                 if changed.is_err() {
@@ -260,4 +313,82 @@ async fn follow(
         tx.send_replace(generation);
     }
     debug!(service = %key.service, "registry watch ended; keeping the last routes");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::layout::Weight;
+
+    fn node(port: u16, weight: u32) -> RegisteredNode {
+        let key = NodeKey::new(Env::Dev, "shop", "S", "1.2.3.4", port).expect("key");
+        let mut data = NodeData::new("1.2.3.4", port);
+        data.weight = Weight::from(weight);
+        RegisteredNode { key, data }
+    }
+
+    fn routes_of(nodes: &[RegisteredNode]) -> Routes {
+        Routes::default().successor(&nodes.iter().collect::<Vec<_>>(), 0)
+    }
+
+    /// Whether an endpoint with this id and the key's port names the key.
+    fn id_names(id: &str, key: &NodeKey) -> bool {
+        names(&Endpoint::new(id, "h", key.port(), 1), key)
+    }
+
+    #[test]
+    fn names_match_the_child_name_as_written() {
+        let key = node(80, 1).key;
+        assert!(id_names("S_1.2.3.4_80", &key));
+        let others =
+            ["S_1.2.3.4_080", "S_1.2.3.4_+80", "S_1.2.3.4_8", "T_1.2.3.4_80", "S_1.2.3.5_80", "S1.2.3.4_80"];
+        for other in others {
+            assert!(!id_names(other, &key), "{other}");
+        }
+        assert!(!names(&Endpoint::new("S_1.2.3.4_80", "h", 81, 1), &key), "another port");
+        let zero = NodeKey::new(Env::Dev, "shop", "S_x", "h", 0).expect("key");
+        assert!(id_names(&zero.zk_child(), &zero));
+    }
+
+    #[test]
+    fn a_changed_node_rebuilds_its_endpoint_only() {
+        let mut nodes: Vec<RegisteredNode> = (80..85).map(|port| node(port, 10)).collect();
+        let old = routes_of(&nodes);
+        old.table.endpoints[2].start_call().finish(std::time::Duration::from_micros(300), true);
+        nodes[2].data.weight = Weight::from(30);
+        let listed: Vec<&RegisteredNode> = nodes.iter().collect();
+        assert_eq!(old.first_change(&listed), Some(2));
+        let next = old.successor(&listed, 2);
+        assert_eq!(next.first_change(&listed), None);
+        assert_eq!(next.table.generation, old.table.generation + 1);
+        for (i, (was, now)) in old.table.endpoints.iter().zip(next.table.endpoints.iter()).enumerate() {
+            assert!(Arc::ptr_eq(&was.stats, &now.stats), "live statistics stay");
+            assert_eq!(Arc::ptr_eq(&was.id, &now.id), i != 2, "only the changed endpoint is new");
+        }
+        assert_eq!(
+            (next.table.endpoints[2].weight, next.nodes[2].weight),
+            (Weight::from(30), Weight::from(30))
+        );
+        assert_eq!(next.table.endpoints[2].stats.ewma_micros(), 300);
+    }
+
+    #[test]
+    fn nodes_that_come_and_go_keep_the_others() {
+        let nodes: Vec<RegisteredNode> = (80..84).map(|port| node(port, 10)).collect();
+        let old = routes_of(&nodes);
+        // 80 goes, 90 comes: every other node moved to another index.
+        let moved = [node(81, 10), node(82, 10), node(83, 10), node(90, 10)];
+        let moved: Vec<&RegisteredNode> = moved.iter().collect();
+        assert_eq!(old.first_change(&moved), Some(0));
+        let next = old.successor(&moved, 0);
+        let ports: Vec<u16> = next.table.endpoints.iter().map(|e| e.port).collect();
+        assert_eq!(ports, [81, 82, 83, 90]);
+        for (was, now) in old.table.endpoints[1..].iter().zip(next.table.endpoints.iter()) {
+            assert!(Arc::ptr_eq(&was.id, &now.id) && Arc::ptr_eq(&was.stats, &now.stats));
+        }
+        assert_eq!(next.node("S_1.2.3.4_90").map(|n| n.port), Some(90));
+        assert!(next.node("S_1.2.3.4_80").is_none());
+        assert_eq!((routes_of(&[]).first_change(&[]), next.first_change(&[])), (None, Some(0)));
+        assert_eq!(next.first_change(&moved[..3]), Some(3), "one fewer");
+    }
 }

@@ -90,14 +90,26 @@ impl Table {
     }
 
     /// The next table: `endpoints` at the next generation, where an endpoint whose id this table
-    /// lists keeps that endpoint's live statistics.
+    /// lists keeps that endpoint's live statistics. Ids are matched at the same index first, so a
+    /// table that changed a node's weight costs no lookups; a map of ids is built only when a
+    /// node came or went.
     pub fn successor(&self, endpoints: impl IntoIterator<Item = Endpoint>) -> Table {
-        let known: HashMap<&str, &Arc<LoadStats>> =
-            self.endpoints.iter().map(|e| (&*e.id, &e.stats)).collect();
+        let old = &self.endpoints;
+        let mut known: Option<HashMap<&str, &Arc<LoadStats>>> = None;
         let endpoints: Vec<Endpoint> = endpoints
             .into_iter()
-            .map(|mut e| {
-                if let Some(stats) = known.get(&*e.id) {
+            .enumerate()
+            .map(|(i, mut e)| {
+                let stats = match old.get(i) {
+                    Some(o) if o.id == e.id => Some(&o.stats),
+                    _ => known
+                        .get_or_insert_with(|| old.iter().map(|o| (&*o.id, &o.stats)).collect())
+                        .get(&*e.id)
+                        .copied(),
+                };
+                if let Some(stats) = stats
+                    && !Arc::ptr_eq(stats, &e.stats)
+                {
                     e.stats = Arc::clone(stats);
                 }
                 e

@@ -4,7 +4,8 @@
 //! table of every node, and CHANGES operator weight changes. Prints one table:
 //!
 //! - registration of every node (time);
-//! - an operator change's time to reach the last client's table (p50, p99, max);
+//! - an operator change's time to reach the last client's table (p50, p99, max), and the CPU
+//!   time this process spends per change;
 //! - the ensemble's watch count (`mntr`), and client memory per watcher and per 1,000 nodes.
 //!
 //! Usage: `fleet [NODES] [WATCHERS] [CHANGES]` (default 1000 200 20); backends from the clustered
@@ -42,6 +43,21 @@ fn rss() -> Result<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm")?;
     let pages: u64 = statm.split_whitespace().nth(1).context("no RSS in /proc/self/statm")?.parse()?;
     Ok(pages * 4096)
+}
+
+/// The CPU time (user and system) this process used so far, from `/proc/self/stat` (fields 14 and
+/// 15, in the kernel's USER_HZ of 100 ticks a second; the command name before them is in
+/// parentheses).
+fn cpu_time() -> Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let (_, after_name) = stat.rsplit_once(')').context("no command name in /proc/self/stat")?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut ticks = 0;
+    for what in ["utime", "stime"] {
+        let field = fields.next().with_context(|| format!("no {what} in /proc/self/stat"))?;
+        ticks += field.parse::<u64>().with_context(|| format!("{what} {field:?} is not a number"))?;
+    }
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 /// The sum of `zk_watch_count` over the ensemble's members (`mntr`).
@@ -130,6 +146,7 @@ async fn main() -> Result<()> {
     // Operator changes: the time until the last watcher's table holds the new weight.
     let operator = Operator::new(backends.clone()).with_actor("fleet");
     let (mut reach, mut first, mut operator_calls) = (Vec::new(), Vec::new(), Vec::new());
+    let cpu_before = cpu_time()?;
     for change in 0..changes {
         let key = &keys[change * 37 % keys.len()];
         let weight = 11 + change as u32;
@@ -139,7 +156,13 @@ async fn main() -> Result<()> {
                 let (routes, mut changed, port) = (routes.clone(), routes.changes(), key.port());
                 tokio::spawn(async move {
                     loop {
-                        let holds = routes.load().nodes.iter().any(|n| n.port == port && n.weight == weight);
+                        // The routing table balancers pick from holds the new weight.
+                        let holds = routes
+                            .load()
+                            .table
+                            .endpoints
+                            .iter()
+                            .any(|e| e.port == port && e.weight == weight);
                         if holds {
                             return Ok(Instant::now());
                         }
@@ -164,6 +187,7 @@ async fn main() -> Result<()> {
         reach.push(last - sent);
         first.push(earliest.map_or(Duration::ZERO, |e| e - sent));
     }
+    let cpu_per_change = cpu_time()?.saturating_sub(cpu_before) / changes.max(1) as u32;
     for list in [&mut reach, &mut first, &mut operator_calls] {
         list.sort();
     }
@@ -183,6 +207,10 @@ async fn main() -> Result<()> {
         println!(
             "| the operator call itself (Redis, ZooKeeper, audit), p50 | {} |",
             ms(percentile(&operator_calls, 0.5))
+        );
+        println!(
+            "| this process's CPU per change ({watchers} clients, the operator call, the harness), mean | {} |",
+            ms(cpu_per_change)
         );
     }
     println!("| ZooKeeper watches added by the watchers | {watches} |");

@@ -21,6 +21,7 @@
 
 mod connect;
 mod nodes;
+mod published;
 mod rules;
 mod session;
 mod watch;

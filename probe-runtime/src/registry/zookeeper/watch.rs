@@ -1,17 +1,16 @@
 //! The live view of an app's providers: one persistent recursive watch on the app path, a full read
-//! at start, then each event applied to what was read.
+//! at start, then each event applied to what was read. An event on one child reads that child
+//! only, and changes only its entry in the published view ([`Published`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use super::connect::{SessionWatch, SharedClient};
-use super::nodes::{App, Child, NodeMap, Place};
-use crate::registry::layout::UnusableNode;
-use crate::registry::{AppNodes, AppWatch, BackendError, RegisteredNode};
+use super::nodes::{App, NodeMap, Place};
+use super::published::Published;
+use crate::registry::{AppWatch, BackendError};
 
 /// How long to wait before reading everything again after a read failed.
 const RETRY: Duration = Duration::from_secs(1);
@@ -25,11 +24,9 @@ pub(super) async fn start(shared: SharedClient, app: App) -> Result<AppWatch, Ba
     let (watcher, nodes) = watch_and_read(&shared, &client, &app)
         .await
         .map_err(|(action, err)| shared.target().error(format_args!("{action} {}", app.path), &err))?;
-    let (usable, unusable) = split(&nodes);
-    report(&app, &[], &unusable);
-    let (tx, rx) = watch::channel(Arc::new(AppNodes { generation: 1, nodes: usable, unusable }));
+    let (published, rx) = Published::new(app, nodes);
     drop(client);
-    let follower = Follower { shared, app, nodes, tx };
+    let follower = Follower { shared, published };
     tokio::spawn(follower.run(watcher));
     Ok(rx)
 }
@@ -53,10 +50,8 @@ async fn watch_and_read(
 /// session is renewed the watch ends and is added again on the new one, so the old one closes.
 struct Follower {
     shared: SharedClient,
-    app: App,
-    /// What was last read, and published.
-    nodes: NodeMap,
-    tx: watch::Sender<Arc<AppNodes>>,
+    /// What was last read, as published.
+    published: Published,
 }
 
 impl Follower {
@@ -65,7 +60,7 @@ impl Follower {
         let mut reread_at: Option<Instant> = None;
         loop {
             let event = tokio::select! {
-                _ = self.tx.closed() => return,
+                _ = self.published.closed() => return,
                 event = watcher.changed() => event,
                 _ = sleep_until(reread_at) => {
                     reread_at = self.reread().await;
@@ -76,7 +71,7 @@ impl Follower {
             match (event.event_type, event.session_state) {
                 (zk::EventType::Session, state) if state.is_terminated() => {
                     // The watcher must not be polled after a terminal state.
-                    tracing::info!(path = %self.app.path, %state, "the watch's ZooKeeper session ended; watching anew");
+                    tracing::info!(path = %self.published.app().path, %state, "the watch's ZooKeeper session ended; watching anew");
                     let Some(new_watcher) = self.rewatch().await else { return };
                     (watcher, reread_at) = (new_watcher, None);
                 }
@@ -99,12 +94,14 @@ impl Follower {
         }
     }
 
-    /// Applies one node event.
+    /// Applies one node event: a child's event reads that child only.
     async fn apply(&mut self, kind: zk::EventType, path: &str) -> Result<(), zk::Error> {
         let client = &self.shared.current();
-        match (self.app.locate(path), kind) {
+        let app = self.published.app();
+        match (app.locate(path), kind) {
             (Place::App, zk::EventType::NodeCreated | zk::EventType::NodeDeleted) => {
-                self.nodes = self.app.read_all(client).await?;
+                let nodes = app.read_all(client).await?;
+                self.published.replace(nodes);
             }
             // A deleted child is read too: a node replaced in one transaction (a provider taking
             // over its node from an expired session) is there again, and the table never shrinks.
@@ -112,27 +109,23 @@ impl Follower {
                 Place::Child(child),
                 zk::EventType::NodeCreated | zk::EventType::NodeDataChanged | zk::EventType::NodeDeleted,
             ) => {
-                match self.app.read_one(client, child).await? {
-                    Some(node) => self.nodes.insert(child.to_owned(), node),
-                    None => self.nodes.remove(child),
-                };
+                let now = app.read_one(client, child).await?;
+                self.published.set(child, now);
             }
-            _ => return Ok(()),
+            _ => {}
         }
-        self.publish();
         Ok(())
     }
 
     /// Reads everything again; on failure, says when to try next.
     async fn reread(&mut self) -> Option<Instant> {
-        match self.app.read_all(&self.shared.current()).await {
+        match self.published.app().read_all(&self.shared.current()).await {
             Ok(nodes) => {
-                self.nodes = nodes;
-                self.publish();
+                self.published.replace(nodes);
                 None
             }
             Err(err) => {
-                tracing::warn!(path = %self.app.path, %err, "could not read a watched ZooKeeper app");
+                tracing::warn!(path = %self.published.app().path, %err, "could not read a watched ZooKeeper app");
                 Some(Instant::now() + RETRY)
             }
         }
@@ -144,147 +137,36 @@ impl Follower {
         let mut backoff = Duration::from_millis(100);
         loop {
             let mut shared = self.shared.clone();
-            let app = &self.app;
+            let app = self.published.app().clone();
             let attempt = async move {
                 let client = shared.live().await.ok_or(("open", zk::Error::ClientClosed))?;
-                let (watcher, nodes) = watch_and_read(&shared, &client, app).await?;
+                let (watcher, nodes) = watch_and_read(&shared, &client, &app).await?;
                 Ok::<_, (&str, zk::Error)>((watcher, nodes))
             };
             tokio::select! {
-                _ = self.tx.closed() => return None,
+                _ = self.published.closed() => return None,
                 attempt = attempt => match attempt {
                     Ok((watcher, nodes)) => {
-                        self.nodes = nodes;
-                        self.publish();
+                        self.published.replace(nodes);
                         return Some(watcher);
                     }
                     Err((action, err)) => {
-                        tracing::warn!(path = %self.app.path, action, %err, "could not watch a ZooKeeper app again");
+                        tracing::warn!(path = %self.published.app().path, action, %err, "could not watch a ZooKeeper app again");
                     }
                 },
             }
             tokio::select! {
-                _ = self.tx.closed() => return None,
+                _ = self.published.closed() => return None,
                 _ = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-
-    fn publish(&self) {
-        publish(&self.tx, &self.nodes, &self.app);
-    }
-}
-
-/// Sends `nodes` as the next generation, unless the view holds them already. Reports the nodes
-/// that became unusable or usable again.
-fn publish(tx: &watch::Sender<Arc<AppNodes>>, nodes: &NodeMap, app: &App) {
-    let (usable, unusable) = split(nodes);
-    tx.send_if_modified(|current| {
-        if current.nodes == usable && current.unusable == unusable {
-            return false;
-        }
-        report(app, &current.unusable, &unusable);
-        *current = Arc::new(AppNodes { generation: current.generation + 1, nodes: usable, unusable });
-        true
-    });
-}
-
-/// The nodes probe can route to and those it cannot, in child order.
-fn split(nodes: &NodeMap) -> (Vec<RegisteredNode>, Vec<UnusableNode>) {
-    let mut usable = Vec::with_capacity(nodes.len());
-    let mut unusable = Vec::new();
-    for child in nodes.values() {
-        match child {
-            Child::Usable(node) => usable.push(node.clone()),
-            Child::Unusable(bad) => unusable.push(bad.clone()),
-        }
-    }
-    (usable, unusable)
-}
-
-/// Logs each node that became unusable (or changed reason) and each that no longer is, once per
-/// change, and records the current ones in the process's metrics.
-fn report(app: &App, before: &[UnusableNode], after: &[UnusableNode]) {
-    let newly: Vec<&UnusableNode> = after.iter().filter(|n| !before.contains(n)).collect();
-    for node in &newly {
-        tracing::warn!(
-            path = %app.path,
-            child = %node.child,
-            reason = %node.problem,
-            data = %node.data,
-            "a ZooKeeper node probe cannot use: it gets no calls until its data is fixed"
-        );
-    }
-    for node in before.iter().filter(|n| !after.iter().any(|a| a.child == n.child)) {
-        tracing::info!(path = %app.path, child = %node.child, "a ZooKeeper node that was unusable is fixed or gone");
-    }
-    crate::metrics::global().set_unusable_nodes(app.env, &app.appkey, after, &newly);
 }
 
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::registry::RegisteredNode;
-    use crate::registry::layout::{Env, NodeData, NodeKey, UnusableReason, Weight};
-
-    fn node(port: u16) -> (String, Child) {
-        let key = NodeKey::new(Env::Dev, "shop", "S", "1.2.3.4", port).expect("key");
-        (key.zk_child(), Child::Usable(RegisteredNode { key, data: NodeData::new("1.2.3.4", port) }))
-    }
-
-    fn app() -> App {
-        App::new(Env::Dev, "watch_test")
-    }
-
-    #[test]
-    fn publishes_only_changes_and_counts_generations() {
-        let (tx, mut rx) = watch::channel(Arc::new(AppNodes { generation: 1, ..AppNodes::default() }));
-        rx.mark_unchanged();
-        let mut nodes = NodeMap::new();
-        publish(&tx, &nodes, &app());
-        assert!(!rx.has_changed().expect("open"), "nothing changed");
-
-        nodes.extend([node(81), node(80)]);
-        publish(&tx, &nodes, &app());
-        let seen = rx.borrow_and_update().clone();
-        assert_eq!(seen.generation, 2);
-        let ports: Vec<u16> = seen.nodes.iter().map(|n| n.key.port()).collect();
-        assert_eq!(ports, [80, 81], "sorted by child name");
-
-        publish(&tx, &nodes, &app());
-        assert!(!rx.has_changed().expect("open"), "same nodes again");
-
-        if let Some(Child::Usable(n)) = nodes.get_mut(&node(80).0) {
-            n.data.weight = Weight::from(0);
-        }
-        publish(&tx, &nodes, &app());
-        let seen = rx.borrow_and_update().clone();
-        assert_eq!((seen.generation, seen.nodes[0].data.weight), (3, Weight::from(0)));
-    }
-
-    #[test]
-    fn unusable_nodes_are_published_apart_and_counted() {
-        let (tx, mut rx) = watch::channel(Arc::new(AppNodes::default()));
-        let mut nodes = NodeMap::from([node(80)]);
-        let problem = NodeData::from_json(b"[]").expect_err("not an object");
-        let bad = UnusableNode::new("S_1.2.3.4_81", None, UnusableReason::Data(problem), b"[]");
-        nodes.insert(bad.child.clone(), Child::Unusable(bad.clone()));
-        publish(&tx, &nodes, &app());
-        let seen = rx.borrow_and_update().clone();
-        assert_eq!((seen.nodes.len(), seen.unusable.as_slice()), (1, std::slice::from_ref(&bad)));
-        let recorded = crate::metrics::global().unusable_nodes(Env::Dev, "watch_test");
-        assert_eq!(recorded, [("S_1.2.3.4_81".to_owned(), "not_object")]);
-        nodes.remove(&bad.child);
-        publish(&tx, &nodes, &app());
-        assert!(rx.borrow_and_update().unusable.is_empty());
-        assert!(crate::metrics::global().unusable_nodes(Env::Dev, "watch_test").is_empty());
     }
 }
