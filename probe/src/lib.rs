@@ -75,6 +75,8 @@ pub use probe_runtime::server::{Server, ServerHandle};
 pub use probe_runtime::service::{Dispatch, Protocol, Provider};
 #[cfg(feature = "otel")]
 pub use probe_runtime::telemetry;
+/// TLS on the RPC port: `tls::ServerTls` for servers, `tls::ClientTls` for clients.
+pub use probe_runtime::tls;
 pub use probe_runtime::{CallError, Error, NoException};
 pub use probe_runtime::{balance, discovery};
 
