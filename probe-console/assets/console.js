@@ -1,7 +1,9 @@
 // probe console: login, a banner while a backend is down, apps, services, nodes with live metrics (and their breakers in the clients),
 // the latency chart and the audit log;
 // a service's traffic rule is the panel of rules.js, opened from a service link; a node's request
-// limits the panel of limits.js, opened from its Limits button.
+// limits the panel of limits.js, opened from its Limits button; a service's caller policy the panel
+// of callers.js, opened from a node's Callers button. Apps show whether they have a credential
+// (never a secret: those are issued by the CLI).
 // Plain DOM, no framework; every text from the API goes in with textContent, never as HTML.
 'use strict';
 
@@ -87,6 +89,7 @@
     stopLive();
     window.ProbeRules.close();
     window.ProbeLimits.close();
+    window.ProbeCallers.close();
     state.role = null;
     state.csrf = null;
     $('main-view').hidden = true;
@@ -160,6 +163,7 @@
       state.rules = null;
       window.ProbeRules.close();
       window.ProbeLimits.close();
+      window.ProbeCallers.close();
     }
     state.app = appkey;
     writeHash();
@@ -195,11 +199,23 @@
   const appLink = (appkey) => el('button', { type: 'button', className: 'app-link', dataset: { app: appkey },
     onclick: () => selectApp(appkey) }, appkey);
 
+  // Whether the app has a credential: when it was issued and whether the one before it is still
+  // valid; never the secret (the API has none to give).
+  function credentialCell(a) {
+    const c = a.credential || { state: 'unknown' };
+    const text = c.state === 'issued' ? `issued ${short(c.issued_at_ms)}` : c.state;
+    const title = c.state === 'issued'
+      ? `issued ${when(c.issued_at_ms)}${c.previous_valid ? '; the credential before it is still valid until `probe apps credential retire`' : ''}`
+      : c.state === 'none' ? 'no credential: issue one with `probe apps credential rotate APPKEY`' : c.problem || '';
+    return el('td', { className: 'credential', title, dataset: { role: 'credential', state: c.state, previous: String(Boolean(c.previous_valid)) } },
+      text, ...(c.previous_valid ? [el('span', { className: 'tag' }, '+ previous')] : []));
+  }
+
   async function refreshApps() {
     const apps = await api('GET', '/apps');
     $('apps-table').tBodies[0].replaceChildren(...apps.map((a) =>
       el('tr', { dataset: { appkey: a.appkey } }, el('td', {}, appLink(a.appkey)),
-        el('td', { className: 'wrap' }, a.description), el('td', {}, a.owner))));
+        el('td', { className: 'wrap' }, a.description), el('td', {}, a.owner), credentialCell(a))));
     applyFilter();
   }
 
@@ -227,7 +243,7 @@
     if (disabled) weight.disabled = true;
     const button = (action, label, run) => {
       const b = el('button', { type: 'button', dataset: { action } , onclick: () => run(b) }, label);
-      if (disabled && action !== 'chart' && action !== 'limits') b.disabled = true;
+      if (disabled && !['chart', 'limits', 'callers'].includes(action)) b.disabled = true;
       return b;
     };
     return el('td', { className: 'actions' },
@@ -236,7 +252,8 @@
       weight,
       button('weight', 'Set weight', (b) => change(b, n.node, 'weight', { weight: Number(weight.value) })),
       button('chart', 'Chart', () => { state.chartNode = n.node; writeHash(); refreshChart().catch(showError); markChart(); }),
-      button('limits', 'Limits', () => window.ProbeLimits.open(state.app, n)));
+      button('limits', 'Limits', () => window.ProbeLimits.open(state.app, n)),
+      button('callers', 'Callers', () => window.ProbeCallers.open(state.app, n.service)));
   }
 
   // Calls the node's request limits refused in its latest window, by reason in the title.
@@ -486,6 +503,10 @@
       api, el, showError, isAdmin, visible, env: () => state.env,
       changed: () => Promise.all([refreshNodes(), refreshAudit()]),
     });
+    window.ProbeCallers.setup({
+      api, el, showError, isAdmin, visible, env: () => state.env,
+      changed: () => Promise.all([refreshNodes(), refreshAudit()]),
+    });
     $('env-select').addEventListener('change', () => {
       state.env = $('env-select').value;
       state.app = null;
@@ -493,6 +514,7 @@
       state.rules = null;
       window.ProbeRules.close();
       window.ProbeLimits.close();
+      window.ProbeCallers.close();
       writeHash();
       refreshAll();
       startLive();

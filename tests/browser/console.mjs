@@ -13,7 +13,12 @@
 // the request-limits panel of the disabled node, applies limits with a bad value and sees the
 // problem at its line and column, applies good ones to that node only, and waits until the nodes
 // table shows them (its breaker `closed` in the one reporting client) and the audit log has the
-// change; saves a third screenshot (console-limits.png) and prints the limits applied.
+// change; saves a third screenshot (console-limits.png) and prints the limits applied. Then sees
+// in the apps table that the app has no credential, opens the caller-policy panel of the node's
+// service, applies a policy allowing a bad appkey and sees the problem with the appkey it is about,
+// applies a good one (the node's app allowed, unauthenticated callers counted) to every node,
+// waits until the panel shows it on every node and the audit log has it, saves a fourth screenshot
+// (console-callers.png) and prints the policy applied.
 // tests/tests/console_browser.rs runs it; scripts/test.sh installs Chromium and playwright-core.
 //
 // The console is served over HTTPS with the test CA's certificate; the test runs node with a HOME
@@ -52,6 +57,7 @@ const [appkey, , service, ip, port] = node.split('|');
 const nodeId = `${service}_${ip}_${port}`;
 const rulesScreenshot = join(dirname(screenshot), 'console-rules.png');
 const limitsScreenshot = join(dirname(screenshot), 'console-limits.png');
+const callersScreenshot = join(dirname(screenshot), 'console-callers.png');
 // Limits documents: one with concurrency 0 on line 3 (refused), and the good one.
 const badLimits = '{\n  "qps": 500,\n  "concurrency": 0\n}\n';
 const goodLimits = '{\n  "qps": 500,\n  "methods": { "ping": { "concurrency": 8 } }\n}\n';
@@ -268,6 +274,51 @@ try {
   await page.locator('#limits-section').screenshot({ path: limitsScreenshot });
   console.log(`console.mjs: screenshot ${limitsScreenshot}`);
   console.log(`console.mjs: limits applied ${goodSummary}`);
+
+  const callersSummary = `allow ${appkey}; unauthenticated count`;
+  await step('the apps table says the app has no credential', async () => {
+    await page.waitForSelector(`#apps-table tr[data-appkey="${appkey}"] [data-role="credential"][data-state="none"]`);
+  });
+  await step(`caller panel of ${appkey}/${service} opened`, async () => {
+    await page.click(`${row} button[data-action="callers"]`);
+    await page.locator('#callers-section').waitFor({ state: 'visible' });
+    await page.waitForSelector(`#callers-section[data-service="${service}"]`);
+    await page.waitForFunction(() => document.querySelectorAll('#callers-nodes tbody tr').length === 2);
+  });
+  await step('a bad appkey shown with its problem', async () => {
+    await page.selectOption('#callers-proven', 'listed');
+    await page.fill('#callers-allow', `${appkey} bad-app`);
+    await page.selectOption('#callers-unauthenticated', 'count');
+    const sent = await page.textContent('#callers-document');
+    const expected = JSON.stringify({ allow: [appkey, 'bad-app'], unauthenticated: 'count' });
+    if (sent !== expected) throw new Error(`the form sends ${sent}, expected ${expected}`);
+    await page.click('#callers-apply');
+    const problem = page.locator('#callers-problems li[data-pointer="/allow/1"]');
+    await problem.waitFor();
+    const shown = await problem.textContent();
+    if (!shown.startsWith('/allow/1 ("bad-app")') || !shown.includes('bad-app')) throw new Error(`problem shown as: ${shown}`);
+    await page.waitForSelector('#callers-status[data-state="problems"]');
+  });
+  await step('a good policy applied to every node', async () => {
+    await page.fill('#callers-allow', appkey);
+    await page.click('#callers-apply');
+    await page.waitForSelector('#callers-status[data-state="applied"]');
+    const applied = await page.$eval('#callers-section', (s) => s.dataset.applied);
+    if (applied !== callersSummary) throw new Error(`applied ${applied}, expected ${callersSummary}`);
+    if ((await page.locator('#callers-problems li').count()) !== 0) throw new Error('problems left after the fix');
+    await page.waitForFunction((summary) => {
+      const cells = [...document.querySelectorAll('#callers-nodes [data-role="callers"]')];
+      return cells.length === 2 && cells.every((c) => c.textContent === summary);
+    }, callersSummary);
+  });
+  await step('caller policy change in the audit log', async () => {
+    await page.waitForFunction((target) => [...document.querySelectorAll('#audit-table tbody tr')]
+      .some((tr) => tr.dataset.action === 'set_callers' && tr.cells[3].textContent === target
+        && tr.cells[4].textContent === 'callers=none' && tr.cells[5].textContent.includes('"unauthenticated":"count"')), node);
+  });
+  await page.locator('#callers-section').screenshot({ path: callersScreenshot });
+  console.log(`console.mjs: screenshot ${callersScreenshot}`);
+  console.log(`console.mjs: callers applied ${callersSummary}`);
   if (problems.length) throw new Error(`the page reported problems:\n${problems.join('\n')}`);
   console.log('console.mjs: ok');
 } catch (err) {

@@ -2,7 +2,10 @@
 //! (401 without a token and nothing changes, 403 for the viewer, CSRF on cookie sessions) on a
 //! real running node, with every change in the MySQL audit table and visible via `/api/audit`; and
 //! a service's traffic rule through `/api/rules` (validate, apply with its 409 and 422, rollback)
-//! with a discovering client's report of the revision it runs. Last, MySQL and Redis reached
+//! with a discovering client's report of the revision it runs; a service's caller policy through
+//! `/api/callers` (403 for the viewer and without CSRF, 422 for a bad document) reaching the running
+//! provider, which refuses a caller without a credential until the policy is cleared, and the apps
+//! list's credential status (MySQL's credential table) without a secret. Last, MySQL and Redis reached
 //! through proxies that then close (the shared services keep running): `/api/health` and the data
 //! endpoints name the backend that is down, its address and its setting, to viewers without the
 //! database user or name.
@@ -13,12 +16,14 @@ use std::sync::Arc;
 use anyhow::{Context, Result, ensure};
 use probe_runtime::client::{Channel, ClusterOptions};
 use probe_runtime::config::{MySqlUrl, RedisUrl};
-use probe_runtime::registry::Backends;
 use probe_runtime::registry::layout::{NodeKey, Valid};
 use probe_runtime::registry::mysql::MySqlApps;
 use probe_runtime::registry::redis::RedisSettings;
+use probe_runtime::registry::{Backends, Operator};
+use probe_runtime::security::CallerPolicy;
+use probe_runtime::server::PolicySource;
 use probe_tests::console::{ADMIN, Answer, VIEWER, http, start_console};
-use probe_tests::governance::{add_app, node_key, start_provider};
+use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
 use probe_tests::proxy::Proxy;
 use probe_tests::{mysql_url, real_backends, redis_url, unique};
 use serde_json::{Value, json};
@@ -273,6 +278,143 @@ async fn rules_api_on_real_services() -> Result<()> {
     );
 
     drop((channel, stop));
+    server.shutdown().await?;
+    Ok(())
+}
+
+/// Waits until the provider runs `expected` as `Directory`'s caller policy (`None`: no policy).
+async fn runs_policy(
+    server: &probe_runtime::server::ServerHandle,
+    expected: Option<&CallerPolicy>,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let applied = server.caller_policies();
+        let now = applied.get("Directory");
+        if now.map(|a| (&a.policy, a.source)) == expected.map(|p| (p, PolicySource::Node)) {
+            return Ok(());
+        }
+        ensure!(started.elapsed().as_secs() < 10, "the provider runs {applied:?}, not {expected:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_api_on_real_services() -> Result<()> {
+    let backends = real_backends().await?;
+    let appkey = unique("console_callers");
+    add_app(&backends, &appkey).await?;
+    let server = start_provider(&backends, &appkey, "callers").await?;
+    let key = node_key(&backends, &appkey, &server);
+    let field = key.redis_field();
+    let (routes, client) = client(&backends, &appkey, ClusterOptions::default()).await?;
+    wait_for_routes(&routes, "the node", |r| r.table.in_rotation().count() == 1).await?;
+    let (addr, stop) = start_console(&backends).await?;
+    let (admin, viewer) = (bearer(ADMIN), bearer(VIEWER));
+    let callers = format!("/api/callers/{appkey}/Directory");
+    let refuse = json!({ "unauthenticated": "refuse" });
+    let node_callers = || async {
+        let stored = backends.settings.get(&key).await?.and_then(|d| d.callers);
+        let nodes = backends.registry.nodes(backends.env, &appkey).await?;
+        let live = nodes.into_iter().find(|n| n.key == key).and_then(|n| n.data.callers);
+        anyhow::Ok((stored, live))
+    };
+
+    // The viewer reads but cannot change; a cookie session needs its CSRF token.
+    let answer = http(addr, "GET", &callers, &[("Authorization", &viewer)], None).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.json["nodes"][0]["running"], true, "{answer:?}");
+    for method in ["PUT", "DELETE"] {
+        let body = (method == "PUT").then(|| refuse.clone());
+        let answer = http(addr, method, &callers, &[("Authorization", &viewer)], body).await?;
+        assert_eq!(answer.status, 403, "{method}: {answer:?}");
+    }
+    let login = http(addr, "POST", "/api/login", &[], Some(json!({ "token": ADMIN, "user": "ops" }))).await?;
+    let cookie =
+        login.header("set-cookie").and_then(|c| c.split(';').next()).context("no cookie")?.to_owned();
+    let csrf = login.json["csrf_token"].as_str().context("no CSRF token")?.to_owned();
+    let answer = http(addr, "PUT", &callers, &[("Cookie", &cookie)], Some(refuse.clone())).await?;
+    assert_eq!(answer.status, 403, "{answer:?}");
+
+    // A bad document: 422 with its problems, and nothing written.
+    let bad = json!({ "allow": ["bad-app"], "unauthenticated": "sometimes" });
+    let answer = http(addr, "PUT", &callers, &[("Authorization", &admin)], Some(bad)).await?;
+    assert_eq!(answer.status, 422, "{answer:?}");
+    let pointers: Vec<&str> = answer.json["problems"]
+        .as_array()
+        .context("no problems")?
+        .iter()
+        .filter_map(|p| p["pointer"].as_str())
+        .collect();
+    assert_eq!(pointers, ["/allow/0", "/unauthenticated"], "{answer:?}");
+    assert_eq!(node_callers().await?, (None, None));
+
+    // The admin session refuses callers that prove no appkey: Redis and the live node hold it,
+    // the provider runs it, and this client's calls (no credential) are refused.
+    let session = [("Cookie", cookie.as_str()), ("X-CSRF-Token", csrf.as_str())];
+    let answer = http(addr, "PUT", &callers, &session, Some(refuse.clone())).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.json["summary"], "any proven caller; unauthenticated refuse");
+    let stored = json!({ "unauthenticated": "refuse" });
+    assert_eq!(node_callers().await?, (Some(stored.clone()), Some(stored)));
+    let policy = CallerPolicy::from_json(&refuse).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    runs_policy(&server, Some(&policy)).await?;
+    let refused = client.ping("hi".into()).await.err().context("a call without a credential was served")?;
+    assert!(refused.to_string().contains("serves only authenticated callers"), "{refused}");
+    let stats = server.caller_stats();
+    assert_eq!(stats.iter().map(|s| s.refused[1]).sum::<u64>(), 1, "{stats:?}");
+
+    // The view names the allowed apps without a credential (MySQL's credential table).
+    let allow = json!({ "allow": [appkey], "unauthenticated": "count" });
+    let answer = http(addr, "PUT", &callers, &[("Authorization", &admin)], Some(allow)).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let view = http(addr, "GET", &callers, &[("Authorization", &viewer)], None).await?;
+    assert_eq!(view.json["without_credential"], json!([appkey]), "{view:?}");
+    assert_eq!(view.json["nodes"][0]["summary"], format!("allow {appkey}; unauthenticated count"));
+
+    // DELETE clears it everywhere; the client is served again.
+    let answer = http(addr, "DELETE", &callers, &session, None).await?;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(node_callers().await?, (None, None));
+    runs_policy(&server, None).await?;
+    assert_eq!(client.ping("hi".into()).await?, "callers");
+
+    let rows = audited(addr, &field).await?;
+    let rows: Vec<(&str, &str, &str)> =
+        rows.iter().map(|r| (r.0.as_str(), r.1.as_str(), r.3.as_str())).collect();
+    let allowed = format!(r#"callers={{"allow":["{appkey}"],"unauthenticated":"count"}}"#);
+    assert_eq!(
+        rows,
+        [
+            ("console:admin/ops", "set_callers", "callers=none"),
+            ("console-api:admin", "set_callers", allowed.as_str()),
+            ("console:admin/ops", "set_callers", r#"callers={"unauthenticated":"refuse"}"#),
+        ]
+    );
+
+    // The apps list says whether the app has a credential, never what it is.
+    let credential = |apps: &Value| {
+        apps.as_array()
+            .and_then(|a| a.iter().find(|a| a["appkey"] == appkey.as_str()))
+            .map(|a| a["credential"].clone())
+    };
+    let apps = http(addr, "GET", "/api/apps", &[("Authorization", &viewer)], None).await?;
+    assert_eq!(credential(&apps.json), Some(json!({ "state": "none", "previous_valid": false })), "{apps:?}");
+    let issued = Operator::new(backends.clone()).issue_credential(&appkey).await?;
+    let apps = http(addr, "GET", "/api/apps", &[("Authorization", &admin)], None).await?;
+    let expected =
+        json!({ "state": "issued", "issued_at_ms": issued.stored.issued_at_ms, "previous_valid": false });
+    assert_eq!(credential(&apps.json), Some(expected), "{apps:?}");
+    let text = apps.json.to_string();
+    for hidden in [issued.credential.secret.expose(), issued.stored.caller_key.as_str()] {
+        ensure!(!text.contains(hidden), "the apps list holds a secret or key");
+    }
+    ensure!(
+        !text.contains(issued.stored.zk_digest.split(':').nth(1).unwrap_or("?")),
+        "the apps list holds a digest"
+    );
+
+    drop((stop, client, routes));
     server.shutdown().await?;
     Ok(())
 }

@@ -7,9 +7,13 @@
 //! rolled back to the first, and the client follows. Last, the operator opens the disabled node's
 //! request-limits panel: limits with a bad value are refused with the problem at its line and
 //! column, good ones are applied to that node (its provider runs them), and the nodes table and the
-//! audit log show them. The browser is driven by `tests/browser/console.mjs` (playwright-core),
-//! which saves `target/console-disabled.png`, `target/console-rules.png` and
-//! `target/console-limits.png`.
+//! audit log show them. Then the apps table shows the app without a credential, and the operator
+//! sets the service's caller policy in its panel: a bad appkey is refused with its problem, then
+//! the app itself is allowed and unauthenticated callers counted on both nodes; both providers run
+//! it, the client (which proves no appkey) is still served and counted, and the audit log has it.
+//! The browser is driven by `tests/browser/console.mjs` (playwright-core), which saves
+//! `target/console-disabled.png`, `target/console-rules.png`, `target/console-limits.png` and
+//! `target/console-callers.png`.
 //!
 //! The console serves HTTPS with the test certificate `scripts/services.sh up` makes; the browser
 //! trusts the test CA through its own certificate store (an NSS database in a HOME of the test's,
@@ -29,7 +33,8 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result, bail, ensure};
 use probe_runtime::client::{Channel, ClusterOptions};
 use probe_runtime::limits::RequestLimits;
-use probe_runtime::server::LimitSource;
+use probe_runtime::security::CallerPolicy;
+use probe_runtime::server::{LimitSource, PolicySource};
 use probe_tests::console::ADMIN;
 use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
 use probe_tests::{real_backends, tls, unique};
@@ -255,8 +260,8 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
     ensure!(delta("victim") == 0, "the disabled node still got {} calls", delta("victim"));
     ensure!(delta("kept") > 0, "the client stopped calling altogether");
 
-    // The changes are in the MySQL audit table under the browser user's name: the disable, then
-    // the limits (the refused document wrote nothing).
+    // The changes are in the MySQL audit table under the browser user's name: the disable, the
+    // limits and the caller policy (the refused documents wrote nothing).
     let audit = backends.audit.recent(200).await?;
     let entries: Vec<(&str, &str, &str, &str)> = audit
         .iter()
@@ -265,9 +270,12 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
         .collect();
     let limits = r#"{"methods":{"ping":{"concurrency":8}},"qps":500}"#;
     let after = format!("limits={limits}");
+    let policy_json = format!(r#"{{"allow":["{appkey}"],"unauthenticated":"count"}}"#);
+    let callers_after = format!("callers={policy_json}");
     assert_eq!(
         entries,
         [
+            ("console:admin/e2e", "set_callers", "callers=none", callers_after.as_str()),
             ("console:admin/e2e", "set_limits", "limits=none", after.as_str()),
             ("console:admin/e2e", "disable", "weight=10 valid=1", "weight=10 valid=0"),
         ]
@@ -291,6 +299,38 @@ async fn operator_disables_a_node_in_the_browser_and_the_client_stops_calling_it
             started.elapsed() < Duration::from_secs(10),
             "the provider runs {:?}",
             victim.request_limits()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The caller policy is on both nodes and both providers run it; the client, which proves no
+    // appkey, is served and counted by the node it calls.
+    ensure!(
+        printed.contains(&format!("console.mjs: callers applied allow {appkey}; unauthenticated count")),
+        "console.mjs printed no caller policy applied"
+    );
+    let policy = CallerPolicy::parse(&policy_json).map_err(|p| anyhow::anyhow!("{p:?}"))?;
+    for (provider, key) in [(&victim, &victim_key), (&kept, &kept_key)] {
+        let stored = backends.settings.get(key).await?.and_then(|d| d.callers);
+        assert_eq!(stored, Some(policy.to_json()), "{key}");
+        let started = Instant::now();
+        while provider.caller_policies().get("Directory").map(|a| (&a.policy, a.source))
+            != Some((&policy, PolicySource::Node))
+        {
+            ensure!(
+                started.elapsed() < Duration::from_secs(10),
+                "{key} runs {:?}",
+                provider.caller_policies()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let started = Instant::now();
+    while kept.caller_stats().iter().map(|s| s.unauthenticated).sum::<u64>() == 0 {
+        ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "no unauthenticated call counted: {:?}",
+            kept.caller_stats()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

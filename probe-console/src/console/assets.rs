@@ -14,6 +14,7 @@ const CONSOLE_JS: &str = include_str!("../../assets/console.js");
 const CHART_JS: &str = include_str!("../../assets/chart.js");
 const RULES_JS: &str = include_str!("../../assets/rules.js");
 const LIMITS_JS: &str = include_str!("../../assets/limits.js");
+const CALLERS_JS: &str = include_str!("../../assets/callers.js");
 const CONSOLE_CSS: &str = include_str!("../../assets/console.css");
 const FAVICON_SVG: &str = include_str!("../../assets/favicon.svg");
 
@@ -39,6 +40,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/assets/chart.js", get(|| async { asset("text/javascript; charset=utf-8", CHART_JS) }))
         .route("/assets/rules.js", get(|| async { asset("text/javascript; charset=utf-8", RULES_JS) }))
         .route("/assets/limits.js", get(|| async { asset("text/javascript; charset=utf-8", LIMITS_JS) }))
+        .route("/assets/callers.js", get(|| async { asset("text/javascript; charset=utf-8", CALLERS_JS) }))
         .route("/assets/console.css", get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }))
         .route("/favicon.svg", get(|| async { asset("image/svg+xml", FAVICON_SVG) }))
 }

@@ -1,4 +1,9 @@
-//! Apps: the registered appkeys (MySQL) and what the registry holds for each (services, nodes).
+//! Apps: the registered appkeys (MySQL) with whether each has a credential, and what the registry
+//! holds for each (services, nodes).
+//!
+//! A credential's secret is never shown or issued here (it is shown once, by `probe apps add` or
+//! `probe apps credential rotate`): the list says only when the current credential was issued and
+//! whether the one before it is still valid, never a secret or what verifies it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,19 +13,94 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use futures_util::future::try_join_all;
 use probe_runtime::registry::layout::check_appkey;
-use probe_runtime::registry::{App, Operator};
+use probe_runtime::registry::{App, BackendError, Operator};
+use probe_runtime::security::StoredCredential;
 use serde::{Deserialize, Serialize};
 
 use super::EnvQuery;
 use super::view::AppJson;
-use crate::console::auth::Admin;
-use crate::console::error::{ApiError, ApiResult, Body};
+use crate::backend_health::public::{full_text, public_text};
+use crate::console::auth::{Admin, Caller};
+use crate::console::error::{ASK_AN_ADMIN, ApiError, ApiResult, Body};
+use crate::console::session::Role;
 use crate::console::state::ConsoleState;
 
-/// `GET /api/apps`: every registered app, sorted by appkey.
-pub async fn list(State(state): State<ConsoleState>) -> ApiResult<Json<Vec<AppJson>>> {
-    let apps = state.backends().apps.list().await?;
-    Ok(Json(apps.into_iter().map(AppJson::from).collect()))
+/// Whether an app has a credential, as the apps list shows it: never the secret, nor what
+/// verifies it (digest ids, public keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialStatus {
+    /// `issued`, `none`, or `unknown` (the app store could not say; `problem` says why).
+    pub state: &'static str,
+    /// When the current credential was issued, milliseconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_at_ms: Option<u64>,
+    /// Whether the credential before the last rotation is still valid (until `probe apps
+    /// credential retire`).
+    pub previous_valid: bool,
+    /// Why the state is `unknown`; left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl CredentialStatus {
+    fn of(stored: Option<&StoredCredential>) -> Self {
+        CredentialStatus {
+            state: if stored.is_some() { "issued" } else { "none" },
+            issued_at_ms: stored.map(|c| c.issued_at_ms),
+            previous_valid: stored
+                .is_some_and(|c| c.previous_zk_digest.is_some() || c.previous_caller_key.is_some()),
+            problem: None,
+        }
+    }
+
+    fn unknown(problem: &str) -> Self {
+        CredentialStatus {
+            state: "unknown",
+            issued_at_ms: None,
+            previous_valid: false,
+            problem: Some(problem.to_owned()),
+        }
+    }
+}
+
+/// A registered app with its credential's status, as `GET /api/apps` lists it.
+#[derive(Debug, Serialize)]
+pub struct ListedApp {
+    /// The app.
+    #[serde(flatten)]
+    pub app: AppJson,
+    /// Whether it has a credential.
+    pub credential: CredentialStatus,
+}
+
+/// What `caller` reads of an app store that failed: admins its own words, viewers which backend
+/// failed (the detail goes to the log).
+pub fn store_problem(caller: &Caller, err: &BackendError) -> String {
+    tracing::warn!(error = %err, "console: cannot read the app credentials");
+    match caller.role {
+        Role::Admin => full_text(err),
+        Role::Viewer => format!("{}; {ASK_AN_ADMIN}", public_text(err)),
+    }
+}
+
+/// `GET /api/apps`: every registered app, sorted by appkey, with its credential's status. An app
+/// store that cannot read credentials (a MySQL database before `probe db migrate`) leaves each
+/// app's status `unknown`, saying why.
+pub async fn list(caller: Caller, State(state): State<ConsoleState>) -> ApiResult<Json<Vec<ListedApp>>> {
+    let store = &state.backends().apps;
+    let (apps, credentials) = tokio::join!(store.list(), store.credentials());
+    let credentials = credentials.map_err(|err| store_problem(&caller, &err));
+    let listed = apps?
+        .into_iter()
+        .map(|app| {
+            let credential = match &credentials {
+                Ok(all) => CredentialStatus::of(all.iter().find(|c| c.appkey == app.appkey)),
+                Err(problem) => CredentialStatus::unknown(problem),
+            };
+            ListedApp { credential, app: AppJson::from(app) }
+        })
+        .collect();
+    Ok(Json(listed))
 }
 
 /// `POST /api/apps` body.

@@ -6,7 +6,7 @@
 //! | `POST /api/logout`                     | any    | ends the session                                  |
 //! | `GET /api/whoami`                      | any    | role, audit name, CSRF token                      |
 //! | `GET /api/health`                      | any    | whether ZooKeeper, Redis and MySQL answer ([`health`]) |
-//! | `GET /api/apps`                        | any    | registered apps (MySQL `serviceapp`)              |
+//! | `GET /api/apps`                        | any    | registered apps (MySQL `serviceapp`), whether each has a credential |
 //! | `POST /api/apps {appkey, description, owner}` | admin | registers an app                          |
 //! | `GET /api/services?env=`               | any    | appkeys in the registry, services, node counts    |
 //! | `GET /api/apps/{appkey}/nodes?env=`    | any    | nodes with settings, live data and metrics        |
@@ -22,14 +22,18 @@
 //! | `GET /api/limits/{appkey}/{service}`   | any    | each node's request limits and refused calls      |
 //! | `PUT /api/limits/{appkey}/{service}?node= {text}` | admin | sets the limits of a node or of every node (422, 404) |
 //! | `DELETE /api/limits/{appkey}/{service}?node=` | admin | clears them                                |
+//! | `GET /api/callers/{appkey}/{service}`  | any    | each node's caller policy, a refused one's problems |
+//! | `PUT /api/callers/{appkey}/{service} {allow?, unauthenticated?}` | admin | sets the service's caller policy (422, 404) |
+//! | `DELETE /api/callers/{appkey}/{service}` | admin | clears it                                       |
 //! | `GET /api/audit?limit=`                | any    | the latest changes, newest first                  |
 //! | `GET /api/events?app=&env=`            | any    | server-sent events: `changed`, `tick`             |
 //!
-//! `{node}` is the node's Redis field `appkey|env|service|ip|port`, URL-encoded. The rules and
-//! limits endpoints take `?env=` like the nodes table ([`rules`] and [`limits`] say what they
-//! answer); `?node=IP:PORT` names one node of the service for the limits.
+//! `{node}` is the node's Redis field `appkey|env|service|ip|port`, URL-encoded. The rules, limits
+//! and callers endpoints take `?env=` like the nodes table ([`rules`], [`limits`] and [`callers`]
+//! say what they answer); `?node=IP:PORT` names one node of the service for the limits.
 
 mod apps;
+pub mod callers;
 pub mod health;
 pub mod limits;
 mod nodes;
@@ -70,6 +74,7 @@ pub fn routes(state: &ConsoleState) -> Router<ConsoleState> {
         .route("/rules/{appkey}/{service}/apply", post(rules::apply))
         .route("/rules/{appkey}/{service}/rollback", post(rules::rollback))
         .route("/limits/{appkey}/{service}", get(limits::show).put(limits::set).delete(limits::clear))
+        .route("/callers/{appkey}/{service}", get(callers::show).put(callers::set).delete(callers::clear))
         .route("/audit", get(audit))
         .route("/events", get(live::events))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate));

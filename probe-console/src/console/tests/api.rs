@@ -14,7 +14,11 @@ async fn apps_are_listed_added_once_and_checked() {
     let f = fixture().await;
     let (status, apps) = get(&f.app, "/api/apps", A).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(apps, json!([{ "appkey": APP, "description": "console tests", "owner": "qa" }]));
+    let credential = json!({ "state": "none", "previous_valid": false });
+    assert_eq!(
+        apps,
+        json!([{ "appkey": APP, "description": "console tests", "owner": "qa", "credential": credential }])
+    );
 
     let new = json!({ "appkey": "billing", "description": "bills", "owner": "team-b" });
     let (status, body) = post(&f.app, "/api/apps", A, new.clone()).await;

@@ -74,6 +74,7 @@ async fn the_page_and_its_assets_are_public_with_security_headers() {
         ("/assets/chart.js", "text/javascript", "getContext('2d')"),
         ("/assets/rules.js", "text/javascript", "window.ProbeRules"),
         ("/assets/limits.js", "text/javascript", "window.ProbeLimits"),
+        ("/assets/callers.js", "text/javascript", "window.ProbeCallers"),
         ("/assets/console.css", "text/css", ".badge.off"),
         ("/favicon.svg", "image/svg+xml", "<svg"),
     ] {

@@ -2,6 +2,7 @@
 
 mod access;
 mod api;
+mod callers;
 mod hostile;
 mod limit;
 mod live;
