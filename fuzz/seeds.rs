@@ -68,6 +68,7 @@ fn main() -> Result<()> {
     }
     total += write(&dir, "transport_reader", &streams)?;
     total += write(&dir, "header_frame", &frames)?;
+    total += write(&dir, "caller_token", &caller_tokens())?;
 
     println!("seeds: {total} files in {}", dir.display());
     Ok(())
@@ -111,4 +112,18 @@ fn write(dir: &Path, target: &str, inputs: &[Bytes]) -> Result<usize> {
         std::fs::write(dir.join(format!("seed-{n}")), input)?;
     }
     Ok(inputs.len())
+}
+
+/// Tokens as probe signs them, and caller policy documents.
+fn caller_tokens() -> Vec<Bytes> {
+    let secret: probe_runtime::security::Secret = probe_runtime::security::Secret::generate();
+    let credential = probe_runtime::security::AppCredential::new("seed_app", secret).expect("a valid appkey");
+    let mut inputs: Vec<Bytes> = ["127.0.0.1:9090", "10.0.0.7:1"]
+        .iter()
+        .map(|audience| Bytes::from(probe_runtime::security::token::sign(&credential, audience)))
+        .collect();
+    for policy in [r#"{"allow": ["a_app", "b_app"], "unauthenticated": "count"}"#, r#"{"unauthenticated": "refuse"}"#, "{}"] {
+        inputs.push(Bytes::from_static(policy.as_bytes()));
+    }
+    inputs
 }

@@ -25,3 +25,15 @@ CREATE TABLE IF NOT EXISTS probe_audit (
     after_value TEXT NOT NULL,
     KEY idx_at (at_ms)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;
+
+-- What verifies each app's credential (issued by `probe apps add`, shown once): its ZooKeeper
+-- digest id and caller token public key, and those of the credential before the last rotation
+-- until it is retired. Never the secret. Optional: needed only with security on.
+CREATE TABLE IF NOT EXISTS probe_app_credentials (
+    appkey VARCHAR(128) NOT NULL PRIMARY KEY,
+    zk_digest VARCHAR(200) NOT NULL,
+    caller_key VARCHAR(64) NOT NULL,
+    previous_zk_digest VARCHAR(200) NULL,
+    previous_caller_key VARCHAR(64) NULL,
+    issued_at_ms BIGINT UNSIGNED NOT NULL
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4;

@@ -11,4 +11,5 @@ pub mod idl {
     probe::include_idl!();
 }
 pub mod message;
+pub mod security;
 pub mod transport;

@@ -90,6 +90,11 @@ async fn apps_are_added_listed_and_removed_with_audit_entries() {
     ])
     .await);
     assert!(added.contains(&format!("added app {appkey}")), "{added}");
+    // Its credential is shown once, in the text; --json never holds one.
+    assert!(added.contains(&format!("PROBE_APP_CREDENTIAL={appkey}:probe1.")), "{added}");
+    let other = unique("cli_app_json");
+    let refused = failed(probe(&["--json", "apps", "add", &other]).await);
+    assert!(refused.contains("--credential-file"), "{refused}");
     let again = ok(probe(&["apps", "add", &appkey]).await);
     assert!(again.contains("already"), "{again}");
 
@@ -107,7 +112,10 @@ async fn apps_are_added_listed_and_removed_with_audit_entries() {
     let log = backends.audit.recent(200).await.unwrap();
     let mine: Vec<(&str, &str)> =
         log.iter().filter(|e| e.actor == actor).map(|e| (e.action.as_str(), e.target.as_str())).collect();
-    assert_eq!(mine, [("remove_app", appkey.as_str()), ("add_app", appkey.as_str())]);
+    assert_eq!(
+        mine,
+        [("remove_app", appkey.as_str()), ("issue_credential", appkey.as_str()), ("add_app", appkey.as_str())]
+    );
 }
 
 /// Redis settings and live ZooKeeper data of `key` as `(weight, valid)`.
@@ -399,7 +407,12 @@ async fn the_designs_minimal_table_serves_apps_providers_and_node_changes() {
         assert!(added.status.success(), "an applied change exits 0: {}", stderr(&added));
         let warned = warnings(&added);
         assert!(
-            warned.len() == 1 && warned[0].starts_with(NOT_AUDITED) && warned[0].ends_with(ENABLE_AUDIT),
+            warned.len() == 2 && warned[0].starts_with(NOT_AUDITED) && warned[0].ends_with(ENABLE_AUDIT),
+            "{warned:?}"
+        );
+        // The design's database keeps no credentials: none is issued, and it says how to fix that.
+        assert!(
+            warned[1].contains(&format!("no credential was issued to {appkey}")) && warned[1].contains("probe db migrate"),
             "{warned:?}"
         );
 
@@ -462,8 +475,9 @@ async fn db_migrate_adds_what_the_designs_table_lacks_once() {
     let keep = "INSERT INTO serviceapp (appkey) VALUES ('kept_app')";
     with_database(&[DESIGN_TABLE, keep], |vars| async move {
         let status = ok(probe_in(&vars, &["db", "status"]).await);
-        assert!(status.contains("serviceapp   partial  columns description, owner"), "{status}");
-        assert!(status.contains("probe_audit  missing  the table"), "{status}");
+        assert!(status.contains("serviceapp             partial  columns description, owner"), "{status}");
+        assert!(status.contains("probe_audit            missing  the table"), "{status}");
+        assert!(status.contains("probe_app_credentials  missing  the table"), "{status}");
 
         let dry = ok(probe_in(&vars, &["db", "migrate", "--dry-run"]).await);
         let statements: Vec<&str> = dry.lines().filter(|l| !l.starts_with("--")).collect();
@@ -476,14 +490,15 @@ async fn db_migrate_adds_what_the_designs_table_lacks_once() {
             "{dry}"
         );
         assert!(statements[2].starts_with("CREATE TABLE IF NOT EXISTS probe_audit ("), "{dry}");
-        assert!(dry.starts_with("-- dry run: 3 statement(s)"), "{dry}");
+        assert!(statements.iter().any(|l| l.starts_with("CREATE TABLE IF NOT EXISTS probe_app_credentials (")), "{dry}");
+        assert!(dry.starts_with("-- dry run: 4 statement(s)"), "{dry}");
         let still = ok_json(probe_in(&vars, &["db", "status", "--json"]).await);
         assert_eq!(still["up_to_date"], false, "a dry run changes nothing: {still:#}");
 
         let migrated = ok_json(probe_in(&vars, &["db", "migrate", "--json"]).await);
         assert_eq!(
             (migrated["applied"].as_bool(), migrated["statements"].as_array().map(Vec::len)),
-            (Some(true), Some(3))
+            (Some(true), Some(4))
         );
         let again = ok(probe_in(&vars, &["db", "migrate"]).await);
         assert!(again.starts_with("nothing to do"), "{again}");
@@ -502,7 +517,8 @@ async fn db_migrate_adds_what_the_designs_table_lacks_once() {
         assert!(apps.iter().any(|a| a["appkey"] == appkey.as_str() && a["owner"] == "bob"), "{listed:#}");
         let audit = ok_json(probe_in(&vars, &["audit", "--json"]).await);
         assert_eq!(audit["entries"][0]["actor"], actor.as_str(), "{audit:#}");
-        assert_eq!(audit["entries"][0]["action"], "add_app");
+        assert_eq!(audit["entries"][0]["action"], "issue_credential");
+        assert_eq!(audit["entries"][1]["action"], "add_app");
     })
     .await;
 }
@@ -754,4 +770,89 @@ async fn rules_preview_shows_each_nodes_share_now_and_under_the_file() {
     let new = nodes[1]["new"].as_f64().unwrap();
     assert!((new - 0.1).abs() < 0.01, "{json:#}");
     fx.remove(&backends).await;
+}
+
+/// `probe apps add` with a credential file, `probe apps credential`, `probe zk secure` (dry run and
+/// real) and `probe callers`, through the binary, under a ZooKeeper chroot of their own; the
+/// secrets never appear in any of their outputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_commands_issue_credentials_secure_zookeeper_and_set_caller_policies() {
+    let chroot = format!("/{}", unique("cli_secure"));
+    let operator = "cli-test-operator-secret-0123";
+    let vars: Vec<(&'static str, String)> = probe_vars()
+        .into_iter()
+        .map(|(k, v)| if k == "PROBE_ZOOKEEPER" { (k, format!("{v}{chroot}")) } else { (k, v) })
+        .chain([("PROBE_ZK_OPERATOR_SECRET", operator.to_owned())])
+        .collect();
+    ok(probe_in(&vars, &["db", "migrate"]).await);
+    let appkey = unique("cli_sec");
+    let dir = std::env::temp_dir().join(unique("cli_sec_files"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("first");
+    let file_arg = file.display().to_string();
+    let mut outputs = Vec::new();
+
+    let added = ok_json(probe_in(&vars, &["--json", "apps", "add", &appkey, "--credential-file", &file_arg]).await);
+    assert_eq!(added["credential"]["secured_path"], format!("/services/dev/{appkey}"), "{added:#}");
+    outputs.push(added.to_string());
+    let first = std::fs::read_to_string(&file).unwrap();
+    assert!(first.starts_with(&format!("{appkey}:probe1.")), "the file holds appkey:secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let again = failed(probe_in(&vars, &["apps", "credential", "rotate", &appkey, "--credential-file", &file_arg]).await);
+    assert!(again.contains("exists already"), "an existing credential file is never overwritten: {again}");
+
+    let second = dir.join("second").display().to_string();
+    let rotated = probe_in(&vars, &["apps", "credential", "rotate", &appkey, "--credential-file", &second]).await;
+    let text = stdout(&rotated);
+    assert!(rotated.status.success() && text.contains("previous one stays valid"), "{text}{}", stderr(&rotated));
+    outputs.push(text);
+    let shown = ok(probe_in(&vars, &["apps", "credential", "show", &appkey]).await);
+    assert!(shown.contains("the previous one is still valid"), "{shown}");
+    outputs.push(shown);
+    let retired = ok(probe_in(&vars, &["apps", "credential", "retire", &appkey]).await);
+    outputs.push(retired);
+
+    // The tree is secured already by `apps add`; a dry run of `zk secure` finds nothing to change.
+    let dry = ok_json(probe_in(&vars, &["--json", "zk", "secure", "--dry-run"]).await);
+    assert_eq!(dry["dry_run"], true, "{dry:#}");
+    assert_eq!(dry["changed"], 0, "{dry:#}");
+    outputs.push(dry.to_string());
+    let no_operator: Vec<(&'static str, String)> =
+        vars.iter().filter(|(k, _)| *k != "PROBE_ZK_OPERATOR_SECRET").cloned().collect();
+    let refused = failed(probe_in(&no_operator, &["zk", "secure"]).await);
+    assert!(refused.contains("PROBE_ZK_OPERATOR_SECRET"), "{refused}");
+
+    // Caller policies need a node: a stored one is enough.
+    let backends = backends().await;
+    let key = probe_runtime::registry::layout::NodeKey::new(backends.env, &appkey, "Directory", "127.0.0.1", 9).unwrap();
+    backends.settings.put(&key, &probe_runtime::registry::layout::NodeData::new("127.0.0.1", 9)).await.unwrap();
+    let set = ok(probe_in(&vars, &["callers", "set", &appkey, "Directory", "--allow", "a_app,b_app", "--unauthenticated", "count"]).await);
+    assert!(set.contains("allow a_app, b_app; unauthenticated count"), "{set}");
+    let added = ok(probe_in(&vars, &["callers", "set", &appkey, "Directory", "--add", "c_app", "--remove", "a_app"]).await);
+    assert!(added.contains("allow b_app, c_app; unauthenticated count"), "{added}");
+    let listed = ok_json(probe_in(&vars, &["--json", "callers", "show", &appkey]).await);
+    assert_eq!(listed["nodes"][0]["callers"]["allow"], serde_json::json!(["b_app", "c_app"]), "{listed:#}");
+    let bad = failed(probe_in(&vars, &["callers", "set", &appkey, "Directory", "--unauthenticated", "maybe"]).await);
+    assert!(bad.contains("allow, count, refuse"), "{bad}");
+    ok(probe_in(&vars, &["callers", "clear", &appkey, "Directory"]).await);
+    let stored = backends.settings.get(&key).await.unwrap().unwrap();
+    assert_eq!(stored.callers, None, "cleared");
+    outputs.push(ok(probe_in(&vars, &["audit", "--limit", "20"]).await));
+
+    let secrets: Vec<String> = [first, std::fs::read_to_string(dir.join("second")).unwrap()]
+        .iter()
+        .map(|line| line.trim().split_once(':').unwrap().1.to_owned())
+        .chain([operator.to_owned()])
+        .collect();
+    for output in &outputs {
+        for secret in &secrets {
+            assert!(!output.contains(secret.as_str()), "a secret appears in: {output}");
+        }
+    }
+    backends.settings.remove(&key).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

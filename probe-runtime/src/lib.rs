@@ -57,3 +57,4 @@ pub use error::{CallError, Error, NoException};
 pub mod limits;
 pub mod registry;
 pub mod rules;
+pub mod security;

@@ -56,6 +56,11 @@ impl RegistryPeers {
         Ok(RegistryPeers { python, scripts: tests_dir.join("python"), service_args: service_args()? })
     }
 
+    /// The venv's Python, with kazoo, redis, pymysql and thriftpy2.
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
     /// Starts `registry_provider.py` for `appkey` answering `ping` with `tag` on `port`, and waits
     /// until its node is in ZooKeeper.
     pub async fn start_provider(&self, appkey: &str, tag: &str, port: u16) -> Result<PythonProvider> {

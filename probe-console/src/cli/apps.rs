@@ -40,6 +40,36 @@ pub async fn add(op: &Operator, app: App) -> Result<Report> {
     Ok(report)
 }
 
+/// Registers `app` as [`add`] does, then issues its credential to `out` (none with `None`). A
+/// credential that cannot be issued (the database lacks probe's credentials table) is a warning:
+/// the app is registered.
+pub async fn add_with_credential(
+    op: &Operator,
+    app: App,
+    out: Option<super::security::SecretOut<'_>>,
+) -> Result<Report> {
+    if let Some(super::security::SecretOut::File(path)) = out
+        && path.exists()
+    {
+        anyhow::bail!("cannot add the app: the credential file {} exists already", path.display());
+    }
+    let appkey = app.appkey.clone();
+    let mut report = add(op, app).await?;
+    let Some(out) = out else { return Ok(report) };
+    if report.json["added"] != true {
+        return Ok(report);
+    }
+    match super::security::issue_on_add(op, &appkey, out).await? {
+        Ok(issued) => {
+            report.text.push_str(&issued.text);
+            report.json["credential"] = issued.json;
+            report.warnings.extend(issued.warnings);
+        }
+        Err(warning) => report = report.with_warning(warning),
+    }
+    Ok(report)
+}
+
 /// The audit outcome of `change` in `json`, and as a warning when the audit log missed it.
 fn with_audit(report: Report, json: &mut Value, change: &AppChange) -> Report {
     json["audited"] = json!(change.changed && change.audit.is_ok());

@@ -67,6 +67,13 @@ pub enum Command {
     /// and its methods): show, set, clear.
     #[command(subcommand)]
     Limits(LimitsCommand),
+    /// Per-service caller policies (which apps may call it; what happens to callers that prove
+    /// no appkey): show, set, clear.
+    #[command(subcommand)]
+    Callers(CallersCommand),
+    /// ZooKeeper security: secure an env's tree with ACLs per appkey.
+    #[command(subcommand)]
+    Zk(ZkCommand),
     /// The app registry's MySQL database: what exists of probe's tables; add what is missing.
     #[command(subcommand)]
     Db(DbCommand),
@@ -114,7 +121,18 @@ pub enum AppsCommand {
         /// Who owns it.
         #[arg(long, default_value = "")]
         owner: String,
+        /// Write the app's credential (`appkey:secret`) to this new file (mode 0600) instead of
+        /// printing it once; required with --json, which never holds secrets.
+        #[arg(long, value_name = "FILE")]
+        credential_file: Option<PathBuf>,
+        /// Issue no credential (fleets without security).
+        #[arg(long, conflicts_with = "credential_file")]
+        no_credential: bool,
     },
+    /// An app's credential: rotate (issue a new one), retire the previous one, show what is
+    /// stored of it.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
     /// List the registered apps.
     List,
     /// Unregister an app: its running providers keep serving but cannot start again.
@@ -122,6 +140,97 @@ pub enum AppsCommand {
         /// The appkey.
         appkey: String,
     },
+}
+
+/// `probe apps credential ...`
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Issue a new credential to an app (the first, or a rotation: the previous one stays valid
+    /// until retired); the secret is shown once, or written to --credential-file.
+    Rotate {
+        /// The appkey.
+        appkey: String,
+        /// Write the credential (`appkey:secret`) to this new file (mode 0600) instead of printing
+        /// it; required with --json.
+        #[arg(long, value_name = "FILE")]
+        credential_file: Option<PathBuf>,
+    },
+    /// Drop the credential an app had before its last rotation.
+    Retire {
+        /// The appkey.
+        appkey: String,
+    },
+    /// When the app's credential was issued, and whether a previous one is still valid (never
+    /// the secret).
+    Show {
+        /// The appkey.
+        appkey: String,
+    },
+}
+
+/// `probe zk ...`
+#[derive(Debug, Subcommand)]
+pub enum ZkCommand {
+    /// Give the env's ZooKeeper tree ACLs: everyone reads; each app's credential creates and
+    /// deletes its nodes; the operator (PROBE_ZK_OPERATOR_SECRET) changes data and ACLs. Apps
+    /// without a credential are left as they are and listed.
+    Secure {
+        /// Show what would change, writing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// `probe callers ...`
+#[derive(Debug, Subcommand)]
+pub enum CallersCommand {
+    /// Each node of an app, or of one of its services: its caller policy.
+    Show {
+        /// The appkey.
+        appkey: String,
+        /// Only this Thrift service.
+        service: Option<String>,
+    },
+    /// Set the caller policy of every node of a service, running or stored (audited as
+    /// `set_callers`); providers apply it at once.
+    Set {
+        /// The appkey.
+        appkey: String,
+        /// The Thrift service.
+        service: String,
+        /// How to change the policy.
+        #[command(flatten)]
+        flags: CallersFlags,
+    },
+    /// Remove the caller policy of every node of a service: any caller is served again.
+    Clear {
+        /// The appkey.
+        appkey: String,
+        /// The Thrift service.
+        service: String,
+    },
+}
+
+/// How `probe callers set` changes a service's policy (over the one it has now).
+#[derive(Debug, Clone, Default, Args)]
+#[group(required = true, multiple = true)]
+pub struct CallersFlags {
+    /// Serve only these proven callers (appkeys separated by commas), replacing the list.
+    #[arg(long, value_delimiter = ',', value_name = "APPKEYS", conflicts_with = "any")]
+    pub allow: Option<Vec<String>>,
+    /// Add a caller to the list.
+    #[arg(long, value_name = "APPKEY")]
+    pub add: Vec<String>,
+    /// Take a caller off the list.
+    #[arg(long, value_name = "APPKEY")]
+    pub remove: Vec<String>,
+    /// Serve every proven caller (no list).
+    #[arg(long)]
+    pub any: bool,
+    /// What happens to callers that prove no appkey: allow, count (served, counted and logged) or
+    /// refuse.
+    #[arg(long, value_name = "POLICY")]
+    pub unauthenticated: Option<String>,
 }
 
 /// `probe db ...`

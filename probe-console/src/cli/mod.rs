@@ -38,6 +38,7 @@ pub mod node_ref;
 pub mod nodes;
 pub mod output;
 pub mod rules;
+pub mod security;
 pub mod services;
 pub mod status;
 #[cfg(test)]
@@ -49,7 +50,10 @@ use anyhow::{Context as _, Result};
 use probe_runtime::registry::App;
 
 pub use args::Cli;
-use args::{AppsCommand, Command, DbCommand, IdlCommand, NodesCommand, ServicesCommand};
+use args::{
+    AppsCommand, CallersCommand, Command, CredentialCommand, DbCommand, IdlCommand, NodesCommand, ServicesCommand,
+    ZkCommand,
+};
 use context::Context;
 use node_ops::NodeAction;
 use output::Report;
@@ -119,9 +123,19 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Apps(command) => {
             let op = ctx.operator(ctx.backends().await?);
             match command {
-                AppsCommand::Add { appkey, description, owner } => {
-                    apps::add(&op, App { appkey, description, owner }).await?
+                AppsCommand::Add { appkey, description, owner, credential_file, no_credential } => {
+                    let out = match no_credential {
+                        true => None,
+                        false => Some(security::SecretOut::new(credential_file.as_deref(), ctx.json())?),
+                    };
+                    apps::add_with_credential(&op, App { appkey, description, owner }, out).await?
                 }
+                AppsCommand::Credential(CredentialCommand::Rotate { appkey, credential_file }) => {
+                    let out = security::SecretOut::new(credential_file.as_deref(), ctx.json())?;
+                    security::rotate(&op, &appkey, out).await?
+                }
+                AppsCommand::Credential(CredentialCommand::Retire { appkey }) => security::retire(&op, &appkey).await?,
+                AppsCommand::Credential(CredentialCommand::Show { appkey }) => security::show(&op, &appkey).await?,
                 AppsCommand::List => apps::list(&op).await?,
                 AppsCommand::Remove { appkey } => apps::remove(&op, &appkey).await?,
             }
@@ -136,6 +150,22 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         }
         Command::Limits(command) => {
             return Ok(limits::run(ctx, command).await?.map(Some).map_err(Failure::Problems));
+        }
+        Command::Zk(ZkCommand::Secure { dry_run }) => {
+            let backends = ctx.backends().await?;
+            let env = backends.env;
+            security::secure(&ctx.operator(backends), env, dry_run).await?
+        }
+        Command::Callers(command) => {
+            let op = ctx.operator(ctx.backends().await?);
+            match command {
+                CallersCommand::Show { appkey, service } => security::callers_show(&op, &appkey, service.as_deref()).await?,
+                CallersCommand::Set { appkey, service, flags } => {
+                    let policy = security::policy_from_flags(&op, &appkey, &service, &flags).await?;
+                    security::callers_set(&op, &appkey, &service, Some(policy)).await?
+                }
+                CallersCommand::Clear { appkey, service } => security::callers_set(&op, &appkey, &service, None).await?,
+            }
         }
         Command::Db(DbCommand::Status) => db::status(&ctx.config()?).await?,
         Command::Db(DbCommand::Migrate { dry_run }) => db::migrate(&ctx.config()?, dry_run).await?,

@@ -86,6 +86,10 @@ pub struct ClusterOptions {
     /// nodes that do not (Python providers) get plaintext. Default none: plaintext to every node
     /// (`client.tls.ca`, `PROBE_CLIENT_TLS_CA` and the other `client.tls` settings).
     pub tls: Option<crate::tls::TlsClient>,
+    /// The app credential calls prove their appkey with: each probe provider gets a caller token
+    /// signed for it ([`security::token`](crate::security::token)). Default none
+    /// (`PROBE_APP_CREDENTIAL`).
+    pub credential: Option<crate::security::AppCredential>,
 }
 
 /// Hedged (backup) requests: an idempotent call still unanswered after the service's recent
@@ -200,6 +204,7 @@ impl ClusterOptions {
             qps_limit: config.qps_limit,
             method_timeouts: config.method_timeouts.clone(),
             tls: config.tls.clone(),
+            credential: config.credential.clone(),
         }
     }
 
@@ -488,10 +493,12 @@ impl ClusterTransport {
     fn build_transport(&self, endpoint: &Endpoint, node: &NodeData, wire: WireFormat) -> TcpTransport {
         let probe = node.version.is_some();
         let builder = match (&self.options.tls, self.tls_for(node)) {
-            (Some(tls), true) => {
-                TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)).tls(tls.clone())
-            }
+            (Some(tls), true) => TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)).tls(tls.clone()),
             _ => TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)),
+        };
+        let builder = match (&self.options.credential, wire.framing) {
+            (Some(credential), Framing::Header) => builder.caller_credential(credential.clone()),
+            _ => builder,
         };
         builder
             .protocol(wire.protocol)

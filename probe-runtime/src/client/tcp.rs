@@ -38,6 +38,7 @@ pub struct TcpTransportBuilder {
     count_calls: bool,
     header_transforms: Vec<Transform>,
     tls: Option<crate::tls::TlsClient>,
+    caller: Option<crate::security::AppCredential>,
 }
 
 impl TcpTransportBuilder {
@@ -47,6 +48,14 @@ impl TcpTransportBuilder {
     /// Default: plaintext.
     pub fn tls(mut self, tls: crate::tls::TlsClient) -> Self {
         self.tls = Some(tls);
+        self
+    }
+
+    /// With [`header`](Self::header), proves the caller's appkey to the server with a token
+    /// signed by `credential` for the address dialled (renewed every minute), in every call's
+    /// headers: what servers with a caller policy check. Default none.
+    pub fn caller_credential(mut self, credential: crate::security::AppCredential) -> Self {
+        self.caller = Some(credential);
         self
     }
 
@@ -148,6 +157,7 @@ impl TcpTransportBuilder {
 
     /// The transport; connections are opened when calls need them.
     pub fn build(self) -> TcpTransport {
+        let (caller, audience) = (self.caller.clone(), self.addr.clone());
         let recorder = self.metrics.then(|| {
             let node = self.node.unwrap_or_else(|| self.addr.as_str().into());
             Arc::new(NodeRecorder::new(global(), node))
@@ -166,7 +176,10 @@ impl TcpTransportBuilder {
             Conns::Pool(Pool::new(endpoint.clone(), self.pool_size, self.idle_timeout, phases))
         };
         let header = (self.wire.framing == Framing::Header)
-            .then(|| Arc::new(HeaderOptions { transforms: self.header_transforms }));
+            .then(|| {
+                let caller = caller.map(|c| Arc::new(crate::security::token::Signer::new(c, audience)));
+                Arc::new(HeaderOptions { transforms: self.header_transforms, caller })
+            });
         TcpTransport {
             header,
             endpoint,
@@ -255,6 +268,7 @@ impl TcpTransport {
             node: None,
             count_calls: true,
             header_transforms: Vec::new(),
+            caller: None,
             tls: None,
         }
     }

@@ -21,6 +21,8 @@ use crate::transport::{WireError, WireFormat};
 pub(super) struct HeaderOptions {
     /// Applied to every call's payload (the server answers with the same).
     pub(super) transforms: Vec<Transform>,
+    /// Signs the caller token every call carries, when the client holds an app credential.
+    pub(super) caller: Option<Arc<crate::security::token::Signer>>,
 }
 
 /// What a call's headers are made of.
@@ -65,6 +67,12 @@ impl HeaderOptions {
             transforms: self.transforms.clone(),
             headers: Metadata::outgoing(metadata.as_deref(), request_id, Some(deadline)),
         };
+        let mut frame = frame;
+        if let Some(signer) = &self.caller {
+            let names = crate::context::names::CALLER_APPKEY;
+            frame.headers.insert_if_absent(names, signer.appkey().to_owned());
+            frame.headers.insert(crate::context::names::CALLER_TOKEN, signer.token());
+        }
         let mut out = BytesMut::with_capacity(message.len() + 128);
         header::encode(&frame, message, &mut out).map_err(|e| wire_error(e.into()))?;
         Ok((out.freeze(), Sent { metadata }))

@@ -30,6 +30,14 @@ pub struct ZooKeeperConfig {
     pub session_timeout: Duration,
     /// How long to try to reach the ensemble at start. Default 15 s, kazoo's `start()` default.
     pub connect_timeout: Duration,
+    /// The app credential sessions authenticate with (digest scheme, user = appkey), so a
+    /// provider may register under its app's ACL (`PROBE_APP_CREDENTIAL`). Default none.
+    pub app_credential: Option<crate::security::AppCredential>,
+    /// The operator's secret sessions authenticate with (user
+    /// [`OPERATOR_USER`](crate::security::OPERATOR_USER)), so operator tools may change node data
+    /// and ACLs in a secured tree, and create apps' paths secured (`PROBE_ZK_OPERATOR_SECRET`).
+    /// Default none.
+    pub operator_secret: Option<crate::security::Secret>,
 }
 
 impl ZooKeeperConfig {
@@ -44,6 +52,8 @@ impl ZooKeeperConfig {
             connect,
             session_timeout: Self::DEFAULT_SESSION_TIMEOUT,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
+            app_credential: None,
+            operator_secret: None,
         }
     }
 }

@@ -129,7 +129,13 @@ crate::debug_as_display!(ConfigError);
 impl ConfigError {
     /// An [`ConfigError::Invalid`], masking the password of URL settings.
     pub(super) fn invalid(setting: Setting, origin: Origin, value: &str, problem: InvalidValue) -> Self {
-        let value = if setting.is_secret_url() { super::url::redact_list(value) } else { value.to_owned() };
+        let value = if setting.is_secret() {
+            "<redacted>".to_owned()
+        } else if setting.is_secret_url() {
+            super::url::redact_list(value)
+        } else {
+            value.to_owned()
+        };
         ConfigError::Invalid { setting, origin, value, problem: problem.problem }
     }
 }

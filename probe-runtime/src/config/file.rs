@@ -23,6 +23,8 @@ struct FileConfig {
     mysql: Option<Spanned<String>>,
     redis_tls_ca: Option<Spanned<String>>,
     mysql_tls_ca: Option<Spanned<String>>,
+    app_credential: Option<Spanned<String>>,
+    zk_operator_secret: Option<Spanned<String>>,
     server: Option<ServerTable>,
     client: Option<ClientTable>,
 }
@@ -119,6 +121,8 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<Layer, ConfigError> {
     set(Setting::MySql, spanned(file.mysql))?;
     set(Setting::RedisTlsCa, spanned(file.redis_tls_ca))?;
     set(Setting::MySqlTlsCa, spanned(file.mysql_tls_ca))?;
+    set(Setting::AppCredential, spanned(file.app_credential))?;
+    set(Setting::ZkOperatorSecret, spanned(file.zk_operator_secret))?;
     if let Some(server) = server {
         set(Setting::Bind, spanned(server.bind))?;
         set(Setting::Port, spanned(server.port))?;

@@ -36,6 +36,8 @@ pub(super) struct Layer {
     mysql: Option<AppsBackend>,
     redis_tls_ca: Option<GivenCa>,
     mysql_tls_ca: Option<GivenCa>,
+    app_credential: Option<crate::security::AppCredential>,
+    zk_operator_secret: Option<crate::security::Secret>,
     bind: Option<IpAddr>,
     /// The port of `bind = "ip:port"`; `port` wins over it within one source.
     bind_port: Option<u16>,
@@ -99,6 +101,16 @@ impl Layer {
             }
             Setting::MySqlTlsCa => {
                 self.mysql_tls_ca = Some((CaBundle::read(value).map_err(fail)?, origin.clone()))
+            }
+            Setting::AppCredential => {
+                self.app_credential = Some(value.parse().map_err(|e: crate::security::CredentialError| {
+                    fail(InvalidValue::new(e.to_string()))
+                })?)
+            }
+            Setting::ZkOperatorSecret => {
+                self.zk_operator_secret = Some(value.parse().map_err(|e: crate::security::CredentialError| {
+                    fail(InvalidValue::new(e.to_string()))
+                })?)
             }
             Setting::Bind => {
                 (self.bind, self.bind_port) = value::bind(value).map(|(ip, p)| (Some(ip), p)).map_err(fail)?
@@ -208,6 +220,8 @@ impl Layer {
             mysql: top.mysql.or(self.mysql),
             redis_tls_ca: top.redis_tls_ca.or(self.redis_tls_ca),
             mysql_tls_ca: top.mysql_tls_ca.or(self.mysql_tls_ca),
+            app_credential: top.app_credential.or(self.app_credential),
+            zk_operator_secret: top.zk_operator_secret.or(self.zk_operator_secret),
             bind: top.bind.or(self.bind),
             bind_port: None,
             port,
@@ -253,7 +267,10 @@ impl Layer {
         if let Some(RegistryBackend::ZooKeeper(zk)) = &mut config.registry {
             zk.session_timeout = self.zk_session_timeout.unwrap_or(zk.session_timeout);
             zk.connect_timeout = self.zk_connect_timeout.unwrap_or(zk.connect_timeout);
+            zk.app_credential = self.app_credential.clone().or(zk.app_credential.take());
+            zk.operator_secret = self.zk_operator_secret.or(zk.operator_secret.take());
         }
+        config.client.credential = self.app_credential.or(config.client.credential.take());
         match self.redis {
             Some(Choice::Real(seeds)) => config.settings = Some(redis_backend(seeds, self.redis_cluster)?),
             Some(Choice::Embedded) => config.settings = Some(SettingsBackend::Embedded),

@@ -24,6 +24,8 @@
 //! | `PROBE_MYSQL`                 | `mysql`                     | none: required                   |
 //! | `PROBE_REDIS_TLS_CA`          | `redis_tls_ca`              | none: the system's roots         |
 //! | `PROBE_MYSQL_TLS_CA`          | `mysql_tls_ca`              | none: the webpki roots           |
+//! | `PROBE_APP_CREDENTIAL`        | `app_credential`            | none                             |
+//! | `PROBE_ZK_OPERATOR_SECRET`    | `zk_operator_secret`        | none                             |
 //! | `PROBE_BIND`                  | `server.bind`               | `0.0.0.0`                        |
 //! | `PROBE_PORT`                  | `server.port`               | 0, any free port                 |
 //! | `PROBE_ADVERTISE_HOST`        | `server.advertise_host`     | see [`ServerConfig::advertise_host`] |

@@ -152,6 +152,10 @@ pub struct ClientConfig {
     /// TLS to the providers that advertise it, loaded from the `client.tls` settings
     /// (`PROBE_CLIENT_TLS_CA`, ...) when the configuration loads. Default `None`: plaintext.
     pub tls: Option<crate::tls::TlsClient>,
+    /// This app's credential (`PROBE_APP_CREDENTIAL=appkey:secret`, from `probe apps add`):
+    /// clients sign a caller token with it for every probe provider they call, which providers
+    /// with a caller policy check. Default none. Never printed.
+    pub credential: Option<crate::security::AppCredential>,
 }
 
 impl ClientConfig {
@@ -189,6 +193,7 @@ impl Default for ClientConfig {
             breaker_failures: BreakerConfig::default().failures,
             breaker_error_rate: BreakerConfig::default().error_rate,
             tls: None,
+            credential: None,
         }
     }
 }

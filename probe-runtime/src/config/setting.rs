@@ -25,6 +25,10 @@ pub enum Setting {
     RedisTlsCa,
     /// `PROBE_MYSQL_TLS_CA`, `mysql_tls_ca`.
     MySqlTlsCa,
+    /// `PROBE_APP_CREDENTIAL`, `app_credential`.
+    AppCredential,
+    /// `PROBE_ZK_OPERATOR_SECRET`, `zk_operator_secret`.
+    ZkOperatorSecret,
     /// `PROBE_BIND`, `server.bind`.
     Bind,
     /// `PROBE_PORT`, `server.port`.
@@ -93,7 +97,7 @@ pub enum Setting {
 
 impl Setting {
     /// Every setting, in the order of the config file.
-    pub const ALL: [Setting; 41] = [
+    pub const ALL: [Setting; 43] = [
         Setting::Env,
         Setting::ZooKeeper,
         Setting::ZkSessionTimeout,
@@ -103,6 +107,8 @@ impl Setting {
         Setting::MySql,
         Setting::RedisTlsCa,
         Setting::MySqlTlsCa,
+        Setting::AppCredential,
+        Setting::ZkOperatorSecret,
         Setting::Bind,
         Setting::Port,
         Setting::AdvertiseHost,
@@ -149,6 +155,8 @@ impl Setting {
             Setting::MySql => "PROBE_MYSQL",
             Setting::RedisTlsCa => "PROBE_REDIS_TLS_CA",
             Setting::MySqlTlsCa => "PROBE_MYSQL_TLS_CA",
+            Setting::AppCredential => "PROBE_APP_CREDENTIAL",
+            Setting::ZkOperatorSecret => "PROBE_ZK_OPERATOR_SECRET",
             Setting::Bind => "PROBE_BIND",
             Setting::Port => "PROBE_PORT",
             Setting::AdvertiseHost => "PROBE_ADVERTISE_HOST",
@@ -196,6 +204,8 @@ impl Setting {
             Setting::MySql => "mysql",
             Setting::RedisTlsCa => "redis_tls_ca",
             Setting::MySqlTlsCa => "mysql_tls_ca",
+            Setting::AppCredential => "app_credential",
+            Setting::ZkOperatorSecret => "zk_operator_secret",
             Setting::Bind => "server.bind",
             Setting::Port => "server.port",
             Setting::AdvertiseHost => "server.advertise_host",
@@ -261,6 +271,8 @@ impl Setting {
                 "the path of a PEM file of the CA certificates that signed the MySQL server's \
                  certificate, for URLs with ?require_ssl=true"
             }
+            Setting::AppCredential => "appkey:secret, the line `probe apps add` printed",
+            Setting::ZkOperatorSecret => "the operator's ZooKeeper secret: 16 or more characters, no `:` or spaces",
             Setting::Bind => "an IP address, optionally with a port: 0.0.0.0, 10.0.0.7:9090, [::]:9090",
             Setting::Port => "a port number from 0 to 65535 (0: any free port)",
             Setting::AdvertiseHost => "the IP address or host name other machines reach this one at",
@@ -298,9 +310,7 @@ impl Setting {
             Setting::ServerTlsClientAuth => "`none`, `optional` or `required` (client certificates)",
             Setting::ServerTlsCert | Setting::ClientTlsCert => "the path of a PEM certificate chain",
             Setting::ServerTlsKey | Setting::ClientTlsKey => "the path of a PEM private key",
-            Setting::ServerTlsClientCa | Setting::ClientTlsCa => {
-                "the path of a PEM bundle of CA certificates"
-            }
+            Setting::ServerTlsClientCa | Setting::ClientTlsCa => "the path of a PEM bundle of CA certificates",
             Setting::ClientTlsServerName => "the DNS name or IP address server certificates must name",
         }
     }
@@ -313,6 +323,11 @@ impl Setting {
     /// Whether a value of this setting may hold a password, so errors must not echo it.
     pub(super) fn is_secret_url(self) -> bool {
         matches!(self, Setting::Redis | Setting::MySql)
+    }
+
+    /// Whether its whole value is a secret, never shown.
+    pub(super) fn is_secret(self) -> bool {
+        matches!(self, Setting::AppCredential | Setting::ZkOperatorSecret)
     }
 }
 

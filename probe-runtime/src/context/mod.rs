@@ -50,6 +50,9 @@ pub mod names {
     pub const CALLER_APPKEY: &str = "probe-caller-appkey";
     /// The calling service's name.
     pub const CALLER_SERVICE: &str = "probe-caller-service";
+    /// The caller's proof of its appkey: a signed token
+    /// ([`security::token`](crate::security::token)), sent by clients holding an app credential.
+    pub const CALLER_TOKEN: &str = "probe-caller-token";
     /// The call's request id: the one its `call` span shows on both sides (any text).
     pub const REQUEST_ID: &str = "probe-request-id";
     /// The time left for the call when it was sent, in whole milliseconds (decimal).

@@ -60,7 +60,43 @@ impl MetricsRegistry {
             counter(&mut bad, &[("node", node.as_str())], count)?;
         }
         self.encode_buffered(encoder)?;
-        self.encode_limits(encoder)
+        self.encode_limits(encoder)?;
+        self.encode_callers(encoder)
+    }
+
+    /// Each server's caller policies: calls refused by reason, and calls served that proved no
+    /// appkey under `"unauthenticated": "count"`.
+    fn encode_callers(&self, encoder: &mut DescriptorEncoder<'_>) -> std::fmt::Result {
+        use crate::security::callers::REFUSAL_REASONS;
+        let servers = self.server_callers();
+        let mut refused = encoder.encode_descriptor(
+            "probe_server_refused_callers",
+            "Calls a server refused under its caller policies, by reason (not_allowed, unauthenticated, \
+             bad_credential).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (node, all) in &servers {
+            for stats in all {
+                for (reason, count) in REFUSAL_REASONS.iter().zip(stats.refused) {
+                    let labels = [("node", node.as_str()), ("service", stats.service), ("reason", *reason)];
+                    counter(&mut refused, &labels, count)?;
+                }
+            }
+        }
+        let mut unproven = encoder.encode_descriptor(
+            "probe_server_unauthenticated_calls",
+            "Calls a server served that proved no caller appkey, under a policy that counts them.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (node, all) in &servers {
+            for stats in all {
+                let labels = [("node", node.as_str()), ("service", stats.service)];
+                counter(&mut unproven, &labels, stats.unauthenticated)?;
+            }
+        }
+        Ok(())
     }
 
     /// Each server's request limits: what is set, calls in flight, the adaptive limit, and the

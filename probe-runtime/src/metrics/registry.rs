@@ -165,6 +165,15 @@ impl MetricsRegistry {
             .collect()
     }
 
+    /// Each server's address and what its caller policies counted.
+    pub(crate) fn server_callers(&self) -> Vec<(String, Vec<crate::server::CallerStats>)> {
+        read(&self.inner.servers)
+            .iter()
+            .filter_map(|s| s.buffered().map(|(node, _)| (node.to_owned(), s.caller_stats())))
+            .filter(|(_, stats)| !stats.is_empty())
+            .collect()
+    }
+
     /// Each server's address and the header frames it could not read.
     pub(crate) fn server_bad_header_frames(&self) -> Vec<(String, u64)> {
         read(&self.inner.servers)

@@ -38,6 +38,8 @@ pub struct ServerStats {
     bad_header_frames: AtomicU64,
     /// The server's request limits, once watched.
     limits: OnceLock<Arc<crate::server::ServerLimits>>,
+    /// The server's caller policies, once watched.
+    callers: OnceLock<Arc<crate::server::ServerCallers>>,
 }
 
 impl fmt::Debug for ServerStats {
@@ -71,6 +73,7 @@ impl ServerStats {
             buffered: OnceLock::new(),
             bad_header_frames: AtomicU64::new(0),
             limits: OnceLock::new(),
+            callers: OnceLock::new(),
         }
     }
 
@@ -82,6 +85,16 @@ impl ServerStats {
     /// Shows the server's request limits and what they refused with these statistics.
     pub(crate) fn watch_limits(&self, limits: Arc<crate::server::ServerLimits>) {
         let _ = self.limits.set(limits);
+    }
+
+    /// Shows the server's caller policies and what they counted with these statistics.
+    pub(crate) fn watch_callers(&self, callers: Arc<crate::server::ServerCallers>) {
+        let _ = self.callers.set(callers);
+    }
+
+    /// What the server's caller policies counted, when watched.
+    pub fn caller_stats(&self) -> Vec<crate::server::CallerStats> {
+        self.callers.get().map(|c| c.stats()).unwrap_or_default()
     }
 
     /// What the server's request limits counted, and the limits set, when watched.

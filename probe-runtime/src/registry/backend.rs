@@ -248,6 +248,54 @@ pub trait Registry: Send + Sync + fmt::Debug + 'static {
         appkey: &str,
         service: &str,
     ) -> BoxFuture<'_, Result<Vec<StoredRule>, BackendError>>;
+    /// The ACL of `path` (ZooKeeper's, as probe's entries): `None` when there is no such node.
+    /// Registries without ACLs say so.
+    fn acl<'a>(
+        &'a self,
+        path: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<crate::security::acl::AclEntry>>, BackendError>> {
+        Box::pin(async move { Err(no_acls(format!("read the ACL of {path}"))) })
+    }
+
+    /// Sets the ACL of `path`, creating it (persistent, empty) first when it is missing and
+    /// `create` says so.
+    fn set_acl<'a>(
+        &'a self,
+        path: &'a str,
+        acl: &'a [crate::security::acl::AclEntry],
+        create: bool,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        let _ = (acl, create);
+        Box::pin(async move { Err(no_acls(format!("set the ACL of {path}"))) })
+    }
+
+    /// The operator's digest id, when this registry's sessions authenticate as the operator
+    /// (`PROBE_ZK_OPERATOR_SECRET`): what secured paths grant everything to.
+    fn operator_digest(&self) -> Option<String> {
+        None
+    }
+
+    /// Publishes the operator's digest id as `env`'s ACL metadata
+    /// ([`metadata_path`](crate::security::acl::metadata_path)), for providers to grant it on
+    /// their nodes.
+    fn publish_operator<'a>(&'a self, env: Env, operator: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+        let _ = operator;
+        Box::pin(async move { Err(no_acls(format!("publish the operator of {env}"))) })
+    }
+
+    /// The names of the children of `path`, sorted: `None` when there is no such node.
+    fn children<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<String>>, BackendError>> {
+        Box::pin(async move { Err(no_acls(format!("list {path}"))) })
+    }
+}
+
+/// The error of a registry without ACLs (the embedded one).
+fn no_acls(action: String) -> BackendError {
+    BackendError::Failed {
+        backend: "registry",
+        action,
+        detail: "this registry has no ACLs: security applies to ZooKeeper (set PROBE_ZOOKEEPER)".into(),
+    }
 }
 
 /// A registry session: the lifetime of a provider's ephemeral nodes.
@@ -365,6 +413,37 @@ pub trait AppStore: Send + Sync + fmt::Debug + 'static {
     /// Which optional fields the store keeps; all of them unless it says otherwise.
     fn fields(&self) -> BoxFuture<'_, Result<AppFields, BackendError>> {
         Box::pin(async { Ok(AppFields::ALL) })
+    }
+
+    /// What verifies `appkey`'s credential, if one was issued (`probe apps add`). Stores that keep
+    /// no credentials say so.
+    fn credential<'a>(
+        &'a self,
+        appkey: &'a str,
+    ) -> BoxFuture<'a, Result<Option<crate::security::StoredCredential>, BackendError>> {
+        Box::pin(async move { Err(no_credentials(format!("read the credential of {appkey}"))) })
+    }
+
+    /// What verifies every issued credential (providers load them to verify caller tokens).
+    fn credentials(&self) -> BoxFuture<'_, Result<Vec<crate::security::StoredCredential>, BackendError>> {
+        Box::pin(async { Err(no_credentials("read the app credentials".into())) })
+    }
+
+    /// Stores what verifies an app's credential, replacing what was stored for its appkey.
+    fn set_credential<'a>(
+        &'a self,
+        credential: &'a crate::security::StoredCredential,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move { Err(no_credentials(format!("store the credential of {}", credential.appkey))) })
+    }
+}
+
+/// The error of an app store that keeps no credentials.
+fn no_credentials(action: String) -> BackendError {
+    BackendError::Failed {
+        backend: "app store",
+        action,
+        detail: "this app store keeps no credentials (the MySQL and embedded ones do)".into(),
     }
 }
 

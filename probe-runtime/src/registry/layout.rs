@@ -279,6 +279,10 @@ pub struct NodeData {
     /// instead of dropping the node.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<serde_json::Value>,
+    /// The caller policy an operator set on the node ([`CallerPolicy`](crate::security::CallerPolicy)
+    /// as JSON: `allow`, `unauthenticated`), kept as written like `limits`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callers: Option<serde_json::Value>,
     /// Provider process id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -306,6 +310,7 @@ impl NodeData {
             headers: None,
             methods: Vec::new(),
             limits: None,
+            callers: None,
             pid: None,
             started_at: None,
             extra: serde_json::Map::new(),
@@ -348,6 +353,7 @@ impl NodeData {
             })
             .unwrap_or_default(),
             limits: take(&mut rest, "limits", |v| v.is_object().then(|| v.clone())),
+            callers: take(&mut rest, "callers", |v| v.is_object().then(|| v.clone())),
             pid: take(&mut rest, "pid", |v| v.as_u64().and_then(|n| u32::try_from(n).ok())),
             started_at: take(&mut rest, "started_at", serde_json::Value::as_u64),
             extra: rest,

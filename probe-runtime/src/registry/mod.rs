@@ -20,5 +20,6 @@ pub use backend::{
 };
 pub use backends::{Backends, ConnectError};
 pub use operator::{
-    AppChange, AuditError, NodeChange, NodeView, Operator, OperatorError, RuleChange, RuleRevision,
+    AclChange, AppChange, AuditError, IssuedCredential, NodeChange, NodeView, Operator, OperatorError, RuleChange,
+    RuleRevision, SecureReport,
 };

@@ -8,6 +8,7 @@
 //! owner, and without `probe_audit` changes are applied and reported as not audited.
 
 mod audit;
+mod credentials;
 mod migrate;
 mod pool;
 pub mod schema;
@@ -29,6 +30,7 @@ use schema::{SERVICEAPP, SchemaStatus};
 use super::backend::{App, AppFields, AppStore, BackendError};
 use super::layout::{APPS_TABLE, check_appkey};
 use crate::config::MySqlUrl;
+use crate::security::StoredCredential;
 use crate::service::BoxFuture;
 
 /// How long the columns read from `serviceapp` are trusted before they are read again.
@@ -253,6 +255,18 @@ impl AppStore for MySqlApps {
 
     fn fields(&self) -> BoxFuture<'_, Result<AppFields, BackendError>> {
         Box::pin(self.fields_now(false))
+    }
+
+    fn credential<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BackendError>> {
+        Box::pin(async move { Ok(self.credentials_now(Some(appkey)).await?.pop()) })
+    }
+
+    fn credentials(&self) -> BoxFuture<'_, Result<Vec<StoredCredential>, BackendError>> {
+        Box::pin(self.credentials_now(None))
+    }
+
+    fn set_credential<'a>(&'a self, credential: &'a StoredCredential) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.store_credential(credential))
     }
 }
 

@@ -9,6 +9,7 @@
 //! compare-and-set and audited the same way.
 
 mod rules;
+mod security;
 
 use super::backend::{App, AuditEntry, BackendError};
 use super::backends::Backends;
@@ -16,6 +17,7 @@ use super::layout::{NodeData, NodeKey, Valid};
 use crate::rules::{RuleError, describe};
 
 pub use rules::{RuleChange, RuleRevision};
+pub use security::{AclChange, IssuedCredential, SecureReport};
 
 /// Why an operator action failed: nothing was changed, or the change is incomplete (the settings
 /// store was written, the live node not). A change that was made but not audited is no failure:
@@ -88,6 +90,15 @@ pub enum OperatorError {
         /// The revisions stored, oldest first.
         known: Vec<u64>,
     },
+    /// The app is not registered in the app store.
+    #[error("no app {0} is registered: register it with `probe apps add APPKEY`")]
+    UnknownApp(String),
+    /// Securing ZooKeeper needs the operator's credential.
+    #[error(
+        "securing ZooKeeper needs the operator's credential: set PROBE_ZK_OPERATOR_SECRET (16 or more \
+         characters, no `:`), the same for every operator tool of the fleet"
+    )]
+    NoOperatorSecret,
     /// A backend failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -390,6 +401,7 @@ impl Operator {
                 weight: live.weight,
                 valid: live.valid.clone(),
                 limits: live.limits.clone(),
+                callers: live.callers.clone(),
                 extra: live.extra.clone(),
                 ..NodeData::new(&live.host, live.port)
             },

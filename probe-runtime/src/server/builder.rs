@@ -71,6 +71,15 @@ pub enum ServeError {
     /// registered; the text says what is wrong.
     #[error("cannot register the server: {0}")]
     Declaration(String),
+    /// A caller policy set with [`ServerBuilder::caller_policy`] names a service this server does
+    /// not serve.
+    #[error("the caller policy of {service} is refused: {problem}")]
+    CallerPolicy {
+        /// The service named.
+        service: String,
+        /// Why.
+        problem: String,
+    },
     /// Request limits set with [`ServerBuilder::request_limits`] name a service this server does
     /// not serve, or methods its service does not have.
     #[error("the request limits of {service} are refused:\n{problems}")]
@@ -145,6 +154,7 @@ impl Server {
             monitoring: MonitoringConfig::default(),
             layers: Vec::new(),
             request_limits: Vec::new(),
+            caller_policies: Vec::new(),
             tls: None,
         }
     }
@@ -173,6 +183,8 @@ pub struct ServerBuilder {
     layers: Vec<crate::middleware::ServerLayerFn>,
     /// Request limits per service until an operator sets others on the node.
     request_limits: Vec<(String, crate::limits::RequestLimits)>,
+    /// Caller policies per service until an operator sets others on the node.
+    caller_policies: Vec<(String, crate::security::CallerPolicy)>,
     /// TLS on the port, unless off.
     tls: Option<crate::tls::ServerTls>,
 }
@@ -432,6 +444,15 @@ impl ServerBuilder {
         self
     }
 
+    /// The caller policy of `service` ([`CallerPolicy`](crate::security::CallerPolicy): which
+    /// proven apps may call it, and what happens to callers that prove none) until an operator
+    /// sets another on the node (`probe callers`). Setting one for a service this server does not
+    /// serve fails [`ServerBuilder::start`].
+    pub fn caller_policy(mut self, service: &str, policy: crate::security::CallerPolicy) -> Self {
+        self.caller_policies.push((service.to_owned(), policy));
+        self
+    }
+
     /// Serves on `addr` (`"0.0.0.0:9090"`, `("0.0.0.0", 9090)`, a `SocketAddr`...) until the
     /// process gets SIGTERM or ctrl-c, then shuts down gracefully (see [`ServerHandle::shutdown`]).
     pub async fn serve<A: ToSocketAddrs>(self, addr: A) -> Result<(), ServeError> {
@@ -494,6 +515,7 @@ impl ServerBuilder {
                     &declaration,
                     local_addr,
                     shared.limits.clone(),
+                    shared.callers.clone(),
                 );
                 match registrar.await {
                     Ok(registrar) => {
@@ -542,10 +564,26 @@ impl ServerBuilder {
             }
             configured.insert(served.service_name(), limits);
         }
+        let mut policies = std::collections::HashMap::new();
+        for (service, policy) in self.caller_policies {
+            let Some(served) = services.iter().find(|s| s.service_name() == service) else {
+                let served: Vec<_> = services.iter().map(|s| s.service_name()).collect();
+                return Err(ServeError::CallerPolicy {
+                    service,
+                    problem: format!("the service is not served here (served: {})", served.join(", ")),
+                });
+            };
+            policies.insert(served.service_name(), policy);
+        }
         let router = Router::new(services.clone(), self.default_service.as_deref())?;
-        let mut shared =
-            Shared::new(router, &services, configured, self.config, metrics, local_addr.to_string());
+        let mut shared = Shared::new(router, &services, configured, self.config, metrics, local_addr.to_string());
         shared.tls = self.tls.map(crate::tls::ServerTlsState::start).transpose()?;
+        if !policies.is_empty() {
+            shared.callers = Arc::new(super::ServerCallers::new(&services, policies));
+        }
+        if let Some(metrics) = &shared.metrics {
+            metrics.watch_callers(shared.callers.clone());
+        }
         Ok(Arc::new(shared))
     }
 }

@@ -24,6 +24,7 @@ use tracing::{Span, debug, error};
 
 use super::connection::Shared;
 use super::header_call::HeaderCall;
+use super::callers::ConnectionCaller;
 use super::limits::{Permit, ServiceGates};
 use crate::codec::{
     ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType, shown_method,
@@ -74,6 +75,10 @@ pub(super) struct Routes<'a> {
     /// The appkey the peer's verified TLS client certificate names (requests and contexts carry
     /// it).
     tls_appkey: Option<Arc<str>>,
+    /// The address the peer connected to (caller tokens are signed for it).
+    local: std::net::SocketAddr,
+    /// What the connection proved of its caller (checked under caller policies).
+    caller: ConnectionCaller,
     known: [Option<Routed<'a>>; REMEMBERED],
     /// Where the next method routed is remembered.
     next: usize,
@@ -111,8 +116,14 @@ impl Routed<'_> {
 
 impl<'a> Routes<'a> {
     /// Nothing remembered yet.
-    pub(super) fn new(shared: &'a Shared, peer: std::net::SocketAddr, tls_appkey: Option<Arc<str>>) -> Self {
-        Routes { shared, peer, tls_appkey, known: [None; REMEMBERED], next: 0, last_plain: None }
+    pub(super) fn new(
+        shared: &'a Shared,
+        peer: std::net::SocketAddr,
+        local: std::net::SocketAddr,
+        tls_appkey: Option<Arc<str>>,
+    ) -> Self {
+        let caller = ConnectionCaller::new(tls_appkey.clone());
+        Routes { shared, peer, tls_appkey, local, caller, known: [None; REMEMBERED], next: 0, last_plain: None }
     }
 
     /// The appkey the peer's verified TLS client certificate names.
@@ -176,6 +187,19 @@ impl<'a> Routes<'a> {
             return Started::Done(Finished { reply: request.unknown_method(), counted: None, header });
         };
         let shared = self.shared;
+        // The caller's policy first: a refused caller spends nothing of the limits.
+        if shared.callers.any() {
+            let headers = header.as_ref().map(|h| h.context.headers());
+            let token = headers.and_then(|h| h.get_bytes(crate::context::names::CALLER_TOKEN.as_bytes()));
+            let claimed = headers.and_then(|h| h.get(crate::context::names::CALLER_APPKEY));
+            let checked =
+                shared.callers.check(routed.service_name, &mut self.caller, token, claimed, self.peer, self.local);
+            if let Err(why) = checked {
+                let message = format!("{} was not executed: {why}", shown_method(request.method()));
+                let e = ApplicationException::new(ApplicationExceptionKind::Unknown, message);
+                return Started::Done(Finished { reply: request.exception(&e), counted: None, header });
+            }
+        }
         // Limits are checked before anything else is spent on the call.
         let permit = match routed.gates {
             Some((gates, method)) if shared.limits.any() => {

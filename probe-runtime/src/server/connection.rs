@@ -66,6 +66,8 @@ pub(super) struct Shared {
     pub(super) budget: Arc<MemoryBudget>,
     /// The request limits.
     pub(super) limits: Arc<ServerLimits>,
+    /// The caller policies (replaced by the builder when it configures some).
+    pub(super) callers: Arc<super::ServerCallers>,
     /// TLS, when the server serves it.
     pub(super) tls: Option<Arc<ServerTlsState>>,
 }
@@ -88,7 +90,8 @@ impl Shared {
             metrics.watch_buffered(&node, budget.clone());
             metrics.watch_limits(limits.clone());
         }
-        Shared { router, config, metrics, node, admission, budget, limits, tls: None }
+        let callers = Arc::new(super::ServerCallers::new(services, std::collections::HashMap::new()));
+        Shared { router, config, metrics, node, admission, budget, limits, callers, tls: None }
     }
 }
 
@@ -114,7 +117,9 @@ pub(super) async fn serve_connection(
     // (and the TLS handshake).
     let first_request = accepted + config.read_timeout;
     let first_bytes = (accepted + config.handshake_timeout).min(first_request);
-    let start = Start { peer, first_bytes, first_request };
+    // The address the peer reached: caller tokens are signed for it.
+    let local = stream.local_addr().unwrap_or(peer);
+    let start = Start { peer, local, first_bytes, first_request };
     let Some(tls) = shared.tls.clone() else {
         let (read_half, write_half) = stream.into_split();
         return serve_stream(read_half, write_half, start, &shared, ticket, stop, Peer::PLAIN).await;
@@ -166,6 +171,8 @@ pub(super) async fn serve_connection(
 #[derive(Debug, Clone, Copy)]
 struct Start {
     peer: SocketAddr,
+    /// The address the peer connected to.
+    local: SocketAddr,
     /// The first bytes (and the TLS handshake) must come by then.
     first_bytes: Instant,
     /// The first whole request must come by then.
@@ -198,7 +205,7 @@ async fn serve_stream<R, W>(
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let Start { peer, first_bytes, first_request } = start;
+    let Start { peer, local, first_bytes, first_request } = start;
     let config = &shared.config;
     let detected = tokio::select! {
         detected = timeout_at(first_bytes, MessageReader::detect(read_half, config.limits)) => detected,
@@ -219,7 +226,7 @@ async fn serve_stream<R, W>(
     reader.set_budget(shared.budget.clone());
     let mut connection = Connection {
         shared,
-        routes: Routes::new(shared, peer, about.tls_appkey),
+        routes: Routes::new(shared, peer, local, about.tls_appkey),
         protocol: wire.protocol,
         header: wire.framing == Framing::Header,
         reader,
@@ -433,11 +440,7 @@ impl<'a, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<'a, R, W> {
         let (protocol, message, header) = match self.header {
             false => (self.protocol, message, None),
             true => match header::decode(message, limits) {
-                Ok((frame, payload)) => (
-                    frame.protocol,
-                    payload,
-                    Some(HeaderCall::new(frame, received, self.routes.tls_appkey())),
-                ),
+                Ok((frame, payload)) => (frame.protocol, payload, Some(HeaderCall::new(frame, received, self.routes.tls_appkey()))),
                 Err(e) => return self.bad_header(e),
             },
         };

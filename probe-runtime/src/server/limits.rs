@@ -315,12 +315,14 @@ impl ServerLimits {
 /// registry until the returned task is aborted.
 pub(super) fn follow(
     limits: Arc<ServerLimits>,
+    callers: Arc<super::ServerCallers>,
     backends: &Backends,
     keys: &[NodeKey],
     registered: &[NodeData],
 ) -> tokio::task::JoinHandle<()> {
     for (key, data) in keys.iter().zip(registered) {
         limits.apply_node(key, data);
+        callers.apply_node(key, data);
     }
     let backends = backends.clone();
     let keys = keys.to_vec();
@@ -333,7 +335,7 @@ pub(super) fn follow(
             match backends.registry.watch_app(backends.env, appkey).await {
                 Ok(watch) => watches.push(watch),
                 Err(e) => {
-                    warn!(appkey, error = %e, "cannot watch the app's nodes: limits set live do not apply")
+                    warn!(appkey, error = %e, "cannot watch the app's nodes: limits and caller policies set live do not apply")
                 }
             }
         }
@@ -343,7 +345,9 @@ pub(super) fn follow(
         loop {
             for watch in &mut watches {
                 let nodes = watch.borrow_and_update().clone();
-                apply_seen(&limits, &keys, &nodes.nodes);
+                let mine = nodes.nodes.iter().filter(|n| keys.contains(&n.key)).map(|n| &n.data);
+                callers.prepare(mine).await;
+                apply_seen(&limits, &callers, &keys, &nodes.nodes);
             }
             let changed = futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
             if changed.await.0.is_err() {
@@ -354,8 +358,9 @@ pub(super) fn follow(
 }
 
 /// Applies the limits of the nodes among `seen` that are this server's.
-fn apply_seen(limits: &ServerLimits, keys: &[NodeKey], seen: &[RegisteredNode]) {
+fn apply_seen(limits: &ServerLimits, callers: &super::ServerCallers, keys: &[NodeKey], seen: &[RegisteredNode]) {
     for node in seen.iter().filter(|n| keys.contains(&n.key)) {
         limits.apply_node(&node.key, &node.data);
+        callers.apply_node(&node.key, &node.data);
     }
 }

@@ -35,6 +35,7 @@
 mod admission;
 mod builder;
 mod call;
+mod callers;
 mod connection;
 mod header_call;
 mod limits;
@@ -47,6 +48,8 @@ mod settings;
 use builder::ServerConfig;
 pub use builder::{ServeError, Server, ServerBuilder, shutdown_signal};
 pub(crate) use call::panic_message;
+pub(crate) use callers::ServerCallers;
+pub use callers::{AppliedPolicy, CallerStats, PolicySource, Refused};
 pub(crate) use limits::ServerLimits;
 pub use limits::{AppliedLimits, LimitSource, LimitStats};
 pub use registration::RegistrationState;

@@ -148,6 +148,7 @@ impl Registrar {
         port: u16,
         declared: Declaration,
         limits: Arc<ServerLimits>,
+        callers: Arc<super::ServerCallers>,
     ) -> Result<Registrar, ServeError> {
         let appkeys: BTreeSet<&str> = providers.iter().map(|(appkey, _)| appkey.as_str()).collect();
         for appkey in appkeys {
@@ -174,8 +175,12 @@ impl Registrar {
             limits: limits.clone(),
         };
         nodes.data = nodes.read_settings(true).await?;
-        // The stored limits apply before the nodes are visible.
-        let follow = super::limits::follow(limits, &nodes.backends, &keys, &nodes.data);
+        // Caller tokens may be signed for the registered addresses; keys come from the app store.
+        let audiences = keys.iter().map(|k| format!("{}:{}", k.ip(), k.port())).collect();
+        callers.registered(nodes.backends.apps.clone(), audiences);
+        callers.prepare(nodes.data.iter()).await;
+        // The stored limits and caller policies apply before the nodes are visible.
+        let follow = super::limits::follow(limits, callers, &nodes.backends, &keys, &nodes.data);
         let session = match nodes.register().await {
             Ok(session) => session,
             Err(e) => {
@@ -205,6 +210,7 @@ impl Registrar {
         declaration: &Declaration,
         local_addr: SocketAddr,
         limits: Arc<ServerLimits>,
+        callers: Arc<super::ServerCallers>,
     ) -> Result<Registrar, ServeError> {
         let declared = declaration.over(&backends.server);
         declared.check()?;
@@ -212,7 +218,7 @@ impl Registrar {
             Some(host) => host,
             None => find_advertise_host(local_addr).await?,
         };
-        Registrar::start(backends, providers, &host, local_addr.port(), declared, limits).await
+        Registrar::start(backends, providers, &host, local_addr.port(), declared, limits, callers).await
     }
 
     /// Follows the registration.

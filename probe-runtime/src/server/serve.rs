@@ -98,6 +98,8 @@ pub struct ServerHandle {
     monitoring: Option<Monitoring>,
     /// The request limits.
     limits: Arc<ServerLimits>,
+    /// The caller policies.
+    callers: Arc<super::ServerCallers>,
     /// TLS, when served.
     tls: Option<Arc<crate::tls::ServerTlsState>>,
 }
@@ -120,6 +122,7 @@ impl ServerHandle {
         };
         info!(%local_addr, services = ?shared.router.service_names(), "serving");
         let limits = shared.limits.clone();
+        let callers = shared.callers.clone();
         let tls = shared.tls.clone();
         let task = tokio::spawn(accept_loop(listener, shared, signal));
         Ok(ServerHandle {
@@ -129,6 +132,7 @@ impl ServerHandle {
             registered,
             monitoring: Some(monitoring),
             limits,
+            callers,
             tls,
         })
     }
@@ -160,6 +164,29 @@ impl ServerHandle {
     /// that a renewed certificate is in use.
     pub fn tls_reloads(&self) -> u64 {
         self.tls.as_ref().map_or(0, |tls| tls.reloads())
+    }
+
+    /// The caller policy each service with one runs with now, and where it came from.
+    pub fn caller_policies(&self) -> std::collections::BTreeMap<String, super::AppliedPolicy> {
+        self.callers.applied()
+    }
+
+    /// Changes each time the applied caller policies change (or a document is refused): to wait
+    /// for an operator's change to apply.
+    pub fn caller_policy_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.callers.changes()
+    }
+
+    /// What the caller policies counted: refusals by reason, unauthenticated calls served, and
+    /// the last refusals with the callers' addresses.
+    pub fn caller_stats(&self) -> Vec<super::CallerStats> {
+        self.callers.stats()
+    }
+
+    /// Why the caller keys could not be read from the app store last time, if they could not
+    /// (the keys read before stay in use).
+    pub fn caller_keys_problem(&self) -> Option<String> {
+        self.callers.keys_problem()
     }
 
     /// The request limits each service runs with now, and where they came from.

@@ -2,6 +2,7 @@
 
 mod errors;
 mod faults;
+mod security;
 mod server;
 mod sources;
 mod tls;

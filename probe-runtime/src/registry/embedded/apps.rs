@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::registry::backend::{App, AppStore, BackendError};
 use crate::registry::layout;
+use crate::security::StoredCredential;
 use crate::service::BoxFuture;
 
 /// An in-process app store with the MySQL store's semantics: unique appkeys that match `^\w+$`.
@@ -12,6 +13,7 @@ use crate::service::BoxFuture;
 #[derive(Debug, Clone, Default)]
 pub struct EmbeddedApps {
     apps: Arc<Mutex<BTreeMap<String, App>>>,
+    credentials: Arc<Mutex<BTreeMap<String, StoredCredential>>>,
 }
 
 impl EmbeddedApps {
@@ -36,6 +38,10 @@ impl EmbeddedApps {
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, App>> {
         self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn credentials_lock(&self) -> MutexGuard<'_, BTreeMap<String, StoredCredential>> {
+        self.credentials.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn add_now(&self, app: &App) -> Result<bool, BackendError> {
@@ -68,6 +74,21 @@ impl AppStore for EmbeddedApps {
 
     fn list(&self) -> BoxFuture<'_, Result<Vec<App>, BackendError>> {
         Box::pin(async move { Ok(self.lock().values().cloned().collect()) })
+    }
+
+    fn credential<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BackendError>> {
+        Box::pin(async move { Ok(self.credentials_lock().get(appkey).cloned()) })
+    }
+
+    fn credentials(&self) -> BoxFuture<'_, Result<Vec<StoredCredential>, BackendError>> {
+        Box::pin(async move { Ok(self.credentials_lock().values().cloned().collect()) })
+    }
+
+    fn set_credential<'a>(&'a self, credential: &'a StoredCredential) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.credentials_lock().insert(credential.appkey.clone(), credential.clone());
+            Ok(())
+        })
     }
 }
 

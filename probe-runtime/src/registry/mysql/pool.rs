@@ -9,7 +9,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool};
 
-use super::schema::{COLUMNS_QUERY, PROBE_AUDIT, SERVICEAPP, SchemaStatus};
+use super::schema::{COLUMNS_QUERY, PROBE_APP_CREDENTIALS, PROBE_AUDIT, SERVICEAPP, SchemaStatus};
 use crate::config::{MySqlUrl, Setting};
 use crate::registry::backend::BackendError;
 use crate::registry::tls_problem;
@@ -111,7 +111,7 @@ impl Database {
         let columns = self
             .timed(OPERATION_TIMEOUT, "read the columns of probe's tables", async {
                 let mut conn = self.pool.get_conn().await?;
-                conn.exec(COLUMNS_QUERY, (SERVICEAPP.name, PROBE_AUDIT.name)).await
+                conn.exec(COLUMNS_QUERY, (SERVICEAPP.name, PROBE_AUDIT.name, PROBE_APP_CREDENTIALS.name)).await
             })
             .await?;
         Ok(SchemaStatus::new(&self.name, &columns))

@@ -68,8 +68,27 @@ pub const PROBE_AUDIT: TableSpec = TableSpec {
     keys: &["KEY idx_at (at_ms)"],
 };
 
+/// The app credentials' table.
+pub const CREDENTIALS_TABLE: &str = "probe_app_credentials";
+
+/// `probe_app_credentials`: what verifies each app's credential (its ZooKeeper digest id and caller
+/// token public key, and those of the credential before the last rotation), never the secret.
+pub const PROBE_APP_CREDENTIALS: TableSpec = TableSpec {
+    name: CREDENTIALS_TABLE,
+    purpose: "what verifies each app's credential (no secrets)",
+    columns: &[
+        column("appkey", "VARCHAR(128) NOT NULL PRIMARY KEY"),
+        column("zk_digest", "VARCHAR(200) NOT NULL"),
+        column("caller_key", "VARCHAR(64) NOT NULL"),
+        column("previous_zk_digest", "VARCHAR(200) NULL"),
+        column("previous_caller_key", "VARCHAR(64) NULL"),
+        column("issued_at_ms", "BIGINT UNSIGNED NOT NULL"),
+    ],
+    keys: &[],
+};
+
 /// Every table probe uses, in the order they are created.
-pub const TABLES: [TableSpec; 2] = [SERVICEAPP, PROBE_AUDIT];
+pub const TABLES: [TableSpec; 3] = [SERVICEAPP, PROBE_AUDIT, PROBE_APP_CREDENTIALS];
 
 impl TableSpec {
     /// `CREATE TABLE IF NOT EXISTS` with every column and key.
@@ -96,7 +115,7 @@ impl TableSpec {
 /// The query that reads which of probe's tables exist and their columns: rows of
 /// `(table, column)`.
 pub(super) const COLUMNS_QUERY: &str = "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
-                                        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)";
+                                        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?, ?)";
 
 /// One table as a database holds it, against what probe uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +228,7 @@ mod tests {
                 "ALTER TABLE serviceapp ADD COLUMN description VARCHAR(512) NOT NULL DEFAULT ''".to_owned(),
                 "ALTER TABLE serviceapp ADD COLUMN owner VARCHAR(128) NOT NULL DEFAULT ''".to_owned(),
                 PROBE_AUDIT.create(),
+                PROBE_APP_CREDENTIALS.create(),
             ]
         );
     }
@@ -219,12 +239,16 @@ mod tests {
             vec![("serviceapp", "APPKEY"), ("serviceapp", "Owner"), ("serviceapp", "description")];
         pairs.push(("serviceapp", "created_at"));
         pairs.extend(PROBE_AUDIT.columns.iter().map(|c| ("probe_audit", c.name)));
+        pairs.extend(PROBE_APP_CREDENTIALS.columns.iter().map(|c| ("probe_app_credentials", c.name)));
         assert_eq!(SchemaStatus::new("db", &rows(&pairs)).statements(), Vec::<String>::new());
     }
 
     #[test]
-    fn an_empty_database_gets_both_tables_and_a_table_without_appkey_is_unusable() {
-        assert_eq!(SchemaStatus::new("db", &[]).statements(), [SERVICEAPP.create(), PROBE_AUDIT.create()]);
+    fn an_empty_database_gets_every_table_and_a_table_without_appkey_is_unusable() {
+        assert_eq!(
+            SchemaStatus::new("db", &[]).statements(),
+            [SERVICEAPP.create(), PROBE_AUDIT.create(), PROBE_APP_CREDENTIALS.create()]
+        );
         let status = SchemaStatus::new("db", &rows(&[("serviceapp", "name")]));
         assert_eq!(status.table("serviceapp").unwrap().missing_required(), ["appkey"]);
     }

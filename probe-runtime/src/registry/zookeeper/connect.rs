@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use crate::config::ZooKeeperConfig;
+use crate::security::OPERATOR_USER;
 use crate::registry::BackendError;
 
 /// The backend name in errors.
@@ -30,6 +31,11 @@ pub(super) struct Target {
     chroot: Option<String>,
     session_timeout: Duration,
     connect_timeout: Duration,
+    /// The digest credentials sessions authenticate with: `(user, secret)`.
+    auth: Vec<(String, crate::security::Secret)>,
+    /// The ACL of persistent paths this process creates: everyone everything, or, for operator
+    /// tools holding the operator's secret, everyone reads and the operator does everything.
+    persistent_acl: Vec<zk::Acl>,
 }
 
 impl Target {
@@ -39,13 +45,46 @@ impl Target {
             Some(chroot) => addr.strip_suffix(chroot).unwrap_or(&addr).to_owned(),
             None => addr.clone(),
         };
+        let operator = config.operator_secret.as_ref().map(|s| s.zk_digest_id(OPERATOR_USER));
+        let persistent_acl = match &operator {
+            Some(operator) => crate::security::acl::operator_only(operator).iter().map(super::acl::to_zk).collect(),
+            None => zk::Acls::anyone_all().to_vec(),
+        };
         Target {
+            persistent_acl,
             addr,
             hosts,
             chroot: config.connect.chroot().map(str::to_owned),
             session_timeout: config.session_timeout,
             connect_timeout: config.connect_timeout,
+            auth: config
+                .app_credential
+                .iter()
+                .map(|c| (c.appkey.clone(), c.secret.clone()))
+                .chain(config.operator_secret.iter().map(|s| (OPERATOR_USER.to_owned(), s.clone())))
+                .collect(),
         }
+    }
+
+    /// Options of the persistent paths this process creates (`/services/{env}/{appkey}`, rule
+    /// documents, the chroot).
+    pub(super) fn persistent(&self) -> zk::CreateOptions<'_> {
+        zk::CreateMode::Persistent.with_acls(zk::Acls::new(&self.persistent_acl))
+    }
+
+    /// The users sessions authenticate as (`order_app`, `probe-operator`).
+    pub(super) fn users(&self) -> impl Iterator<Item = &str> {
+        self.auth.iter().map(|(user, _)| user.as_str())
+    }
+
+    /// The operator's digest id, when sessions authenticate as the operator.
+    pub(super) fn operator_digest(&self) -> Option<String> {
+        self.auth.iter().find(|(user, _)| user == OPERATOR_USER).map(|(user, s)| s.zk_digest_id(user))
+    }
+
+    /// The app's digest id, when sessions authenticate with an app credential.
+    pub(super) fn app_digest(&self) -> Option<String> {
+        self.auth.iter().find(|(user, _)| user != OPERATOR_USER).map(|(user, s)| s.zk_digest_id(user))
     }
 
     /// The connect string, hosts and chroot.
@@ -87,18 +126,40 @@ impl Target {
         let client = self.connector().connect(&self.hosts).await?;
         let Some(chroot) = &self.chroot else { return Ok(client) };
         if client.check_stat(chroot).await?.is_none() {
-            client.mkdir(chroot, &persistent()).await?;
+            client.mkdir(chroot, &self.persistent()).await?;
         }
         client.chroot(chroot.as_str()).map_err(|_| zk::Error::BadArguments(&"invalid chroot"))
     }
 
     fn connector(&self) -> zk::Connector {
-        zk::Client::connector().with_session_timeout(self.session_timeout).with_fail_eagerly()
+        let mut connector =
+            zk::Client::connector().with_session_timeout(self.session_timeout).with_fail_eagerly();
+        for (user, secret) in &self.auth {
+            connector = connector.with_auth("digest", &secret.zk_auth(user));
+        }
+        connector
     }
 
     /// Maps a client error: lost connections and sessions make the backend unreachable, anything
     /// else is a failure of `action`.
     pub(super) fn error(&self, action: impl fmt::Display, err: &zk::Error) -> BackendError {
+        if matches!(err, zk::Error::NoAuth) {
+            let users: Vec<&str> = self.users().collect();
+            let who = match users.is_empty() {
+                true => "no credential".to_owned(),
+                false => format!("the credential of {}", users.join(" and ")),
+            };
+            return BackendError::Failed {
+                backend: BACKEND,
+                action: action.to_string(),
+                detail: format!(
+                    "ZooKeeper's ACL does not let a session with {who} do this: a provider needs its \
+                     app's credential (PROBE_APP_CREDENTIAL=appkey:secret, from `probe apps add`), \
+                     operator tools the operator's (PROBE_ZK_OPERATOR_SECRET), and the app's path must \
+                     have been secured for it (`probe apps add` or `probe zk secure`)"
+                ),
+            };
+        }
         if is_transient(err) {
             BackendError::Unreachable {
                 backend: BACKEND,
@@ -125,10 +186,7 @@ pub(super) async fn wait_ended(mut states: zk::StateWatcher) {
     }
 }
 
-/// Options of the persistent paths probe creates (`/services/{env}/{appkey}` and the chroot).
-pub(super) fn persistent() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
-}
+
 
 /// A persistent watch and the session it was added on. The session stays open while the watch
 /// is followed, so the watch always ends with a last session event (the client library panics
@@ -317,13 +375,8 @@ mod tests {
         assert!(matches!(&lost, BackendError::Unreachable { addr, .. } if addr == "zk1:2181"), "{lost:?}");
         assert!(lost.to_string().contains("read /services"), "{lost}");
         let denied = t.error("create /services/dev/a", &zk::Error::NoAuth);
-        assert_eq!(
-            denied,
-            BackendError::Failed {
-                backend: BACKEND,
-                action: "create /services/dev/a".into(),
-                detail: "not authorized".into()
-            }
-        );
+        let BackendError::Failed { backend, action, detail } = &denied else { panic!("{denied:?}") };
+        assert_eq!((*backend, action.as_str()), (BACKEND, "create /services/dev/a"));
+        assert!(detail.contains("with no credential") && detail.contains("PROBE_APP_CREDENTIAL"), "{detail}");
     }
 }

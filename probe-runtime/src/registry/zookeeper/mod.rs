@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+mod acl;
 mod connect;
 mod nodes;
 mod published;
@@ -40,6 +41,7 @@ use super::backend::{RuleWatch, StoredRule};
 use super::layout::{Env, NodeData, NodeKey, check_appkey, zk_env_path};
 use super::{AppWatch, BackendError, RegisteredNode, Registry, RegistrySession};
 use crate::config::ZooKeeperConfig;
+use crate::security::acl::AclEntry;
 use crate::service::BoxFuture;
 
 /// The registry on a ZooKeeper ensemble.
@@ -216,5 +218,30 @@ impl Registry for ZooKeeperRegistry {
     ) -> BoxFuture<'_, Result<Vec<StoredRule>, BackendError>> {
         let rule = Rule::new(env, appkey, service, "read the history of");
         Box::pin(async move { rule?.history(&self.shared.get().await?, self.target()).await })
+    }
+
+    fn acl<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<AclEntry>>, BackendError>> {
+        Box::pin(self.read_acl(path))
+    }
+
+    fn set_acl<'a>(
+        &'a self,
+        path: &'a str,
+        acl: &'a [AclEntry],
+        create: bool,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.write_acl(path, acl, create))
+    }
+
+    fn operator_digest(&self) -> Option<String> {
+        self.target().operator_digest()
+    }
+
+    fn publish_operator<'a>(&'a self, env: Env, operator: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.write_metadata(env, operator))
+    }
+
+    fn children<'a>(&'a self, path: &'a str) -> BoxFuture<'a, Result<Option<Vec<String>>, BackendError>> {
+        Box::pin(self.read_children(path))
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use zookeeper_client as zk;
 
-use super::connect::{BACKEND, SessionWatch, SharedClient, Target, persistent};
+use super::connect::{BACKEND, SessionWatch, SharedClient, Target};
 use crate::registry::backend::{BackendError, RuleWatch, StoredRule};
 use crate::registry::layout::{Env, check_appkey, check_service_name};
 
@@ -138,12 +138,12 @@ impl Rule {
     async fn create(&self, client: &zk::Client, target: &Target, text: &str) -> Result<i32, BackendError> {
         let error = |action: &str, path: &str, err: &zk::Error| target.error(format!("{action} {path}"), err);
         for _ in 0..CREATE_ATTEMPTS {
-            match client.create(&self.path, text.as_bytes(), &persistent()).await {
+            match client.create(&self.path, text.as_bytes(), &target.persistent()).await {
                 // A new node's data version is 0 (the returned stat is blank on 3.4 servers).
                 Ok(_) => return Ok(0),
                 Err(zk::Error::NoNode) => {
                     client
-                        .mkdir(self.parent(), &persistent())
+                        .mkdir(self.parent(), &target.persistent())
                         .await
                         .map_err(|e| error("create", self.parent(), &e))?;
                 }
@@ -187,7 +187,7 @@ impl Rule {
         let mut multi = client.new_multi_writer();
         let add = |multi: &mut zk::MultiWriter<'_>| {
             multi.add_check_version(&self.path, expected)?;
-            multi.add_create(&history, &old, &persistent())?;
+            multi.add_create(&history, &old, &target.persistent())?;
             multi.add_set_data(&self.path, text.as_bytes(), Some(expected))
         };
         add(&mut multi).map_err(|e| target.error(action(), &e))?;

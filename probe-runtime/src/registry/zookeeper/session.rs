@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use zookeeper_client as zk;
 
-use super::connect::{BACKEND, Target, persistent, wait_ended};
+use super::connect::{BACKEND, Target, wait_ended};
 use crate::registry::layout::{NodeData, NodeKey, zk_app_path};
 use crate::registry::{BackendError, RegistrySession};
 use crate::service::BoxFuture;
@@ -55,13 +55,14 @@ impl ZooKeeperSession {
         let app = zk_app_path(key.env(), key.appkey());
         let path = key.zk_node_path();
         let json = data.to_json();
-        let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+        let acl = super::acl::provider_node_acl(&client, &self.target, key.env(), &app).await?;
+        let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::new(&acl));
         for _ in 0..REGISTER_ATTEMPTS {
             match client.create(&path, &json, &ephemeral).await {
                 Ok(_) => return Ok(()),
                 Err(zk::Error::NoNode) => {
                     client
-                        .mkdir(&app, &persistent())
+                        .mkdir(&app, &self.target.persistent())
                         .await
                         .map_err(|e| self.error(format!("create {app}"), &e))?;
                 }
