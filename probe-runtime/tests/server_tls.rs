@@ -341,3 +341,35 @@ async fn discovered_nodes_that_advertise_tls_get_tls_and_the_others_plaintext() 
     secure.shutdown().await.unwrap();
     plain.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn client_certificates_prove_callers_to_a_caller_policy() {
+    use probe_runtime::security::{CallerPolicy, Unauthenticated};
+    let pki = Pki::new("mtls-policy");
+    let tls =
+        server_tls(&pki.server("server")).client_auth(ClientAuth::Optional, pki.ca()).mode(TlsMode::Optional);
+    let policy = CallerPolicy {
+        allow: Some(["billing_app".to_owned()].into_iter().collect()),
+        unauthenticated: Unauthenticated::Refuse,
+    };
+    let builder = Server::builder().add_service(Who).caller_policy("Who", policy).tls(tls);
+    let server = start(builder).await;
+    let wire = WIRES[0];
+    let with = |appkey: &str| {
+        let issued = pki.client_uri(appkey, appkey);
+        ClientTls::new(pki.ca()).identity(&issued.cert, &issued.key).load().unwrap()
+    };
+    let billing = tls_channel(&server, &with("billing_app"), wire, true);
+    assert_eq!(whoami(&billing).await.unwrap(), "hi billing_app");
+    let refused = |result: Result<String, Error>| match result {
+        Err(Error::Application(e)) => e.message,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let order = refused(whoami(&tls_channel(&server, &with("order_app"), wire, false)).await);
+    assert!(order.contains("caller order_app is not on the allow-list of service Who"), "{order}");
+    let anonymous = refused(whoami(&plain_channel(&server, wire)).await);
+    assert!(anonymous.contains("proved no appkey"), "{anonymous}");
+    let stats = server.caller_stats();
+    assert_eq!(stats[0].refused, [1, 1, 0], "{stats:?}");
+    server.shutdown().await.unwrap();
+}
