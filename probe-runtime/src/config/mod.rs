@@ -92,8 +92,10 @@
 //! zk_session_timeout_ms = 10000
 //! redis = ["redis://10.0.0.5:7000", "redis://10.0.0.6:7000"]  # several: a Redis Cluster
 //! mysql = "mysql://probe:secret@db1:3306/probe"   # the database holding `serviceapp`
-//! # redis_tls_ca = "/etc/probe/ca.pem"  # with rediss:// URLs
-//! # mysql_tls_ca = "/etc/probe/ca.pem"  # with mysql://...?require_ssl=true
+//! ## redis_tls_ca = "/etc/probe/ca.pem"  # with rediss:// URLs
+//! ## mysql_tls_ca = "/etc/probe/ca.pem"  # with mysql://...?require_ssl=true
+//! ## app_credential = "order_app:probe1...."  # from `probe apps add`; better PROBE_APP_CREDENTIAL
+//! ## zk_operator_secret = "..."  # operator tools only; better PROBE_ZK_OPERATOR_SECRET
 //!
 //! [server]
 //! bind = "0.0.0.0"            # or "0.0.0.0:9090"
@@ -109,12 +111,12 @@
 //! version = "2.0.0"           # what traffic rules split by; default probe's version
 //! tags = { zone = "eu-1", group = "blue" }  # or "zone=eu-1,group=blue"
 //! tier = 0                    # 0 primary, 1 and 2 backups
-//! # [server.tls]              # TLS on the RPC port (paths are read when the server starts)
-//! # mode = "optional"         # off, optional (TLS and plaintext) or required
-//! # cert = "/etc/probe/server.pem"
-//! # key = "/etc/probe/server.key"
-//! # client_auth = "optional"  # none, optional or required; with client_ca
-//! # client_ca = "/etc/probe/clients-ca.pem"
+//! ## [server.tls]              # TLS on the RPC port (paths are read when the server starts)
+//! ## mode = "optional"         # off, optional (TLS and plaintext) or required
+//! ## cert = "/etc/probe/server.pem"
+//! ## key = "/etc/probe/server.key"
+//! ## client_auth = "optional"  # none, optional or required; with client_ca
+//! ## client_ca = "/etc/probe/clients-ca.pem"
 //!
 //! [client]
 //! balancer = "least_loaded"   # random, round_robin, least_loaded or consistent_hash
@@ -127,10 +129,10 @@
 //! hedge_percentile = 0.95     # backup requests for idempotent calls; or "off"
 //! breaker_failures = 5
 //! breaker_error_rate = 0.5
-//! # [client.tls]              # TLS to providers that advertise it (read when loading)
-//! # ca = "/etc/probe/ca.pem"
-//! # cert = "/etc/probe/client.pem"   # with key: a client certificate
-//! # key = "/etc/probe/client.key"
+//! ## [client.tls]              # TLS to providers that advertise it (read when loading)
+//! ## ca = "/etc/probe/ca.pem"
+//! ## cert = "/etc/probe/client.pem"   # with key: a client certificate
+//! ## key = "/etc/probe/client.key"
 //! "#;
 //! # let path = std::env::temp_dir().join(format!("probe-config-doc-{}.toml", std::process::id()));
 //! # std::fs::write(&path, example).unwrap();
