@@ -131,7 +131,11 @@ pub async fn real_backends() -> Result<probe_runtime::registry::Backends> {
 /// Deletes the ZooKeeper node `path` and everything under it (what a test left; nodes of closed
 /// sessions are gone already).
 pub async fn remove_tree(path: &str) -> Result<()> {
-    let raw = zookeeper().await?;
+    remove_tree_with(&zookeeper().await?, path).await
+}
+
+/// [`remove_tree`] through the session `raw` (one authenticated for a secured tree).
+pub async fn remove_tree_with(raw: &zookeeper_client::Client, path: &str) -> Result<()> {
     let mut paths = vec![path.to_owned()];
     let mut i = 0;
     while let Some(parent) = paths.get(i).cloned() {

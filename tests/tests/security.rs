@@ -48,21 +48,7 @@ async fn remove_secured_tree(chroot: &str, operator: &Secret) -> Result<()> {
         .connect(&zk_addr())
         .await
         .context("ZooKeeper is unreachable; start it with `scripts/services.sh up`")?;
-    let mut paths = vec![chroot.to_owned()];
-    let mut i = 0;
-    while let Some(parent) = paths.get(i).cloned() {
-        for child in raw.list_children(&parent).await.unwrap_or_default() {
-            paths.push(format!("{parent}/{child}"));
-        }
-        i += 1;
-    }
-    for path in paths.iter().rev() {
-        match raw.delete(path, None).await {
-            Ok(()) | Err(zookeeper_client::Error::NoNode) => {}
-            Err(err) => return Err(err).with_context(|| format!("delete {path}")),
-        }
-    }
-    Ok(())
+    probe_tests::remove_tree_with(&raw, chroot).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -303,18 +303,29 @@ impl Operator {
             self.check_limits(&format!("{appkey}/{service}"), service, limits, live)?;
         }
         let value = limits.filter(|l| !l.is_empty()).map(crate::limits::RequestLimits::to_json);
+        let target = format!("{appkey}/{service}");
+        self.change_all(&target, &nodes, "set_limits", move |data| data.limits = value.clone(), show_limits).await
+    }
+
+    /// Applies `apply` to every node of `nodes` in turn ([`Operator::change`], audited as
+    /// `action`); a failure after the first change is [`OperatorError::PartlyApplied`], naming
+    /// the nodes changed.
+    async fn change_all(
+        &self,
+        target: &str,
+        nodes: &[NodeView],
+        action: &str,
+        apply: impl Fn(&mut NodeData),
+        show: fn(&NodeData) -> String,
+    ) -> Result<Vec<NodeChange>, OperatorError> {
         let mut changes: Vec<NodeChange> = Vec::with_capacity(nodes.len());
-        for node in &nodes {
-            let value = value.clone();
-            match self
-                .change(&node.key, "set_limits", move |data| data.limits = value.clone(), show_limits)
-                .await
-            {
+        for node in nodes {
+            match self.change(&node.key, action, &apply, show).await {
                 Ok(change) => changes.push(change),
                 Err(error) if changes.is_empty() => return Err(error),
                 Err(error) => {
                     return Err(OperatorError::PartlyApplied {
-                        target: format!("{appkey}/{service}"),
+                        target: target.to_owned(),
                         changed: changes.iter().map(|c| c.key.redis_field()).collect(),
                         error: Box::new(error),
                     });

@@ -222,25 +222,15 @@ impl Operator {
             return Err(OperatorError::NoNodes { appkey: appkey.to_owned(), service: service.to_owned() });
         }
         let value = policy.map(CallerPolicy::to_json);
-        let mut changes: Vec<NodeChange> = Vec::with_capacity(nodes.len());
-        for node in &nodes {
-            let value = value.clone();
-            match self
-                .change(&node.key, "set_callers", move |data| data.callers = value.clone(), show_callers)
-                .await
-            {
-                Ok(change) => changes.push(change),
-                Err(error) if changes.is_empty() => return Err(error),
-                Err(error) => {
-                    return Err(OperatorError::PartlyApplied {
-                        target: format!("{appkey}/{service}"),
-                        changed: changes.iter().map(|c| c.key.redis_field()).collect(),
-                        error: Box::new(error),
-                    });
-                }
-            }
-        }
-        Ok(changes)
+        let target = format!("{appkey}/{service}");
+        self.change_all(
+            &target,
+            &nodes,
+            "set_callers",
+            move |data| data.callers = value.clone(),
+            show_callers,
+        )
+        .await
     }
 }
 

@@ -9,16 +9,19 @@ use crate::registry::BackendError;
 use crate::registry::layout::Env;
 use crate::security::acl::{self, AclEntry};
 
+/// probe's permission bits and the client library's permissions.
+const PERMISSIONS: [(u8, zk::Permission); 5] = [
+    (acl::READ, zk::Permission::READ),
+    (acl::WRITE, zk::Permission::WRITE),
+    (acl::CREATE, zk::Permission::CREATE),
+    (acl::DELETE, zk::Permission::DELETE),
+    (acl::ADMIN, zk::Permission::ADMIN),
+];
+
 /// `entry` as the client library's ACL.
 pub(super) fn to_zk(entry: &AclEntry) -> zk::Acl {
     let mut perms = zk::Permission::NONE;
-    for (bit, perm) in [
-        (acl::READ, zk::Permission::READ),
-        (acl::WRITE, zk::Permission::WRITE),
-        (acl::CREATE, zk::Permission::CREATE),
-        (acl::DELETE, zk::Permission::DELETE),
-        (acl::ADMIN, zk::Permission::ADMIN),
-    ] {
+    for (bit, perm) in PERMISSIONS {
         if entry.perms & bit != 0 {
             perms = perms | perm;
         }
@@ -30,13 +33,7 @@ pub(super) fn to_zk(entry: &AclEntry) -> zk::Acl {
 /// `x509`) are kept under the name `other`.
 pub(super) fn from_zk(entry: &zk::Acl) -> AclEntry {
     let mut perms = 0;
-    for (bit, perm) in [
-        (acl::READ, zk::Permission::READ),
-        (acl::WRITE, zk::Permission::WRITE),
-        (acl::CREATE, zk::Permission::CREATE),
-        (acl::DELETE, zk::Permission::DELETE),
-        (acl::ADMIN, zk::Permission::ADMIN),
-    ] {
+    for (bit, perm) in PERMISSIONS {
         if entry.permission().has(perm) {
             perms |= bit;
         }
