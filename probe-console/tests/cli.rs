@@ -114,7 +114,11 @@ async fn apps_are_added_listed_and_removed_with_audit_entries() {
         log.iter().filter(|e| e.actor == actor).map(|e| (e.action.as_str(), e.target.as_str())).collect();
     assert_eq!(
         mine,
-        [("remove_app", appkey.as_str()), ("issue_credential", appkey.as_str()), ("add_app", appkey.as_str())]
+        [
+            ("remove_app", appkey.as_str()),
+            ("issue_credential", appkey.as_str()),
+            ("add_app", appkey.as_str())
+        ]
     );
 }
 
@@ -412,7 +416,8 @@ async fn the_designs_minimal_table_serves_apps_providers_and_node_changes() {
         );
         // The design's database keeps no credentials: none is issued, and it says how to fix that.
         assert!(
-            warned[1].contains(&format!("no credential was issued to {appkey}")) && warned[1].contains("probe db migrate"),
+            warned[1].contains(&format!("no credential was issued to {appkey}"))
+                && warned[1].contains("probe db migrate"),
             "{warned:?}"
         );
 
@@ -490,7 +495,10 @@ async fn db_migrate_adds_what_the_designs_table_lacks_once() {
             "{dry}"
         );
         assert!(statements[2].starts_with("CREATE TABLE IF NOT EXISTS probe_audit ("), "{dry}");
-        assert!(statements.iter().any(|l| l.starts_with("CREATE TABLE IF NOT EXISTS probe_app_credentials (")), "{dry}");
+        assert!(
+            statements.iter().any(|l| l.starts_with("CREATE TABLE IF NOT EXISTS probe_app_credentials (")),
+            "{dry}"
+        );
         assert!(dry.starts_with("-- dry run: 4 statement(s)"), "{dry}");
         let still = ok_json(probe_in(&vars, &["db", "status", "--json"]).await);
         assert_eq!(still["up_to_date"], false, "a dry run changes nothing: {still:#}");
@@ -792,7 +800,8 @@ async fn security_commands_issue_credentials_secure_zookeeper_and_set_caller_pol
     let file_arg = file.display().to_string();
     let mut outputs = Vec::new();
 
-    let added = ok_json(probe_in(&vars, &["--json", "apps", "add", &appkey, "--credential-file", &file_arg]).await);
+    let added =
+        ok_json(probe_in(&vars, &["--json", "apps", "add", &appkey, "--credential-file", &file_arg]).await);
     assert_eq!(added["credential"]["secured_path"], format!("/services/dev/{appkey}"), "{added:#}");
     outputs.push(added.to_string());
     let first = std::fs::read_to_string(&file).unwrap();
@@ -802,13 +811,20 @@ async fn security_commands_issue_credentials_secure_zookeeper_and_set_caller_pol
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    let again = failed(probe_in(&vars, &["apps", "credential", "rotate", &appkey, "--credential-file", &file_arg]).await);
+    let again = failed(
+        probe_in(&vars, &["apps", "credential", "rotate", &appkey, "--credential-file", &file_arg]).await,
+    );
     assert!(again.contains("exists already"), "an existing credential file is never overwritten: {again}");
 
     let second = dir.join("second").display().to_string();
-    let rotated = probe_in(&vars, &["apps", "credential", "rotate", &appkey, "--credential-file", &second]).await;
+    let rotated =
+        probe_in(&vars, &["apps", "credential", "rotate", &appkey, "--credential-file", &second]).await;
     let text = stdout(&rotated);
-    assert!(rotated.status.success() && text.contains("previous one stays valid"), "{text}{}", stderr(&rotated));
+    assert!(
+        rotated.status.success() && text.contains("previous one stays valid"),
+        "{text}{}",
+        stderr(&rotated)
+    );
     outputs.push(text);
     let shown = ok(probe_in(&vars, &["apps", "credential", "show", &appkey]).await);
     assert!(shown.contains("the previous one is still valid"), "{shown}");
@@ -828,15 +844,29 @@ async fn security_commands_issue_credentials_secure_zookeeper_and_set_caller_pol
 
     // Caller policies need a node: a stored one is enough.
     let backends = backends().await;
-    let key = probe_runtime::registry::layout::NodeKey::new(backends.env, &appkey, "Directory", "127.0.0.1", 9).unwrap();
-    backends.settings.put(&key, &probe_runtime::registry::layout::NodeData::new("127.0.0.1", 9)).await.unwrap();
-    let set = ok(probe_in(&vars, &["callers", "set", &appkey, "Directory", "--allow", "a_app,b_app", "--unauthenticated", "count"]).await);
+    let key =
+        probe_runtime::registry::layout::NodeKey::new(backends.env, &appkey, "Directory", "127.0.0.1", 9)
+            .unwrap();
+    backends
+        .settings
+        .put(&key, &probe_runtime::registry::layout::NodeData::new("127.0.0.1", 9))
+        .await
+        .unwrap();
+    let set = ok(probe_in(
+        &vars,
+        &["callers", "set", &appkey, "Directory", "--allow", "a_app,b_app", "--unauthenticated", "count"],
+    )
+    .await);
     assert!(set.contains("allow a_app, b_app; unauthenticated count"), "{set}");
-    let added = ok(probe_in(&vars, &["callers", "set", &appkey, "Directory", "--add", "c_app", "--remove", "a_app"]).await);
+    let added =
+        ok(probe_in(&vars, &["callers", "set", &appkey, "Directory", "--add", "c_app", "--remove", "a_app"])
+            .await);
     assert!(added.contains("allow b_app, c_app; unauthenticated count"), "{added}");
     let listed = ok_json(probe_in(&vars, &["--json", "callers", "show", &appkey]).await);
     assert_eq!(listed["nodes"][0]["callers"]["allow"], serde_json::json!(["b_app", "c_app"]), "{listed:#}");
-    let bad = failed(probe_in(&vars, &["callers", "set", &appkey, "Directory", "--unauthenticated", "maybe"]).await);
+    let bad = failed(
+        probe_in(&vars, &["callers", "set", &appkey, "Directory", "--unauthenticated", "maybe"]).await,
+    );
     assert!(bad.contains("allow, count, refuse"), "{bad}");
     ok(probe_in(&vars, &["callers", "clear", &appkey, "Directory"]).await);
     let stored = backends.settings.get(&key).await.unwrap().unwrap();

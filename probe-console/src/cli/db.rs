@@ -149,7 +149,11 @@ mod tests {
         let report = status_report(&status);
         let lines: Vec<&str> = report.text.lines().collect();
         assert_eq!(lines[0], "database design");
-        assert!(lines[2].starts_with("serviceapp             partial  columns description, owner"), "{}", report.text);
+        assert!(
+            lines[2].starts_with("serviceapp             partial  columns description, owner"),
+            "{}",
+            report.text
+        );
         assert!(lines[3].starts_with("probe_audit            missing  the table"), "{}", report.text);
         assert!(lines[4].starts_with("probe_app_credentials  missing  the table"), "{}", report.text);
         assert!(lines[5].starts_with("4 statement(s) to run: `probe db migrate`"), "{}", report.text);

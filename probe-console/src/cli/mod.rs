@@ -51,8 +51,8 @@ use probe_runtime::registry::App;
 
 pub use args::Cli;
 use args::{
-    AppsCommand, CallersCommand, Command, CredentialCommand, DbCommand, IdlCommand, NodesCommand, ServicesCommand,
-    ZkCommand,
+    AppsCommand, CallersCommand, Command, CredentialCommand, DbCommand, IdlCommand, NodesCommand,
+    ServicesCommand, ZkCommand,
 };
 use context::Context;
 use node_ops::NodeAction;
@@ -134,8 +134,12 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
                     let out = security::SecretOut::new(credential_file.as_deref(), ctx.json())?;
                     security::rotate(&op, &appkey, out).await?
                 }
-                AppsCommand::Credential(CredentialCommand::Retire { appkey }) => security::retire(&op, &appkey).await?,
-                AppsCommand::Credential(CredentialCommand::Show { appkey }) => security::show(&op, &appkey).await?,
+                AppsCommand::Credential(CredentialCommand::Retire { appkey }) => {
+                    security::retire(&op, &appkey).await?
+                }
+                AppsCommand::Credential(CredentialCommand::Show { appkey }) => {
+                    security::show(&op, &appkey).await?
+                }
                 AppsCommand::List => apps::list(&op).await?,
                 AppsCommand::Remove { appkey } => apps::remove(&op, &appkey).await?,
             }
@@ -159,12 +163,16 @@ async fn dispatch(ctx: &Context, command: Command) -> Result<Outcome> {
         Command::Callers(command) => {
             let op = ctx.operator(ctx.backends().await?);
             match command {
-                CallersCommand::Show { appkey, service } => security::callers_show(&op, &appkey, service.as_deref()).await?,
+                CallersCommand::Show { appkey, service } => {
+                    security::callers_show(&op, &appkey, service.as_deref()).await?
+                }
                 CallersCommand::Set { appkey, service, flags } => {
                     let policy = security::policy_from_flags(&op, &appkey, &service, &flags).await?;
                     security::callers_set(&op, &appkey, &service, Some(policy)).await?
                 }
-                CallersCommand::Clear { appkey, service } => security::callers_set(&op, &appkey, &service, None).await?,
+                CallersCommand::Clear { appkey, service } => {
+                    security::callers_set(&op, &appkey, &service, None).await?
+                }
             }
         }
         Command::Db(DbCommand::Status) => db::status(&ctx.config()?).await?,

@@ -493,7 +493,9 @@ impl ClusterTransport {
     fn build_transport(&self, endpoint: &Endpoint, node: &NodeData, wire: WireFormat) -> TcpTransport {
         let probe = node.version.is_some();
         let builder = match (&self.options.tls, self.tls_for(node)) {
-            (Some(tls), true) => TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)).tls(tls.clone()),
+            (Some(tls), true) => {
+                TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)).tls(tls.clone())
+            }
             _ => TcpTransport::builder(format!("{}:{}", endpoint.host, endpoint.port)),
         };
         let builder = match (&self.options.credential, wire.framing) {

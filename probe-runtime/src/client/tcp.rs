@@ -175,11 +175,10 @@ impl TcpTransportBuilder {
         } else {
             Conns::Pool(Pool::new(endpoint.clone(), self.pool_size, self.idle_timeout, phases))
         };
-        let header = (self.wire.framing == Framing::Header)
-            .then(|| {
-                let caller = caller.map(|c| Arc::new(crate::security::token::Signer::new(c, audience)));
-                Arc::new(HeaderOptions { transforms: self.header_transforms, caller })
-            });
+        let header = (self.wire.framing == Framing::Header).then(|| {
+            let caller = caller.map(|c| Arc::new(crate::security::token::Signer::new(c, audience)));
+            Arc::new(HeaderOptions { transforms: self.header_transforms, caller })
+        });
         TcpTransport {
             header,
             endpoint,

@@ -103,14 +103,16 @@ impl Layer {
                 self.mysql_tls_ca = Some((CaBundle::read(value).map_err(fail)?, origin.clone()))
             }
             Setting::AppCredential => {
-                self.app_credential = Some(value.parse().map_err(|e: crate::security::CredentialError| {
-                    fail(InvalidValue::new(e.to_string()))
-                })?)
+                self.app_credential =
+                    Some(value.parse().map_err(|e: crate::security::CredentialError| {
+                        fail(InvalidValue::new(e.to_string()))
+                    })?)
             }
             Setting::ZkOperatorSecret => {
-                self.zk_operator_secret = Some(value.parse().map_err(|e: crate::security::CredentialError| {
-                    fail(InvalidValue::new(e.to_string()))
-                })?)
+                self.zk_operator_secret =
+                    Some(value.parse().map_err(|e: crate::security::CredentialError| {
+                        fail(InvalidValue::new(e.to_string()))
+                    })?)
             }
             Setting::Bind => {
                 (self.bind, self.bind_port) = value::bind(value).map(|(ip, p)| (Some(ip), p)).map_err(fail)?

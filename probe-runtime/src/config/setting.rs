@@ -260,9 +260,7 @@ impl Setting {
                  for a Redis Cluster, or `embedded`"
             }
             Setting::RedisCluster | Setting::AllowUnframed => "`true` or `false`",
-            Setting::MySql => {
-                "mysql://user:password@host[:port]/database[?require_ssl=true], or `embedded`"
-            }
+            Setting::MySql => "mysql://user:password@host[:port]/database[?require_ssl=true], or `embedded`",
             Setting::RedisTlsCa => {
                 "the path of a PEM file of the CA certificates that signed the Redis servers' \
                  certificates, for rediss:// URLs"
@@ -272,7 +270,9 @@ impl Setting {
                  certificate, for URLs with ?require_ssl=true"
             }
             Setting::AppCredential => "appkey:secret, the line `probe apps add` printed",
-            Setting::ZkOperatorSecret => "the operator's ZooKeeper secret: 16 or more characters, no `:` or spaces",
+            Setting::ZkOperatorSecret => {
+                "the operator's ZooKeeper secret: 16 or more characters, no `:` or spaces"
+            }
             Setting::Bind => "an IP address, optionally with a port: 0.0.0.0, 10.0.0.7:9090, [::]:9090",
             Setting::Port => "a port number from 0 to 65535 (0: any free port)",
             Setting::AdvertiseHost => "the IP address or host name other machines reach this one at",
@@ -310,7 +310,9 @@ impl Setting {
             Setting::ServerTlsClientAuth => "`none`, `optional` or `required` (client certificates)",
             Setting::ServerTlsCert | Setting::ClientTlsCert => "the path of a PEM certificate chain",
             Setting::ServerTlsKey | Setting::ClientTlsKey => "the path of a PEM private key",
-            Setting::ServerTlsClientCa | Setting::ClientTlsCa => "the path of a PEM bundle of CA certificates",
+            Setting::ServerTlsClientCa | Setting::ClientTlsCa => {
+                "the path of a PEM bundle of CA certificates"
+            }
             Setting::ClientTlsServerName => "the DNS name or IP address server certificates must name",
         }
     }

@@ -278,7 +278,11 @@ pub trait Registry: Send + Sync + fmt::Debug + 'static {
     /// Publishes the operator's digest id as `env`'s ACL metadata
     /// ([`metadata_path`](crate::security::acl::metadata_path)), for providers to grant it on
     /// their nodes.
-    fn publish_operator<'a>(&'a self, env: Env, operator: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn publish_operator<'a>(
+        &'a self,
+        env: Env,
+        operator: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         let _ = operator;
         Box::pin(async move { Err(no_acls(format!("publish the operator of {env}"))) })
     }

@@ -20,6 +20,6 @@ pub use backend::{
 };
 pub use backends::{Backends, ConnectError};
 pub use operator::{
-    AclChange, AppChange, AuditError, IssuedCredential, NodeChange, NodeView, Operator, OperatorError, RuleChange,
-    RuleRevision, SecureReport,
+    AclChange, AppChange, AuditError, IssuedCredential, NodeChange, NodeView, Operator, OperatorError,
+    RuleChange, RuleRevision, SecureReport,
 };

@@ -257,7 +257,10 @@ impl AppStore for MySqlApps {
         Box::pin(self.fields_now(false))
     }
 
-    fn credential<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BackendError>> {
+    fn credential<'a>(
+        &'a self,
+        appkey: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredCredential>, BackendError>> {
         Box::pin(async move { Ok(self.credentials_now(Some(appkey)).await?.pop()) })
     }
 
@@ -265,7 +268,10 @@ impl AppStore for MySqlApps {
         Box::pin(self.credentials_now(None))
     }
 
-    fn set_credential<'a>(&'a self, credential: &'a StoredCredential) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn set_credential<'a>(
+        &'a self,
+        credential: &'a StoredCredential,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(self.store_credential(credential))
     }
 }

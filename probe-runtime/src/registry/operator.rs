@@ -304,7 +304,8 @@ impl Operator {
         }
         let value = limits.filter(|l| !l.is_empty()).map(crate::limits::RequestLimits::to_json);
         let target = format!("{appkey}/{service}");
-        self.change_all(&target, &nodes, "set_limits", move |data| data.limits = value.clone(), show_limits).await
+        self.change_all(&target, &nodes, "set_limits", move |data| data.limits = value.clone(), show_limits)
+            .await
     }
 
     /// Applies `apply` to every node of `nodes` in turn ([`Operator::change`], audited as

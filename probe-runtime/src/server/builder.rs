@@ -576,7 +576,8 @@ impl ServerBuilder {
             policies.insert(served.service_name(), policy);
         }
         let router = Router::new(services.clone(), self.default_service.as_deref())?;
-        let mut shared = Shared::new(router, &services, configured, self.config, metrics, local_addr.to_string());
+        let mut shared =
+            Shared::new(router, &services, configured, self.config, metrics, local_addr.to_string());
         shared.tls = self.tls.map(crate::tls::ServerTlsState::start).transpose()?;
         if !policies.is_empty() {
             shared.callers = Arc::new(super::ServerCallers::new(&services, policies));

@@ -22,9 +22,9 @@ use bytes::Bytes;
 use tokio::time::Sleep;
 use tracing::{Span, debug, error};
 
+use super::callers::ConnectionCaller;
 use super::connection::Shared;
 use super::header_call::HeaderCall;
-use super::callers::ConnectionCaller;
 use super::limits::{Permit, ServiceGates};
 use crate::codec::{
     ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType, shown_method,
@@ -123,7 +123,16 @@ impl<'a> Routes<'a> {
         tls_appkey: Option<Arc<str>>,
     ) -> Self {
         let caller = ConnectionCaller::new(tls_appkey.clone());
-        Routes { shared, peer, tls_appkey, local, caller, known: [None; REMEMBERED], next: 0, last_plain: None }
+        Routes {
+            shared,
+            peer,
+            tls_appkey,
+            local,
+            caller,
+            known: [None; REMEMBERED],
+            next: 0,
+            last_plain: None,
+        }
     }
 
     /// The appkey the peer's verified TLS client certificate names.
@@ -192,8 +201,14 @@ impl<'a> Routes<'a> {
             let headers = header.as_ref().map(|h| h.context.headers());
             let token = headers.and_then(|h| h.get_bytes(crate::context::names::CALLER_TOKEN.as_bytes()));
             let claimed = headers.and_then(|h| h.get(crate::context::names::CALLER_APPKEY));
-            let checked =
-                shared.callers.check(routed.service_name, &mut self.caller, token, claimed, self.peer, self.local);
+            let checked = shared.callers.check(
+                routed.service_name,
+                &mut self.caller,
+                token,
+                claimed,
+                self.peer,
+                self.local,
+            );
             if let Err(why) = checked {
                 let message = format!("{} was not executed: {why}", shown_method(request.method()));
                 let e = ApplicationException::new(ApplicationExceptionKind::Unknown, message);

@@ -440,7 +440,11 @@ impl<'a, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<'a, R, W> {
         let (protocol, message, header) = match self.header {
             false => (self.protocol, message, None),
             true => match header::decode(message, limits) {
-                Ok((frame, payload)) => (frame.protocol, payload, Some(HeaderCall::new(frame, received, self.routes.tls_appkey()))),
+                Ok((frame, payload)) => (
+                    frame.protocol,
+                    payload,
+                    Some(HeaderCall::new(frame, received, self.routes.tls_appkey())),
+                ),
                 Err(e) => return self.bad_header(e),
             },
         };

@@ -358,7 +358,12 @@ pub(super) fn follow(
 }
 
 /// Applies the limits of the nodes among `seen` that are this server's.
-fn apply_seen(limits: &ServerLimits, callers: &super::ServerCallers, keys: &[NodeKey], seen: &[RegisteredNode]) {
+fn apply_seen(
+    limits: &ServerLimits,
+    callers: &super::ServerCallers,
+    keys: &[NodeKey],
+    seen: &[RegisteredNode],
+) {
     for node in seen.iter().filter(|n| keys.contains(&n.key)) {
         limits.apply_node(&node.key, &node.data);
         callers.apply_node(&node.key, &node.data);

@@ -76,7 +76,10 @@ impl AppStore for EmbeddedApps {
         Box::pin(async move { Ok(self.lock().values().cloned().collect()) })
     }
 
-    fn credential<'a>(&'a self, appkey: &'a str) -> BoxFuture<'a, Result<Option<StoredCredential>, BackendError>> {
+    fn credential<'a>(
+        &'a self,
+        appkey: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StoredCredential>, BackendError>> {
         Box::pin(async move { Ok(self.credentials_lock().get(appkey).cloned()) })
     }
 
@@ -84,7 +87,10 @@ impl AppStore for EmbeddedApps {
         Box::pin(async move { Ok(self.credentials_lock().values().cloned().collect()) })
     }
 
-    fn set_credential<'a>(&'a self, credential: &'a StoredCredential) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn set_credential<'a>(
+        &'a self,
+        credential: &'a StoredCredential,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.credentials_lock().insert(credential.appkey.clone(), credential.clone());
             Ok(())

@@ -111,7 +111,8 @@ impl Database {
         let columns = self
             .timed(OPERATION_TIMEOUT, "read the columns of probe's tables", async {
                 let mut conn = self.pool.get_conn().await?;
-                conn.exec(COLUMNS_QUERY, (SERVICEAPP.name, PROBE_AUDIT.name, PROBE_APP_CREDENTIALS.name)).await
+                conn.exec(COLUMNS_QUERY, (SERVICEAPP.name, PROBE_AUDIT.name, PROBE_APP_CREDENTIALS.name))
+                    .await
             })
             .await?;
         Ok(SchemaStatus::new(&self.name, &columns))

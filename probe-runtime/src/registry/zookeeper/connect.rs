@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use zookeeper_client as zk;
 
 use crate::config::ZooKeeperConfig;
-use crate::security::OPERATOR_USER;
 use crate::registry::BackendError;
+use crate::security::OPERATOR_USER;
 
 /// The backend name in errors.
 pub(super) const BACKEND: &str = "ZooKeeper";
@@ -47,7 +47,9 @@ impl Target {
         };
         let operator = config.operator_secret.as_ref().map(|s| s.zk_digest_id(OPERATOR_USER));
         let persistent_acl = match &operator {
-            Some(operator) => crate::security::acl::operator_only(operator).iter().map(super::acl::to_zk).collect(),
+            Some(operator) => {
+                crate::security::acl::operator_only(operator).iter().map(super::acl::to_zk).collect()
+            }
             None => zk::Acls::anyone_all().to_vec(),
         };
         Target {
@@ -185,8 +187,6 @@ pub(super) async fn wait_ended(mut states: zk::StateWatcher) {
         state = states.changed().await;
     }
 }
-
-
 
 /// A persistent watch and the session it was added on. The session stays open while the watch
 /// is followed, so the watch always ends with a last session event (the client library panics

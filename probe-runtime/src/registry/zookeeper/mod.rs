@@ -237,7 +237,11 @@ impl Registry for ZooKeeperRegistry {
         self.target().operator_digest()
     }
 
-    fn publish_operator<'a>(&'a self, env: Env, operator: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn publish_operator<'a>(
+        &'a self,
+        env: Env,
+        operator: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(self.write_metadata(env, operator))
     }
 
