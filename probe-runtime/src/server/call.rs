@@ -122,13 +122,12 @@ impl<'a> Routes<'a> {
         local: std::net::SocketAddr,
         tls_appkey: Option<Arc<str>>,
     ) -> Self {
-        let caller = ConnectionCaller::new(tls_appkey.clone());
         Routes {
             shared,
             peer,
             tls_appkey,
             local,
-            caller,
+            caller: ConnectionCaller::default(),
             known: [None; REMEMBERED],
             next: 0,
             last_plain: None,
@@ -204,6 +203,7 @@ impl<'a> Routes<'a> {
             let checked = shared.callers.check(
                 routed.service_name,
                 &mut self.caller,
+                self.tls_appkey.as_deref(),
                 token,
                 claimed,
                 self.peer,

@@ -114,20 +114,12 @@ fn now_ms() -> u64 {
 /// A token a connection sent, and what verifying it gave: the appkey it proves, or why not.
 type Verified = (Box<[u8]>, Result<String, TokenError>);
 
-/// How a connection proved its caller: the token it sent last and what verifying it gave, and
-/// the appkey its TLS client certificate names.
+/// What a connection proved of its caller by token: the token it sent last and what verifying it
+/// gave (its TLS client certificate's appkey is the connection's own, [`ServerCallers::check`]
+/// takes it).
 #[derive(Debug, Default)]
 pub(super) struct ConnectionCaller {
     token: Option<Verified>,
-    /// The appkey the connection's verified TLS client certificate names.
-    certificate: Option<Arc<str>>,
-}
-
-impl ConnectionCaller {
-    /// A connection whose TLS client certificate names `certificate`, if any.
-    pub(super) fn new(certificate: Option<Arc<str>>) -> Self {
-        ConnectionCaller { token: None, certificate }
-    }
 }
 
 impl ServerCallers {
@@ -278,13 +270,15 @@ impl ServerCallers {
         out
     }
 
-    /// The verdict on a call to `service` from `peer` (reached at `local`), whose header frame
-    /// carried `token` and claimed `claimed`; counts and logs what is not plainly allowed. `Err`
+    /// The verdict on a call to `service` from `peer` (reached at `local`, with a TLS client
+    /// certificate naming `certificate`), whose header frame carried `token` and claimed `claimed`;
+    /// counts and logs what is not plainly allowed. `Err`
     /// holds the message the caller gets.
     pub(super) fn check(
         &self,
         service: &'static str,
         connection: &mut ConnectionCaller,
+        certificate: Option<&str>,
         token: Option<&[u8]>,
         claimed: Option<&str>,
         peer: SocketAddr,
@@ -292,9 +286,8 @@ impl ServerCallers {
     ) -> Result<(), String> {
         let policies = self.policies.load();
         let Some(policy) = policies.get(service) else { return Ok(()) };
-        let certificate = connection.certificate.clone();
         let verified = token.map(|token| self.verify(connection, token, local));
-        let caller = match (verified, certificate.as_deref()) {
+        let caller = match (verified, certificate) {
             (Some(Err(e)), _) => Caller::BadToken(e),
             (Some(Ok(token)), Some(cert)) if token != cert => {
                 Caller::Conflicting { certificate: cert, token }
