@@ -27,13 +27,47 @@ pub struct CallerPlan {
     pub server_pid: Option<u32>,
 }
 
-/// Runs `plan.callers` tasks calling `call()` in a loop until the window closes; prints one
-/// `key=value` line: calls per second, latency percentiles, the client's (this process's) and
-/// the server's CPU microseconds per call, and the CPU % other processes used.
-pub async fn run_callers<F, Fut>(plan: CallerPlan, call: F) -> Result<()>
+/// One caller's closed loop, as its task sees it: [`more`](Calls::more) before each call says
+/// whether to make it and records the one before (one clock read per call: the end of a call is
+/// the start of the next).
+#[derive(Debug)]
+pub struct Calls {
+    from: Instant,
+    end: Instant,
+    /// When the call in progress was sent, if one is.
+    sent: Option<Instant>,
+    latency: Histogram,
+}
+
+impl Calls {
+    /// Records the call just made (if it was sent in the window and ended in it); `true` while
+    /// the window is open, so another call is to be made.
+    pub fn more(&mut self) -> bool {
+        let now = Instant::now();
+        if let Some(sent) = self.sent.take()
+            && sent >= self.from
+            && now < self.end
+        {
+            let nanos = now.duration_since(sent).as_nanos();
+            self.latency.record(u64::try_from(nanos).unwrap_or(u64::MAX));
+        }
+        if now >= self.end {
+            return false;
+        }
+        self.sent = Some(now);
+        true
+    }
+}
+
+/// Runs `plan.callers` tasks, each the future `caller` makes (which calls in a loop while
+/// [`Calls::more`] says so, with a client of its own, as a user's task holds one, and returns its
+/// [`Calls`]); prints one `key=value` line: calls per second, latency percentiles, the client's
+/// (this process's) and the server's CPU microseconds per call, and the CPU % other processes
+/// used.
+pub async fn run_callers<F, Fut>(plan: CallerPlan, caller: F) -> Result<()>
 where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Result<()>> + Send + 'static,
+    F: Fn(Calls) -> Fut,
+    Fut: Future<Output = Result<Calls>> + Send + 'static,
 {
     if !(plan.seconds > 0.0 && plan.warmup >= 0.0) {
         anyhow::bail!("--seconds must be positive and --warmup not negative");
@@ -43,30 +77,11 @@ where
     let end = from + Duration::from_secs_f64(plan.seconds);
     let sampler = thread::spawn(move || sample_window(plan.server_pid, from, end));
     let tasks: Vec<_> = (0..plan.callers.max(1))
-        .map(|_| {
-            let call = call.clone();
-            tokio::spawn(async move {
-                let mut latency = Histogram::new();
-                loop {
-                    let sent = Instant::now();
-                    if sent >= end {
-                        return Ok::<_, anyhow::Error>(latency);
-                    }
-                    call().await?;
-                    if sent >= from {
-                        let done = Instant::now();
-                        if done < end {
-                            let nanos = done.duration_since(sent).as_nanos();
-                            latency.record(u64::try_from(nanos).unwrap_or(u64::MAX));
-                        }
-                    }
-                }
-            })
-        })
+        .map(|_| tokio::spawn(caller(Calls { from, end, sent: None, latency: Histogram::new() })))
         .collect();
     let mut latency = Histogram::new();
     for task in tasks {
-        latency.merge(&task.await.context("a caller task failed")??);
+        latency.merge(&task.await.context("a caller task failed")??.latency);
     }
     let window = tokio::task::spawn_blocking(move || sampler.join())
         .await?

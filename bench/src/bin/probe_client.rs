@@ -111,14 +111,17 @@ async fn run(cli: Cli) -> Result<()> {
         seconds: cli.seconds,
         server_pid: cli.server_pid,
     };
-    run_callers(plan, move || {
-        let (client, payload) = (client.clone(), payload.clone());
+    run_callers(plan, move |mut calls| {
+        // A payload of the task's own: callers do not share one reference count across cores.
+        let (client, payload) = (client.clone(), Bytes::copy_from_slice(&payload));
         async move {
-            let reply = client.echo(payload.clone()).await.context("echo failed")?;
-            if reply != payload {
-                bail!("the echoed payload differs");
+            while calls.more() {
+                let reply = client.echo(payload.clone()).await.context("echo failed")?;
+                if reply != payload {
+                    bail!("the echoed payload differs");
+                }
             }
-            Ok(())
+            Ok(calls)
         }
     })
     .await

@@ -75,14 +75,18 @@ async fn run(cli: Cli) -> Result<()> {
         .make_codec(volo_thrift::codec::default::DefaultMakeCodec::framed())
         .build();
     let payload = pilota::Bytes::from((0..cli.payload).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
-    run_callers(cli.plan, move || {
-        let (client, payload) = (client.clone(), payload.clone());
+    run_callers(cli.plan, move |mut calls| {
+        // A payload of the task's own: callers do not share one reference count across cores.
+        let (client, payload) = (client.clone(), pilota::Bytes::copy_from_slice(&payload));
         async move {
-            let reply = client.echo(payload.clone()).await.map_err(|e| anyhow::anyhow!("echo failed: {e}"))?;
-            if reply != payload {
-                bail!("the echoed payload differs");
+            while calls.more() {
+                let reply =
+                    client.echo(payload.clone()).await.map_err(|e| anyhow::anyhow!("echo failed: {e}"))?;
+                if reply != payload {
+                    bail!("the echoed payload differs");
+                }
             }
-            Ok(())
+            Ok(calls)
         }
     })
     .await

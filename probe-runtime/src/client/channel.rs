@@ -111,10 +111,41 @@ pub(crate) fn sooner(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> 
     }
 }
 
+/// How a channel reaches its transport: probe's own transports are called directly, so a call's
+/// future lives in the caller's (no allocation per call, and none freed on another thread, where
+/// glibc's allocator locks the arena it came from); any other through [`Transport::send`].
+#[derive(Clone)]
+enum Route {
+    Tcp(Arc<super::TcpTransport>),
+    Cluster(Arc<super::cluster::ClusterTransport>),
+    Dyn,
+}
+
+impl Route {
+    /// `transport` in a shared pointer, and the direct route to it if it is one of probe's.
+    fn of<T: Transport>(transport: T) -> (Arc<dyn Transport>, Route) {
+        let mut slot = Some(transport);
+        let any: &mut dyn std::any::Any = &mut slot;
+        if let Some(tcp) = any.downcast_mut::<Option<super::TcpTransport>>().and_then(Option::take) {
+            let tcp = Arc::new(tcp);
+            return (tcp.clone(), Route::Tcp(tcp));
+        }
+        if let Some(cluster) = any.downcast_mut::<Option<super::cluster::ClusterTransport>>().and_then(Option::take) {
+            let cluster = Arc::new(cluster);
+            return (cluster.clone(), Route::Cluster(cluster));
+        }
+        match slot {
+            Some(transport) => (Arc::new(transport), Route::Dyn),
+            None => unreachable!("only a transport taken above leaves the slot empty"),
+        }
+    }
+}
+
 /// The handle generated clients call through; clones share the transport.
 #[derive(Clone)]
 pub struct Channel {
     transport: Arc<dyn Transport>,
+    route: Route,
     seqid: Arc<AtomicI32>,
     limits: Limits,
     affinity: Option<Bytes>,
@@ -132,8 +163,10 @@ impl fmt::Debug for Channel {
 impl Channel {
     /// A channel over any transport.
     pub fn new(transport: impl Transport) -> Self {
+        let (transport, route) = Route::of(transport);
         Channel {
-            transport: Arc::new(transport),
+            transport,
+            route,
             seqid: Arc::new(AtomicI32::new(0)),
             limits: Limits::default(),
             affinity: None,
@@ -171,7 +204,7 @@ impl Channel {
     {
         let layer = crate::middleware::client_layer(layer);
         let layered = crate::middleware::LayeredTransport::new(self.transport.clone(), &layer);
-        Channel { transport: Arc::new(layered), ..self.clone() }
+        Channel { transport: Arc::new(layered), route: Route::Dyn, ..self.clone() }
     }
 
     /// This channel with calls of `method` timing out after `timeout`, in place of the
@@ -240,7 +273,12 @@ impl Channel {
             request_id: None,
             deadline,
         };
-        let Some(reply) = self.transport.send(call).await? else { return Ok(None) };
+        let sent = match &self.route {
+            Route::Tcp(tcp) => tcp.send_direct(call).await,
+            Route::Cluster(cluster) => cluster.send_direct(call).await,
+            Route::Dyn => self.transport.send(call).await,
+        };
+        let Some(reply) = sent? else { return Ok(None) };
         // The header read in place (no copy of the name), or by the codec if it is another form.
         let fast = peek(protocol, &reply)
             .filter(|header| header.seqid == seqid && header.names(service, method))

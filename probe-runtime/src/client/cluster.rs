@@ -723,6 +723,15 @@ impl ClusterTransport {
 }
 
 impl ClusterTransport {
+    /// [`Transport::send`] without a box: what [`Channel`](super::Channel) calls.
+    pub(super) async fn send_direct(&self, call: Call) -> Result<Option<Bytes>, Error> {
+        let (span, request_id) = spans::client_call(call.service, call.method, None);
+        match span.is_disabled() {
+            true => self.send_now(call, request_id).await,
+            false => self.send_now(call, request_id).instrument(span).await,
+        }
+    }
+
     /// The first attempt of an idempotent call on `first`, with a backup on another node if no
     /// reply came `after` (and the retry budget allows one): the first attempt to end with an
     /// answer wins and the other is dropped; if one fails, the other's verdict stands. Returns
@@ -778,11 +787,7 @@ impl Transport for ClusterTransport {
     }
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
-        let (span, request_id) = spans::client_call(call.service, call.method, None);
-        match span.is_disabled() {
-            true => Box::pin(self.send_now(call, request_id)),
-            false => Box::pin(self.send_now(call, request_id).instrument(span)),
-        }
+        Box::pin(self.send_direct(call))
     }
 
     fn timeout(&self) -> Option<Duration> {

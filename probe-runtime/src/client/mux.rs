@@ -47,6 +47,17 @@ const MAX_BATCH: usize = 64 * 1024;
 /// An emptied write buffer larger than this (grown for one large message) is given back.
 const KEEP_CAPACITY: usize = 256 * 1024;
 
+thread_local! {
+    /// The mux and slot whose connection brought the reply a call on this thread took last,
+    /// taken by the next call on the same mux: a caller that calls again at once (in the same
+    /// poll) sends on the connection its reply came on. The callers one read of replies wakes
+    /// then send on that connection together and their calls leave in one write, as a load
+    /// generator keeps each call slot on its connection; spreading them in turn over every
+    /// connection split each batch into one write per connection. Only a hint: a call without
+    /// it (another task's, or the first) takes the next slot in turn.
+    static LAST_REPLY: std::cell::Cell<Option<(usize, usize)>> = const { std::cell::Cell::new(None) };
+}
+
 /// One call's message on its way to the writer.
 pub(super) struct Outgoing {
     pub(super) message: Bytes,
@@ -92,7 +103,10 @@ impl Mux {
         call: Outgoing,
         oneway: bool,
     ) -> Result<Option<Bytes>, Error> {
-        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let at = match LAST_REPLY.take() {
+            Some((mux, at)) if mux == self.id() => at,
+            _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
+        };
         let Some(slot) = self.slots.get(at) else {
             return Err(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
         };
@@ -103,7 +117,16 @@ impl Mux {
                 Err(_) => return Err(timed_out(call.method, call.budget)),
             },
         };
-        conn.call(seqid, call, oneway, self.phases.as_deref()).await
+        let reply = conn.call(seqid, call, oneway, self.phases.as_deref()).await;
+        if reply.is_ok() {
+            LAST_REPLY.set(Some((self.id(), at)));
+        }
+        reply
+    }
+
+    /// This mux's identity for [`LAST_REPLY`]: its address, stable while calls borrow it.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self).addr()
     }
 
     /// Opens the first connection now.

@@ -297,6 +297,17 @@ impl TcpTransport {
         call.deadline.unwrap_or_else(|| crate::context::now() + self.timeout)
     }
 
+    /// [`Transport::send`] without a box: what [`Channel`] calls.
+    pub(super) async fn send_direct(&self, call: Call) -> Result<Option<Bytes>, Error> {
+        match self.count_calls {
+            true => self.send_counted(call).await,
+            false => {
+                let deadline = self.deadline_of(&call);
+                self.send_now(call, deadline).await
+            }
+        }
+    }
+
     /// Sends in a call span, counting the call unless metrics are off.
     async fn send_counted(&self, mut call: Call) -> Result<Option<Bytes>, Error> {
         let (service, method) = (call.service, call.method);
@@ -372,13 +383,7 @@ impl Transport for TcpTransport {
     }
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
-        match self.count_calls {
-            true => Box::pin(self.send_counted(call)),
-            false => {
-                let deadline = self.deadline_of(&call);
-                Box::pin(self.send_now(call, deadline))
-            }
-        }
+        Box::pin(self.send_direct(call))
     }
 
     fn timeout(&self) -> Option<Duration> {
