@@ -102,12 +102,15 @@ impl ConsistentHash {
 }
 
 impl Balancer for ConsistentHash {
-    fn pick(&self, table: &Table, key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<Endpoint> {
+    fn pick_index(&self, table: &Table, key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<usize> {
         let Some(key) = key else {
-            return self.fallback.pick(table, None, exclude);
+            return self.fallback.pick_index(table, None, exclude);
         };
-        let i = self.ring(table).owner(table, key, exclude)?;
-        Some(table.endpoints[i].clone())
+        self.ring(table).owner(table, key, exclude)
+    }
+
+    fn uses_load(&self) -> bool {
+        false
     }
 }
 

@@ -49,15 +49,14 @@ fn scores(a: &Endpoint, b: &Endpoint) -> (u64, u64) {
 }
 
 impl Balancer for LeastLoaded {
-    fn pick(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<Endpoint> {
+    fn pick_index(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<usize> {
         let endpoints = &table.endpoints;
         let first = weighted_index(endpoints, exclude, None, &self.rng)?;
         let Some(second) = weighted_index(endpoints, exclude, Some(first), &self.rng) else {
-            return Some(endpoints[first].clone());
+            return Some(first);
         };
-        let (a, b) = (&endpoints[first], &endpoints[second]);
-        let (sa, sb) = scores(a, b);
-        Some(if sb < sa { b.clone() } else { a.clone() })
+        let (sa, sb) = scores(&endpoints[first], &endpoints[second]);
+        Some(if sb < sa { second } else { first })
     }
 }
 

@@ -69,8 +69,20 @@ pub use round_robin::RoundRobin;
 /// [`ConsistentHash`] and ignored by the others. Picks are synchronous and short, so one balancer
 /// is shared by every call of a client.
 pub trait Balancer: Send + Sync + fmt::Debug {
+    /// The position in `table.endpoints` of the endpoint for the next attempt of a call, if any
+    /// is left.
+    fn pick_index(&self, table: &Table, key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<usize>;
+
     /// The endpoint for the next attempt of a call, if any is left.
-    fn pick(&self, table: &Table, key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<Endpoint>;
+    fn pick(&self, table: &Table, key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<Endpoint> {
+        self.pick_index(table, key, exclude).and_then(|i| table.endpoints.get(i)).cloned()
+    }
+
+    /// Whether picks read the endpoints' live load ([`Endpoint::stats`]): if not, callers need
+    /// not count calls into it (each count is a write to a cache line every core shares).
+    fn uses_load(&self) -> bool {
+        true
+    }
 }
 
 /// The balancers, by the names configuration uses for them.

@@ -83,8 +83,12 @@ impl Default for WeightedRandom {
 }
 
 impl Balancer for WeightedRandom {
-    fn pick(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<Endpoint> {
-        weighted_index(&table.endpoints, exclude, None, &self.rng).map(|i| table.endpoints[i].clone())
+    fn pick_index(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<usize> {
+        weighted_index(&table.endpoints, exclude, None, &self.rng)
+    }
+
+    fn uses_load(&self) -> bool {
+        false
     }
 }
 

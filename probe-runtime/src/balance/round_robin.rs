@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Balancer, Endpoint, Table};
+use super::{Balancer, Table};
 
 /// Smooth weighted round robin (nginx's algorithm).
 ///
@@ -53,7 +53,7 @@ impl RoundRobin {
 }
 
 impl Balancer for RoundRobin {
-    fn pick(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<Endpoint> {
+    fn pick_index(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<usize> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.align(table);
         let mut total: i64 = 0;
@@ -71,7 +71,11 @@ impl Balancer for RoundRobin {
         }
         let best = best?;
         state.scores[best] -= total;
-        Some(table.endpoints[best].clone())
+        Some(best)
+    }
+
+    fn uses_load(&self) -> bool {
+        false
     }
 }
 

@@ -28,6 +28,32 @@ thread_local! {
     static ENCODE: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
 }
 
+/// Seqids a thread takes at a time from [`SEQIDS`].
+const SEQID_BLOCK: i32 = 1024;
+
+/// The next block of seqids, for whichever thread runs out first.
+static SEQIDS: AtomicI32 = AtomicI32::new(0);
+
+thread_local! {
+    /// This thread's next seqid and the end of its block.
+    static SEQID: std::cell::Cell<(i32, i32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A seqid for a call: unique among the calls in flight of the process (blocks go round the
+/// 2^32 ids, far more than calls in flight at once), taken from this thread's block, so calls
+/// on different cores do not all write one shared counter.
+fn next_seqid() -> i32 {
+    SEQID.with(|cell| {
+        let (mut next, mut end) = cell.get();
+        if next == end {
+            next = SEQIDS.fetch_add(SEQID_BLOCK, Ordering::Relaxed);
+            end = next.wrapping_add(SEQID_BLOCK);
+        }
+        cell.set((next.wrapping_add(1), end));
+        next
+    })
+}
+
 /// `header` and `args` encoded with `protocol`, carved from this thread's encode block.
 fn encode_call<A: Encode>(protocol: Protocol, header: &MessageHeader, args: &A) -> Result<Bytes, Error> {
     ENCODE.with(|cell| {
@@ -146,7 +172,6 @@ impl Route {
 pub struct Channel {
     transport: Arc<dyn Transport>,
     route: Route,
-    seqid: Arc<AtomicI32>,
     limits: Limits,
     affinity: Option<Bytes>,
     metadata: Option<Arc<Metadata>>,
@@ -167,7 +192,6 @@ impl Channel {
         Channel {
             transport,
             route,
-            seqid: Arc::new(AtomicI32::new(0)),
             limits: Limits::default(),
             affinity: None,
             metadata: None,
@@ -259,7 +283,7 @@ impl Channel {
             // The budget is spent (a handler's call past its own deadline): never sent.
             return Err(Error::Timeout { method: method.to_owned(), timeout_ms: 0 });
         }
-        let seqid = self.seqid.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let seqid = next_seqid();
         let kind = if options.oneway { MessageType::Oneway } else { MessageType::Call };
         let message = encode_call(protocol, &MessageHeader::new(method, kind, seqid), args)?;
         let call = Call {

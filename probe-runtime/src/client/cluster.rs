@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, warn};
 use super::channel::{Call, Transport};
 use super::tcp::TcpTransport;
 use crate::balance::{
-    Balancer, BalancerKind, BreakerConfig, CircuitBreaker, Endpoint, RetryBudget, RetryBudgetConfig,
+    Balancer, BalancerKind, BreakerConfig, CircuitBreaker, Endpoint, LoadStats, RetryBudget, RetryBudgetConfig,
 };
 use crate::config::ClientConfig;
 use crate::discovery::{Routes, ServiceRoutes};
@@ -341,6 +341,21 @@ impl fmt::Debug for ClusterTransport {
     }
 }
 
+/// The node an attempt goes to: its connections, and its live load when the balancer reads it.
+/// Taken from the routes without copying the endpoint (each reference count taken is a write to
+/// a cache line every core's calls share).
+struct Target {
+    transport: Arc<TcpTransport>,
+    load: Option<Arc<LoadStats>>,
+}
+
+impl Target {
+    /// The node's id (the transport's metrics node).
+    fn id(&self) -> &Arc<str> {
+        self.transport.node()
+    }
+}
+
 /// How one attempt ended, for the retry decision.
 enum Verdict {
     Done(Result<Option<Bytes>, Error>),
@@ -559,7 +574,7 @@ impl ClusterTransport {
 
     /// The node for the next attempt and its connections, chosen on the current routes (read
     /// without locking, and let go before the attempt waits).
-    fn pick(&self, call: &Call, tried: &[Arc<str>], now: Instant) -> Option<(Endpoint, Arc<TcpTransport>)> {
+    fn pick(&self, call: &Call, tried: &[Arc<str>], now: Instant) -> Option<Target> {
         let routes = self.routes.load();
         let mut exclude = self.breaker.exclusions(&routes.table, tried, now);
         if self.options.protocol != Protocol::Binary {
@@ -580,22 +595,24 @@ impl ClusterTransport {
             );
             exclude.extend(selection.into_iter().flat_map(|s| s.exclude));
         }
-        let endpoint = self.balancer.pick(&routes.table, call.affinity.as_deref(), &exclude)?;
-        let transport = self.transport_for(&routes, &endpoint)?;
+        let index = self.balancer.pick_index(&routes.table, call.affinity.as_deref(), &exclude)?;
+        let endpoint = routes.table.endpoints.get(index)?;
+        let transport = self.transport_for(&routes, endpoint)?;
         self.breaker.begin(&endpoint.id, now);
-        Some((endpoint, transport))
+        let load = self.balancer.uses_load().then(|| Arc::clone(&endpoint.stats));
+        Some(Target { transport, load })
     }
 
     async fn attempt(
         &self,
-        endpoint: &Endpoint,
-        transport: &Arc<TcpTransport>,
+        target: &Target,
         mut call: Call,
         deadline: Instant,
         started: Instant,
     ) -> (Verdict, Instant) {
         let (service, method) = (call.service, call.method);
-        let guard = endpoint.start_call();
+        let (transport, id) = (&target.transport, target.id());
+        let guard = target.load.as_ref().map(LoadStats::start_call);
         let result = match self.options.node_layers.0.as_slice() {
             [] => transport.send_now(call, deadline).await,
             layers => {
@@ -616,7 +633,9 @@ impl ClusterTransport {
         );
         let now = crate::context::now();
         let elapsed = now.saturating_duration_since(started);
-        guard.finish(elapsed, !node_failed);
+        if let Some(guard) = guard {
+            guard.finish(elapsed, !node_failed);
+        }
         if let Some(recorder) = transport.recorder() {
             let outcome = Outcome::of_result(self.options.protocol, &result);
             recorder.record(service, method, outcome, elapsed);
@@ -624,8 +643,8 @@ impl ClusterTransport {
         if let (Some(hedge), false) = (&self.hedge, node_failed) {
             hedge.record(elapsed, now);
         }
-        if let Some(backoff) = self.breaker.record(&endpoint.id, !node_failed, now) {
-            warn!(node = %endpoint.id, ?backoff, "node keeps failing; its circuit breaker opened");
+        if let Some(backoff) = self.breaker.record(id, !node_failed, now) {
+            warn!(node = %id, ?backoff, "node keeps failing; its circuit breaker opened");
         }
         let verdict = match result {
             Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
@@ -663,7 +682,7 @@ impl ClusterTransport {
         // One clock read per attempt: the start of the first, then the end of the one before.
         let mut now = began;
         loop {
-            let Some((endpoint, transport)) = self.pick(&call, &tried, now) else {
+            let Some(target) = self.pick(&call, &tried, now) else {
                 return Err(last_error.unwrap_or_else(|| Error::NoNode { service: call.service.to_owned() }));
             };
             if deadline <= now {
@@ -676,9 +695,9 @@ impl ClusterTransport {
             };
             let (verdict, ended) = match hedge_after {
                 None => {
-                    let attempt = self.attempt(&endpoint, &transport, call.clone(), deadline, now);
+                    let attempt = self.attempt(&target, call.clone(), deadline, now);
                     // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
-                    let span = spans::attempt(&endpoint.id, request_id);
+                    let span = spans::attempt(target.id(), request_id);
                     match span.is_disabled() {
                         true => attempt.await,
                         false => attempt.instrument(span).await,
@@ -688,7 +707,7 @@ impl ClusterTransport {
                     // Boxed: the hedged path's state (two attempts and a timer) stays out of every
                     // call's future.
                     let (verdict, ended, backup) =
-                        Box::pin(self.hedged(&call, (&endpoint, &transport), deadline, now, after)).await;
+                        Box::pin(self.hedged(&call, &target, deadline, now, after)).await;
                     if let Some(backup) = backup {
                         tried.push(backup);
                     }
@@ -715,8 +734,8 @@ impl ClusterTransport {
                     e
                 }
             };
-            debug!(node = %endpoint.id, method = call.method, error = %error, "trying another node");
-            tried.push(endpoint.id);
+            debug!(node = %target.id(), method = call.method, error = %error, "trying another node");
+            tried.push(Arc::clone(target.id()));
             last_error = Some(error);
         }
     }
@@ -739,12 +758,12 @@ impl ClusterTransport {
     async fn hedged(
         &self,
         call: &Call,
-        first: (&Endpoint, &Arc<TcpTransport>),
+        first: &Target,
         deadline: Instant,
         started: Instant,
         after: Duration,
     ) -> (Verdict, Instant, Option<Arc<str>>) {
-        let primary = self.attempt(first.0, first.1, call.clone(), deadline, started);
+        let primary = self.attempt(first, call.clone(), deadline, started);
         tokio::pin!(primary);
         let wait = (started + after).min(deadline);
         tokio::select! {
@@ -752,18 +771,18 @@ impl ClusterTransport {
             () = tokio::time::sleep_until(wait.into()) => {}
         }
         let now = crate::context::now();
-        let tried = [Arc::clone(&first.0.id)];
+        let tried = [Arc::clone(first.id())];
         let backup = match self.budget.try_retry(now) {
             true => self.pick(call, &tried, now),
             false => None,
         };
-        let Some((endpoint, transport)) = backup else {
+        let Some(backup) = backup else {
             let (verdict, ended) = primary.await;
             return (verdict, ended, None);
         };
         self.faults.hedges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        debug!(node = %endpoint.id, after = ?after, "no reply yet: sending a backup request");
-        let secondary = self.attempt(&endpoint, &transport, call.clone(), deadline, now);
+        debug!(node = %backup.id(), after = ?after, "no reply yet: sending a backup request");
+        let secondary = self.attempt(&backup, call.clone(), deadline, now);
         tokio::pin!(secondary);
         let answered = |v: &Verdict| matches!(v, Verdict::Done(_));
         let (verdict, ended) = tokio::select! {
@@ -776,7 +795,7 @@ impl ClusterTransport {
                 false => primary.await,
             },
         };
-        let id = Arc::clone(&endpoint.id);
+        let id = Arc::clone(backup.id());
         (verdict, ended, Some(id))
     }
 }

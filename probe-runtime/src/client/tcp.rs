@@ -158,10 +158,8 @@ impl TcpTransportBuilder {
     /// The transport; connections are opened when calls need them.
     pub fn build(self) -> TcpTransport {
         let (caller, audience) = (self.caller.clone(), self.addr.clone());
-        let recorder = self.metrics.then(|| {
-            let node = self.node.unwrap_or_else(|| self.addr.as_str().into());
-            Arc::new(NodeRecorder::new(global(), node))
-        });
+        let node = self.node.unwrap_or_else(|| self.addr.as_str().into());
+        let recorder = self.metrics.then(|| Arc::new(NodeRecorder::new(global(), Arc::clone(&node))));
         let phases = recorder.as_ref().map(|r| Arc::clone(r.phases()));
         let endpoint = Arc::new(Endpoint {
             addr: self.addr,
@@ -180,6 +178,7 @@ impl TcpTransportBuilder {
             Arc::new(HeaderOptions { transforms: self.header_transforms, caller })
         });
         TcpTransport {
+            node,
             header,
             endpoint,
             conns,
@@ -227,6 +226,8 @@ enum Conns {
 /// ```
 pub struct TcpTransport {
     endpoint: Arc<Endpoint>,
+    /// The node the metrics label: the registry node id, or `host:port`.
+    node: Arc<str>,
     /// Set when calls go in header frames.
     header: Option<Arc<HeaderOptions>>,
     conns: Conns,
@@ -275,6 +276,12 @@ impl TcpTransport {
     /// The server's address.
     pub fn addr(&self) -> &str {
         &self.endpoint.addr
+    }
+
+    /// The node its metrics label: the registry node id of a cluster's transport, else the
+    /// address.
+    pub(super) fn node(&self) -> &Arc<str> {
+        &self.node
     }
 
     /// Whether connections use TLS.
