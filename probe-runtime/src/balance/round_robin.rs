@@ -82,6 +82,7 @@ impl Balancer for RoundRobin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::balance::Endpoint;
     use crate::balance::test_support::{counts, ids, table};
 
     #[test]
