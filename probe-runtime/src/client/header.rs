@@ -12,10 +12,10 @@ use crate::transport::Framing;
 
 /// A message header, read in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Peeked<'a> {
-    pub(super) kind: MessageType,
-    pub(super) seqid: i32,
-    pub(super) name: &'a [u8],
+pub(crate) struct Peeked<'a> {
+    pub(crate) kind: MessageType,
+    pub(crate) seqid: i32,
+    pub(crate) name: &'a [u8],
     /// Where the name's length field starts.
     len_at: usize,
     /// Where the name starts.
@@ -43,7 +43,7 @@ impl Peeked<'_> {
 }
 
 /// The header of `message` in `protocol`, if it is strict binary or compact and whole.
-pub(super) fn peek(protocol: Protocol, message: &[u8]) -> Option<Peeked<'_>> {
+pub(crate) fn peek(protocol: Protocol, message: &[u8]) -> Option<Peeked<'_>> {
     match protocol {
         Protocol::Binary => {
             let [0x80, 0x01, _, kind, l0, l1, l2, l3, ref rest @ ..] = *message else { return None };

@@ -4,7 +4,7 @@
 mod channel;
 mod cluster;
 mod endpoint;
-mod header;
+pub(crate) mod header;
 mod mux;
 mod pool;
 mod tcp;

@@ -82,8 +82,8 @@ pub(super) struct Routes<'a> {
     known: [Option<Routed<'a>>; REMEMBERED],
     /// Where the next method routed is remembered.
     next: usize,
-    /// The method called last, if named without a `Service:` prefix.
-    last_plain: Option<&'static str>,
+    /// The name of the method called last, as it was sent.
+    last: Option<&'static str>,
 }
 
 /// A method routed once.
@@ -95,6 +95,8 @@ struct Routed<'a> {
     method: &'static str,
     /// Whether it was named with a `Service:` prefix.
     prefixed: bool,
+    /// The name as the caller sent it: `method`, or `Service:method`.
+    sent: &'static str,
     series: Option<SeriesId>,
     /// The service's gates and the method's position among them.
     gates: Option<(&'a ServiceGates, usize)>,
@@ -130,7 +132,7 @@ impl<'a> Routes<'a> {
             caller: ConnectionCaller::default(),
             known: [None; REMEMBERED],
             next: 0,
-            last_plain: None,
+            last: None,
         }
     }
 
@@ -139,9 +141,9 @@ impl<'a> Routes<'a> {
         self.tls_appkey.as_ref()
     }
 
-    /// The name the next call probably has: that of the last call, if it had no prefix.
+    /// The name the next call probably has: that of the last call.
     pub(super) fn expected(&self) -> Option<&'static str> {
-        self.last_plain
+        self.last
     }
 
     /// Where a call named `name` goes; `None` if no service here has that method.
@@ -153,6 +155,8 @@ impl<'a> Routes<'a> {
                 let method = name.get(route.method_at..).unwrap_or_default();
                 let series =
                     self.shared.metrics.as_deref().and_then(|m| m.find(route.service.as_ref(), method));
+                // The router knows the same names: always found.
+                let method_name = route.service.methods().iter().find(|m| m.name == method)?.name;
                 let gates = self
                     .shared
                     .limits
@@ -161,9 +165,12 @@ impl<'a> Routes<'a> {
                 let routed = Routed {
                     service: route.service,
                     service_name: route.service.service_name(),
-                    // The router knows the same names: always found.
-                    method: route.service.methods().iter().find(|m| m.name == method)?.name,
+                    method: method_name,
                     prefixed: route.method_at > 0,
+                    sent: match route.method_at {
+                        0 => method_name,
+                        _ => prefixed_name(route.service.service_name(), method_name),
+                    },
                     series,
                     gates,
                 };
@@ -172,7 +179,7 @@ impl<'a> Routes<'a> {
                 routed
             }
         };
-        self.last_plain = (!routed.prefixed).then_some(routed.method);
+        self.last = Some(routed.sent);
         Some(routed)
     }
 
@@ -254,7 +261,7 @@ impl<'a> Routes<'a> {
         // The handler sees the method's name as its service declares it (without a `Service:`
         // prefix, and static, so its reply copies no string); the name sent is kept for the
         // replies made here.
-        let sent = request.rename(routed.method);
+        let sent = request.rename(routed.method, routed.sent);
         request.set_peer(self.peer);
         if let Some(appkey) = &self.tls_appkey {
             request.set_tls_peer_appkey(appkey.clone());
@@ -350,6 +357,18 @@ impl Future for Running<'_> {
     }
 }
 
+/// `service:method`, made once per process for each pair (a route's name as multiplexed callers
+/// send it, which requests and replies then share without copying).
+fn prefixed_name(service: &'static str, method: &'static str) -> &'static str {
+    type Names = std::collections::HashMap<(&'static str, &'static str), &'static str>;
+    static NAMES: std::sync::OnceLock<std::sync::Mutex<Names>> = std::sync::OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    names.entry((service, method)).or_insert_with(|| String::leak(format!("{service}:{method}")))
+}
+
 /// What finishing a routed call needs once its request went to the handler.
 struct Finish {
     /// The header the caller sent.
@@ -369,7 +388,13 @@ impl Finish {
     fn finish(&mut self, reply: Result<Reply, Box<dyn Any + Send>>) -> Finished {
         let sent = &self.sent;
         let reply = match reply {
-            Ok(Reply::Message(message)) if self.renamed => {
+            // Replies made by the request carry the name as sent already; another (a
+            // hand-written `Dispatch`'s own) is renamed.
+            Ok(Reply::Message(message))
+                if self.renamed
+                    && crate::client::header::peek(self.protocol, &message)
+                        .is_none_or(|reply| reply.name != sent.name.as_bytes()) =>
+            {
                 match rename_message(self.protocol, message, &sent.name, self.limits) {
                     Ok(message) => Reply::Message(message),
                     Err(e) => {

@@ -98,12 +98,15 @@ pub struct Request {
     peer: Option<std::net::SocketAddr>,
     /// The appkey the connection's verified TLS client certificate names.
     tls_peer_appkey: Option<std::sync::Arc<str>>,
+    /// The name replies carry when it is not the header's: the name the caller sent, once the
+    /// server renamed the request for its handler.
+    reply_name: Option<&'static str>,
 }
 
 impl Request {
     /// A request read with `protocol`, whose arguments struct starts at `body`.
     pub fn new(protocol: Protocol, header: MessageHeader, body: Bytes, limits: Limits) -> Self {
-        Request { protocol, header, body, limits, peer: None, tls_peer_appkey: None }
+        Request { protocol, header, body, limits, peer: None, tls_peer_appkey: None, reply_name: None }
     }
 
     /// The address of the connection the request came on (`None` for a request made in process).
@@ -176,9 +179,11 @@ impl Request {
     }
 
     /// Renames the method to one of the names its service declares, and returns the header as
-    /// it was: the server keeps that for the replies it makes itself, and the replies the
-    /// handler makes copy no name.
-    pub(crate) fn rename(&mut self, name: &'static str) -> MessageHeader {
+    /// it was: the server keeps that for the replies it makes itself. The replies the handler
+    /// makes carry `reply_name`, the name as sent (`Service:method` for a multiplexed call), so
+    /// they need no renaming, and copy no name.
+    pub(crate) fn rename(&mut self, name: &'static str, reply_name: &'static str) -> MessageHeader {
+        self.reply_name = (reply_name != name).then_some(reply_name);
         let sent = std::mem::replace(&mut self.header.name, Cow::Borrowed(name));
         MessageHeader::new(sent, self.header.kind, self.header.seqid)
     }
@@ -192,7 +197,8 @@ impl Request {
         if self.header.kind == MessageType::Oneway {
             return Reply::None;
         }
-        let header = MessageHeader::new(self.header.name.clone(), kind, self.header.seqid);
+        let name = self.reply_name.map_or_else(|| self.header.name.clone(), Cow::Borrowed);
+        let header = MessageHeader::new(name, kind, self.header.seqid);
         // Replies tend to be about as large as their requests (echoes, updates returning the
         // record): start there rather than growing a small buffer several times.
         let mut buf = BytesMut::with_capacity(self.body.len() + self.header.name.len() + 32);
@@ -204,8 +210,7 @@ impl Request {
                     format!("the result of `{}` could not be encoded: {e}", self.method()),
                 );
                 let mut buf = BytesMut::with_capacity(64);
-                let header =
-                    MessageHeader::new(self.header.name.clone(), MessageType::Exception, self.header.seqid);
+                let header = MessageHeader { kind: MessageType::Exception, ..header };
                 match self.protocol.encode_message(&header, &exception, &mut buf) {
                     Ok(()) => Reply::Message(buf.freeze()),
                     Err(_) => Reply::None,
