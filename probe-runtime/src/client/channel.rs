@@ -156,7 +156,9 @@ impl Route {
             let tcp = Arc::new(tcp);
             return (tcp.clone(), Route::Tcp(tcp));
         }
-        if let Some(cluster) = any.downcast_mut::<Option<super::cluster::ClusterTransport>>().and_then(Option::take) {
+        if let Some(cluster) =
+            any.downcast_mut::<Option<super::cluster::ClusterTransport>>().and_then(Option::take)
+        {
             let cluster = Arc::new(cluster);
             return (cluster.clone(), Route::Cluster(cluster));
         }

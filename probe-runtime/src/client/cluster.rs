@@ -15,7 +15,8 @@ use tracing::{Instrument, debug, warn};
 use super::channel::{Call, Transport};
 use super::tcp::TcpTransport;
 use crate::balance::{
-    Balancer, BalancerKind, BreakerConfig, CircuitBreaker, Endpoint, LoadStats, RetryBudget, RetryBudgetConfig,
+    Balancer, BalancerKind, BreakerConfig, CircuitBreaker, Endpoint, LoadStats, RetryBudget,
+    RetryBudgetConfig,
 };
 use crate::config::ClientConfig;
 use crate::discovery::{Routes, ServiceRoutes};
@@ -614,7 +615,7 @@ impl ClusterTransport {
         let (transport, id) = (&target.transport, target.id());
         let guard = target.load.as_ref().map(LoadStats::start_call);
         let result = match self.options.node_layers.0.as_slice() {
-            [] => transport.send_now(call, deadline).await,
+            [] => transport.send_now(call, deadline, started).await,
             layers => {
                 call.deadline = Some(deadline);
                 let mut stack = ClientService::new(TransportService(transport.clone()));

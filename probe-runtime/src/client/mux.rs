@@ -69,6 +69,8 @@ pub(super) struct Outgoing {
     pub(super) budget: Duration,
     /// The method (for its timeout error).
     pub(super) method: &'static str,
+    /// When the transport took the call: the start of its send time.
+    pub(super) taken: Instant,
 }
 
 /// Up to `size` multiplexed connections to one endpoint, used in turn, opened when first needed
@@ -112,7 +114,9 @@ impl Mux {
         };
         let conn = match slot.conn.load_full().filter(|c| !c.is_closed()) {
             Some(conn) => conn,
-            None => match tokio::time::timeout_at(call.deadline.into(), self.open(slot)).await {
+            // Boxed: connecting (a TLS handshake's state too) stays out of every call's future,
+            // which is moved (copied) at each level of the call as it starts.
+            None => match tokio::time::timeout_at(call.deadline.into(), Box::pin(self.open(slot))).await {
                 Ok(conn) => conn?,
                 Err(_) => return Err(timed_out(call.method, call.budget)),
             },
@@ -326,7 +330,7 @@ impl MuxConn {
             if self.is_closed() {
                 return Err(shared.closed_error());
             }
-            return self.queue(call).await.map(|()| None);
+            return self.queue(call).await.map(|_| None);
         }
         let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
         let waiter = Waiter {
@@ -361,12 +365,19 @@ impl MuxConn {
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         // If this call is dropped (timed out, cancelled) before its reply, forget it.
         let forget = Forget { shared, seqid: Some(seqid) };
-        let started = phases.map(|_| std::time::Instant::now());
-        self.queue(call).await?;
-        let sent = phases.zip(started).map(|(phases, started)| {
-            let now = std::time::Instant::now();
-            phases.send.record(now.saturating_duration_since(started));
-            (phases, now)
+        let taken = call.taken;
+        let waited = self.queue(call).await?;
+        // Queued at once (the usual case), the send time is nil: no clock read for it.
+        let sent = phases.map(|phases| match waited {
+            false => {
+                phases.send.record(Duration::ZERO);
+                (phases, taken)
+            }
+            true => {
+                let now = crate::context::now();
+                phases.send.record(now.saturating_duration_since(taken));
+                (phases, now)
+            }
         });
         let reply = self.reply(seqid, waker).await;
         forget.disarm();
@@ -404,16 +415,18 @@ impl MuxConn {
         .await
     }
 
-    /// Queues `call` for the writer, waiting (until its deadline) while the queue is full.
-    async fn queue(&self, call: Outgoing) -> Result<(), Error> {
+    /// Queues `call` for the writer, waiting (until its deadline) while the queue is full;
+    /// whether it waited.
+    async fn queue(&self, call: Outgoing) -> Result<bool, Error> {
         let call = match self.tx.try_send(call) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return Ok(false),
             Err(TrySendError::Closed(_)) => return Err(self.shared.closed_error()),
             Err(TrySendError::Full(call)) => call,
         };
         let (deadline, method, budget) = (call.deadline, call.method, call.budget);
-        match tokio::time::timeout_at(deadline.into(), self.tx.send(call)).await {
-            Ok(sent) => sent.map_err(|_| self.shared.closed_error()),
+        // Boxed: the wait for room (rare) stays out of every call's future.
+        match Box::pin(tokio::time::timeout_at(deadline.into(), self.tx.send(call))).await {
+            Ok(sent) => sent.map(|()| true).map_err(|_| self.shared.closed_error()),
             Err(_) => Err(timed_out(method, budget)),
         }
     }
@@ -606,7 +619,14 @@ mod tests {
                 .is_ok()
         );
         let deadline = Instant::now() + budget;
-        Outgoing { message: buf.freeze(), prefix: Some("Demo"), deadline, budget, method: "say" }
+        Outgoing {
+            message: buf.freeze(),
+            prefix: Some("Demo"),
+            deadline,
+            budget,
+            method: "say",
+            taken: Instant::now(),
+        }
     }
 
     /// Echoes every frame but those whose seqid is odd, which it never answers.

@@ -63,7 +63,8 @@ impl Pool {
         })?;
         let mut conn = match self.take_idle() {
             Some(conn) => conn,
-            None => self.open().await?,
+            // Boxed: connecting (a TLS handshake's state too) stays out of every call's future.
+            None => Box::pin(self.open()).await?,
         };
         let started = self.phases.as_ref().map(|_| std::time::Instant::now());
         let wire = self.endpoint.wire;

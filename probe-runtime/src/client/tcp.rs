@@ -310,7 +310,7 @@ impl TcpTransport {
             true => self.send_counted(call).await,
             false => {
                 let deadline = self.deadline_of(&call);
-                self.send_now(call, deadline).await
+                self.send_now(call, deadline, crate::context::now()).await
             }
         }
     }
@@ -322,12 +322,12 @@ impl TcpTransport {
         call.request_id = call.request_id.or(request_id);
         let deadline = self.deadline_of(&call);
         let Some(recorder) = self.recorder() else {
-            return self.send_now(call, deadline).instrument(span).await;
+            return self.send_now(call, deadline, crate::context::now()).instrument(span).await;
         };
         let started = Instant::now();
         let result = match span.is_disabled() {
-            true => self.send_now(call, deadline).await,
-            false => self.send_now(call, deadline).instrument(span).await,
+            true => self.send_now(call, deadline, started).await,
+            false => self.send_now(call, deadline, started).instrument(span).await,
         };
         let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
         recorder.record(service, method, outcome, started.elapsed());
@@ -338,10 +338,16 @@ impl TcpTransport {
     /// passed): the cluster transport's attempts call this. With the service prefix, the call
     /// goes out named `Service:method`, written so straight into the outgoing buffer; the reply
     /// comes back as the server named it (probe servers answer with the name as sent, Apache's
-    /// without the prefix), which [`Channel`] takes either way.
-    pub(super) async fn send_now(&self, call: Call, deadline: Instant) -> Result<Option<Bytes>, Error> {
+    /// without the prefix), which [`Channel`] takes either way. `now` is when the call was handed
+    /// over (its time left and send time count from it).
+    pub(super) async fn send_now(
+        &self,
+        call: Call,
+        deadline: Instant,
+        now: Instant,
+    ) -> Result<Option<Bytes>, Error> {
         let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
-        let budget = deadline.saturating_duration_since(crate::context::now());
+        let budget = deadline.saturating_duration_since(now);
         if budget.is_zero() {
             return Err(timed_out(method, budget));
         }
@@ -366,7 +372,7 @@ impl TcpTransport {
                 }
             }
             Conns::Mux(mux) => {
-                let call = Outgoing { message, prefix, deadline, budget, method };
+                let call = Outgoing { message, prefix, deadline, budget, method, taken: now };
                 mux.call(seqid, call, options.oneway).await
             }
         };

@@ -362,10 +362,8 @@ impl Future for Running<'_> {
 fn prefixed_name(service: &'static str, method: &'static str) -> &'static str {
     type Names = std::collections::HashMap<(&'static str, &'static str), &'static str>;
     static NAMES: std::sync::OnceLock<std::sync::Mutex<Names>> = std::sync::OnceLock::new();
-    let mut names = NAMES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut names =
+        NAMES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     names.entry((service, method)).or_insert_with(|| String::leak(format!("{service}:{method}")))
 }
 
