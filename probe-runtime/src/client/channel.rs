@@ -397,3 +397,48 @@ impl Transport for Loopback {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn seqids_from_thread_blocks_are_unique_across_threads() {
+        let threads: Vec<_> = (0..4)
+            .map(|_| std::thread::spawn(|| (0..3 * SEQID_BLOCK).map(|_| next_seqid()).collect::<Vec<_>>()))
+            .collect();
+        let mut seen = HashSet::new();
+        for thread in threads {
+            for seqid in thread.join().unwrap() {
+                assert!(seen.insert(seqid), "seqid {seqid} was handed out twice");
+            }
+        }
+        assert_eq!(seen.len(), 4 * 3 * SEQID_BLOCK as usize);
+    }
+
+    /// A transport of the user's: answers every call with no reply.
+    struct Silent;
+
+    impl Transport for Silent {
+        fn protocol(&self) -> Protocol {
+            Protocol::Binary
+        }
+
+        fn send(&self, _call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    #[test]
+    fn probe_transports_are_called_directly_and_others_through_the_trait() {
+        let tcp = Channel::new(super::super::TcpTransport::builder("127.0.0.1:1").build());
+        assert!(matches!(tcp.route, Route::Tcp(_)));
+        let other = Channel::new(Silent);
+        assert!(matches!(other.route, Route::Dyn));
+        // A layer sees every call, so a layered channel goes through the trait.
+        let layered = tcp.layer(tower::layer::util::Identity::new());
+        assert!(matches!(layered.route, Route::Dyn));
+    }
+}

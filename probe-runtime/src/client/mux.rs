@@ -106,7 +106,8 @@ impl Mux {
         oneway: bool,
     ) -> Result<Option<Bytes>, Error> {
         let at = match LAST_REPLY.take() {
-            Some((mux, at)) if mux == self.id() => at,
+            // (A mux made where a dropped one was may have fewer slots.)
+            Some((mux, at)) if mux == self.id() && at < self.slots.len() => at,
             _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
         };
         let Some(slot) = self.slots.get(at) else {
