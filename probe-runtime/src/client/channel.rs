@@ -300,8 +300,8 @@ impl Channel {
             deadline,
         };
         let sent = match &self.route {
-            Route::Tcp(tcp) => tcp.send_direct(call).await,
-            Route::Cluster(cluster) => cluster.send_direct(call).await,
+            Route::Tcp(tcp) => tcp.send_direct(call, started).await,
+            Route::Cluster(cluster) => cluster.send_direct(call, started).await,
             Route::Dyn => self.transport.send(call).await,
         };
         let Some(reply) = sent? else { return Ok(None) };

@@ -659,9 +659,13 @@ impl ClusterTransport {
         (verdict, now)
     }
 
-    async fn send_now(&self, mut call: Call, request_id: Option<RequestId>) -> Result<Option<Bytes>, Error> {
+    async fn send_now(
+        &self,
+        mut call: Call,
+        request_id: Option<RequestId>,
+        began: Instant,
+    ) -> Result<Option<Bytes>, Error> {
         call.request_id = call.request_id.or(request_id);
-        let began = crate::context::now();
         let deadline = call.deadline.unwrap_or(began + self.options.call_timeout);
         let idempotent = call.options.idempotent
             || (!self.options.idempotent_methods.is_empty()
@@ -696,12 +700,13 @@ impl ClusterTransport {
             };
             let (verdict, ended) = match hedge_after {
                 None => {
-                    let attempt = self.attempt(&target, call.clone(), deadline, now);
                     // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
+                    // (The attempt's future is not named: a local would keep its room in this
+                    // future beside the instrumented one.)
                     let span = spans::attempt(target.id(), request_id);
                     match span.is_disabled() {
-                        true => attempt.await,
-                        false => attempt.instrument(span).await,
+                        true => self.attempt(&target, call.clone(), deadline, now).await,
+                        false => self.attempt(&target, call.clone(), deadline, now).instrument(span).await,
                     }
                 }
                 Some(after) => {
@@ -744,11 +749,12 @@ impl ClusterTransport {
 
 impl ClusterTransport {
     /// [`Transport::send`] without a box: what [`Channel`](super::Channel) calls.
-    pub(super) async fn send_direct(&self, call: Call) -> Result<Option<Bytes>, Error> {
+    /// `now` is the time the caller read when it made the call.
+    pub(super) async fn send_direct(&self, call: Call, now: Instant) -> Result<Option<Bytes>, Error> {
         let (span, request_id) = spans::client_call(call.service, call.method, None);
         match span.is_disabled() {
-            true => self.send_now(call, request_id).await,
-            false => self.send_now(call, request_id).instrument(span).await,
+            true => self.send_now(call, request_id, now).await,
+            false => self.send_now(call, request_id, now).instrument(span).await,
         }
     }
 
@@ -807,7 +813,7 @@ impl Transport for ClusterTransport {
     }
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
-        Box::pin(self.send_direct(call))
+        Box::pin(self.send_direct(call, crate::context::now()))
     }
 
     fn timeout(&self) -> Option<Duration> {

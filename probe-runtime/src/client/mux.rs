@@ -5,9 +5,10 @@
 //! in one system call: when more calls are in flight than it holds, it first lets the other ready
 //! tasks run (`yield_now`), so the calls their replies just released queue behind it and go in
 //! the same write, as the server batches its replies. A reader task hands each reply to the call
-//! waiting for its seqid. The per-call path takes no lock but the short ones on the table of
-//! waiting calls, where each call's entry holds its task's waker and, once it came, its reply: no
-//! channel is allocated per call.
+//! waiting for its seqid. The connection's state is one short-held lock: a call takes it once to
+//! enter the table of waiting calls (its entry holds its task's waker and, once it came, its
+//! reply) and queue its message, the reader once per reply, the call once more to take its reply;
+//! the writer takes the whole queue at once. No channel is allocated per call.
 //!
 //! Deadlines take no timer per call: each waiting call keeps its deadline in the table, and one
 //! task per connection sleeps until the soonest of them, fails the calls whose deadline passed
@@ -26,8 +27,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 use tracing::debug;
 
@@ -210,6 +210,39 @@ struct Pending {
     /// sooner deadline lowers it and wakes the sweeper; calls that end leave it stale, and the
     /// sweeper, waking early, finds the next one.
     next_sweep: Option<Instant>,
+    /// Calls queued for the writer, in order (at most [`WRITE_QUEUE`]).
+    queue: Vec<Outgoing>,
+    /// The writer's task, while it waits for calls to write.
+    writer: Option<Waker>,
+    /// Calls wait for room in the queue: the writer tells them when it takes it.
+    room_wanted: bool,
+    /// The connection's handle is gone: the writer writes what is queued and shuts the socket.
+    ended: bool,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            waiting: Waiting::default(),
+            closed: None,
+            next_sweep: None,
+            queue: Vec::new(),
+            writer: None,
+            room_wanted: false,
+            ended: false,
+        }
+    }
+
+    /// Queues `call` for the writer, unless the queue is full (then gives it back): the writer's
+    /// waker to wake once the lock is let go, if it waits.
+    fn push(&mut self, call: Outgoing) -> Result<Option<Waker>, Outgoing> {
+        if self.queue.len() >= WRITE_QUEUE {
+            self.room_wanted = true;
+            return Err(call);
+        }
+        self.queue.push(call);
+        Ok(self.writer.take())
+    }
 }
 
 /// What a connection's handle and its reader and writer tasks share.
@@ -218,28 +251,32 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Set once `pending.closed` is: read without the lock.
     is_closed: AtomicBool,
-    /// Calls waiting for replies: how many the writer may expect to batch.
-    in_flight: AtomicUsize,
     /// Wakes the deadline sweeper when a call's deadline is sooner than its next wake.
     sweep: Notify,
+    /// Wakes calls waiting for room in the write queue.
+    room: Notify,
 }
 
 impl Shared {
     /// Fails every waiting call and every later one.
     fn close(&self, why: &str) {
-        let wake: Vec<Waker> = {
+        let (wake, writer) = {
             let mut p = lock(&self.pending);
             p.closed.get_or_insert_with(|| why.to_owned());
             self.is_closed.store(true, Ordering::Release);
             let endpoint = &self.endpoint;
-            p.waiting
+            let wake: Vec<Waker> = p
+                .waiting
                 .values_mut()
                 .filter_map(|w| w.settle(Err(endpoint.broken(io::ErrorKind::ConnectionAborted, why))))
-                .collect()
+                .collect();
+            (wake, p.writer.take())
         };
         debug!(peer = %self.endpoint.addr, reason = why, failed_calls = wake.len(), "connection closed");
         wake.into_iter().for_each(Waker::wake);
+        writer.into_iter().for_each(Waker::wake);
         self.sweep.notify_one();
+        self.room.notify_waiters();
     }
 
     fn closed_error(&self) -> Error {
@@ -252,14 +289,19 @@ impl Shared {
 /// to the call waiting for its seqid.
 struct MuxConn {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Outgoing>,
     reader: AbortHandle,
     sweeper: AbortHandle,
 }
 
 impl Drop for MuxConn {
     fn drop(&mut self) {
-        // The writer ends by itself once the queue's sender is gone and all is written.
+        // The writer ends by itself once it wrote what is queued.
+        let writer = {
+            let mut p = lock(&self.shared.pending);
+            p.ended = true;
+            p.writer.take()
+        };
+        writer.into_iter().for_each(Waker::wake);
         self.reader.abort();
         self.sweeper.abort();
     }
@@ -294,15 +336,14 @@ impl MuxConn {
     {
         let shared = Arc::new(Shared {
             endpoint: endpoint.clone(),
-            pending: Mutex::new(Pending { waiting: Waiting::default(), closed: None, next_sweep: None }),
+            pending: Mutex::new(Pending::new()),
             is_closed: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
             sweep: Notify::new(),
+            room: Notify::new(),
         });
-        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let writer_shared = shared.clone();
         let writer = tokio::spawn(async move {
-            match write_calls(write_half, rx, &writer_shared).await {
+            match write_calls(write_half, &writer_shared).await {
                 Ok(()) => writer_shared.close("the transport was dropped"),
                 Err(e) => writer_shared.close(&format!("write failed: {e}")),
             }
@@ -310,7 +351,7 @@ impl MuxConn {
         let reader = MessageReader::new(read_half, endpoint.wire, endpoint.limits);
         let reader = tokio::spawn(read_replies(reader, shared.clone(), writer.abort_handle())).abort_handle();
         let sweeper = tokio::spawn(sweep_deadlines(shared.clone())).abort_handle();
-        Arc::new(MuxConn { shared, tx, reader, sweeper })
+        Arc::new(MuxConn { shared, reader, sweeper })
     }
 
     fn is_closed(&self) -> bool {
@@ -341,7 +382,9 @@ impl MuxConn {
             budget: call.budget,
             method: call.method,
         };
-        let wake_sweeper = {
+        let (taken, deadline) = (call.taken, call.deadline);
+        // One lock: the call's entry, and its message queued (unless the queue is full).
+        let (wake_sweeper, queued) = {
             let mut p = lock(&shared.pending);
             if p.closed.is_some() {
                 drop(p);
@@ -354,20 +397,27 @@ impl MuxConn {
                 }
                 Entry::Vacant(v) => v.insert(waiter),
             };
-            let sooner = p.next_sweep.is_none_or(|at| call.deadline < at);
+            let sooner = p.next_sweep.is_none_or(|at| deadline < at);
             if sooner {
-                p.next_sweep = Some(call.deadline);
+                p.next_sweep = Some(deadline);
             }
-            sooner
+            (sooner, p.push(call))
         };
+        // If this call is dropped (timed out, cancelled) before its reply, forget it.
+        let forget = Forget { shared, seqid: Some(seqid) };
         if wake_sweeper {
             shared.sweep.notify_one();
         }
-        shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        // If this call is dropped (timed out, cancelled) before its reply, forget it.
-        let forget = Forget { shared, seqid: Some(seqid) };
-        let taken = call.taken;
-        let waited = self.queue(call).await?;
+        let waited = match queued {
+            Ok(writer) => {
+                writer.into_iter().for_each(Waker::wake);
+                false
+            }
+            Err(call) => {
+                Box::pin(self.wait_for_room(call)).await?;
+                true
+            }
+        };
         // Queued at once (the usual case), the send time is nil: no clock read for it.
         let sent = phases.map(|phases| match waited {
             false => {
@@ -419,21 +469,67 @@ impl MuxConn {
     /// Queues `call` for the writer, waiting (until its deadline) while the queue is full;
     /// whether it waited.
     async fn queue(&self, call: Outgoing) -> Result<bool, Error> {
-        let call = match self.tx.try_send(call) {
-            Ok(()) => return Ok(false),
-            Err(TrySendError::Closed(_)) => return Err(self.shared.closed_error()),
-            Err(TrySendError::Full(call)) => call,
+        let queued = {
+            let mut p = lock(&self.shared.pending);
+            if p.closed.is_some() {
+                drop(p);
+                return Err(self.shared.closed_error());
+            }
+            p.push(call)
         };
+        match queued {
+            Ok(writer) => {
+                writer.into_iter().for_each(Waker::wake);
+                Ok(false)
+            }
+            // Boxed: the wait for room (rare) stays out of every call's future.
+            Err(call) => Box::pin(self.wait_for_room(call)).await.map(|()| true),
+        }
+    }
+
+    /// Queues `call` once the writer made room, or fails at its deadline or the connection's end.
+    #[cold]
+    async fn wait_for_room(&self, call: Outgoing) -> Result<(), Error> {
         let (deadline, method, budget) = (call.deadline, call.method, call.budget);
-        // Boxed: the wait for room (rare) stays out of every call's future.
-        match Box::pin(tokio::time::timeout_at(deadline.into(), self.tx.send(call))).await {
-            Ok(sent) => sent.map(|()| true).map_err(|_| self.shared.closed_error()),
+        let mut call = Some(call);
+        let wait = async {
+            loop {
+                // Listening before looking: room made after the look still wakes this call.
+                let room = self.shared.room.notified();
+                tokio::pin!(room);
+                room.as_mut().enable();
+                let queued = {
+                    let mut p = lock(&self.shared.pending);
+                    if p.closed.is_some() {
+                        return false;
+                    }
+                    match call.take().map(|c| p.push(c)) {
+                        Some(Ok(writer)) => Ok(writer),
+                        Some(Err(back)) => Err(back),
+                        None => return false,
+                    }
+                };
+                match queued {
+                    Ok(writer) => {
+                        writer.into_iter().for_each(Waker::wake);
+                        return true;
+                    }
+                    Err(back) => {
+                        call = Some(back);
+                        room.await;
+                    }
+                }
+            }
+        };
+        match tokio::time::timeout_at(deadline.into(), wait).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.shared.closed_error()),
             Err(_) => Err(timed_out(method, budget)),
         }
     }
 }
 
-/// Removes a call's entry if the call ends before its reply arrives; counts the call out.
+/// Removes a call's entry if the call ends before its reply arrives.
 struct Forget<'a> {
     shared: &'a Shared,
     seqid: Option<i32>,
@@ -448,7 +544,6 @@ impl Forget<'_> {
 
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
-        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(seqid) = self.seqid {
             lock(&self.shared.pending).waiting.remove(&seqid);
         }
@@ -482,39 +577,59 @@ pub(super) fn rename(wire: WireFormat, message: &Bytes, service: &str) -> Result
     crate::transport::rename_message(wire.protocol, message.clone(), &name, limits).map_err(|e| e.to_string())
 }
 
-/// Writes every call received on `rx`, gathering the ones queued into one write. Returns once
-/// every sender is gone and all is written (then shuts the write side down, so the peer sees
-/// the end of the stream), or at the first write error.
-async fn write_calls<W: AsyncWrite + Unpin>(
-    mut io: W,
-    mut rx: mpsc::Receiver<Outgoing>,
-    shared: &Shared,
-) -> io::Result<()> {
+/// Writes every call queued, gathering the ones queued into one write. Returns once the
+/// connection's handle is gone and all is written (then shuts the write side down, so the peer
+/// sees the end of the stream), or at the first write error.
+async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::Result<()> {
     let wire = shared.endpoint.wire;
     let mut out = BytesMut::new();
-    while let Some(call) = rx.recv().await {
+    let mut batch: Vec<Outgoing> = Vec::new();
+    loop {
+        // Calls queued (and whether more are in flight than queued), or the end.
+        let more_coming = std::future::poll_fn(|cx| {
+            let mut p = lock(&shared.pending);
+            if !p.queue.is_empty() {
+                return Poll::Ready(Some(p.waiting.len() > p.queue.len() + 1));
+            }
+            if p.ended || p.closed.is_some() {
+                return Poll::Ready(None);
+            }
+            match &mut p.writer {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await;
+        let Some(more_coming) = more_coming else { break };
         // More calls in flight than queued: their callers may be ready to run (their replies
         // just came); let them queue first, so one write carries the batch.
-        if shared.in_flight.load(Ordering::Relaxed) > 1 + rx.len() {
+        if more_coming {
             tokio::task::yield_now().await;
+        }
+        let room_wanted = {
+            let mut p = lock(&shared.pending);
+            std::mem::swap(&mut p.queue, &mut batch);
+            std::mem::take(&mut p.room_wanted)
+        };
+        if room_wanted {
+            shared.room.notify_waiters();
         }
         // Calls whose deadline passed while queued are not sent (their callers have their error).
         let now = crate::context::now();
-        if call.deadline > now {
-            push(wire, &call, &mut out)?;
-        }
-        while out.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(call) if call.deadline > now => push(wire, &call, &mut out)?,
-                Ok(_) => {}
-                Err(_) => break,
+        for call in batch.drain(..) {
+            if call.deadline > now {
+                push(wire, &call, &mut out)?;
+            }
+            if out.len() >= MAX_BATCH {
+                io.write_all(&out).await?;
+                out.clear();
             }
         }
-        if out.is_empty() {
-            continue;
+        if !out.is_empty() {
+            io.write_all(&out).await?;
+            out.clear();
         }
-        io.write_all(&out).await?;
-        out.clear();
         if out.capacity() > KEEP_CAPACITY {
             out = BytesMut::new();
         }
@@ -601,6 +716,7 @@ mod tests {
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
 
     use super::*;
     use crate::codec::{ApplicationException, Limits, MessageHeader, MessageType};
@@ -672,7 +788,6 @@ mod tests {
         assert!(timed_out.is_err(), "seqid 1 is never answered");
         let conn = first_conn(&mux);
         assert!(lock(&conn.shared.pending).waiting.is_empty(), "the dropped call's entry is gone");
-        assert_eq!(conn.shared.in_flight.load(Ordering::Relaxed), 0);
         // Many calls at once share writes and each gets its own reply.
         let replies =
             futures_util::future::join_all((1..=20).map(|n| mux.call(2 * n, call(2 * n), false))).await;

@@ -304,33 +304,34 @@ impl TcpTransport {
         call.deadline.unwrap_or_else(|| crate::context::now() + self.timeout)
     }
 
-    /// [`Transport::send`] without a box: what [`Channel`] calls.
-    pub(super) async fn send_direct(&self, call: Call) -> Result<Option<Bytes>, Error> {
+    /// [`Transport::send`] without a box: what [`Channel`] calls, with the time it read when
+    /// it made the call (`now`).
+    pub(super) async fn send_direct(&self, call: Call, now: Instant) -> Result<Option<Bytes>, Error> {
         match self.count_calls {
-            true => self.send_counted(call).await,
+            true => self.send_counted(call, now).await,
             false => {
                 let deadline = self.deadline_of(&call);
-                self.send_now(call, deadline, crate::context::now()).await
+                self.send_now(call, deadline, now).await
             }
         }
     }
 
-    /// Sends in a call span, counting the call unless metrics are off.
-    async fn send_counted(&self, mut call: Call) -> Result<Option<Bytes>, Error> {
+    /// Sends in a call span, counting the call unless metrics are off; `started` is now.
+    async fn send_counted(&self, mut call: Call, started: Instant) -> Result<Option<Bytes>, Error> {
         let (service, method) = (call.service, call.method);
         let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
         call.request_id = call.request_id.or(request_id);
         let deadline = self.deadline_of(&call);
         let Some(recorder) = self.recorder() else {
-            return self.send_now(call, deadline, crate::context::now()).instrument(span).await;
+            return self.send_now(call, deadline, started).instrument(span).await;
         };
-        let started = Instant::now();
         let result = match span.is_disabled() {
             true => self.send_now(call, deadline, started).await,
             false => self.send_now(call, deadline, started).instrument(span).await,
         };
         let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
-        recorder.record(service, method, outcome, started.elapsed());
+        let ended = crate::context::now();
+        recorder.record(service, method, outcome, ended.saturating_duration_since(started));
         result
     }
 
@@ -364,16 +365,17 @@ impl TcpTransport {
         };
         let reply = match &self.conns {
             // One call per connection: a timer per call is no extra cost there.
+            // No named futures here: a future held in a local keeps its room in this one beside
+            // the future it is moved into.
             Conns::Pool(pool) => {
-                let call = pool.call(message, prefix, options.oneway);
-                match tokio::time::timeout_at(deadline.into(), call).await {
+                match tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway)).await {
                     Ok(reply) => reply,
                     Err(_) => Err(timed_out(method, budget)),
                 }
             }
             Conns::Mux(mux) => {
-                let call = Outgoing { message, prefix, deadline, budget, method, taken: now };
-                mux.call(seqid, call, options.oneway).await
+                let outgoing = Outgoing { message, prefix, deadline, budget, method, taken: now };
+                mux.call(seqid, outgoing, options.oneway).await
             }
         };
         match sent {
@@ -396,7 +398,7 @@ impl Transport for TcpTransport {
     }
 
     fn send(&self, call: Call) -> BoxFuture<'_, Result<Option<Bytes>, Error>> {
-        Box::pin(self.send_direct(call))
+        Box::pin(self.send_direct(call, crate::context::now()))
     }
 
     fn timeout(&self) -> Option<Duration> {
