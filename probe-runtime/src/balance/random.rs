@@ -40,9 +40,18 @@ pub(crate) fn weighted_index(
     rng: &RngSource,
 ) -> Option<usize> {
     let eligible = |(i, e): &(usize, &Endpoint)| Some(*i) != skip && e.is_candidate(exclude);
-    let total: u64 = endpoints.iter().enumerate().filter(eligible).map(|(_, e)| e.units()).sum();
-    if total == 0 {
-        return None;
+    let (mut total, mut candidates, mut last) = (0u64, 0usize, 0usize);
+    for (i, e) in endpoints.iter().enumerate().filter(eligible) {
+        let units = e.units();
+        if units > 0 {
+            (total, candidates, last) = (total + units, candidates + 1, i);
+        }
+    }
+    match candidates {
+        0 => return None,
+        // One node to go to: no draw.
+        1 => return Some(last),
+        _ => {}
     }
     let mut ticket = rng.below(total);
     for (i, e) in endpoints.iter().enumerate().filter(eligible) {

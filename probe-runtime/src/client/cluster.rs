@@ -22,6 +22,7 @@ use crate::config::ClientConfig;
 use crate::discovery::{Routes, ServiceRoutes};
 use crate::error::Error;
 use crate::metrics::FastMap;
+use crate::metrics::sharded::Sharded;
 use crate::metrics::{Outcome, RequestId, global, spans};
 use crate::middleware::{ClientLayerFn, ClientService, TransportService, client_layer};
 use crate::registry::layout::NodeData;
@@ -325,8 +326,17 @@ impl Drop for ClusterTransport {
 #[derive(Default)]
 struct Conns {
     generation: u64,
-    by_id: FastMap<Arc<str>, (WireFormat, Arc<TcpTransport>)>,
+    by_id: FastMap<Arc<str>, (WireFormat, NodeRefs)>,
 }
+
+/// A node's connections as a call holds them while it runs. Each thread group (shard) takes its
+/// own reference, on cache lines of its own: the calls of different cores count references on
+/// different lines instead of all bouncing the transport's one between them.
+#[repr(align(128))]
+struct NodeRef(Arc<TcpTransport>);
+
+/// A [`NodeRef`] per shard.
+type NodeRefs = Arc<Sharded<Arc<NodeRef>>>;
 
 /// Nodes that left the table whose metric series are still held (a call in flight, another
 /// transport): forgotten at a later generation change, unless listed again.
@@ -346,14 +356,18 @@ impl fmt::Debug for ClusterTransport {
 /// Taken from the routes without copying the endpoint (each reference count taken is a write to
 /// a cache line every core's calls share).
 struct Target {
-    transport: Arc<TcpTransport>,
+    node: Arc<NodeRef>,
     load: Option<Arc<LoadStats>>,
 }
 
 impl Target {
+    fn transport(&self) -> &Arc<TcpTransport> {
+        &self.node.0
+    }
+
     /// The node's id (the transport's metrics node).
     fn id(&self) -> &Arc<str> {
-        self.transport.node()
+        self.transport().node()
     }
 }
 
@@ -452,12 +466,12 @@ impl ClusterTransport {
 
     /// The connections to `endpoint`, made on first use: a lock-free read of the map unless the
     /// table changed or the node is new.
-    fn transport_for(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<TcpTransport>> {
+    fn transport_for(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<NodeRef>> {
         let conns = self.conns.load();
         if conns.generation == routes.table.generation
-            && let Some((_, transport)) = conns.by_id.get(&endpoint.id)
+            && let Some((_, refs)) = conns.by_id.get(&endpoint.id)
         {
-            return Some(Arc::clone(transport));
+            return Some(Arc::clone(refs.local()));
         }
         drop(conns);
         self.add_transport(routes, endpoint)
@@ -466,7 +480,7 @@ impl ClusterTransport {
     /// [`ClusterTransport::transport_for`] when the map must change: prunes it for a new table
     /// and adds the node's connections.
     #[cold]
-    fn add_transport(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<TcpTransport>> {
+    fn add_transport(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<NodeRef>> {
         let mut departed = self.departed.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.conns.load_full();
         let mut by_id = current.by_id.clone();
@@ -479,14 +493,16 @@ impl ClusterTransport {
         let tls = node.is_some_and(|node| self.tls_for(node));
         let found = by_id
             .get(&endpoint.id)
-            .filter(|(known, t)| Some(*known) == wire && t.is_tls() == tls)
-            .map(|(_, t)| Arc::clone(t));
+            .filter(|(known, refs)| Some(*known) == wire && refs.local().0.is_tls() == tls)
+            .map(|(_, refs)| Arc::clone(refs.local()));
         let transport = match (found, node, wire) {
             (Some(transport), _, _) => Some(transport),
             (None, Some(node), Some(wire)) => {
                 let transport = Arc::new(self.build_transport(endpoint, node, wire));
-                by_id.insert(Arc::clone(&endpoint.id), (wire, Arc::clone(&transport)));
-                Some(transport)
+                let refs = Arc::new(Sharded::new_with(|| Arc::new(NodeRef(Arc::clone(&transport)))));
+                let local = Arc::clone(refs.local());
+                by_id.insert(Arc::clone(&endpoint.id), (wire, refs));
+                Some(local)
             }
             _ => None,
         };
@@ -539,19 +555,19 @@ impl ClusterTransport {
     #[cold]
     fn prune(
         &self,
-        by_id: &mut FastMap<Arc<str>, (WireFormat, Arc<TcpTransport>)>,
+        by_id: &mut FastMap<Arc<str>, (WireFormat, NodeRefs)>,
         departed: &mut Departed,
         routes: &Routes,
     ) {
         let metrics = self.options.metrics;
-        by_id.retain(|id, (wire, transport)| {
+        by_id.retain(|id, (wire, refs)| {
             let listed = routes.table.get(id).is_some();
             if !listed && metrics {
                 departed.0.insert(Arc::clone(id));
             }
             listed
                 && routes.node(id).is_some_and(|node| {
-                    self.wire_for(node) == Some(*wire) && self.tls_for(node) == transport.is_tls()
+                    self.wire_for(node) == Some(*wire) && self.tls_for(node) == refs.local().0.is_tls()
                 })
         });
         departed.0.retain(|id| routes.table.get(id).is_none());
@@ -601,7 +617,7 @@ impl ClusterTransport {
         let transport = self.transport_for(&routes, endpoint)?;
         self.breaker.begin(&endpoint.id, now);
         let load = self.balancer.uses_load().then(|| Arc::clone(&endpoint.stats));
-        Some(Target { transport, load })
+        Some(Target { node: transport, load })
     }
 
     async fn attempt(
@@ -612,7 +628,7 @@ impl ClusterTransport {
         started: Instant,
     ) -> (Verdict, Instant) {
         let (service, method) = (call.service, call.method);
-        let (transport, id) = (&target.transport, target.id());
+        let (transport, id) = (target.transport(), target.id());
         let guard = target.load.as_ref().map(LoadStats::start_call);
         let result = match self.options.node_layers.0.as_slice() {
             [] => transport.send_now(call, deadline, started).await,
@@ -945,7 +961,7 @@ mod tests {
     fn call(cluster: &ClusterTransport, routes: &Routes, port: u16) {
         let endpoint = routes.table.endpoints.iter().find(|e| e.port == port).expect("listed");
         let transport = cluster.transport_for(routes, endpoint).expect("usable");
-        transport.recorder().expect("metrics on").record(
+        transport.0.recorder().expect("metrics on").record(
             "ClusterLeak",
             "get",
             Outcome::Ok,

@@ -368,7 +368,9 @@ impl TcpTransport {
             // No named futures here: a future held in a local keeps its room in this one beside
             // the future it is moved into.
             Conns::Pool(pool) => {
-                match tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway)).await {
+                match tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway))
+                    .await
+                {
                     Ok(reply) => reply,
                     Err(_) => Err(timed_out(method, budget)),
                 }

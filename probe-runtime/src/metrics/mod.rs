@@ -40,7 +40,7 @@ mod registry;
 mod request_id;
 mod rules;
 mod server;
-mod sharded;
+pub(crate) mod sharded;
 pub(crate) mod spans;
 mod stats;
 mod unusable;

@@ -27,6 +27,11 @@ impl<T: Default> Default for Sharded<T> {
 }
 
 impl<T> Sharded<T> {
+    /// A value per shard, each made by `make`.
+    pub(crate) fn new_with(mut make: impl FnMut() -> T) -> Self {
+        Sharded { shards: (0..shard_count()).map(|_| Padded(make())).collect() }
+    }
+
     /// The calling thread's shard.
     #[inline]
     pub(crate) fn local(&self) -> &T {
