@@ -327,6 +327,8 @@ impl Drop for ClusterTransport {
 struct Conns {
     generation: u64,
     by_id: FastMap<Arc<str>, (WireFormat, NodeRefs)>,
+    /// The same, in the order of the generation's table (no hashing per call).
+    by_index: Vec<Option<NodeRefs>>,
 }
 
 /// A node's connections as a call holds them while it runs. Each thread group (shard) takes its
@@ -466,13 +468,14 @@ impl ClusterTransport {
 
     /// The connections to `endpoint`, made on first use: a lock-free read of the map unless the
     /// table changed or the node is new.
-    fn transport_for(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<NodeRef>> {
+    fn transport_for(&self, routes: &Routes, index: usize) -> Option<Arc<NodeRef>> {
         let conns = self.conns.load();
         if conns.generation == routes.table.generation
-            && let Some((_, refs)) = conns.by_id.get(&endpoint.id)
+            && let Some(Some(refs)) = conns.by_index.get(index)
         {
             return Some(Arc::clone(refs.local()));
         }
+        let endpoint = routes.table.endpoints.get(index)?;
         drop(conns);
         self.add_transport(routes, endpoint)
     }
@@ -506,7 +509,9 @@ impl ClusterTransport {
             }
             _ => None,
         };
-        self.conns.store(Arc::new(Conns { generation: routes.table.generation, by_id }));
+        let by_index =
+            routes.table.endpoints.iter().map(|e| by_id.get(&e.id).map(|(_, r)| Arc::clone(r))).collect();
+        self.conns.store(Arc::new(Conns { generation: routes.table.generation, by_id, by_index }));
         drop(current);
         if pruned {
             // The transports just dropped held their series: now only the registry may (or a
@@ -614,7 +619,7 @@ impl ClusterTransport {
         }
         let index = self.balancer.pick_index(&routes.table, call.affinity.as_deref(), &exclude)?;
         let endpoint = routes.table.endpoints.get(index)?;
-        let transport = self.transport_for(&routes, endpoint)?;
+        let transport = self.transport_for(&routes, index)?;
         self.breaker.begin(&endpoint.id, now);
         let load = self.balancer.uses_load().then(|| Arc::clone(&endpoint.stats));
         Some(Target { node: transport, load })
@@ -653,8 +658,8 @@ impl ClusterTransport {
         if let Some(guard) = guard {
             guard.finish(elapsed, !node_failed);
         }
+        let outcome = Outcome::of_result(self.options.protocol, &result);
         if let Some(recorder) = transport.recorder() {
-            let outcome = Outcome::of_result(self.options.protocol, &result);
             recorder.record(service, method, outcome, elapsed);
         }
         if let (Some(hedge), false) = (&self.hedge, node_failed) {
@@ -666,7 +671,8 @@ impl ClusterTransport {
         let verdict = match result {
             Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
             Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
-            Ok(Some(reply)) => match shed(self.options.protocol, &reply) {
+            // Only an exception may be a refusal (the reply's header was read once, above).
+            Ok(Some(reply)) if outcome == Outcome::AppError => match shed(self.options.protocol, &reply) {
                 Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
                 None => Verdict::Done(Ok(Some(reply))),
             },
@@ -959,8 +965,8 @@ mod tests {
     }
 
     fn call(cluster: &ClusterTransport, routes: &Routes, port: u16) {
-        let endpoint = routes.table.endpoints.iter().find(|e| e.port == port).expect("listed");
-        let transport = cluster.transport_for(routes, endpoint).expect("usable");
+        let index = routes.table.endpoints.iter().position(|e| e.port == port).expect("listed");
+        let transport = cluster.transport_for(routes, index).expect("usable");
         transport.0.recorder().expect("metrics on").record(
             "ClusterLeak",
             "get",
