@@ -365,12 +365,13 @@ impl TcpTransport {
         };
         let reply = match &self.conns {
             // One call per connection: a timer per call is no extra cost there.
-            // No named futures here: a future held in a local keeps its room in this one beside
-            // the future it is moved into.
+            // Boxed: a pooled call's state (a connection's reader, its write and read, a timer)
+            // stays out of the future of every multiplexed call, which is moved at each level
+            // of the call as it starts; a pooled call (a system call each way) hardly notices.
             Conns::Pool(pool) => {
-                match tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway))
-                    .await
-                {
+                let call =
+                    tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
+                match Box::pin(call).await {
                     Ok(reply) => reply,
                     Err(_) => Err(timed_out(method, budget)),
                 }
