@@ -625,146 +625,157 @@ impl ClusterTransport {
         Some(Target { node: transport, load })
     }
 
-    async fn attempt(
+    fn attempt(
         &self,
         target: &Target,
         mut call: Call,
         deadline: Instant,
         started: Instant,
-    ) -> (Verdict, Instant) {
-        let (service, method) = (call.service, call.method);
-        let (transport, id) = (target.transport(), target.id());
-        let guard = target.load.as_ref().map(LoadStats::start_call);
-        let result = match self.options.node_layers.0.as_slice() {
-            [] => transport.send_now(call, deadline, started).await,
-            layers => {
-                call.deadline = Some(deadline);
-                let mut stack = ClientService::new(TransportService(transport.clone()));
-                for layer in layers {
-                    stack = layer(stack);
+    ) -> impl Future<Output = (Verdict, Instant)> {
+        async move {
+            let (service, method) = (call.service, call.method);
+            let (transport, id) = (target.transport(), target.id());
+            let guard = target.load.as_ref().map(LoadStats::start_call);
+            let result = match self.options.node_layers.0.as_slice() {
+                [] => transport.send_now(call, deadline, started).await,
+                layers => {
+                    call.deadline = Some(deadline);
+                    let mut stack = ClientService::new(TransportService(transport.clone()));
+                    for layer in layers {
+                        stack = layer(stack);
+                    }
+                    stack.oneshot(call).await
                 }
-                stack.oneshot(call).await
+            };
+            let node_failed = matches!(
+                result,
+                Err(Error::Transport { .. }
+                    | Error::Connect { .. }
+                    | Error::ConnectTimeout { .. }
+                    | Error::Timeout { .. })
+            );
+            let now = crate::context::now();
+            let elapsed = now.saturating_duration_since(started);
+            if let Some(guard) = guard {
+                guard.finish(elapsed, !node_failed);
             }
-        };
-        let node_failed = matches!(
-            result,
-            Err(Error::Transport { .. }
-                | Error::Connect { .. }
-                | Error::ConnectTimeout { .. }
-                | Error::Timeout { .. })
-        );
-        let now = crate::context::now();
-        let elapsed = now.saturating_duration_since(started);
-        if let Some(guard) = guard {
-            guard.finish(elapsed, !node_failed);
+            let outcome = Outcome::of_result(self.options.protocol, &result);
+            if let Some(recorder) = transport.recorder() {
+                recorder.record(service, method, outcome, elapsed);
+            }
+            if let (Some(hedge), false) = (&self.hedge, node_failed) {
+                hedge.record(elapsed, now);
+            }
+            if let Some(backoff) = self.breaker.record(id, !node_failed, now) {
+                warn!(node = %id, ?backoff, "node keeps failing; its circuit breaker opened");
+            }
+            let verdict = match result {
+                Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
+                Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
+                // Only an exception may be a refusal (the reply's header was read once, above).
+                Ok(Some(reply)) if outcome == Outcome::AppError => {
+                    match shed(self.options.protocol, &reply) {
+                        Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
+                        None => Verdict::Done(Ok(Some(reply))),
+                    }
+                }
+                other => Verdict::Done(other),
+            };
+            (verdict, now)
         }
-        let outcome = Outcome::of_result(self.options.protocol, &result);
-        if let Some(recorder) = transport.recorder() {
-            recorder.record(service, method, outcome, elapsed);
-        }
-        if let (Some(hedge), false) = (&self.hedge, node_failed) {
-            hedge.record(elapsed, now);
-        }
-        if let Some(backoff) = self.breaker.record(id, !node_failed, now) {
-            warn!(node = %id, ?backoff, "node keeps failing; its circuit breaker opened");
-        }
-        let verdict = match result {
-            Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
-            Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
-            // Only an exception may be a refusal (the reply's header was read once, above).
-            Ok(Some(reply)) if outcome == Outcome::AppError => match shed(self.options.protocol, &reply) {
-                Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
-                None => Verdict::Done(Ok(Some(reply))),
-            },
-            other => Verdict::Done(other),
-        };
-        (verdict, now)
     }
 
-    async fn send_now(
+    fn send_now(
         &self,
         mut call: Call,
         request_id: Option<RequestId>,
         began: Instant,
-    ) -> Result<Option<Bytes>, Error> {
-        call.request_id = call.request_id.or(request_id);
-        let deadline = call.deadline.unwrap_or(began + self.options.call_timeout);
-        let idempotent = call.options.idempotent
-            || (!self.options.idempotent_methods.is_empty()
-                && self.options.idempotent_methods.contains(call.method));
-        if let Some(limit) = &self.limit
-            && let Err(refusal) = limit.acquire(crate::context::Priority::CRITICAL, began)
-        {
-            let qps = match refusal {
-                crate::limits::Refusal::Qps(qps) => qps,
-                _ => 0.0,
-            };
-            self.faults.limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            return Err(Error::Limited { service: call.service.to_owned(), qps });
-        }
-        self.budget.deposit();
-        let mut tried: Vec<Arc<str>> = Vec::new();
-        let mut attempts = 0u32;
-        let mut last_error = None;
-        // One clock read per attempt: the start of the first, then the end of the one before.
-        let mut now = began;
-        loop {
-            let Some(target) = self.pick(&call, &tried, now) else {
-                return Err(last_error.unwrap_or_else(|| Error::NoNode { service: call.service.to_owned() }));
-            };
-            if deadline <= now {
-                let budget = deadline.saturating_duration_since(began);
-                return Err(last_error.unwrap_or_else(|| super::tcp::timed_out(call.method, budget)));
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+        async move {
+            call.request_id = call.request_id.or(request_id);
+            let deadline = call.deadline.unwrap_or(began + self.options.call_timeout);
+            let idempotent = call.options.idempotent
+                || (!self.options.idempotent_methods.is_empty()
+                    && self.options.idempotent_methods.contains(call.method));
+            if let Some(limit) = &self.limit
+                && let Err(refusal) = limit.acquire(crate::context::Priority::CRITICAL, began)
+            {
+                let qps = match refusal {
+                    crate::limits::Refusal::Qps(qps) => qps,
+                    _ => 0.0,
+                };
+                self.faults.limited.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(Error::Limited { service: call.service.to_owned(), qps });
             }
-            let hedge_after = match (&self.hedge, idempotent && tried.is_empty()) {
-                (Some(hedge), true) => hedge.delay(),
-                _ => None,
-            };
-            let (verdict, ended) = match hedge_after {
-                None => {
-                    // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
-                    // (The attempt's future is not named: a local would keep its room in this
-                    // future beside the instrumented one.)
-                    let span = spans::attempt(target.id(), request_id);
-                    match span.is_disabled() {
-                        true => self.attempt(&target, call.clone(), deadline, now).await,
-                        false => self.attempt(&target, call.clone(), deadline, now).instrument(span).await,
-                    }
+            self.budget.deposit();
+            let mut tried: Vec<Arc<str>> = Vec::new();
+            let mut attempts = 0u32;
+            let mut last_error = None;
+            // One clock read per attempt: the start of the first, then the end of the one before.
+            let mut now = began;
+            loop {
+                let Some(target) = self.pick(&call, &tried, now) else {
+                    return Err(
+                        last_error.unwrap_or_else(|| Error::NoNode { service: call.service.to_owned() })
+                    );
+                };
+                if deadline <= now {
+                    let budget = deadline.saturating_duration_since(began);
+                    return Err(last_error.unwrap_or_else(|| super::tcp::timed_out(call.method, budget)));
                 }
-                Some(after) => {
-                    // Boxed: the hedged path's state (two attempts and a timer) stays out of every
-                    // call's future.
-                    let (verdict, ended, backup) =
-                        Box::pin(self.hedged(&call, &target, deadline, now, after)).await;
-                    if let Some(backup) = backup {
-                        tried.push(backup);
+                let hedge_after = match (&self.hedge, idempotent && tried.is_empty()) {
+                    (Some(hedge), true) => hedge.delay(),
+                    _ => None,
+                };
+                let (verdict, ended) = match hedge_after {
+                    None => {
+                        // A disabled span (no subscriber wants it) is not worth wrapping the attempt in.
+                        // (The attempt's future is not named: a local would keep its room in this
+                        // future beside the instrumented one.)
+                        let span = spans::attempt(target.id(), request_id);
+                        match span.is_disabled() {
+                            true => self.attempt(&target, call.clone(), deadline, now).await,
+                            false => {
+                                self.attempt(&target, call.clone(), deadline, now).instrument(span).await
+                            }
+                        }
                     }
-                    (verdict, ended)
-                }
-            };
-            now = ended;
-            let error = match verdict {
-                Verdict::Done(result) => return result,
-                Verdict::FailOver(e) => e,
-                Verdict::MaybeRetry(e) => {
-                    attempts += 1;
-                    if !idempotent || attempts >= self.options.max_attempts || !self.budget.try_retry(now) {
-                        return Err(e);
+                    Some(after) => {
+                        // Boxed: the hedged path's state (two attempts and a timer) stays out of every
+                        // call's future.
+                        let (verdict, ended, backup) =
+                            Box::pin(self.hedged(&call, &target, deadline, now, after)).await;
+                        if let Some(backup) = backup {
+                            tried.push(backup);
+                        }
+                        (verdict, ended)
                     }
-                    e
-                }
-                // Shed calls did not run anywhere: any method may go elsewhere, but only within the
-                // retry budget, so an overloaded fleet does not get its load multiplied.
-                Verdict::NotExecuted(e) => {
-                    if !self.budget.try_retry(now) {
-                        return Err(e);
+                };
+                now = ended;
+                let error = match verdict {
+                    Verdict::Done(result) => return result,
+                    Verdict::FailOver(e) => e,
+                    Verdict::MaybeRetry(e) => {
+                        attempts += 1;
+                        if !idempotent || attempts >= self.options.max_attempts || !self.budget.try_retry(now)
+                        {
+                            return Err(e);
+                        }
+                        e
                     }
-                    e
-                }
-            };
-            debug!(node = %target.id(), method = call.method, error = %error, "trying another node");
-            tried.push(Arc::clone(target.id()));
-            last_error = Some(error);
+                    // Shed calls did not run anywhere: any method may go elsewhere, but only within the
+                    // retry budget, so an overloaded fleet does not get its load multiplied.
+                    Verdict::NotExecuted(e) => {
+                        if !self.budget.try_retry(now) {
+                            return Err(e);
+                        }
+                        e
+                    }
+                };
+                debug!(node = %target.id(), method = call.method, error = %error, "trying another node");
+                tried.push(Arc::clone(target.id()));
+                last_error = Some(error);
+            }
         }
     }
 }
@@ -772,11 +783,17 @@ impl ClusterTransport {
 impl ClusterTransport {
     /// [`Transport::send`] without a box: what [`Channel`](super::Channel) calls.
     /// `now` is the time the caller read when it made the call.
-    pub(super) async fn send_direct(&self, call: Call, now: Instant) -> Result<Option<Bytes>, Error> {
-        let (span, request_id) = spans::client_call(call.service, call.method, None);
-        match span.is_disabled() {
-            true => self.send_now(call, request_id, now).await,
-            false => self.send_now(call, request_id, now).instrument(span).await,
+    pub(super) fn send_direct(
+        &self,
+        call: Call,
+        now: Instant,
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+        async move {
+            let (span, request_id) = spans::client_call(call.service, call.method, None);
+            match span.is_disabled() {
+                true => self.send_now(call, request_id, now).await,
+                false => self.send_now(call, request_id, now).instrument(span).await,
+            }
         }
     }
 

@@ -1,5 +1,11 @@
 //! The client side of generated code: a [`Channel`] carries encoded calls to some [`Transport`];
 //! [`TcpTransport`] carries them to one server over TCP.
+//!
+//! On a call's path, functions that take the call by value are written `fn ... -> impl Future
+//! { async move { ... } }` rather than `async fn`: an `async fn`'s future keeps each by-value
+//! argument twice (as passed, and the local it is moved into), and a call's future is copied
+//! whole at each level as the call starts. Cold parts (connecting, waiting for room in a write
+//! queue, a pooled connection's call) are boxed out of it.
 
 mod channel;
 mod cluster;

@@ -99,34 +99,38 @@ impl Mux {
 
     /// Sends `call` (whose seqid is `seqid`) and waits for its reply (none for oneway calls), or
     /// fails at its deadline.
-    pub(super) async fn call(
+    pub(super) fn call(
         &self,
         seqid: i32,
         call: Outgoing,
         oneway: bool,
-    ) -> Result<Option<Bytes>, Error> {
-        let at = match LAST_REPLY.take() {
-            // (A mux made where a dropped one was may have fewer slots.)
-            Some((mux, at)) if mux == self.id() && at < self.slots.len() => at,
-            _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
-        };
-        let Some(slot) = self.slots.get(at) else {
-            return Err(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
-        };
-        let conn = match slot.conn.load_full().filter(|c| !c.is_closed()) {
-            Some(conn) => conn,
-            // Boxed: connecting (a TLS handshake's state too) stays out of every call's future,
-            // which is moved (copied) at each level of the call as it starts.
-            None => match tokio::time::timeout_at(call.deadline.into(), Box::pin(self.open(slot))).await {
-                Ok(conn) => conn?,
-                Err(_) => return Err(timed_out(call.method, call.budget)),
-            },
-        };
-        let reply = conn.call(seqid, call, oneway, self.phases.as_deref()).await;
-        if reply.is_ok() {
-            LAST_REPLY.set(Some((self.id(), at)));
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+        async move {
+            let at = match LAST_REPLY.take() {
+                // (A mux made where a dropped one was may have fewer slots.)
+                Some((mux, at)) if mux == self.id() && at < self.slots.len() => at,
+                _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
+            };
+            let Some(slot) = self.slots.get(at) else {
+                return Err(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
+            };
+            let conn = match slot.conn.load_full().filter(|c| !c.is_closed()) {
+                Some(conn) => conn,
+                // Boxed: connecting (a TLS handshake's state too) stays out of every call's future,
+                // which is moved (copied) at each level of the call as it starts.
+                None => {
+                    match tokio::time::timeout_at(call.deadline.into(), Box::pin(self.open(slot))).await {
+                        Ok(conn) => conn?,
+                        Err(_) => return Err(timed_out(call.method, call.budget)),
+                    }
+                }
+            };
+            let reply = conn.call(seqid, call, oneway, self.phases.as_deref()).await;
+            if reply.is_ok() {
+                LAST_REPLY.set(Some((self.id(), at)));
+            }
+            reply
         }
-        reply
     }
 
     /// This mux's identity for [`LAST_REPLY`]: its address, stable while calls borrow it.
@@ -360,83 +364,89 @@ impl MuxConn {
 
     /// Sends a call and waits for its reply or its deadline, recording the send (queueing) and
     /// wait times.
-    async fn call(
+    fn call(
         &self,
         seqid: i32,
         call: Outgoing,
         oneway: bool,
         phases: Option<&PhaseStats>,
-    ) -> Result<Option<Bytes>, Error> {
-        let shared = &*self.shared;
-        if oneway {
-            if self.is_closed() {
-                return Err(shared.closed_error());
-            }
-            return self.queue(call).await.map(|_| None);
-        }
-        let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-        let waiter = Waiter {
-            outcome: None,
-            waker: waker.clone(),
-            deadline: call.deadline,
-            budget: call.budget,
-            method: call.method,
-        };
-        let (taken, deadline) = (call.taken, call.deadline);
-        // One lock: the call's entry, and its message queued (unless the queue is full).
-        let (wake_sweeper, queued) = {
-            let mut p = lock(&shared.pending);
-            if p.closed.is_some() {
-                drop(p);
-                return Err(shared.closed_error());
-            }
-            match p.waiting.entry(seqid) {
-                Entry::Occupied(_) => {
-                    let why = format!("seqid {seqid} is already in flight on this connection");
-                    return Err(Error::BadReply(why));
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+        async move {
+            let shared = &*self.shared;
+            if oneway {
+                if self.is_closed() {
+                    return Err(shared.closed_error());
                 }
-                Entry::Vacant(v) => v.insert(waiter),
+                return match self.try_queue(call)? {
+                    None => Ok(None),
+                    // Boxed: the wait for room (rare) stays out of every call's future.
+                    Some(call) => Box::pin(self.wait_for_room(call)).await.map(|()| None),
+                };
+            }
+            let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
+            let waiter = Waiter {
+                outcome: None,
+                waker: waker.clone(),
+                deadline: call.deadline,
+                budget: call.budget,
+                method: call.method,
             };
-            let sooner = p.next_sweep.is_none_or(|at| deadline < at);
-            if sooner {
-                p.next_sweep = Some(deadline);
+            let (taken, deadline) = (call.taken, call.deadline);
+            // One lock: the call's entry, and its message queued (unless the queue is full).
+            let (wake_sweeper, queued) = {
+                let mut p = lock(&shared.pending);
+                if p.closed.is_some() {
+                    drop(p);
+                    return Err(shared.closed_error());
+                }
+                match p.waiting.entry(seqid) {
+                    Entry::Occupied(_) => {
+                        let why = format!("seqid {seqid} is already in flight on this connection");
+                        return Err(Error::BadReply(why));
+                    }
+                    Entry::Vacant(v) => v.insert(waiter),
+                };
+                let sooner = p.next_sweep.is_none_or(|at| deadline < at);
+                if sooner {
+                    p.next_sweep = Some(deadline);
+                }
+                (sooner, p.push(call))
+            };
+            // If this call is dropped (timed out, cancelled) before its reply, forget it.
+            let forget = Forget { shared, seqid: Some(seqid) };
+            if wake_sweeper {
+                shared.sweep.notify_one();
             }
-            (sooner, p.push(call))
-        };
-        // If this call is dropped (timed out, cancelled) before its reply, forget it.
-        let forget = Forget { shared, seqid: Some(seqid) };
-        if wake_sweeper {
-            shared.sweep.notify_one();
+            let waited = match queued {
+                Ok(writer) => {
+                    writer.into_iter().for_each(Waker::wake);
+                    false
+                }
+                Err(call) => {
+                    Box::pin(self.wait_for_room(call)).await?;
+                    true
+                }
+            };
+            // Queued at once (the usual case), the send time is nil: no clock read for it.
+            let sent = phases.map(|phases| match waited {
+                false => {
+                    phases.send.record(Duration::ZERO);
+                    (phases, taken)
+                }
+                true => {
+                    let now = crate::context::now();
+                    phases.send.record(now.saturating_duration_since(taken));
+                    (phases, now)
+                }
+            });
+            let reply = self.reply(seqid, waker).await;
+            forget.disarm();
+            let reply = reply?;
+            if let Some((phases, sent)) = sent {
+                phases.wait.record(sent.elapsed());
+            }
+            Ok(Some(reply))
         }
-        let waited = match queued {
-            Ok(writer) => {
-                writer.into_iter().for_each(Waker::wake);
-                false
-            }
-            Err(call) => {
-                Box::pin(self.wait_for_room(call)).await?;
-                true
-            }
-        };
-        // Queued at once (the usual case), the send time is nil: no clock read for it.
-        let sent = phases.map(|phases| match waited {
-            false => {
-                phases.send.record(Duration::ZERO);
-                (phases, taken)
-            }
-            true => {
-                let now = crate::context::now();
-                phases.send.record(now.saturating_duration_since(taken));
-                (phases, now)
-            }
-        });
-        let reply = self.reply(seqid, waker).await;
-        forget.disarm();
-        let reply = reply?;
-        if let Some((phases, sent)) = sent {
-            phases.wait.record(sent.elapsed());
-        }
-        Ok(Some(reply))
     }
 
     /// The outcome of the call `seqid`, whose entry was made with `registered` as its waker: taken
@@ -466,9 +476,8 @@ impl MuxConn {
         .await
     }
 
-    /// Queues `call` for the writer, waiting (until its deadline) while the queue is full;
-    /// whether it waited.
-    async fn queue(&self, call: Outgoing) -> Result<bool, Error> {
+    /// Queues `call` for the writer, unless the queue is full: then the call is given back.
+    fn try_queue(&self, call: Outgoing) -> Result<Option<Outgoing>, Error> {
         let queued = {
             let mut p = lock(&self.shared.pending);
             if p.closed.is_some() {
@@ -480,10 +489,9 @@ impl MuxConn {
         match queued {
             Ok(writer) => {
                 writer.into_iter().for_each(Waker::wake);
-                Ok(false)
+                Ok(None)
             }
-            // Boxed: the wait for room (rare) stays out of every call's future.
-            Err(call) => Box::pin(self.wait_for_room(call)).await.map(|()| true),
+            Err(call) => Ok(Some(call)),
         }
     }
 

@@ -306,33 +306,45 @@ impl TcpTransport {
 
     /// [`Transport::send`] without a box: what [`Channel`] calls, with the time it read when
     /// it made the call (`now`).
-    pub(super) async fn send_direct(&self, call: Call, now: Instant) -> Result<Option<Bytes>, Error> {
-        match self.count_calls {
-            true => self.send_counted(call, now).await,
-            false => {
-                let deadline = self.deadline_of(&call);
-                self.send_now(call, deadline, now).await
+    pub(super) fn send_direct(
+        &self,
+        call: Call,
+        now: Instant,
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+        async move {
+            match self.count_calls {
+                true => self.send_counted(call, now).await,
+                false => {
+                    let deadline = self.deadline_of(&call);
+                    self.send_now(call, deadline, now).await
+                }
             }
         }
     }
 
     /// Sends in a call span, counting the call unless metrics are off; `started` is now.
-    async fn send_counted(&self, mut call: Call, started: Instant) -> Result<Option<Bytes>, Error> {
-        let (service, method) = (call.service, call.method);
-        let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
-        call.request_id = call.request_id.or(request_id);
-        let deadline = self.deadline_of(&call);
-        let Some(recorder) = self.recorder() else {
-            return self.send_now(call, deadline, started).instrument(span).await;
-        };
-        let result = match span.is_disabled() {
-            true => self.send_now(call, deadline, started).await,
-            false => self.send_now(call, deadline, started).instrument(span).await,
-        };
-        let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
-        let ended = crate::context::now();
-        recorder.record(service, method, outcome, ended.saturating_duration_since(started));
-        result
+    fn send_counted(
+        &self,
+        mut call: Call,
+        started: Instant,
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+        async move {
+            let (service, method) = (call.service, call.method);
+            let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
+            call.request_id = call.request_id.or(request_id);
+            let deadline = self.deadline_of(&call);
+            let Some(recorder) = self.recorder() else {
+                return self.send_now(call, deadline, started).instrument(span).await;
+            };
+            let result = match span.is_disabled() {
+                true => self.send_now(call, deadline, started).await,
+                false => self.send_now(call, deadline, started).instrument(span).await,
+            };
+            let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
+            let ended = crate::context::now();
+            recorder.record(service, method, outcome, ended.saturating_duration_since(started));
+            result
+        }
     }
 
     /// Sends now, failing with [`Error::Timeout`] at `deadline` (and without sending once it
@@ -341,49 +353,51 @@ impl TcpTransport {
     /// comes back as the server named it (probe servers answer with the name as sent, Apache's
     /// without the prefix), which [`Channel`] takes either way. `now` is when the call was handed
     /// over (its time left and send time count from it).
-    pub(super) async fn send_now(
+    pub(super) fn send_now(
         &self,
         call: Call,
         deadline: Instant,
         now: Instant,
-    ) -> Result<Option<Bytes>, Error> {
-        let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
-        let budget = deadline.saturating_duration_since(now);
-        if budget.is_zero() {
-            return Err(timed_out(method, budget));
-        }
-        let prefix = self.service_prefix.then_some(service);
-        // THeader: the call goes in a header frame with its metadata; its reply comes in one.
-        let (message, prefix, sent) = match &self.header {
-            None => (message, prefix, None),
-            Some(header) => {
-                let wire = self.endpoint.wire;
-                let about = CallHeaders { metadata, request_id, deadline };
-                let (frame, sent) = header.wrap(wire, seqid, &message, prefix, about)?;
-                (frame, None, Some(sent))
+    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+        async move {
+            let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
+            let budget = deadline.saturating_duration_since(now);
+            if budget.is_zero() {
+                return Err(timed_out(method, budget));
             }
-        };
-        let reply = match &self.conns {
-            // One call per connection: a timer per call is no extra cost there.
-            // Boxed: a pooled call's state (a connection's reader, its write and read, a timer)
-            // stays out of the future of every multiplexed call, which is moved at each level
-            // of the call as it starts; a pooled call (a system call each way) hardly notices.
-            Conns::Pool(pool) => {
-                let call =
-                    tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
-                match Box::pin(call).await {
-                    Ok(reply) => reply,
-                    Err(_) => Err(timed_out(method, budget)),
+            let prefix = self.service_prefix.then_some(service);
+            // THeader: the call goes in a header frame with its metadata; its reply comes in one.
+            let (message, prefix, sent) = match &self.header {
+                None => (message, prefix, None),
+                Some(header) => {
+                    let wire = self.endpoint.wire;
+                    let about = CallHeaders { metadata, request_id, deadline };
+                    let (frame, sent) = header.wrap(wire, seqid, &message, prefix, about)?;
+                    (frame, None, Some(sent))
                 }
+            };
+            let reply = match &self.conns {
+                // One call per connection: a timer per call is no extra cost there.
+                // Boxed: a pooled call's state (a connection's reader, its write and read, a timer)
+                // stays out of the future of every multiplexed call, which is moved at each level
+                // of the call as it starts; a pooled call (a system call each way) hardly notices.
+                Conns::Pool(pool) => {
+                    let call =
+                        tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
+                    match Box::pin(call).await {
+                        Ok(reply) => reply,
+                        Err(_) => Err(timed_out(method, budget)),
+                    }
+                }
+                Conns::Mux(mux) => {
+                    let outgoing = Outgoing { message, prefix, deadline, budget, method, taken: now };
+                    mux.call(seqid, outgoing, options.oneway).await
+                }
+            };
+            match sent {
+                None => reply,
+                Some(sent) => sent.unwrap(reply?, self.endpoint.wire, self.endpoint.limits),
             }
-            Conns::Mux(mux) => {
-                let outgoing = Outgoing { message, prefix, deadline, budget, method, taken: now };
-                mux.call(seqid, outgoing, options.oneway).await
-            }
-        };
-        match sent {
-            None => reply,
-            Some(sent) => sent.unwrap(reply?, self.endpoint.wire, self.endpoint.limits),
         }
     }
 }
