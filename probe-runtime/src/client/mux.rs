@@ -727,7 +727,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::codec::{ApplicationException, Limits, MessageHeader, MessageType};
+    use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType};
     use crate::service::Protocol;
     use crate::transport::Framing;
 
@@ -867,5 +867,62 @@ mod tests {
         let live = mux.call(8, call(8), true).await;
         assert!(live.is_ok());
         assert_eq!(seen.recv().await, Some(8), "only the live call was written");
+    }
+
+    #[tokio::test]
+    async fn calls_wait_for_room_in_a_full_queue_until_their_deadline_and_then_go() {
+        // A server that reads nothing until told to, then echoes every frame.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let _ = go.await;
+            loop {
+                let Ok(len) = stream.read_u32().await else { return };
+                let mut frame = vec![0; len as usize];
+                stream.read_exact(&mut frame).await.unwrap();
+                stream.write_u32(len).await.unwrap();
+                stream.write_all(&frame).await.unwrap();
+            }
+        });
+        let mux = Arc::new(Mux::new(endpoint(addr), 1, None));
+        mux.warm().await.unwrap();
+        // Large calls fill the socket's buffers, the writer blocks, and the queue fills up.
+        let big = |seqid: i32, budget: Duration| {
+            let mut buf = BytesMut::new();
+            let header = MessageHeader::new("say", MessageType::Call, seqid);
+            let args = ApplicationException::new(ApplicationExceptionKind::Unknown, "x".repeat(16 * 1024));
+            assert!(Protocol::Binary.encode_message(&header, &args, &mut buf).is_ok());
+            let taken = Instant::now();
+            let message = buf.freeze();
+            Outgoing { message, prefix: None, deadline: taken + budget, budget, method: "say", taken }
+        };
+        // One batch in the writer's hands, a full queue behind it, and more than fit.
+        let calls = 2 * WRITE_QUEUE + 300;
+        let first: Vec<_> = (0..calls as i32)
+            .map(|n| {
+                let mux = Arc::clone(&mux);
+                let call = big(n, Duration::from_millis(300));
+                tokio::spawn(async move { mux.call(n, call, true).await })
+            })
+            .collect();
+        let mut waited_out = 0;
+        for call in first {
+            match call.await.unwrap() {
+                Ok(_) => {}
+                Err(Error::Timeout { .. }) => waited_out += 1,
+                Err(e) => panic!("expected a queued call or a timeout, got {e}"),
+            }
+        }
+        assert!(waited_out > 0, "some calls found the queue full and timed out waiting for room");
+        let conn = first_conn(&mux);
+        assert!(lock(&conn.shared.pending).queue.len() <= WRITE_QUEUE, "the queue stays bounded");
+        // Once the server reads, the queue drains and calls waiting for room go too.
+        go_tx.send(()).unwrap();
+        let waiting = big(-1, Duration::from_secs(20));
+        let reply = mux.call(-1, waiting, false).await.unwrap().unwrap();
+        assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, -1);
+        assert!(!conn.is_closed());
     }
 }
