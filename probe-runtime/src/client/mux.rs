@@ -646,43 +646,66 @@ async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::R
 }
 
 /// Hands each reply to the call waiting for its seqid, until the connection fails; then stops the
-/// writer too, so the socket closes rather than lingering half-open.
+/// writer too, so the socket closes rather than lingering half-open. The replies one read
+/// brought are handed over under one lock.
 async fn read_replies<R: AsyncRead + Unpin>(
     mut reader: MessageReader<R>,
     shared: Arc<Shared>,
     writer: AbortHandle,
 ) {
     let endpoint = &shared.endpoint;
+    // The replies one read brought, settled under one lock; and the callers to wake after.
+    let mut replies: Vec<(i32, Bytes)> = Vec::new();
+    let mut wake: Vec<Waker> = Vec::new();
     let why = loop {
-        let reply = match reader.read_message().await {
-            Ok(Some(reply)) => reply,
-            Ok(None) => break "the server closed the connection".to_owned(),
-            Err(e) => break format!("reading a reply failed: {e}"),
+        let mut failed = match reader.read_message().await {
+            Ok(Some(reply)) => seqid_of(endpoint, reply).map(|reply| replies.push(reply)).err(),
+            Ok(None) => Some("the server closed the connection".to_owned()),
+            Err(e) => Some(format!("reading a reply failed: {e}")),
         };
-        let peeked = match endpoint.wire.framing {
-            Framing::Header => reply_seqid(&reply),
-            _ => peek(endpoint.wire.protocol, &reply).map(|header| header.seqid),
-        };
-        let seqid = match peeked {
-            Some(seqid) => seqid,
-            None => match endpoint.wire.protocol.decode_header(reply.clone(), endpoint.limits) {
-                Ok((header, _)) => header.seqid,
-                Err(e) => break format!("a reply header does not decode: {e}"),
-            },
-        };
-        let wake = match lock(&shared.pending).waiting.get_mut(&seqid) {
-            Some(waiter) => waiter.settle(Ok(reply)),
-            None => None,
-        };
-        match wake {
-            Some(waker) => waker.wake(),
-            None => {
-                debug!(peer = %endpoint.addr, seqid, "a reply for no waiting call (timed out?) is dropped")
+        while failed.is_none() && replies.len() < MAX_SETTLED {
+            match reader.next_buffered() {
+                Ok(Some(reply)) => failed = seqid_of(endpoint, reply).map(|reply| replies.push(reply)).err(),
+                Ok(None) => break,
+                Err(e) => failed = Some(format!("reading a reply failed: {e}")),
             }
+        }
+        {
+            let mut p = lock(&shared.pending);
+            for (seqid, reply) in replies.drain(..) {
+                match p.waiting.get_mut(&seqid).and_then(|waiter| waiter.settle(Ok(reply))) {
+                    Some(waker) => wake.push(waker),
+                    None => {
+                        debug!(peer = %endpoint.addr, seqid, "a reply for no waiting call (timed out?) is dropped")
+                    }
+                }
+            }
+        }
+        wake.drain(..).for_each(Waker::wake);
+        if let Some(why) = failed {
+            break why;
         }
     };
     shared.close(&why);
     writer.abort();
+}
+
+/// Replies settled under one lock at most: a read's worth of small replies.
+const MAX_SETTLED: usize = 256;
+
+/// `reply` with its seqid, or why its header does not decode.
+fn seqid_of(endpoint: &Endpoint, reply: Bytes) -> Result<(i32, Bytes), String> {
+    let peeked = match endpoint.wire.framing {
+        Framing::Header => reply_seqid(&reply),
+        _ => peek(endpoint.wire.protocol, &reply).map(|header| header.seqid),
+    };
+    match peeked {
+        Some(seqid) => Ok((seqid, reply)),
+        None => match endpoint.wire.protocol.decode_header(reply.clone(), endpoint.limits) {
+            Ok((header, _)) => Ok((header.seqid, reply)),
+            Err(e) => Err(format!("a reply header does not decode: {e}")),
+        },
+    }
 }
 
 /// Fails each waiting call with [`Error::Timeout`] once its deadline passes: sleeps until the

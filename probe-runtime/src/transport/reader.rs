@@ -113,6 +113,17 @@ impl<R: AsyncRead + Unpin> MessageReader<R> {
         poll_fn(|cx| self.poll_read_message(cx)).await
     }
 
+    /// The next message if it is already buffered whole, without touching `io`.
+    pub(crate) fn next_buffered(&mut self) -> Result<Option<Bytes>, WireError> {
+        let message = self.parse_buffered()?;
+        if message.is_some()
+            && let Some(held) = &mut self.held
+        {
+            held.shrink_to(self.buf.capacity(), BUDGET_SLACK);
+        }
+        Ok(message)
+    }
+
     /// [`read_message`](Self::read_message) as a poll: a message already buffered is returned
     /// without touching `io`; otherwise `io` is read until a whole message is buffered or it has
     /// nothing more (`Pending`, the task is woken when it has).
