@@ -1023,4 +1023,63 @@ mod tests {
         assert!(!text.contains("ClusterLeak_127.0.0.1_41002"), "{text}");
         assert!(text.contains(&format!("{}2", series(41001))), "{text}");
     }
+
+    /// A probe node on a listener that reads calls and never answers; its routes, and word of
+    /// the first bytes it read.
+    async fn silent_node() -> (ServiceRoutes, tokio::sync::oneshot::Receiver<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (read_tx, read) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut first = [0; 4];
+            let _ = tokio::io::AsyncReadExt::read_exact(&mut stream, &mut first).await;
+            let _ = read_tx.send(());
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut sink).await;
+        });
+        let mut node = NodeData::new("127.0.0.1", port);
+        node.protocol = Some("binary".to_owned());
+        node.version = Some("0.1.0".to_owned());
+        (ServiceRoutes::fixed("Silent", [(format!("Silent_127.0.0.1_{port}"), node)]), read)
+    }
+
+    /// Calls in flight on the routes' one node, as its live load counts them, while a call waits.
+    async fn in_flight_while_a_call_waits(balancer: BalancerKind) -> u64 {
+        let (routes, read) = silent_node().await;
+        let options = ClusterOptions { balancer, metrics: false, ..ClusterOptions::default() };
+        let cluster = Arc::new(ClusterTransport::new(routes.clone(), options));
+        let mut buf = bytes::BytesMut::new();
+        let header = crate::codec::MessageHeader::new("get", crate::codec::MessageType::Call, 1);
+        let args = crate::codec::ApplicationException::unknown_method("x");
+        crate::service::Protocol::Binary.encode_message(&header, &args, &mut buf).unwrap();
+        let call = Call {
+            service: "Silent",
+            method: "get",
+            seqid: 1,
+            message: buf.freeze(),
+            options: super::super::CallOptions { oneway: false, idempotent: false, timeout: None },
+            affinity: None,
+            metadata: None,
+            request_id: None,
+            deadline: Some(crate::context::now() + Duration::from_secs(5)),
+        };
+        let waiting = {
+            let cluster = Arc::clone(&cluster);
+            tokio::spawn(async move { cluster.send_direct(call, crate::context::now()).await })
+        };
+        // The call reached the node: it is in flight until its answer or deadline.
+        read.await.unwrap();
+        let in_flight = routes.load().table.endpoints[0].stats.in_flight();
+        waiting.abort();
+        in_flight
+    }
+
+    #[tokio::test]
+    async fn live_load_is_counted_for_the_balancer_that_reads_it_only() {
+        assert_eq!(in_flight_while_a_call_waits(BalancerKind::LeastLoaded).await, 1);
+        // The others never read it: their calls write nothing to the node's shared counters.
+        assert_eq!(in_flight_while_a_call_waits(BalancerKind::WeightedRandom).await, 0);
+        assert_eq!(in_flight_while_a_call_waits(BalancerKind::RoundRobin).await, 0);
+    }
 }

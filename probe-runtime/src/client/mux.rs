@@ -948,4 +948,38 @@ mod tests {
         assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, -1);
         assert!(!conn.is_closed());
     }
+
+    #[tokio::test]
+    async fn a_caller_calls_again_on_the_connection_its_reply_came_on() {
+        // Echoes every frame; counts the connections it accepted.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    while let Ok(len) = stream.read_u32().await {
+                        let mut frame = len.to_be_bytes().to_vec();
+                        frame.resize(4 + len as usize, 0);
+                        stream.read_exact(&mut frame[4..]).await.unwrap();
+                        stream.write_all(&frame).await.unwrap();
+                    }
+                });
+            }
+        });
+        let mux = Mux::new(endpoint(addr), 4, None);
+        for seqid in 1..=10 {
+            let reply = mux.call(seqid, call(seqid), false).await.unwrap().unwrap();
+            assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, seqid);
+        }
+        // In turn, the calls would have opened all four connections.
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "every call went where the last reply came from");
+        // A call made elsewhere (no reply taken on this thread since) takes the next slot in turn.
+        LAST_REPLY.set(None);
+        mux.call(11, call(11), false).await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
 }
