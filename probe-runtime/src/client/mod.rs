@@ -7,6 +7,8 @@
 //! whole at each level as the call starts. Cold parts (connecting, waiting for room in a write
 //! queue, a pooled connection's call) are boxed out of it.
 
+#![allow(clippy::manual_async_fn, reason = "async blocks keep by-value arguments once (see above)")]
+
 mod channel;
 mod cluster;
 mod endpoint;
