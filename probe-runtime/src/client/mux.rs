@@ -7,8 +7,9 @@
 //! the same write, as the server batches its replies. A reader task hands each reply to the call
 //! waiting for its seqid. The connection's state is one short-held lock: a call takes it once to
 //! enter the table of waiting calls (its entry holds its task's waker and, once it came, its
-//! reply) and queue its message, the reader once per reply, the call once more to take its reply;
-//! the writer takes the whole queue at once. No channel is allocated per call.
+//! reply) and queue its message, and once more to take its reply; the reader takes it once for
+//! the replies one read brought, the writer once for the whole queue. No channel is allocated
+//! per call.
 //!
 //! Deadlines take no timer per call: each waiting call keeps its deadline in the table, and one
 //! task per connection sleeps until the soonest of them, fails the calls whose deadline passed
@@ -374,9 +375,6 @@ impl MuxConn {
         async move {
             let shared = &*self.shared;
             if oneway {
-                if self.is_closed() {
-                    return Err(shared.closed_error());
-                }
                 return match self.try_queue(call)? {
                     None => Ok(None),
                     // Boxed: the wait for room (rare) stays out of every call's future.
@@ -417,12 +415,9 @@ impl MuxConn {
             if wake_sweeper {
                 shared.sweep.notify_one();
             }
-            let waited = match queued {
-                Ok(writer) => {
-                    writer.into_iter().for_each(Waker::wake);
-                    false
-                }
-                Err(call) => {
+            let waited = match handed(queued) {
+                None => false,
+                Some(call) => {
                     Box::pin(self.wait_for_room(call)).await?;
                     true
                 }
@@ -486,13 +481,7 @@ impl MuxConn {
             }
             p.push(call)
         };
-        match queued {
-            Ok(writer) => {
-                writer.into_iter().for_each(Waker::wake);
-                Ok(None)
-            }
-            Err(call) => Ok(Some(call)),
-        }
+        Ok(handed(queued))
     }
 
     /// Queues `call` once the writer made room, or fails at its deadline or the connection's end.
@@ -517,12 +506,9 @@ impl MuxConn {
                         None => return false,
                     }
                 };
-                match queued {
-                    Ok(writer) => {
-                        writer.into_iter().for_each(Waker::wake);
-                        return true;
-                    }
-                    Err(back) => {
+                match handed(queued) {
+                    None => return true,
+                    Some(back) => {
                         call = Some(back);
                         room.await;
                     }
@@ -534,6 +520,18 @@ impl MuxConn {
             Ok(false) => Err(self.shared.closed_error()),
             Err(_) => Err(timed_out(method, budget)),
         }
+    }
+}
+
+/// What [`Pending::push`] did, once the lock is let go: the writer woken if it waited for calls;
+/// the call given back if the queue was full.
+fn handed(pushed: Result<Option<Waker>, Outgoing>) -> Option<Outgoing> {
+    match pushed {
+        Ok(writer) => {
+            writer.into_iter().for_each(Waker::wake);
+            None
+        }
+        Err(call) => Some(call),
     }
 }
 

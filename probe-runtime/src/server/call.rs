@@ -93,8 +93,6 @@ struct Routed<'a> {
     service_name: &'static str,
     /// The method's name as its service declares it.
     method: &'static str,
-    /// Whether it was named with a `Service:` prefix.
-    prefixed: bool,
     /// The name as the caller sent it: `method`, or `Service:method`.
     sent: &'static str,
     series: Option<SeriesId>,
@@ -105,14 +103,12 @@ struct Routed<'a> {
 impl Routed<'_> {
     /// Whether a call named `name` goes here.
     fn is_named(&self, name: &str) -> bool {
-        if !self.prefixed {
-            return name == self.method;
-        }
-        let service = self.service_name.len();
-        name.len() == service + 1 + self.method.len()
-            && name.as_bytes().get(service) == Some(&b':')
-            && name.starts_with(self.service_name)
-            && name.ends_with(self.method)
+        name == self.sent
+    }
+
+    /// Whether it was named with a `Service:` prefix.
+    fn prefixed(&self) -> bool {
+        self.sent.len() != self.method.len()
     }
 }
 
@@ -166,7 +162,6 @@ impl<'a> Routes<'a> {
                     service: route.service,
                     service_name: route.service.service_name(),
                     method: method_name,
-                    prefixed: route.method_at > 0,
                     sent: match route.method_at {
                         0 => method_name,
                         _ => prefixed_name(route.service.service_name(), method_name),
@@ -278,7 +273,7 @@ impl<'a> Routes<'a> {
         let deadline = context.as_ref().and_then(Context::deadline);
         let mut finish = Finish {
             sent,
-            renamed: routed.prefixed,
+            renamed: routed.prefixed(),
             protocol: request.protocol(),
             limits: shared.config.limits,
             series: routed.series,
