@@ -636,15 +636,18 @@ impl ClusterTransport {
             let (service, method) = (call.service, call.method);
             let (transport, id) = (target.transport(), target.id());
             let guard = target.load.as_ref().map(LoadStats::start_call);
-            let result = match self.options.node_layers.0.as_slice() {
-                [] => transport.send_now(call, deadline, started).await,
+            let (result, at) = match self.options.node_layers.0.as_slice() {
+                [] => {
+                    let answer = transport.send_now(call, deadline, started).await;
+                    (answer.reply, answer.at)
+                }
                 layers => {
                     call.deadline = Some(deadline);
                     let mut stack = ClientService::new(TransportService(transport.clone()));
                     for layer in layers {
                         stack = layer(stack);
                     }
-                    stack.oneshot(call).await
+                    (stack.oneshot(call).await, None)
                 }
             };
             let node_failed = matches!(
@@ -654,7 +657,8 @@ impl ClusterTransport {
                     | Error::ConnectTimeout { .. }
                     | Error::Timeout { .. })
             );
-            let now = crate::context::now();
+            // The reply's time if the transport read it, else now.
+            let now = at.unwrap_or_else(crate::context::now);
             let elapsed = now.saturating_duration_since(started);
             if let Some(guard) = guard {
                 guard.finish(elapsed, !node_failed);

@@ -34,7 +34,7 @@ use tracing::debug;
 
 use super::endpoint::Endpoint;
 use super::header::{encode_prefixed, peek};
-use super::tcp::timed_out;
+use super::tcp::{Answer, timed_out};
 use super::theader::reply_seqid;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
@@ -100,20 +100,17 @@ impl Mux {
 
     /// Sends `call` (whose seqid is `seqid`) and waits for its reply (none for oneway calls), or
     /// fails at its deadline.
-    pub(super) fn call(
-        &self,
-        seqid: i32,
-        call: Outgoing,
-        oneway: bool,
-    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+    pub(super) fn call(&self, seqid: i32, call: Outgoing, oneway: bool) -> impl Future<Output = Answer> {
         async move {
-            let at = match LAST_REPLY.take() {
+            let index = match LAST_REPLY.take() {
                 // (A mux made where a dropped one was may have fewer slots.)
                 Some((mux, at)) if mux == self.id() && at < self.slots.len() => at,
                 _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
             };
-            let Some(slot) = self.slots.get(at) else {
-                return Err(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
+            let Some(slot) = self.slots.get(index) else {
+                return Answer::from(Err(self
+                    .endpoint
+                    .broken(io::ErrorKind::NotConnected, "no connection slot")));
             };
             let conn = match slot.conn.load_full().filter(|c| !c.is_closed()) {
                 Some(conn) => conn,
@@ -121,16 +118,19 @@ impl Mux {
                 // which is moved (copied) at each level of the call as it starts.
                 None => {
                     match tokio::time::timeout_at(call.deadline.into(), Box::pin(self.open(slot))).await {
-                        Ok(conn) => conn?,
-                        Err(_) => return Err(timed_out(call.method, call.budget)),
+                        Ok(Ok(conn)) => conn,
+                        Ok(Err(e)) => return Answer::from(Err(e)),
+                        Err(_) => return Answer::from(Err(timed_out(call.method, call.budget))),
                     }
                 }
             };
-            let reply = conn.call(seqid, call, oneway, self.phases.as_deref()).await;
-            if reply.is_ok() {
-                LAST_REPLY.set(Some((self.id(), at)));
+            match conn.call(seqid, call, oneway, self.phases.as_deref()).await {
+                Ok((reply, at)) => {
+                    LAST_REPLY.set(Some((self.id(), index)));
+                    Answer { reply: Ok(reply), at }
+                }
+                Err(e) => Answer::from(Err(e)),
             }
-            reply
         }
     }
 
@@ -364,27 +364,27 @@ impl MuxConn {
     }
 
     /// Sends a call and waits for its reply or its deadline, recording the send (queueing) and
-    /// wait times.
+    /// wait times; with the reply, the time it came if the clock was read for the wait time.
     fn call(
         &self,
         seqid: i32,
         call: Outgoing,
         oneway: bool,
         phases: Option<&PhaseStats>,
-    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+    ) -> impl Future<Output = Result<(Option<Bytes>, Option<Instant>), Error>> {
         async move {
             let shared = &*self.shared;
             if oneway {
                 return match self.try_queue(call)? {
-                    None => Ok(None),
+                    None => Ok((None, None)),
                     // Boxed: the wait for room (rare) stays out of every call's future.
-                    Some(call) => Box::pin(self.wait_for_room(call)).await.map(|()| None),
+                    Some(call) => Box::pin(self.wait_for_room(call)).await.map(|()| (None, None)),
                 };
             }
             let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
             let waiter = Waiter {
                 outcome: None,
-                waker: waker.clone(),
+                waker,
                 deadline: call.deadline,
                 budget: call.budget,
                 method: call.method,
@@ -434,24 +434,29 @@ impl MuxConn {
                     (phases, now)
                 }
             });
-            let reply = self.reply(seqid, waker).await;
+            // Not queued at once, the call waited (was polled again since its entry was made).
+            let reply = self.reply(seqid, !waited).await;
             forget.disarm();
             let reply = reply?;
-            if let Some((phases, sent)) = sent {
-                phases.wait.record(sent.elapsed());
-            }
-            Ok(Some(reply))
+            // The reply's time: its wait ends here, and the caller's metrics take it as the end.
+            let at = sent.map(|(phases, sent)| {
+                let now = crate::context::now();
+                phases.wait.record(now.saturating_duration_since(sent));
+                now
+            });
+            Ok((Some(reply), at))
         }
     }
 
-    /// The outcome of the call `seqid`, whose entry was made with `registered` as its waker: taken
-    /// (with the entry) once the reader, the deadline sweeper or the connection's end settles it.
-    async fn reply(&self, seqid: i32, registered: Waker) -> Result<Bytes, Error> {
-        let mut first = true;
+    /// The outcome of the call `seqid`, taken (with its entry) once the reader, the deadline
+    /// sweeper or the connection's end settles it. `same_poll`: this is first polled in the poll
+    /// of the call's task that made the entry.
+    async fn reply(&self, seqid: i32, same_poll: bool) -> Result<Bytes, Error> {
+        let mut first = same_poll;
         std::future::poll_fn(|cx| {
-            // Whatever settles the entry wakes the waker it holds: on the first poll with that
-            // waker, nothing can have come that did not wake it, so the table need not be read.
-            if std::mem::take(&mut first) && registered.will_wake(cx.waker()) {
+            // Whatever settles the entry wakes the waker it holds, this task's: in the poll that
+            // made the entry nothing can have come that did not wake it, so the table is not read.
+            if std::mem::take(&mut first) {
                 return Poll::Pending;
             }
             let mut p = lock(&self.shared.pending);
@@ -752,6 +757,11 @@ mod tests {
     use crate::service::Protocol;
     use crate::transport::Framing;
 
+    /// A call's reply through the mux, as a transport's send takes it.
+    async fn send(mux: &Mux, seqid: i32, call: Outgoing, oneway: bool) -> Result<Option<Bytes>, Error> {
+        mux.call(seqid, call, oneway).await.reply
+    }
+
     fn call(seqid: i32) -> Outgoing {
         call_within(seqid, Duration::from_secs(30))
     }
@@ -813,19 +823,19 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_call_frees_its_seqid_and_the_connection_goes_on() {
         let mux = Mux::new(endpoint(echo_even_seqids().await), 1, None);
-        let timed_out = tokio::time::timeout(Duration::from_millis(50), mux.call(1, call(1), false)).await;
+        let timed_out = tokio::time::timeout(Duration::from_millis(50), send(&mux, 1, call(1), false)).await;
         assert!(timed_out.is_err(), "seqid 1 is never answered");
         let conn = first_conn(&mux);
         assert!(lock(&conn.shared.pending).waiting.is_empty(), "the dropped call's entry is gone");
         // Many calls at once share writes and each gets its own reply.
         let replies =
-            futures_util::future::join_all((1..=20).map(|n| mux.call(2 * n, call(2 * n), false))).await;
+            futures_util::future::join_all((1..=20).map(|n| send(&mux, 2 * n, call(2 * n), false))).await;
         for (n, reply) in (1..=20).zip(replies) {
             let reply = reply.unwrap().unwrap();
             assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, 2 * n);
         }
         // The same seqid may be used again once its call is gone.
-        let again = tokio::time::timeout(Duration::from_millis(50), mux.call(1, call(1), false)).await;
+        let again = tokio::time::timeout(Duration::from_millis(50), send(&mux, 1, call(1), false)).await;
         assert!(again.is_err());
         assert!(!conn.is_closed());
     }
@@ -838,9 +848,9 @@ mod tests {
         // Unanswered calls with deadlines in no particular order, and answered ones among them.
         let budgets = [300u64, 60, 180, 120];
         let unanswered = budgets.iter().enumerate().map(|(n, ms)| {
-            mux.call(2 * n as i32 + 1, call_within(2 * n as i32 + 1, Duration::from_millis(*ms)), false)
+            send(&mux, 2 * n as i32 + 1, call_within(2 * n as i32 + 1, Duration::from_millis(*ms)), false)
         });
-        let answered = (1..=4).map(|n| mux.call(2 * n, call(2 * n), false));
+        let answered = (1..=4).map(|n| send(&mux, 2 * n, call(2 * n), false));
         let timed = futures_util::future::join_all(unanswered.map(|c| async {
             let e = c.await.unwrap_err();
             (e, started.elapsed())
@@ -883,9 +893,9 @@ mod tests {
         mux.warm().await.unwrap();
         let mut expired = call_within(7, Duration::from_millis(1));
         expired.deadline = Instant::now() - Duration::from_millis(1);
-        let error = mux.call(7, expired, true).await;
+        let error = send(&mux, 7, expired, true).await;
         assert!(error.is_ok(), "a oneway call is queued: {error:?}");
-        let live = mux.call(8, call(8), true).await;
+        let live = send(&mux, 8, call(8), true).await;
         assert!(live.is_ok());
         assert_eq!(seen.recv().await, Some(8), "only the live call was written");
     }
@@ -925,7 +935,7 @@ mod tests {
             .map(|n| {
                 let mux = Arc::clone(&mux);
                 let call = big(n, Duration::from_millis(300));
-                tokio::spawn(async move { mux.call(n, call, true).await })
+                tokio::spawn(async move { send(&mux, n, call, true).await })
             })
             .collect();
         let mut waited_out = 0;
@@ -942,7 +952,7 @@ mod tests {
         // Once the server reads, the queue drains and calls waiting for room go too.
         go_tx.send(()).unwrap();
         let waiting = big(-1, Duration::from_secs(20));
-        let reply = mux.call(-1, waiting, false).await.unwrap().unwrap();
+        let reply = send(&mux, -1, waiting, false).await.unwrap().unwrap();
         assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, -1);
         assert!(!conn.is_closed());
     }
@@ -970,14 +980,14 @@ mod tests {
         });
         let mux = Mux::new(endpoint(addr), 4, None);
         for seqid in 1..=10 {
-            let reply = mux.call(seqid, call(seqid), false).await.unwrap().unwrap();
+            let reply = send(&mux, seqid, call(seqid), false).await.unwrap().unwrap();
             assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, seqid);
         }
         // In turn, the calls would have opened all four connections.
         assert_eq!(accepted.load(Ordering::SeqCst), 1, "every call went where the last reply came from");
         // A call made elsewhere (no reply taken on this thread since) takes the next slot in turn.
         LAST_REPLY.set(None);
-        mux.call(11, call(11), false).await.unwrap();
+        send(&mux, 11, call(11), false).await.unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }

@@ -299,9 +299,9 @@ impl TcpTransport {
         self.recorder.as_deref()
     }
 
-    /// The call's deadline, or the transport's timeout from now.
-    fn deadline_of(&self, call: &Call) -> Instant {
-        call.deadline.unwrap_or_else(|| crate::context::now() + self.timeout)
+    /// The call's deadline, or the transport's timeout from `now`.
+    fn deadline_of(&self, call: &Call, now: Instant) -> Instant {
+        call.deadline.unwrap_or(now + self.timeout)
     }
 
     /// [`Transport::send`] without a box: what [`Channel`] calls, with the time it read when
@@ -315,8 +315,8 @@ impl TcpTransport {
             match self.count_calls {
                 true => self.send_counted(call, now).await,
                 false => {
-                    let deadline = self.deadline_of(&call);
-                    self.send_now(call, deadline, now).await
+                    let deadline = self.deadline_of(&call, now);
+                    self.send_now(call, deadline, now).await.reply
                 }
             }
         }
@@ -332,18 +332,18 @@ impl TcpTransport {
             let (service, method) = (call.service, call.method);
             let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
             call.request_id = call.request_id.or(request_id);
-            let deadline = self.deadline_of(&call);
+            let deadline = self.deadline_of(&call, started);
             let Some(recorder) = self.recorder() else {
-                return self.send_now(call, deadline, started).instrument(span).await;
+                return self.send_now(call, deadline, started).instrument(span).await.reply;
             };
-            let result = match span.is_disabled() {
+            let answer = match span.is_disabled() {
                 true => self.send_now(call, deadline, started).await,
                 false => self.send_now(call, deadline, started).instrument(span).await,
             };
-            let outcome = Outcome::of_result(self.endpoint.wire.protocol, &result);
-            let ended = crate::context::now();
+            let outcome = Outcome::of_result(self.endpoint.wire.protocol, &answer.reply);
+            let ended = answer.at.unwrap_or_else(crate::context::now);
             recorder.record(service, method, outcome, ended.saturating_duration_since(started));
-            result
+            answer.reply
         }
     }
 
@@ -352,18 +352,19 @@ impl TcpTransport {
     /// goes out named `Service:method`, written so straight into the outgoing buffer; the reply
     /// comes back as the server named it (probe servers answer with the name as sent, Apache's
     /// without the prefix), which [`Channel`] takes either way. `now` is when the call was handed
-    /// over (its time left and send time count from it).
+    /// over (its time left and send time count from it). The answer carries the time the reply
+    /// came when the transport read it (to time the call's wait).
     pub(super) fn send_now(
         &self,
         call: Call,
         deadline: Instant,
         now: Instant,
-    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
+    ) -> impl Future<Output = Answer> {
         async move {
             let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
             let budget = deadline.saturating_duration_since(now);
             if budget.is_zero() {
-                return Err(timed_out(method, budget));
+                return Answer::from(Err(timed_out(method, budget)));
             }
             let prefix = self.service_prefix.then_some(service);
             // THeader: the call goes in a header frame with its metadata; its reply comes in one.
@@ -372,8 +373,10 @@ impl TcpTransport {
                 Some(header) => {
                     let wire = self.endpoint.wire;
                     let about = CallHeaders { metadata, request_id, deadline };
-                    let (frame, sent) = header.wrap(wire, seqid, &message, prefix, about)?;
-                    (frame, None, Some(sent))
+                    match header.wrap(wire, seqid, &message, prefix, about) {
+                        Ok((frame, sent)) => (frame, None, Some(sent)),
+                        Err(e) => return Answer::from(Err(e)),
+                    }
                 }
             };
             let reply = match &self.conns {
@@ -384,10 +387,10 @@ impl TcpTransport {
                 Conns::Pool(pool) => {
                     let call =
                         tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
-                    match Box::pin(call).await {
+                    Answer::from(match Box::pin(call).await {
                         Ok(reply) => reply,
                         Err(_) => Err(timed_out(method, budget)),
-                    }
+                    })
                 }
                 Conns::Mux(mux) => {
                     let outgoing = Outgoing { message, prefix, deadline, budget, method, taken: now };
@@ -396,9 +399,26 @@ impl TcpTransport {
             };
             match sent {
                 None => reply,
-                Some(sent) => sent.unwrap(reply?, self.endpoint.wire, self.endpoint.limits),
+                Some(sent) => Answer {
+                    reply: reply.reply.and_then(|r| sent.unwrap(r, self.endpoint.wire, self.endpoint.limits)),
+                    at: reply.at,
+                },
             }
         }
+    }
+}
+
+/// What a send gives back: the reply (none for a oneway call) or the error, and the time the
+/// reply came if the transport read the clock for it (to time the call's wait), which the
+/// caller's metrics then take as the call's end instead of reading the clock again.
+pub(super) struct Answer {
+    pub(super) reply: Result<Option<Bytes>, Error>,
+    pub(super) at: Option<Instant>,
+}
+
+impl From<Result<Option<Bytes>, Error>> for Answer {
+    fn from(reply: Result<Option<Bytes>, Error>) -> Self {
+        Answer { reply, at: None }
     }
 }
 
