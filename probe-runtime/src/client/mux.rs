@@ -2,9 +2,9 @@
 //! which run a connection's calls concurrently.
 //!
 //! Calls queue their messages for the connection's writer task, which writes everything queued
-//! in one system call: when more calls are in flight than it holds, it first lets the other ready
-//! tasks run (`yield_now`), so the calls their replies just released queue behind it and go in
-//! the same write, as the server batches its replies. A reader task hands each reply to the call
+//! in one system call: while callers whose replies the reader just handed over have not run yet,
+//! it waits for them (the last one wakes it), so the calls they make at once go in the same write
+//! and the batches the server replied with stay whole. A reader task hands each reply to the call
 //! waiting for its seqid. The connection's state is one short-held lock: a call takes it once to
 //! enter the table of waiting calls (its entry holds its task's waker and, once it came, its
 //! reply) and queue its message, and once more to take its reply; the reader takes it once for
@@ -190,6 +190,9 @@ struct Waiter {
     deadline: Instant,
     budget: Duration,
     method: &'static str,
+    /// The reader settled this call with its reply: counted in [`Pending::released`] until the
+    /// caller takes it.
+    released: bool,
 }
 
 impl Waiter {
@@ -219,6 +222,12 @@ struct Pending {
     queue: Vec<Outgoing>,
     /// The writer's task, while it waits for calls to write.
     writer: Option<Waker>,
+    /// Replies the reader handed over that their callers have not taken yet. Those callers are
+    /// about to run, and most call again at once: the writer waits for them (see
+    /// [`wait_for_released`]).
+    released: usize,
+    /// The writer's task, while it waits for the callers of the released replies.
+    flush: Option<Waker>,
     /// Calls wait for room in the queue: the writer tells them when it takes it.
     room_wanted: bool,
     /// The connection's handle is gone: the writer writes what is queued and shuts the socket.
@@ -233,6 +242,8 @@ impl Pending {
             next_sweep: None,
             queue: Vec::new(),
             writer: None,
+            released: 0,
+            flush: None,
             room_wanted: false,
             ended: false,
         }
@@ -247,6 +258,18 @@ impl Pending {
         }
         self.queue.push(call);
         Ok(self.writer.take())
+    }
+
+    /// Removes call `seqid`'s entry. If the reader had released its reply, one fewer caller is
+    /// still to run; the last one gives the writer's waker, to wake once the lock is let go.
+    fn remove(&mut self, seqid: i32) -> (Option<Waiter>, Option<Waker>) {
+        let waiter = self.waiting.remove(&seqid);
+        if !waiter.as_ref().is_some_and(|w| w.released) {
+            return (waiter, None);
+        }
+        self.released -= 1;
+        let flush = if self.released == 0 { self.flush.take() } else { None };
+        (waiter, flush)
     }
 }
 
@@ -275,11 +298,11 @@ impl Shared {
                 .values_mut()
                 .filter_map(|w| w.settle(Err(endpoint.broken(io::ErrorKind::ConnectionAborted, why))))
                 .collect();
-            (wake, p.writer.take())
+            (wake, [p.writer.take(), p.flush.take()])
         };
         debug!(peer = %self.endpoint.addr, reason = why, failed_calls = wake.len(), "connection closed");
         wake.into_iter().for_each(Waker::wake);
-        writer.into_iter().for_each(Waker::wake);
+        writer.into_iter().flatten().for_each(Waker::wake);
         self.sweep.notify_one();
         self.room.notify_waiters();
     }
@@ -304,9 +327,9 @@ impl Drop for MuxConn {
         let writer = {
             let mut p = lock(&self.shared.pending);
             p.ended = true;
-            p.writer.take()
+            [p.writer.take(), p.flush.take()]
         };
-        writer.into_iter().for_each(Waker::wake);
+        writer.into_iter().flatten().for_each(Waker::wake);
         self.reader.abort();
         self.sweeper.abort();
     }
@@ -388,6 +411,7 @@ impl MuxConn {
                 deadline: call.deadline,
                 budget: call.budget,
                 method: call.method,
+                released: false,
             };
             let (taken, deadline) = (call.taken, call.deadline);
             // One lock: the call's entry, and its message queued (unless the queue is full).
@@ -465,7 +489,10 @@ impl MuxConn {
                 return Poll::Ready(Err(self.shared.closed_error()));
             };
             if waiter.outcome.is_some() {
-                let outcome = p.waiting.remove(&seqid).and_then(|w| w.outcome);
+                let (waiter, flush) = p.remove(seqid);
+                drop(p);
+                flush.into_iter().for_each(Waker::wake);
+                let outcome = waiter.and_then(|w| w.outcome);
                 return Poll::Ready(outcome.unwrap_or_else(|| Err(self.shared.closed_error())));
             }
             if !waiter.waker.will_wake(cx.waker()) {
@@ -556,7 +583,8 @@ impl Forget<'_> {
 impl Drop for Forget<'_> {
     fn drop(&mut self) {
         if let Some(seqid) = self.seqid {
-            lock(&self.shared.pending).waiting.remove(&seqid);
+            let (_, flush) = lock(&self.shared.pending).remove(seqid);
+            flush.into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -596,14 +624,14 @@ async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::R
     let mut out = BytesMut::new();
     let mut batch: Vec<Outgoing> = Vec::new();
     loop {
-        // Calls queued (and whether more are in flight than queued), or the end.
-        let more_coming = std::future::poll_fn(|cx| {
+        // Calls queued, or the end.
+        let queued = std::future::poll_fn(|cx| {
             let mut p = lock(&shared.pending);
             if !p.queue.is_empty() {
-                return Poll::Ready(Some(p.waiting.len() > p.queue.len() + 1));
+                return Poll::Ready(true);
             }
             if p.ended || p.closed.is_some() {
-                return Poll::Ready(None);
+                return Poll::Ready(false);
             }
             match &mut p.writer {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -612,12 +640,10 @@ async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::R
             Poll::Pending
         })
         .await;
-        let Some(more_coming) = more_coming else { break };
-        // More calls in flight than queued: their callers may be ready to run (their replies
-        // just came); let them queue first, so one write carries the batch.
-        if more_coming {
-            tokio::task::yield_now().await;
+        if !queued {
+            break;
         }
+        wait_for_released(shared).await;
         let room_wanted = {
             let mut p = lock(&shared.pending);
             std::mem::swap(&mut p.queue, &mut batch);
@@ -648,6 +674,39 @@ async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::R
     io.shutdown().await
 }
 
+/// Waits, before a write, until the callers of the replies the reader released have taken them
+/// (the last one wakes the writer): they are ready to run, and most call again at once, so their
+/// calls go in this write with the others. A round of the scheduler in which none of them ran
+/// (a deferred yield comes back first and none took its reply since the last) ends the wait: a
+/// caller that holds its call without polling it does not hold back the calls of others.
+async fn wait_for_released(shared: &Shared) {
+    let mut left = usize::MAX;
+    loop {
+        let mut round = std::pin::pin!(tokio::task::yield_now());
+        let now_left = std::future::poll_fn(|cx| {
+            let mut p = lock(&shared.pending);
+            if p.released == 0 || p.ended || p.closed.is_some() {
+                p.flush = None;
+                return Poll::Ready(0);
+            }
+            if round.as_mut().poll(cx).is_ready() {
+                p.flush = None;
+                return Poll::Ready(p.released);
+            }
+            match &mut p.flush {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await;
+        if now_left == 0 || now_left >= left {
+            return;
+        }
+        left = now_left;
+    }
+}
+
 /// Hands each reply to the call waiting for its seqid, until the connection fails; then stops the
 /// writer too, so the socket closes rather than lingering half-open. The replies one read
 /// brought are handed over under one lock.
@@ -675,14 +734,24 @@ async fn read_replies<R: AsyncRead + Unpin>(
         }
         {
             let mut p = lock(&shared.pending);
+            let mut released = 0;
             for (seqid, reply) in replies.drain(..) {
-                match p.waiting.get_mut(&seqid).and_then(|waiter| waiter.settle(Ok(reply))) {
-                    Some(waker) => wake.push(waker),
+                let settled = p.waiting.get_mut(&seqid).and_then(|waiter| {
+                    let waker = waiter.settle(Ok(reply))?;
+                    waiter.released = true;
+                    Some(waker)
+                });
+                match settled {
+                    Some(waker) => {
+                        released += 1;
+                        wake.push(waker);
+                    }
                     None => {
                         debug!(peer = %endpoint.addr, seqid, "a reply for no waiting call (timed out?) is dropped")
                     }
                 }
             }
+            p.released += released;
         }
         wake.drain(..).for_each(Waker::wake);
         if let Some(why) = failed {
@@ -989,5 +1058,111 @@ mod tests {
         LAST_REPLY.set(None);
         send(&mux, 11, call(11), false).await.unwrap();
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A connection's write side that hands over each write as it is made.
+    struct Writes(mpsc::UnboundedSender<Vec<u8>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let _ = self.0.send(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A connection whose writes come out of the receiver and whose replies go into the stream.
+    fn scripted_conn() -> (Arc<MuxConn>, mpsc::UnboundedReceiver<Vec<u8>>, tokio::io::DuplexStream) {
+        let (client, server) = tokio::io::duplex(256 * 1024);
+        let (writes, written) = mpsc::unbounded_channel();
+        let conn = MuxConn::start(&endpoint("scripted".to_owned()), client, Writes(writes));
+        (conn, written, server)
+    }
+
+    /// The frames of one write, each with its length prefix.
+    fn frames(mut write: &[u8]) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        while write.len() >= 4 {
+            let len = 4 + u32::from_be_bytes(write[..4].try_into().unwrap()) as usize;
+            frames.push(write[..len].to_vec());
+            write = &write[len..];
+        }
+        assert!(write.is_empty(), "a write ends with a whole frame");
+        frames
+    }
+
+    // One worker of the multi-threaded scheduler: a task woken by the running one runs next (the
+    // writer, woken by the first caller's call, would write that call alone).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_callers_one_read_released_call_again_in_one_write() {
+        // More callers than the scheduler runs between two looks at its I/O (61 tasks), so a
+        // writer that only let the others run once would split their calls.
+        const CALLERS: i32 = 150;
+        let (conn, mut written, mut server) = scripted_conn();
+        let callers: Vec<_> = (1..=CALLERS)
+            .map(|n| {
+                let conn = Arc::clone(&conn);
+                tokio::spawn(async move {
+                    conn.call(n, call(n), false, None).await.unwrap();
+                    // At once, the next call: its reply never comes.
+                    conn.call(1000 + n, call(1000 + n), false, None).await
+                })
+            })
+            .collect();
+        let mut first = Vec::new();
+        while first.len() < CALLERS as usize {
+            first.extend(frames(&written.recv().await.unwrap()));
+        }
+        // Every reply in one write: one read of the connection hands them all over.
+        server.write_all(&first.concat()).await.unwrap();
+        let next = frames(&written.recv().await.unwrap());
+        let seqids: Vec<i32> = next.iter().map(|f| peek(Protocol::Binary, &f[4..]).unwrap().seqid).collect();
+        assert_eq!(seqids.len(), CALLERS as usize, "one write carries every caller's next call: {seqids:?}");
+        assert!(seqids.iter().all(|s| *s > 1000));
+        callers.iter().for_each(|c| c.abort());
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_does_not_take_its_reply_holds_back_no_other_call() {
+        let (conn, mut written, mut server) = scripted_conn();
+        // Polled once (entry made, call queued), then held and never polled again.
+        let mut held = Box::pin(conn.call(1, call(1), false, None));
+        assert!(futures_util::FutureExt::now_or_never(&mut held).is_none());
+        let write = written.recv().await.unwrap();
+        server.write_all(&write).await.unwrap();
+        while lock(&conn.shared.pending).released == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Another call goes out and gets its answer though the held one's reply is never taken.
+        let other = tokio::spawn({
+            let conn = Arc::clone(&conn);
+            async move { conn.call(2, call(2), false, None).await }
+        });
+        let write = tokio::time::timeout(Duration::from_secs(5), written.recv()).await;
+        let write = write.expect("the other call is written").unwrap();
+        server.write_all(&write).await.unwrap();
+        let (reply, _) = other.await.unwrap().unwrap();
+        assert_eq!(peek(Protocol::Binary, &reply.unwrap()).unwrap().seqid, 2);
+        // The held call takes its reply when polled at last; none is left released.
+        let (reply, _) = held.await.unwrap();
+        assert_eq!(peek(Protocol::Binary, &reply.unwrap()).unwrap().seqid, 1);
+        assert_eq!(lock(&conn.shared.pending).released, 0);
     }
 }
