@@ -102,9 +102,8 @@ where
     let from = start + Duration::from_secs_f64(plan.warmup);
     let end = from + Duration::from_secs_f64(plan.seconds);
     let sampler = thread::spawn(move || sample_window(plan.server_pid, from, end));
-    let tasks: Vec<_> = (0..plan.callers.max(1))
-        .map(|_| tokio::spawn(caller(Calls { from, end, sent: None })))
-        .collect();
+    let tasks: Vec<_> =
+        (0..plan.callers.max(1)).map(|_| tokio::spawn(caller(Calls { from, end, sent: None }))).collect();
     for task in tasks {
         task.await.context("a caller task failed")??;
     }

@@ -49,7 +49,8 @@ struct Cli {
     /// Concurrent callers, one call in flight each.
     #[arg(short = 'c', long, default_value_t = 16)]
     callers: usize,
-    /// Connections (the transport's pool size); 0 for the transport's default.
+    /// Connections (the transport's pool size, or the cluster's multiplexed connections per
+    /// node); 0 for the default.
     #[arg(long, default_value_t = 0)]
     connections: usize,
     /// Payload bytes per call.
@@ -98,7 +99,7 @@ async fn run(cli: Cli) -> Result<()> {
             std::mem::forget(session);
             let mut options = ClusterOptions::default();
             if cli.connections > 0 {
-                options.pool_size = cli.connections;
+                options.mux_connections = cli.connections;
             }
             Channel::discover(&backends, "bench_app", "Echo", options).await?
         }

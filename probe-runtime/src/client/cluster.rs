@@ -60,8 +60,12 @@ pub struct ClusterOptions {
     pub breaker: BreakerConfig,
     /// Methods to treat as idempotent on top of those marked `(probe.idempotent)` in the IDL.
     pub idempotent_methods: HashSet<String>,
-    /// Connections per node to servers that take one call at a time (Python providers). Default 8.
+    /// Connections per node to servers that take one call at a time (Python providers): the most
+    /// calls in flight to each. Default 8.
     pub pool_size: usize,
+    /// Multiplexed connections per probe node, calls spread over them. Default
+    /// [`default_mux_connections`](super::default_mux_connections): twice the CPUs, 2 to 8.
+    pub mux_connections: usize,
     /// Count every attempt per service, method, node and outcome with its latency, and each
     /// node's connect, send and wait times, in [`metrics::global`](crate::metrics::global).
     /// Default on.
@@ -196,7 +200,8 @@ impl ClusterOptions {
             retry_budget: config.retry_budget(),
             breaker: config.breaker(),
             idempotent_methods: HashSet::new(),
-            pool_size: 8,
+            pool_size: super::tcp::POOL_SIZE,
+            mux_connections: super::default_mux_connections(),
             metrics: true,
             node_layers: NodeLayers::default(),
             tags: config.tags.clone(),
@@ -545,7 +550,7 @@ impl ClusterTransport {
             .header(wire.framing == Framing::Header)
             .multiplex(probe)
             .service_prefix(probe)
-            .pool_size(self.options.pool_size)
+            .pool_size(if probe { self.options.mux_connections } else { self.options.pool_size })
             // thriftpy2 servers close connections idle for 3 s; reuse ours for less.
             .idle_timeout(if probe { PROBE_IDLE } else { PYTHON_IDLE })
             .connect_timeout(self.options.connect_timeout)
@@ -1077,6 +1082,29 @@ mod tests {
         let in_flight = routes.load().table.endpoints[0].stats.in_flight();
         waiting.abort();
         in_flight
+    }
+
+    #[test]
+    fn probe_nodes_get_the_multiplexed_connections_and_one_call_servers_the_pool() {
+        let options =
+            ClusterOptions { pool_size: 7, mux_connections: 3, metrics: false, ..Default::default() };
+        let cluster = ClusterTransport::new(ServiceRoutes::fixed("Sizes", []), options);
+        let mut table = routes(1, &[41011, 41012]);
+        let mut nodes = table.nodes.to_vec();
+        // The first node is a probe provider (it advertises its version); the second is not.
+        nodes[0].version = Some("0.1.0".to_owned());
+        table.nodes = nodes.into();
+        let connections = |index| cluster.transport_for(&table, index).expect("usable").0.connections();
+        assert_eq!(connections(0), (true, 3));
+        assert_eq!(connections(1), (false, 7));
+        // Left unset: twice the CPUs, 2 to 8; a pool keeps its 8.
+        let defaults = ClusterOptions::default();
+        assert!((2..=8).contains(&defaults.mux_connections), "{}", defaults.mux_connections);
+        assert_eq!(defaults.mux_connections, super::super::default_mux_connections());
+        assert_eq!(defaults.pool_size, 8);
+        let mux = TcpTransport::builder("127.0.0.1:1").multiplex(true).build();
+        assert_eq!(mux.connections(), (true, defaults.mux_connections));
+        assert_eq!(TcpTransport::builder("127.0.0.1:1").build().connections(), (false, 8));
     }
 
     #[tokio::test]

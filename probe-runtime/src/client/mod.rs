@@ -20,4 +20,4 @@ mod theader;
 
 pub use channel::{Call, CallOptions, Channel, Transport};
 pub use cluster::{ClusterOptions, ClusterTransport, HedgeConfig};
-pub use tcp::{TcpTransport, TcpTransportBuilder};
+pub use tcp::{TcpTransport, TcpTransportBuilder, default_mux_connections};

@@ -134,6 +134,12 @@ impl Mux {
         }
     }
 
+    /// The connections calls are spread over.
+    #[cfg(test)]
+    pub(super) fn size(&self) -> usize {
+        self.slots.len()
+    }
+
     /// This mux's identity for [`LAST_REPLY`]: its address, stable while calls borrow it.
     fn id(&self) -> usize {
         std::ptr::from_ref(self).addr()

@@ -43,6 +43,12 @@ impl Pool {
         Pool { endpoint, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size), idle_timeout, phases }
     }
 
+    /// Connections free to take (all of them while no call is in flight).
+    #[cfg(test)]
+    pub(super) fn free(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// Opens one connection now and keeps it for the first call.
     pub(super) async fn warm(&self) -> Result<(), Error> {
         let conn = self.open().await?;

@@ -19,6 +19,21 @@ use crate::service::{BoxFuture, Protocol};
 use crate::transport::header::Transform;
 use crate::transport::{Framing, WireFormat};
 
+/// Connections of a pool (one call in flight each) to one server, unless set.
+pub(super) const POOL_SIZE: usize = 8;
+
+/// Multiplexed connections to one server, unless set: twice this machine's CPUs, from 2 to 8.
+///
+/// Each connection has a reader and a writer task here and on the server, and the calls in flight
+/// are spread over the connections: more connections than the cores that run them only split each
+/// write (and each read of the server) into smaller batches. With 2 CPUs shared by client and
+/// server, 100 callers made 870-890k calls/s over 4 connections, 820-840k over 2 and 680k over 8
+/// (16 callers: 315k over 4, 300k over 8, 240k over 2).
+pub fn default_mux_connections() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (2 * cpus).clamp(2, 8)
+}
+
 /// Configures a [`TcpTransport`]; from [`TcpTransport::builder`].
 #[derive(Debug, Clone)]
 pub struct TcpTransportBuilder {
@@ -28,7 +43,8 @@ pub struct TcpTransportBuilder {
     multiplex: bool,
     connect_timeout: Duration,
     timeout: Duration,
-    pool_size: usize,
+    /// Set by [`TcpTransportBuilder::pool_size`]; else the default of the kind of connection.
+    pool_size: Option<usize>,
     idle_timeout: Duration,
     limits: Limits,
     metrics: bool,
@@ -119,9 +135,10 @@ impl TcpTransportBuilder {
     }
 
     /// The most connections: without multiplexing, the most calls in flight at once (more wait
-    /// for a free connection); with it, the connections calls are spread over. Default 8.
+    /// for a free connection), default 8; with it, the connections calls are spread over, default
+    /// [`default_mux_connections`].
     pub fn pool_size(mut self, size: usize) -> Self {
-        self.pool_size = size.max(1);
+        self.pool_size = Some(size.max(1));
         self
     }
 
@@ -169,9 +186,11 @@ impl TcpTransportBuilder {
             tls: self.tls,
         });
         let conns = if self.multiplex {
-            Conns::Mux(Mux::new(endpoint.clone(), self.pool_size, phases))
+            let size = self.pool_size.unwrap_or_else(default_mux_connections);
+            Conns::Mux(Mux::new(endpoint.clone(), size, phases))
         } else {
-            Conns::Pool(Pool::new(endpoint.clone(), self.pool_size, self.idle_timeout, phases))
+            let size = self.pool_size.unwrap_or(POOL_SIZE);
+            Conns::Pool(Pool::new(endpoint.clone(), size, self.idle_timeout, phases))
         };
         let header = (self.wire.framing == Framing::Header).then(|| {
             let caller = caller.map(|c| Arc::new(crate::security::token::Signer::new(c, audience)));
@@ -252,7 +271,8 @@ impl fmt::Debug for TcpTransport {
 
 impl TcpTransport {
     /// A builder for calls to `addr` (`host:port`, resolved at each connect): binary, framed, no
-    /// service prefix, no multiplexing, 8 connections, 3 s to connect, 30 s per call.
+    /// service prefix, no multiplexing, 8 connections ([`default_mux_connections`] once
+    /// multiplexed), 3 s to connect, 30 s per call.
     pub fn builder(addr: impl Into<String>) -> TcpTransportBuilder {
         TcpTransportBuilder {
             addr: addr.into(),
@@ -261,7 +281,7 @@ impl TcpTransport {
             multiplex: false,
             connect_timeout: Duration::from_secs(3),
             timeout: Duration::from_secs(30),
-            pool_size: 8,
+            pool_size: None,
             idle_timeout: Duration::from_secs(50),
             limits: Limits::DEFAULT,
             metrics: true,
@@ -282,6 +302,15 @@ impl TcpTransport {
     /// address.
     pub(super) fn node(&self) -> &Arc<str> {
         &self.node
+    }
+
+    /// Whether calls are multiplexed, and over how many connections at most.
+    #[cfg(test)]
+    pub(super) fn connections(&self) -> (bool, usize) {
+        match &self.conns {
+            Conns::Mux(mux) => (true, mux.size()),
+            Conns::Pool(pool) => (false, pool.free()),
+        }
     }
 
     /// Whether connections use TLS.
