@@ -159,8 +159,11 @@ run() (
 get() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
 
 # median: the median of the numbers on standard input, one per line.
-# (printf: awk would print 1,740,870 as 1.74087e+06.)
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) printf "%.10g\n", v[(NR + 1) / 2]; else printf "%.10g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# (Counts print whole: awk would print 1,740,870 as 1.74087e+06.)
+median() {
+    sort -g | awk 'function out(x) { if (x >= 1000) printf "%.0f\n", x; else printf "%.10g\n", x }
+        { v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) out(v[(NR + 1) / 2]); else out((v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
 
 # compare_metrics [OFF_ARGS ON_ARGS OFF_NAME ON_NAME GOAL]: the `metrics` mode (see the top of this
 # file): probe's server with OFF_ARGS (default `--no-metrics`) against itself with ON_ARGS (default
