@@ -1034,7 +1034,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_caller_calls_again_on_the_connection_its_reply_came_on() {
-        // Echoes every frame; counts the connections it accepted.
+        let (addr, accepted) = echo_server().await;
+        let mux = Mux::new(endpoint(addr), 4, None);
+        for seqid in 1..=10 {
+            let reply = send(&mux, seqid, call(seqid), false).await.unwrap().unwrap();
+            assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, seqid);
+        }
+        // In turn, the calls would have opened all four connections.
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "every call went where the last reply came from");
+        // A call made elsewhere (no reply taken on this thread since) takes the next slot in turn.
+        LAST_REPLY.set(None);
+        send(&mux, 11, call(11), false).await.unwrap();
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A server that echoes every frame; its address, and the connections it accepted.
+    async fn echo_server() -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -1053,17 +1068,7 @@ mod tests {
                 });
             }
         });
-        let mux = Mux::new(endpoint(addr), 4, None);
-        for seqid in 1..=10 {
-            let reply = send(&mux, seqid, call(seqid), false).await.unwrap().unwrap();
-            assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, seqid);
-        }
-        // In turn, the calls would have opened all four connections.
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "every call went where the last reply came from");
-        // A call made elsewhere (no reply taken on this thread since) takes the next slot in turn.
-        LAST_REPLY.set(None);
-        send(&mux, 11, call(11), false).await.unwrap();
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        (addr, accepted)
     }
 
     /// A connection's write side that hands over each write as it is made.
@@ -1170,5 +1175,67 @@ mod tests {
         let (reply, _) = held.await.unwrap();
         assert_eq!(peek(Protocol::Binary, &reply.unwrap()).unwrap().seqid, 1);
         assert_eq!(lock(&conn.shared.pending).released, 0);
+    }
+
+    // Two workers: callers run on both, callers released by one read are stolen by the other.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_cancelled_or_held_unpolled_never_stall_the_others() {
+        let (addr, _) = echo_server().await;
+        let mux = Arc::new(Mux::new(endpoint(addr), 2, None));
+        const CALLERS: i32 = 64;
+        const CALLS: i32 = 200;
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|caller| {
+                let mux = Arc::clone(&mux);
+                tokio::spawn(async move {
+                    let mut answered = 0;
+                    for n in 0..CALLS {
+                        let seqid = caller * 1000 + n;
+                        match n % 10 {
+                            // Given up at once: dropped queued, in flight, or with its reply.
+                            3 => {
+                                let _ = tokio::time::timeout(
+                                    Duration::ZERO,
+                                    send(&mux, seqid, call(seqid), false),
+                                )
+                                .await;
+                            }
+                            // Sent, then held without being polled while its reply comes, then dropped.
+                            7 => {
+                                let mut held = Box::pin(send(&mux, seqid, call(seqid), false));
+                                let _ = futures_util::FutureExt::now_or_never(&mut held);
+                                for _ in 0..3 {
+                                    tokio::task::yield_now().await;
+                                }
+                            }
+                            // Every other call must be answered well within its 30 s.
+                            _ => {
+                                let reply = tokio::time::timeout(
+                                    Duration::from_secs(5),
+                                    send(&mux, seqid, call(seqid), false),
+                                )
+                                .await;
+                                let reply =
+                                    reply.expect("answered in time: no writer stalled").unwrap().unwrap();
+                                assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, seqid);
+                                answered += 1;
+                            }
+                        }
+                    }
+                    answered
+                })
+            })
+            .collect();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap(), CALLS * 8 / 10);
+        }
+        // Nothing is left waiting, or counted as released.
+        for slot in mux.slots.iter() {
+            if let Some(conn) = slot.conn.load_full() {
+                let p = lock(&conn.shared.pending);
+                assert!(p.waiting.is_empty(), "{} entries left", p.waiting.len());
+                assert_eq!(p.released, 0);
+            }
+        }
     }
 }
