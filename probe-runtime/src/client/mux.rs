@@ -266,6 +266,12 @@ impl Pending {
         Ok(self.writer.take())
     }
 
+    /// The writer's waker, whichever it waits for (calls, or released callers), to wake once the
+    /// lock is let go: the connection ended or closed.
+    fn writer_wakers(&mut self) -> impl Iterator<Item = Waker> + use<> {
+        [self.writer.take(), self.flush.take()].into_iter().flatten()
+    }
+
     /// Removes call `seqid`'s entry. If the reader had released its reply, one fewer caller is
     /// still to run; the last one gives the writer's waker, to wake once the lock is let go.
     fn remove(&mut self, seqid: i32) -> (Option<Waiter>, Option<Waker>) {
@@ -304,11 +310,11 @@ impl Shared {
                 .values_mut()
                 .filter_map(|w| w.settle(Err(endpoint.broken(io::ErrorKind::ConnectionAborted, why))))
                 .collect();
-            (wake, [p.writer.take(), p.flush.take()])
+            (wake, p.writer_wakers())
         };
         debug!(peer = %self.endpoint.addr, reason = why, failed_calls = wake.len(), "connection closed");
         wake.into_iter().for_each(Waker::wake);
-        writer.into_iter().flatten().for_each(Waker::wake);
+        writer.for_each(Waker::wake);
         self.sweep.notify_one();
         self.room.notify_waiters();
     }
@@ -333,9 +339,9 @@ impl Drop for MuxConn {
         let writer = {
             let mut p = lock(&self.shared.pending);
             p.ended = true;
-            [p.writer.take(), p.flush.take()]
+            p.writer_wakers()
         };
-        writer.into_iter().flatten().for_each(Waker::wake);
+        writer.for_each(Waker::wake);
         self.reader.abort();
         self.sweeper.abort();
     }
@@ -740,7 +746,6 @@ async fn read_replies<R: AsyncRead + Unpin>(
         }
         {
             let mut p = lock(&shared.pending);
-            let mut released = 0;
             for (seqid, reply) in replies.drain(..) {
                 let settled = p.waiting.get_mut(&seqid).and_then(|waiter| {
                     let waker = waiter.settle(Ok(reply))?;
@@ -748,16 +753,14 @@ async fn read_replies<R: AsyncRead + Unpin>(
                     Some(waker)
                 });
                 match settled {
-                    Some(waker) => {
-                        released += 1;
-                        wake.push(waker);
-                    }
+                    Some(waker) => wake.push(waker),
                     None => {
                         debug!(peer = %endpoint.addr, seqid, "a reply for no waiting call (timed out?) is dropped")
                     }
                 }
             }
-            p.released += released;
+            // Every caller woken here was released.
+            p.released += wake.len();
         }
         wake.drain(..).for_each(Waker::wake);
         if let Some(why) = failed {
