@@ -2,6 +2,7 @@
 //! recording, values within 1/64 (1.6 %) of the truth.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Values below this are counted exactly; above, each power of two is cut into `HALF` buckets.
 const EXACT: u64 = 128;
@@ -89,6 +90,48 @@ impl Histogram {
     }
 }
 
+/// A [`Histogram`] that one thread records into while others may read it: its counts are atomics
+/// that the owning thread adds to with a plain load and store (no locked instruction, no lock), so
+/// recording costs what [`Histogram::record`] does. Only one thread may call
+/// [`record`](ThreadHistogram::record).
+pub struct ThreadHistogram {
+    counts: Box<[AtomicU64]>,
+    max: AtomicU64,
+}
+
+impl Default for ThreadHistogram {
+    fn default() -> Self {
+        ThreadHistogram { counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(), max: AtomicU64::new(0) }
+    }
+}
+
+impl fmt::Debug for ThreadHistogram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadHistogram").field("max", &self.max).finish_non_exhaustive()
+    }
+}
+
+impl ThreadHistogram {
+    /// Counts one value; called by the owning thread only (another thread's additions could be
+    /// lost).
+    pub fn record(&self, value: u64) {
+        if let Some(count) = self.counts.get(bucket(value)) {
+            count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+        if value > self.max.load(Ordering::Relaxed) {
+            self.max.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The counts so far, which it leaves at zero; exact once the owning thread has stopped
+    /// recording (and that is known to this thread, as by joining the tasks that recorded).
+    pub fn take(&self) -> Histogram {
+        let counts: Box<[u64]> = self.counts.iter().map(|c| c.swap(0, Ordering::Relaxed)).collect();
+        let total = counts.iter().sum();
+        Histogram { counts, total, max: self.max.swap(0, Ordering::Relaxed) }
+    }
+}
+
 /// The bucket of `value`.
 fn bucket(value: u64) -> usize {
     if value < EXACT {
@@ -108,4 +151,39 @@ fn bucket_value(index: usize) -> u64 {
     let shift = (above / HALF + 1) as u32;
     let low = ((above % HALF + HALF) as u64) << shift;
     low + ((1u64 << shift) >> 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_within_a_sixty_fourth() {
+        let mut h = Histogram::new();
+        for v in 1..=100_000u64 {
+            h.record(v * 1000);
+        }
+        for q in [0.5, 0.9, 0.99] {
+            let truth = (q * 100_000.0) as u64 * 1000;
+            let got = h.quantile(q);
+            assert!(got.abs_diff(truth) * 64 <= truth, "q {q}: {got} vs {truth}");
+        }
+        assert_eq!((h.len(), h.max(), h.quantile(1.0)), (100_000, 100_000_000, 100_000_000));
+    }
+
+    #[test]
+    fn a_thread_histogram_takes_what_a_histogram_would_count() {
+        let (threaded, mut plain) = (ThreadHistogram::default(), Histogram::new());
+        for v in [0, 5, 127, 128, 1_000, 75_000, 75_001, 3_000_000_000, u64::MAX] {
+            threaded.record(v);
+            plain.record(v);
+        }
+        let taken = threaded.take();
+        assert_eq!((taken.len(), taken.max()), (plain.len(), plain.max()));
+        for q in [0.1, 0.5, 0.7, 0.9, 1.0] {
+            assert_eq!(taken.quantile(q), plain.quantile(q), "q {q}");
+        }
+        // Taking leaves it empty.
+        assert!(threaded.take().is_empty());
+    }
 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::sharded::Sharded;
+use super::sharded::{Add, Sharded};
 
 /// Powers of two covered: values from 1 µs up to 2^26 µs (about 67 s) get their own buckets.
 const OCTAVES: usize = 26;
@@ -28,12 +28,12 @@ impl Default for Buckets {
 }
 
 impl Buckets {
-    /// Counts one value: two relaxed atomic additions.
+    /// Counts one value: two relaxed additions, made as `add` says.
     #[inline]
-    pub(crate) fn record(&self, value: Duration) {
+    pub(crate) fn record(&self, value: Duration, add: Add) {
         let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
-        self.counts[bucket_of(nanos / 1000)].fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        add.to(&self.counts[bucket_of(nanos / 1000)], 1);
+        add.to(&self.sum_nanos, nanos);
     }
 
     /// Adds these counts to `snapshot`.
@@ -45,8 +45,8 @@ impl Buckets {
     }
 }
 
-/// Latencies counted in fixed buckets, each thread in its own shard: recording is two relaxed
-/// atomic additions on memory no other thread writes.
+/// Latencies counted in fixed buckets, each worker thread in its own shard: recording is two
+/// relaxed additions on memory no other thread writes.
 #[derive(Debug, Default)]
 pub struct Histogram {
     shards: Sharded<Buckets>,
@@ -61,7 +61,8 @@ impl Histogram {
     /// Counts one value.
     #[inline]
     pub fn record(&self, value: Duration) {
-        self.shards.local().record(value);
+        let (shard, add) = self.shards.counting();
+        shard.record(value, add);
     }
 
     /// The counts so far.
