@@ -32,6 +32,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, Guard};
 use tokio::sync::watch;
@@ -175,9 +176,28 @@ pub struct ServiceRoutes {
 
 struct Inner {
     service: String,
-    current: Arc<ArcSwap<Routes>>,
+    current: Arc<Current>,
     changes: watch::Receiver<u64>,
     task: Option<JoinHandle<()>>,
+}
+
+/// The snapshot in force, and a count of the snapshots so far.
+struct Current {
+    routes: ArcSwap<Routes>,
+    /// Raised after each new snapshot is stored: whoever reads `n` here and then loads
+    /// `routes` gets snapshot `n` or a later one.
+    version: AtomicU64,
+}
+
+impl Current {
+    fn new(routes: Routes) -> Arc<Current> {
+        Arc::new(Current { routes: ArcSwap::from_pointee(routes), version: AtomicU64::new(1) })
+    }
+
+    fn store(&self, routes: Routes) {
+        self.routes.store(Arc::new(routes));
+        self.version.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl Drop for Inner {
@@ -214,7 +234,7 @@ impl ServiceRoutes {
             .successor(&service_nodes(&app.borrow_and_update(), service), 0)
             .with_rule(&RuleKey::new(env, appkey, service), rule.borrow_and_update().as_deref());
         let generation = first.table.generation;
-        let current = Arc::new(ArcSwap::from_pointee(first));
+        let current = Current::new(first);
         let (tx, changes) = watch::channel(generation);
         let key = RuleKey::new(env, appkey, service);
         let task = Some(tokio::spawn(follow(app, rule, key, Arc::clone(&current), tx)));
@@ -226,7 +246,7 @@ impl ServiceRoutes {
         let routes = Routes::listing(nodes.into_iter().collect());
         let (_tx, changes) = watch::channel(routes.table.generation);
         let task = None;
-        let current = Arc::new(ArcSwap::from_pointee(routes));
+        let current = Current::new(routes);
         ServiceRoutes { inner: Arc::new(Inner { service: service.to_owned(), current, changes, task }) }
     }
 
@@ -237,12 +257,25 @@ impl ServiceRoutes {
 
     /// The current snapshot, without locking.
     pub fn load(&self) -> Guard<Arc<Routes>> {
-        self.inner.current.load()
+        self.inner.current.routes.load()
     }
 
     /// The current snapshot, as an `Arc` to keep.
     pub fn load_full(&self) -> Arc<Routes> {
-        self.inner.current.load_full()
+        self.inner.current.routes.load_full()
+    }
+
+    /// How many snapshots there have been (1 for the first): a reader that sees `n` and then
+    /// loads the routes gets snapshot `n` or a later one. Reading it is a plain load, so a
+    /// client can keep what it derived from a snapshot and check it per call at no cost.
+    pub(crate) fn version(&self) -> u64 {
+        self.inner.current.version.load(Ordering::Acquire)
+    }
+
+    /// Puts `routes` in force, as the registry watch does (for tests of what follows a change).
+    #[cfg(test)]
+    pub(crate) fn replace(&self, routes: Routes) {
+        self.inner.current.store(routes);
     }
 
     /// A receiver of the table generation, which changes with every new snapshot: for observers
@@ -276,12 +309,12 @@ async fn follow(
     mut app: crate::registry::AppWatch,
     mut rule: RuleWatch,
     key: RuleKey,
-    current: Arc<ArcSwap<Routes>>,
+    current: Arc<Current>,
     tx: watch::Sender<u64>,
 ) {
     let mut rule_open = true;
     loop {
-        let old = current.load_full();
+        let old = current.routes.load_full();
         let next = tokio::select! {
             changed = app.changed() => {
                 if changed.is_err() {
@@ -309,7 +342,7 @@ async fn follow(
         let generation = next.table.generation;
         let service = &key.service;
         debug!(%service, generation, endpoints = next.table.endpoints.len(), rule = ?next.rule.as_ref().map(|r| r.revision), "routes changed");
-        current.store(Arc::new(next));
+        current.store(next);
         tx.send_replace(generation);
     }
     debug!(service = %key.service, "registry watch ended; keeping the last routes");

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -309,9 +309,9 @@ pub struct ClusterTransport {
     limit: Option<crate::limits::gate::Gate>,
     /// Breaker states, backups and limited calls, as metrics and client reports show them.
     faults: Arc<crate::metrics::ClientFaults>,
-    /// The connections per node, read without locking by every call.
+    /// The routes and the connections per node, read without locking by every call.
     conns: ArcSwap<Conns>,
-    /// Held while `conns` is replaced (a node's first call, a new table).
+    /// Held while `conns` is replaced (a node's first call, new routes).
     departed: Mutex<Departed>,
     /// The task reporting the rule revision these routes run (for a discovered channel): it
     /// lives as long as the transport.
@@ -326,14 +326,26 @@ impl Drop for ClusterTransport {
     }
 }
 
-/// Connections per node, for the table generation they were pruned at. Immutable: a change
-/// makes a new map (rare: a node's first call, a new table).
+/// A routes snapshot and the connections per node made for it: what a call reads, with one
+/// load, to pick its node. Immutable: a change makes a new one (rare: new routes, a node's
+/// first call).
 #[derive(Default)]
 struct Conns {
-    generation: u64,
+    /// The [`ServiceRoutes::version`] seen before `routes` was loaded (0: none yet).
+    version: u64,
+    routes: Arc<Routes>,
     by_id: FastMap<Arc<str>, (WireFormat, NodeRefs)>,
-    /// The same, in the order of the generation's table (no hashing per call).
+    /// The same, in the order of the routes' table (no hashing per call).
     by_index: Vec<Option<NodeRefs>>,
+}
+
+impl Conns {
+    /// `by_id` for `routes` read at `version`, indexed in its table's order.
+    fn new(version: u64, routes: Arc<Routes>, by_id: FastMap<Arc<str>, (WireFormat, NodeRefs)>) -> Conns {
+        let by_index =
+            routes.table.endpoints.iter().map(|e| by_id.get(&e.id).map(|(_, r)| Arc::clone(r))).collect();
+        Conns { version, routes, by_id, by_index }
+    }
 }
 
 /// A node's connections as a call holds them while it runs. Each thread group (shard) takes its
@@ -471,59 +483,83 @@ impl ClusterTransport {
         }
     }
 
-    /// The connections to `endpoint`, made on first use: a lock-free read of the map unless the
-    /// table changed or the node is new.
-    fn transport_for(&self, routes: &Routes, index: usize) -> Option<Arc<NodeRef>> {
+    /// The routes in force and the connections made for them: one lock-free load, and a
+    /// plain one of the routes' version, unless the routes changed since.
+    fn snapshot(&self) -> Guard<Arc<Conns>> {
+        let version = self.routes.version();
         let conns = self.conns.load();
-        if conns.generation == routes.table.generation
-            && let Some(Some(refs)) = conns.by_index.get(index)
-        {
-            return Some(Arc::clone(refs.local()));
+        if conns.version == version {
+            return conns;
         }
-        let endpoint = routes.table.endpoints.get(index)?;
         drop(conns);
-        self.add_transport(routes, endpoint)
+        self.refresh();
+        self.conns.load()
     }
 
-    /// [`ClusterTransport::transport_for`] when the map must change: prunes it for a new table
-    /// and adds the node's connections.
+    /// Makes [`Conns`] for the current routes, keeping the connections of nodes they still list
+    /// with the same wire and dropping the others.
     #[cold]
-    fn add_transport(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<NodeRef>> {
+    fn refresh(&self) {
         let mut departed = self.departed.lock().unwrap_or_else(PoisonError::into_inner);
+        let version = self.routes.version();
         let current = self.conns.load_full();
-        let mut by_id = current.by_id.clone();
-        let pruned = current.generation != routes.table.generation;
-        if pruned {
-            self.prune(&mut by_id, &mut departed, routes);
+        if current.version == version {
+            // Another call refreshed them.
+            return;
         }
-        let node = routes.node(&endpoint.id);
-        let wire = node.and_then(|node| self.wire_for(node));
-        let tls = node.is_some_and(|node| self.tls_for(node));
-        let found = by_id
-            .get(&endpoint.id)
-            .filter(|(known, refs)| Some(*known) == wire && refs.local().0.is_tls() == tls)
-            .map(|(_, refs)| Arc::clone(refs.local()));
-        let transport = match (found, node, wire) {
-            (Some(transport), _, _) => Some(transport),
-            (None, Some(node), Some(wire)) => {
-                let transport = Arc::new(self.build_transport(endpoint, node, wire));
-                let refs = Arc::new(Sharded::new_with(|| Arc::new(NodeRef(Arc::clone(&transport)))));
-                let local = Arc::clone(refs.local());
-                by_id.insert(Arc::clone(&endpoint.id), (wire, refs));
-                Some(local)
-            }
-            _ => None,
-        };
-        let by_index =
-            routes.table.endpoints.iter().map(|e| by_id.get(&e.id).map(|(_, r)| Arc::clone(r))).collect();
-        self.conns.store(Arc::new(Conns { generation: routes.table.generation, by_id, by_index }));
+        let routes = self.routes.load_full();
+        let mut by_id = current.by_id.clone();
+        let pruned = current.routes.table.generation != routes.table.generation;
+        if pruned {
+            self.prune(&mut by_id, &mut departed, &routes);
+        }
+        self.conns.store(Arc::new(Conns::new(version, routes, by_id)));
         drop(current);
         if pruned {
             // The transports just dropped held their series: now only the registry may (or a
             // call still in flight on them: forgotten at a later change).
             global().forget_client_nodes(&mut departed.0);
         }
-        transport
+    }
+
+    /// The connections to the node at `index` in `conns`' table, made on its first call.
+    fn transport_for(&self, conns: &Conns, index: usize) -> Option<Arc<NodeRef>> {
+        match conns.by_index.get(index) {
+            Some(Some(refs)) => Some(Arc::clone(refs.local())),
+            _ => self.add_transport(&conns.routes, conns.routes.table.endpoints.get(index)?),
+        }
+    }
+
+    /// [`ClusterTransport::transport_for`] on a node's first call: makes its connections and a
+    /// new map with them (for the routes in force by now, which may be newer than `routes`).
+    #[cold]
+    fn add_transport(&self, routes: &Routes, endpoint: &Endpoint) -> Option<Arc<NodeRef>> {
+        let _departed = self.departed.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.conns.load_full();
+        let node = routes.node(&endpoint.id);
+        let wire = node.and_then(|node| self.wire_for(node));
+        let tls = node.is_some_and(|node| self.tls_for(node));
+        let found = current
+            .by_id
+            .get(&endpoint.id)
+            .filter(|(known, refs)| Some(*known) == wire && refs.local().0.is_tls() == tls)
+            .map(|(_, refs)| Arc::clone(refs.local()));
+        if found.is_some() {
+            return found;
+        }
+        let (node, wire) = (node?, wire?);
+        let transport = Arc::new(self.build_transport(endpoint, node, wire));
+        let refs = Arc::new(Sharded::new_with(|| Arc::new(NodeRef(Arc::clone(&transport)))));
+        let local = Arc::clone(refs.local());
+        // Kept only if the routes in force still list the node (with this wire): else this call
+        // goes to it once, on connections dropped after it.
+        if current.routes.node(&endpoint.id).is_some_and(|n| self.wire_for(n) == Some(wire)) {
+            let mut by_id = current.by_id.clone();
+            by_id.insert(Arc::clone(&endpoint.id), (wire, refs));
+            let conns = Conns::new(current.version, Arc::clone(&current.routes), by_id);
+            self.conns.store(Arc::new(conns));
+        }
+        Some(local)
     }
 
     /// Whether calls to `node` go over TLS: it advertises TLS and this client has TLS settings.
@@ -602,10 +638,11 @@ impl ClusterTransport {
     /// The node for the next attempt and its connections, chosen on the current routes (read
     /// without locking, and let go before the attempt waits).
     fn pick(&self, call: &Call, tried: &[Arc<str>], now: Instant) -> Option<Target> {
-        let routes = self.routes.load();
+        let conns = self.snapshot();
+        let routes = &*conns.routes;
         let mut exclude = self.breaker.exclusions(&routes.table, tried, now);
         if self.options.protocol != Protocol::Binary {
-            exclude.extend(self.unusable(&routes));
+            exclude.extend(self.unusable(routes));
         }
         // The service's rule and the nodes' tiers narrow the nodes this call may go to.
         if routes.rule.is_some() || routes.tiered {
@@ -624,7 +661,7 @@ impl ClusterTransport {
         }
         let index = self.balancer.pick_index(&routes.table, call.affinity.as_deref(), &exclude)?;
         let endpoint = routes.table.endpoints.get(index)?;
-        let transport = self.transport_for(&routes, index)?;
+        let transport = self.transport_for(&conns, index)?;
         self.breaker.begin(&endpoint.id, now);
         let load = self.balancer.uses_load().then(|| Arc::clone(&endpoint.stats));
         Some(Target { node: transport, load })
@@ -990,9 +1027,19 @@ mod tests {
         Routes { table: Table::new(generation, endpoints), nodes: nodes.into(), ..Routes::default() }
     }
 
+    /// The connections a call to the node at `index` gets, once `routes` are in force.
+    fn transport_at(cluster: &ClusterTransport, routes: &Routes, index: usize) -> Arc<NodeRef> {
+        let ids = |r: &Routes| r.table.endpoints.iter().map(|e| Arc::clone(&e.id)).collect::<Vec<_>>();
+        let current = cluster.routes().load_full();
+        if (current.table.generation, ids(&current)) != (routes.table.generation, ids(routes)) {
+            cluster.routes().replace(routes.clone());
+        }
+        cluster.transport_for(&cluster.snapshot(), index).expect("usable")
+    }
+
     fn call(cluster: &ClusterTransport, routes: &Routes, port: u16) {
         let index = routes.table.endpoints.iter().position(|e| e.port == port).expect("listed");
-        let transport = cluster.transport_for(routes, index).expect("usable");
+        let transport = transport_at(cluster, routes, index);
         transport.0.recorder().expect("metrics on").record(
             "ClusterLeak",
             "get",
@@ -1085,6 +1132,47 @@ mod tests {
     }
 
     #[test]
+    fn calls_pick_from_the_routes_in_force_and_keep_the_connections_of_nodes_that_stay() {
+        let options = ClusterOptions { metrics: false, ..Default::default() };
+        let cluster = ClusterTransport::new(ServiceRoutes::fixed("ClusterFollow", []), options);
+        let call = Call {
+            service: "ClusterFollow",
+            method: "get",
+            seqid: 1,
+            message: Bytes::new(),
+            options: super::super::CallOptions { oneway: false, idempotent: false, timeout: None },
+            affinity: None,
+            metadata: None,
+            request_id: None,
+            deadline: None,
+        };
+        let now = crate::context::now();
+        let node = |port: u16| format!("ClusterLeak_127.0.0.1_{port}");
+        let pick = || cluster.pick(&call, &[], now).expect("a node");
+        assert!(cluster.pick(&call, &[], now).is_none(), "no node listed yet");
+
+        cluster.routes().replace(routes(1, &[41021]));
+        let first = pick();
+        assert_eq!(**first.id(), *node(41021));
+        // 41022 joins: calls reach it, and 41021 keeps its connections.
+        cluster.routes().replace(routes(2, &[41021, 41022]));
+        let mut seen = HashSet::new();
+        for _ in 0..200 {
+            let target = pick();
+            if **target.id() == *node(41021) {
+                assert!(Arc::ptr_eq(target.transport(), first.transport()), "reconnected a node that stayed");
+            }
+            seen.insert(target.id().to_string());
+        }
+        assert_eq!(seen, HashSet::from([node(41021), node(41022)]));
+        // 41021 leaves: no call goes to it, and its connections are let go.
+        cluster.routes().replace(routes(3, &[41022]));
+        assert!((0..50).all(|_| **pick().id() == *node(41022)));
+        assert!(!cluster.conns.load().by_id.contains_key(node(41021).as_str()));
+        assert_eq!(cluster.conns.load().version, cluster.routes().version());
+    }
+
+    #[test]
     fn probe_nodes_get_the_multiplexed_connections_and_one_call_servers_the_pool() {
         let options =
             ClusterOptions { pool_size: 7, mux_connections: 3, metrics: false, ..Default::default() };
@@ -1094,7 +1182,7 @@ mod tests {
         // The first node is a probe provider (it advertises its version); the second is not.
         nodes[0].version = Some("0.1.0".to_owned());
         table.nodes = nodes.into();
-        let connections = |index| cluster.transport_for(&table, index).expect("usable").0.connections();
+        let connections = |index| transport_at(&cluster, &table, index).0.connections();
         assert_eq!(connections(0), (true, 3));
         assert_eq!(connections(1), (false, 7));
         // Left unset: twice the CPUs, 2 to 8; a pool keeps its 8.
