@@ -202,15 +202,10 @@ impl<'a> Routes<'a> {
             let headers = header.as_ref().map(|h| h.context.headers());
             let token = headers.and_then(|h| h.get_bytes(crate::context::names::CALLER_TOKEN.as_bytes()));
             let claimed = headers.and_then(|h| h.get(crate::context::names::CALLER_APPKEY));
-            let checked = shared.callers.check(
-                routed.service_name,
-                &mut self.caller,
-                self.tls_appkey.as_deref(),
-                token,
-                claimed,
-                self.peer,
-                self.local,
-            );
+            let presented =
+                super::callers::Presented { certificate: self.tls_appkey.as_deref(), token, claimed };
+            let checked =
+                shared.callers.check(routed.service_name, &mut self.caller, presented, self.peer, self.local);
             if let Err(why) = checked {
                 let message = format!("{} was not executed: {why}", shown_method(request.method()));
                 let e = ApplicationException::new(ApplicationExceptionKind::Unknown, message);

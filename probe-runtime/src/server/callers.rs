@@ -114,6 +114,17 @@ fn now_ms() -> u64 {
 /// A token a connection sent, and what verifying it gave: the appkey it proves, or why not.
 type Verified = (Box<[u8]>, Result<String, TokenError>);
 
+/// What a caller showed of who it is, on one call.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Presented<'a> {
+    /// The appkey its connection's TLS client certificate names.
+    pub(super) certificate: Option<&'a str>,
+    /// The caller token its header frame carried.
+    pub(super) token: Option<&'a [u8]>,
+    /// The appkey its header frame claimed (which proves nothing).
+    pub(super) claimed: Option<&'a str>,
+}
+
 /// What a connection proved of its caller by token: the token it sent last and what verifying it
 /// gave (its TLS client certificate's appkey is the connection's own, [`ServerCallers::check`]
 /// takes it).
@@ -270,20 +281,18 @@ impl ServerCallers {
         out
     }
 
-    /// The verdict on a call to `service` from `peer` (reached at `local`, with a TLS client
-    /// certificate naming `certificate`), whose header frame carried `token` and claimed `claimed`;
-    /// counts and logs what is not plainly allowed. `Err`
-    /// holds the message the caller gets.
+    /// The verdict on a call to `service` from `peer` (reached at `local`) with what the caller
+    /// `presented`; counts and logs what is not plainly allowed. `Err` holds the message the
+    /// caller gets.
     pub(super) fn check(
         &self,
         service: &'static str,
         connection: &mut ConnectionCaller,
-        certificate: Option<&str>,
-        token: Option<&[u8]>,
-        claimed: Option<&str>,
+        presented: Presented<'_>,
         peer: SocketAddr,
         local: SocketAddr,
     ) -> Result<(), String> {
+        let Presented { certificate, token, claimed } = presented;
         let policies = self.policies.load();
         let Some(policy) = policies.get(service) else { return Ok(()) };
         let verified = token.map(|token| self.verify(connection, token, local));

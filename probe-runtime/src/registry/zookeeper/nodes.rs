@@ -13,8 +13,8 @@ use crate::registry::layout::{Env, NodeData, NodeKey, UnusableNode, UnusableReas
 /// What one child holds: a node probe can route to, or why it cannot.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Child {
-    /// A provider node.
-    Usable(RegisteredNode),
+    /// A provider node (boxed: it is ten times the size of the other variant).
+    Usable(Box<RegisteredNode>),
     /// A child probe cannot use, with the reason.
     Unusable(UnusableNode),
 }
@@ -23,7 +23,7 @@ impl Child {
     /// The node, when it is usable.
     pub(super) fn usable(self) -> Option<RegisteredNode> {
         match self {
-            Child::Usable(node) => Some(node),
+            Child::Usable(node) => Some(*node),
             Child::Unusable(_) => None,
         }
     }
@@ -90,7 +90,7 @@ impl App {
         let key = NodeKey::from_zk_child(self.env, &self.appkey, child);
         let unusable = |key, reason: UnusableReason| UnusableNode::new(child, key, reason, bytes);
         match (key, NodeData::from_json(bytes)) {
-            (Ok(key), Ok(data)) => Child::Usable(RegisteredNode { key, data }),
+            (Ok(key), Ok(data)) => Child::Usable(Box::new(RegisteredNode { key, data })),
             (Ok(key), Err(problem)) => Child::Unusable(unusable(Some(key), problem.into())),
             (Err(err), _) => Child::Unusable(unusable(None, err.into())),
         }

@@ -65,7 +65,7 @@ impl Published {
             let usable_at = children.binary_search_by(|c| (**c).cmp(child));
             let unusable_at = current.unusable.binary_search_by(|n| n.child.as_str().cmp(child));
             let unchanged = match (&now, usable_at, unusable_at) {
-                (Some(Child::Usable(node)), Ok(i), _) => current.nodes.get(i) == Some(node),
+                (Some(Child::Usable(node)), Ok(i), _) => current.nodes.get(i) == Some(&**node),
                 (Some(Child::Unusable(bad)), Err(_), Ok(j)) => current.unusable.get(j) == Some(bad),
                 (None, Err(_), Err(_)) => true,
                 _ => false,
@@ -81,9 +81,9 @@ impl Published {
             match now {
                 Some(Child::Usable(node)) => {
                     match usable_at {
-                        Ok(i) => view.nodes[i] = node,
+                        Ok(i) => view.nodes[i] = *node,
                         Err(i) => {
-                            view.nodes.insert(i, node);
+                            view.nodes.insert(i, *node);
                             children.insert(i, child.into());
                         }
                     }
@@ -129,7 +129,7 @@ fn split(nodes: NodeMap) -> (Vec<Box<str>>, Vec<RegisteredNode>, Vec<UnusableNod
         match node {
             Child::Usable(node) => {
                 children.push(child.into_boxed_str());
-                usable.push(node);
+                usable.push(*node);
             }
             Child::Unusable(bad) => unusable.push(bad),
         }
@@ -163,7 +163,10 @@ mod tests {
 
     fn node(port: u16) -> (String, Child) {
         let key = NodeKey::new(Env::Dev, "shop", "S", "1.2.3.4", port).expect("key");
-        (key.zk_child(), Child::Usable(RegisteredNode { key, data: NodeData::new("1.2.3.4", port) }))
+        (
+            key.zk_child(),
+            Child::Usable(Box::new(RegisteredNode { key, data: NodeData::new("1.2.3.4", port) })),
+        )
     }
 
     fn weighted(port: u16, weight: u32) -> Child {
