@@ -1,7 +1,11 @@
 //! Middleware written by a user: a server layer that lets in only the caller appkeys it lists, and
 //! a client layer that names its caller on every call (so the server can tell who calls).
 //!
-//! ```ignore
+//! ```no_run
+//! # use probe::{Backends, Channel, ClusterOptions, Server};
+//! # use probe_examples::allowlist::{AllowAppkeys, CallerStamp};
+//! # use probe_examples::handler::DemoHandler;
+//! # async fn example(backends: Backends) -> Result<(), Box<dyn std::error::Error>> {
 //! let server = Server::builder()
 //!     .add_provider(DemoHandler::new("n1"))
 //!     .layer(AllowAppkeys::layer(["order_app"]))
@@ -10,7 +14,12 @@
 //! let channel = Channel::discover(&backends, "demo_app", "Demo", ClusterOptions::default())
 //!     .await?
 //!     .layer(CallerStamp::layer("order_app", "Order"));
+//! # drop((server, channel));
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! `tests/middleware.rs` runs both against each other.
 
 use std::collections::HashSet;
 use std::sync::Arc;
