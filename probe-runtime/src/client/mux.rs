@@ -219,16 +219,16 @@ const SLOTS: usize = 256;
 /// where its entry is; a thread's seqids are consecutive, so calls in flight together mostly
 /// pick different slots, and the few whose slot is taken go to a map. Finding a call is two
 /// array reads, not a hash table's probe (a call is looked up four times). Entries sit in a
-/// dense vector whose freed places are reused; a slot is 4 bytes.
+/// dense vector whose freed places are reused: each live one holds a slot, so there are at most
+/// [`SLOTS`] of them.
 struct Waiting {
     /// Per slot: 1 + the index in `entries` of the call whose seqid picked it, or 0.
-    slots: Box<[u32; SLOTS]>,
+    slots: Box<[u16; SLOTS]>,
     entries: Vec<Held>,
     /// Indexes of `entries` that hold no call.
-    free: Vec<u32>,
+    free: Vec<u16>,
     /// Calls whose slot was taken when they came.
     spill: HashMap<i32, Waiter, BuildHasherDefault<SeqidHasher>>,
-    len: usize,
 }
 
 /// A place in [`Waiting::entries`].
@@ -244,7 +244,6 @@ impl Default for Waiting {
             entries: Vec::new(),
             free: Vec::new(),
             spill: HashMap::default(),
-            len: 0,
         }
     }
 }
@@ -266,9 +265,7 @@ impl Waiting {
             return Err(waiter);
         }
         let slot = Self::slot(seqid);
-        // (An index is kept as itself + 1 in a `u32`.)
-        let fits = !self.free.is_empty() || self.entries.len() < u32::MAX as usize - 1;
-        if self.slots[slot] == 0 && fits {
+        if self.slots[slot] == 0 {
             let held = Held { seqid, waiter: Some(waiter) };
             let at = match self.free.pop() {
                 Some(at) => {
@@ -280,11 +277,11 @@ impl Waiting {
                     self.entries.len() - 1
                 }
             };
-            self.slots[slot] = at as u32 + 1;
+            // (At most `SLOTS` entries: the index fits.)
+            self.slots[slot] = at as u16 + 1;
         } else {
             self.spill.insert(seqid, waiter);
         }
-        self.len += 1;
         Ok(())
     }
 
@@ -297,17 +294,15 @@ impl Waiting {
     }
 
     fn remove(&mut self, seqid: i32) -> Option<Waiter> {
-        let waiter = match self.index(seqid) {
+        match self.index(seqid) {
             Some(at) => {
                 self.slots[Self::slot(seqid)] = 0;
-                self.free.push(at as u32);
+                self.free.push(at as u16);
                 self.entries[at].waiter.take()
             }
             None if self.spill.is_empty() => None,
             None => self.spill.remove(&seqid),
-        };
-        self.len -= usize::from(waiter.is_some());
-        waiter
+        }
     }
 
     fn values(&self) -> impl Iterator<Item = &Waiter> {
@@ -320,12 +315,12 @@ impl Waiting {
 
     #[cfg(test)]
     fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.len
+        self.entries.len() - self.free.len() + self.spill.len()
     }
 }
 
@@ -942,6 +937,9 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType};
+    use crate::service::Protocol;
+    use crate::transport::Framing;
 
     fn waiter(method: &'static str) -> Waiter {
         let deadline = crate::context::now();
@@ -985,9 +983,6 @@ mod tests {
         assert!(table.is_empty() && table.values_mut().next().is_none());
         assert!(table.remove(8).is_none());
     }
-    use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType};
-    use crate::service::Protocol;
-    use crate::transport::Framing;
 
     /// A call's reply through the mux, as a transport's send takes it.
     async fn send(mux: &Mux, seqid: i32, call: Outgoing, oneway: bool) -> Result<Option<Bytes>, Error> {

@@ -49,8 +49,7 @@ impl<T> Sharded<T> {
     #[inline]
     pub(crate) fn counting(&self) -> (&T, Add) {
         let slot = slot();
-        let add = if slot.owned { Add::Owned } else { Add::Shared };
-        (&self.shards[slot.index].0, add)
+        (&self.shards[slot.index].0, slot.add)
     }
 
     /// Every shard, to sum.
@@ -96,8 +95,8 @@ fn shard_counts() -> (usize, usize) {
 #[derive(Clone, Copy)]
 struct Slot {
     index: usize,
-    /// The shard is this thread's alone.
-    owned: bool,
+    /// [`Add::Owned`] when the shard is this thread's alone.
+    add: Add,
 }
 
 /// The calling thread's slot: threads are numbered in the order they first use a shard, the
@@ -111,8 +110,8 @@ fn slot() -> Slot {
             let (owned, shared) = shard_counts();
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
             match n < owned {
-                true => Slot { index: n, owned: true },
-                false => Slot { index: owned + (n - owned) % shared, owned: false },
+                true => Slot { index: n, add: Add::Owned },
+                false => Slot { index: owned + (n - owned) % shared, add: Add::Shared },
             }
         };
     }
@@ -141,7 +140,7 @@ mod tests {
                         add.to(shard, 1);
                     }
                     let slot = slot();
-                    (slot.index, slot.owned)
+                    (slot.index, slot.add == Add::Owned)
                 })
             })
             .collect();
