@@ -17,11 +17,13 @@
 //! instead of sending it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -37,6 +39,7 @@ use super::tcp::{Answer, timed_out};
 use super::theader::reply_seqid;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
+use crate::service::BoxFuture;
 use crate::tls::ClientStream;
 use crate::transport::{Framing, MessageReader, WireFormat, encode_frame};
 
@@ -99,38 +102,30 @@ impl Mux {
 
     /// Sends `call` (whose seqid is `seqid`) and waits for its reply (none for oneway calls), or
     /// fails at its deadline.
-    pub(super) fn call(&self, seqid: i32, call: Outgoing, oneway: bool) -> impl Future<Output = Answer> {
-        async move {
-            let index = match LAST_REPLY.take() {
-                // (A mux made where a dropped one was may have fewer slots.)
-                Some((mux, at)) if mux == self.id() && at < self.slots.len() => at,
-                _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
-            };
-            let Some(slot) = self.slots.get(index) else {
-                return Answer::from(Err(self
-                    .endpoint
-                    .broken(io::ErrorKind::NotConnected, "no connection slot")));
-            };
-            let conn = match slot.conn.load_full().filter(|c| !c.is_closed()) {
-                Some(conn) => conn,
-                // Boxed: connecting (a TLS handshake's state too) stays out of every call's future,
-                // which is moved (copied) at each level of the call as it starts.
-                None => {
-                    match tokio::time::timeout_at(call.deadline.into(), Box::pin(self.open(slot))).await {
-                        Ok(Ok(conn)) => conn,
-                        Ok(Err(e)) => return Answer::from(Err(e)),
-                        Err(_) => return Answer::from(Err(timed_out(call.method, call.budget))),
-                    }
-                }
-            };
-            match conn.call(seqid, call, oneway, self.phases.as_deref()).await {
-                Ok((reply, at)) => {
-                    LAST_REPLY.set(Some((self.id(), index)));
-                    Answer { reply: Ok(reply), at }
-                }
-                Err(e) => Answer::from(Err(e)),
-            }
-        }
+    pub(super) fn call(&self, seqid: i32, call: Outgoing, oneway: bool) -> MuxCall<'_> {
+        let index = match LAST_REPLY.take() {
+            // (A mux made where a dropped one was may have fewer slots.)
+            Some((mux, at)) if mux == self.id() && at < self.slots.len() => at,
+            _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
+        };
+        let Some(slot) = self.slots.get(index) else {
+            let e = self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot");
+            return MuxCall { mux: self, index, step: CallStep::Failed(Some(e)) };
+        };
+        let phases = self.phases.as_deref();
+        let step = match slot.conn.load_full().filter(|c| !c.is_closed()) {
+            Some(conn) => CallStep::Exchange(MuxConn::call(conn, seqid, call, oneway, phases)),
+            // Boxed: connecting (a TLS handshake's state too) stays out of every call's future.
+            None => CallStep::Connecting(Box::pin(async move {
+                let conn = match tokio::time::timeout_at(call.deadline.into(), self.open(slot)).await {
+                    Ok(Ok(conn)) => conn,
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(timed_out(call.method, call.budget)),
+                };
+                MuxConn::call(conn, seqid, call, oneway, phases).await
+            })),
+        };
+        MuxCall { mux: self, index, step }
     }
 
     /// The connections calls are spread over.
@@ -163,6 +158,41 @@ impl Mux {
     }
 }
 
+/// [`Mux::call`]: a call on one of the connections, opened first if it is not (boxed: that
+/// is rare, and its state large).
+pub(super) struct MuxCall<'a> {
+    mux: &'a Mux,
+    /// The connection's slot.
+    index: usize,
+    step: CallStep<'a>,
+}
+
+enum CallStep<'a> {
+    Exchange(Exchange<'a>),
+    Connecting(BoxFuture<'a, Exchanged>),
+    Failed(Option<Error>),
+}
+
+impl Future for MuxCall<'_> {
+    type Output = Answer;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        let this = self.get_mut();
+        let ended = match &mut this.step {
+            CallStep::Exchange(exchange) => std::task::ready!(Pin::new(exchange).poll(cx)),
+            CallStep::Connecting(connecting) => std::task::ready!(connecting.as_mut().poll(cx)),
+            CallStep::Failed(e) => Err(e.take().expect("a failed call was polled after it ended")),
+        };
+        Poll::Ready(match ended {
+            Ok((reply, at)) => {
+                LAST_REPLY.set(Some((this.mux.id(), this.index)));
+                Answer { reply: Ok(reply), at }
+            }
+            Err(e) => Answer::from(Err(e)),
+        })
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -188,8 +218,9 @@ impl Hasher for SeqidHasher {
 
 /// A call waiting for its reply.
 struct Waiter {
-    /// The reply, or why there is none, once it is known; the caller takes it with the entry.
-    outcome: Option<Result<Bytes, Error>>,
+    /// The reply and when the read that brought it returned, or why there is none, once it is
+    /// known; the caller takes it with the entry.
+    outcome: Option<Result<(Bytes, Instant), Error>>,
     /// The caller's task, woken when `outcome` is set.
     waker: Waker,
     deadline: Instant,
@@ -202,7 +233,7 @@ struct Waiter {
 
 impl Waiter {
     /// Settles the call (unless it was settled already); the waker to wake once the lock is let go.
-    fn settle(&mut self, outcome: Result<Bytes, Error>) -> Option<Waker> {
+    fn settle(&mut self, outcome: Result<(Bytes, Instant), Error>) -> Option<Waker> {
         if self.outcome.is_some() {
             return None;
         }
@@ -508,117 +539,16 @@ impl MuxConn {
     }
 
     /// Sends a call and waits for its reply or its deadline, recording the send (queueing) and
-    /// wait times; with the reply, the time it came if the clock was read for the wait time.
-    fn call(
-        &self,
+    /// wait times; with the reply, the time the read that brought it returned (one clock read per
+    /// read, not per call).
+    fn call<'a>(
+        self: Arc<Self>,
         seqid: i32,
         call: Outgoing,
         oneway: bool,
-        phases: Option<&PhaseStats>,
-    ) -> impl Future<Output = Result<(Option<Bytes>, Option<Instant>), Error>> {
-        async move {
-            let shared = &*self.shared;
-            if oneway {
-                return match self.try_queue(call)? {
-                    None => Ok((None, None)),
-                    // Boxed: the wait for room (rare) stays out of every call's future.
-                    Some(call) => Box::pin(self.wait_for_room(call)).await.map(|()| (None, None)),
-                };
-            }
-            let waker = std::future::poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-            let waiter = Waiter {
-                outcome: None,
-                waker,
-                deadline: call.deadline,
-                budget: call.budget,
-                method: call.method,
-                released: false,
-            };
-            let (taken, deadline) = (call.taken, call.deadline);
-            // One lock: the call's entry, and its message queued (unless the queue is full).
-            let (wake_sweeper, queued) = {
-                let mut p = lock(&shared.pending);
-                if p.closed.is_some() {
-                    drop(p);
-                    return Err(shared.closed_error());
-                }
-                if p.waiting.insert(seqid, waiter).is_err() {
-                    let why = format!("seqid {seqid} is already in flight on this connection");
-                    return Err(Error::BadReply(why));
-                }
-                let sooner = p.next_sweep.is_none_or(|at| deadline < at);
-                if sooner {
-                    p.next_sweep = Some(deadline);
-                }
-                (sooner, p.push(call))
-            };
-            // If this call is dropped (timed out, cancelled) before its reply, forget it.
-            let forget = Forget { shared, seqid: Some(seqid) };
-            if wake_sweeper {
-                shared.sweep.notify_one();
-            }
-            let waited = match handed(queued) {
-                None => false,
-                Some(call) => {
-                    Box::pin(self.wait_for_room(call)).await?;
-                    true
-                }
-            };
-            // Queued at once (the usual case), the send time is nil: no clock read for it.
-            let sent = phases.map(|phases| match waited {
-                false => {
-                    phases.send.record(Duration::ZERO);
-                    (phases, taken)
-                }
-                true => {
-                    let now = crate::context::now();
-                    phases.send.record(now.saturating_duration_since(taken));
-                    (phases, now)
-                }
-            });
-            // Not queued at once, the call waited (was polled again since its entry was made).
-            let reply = self.reply(seqid, !waited).await;
-            forget.disarm();
-            let reply = reply?;
-            // The reply's time: its wait ends here, and the caller's metrics take it as the end.
-            let at = sent.map(|(phases, sent)| {
-                let now = crate::context::now();
-                phases.wait.record(now.saturating_duration_since(sent));
-                now
-            });
-            Ok((Some(reply), at))
-        }
-    }
-
-    /// The outcome of the call `seqid`, taken (with its entry) once the reader, the deadline
-    /// sweeper or the connection's end settles it. `same_poll`: this is first polled in the poll
-    /// of the call's task that made the entry.
-    async fn reply(&self, seqid: i32, same_poll: bool) -> Result<Bytes, Error> {
-        let mut first = same_poll;
-        std::future::poll_fn(|cx| {
-            // Whatever settles the entry wakes the waker it holds, this task's: in the poll that
-            // made the entry nothing can have come that did not wake it, so the table is not read.
-            if std::mem::take(&mut first) {
-                return Poll::Pending;
-            }
-            let mut p = lock(&self.shared.pending);
-            let Some(waiter) = p.waiting.get_mut(seqid) else {
-                drop(p);
-                return Poll::Ready(Err(self.shared.closed_error()));
-            };
-            if waiter.outcome.is_some() {
-                let (waiter, flush) = p.remove(seqid);
-                drop(p);
-                flush.into_iter().for_each(Waker::wake);
-                let outcome = waiter.and_then(|w| w.outcome);
-                return Poll::Ready(outcome.unwrap_or_else(|| Err(self.shared.closed_error())));
-            }
-            if !waiter.waker.will_wake(cx.waker()) {
-                waiter.waker = cx.waker().clone();
-            }
-            Poll::Pending
-        })
-        .await
+        phases: Option<&'a PhaseStats>,
+    ) -> Exchange<'a> {
+        Exchange { conn: self, seqid, oneway, phases, step: Step::Start(call) }
     }
 
     /// Queues `call` for the writer, unless the queue is full: then the call is given back.
@@ -636,7 +566,7 @@ impl MuxConn {
 
     /// Queues `call` once the writer made room, or fails at its deadline or the connection's end.
     #[cold]
-    async fn wait_for_room(&self, call: Outgoing) -> Result<(), Error> {
+    async fn wait_for_room(self: Arc<Self>, call: Outgoing) -> Result<(), Error> {
         let (deadline, method, budget) = (call.deadline, call.method, call.budget);
         let mut call = Some(call);
         let wait = async {
@@ -685,25 +615,190 @@ fn handed(pushed: Result<Option<Waker>, Outgoing>) -> Option<Outgoing> {
     }
 }
 
-/// Removes a call's entry if the call ends before its reply arrives.
-struct Forget<'a> {
-    shared: &'a Shared,
-    seqid: Option<i32>,
+/// [`MuxConn::call`]: one call's exchange on a connection, written out rather than an `async`
+/// block. Its state is the call until it is queued, then a few words. (An `async` block kept room
+/// for each of its locals across each of its waits, 840 bytes, which the levels above copied
+/// twice per call as it started.)
+pub(super) struct Exchange<'a> {
+    conn: Arc<MuxConn>,
+    seqid: i32,
+    oneway: bool,
+    phases: Option<&'a PhaseStats>,
+    step: Step<'a>,
 }
 
-impl Forget<'_> {
-    /// The call took its outcome (and its entry).
-    fn disarm(mut self) {
-        self.seqid = None;
+enum Step<'a> {
+    /// Not polled yet.
+    Start(Outgoing),
+    /// Waits for room in the full queue (rare: boxed), since `taken`. A call that expects a reply
+    /// has its entry.
+    Room(BoxFuture<'a, Result<(), Error>>, Instant),
+    /// Entered and queued at `sent`; `first`: in the poll that made the entry.
+    Reply { sent: Instant, first: bool },
+    /// Ended: the entry taken, or never made.
+    Done,
+}
+
+impl Exchange<'_> {
+    /// Ends the exchange: its entry, if it has one, is no longer this call's to remove.
+    fn end<T>(&mut self, outcome: T) -> Poll<T> {
+        self.step = Step::Done;
+        Poll::Ready(outcome)
+    }
+
+    /// Makes the call's entry (its waker `cx`'s) and queues its message, under one lock; the next
+    /// step is the reply, or room in the queue.
+    fn enter(&mut self, call: Outgoing, cx: &Context<'_>) -> Result<(), Error> {
+        let shared = &*self.conn.shared;
+        let waiter = Waiter {
+            outcome: None,
+            waker: cx.waker().clone(),
+            deadline: call.deadline,
+            budget: call.budget,
+            method: call.method,
+            released: false,
+        };
+        let (taken, deadline, seqid) = (call.taken, call.deadline, self.seqid);
+        let (wake_sweeper, queued) = {
+            let mut p = lock(&shared.pending);
+            if p.closed.is_some() {
+                drop(p);
+                return Err(shared.closed_error());
+            }
+            if p.waiting.insert(seqid, waiter).is_err() {
+                drop(p);
+                return Err(Error::BadReply(format!(
+                    "seqid {seqid} is already in flight on this connection"
+                )));
+            }
+            let sooner = p.next_sweep.is_none_or(|at| deadline < at);
+            if sooner {
+                p.next_sweep = Some(deadline);
+            }
+            (sooner, p.push(call))
+        };
+        if wake_sweeper {
+            shared.sweep.notify_one();
+        }
+        self.step = match handed(queued) {
+            None => {
+                // Queued at once (the usual case), the send time is nil: no clock read for it.
+                if let Some(phases) = self.phases {
+                    phases.send.record(Duration::ZERO);
+                }
+                Step::Reply { sent: taken, first: true }
+            }
+            Some(call) => Step::Room(Box::pin(Arc::clone(&self.conn).wait_for_room(call)), taken),
+        };
+        Ok(())
+    }
+
+    /// The outcome of the call, taken (with its entry) once the reader, the deadline sweeper or
+    /// the connection's end settled it.
+    fn take(&mut self, sent: Instant, cx: &Context<'_>) -> Poll<Exchanged> {
+        let shared = &*self.conn.shared;
+        let mut p = lock(&shared.pending);
+        let Some(waiter) = p.waiting.get_mut(self.seqid) else {
+            drop(p);
+            return self.end(Err(shared.closed_error()));
+        };
+        if waiter.outcome.is_none() {
+            if !waiter.waker.will_wake(cx.waker()) {
+                waiter.waker = cx.waker().clone();
+            }
+            return Poll::Pending;
+        }
+        let (waiter, flush) = p.remove(self.seqid);
+        drop(p);
+        flush.into_iter().for_each(Waker::wake);
+        let outcome = waiter.and_then(|w| w.outcome).unwrap_or_else(|| Err(shared.closed_error()));
+        // The reply's time (the reader's, once per read): its wait ends then, and the caller's
+        // metrics take it as the end.
+        self.end(outcome.map(|(reply, at)| {
+            if let Some(phases) = self.phases {
+                phases.wait.record(at.saturating_duration_since(sent));
+            }
+            (Some(reply), Some(at))
+        }))
     }
 }
 
-impl Drop for Forget<'_> {
-    fn drop(&mut self) {
-        if let Some(seqid) = self.seqid {
-            let (_, flush) = lock(&self.shared.pending).remove(seqid);
+/// How a connection's call ended: the reply (none for a oneway call) and the time it came.
+type Exchanged = Result<(Option<Bytes>, Option<Instant>), Error>;
+
+impl Future for Exchange<'_> {
+    type Output = Exchanged;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.step {
+                Step::Start(_) => {
+                    let Step::Start(call) = std::mem::replace(&mut this.step, Step::Done) else {
+                        unreachable!("the step was just matched")
+                    };
+                    if !this.oneway {
+                        if let Err(e) = this.enter(call, cx) {
+                            return this.end(Err(e));
+                        }
+                        continue;
+                    }
+                    let taken = call.taken;
+                    match this.conn.try_queue(call) {
+                        Err(e) => return this.end(Err(e)),
+                        Ok(None) => return this.end(Ok((None, None))),
+                        Ok(Some(call)) => {
+                            this.step =
+                                Step::Room(Box::pin(Arc::clone(&this.conn).wait_for_room(call)), taken);
+                        }
+                    }
+                }
+                Step::Room(room, taken) => {
+                    let taken = *taken;
+                    if let Err(e) = std::task::ready!(room.as_mut().poll(cx)) {
+                        this.forget();
+                        return this.end(Err(e));
+                    }
+                    if this.oneway {
+                        return this.end(Ok((None, None)));
+                    }
+                    let now = crate::context::now();
+                    if let Some(phases) = this.phases {
+                        phases.send.record(now.saturating_duration_since(taken));
+                    }
+                    this.step = Step::Reply { sent: now, first: false };
+                }
+                Step::Reply { sent, first } => {
+                    // Whatever settles the entry wakes the waker it holds, this task's: in the
+                    // poll that made the entry nothing can have come that did not wake it, so the
+                    // table is not read.
+                    if std::mem::take(first) {
+                        return Poll::Pending;
+                    }
+                    let sent = *sent;
+                    return this.take(sent, cx);
+                }
+                Step::Done => panic!("a connection's call was polled after it ended"),
+            }
+        }
+    }
+}
+
+impl Exchange<'_> {
+    /// Removes the call's entry, if it made one and did not take it: the call ends (fails, or
+    /// is dropped: timed out, cancelled) before its reply.
+    fn forget(&mut self) {
+        if !self.oneway && matches!(self.step, Step::Room(..) | Step::Reply { .. }) {
+            self.step = Step::Done;
+            let (_, flush) = lock(&self.conn.shared.pending).remove(self.seqid);
             flush.into_iter().for_each(Waker::wake);
         }
+    }
+}
+
+impl Drop for Exchange<'_> {
+    fn drop(&mut self) {
+        self.forget();
     }
 }
 
@@ -838,7 +933,10 @@ async fn read_replies<R: AsyncRead + Unpin>(
     let mut replies: Vec<(i32, Bytes)> = Vec::new();
     let mut wake: Vec<Waker> = Vec::new();
     let why = loop {
-        let mut failed = match reader.read_message().await {
+        let read = reader.read_message().await;
+        // The time of every reply this read brought.
+        let at = crate::context::now();
+        let mut failed = match read {
             Ok(Some(reply)) => seqid_of(endpoint, reply).map(|reply| replies.push(reply)).err(),
             Ok(None) => Some("the server closed the connection".to_owned()),
             Err(e) => Some(format!("reading a reply failed: {e}")),
@@ -854,7 +952,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
             let mut p = lock(&shared.pending);
             for (seqid, reply) in replies.drain(..) {
                 let settled = p.waiting.get_mut(seqid).and_then(|waiter| {
-                    let waker = waiter.settle(Ok(reply))?;
+                    let waker = waiter.settle(Ok((reply, at)))?;
                     waiter.released = true;
                     Some(waker)
                 });
@@ -1283,7 +1381,7 @@ mod tests {
             .map(|n| {
                 let conn = Arc::clone(&conn);
                 tokio::spawn(async move {
-                    conn.call(n, call(n), false, None).await.unwrap();
+                    Arc::clone(&conn).call(n, call(n), false, None).await.unwrap();
                     // At once, the next call: its reply never comes.
                     conn.call(1000 + n, call(1000 + n), false, None).await
                 })
@@ -1306,7 +1404,7 @@ mod tests {
     async fn a_caller_that_does_not_take_its_reply_holds_back_no_other_call() {
         let (conn, mut written, mut server) = scripted_conn();
         // Polled once (entry made, call queued), then held and never polled again.
-        let mut held = Box::pin(conn.call(1, call(1), false, None));
+        let mut held = Box::pin(Arc::clone(&conn).call(1, call(1), false, None));
         assert!(futures_util::FutureExt::now_or_never(&mut held).is_none());
         let write = written.recv().await.unwrap();
         server.write_all(&write).await.unwrap();
