@@ -1,15 +1,17 @@
 //! `TcpTransport`: calls to one server address over pooled or multiplexed TCP connections.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tracing::Instrument;
 
 use super::channel::{Call, Channel, Transport};
 use super::endpoint::Endpoint;
-use super::mux::{Mux, Outgoing};
+use super::mux::{Mux, MuxCall, Outgoing};
 use super::pool::Pool;
 use super::theader::{CallHeaders, HeaderOptions};
 use crate::codec::Limits;
@@ -334,46 +336,20 @@ impl TcpTransport {
     }
 
     /// [`Transport::send`] without a box: what [`Channel`] calls, with the time it read when
-    /// it made the call (`now`).
-    pub(super) fn send_direct(
-        &self,
-        call: Call,
-        now: Instant,
-    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
-        async move {
-            match self.count_calls {
-                true => self.send_counted(call, now).await,
-                false => {
-                    let deadline = self.deadline_of(&call, now);
-                    self.send_now(call, deadline, now).await.reply
-                }
-            }
+    /// it made the call (`now`). Unless metrics are off, the call goes in a call span (entered
+    /// while it is polled, if a subscriber wants it) and is counted when it ends.
+    pub(super) fn send_direct(&self, mut call: Call, now: Instant) -> SendDirect<'_> {
+        if !self.count_calls {
+            let deadline = self.deadline_of(&call, now);
+            return SendDirect { send: self.send_now(call, deadline, now), span: None, counted: None };
         }
-    }
-
-    /// Sends in a call span, counting the call unless metrics are off; `started` is now.
-    fn send_counted(
-        &self,
-        mut call: Call,
-        started: Instant,
-    ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
-        async move {
-            let (service, method) = (call.service, call.method);
-            let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
-            call.request_id = call.request_id.or(request_id);
-            let deadline = self.deadline_of(&call, started);
-            let Some(recorder) = self.recorder() else {
-                return self.send_now(call, deadline, started).instrument(span).await.reply;
-            };
-            let answer = match span.is_disabled() {
-                true => self.send_now(call, deadline, started).await,
-                false => self.send_now(call, deadline, started).instrument(span).await,
-            };
-            let outcome = Outcome::of_result(self.endpoint.wire.protocol, &answer.reply);
-            let ended = answer.at.unwrap_or_else(crate::context::now);
-            recorder.record(service, method, outcome, ended.saturating_duration_since(started));
-            answer.reply
-        }
+        let (service, method) = (call.service, call.method);
+        let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
+        call.request_id = call.request_id.or(request_id);
+        let deadline = self.deadline_of(&call, now);
+        let counted = self.recorder().map(|recorder| Counted { recorder, service, method, started: now });
+        let span = (!span.is_disabled()).then_some(span);
+        SendDirect { send: self.send_now(call, deadline, now), span, counted }
     }
 
     /// Sends now, failing with [`Error::Timeout`] at `deadline` (and without sending once it
@@ -383,57 +359,125 @@ impl TcpTransport {
     /// without the prefix), which [`Channel`] takes either way. `now` is when the call was handed
     /// over (its time left and send time count from it). The answer carries the time the reply
     /// came when the transport read it (to time the call's wait).
-    pub(super) fn send_now(
-        &self,
-        call: Call,
-        deadline: Instant,
-        now: Instant,
-    ) -> impl Future<Output = Answer> {
-        async move {
-            let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
-            let budget = deadline.saturating_duration_since(now);
-            if budget.is_zero() {
-                return Answer::from(Err(timed_out(method, budget)));
-            }
-            let prefix = self.service_prefix.then_some(service);
-            // THeader: the call goes in a header frame with its metadata; its reply comes in one.
-            let (message, prefix, sent) = match &self.header {
-                None => (message, prefix, None),
-                Some(header) => {
-                    let wire = self.endpoint.wire;
-                    let about = CallHeaders { metadata, request_id, deadline };
-                    match header.wrap(wire, seqid, &message, prefix, about) {
-                        Ok((frame, sent)) => (frame, None, Some(sent)),
-                        Err(e) => return Answer::from(Err(e)),
-                    }
+    pub(super) fn send_now(&self, call: Call, deadline: Instant, now: Instant) -> SendNow<'_> {
+        let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
+        let ready = |reply: Result<Option<Bytes>, Error>| SendNow {
+            transport: self,
+            step: SendStep::Ready(Some(Answer::from(reply))),
+            sent: None,
+        };
+        let budget = deadline.saturating_duration_since(now);
+        if budget.is_zero() {
+            return ready(Err(timed_out(method, budget)));
+        }
+        let prefix = self.service_prefix.then_some(service);
+        // THeader: the call goes in a header frame with its metadata; its reply comes in one.
+        let (message, prefix, sent) = match &self.header {
+            None => (message, prefix, None),
+            Some(header) => {
+                let wire = self.endpoint.wire;
+                let about = CallHeaders { metadata, request_id, deadline };
+                match header.wrap(wire, seqid, &message, prefix, about) {
+                    Ok((frame, sent)) => (frame, None, Some(sent)),
+                    Err(e) => return ready(Err(e)),
                 }
-            };
-            let reply = match &self.conns {
-                // One call per connection: a timer per call is no extra cost there.
-                // Boxed: a pooled call's state (a connection's reader, its write and read, a timer)
-                // stays out of the future of every multiplexed call, which is moved at each level
-                // of the call as it starts; a pooled call (a system call each way) hardly notices.
-                Conns::Pool(pool) => {
-                    let call =
-                        tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
-                    Answer::from(match Box::pin(call).await {
+            }
+        };
+        let step = match &self.conns {
+            // One call per connection: a timer per call is no extra cost there.
+            // Boxed: a pooled call's state (a connection's reader, its write and read, a timer)
+            // stays out of the future of every multiplexed call, which is moved at each level
+            // of the call as it starts; a pooled call (a system call each way) hardly notices.
+            Conns::Pool(pool) => {
+                let call =
+                    tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
+                SendStep::Pool(Box::pin(async move {
+                    Answer::from(match call.await {
                         Ok(reply) => reply,
                         Err(_) => Err(timed_out(method, budget)),
                     })
-                }
-                Conns::Mux(mux) => {
-                    let outgoing = Outgoing { message, prefix, deadline, budget, method, taken: now };
-                    mux.call(seqid, outgoing, options.oneway).await
-                }
-            };
-            match sent {
-                None => reply,
-                Some(sent) => Answer {
-                    reply: reply.reply.and_then(|r| sent.unwrap(r, self.endpoint.wire, self.endpoint.limits)),
-                    at: reply.at,
-                },
+                }))
             }
+            Conns::Mux(mux) => {
+                let outgoing = Outgoing { message, prefix, deadline, budget, method, taken: now };
+                SendStep::Mux(mux.call(seqid, outgoing, options.oneway))
+            }
+        };
+        SendNow { transport: self, step, sent }
+    }
+}
+
+/// [`TcpTransport::send_now`]: the call, already encoded for the wire and handed to its
+/// connections, until its answer. Written out rather than an `async` block, so what the levels
+/// above copy as the call starts is its connection's call and a few words (an `async` block
+/// kept 408 bytes, copied twice per call).
+pub(super) struct SendNow<'a> {
+    transport: &'a TcpTransport,
+    step: SendStep<'a>,
+    /// The call went in a THeader frame: its reply is unwrapped from one.
+    sent: Option<super::theader::Sent>,
+}
+
+enum SendStep<'a> {
+    /// Answered before it was sent (its budget spent, or its header did not encode).
+    Ready(Option<Answer>),
+    Mux(MuxCall<'a>),
+    Pool(BoxFuture<'a, Answer>),
+}
+
+impl Future for SendNow<'_> {
+    type Output = Answer;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        let this = self.get_mut();
+        let answer = match &mut this.step {
+            SendStep::Ready(answer) => answer.take().expect("a call was polled after its answer"),
+            SendStep::Mux(call) => std::task::ready!(Pin::new(call).poll(cx)),
+            SendStep::Pool(call) => std::task::ready!(call.as_mut().poll(cx)),
+        };
+        let endpoint = &this.transport.endpoint;
+        Poll::Ready(match this.sent.take() {
+            None => answer,
+            Some(sent) => Answer {
+                reply: answer.reply.and_then(|r| sent.unwrap(r, endpoint.wire, endpoint.limits)),
+                at: answer.at,
+            },
+        })
+    }
+}
+
+/// [`TcpTransport::send_direct`]: the call, in its span, counted when it ends (written out, as
+/// [`SendNow`] is, so that the level above copies a few words more than the call as it starts).
+pub(super) struct SendDirect<'a> {
+    send: SendNow<'a>,
+    /// Entered at each poll: the call span, unless no subscriber wants it.
+    span: Option<tracing::Span>,
+    /// Where the call is counted when it ends, unless metrics are off.
+    counted: Option<Counted<'a>>,
+}
+
+struct Counted<'a> {
+    recorder: &'a NodeRecorder,
+    service: &'static str,
+    method: &'static str,
+    started: Instant,
+}
+
+impl Future for SendDirect<'_> {
+    type Output = Result<Option<Bytes>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let answer = {
+            let _entered = this.span.as_ref().map(tracing::Span::enter);
+            std::task::ready!(Pin::new(&mut this.send).poll(cx))
+        };
+        if let Some(Counted { recorder, service, method, started }) = this.counted.take() {
+            let outcome = Outcome::of_result(this.send.transport.endpoint.wire.protocol, &answer.reply);
+            let ended = answer.at.unwrap_or_else(crate::context::now);
+            recorder.record(service, method, outcome, ended.saturating_duration_since(started));
         }
+        Poll::Ready(answer.reply)
     }
 }
 
