@@ -670,7 +670,7 @@ impl ClusterTransport {
     fn attempt(
         &self,
         target: &Target,
-        mut call: Call,
+        call: &Call,
         deadline: Instant,
         started: Instant,
     ) -> impl Future<Output = (Verdict, Instant)> {
@@ -680,10 +680,11 @@ impl ClusterTransport {
             let guard = target.load.as_ref().map(LoadStats::start_call);
             let (result, at) = match self.options.node_layers.0.as_slice() {
                 [] => {
-                    let answer = transport.send_now(call, deadline, started).await;
+                    let answer = transport.send_now(call.clone(), deadline, started).await;
                     (answer.reply, answer.at)
                 }
                 layers => {
+                    let mut call = call.clone();
                     call.deadline = Some(deadline);
                     let mut stack = ClientService::new(TransportService(transport.clone()));
                     for layer in layers {
@@ -780,10 +781,8 @@ impl ClusterTransport {
                         // future beside the instrumented one.)
                         let span = spans::attempt(target.id(), request_id);
                         match span.is_disabled() {
-                            true => self.attempt(&target, call.clone(), deadline, now).await,
-                            false => {
-                                self.attempt(&target, call.clone(), deadline, now).instrument(span).await
-                            }
+                            true => self.attempt(&target, &call, deadline, now).await,
+                            false => self.attempt(&target, &call, deadline, now).instrument(span).await,
                         }
                     }
                     Some(after) => {
@@ -855,7 +854,7 @@ impl ClusterTransport {
         started: Instant,
         after: Duration,
     ) -> (Verdict, Instant, Option<Arc<str>>) {
-        let primary = self.attempt(first, call.clone(), deadline, started);
+        let primary = self.attempt(first, call, deadline, started);
         tokio::pin!(primary);
         let wait = (started + after).min(deadline);
         tokio::select! {
@@ -874,7 +873,7 @@ impl ClusterTransport {
         };
         self.faults.hedges.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         debug!(node = %backup.id(), after = ?after, "no reply yet: sending a backup request");
-        let secondary = self.attempt(&backup, call.clone(), deadline, now);
+        let secondary = self.attempt(&backup, call, deadline, now);
         tokio::pin!(secondary);
         let answered = |v: &Verdict| matches!(v, Verdict::Done(_));
         let (verdict, ended) = tokio::select! {

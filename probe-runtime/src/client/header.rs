@@ -124,7 +124,12 @@ pub(super) fn encode_prefixed(
     if framing == Framing::Framed {
         out.put_i32(frame_len);
     }
-    out.extend_from_slice(&message[..header.len_at]);
+    // The binary protocol's header up to the name is one word: copied as one (a slice of
+    // unknown length is a call to memcpy).
+    match <[u8; 4]>::try_from(&message[..header.len_at]) {
+        Ok(word) => out.put_slice(&word),
+        Err(_) => out.extend_from_slice(&message[..header.len_at]),
+    }
     match protocol {
         Protocol::Binary => out.put_u32(name_len),
         Protocol::Compact => put_varint(name_len, out),
