@@ -1274,6 +1274,18 @@ mod tests {
         assert!(waited_out > 0, "some calls found the queue full and timed out waiting for room");
         let conn = first_conn(&mux);
         assert!(lock(&conn.shared.pending).queue.len() <= WRITE_QUEUE, "the queue stays bounded");
+        // A call that expects a reply has its entry while it waits for room; it is gone when the
+        // call times out waiting, or is dropped waiting.
+        let entries = || lock(&conn.shared.pending).waiting.len();
+        let before = entries();
+        let timed_out = send(&mux, -2, big(-2, Duration::from_millis(100)), false).await;
+        assert!(matches!(timed_out, Err(Error::Timeout { .. })), "timed out waiting for room: {timed_out:?}");
+        assert_eq!(entries(), before, "the timed-out call's entry is removed");
+        let mut dropped = Box::pin(send(&mux, -3, big(-3, Duration::from_secs(20)), false));
+        assert!(futures_util::FutureExt::now_or_never(&mut dropped).is_none());
+        assert_eq!(entries(), before + 1, "the waiting call has its entry");
+        drop(dropped);
+        assert_eq!(entries(), before, "the dropped call's entry is removed");
         // Once the server reads, the queue drains and calls waiting for room go too.
         go_tx.send(()).unwrap();
         let waiting = big(-1, Duration::from_secs(20));
