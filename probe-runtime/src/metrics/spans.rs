@@ -32,7 +32,8 @@ pub(crate) fn server_call(
 /// the span is enabled (for the attempts' spans).
 pub(crate) fn client_call(service: &str, method: &str, node: Option<&str>) -> (Span, Option<RequestId>) {
     let span = debug_span!("call", service, method, node = field::Empty, request_id = field::Empty);
-    if let Some(node) = node {
+    // (A disabled span still looks its field up by name to record it.)
+    if let Some(node) = node.filter(|_| !span.is_disabled()) {
         span.record("node", node);
     }
     let id = with_request_id(&span, None);
