@@ -721,6 +721,16 @@ impl Exchange<'_> {
             (Some(reply), Some(at))
         }))
     }
+
+    /// Removes the call's entry, if it made one and did not take it: the call ends (fails, or
+    /// is dropped: timed out, cancelled) before its reply.
+    fn forget(&mut self) {
+        if !self.oneway && matches!(self.step, Step::Room(..) | Step::Reply { .. }) {
+            self.step = Step::Done;
+            let (_, flush) = lock(&self.conn.shared.pending).remove(self.seqid);
+            flush.into_iter().for_each(Waker::wake);
+        }
+    }
 }
 
 /// How a connection's call ended: the reply (none for a oneway call) and the time it came.
@@ -780,18 +790,6 @@ impl Future for Exchange<'_> {
                 }
                 Step::Done => panic!("a connection's call was polled after it ended"),
             }
-        }
-    }
-}
-
-impl Exchange<'_> {
-    /// Removes the call's entry, if it made one and did not take it: the call ends (fails, or
-    /// is dropped: timed out, cancelled) before its reply.
-    fn forget(&mut self) {
-        if !self.oneway && matches!(self.step, Step::Room(..) | Step::Reply { .. }) {
-            self.step = Step::Done;
-            let (_, flush) = lock(&self.conn.shared.pending).remove(self.seqid);
-            flush.into_iter().for_each(Waker::wake);
         }
     }
 }
