@@ -1,6 +1,7 @@
 //! TLS on the RPC port: TLS-only and optional ports, client certificates and the appkey they
-//! name, plaintext peers of a TLS-only port, certificates renewed on disk while serving, bad files,
-//! and discovered nodes that advertise TLS.
+//! name, plaintext peers of a TLS-only port, certificates renewed on disk while serving (the
+//! server's, and a client's certificate and CA bundle), bad files, and discovered nodes that
+//! advertise TLS.
 
 mod server_support;
 mod tls_support;
@@ -254,6 +255,79 @@ async fn a_renewed_certificate_is_served_without_a_restart_and_a_bad_one_is_not(
     write_atomically(&issued.key, &std::fs::read(&renewed.key).unwrap());
     reloaded(&server, 2).await;
     assert_eq!(echo(&tls_channel(&server, &new_client, wire, true), "fixed").await.unwrap(), "fixed");
+    server.shutdown().await.unwrap();
+}
+
+/// A client's TLS whose files are looked at for changes every 50 ms, as connections open.
+fn reloading_client(ca: &std::path::Path, identity: Option<&Issued>) -> TlsClient {
+    let tls = ClientTls::new(ca).reload_interval(Duration::from_millis(50));
+    let tls = match identity {
+        Some(issued) => tls.identity(&issued.cert, &issued.key),
+        None => tls,
+    };
+    tls.load().unwrap()
+}
+
+/// Past the client's reload interval: its next connection looks at the files.
+async fn past_interval() {
+    tokio::time::sleep(Duration::from_millis(120)).await;
+}
+
+#[tokio::test]
+async fn a_renewed_client_certificate_is_presented_without_a_restart_and_a_bad_one_is_not() {
+    let pki = Pki::new("client-renewal");
+    let tls = server_tls(&pki.server("server")).client_auth(ClientAuth::Required, pki.ca());
+    let server = serve(tls).await;
+    let client = reloading_client(&pki.ca(), Some(&pki.client_cn("me", "stock_app")));
+    let wire = WIRES[0];
+    // Pooled: its one connection is reused for the calls below.
+    let kept = tls_channel(&server, &client, wire, false);
+    assert_eq!(whoami(&kept).await.unwrap(), "hi stock_app");
+
+    // Renewed, naming another appkey: the files are replaced; the next connection presents it.
+    let renewed = pki.client_cn("me", "order_app");
+    past_interval().await;
+    assert_eq!(whoami(&tls_channel(&server, &client, wire, false)).await.unwrap(), "hi order_app");
+    assert_eq!(client.reloads(), 1);
+    // The connection opened before keeps its certificate; clones share the reloaded one.
+    assert_eq!(whoami(&kept).await.unwrap(), "hi stock_app");
+    assert_eq!(whoami(&tls_channel(&server, &client.clone(), wire, true)).await.unwrap(), "hi order_app");
+
+    // A broken certificate, then a key that is not the certificate's: the last good files serve on.
+    write_atomically(&renewed.cert, b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    past_interval().await;
+    assert_eq!(whoami(&tls_channel(&server, &client, wire, false)).await.unwrap(), "hi order_app");
+    let other = pki.client_cn("other", "pay_app");
+    write_atomically(&renewed.cert, &std::fs::read(&other.cert).unwrap());
+    past_interval().await;
+    assert_eq!(whoami(&tls_channel(&server, &client, wire, true)).await.unwrap(), "hi order_app");
+    assert_eq!(client.reloads(), 1, "bad files are not loaded");
+    // Fixed: loaded again.
+    write_atomically(&renewed.key, &std::fs::read(&other.key).unwrap());
+    past_interval().await;
+    assert_eq!(whoami(&tls_channel(&server, &client, wire, false)).await.unwrap(), "hi pay_app");
+    assert_eq!(client.reloads(), 2);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_trusts_a_new_issuer_once_its_ca_bundle_file_has_it() {
+    let (old_ca, new_ca) = (Pki::new("bundle-old"), Pki::new("bundle-new"));
+    let server = serve(server_tls(&new_ca.server("server"))).await;
+    let bundle = old_ca.dir.join("bundle.pem");
+    write_atomically(&bundle, &std::fs::read(old_ca.ca()).unwrap());
+    let client = reloading_client(&bundle, None);
+    let wire = WIRES[0];
+    let err = echo(&tls_channel(&server, &client, wire, false), "x").await.unwrap_err().to_string();
+    assert!(err.contains("TLS handshake failed"), "{err}");
+
+    // The bundle now holds both issuers, as during a CA rotation.
+    let mut both = std::fs::read(old_ca.ca()).unwrap();
+    both.extend(std::fs::read(new_ca.ca()).unwrap());
+    write_atomically(&bundle, &both);
+    past_interval().await;
+    assert_eq!(echo(&tls_channel(&server, &client, wire, true), "y").await.unwrap(), "y");
+    assert_eq!(client.reloads(), 1);
     server.shutdown().await.unwrap();
 }
 

@@ -3,7 +3,8 @@
 //! [`TlsClient`] they make.
 //!
 //! A server's files are read when it starts (and again when they change); a client's are read
-//! when the configuration loads, so a wrong path is a configuration error naming the setting.
+//! when the configuration loads, so a wrong path is a configuration error naming the setting (and
+//! again when they change, as it opens connections).
 
 use std::path::PathBuf;
 

@@ -1,14 +1,17 @@
 //! A client's TLS: the CA bundle servers are verified against, an optional client certificate,
-//! and the server name to verify.
+//! and the server name to verify; loaded again when the files change.
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use rustls_pki_types::ServerName;
+use tracing::{error, info};
 
 use super::error::{TlsError, TlsFile};
-use super::files;
+use super::files::{self, Watched};
 
 /// A client's TLS settings; [`ClientTls::load`] reads the files.
 ///
@@ -30,12 +33,26 @@ pub struct ClientTls {
     /// The name server certificates must be valid for. Default `None`: the host of the address
     /// connected to (an IP address is checked against the certificate's IP SANs).
     pub server_name: Option<String>,
+    /// How often, at most, the files are checked for changes (modification time and length):
+    /// when a connection is opened and this long has passed since the last look. A change loads
+    /// them again, and connections opened after it use them (a renewed client certificate, a
+    /// CA bundle that trusts a new issuer); open connections keep theirs. Default 1 s.
+    pub reload_interval: Duration,
 }
 
 impl ClientTls {
+    /// Default [`ClientTls::reload_interval`].
+    pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
     /// Verifies servers against the CA bundle at `ca`; no client certificate.
     pub fn new(ca: impl Into<PathBuf>) -> Self {
-        ClientTls { ca: ca.into(), cert: None, key: None, server_name: None }
+        ClientTls {
+            ca: ca.into(),
+            cert: None,
+            key: None,
+            server_name: None,
+            reload_interval: Self::DEFAULT_RELOAD_INTERVAL,
+        }
     }
 
     /// Presents the certificate chain at `cert` with its key at `key` to servers that ask.
@@ -51,8 +68,40 @@ impl ClientTls {
         self
     }
 
-    /// Reads the files: the configuration transports share.
+    /// [`ClientTls::reload_interval`] (at least 10 ms).
+    pub fn reload_interval(mut self, every: Duration) -> Self {
+        self.reload_interval = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Reads the files: the configuration transports share. Clones share its reloads too.
     pub fn load(&self) -> Result<TlsClient, TlsError> {
+        let files = Watched::new(self.files());
+        let config = self.config()?;
+        let server_name = match &self.server_name {
+            None => None,
+            Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| {
+                TlsError::Settings(format!(
+                    "the TLS server name {name:?} (PROBE_CLIENT_TLS_SERVER_NAME, `client.tls.server_name`) \
+                     is neither a DNS name nor an IP address: {e}"
+                ))
+            })?),
+        };
+        let state = ClientTlsState {
+            config: ArcSwap::new(config),
+            files,
+            next_look: Mutex::new(Instant::now() + self.reload_interval),
+        };
+        Ok(TlsClient { settings: self.clone(), state: Arc::new(state), server_name })
+    }
+
+    /// The files read, in order: CA bundle, certificate, key.
+    fn files(&self) -> Vec<PathBuf> {
+        [Some(&self.ca), self.cert.as_ref(), self.key.as_ref()].into_iter().flatten().cloned().collect()
+    }
+
+    /// The rustls configuration of these settings, read from the files now.
+    fn config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
         let roots = files::roots(&self.ca, TlsFile::ServerCa)?;
         let builder = rustls::ClientConfig::builder_with_provider(super::provider())
             .with_safe_default_protocol_versions()
@@ -79,27 +128,59 @@ impl ClientTls {
                 )));
             }
         };
-        let server_name = match &self.server_name {
-            None => None,
-            Some(name) => Some(ServerName::try_from(name.clone()).map_err(|e| {
-                TlsError::Settings(format!(
-                    "the TLS server name {name:?} (PROBE_CLIENT_TLS_SERVER_NAME, `client.tls.server_name`) \
-                     is neither a DNS name nor an IP address: {e}"
-                ))
-            })?),
-        };
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        Ok(TlsClient { settings: self.clone(), connector, server_name })
+        Ok(Arc::new(config))
     }
 }
 
-/// A client's loaded TLS configuration: cheap to clone, shared by the transports that use it.
-/// Two are equal when loaded from the same settings.
+/// A client's loaded TLS configuration: cheap to clone, shared by the transports that use it
+/// (clones share the configuration and its reloads). Two are equal when loaded from the same
+/// settings.
 #[derive(Clone)]
 pub struct TlsClient {
     settings: ClientTls,
-    connector: tokio_rustls::TlsConnector,
+    state: Arc<ClientTlsState>,
     server_name: Option<ServerName<'static>>,
+}
+
+/// The configuration new connections get, swapped when the files change.
+struct ClientTlsState {
+    config: ArcSwap<rustls::ClientConfig>,
+    files: Watched,
+    /// When the files are next looked at, as a connection opens.
+    next_look: Mutex<Instant>,
+}
+
+impl ClientTlsState {
+    /// Whether the files are due a look now; the one caller told so looks, the others do not
+    /// until the next interval.
+    fn look_due(&self, every: Duration) -> bool {
+        let now = Instant::now();
+        let mut next = self.next_look.lock().unwrap_or_else(PoisonError::into_inner);
+        if now < *next {
+            return false;
+        }
+        *next = now + every;
+        true
+    }
+
+    /// Loads the files again if any changed since the last look; a file that does not load keeps
+    /// the configuration in use, with one error logged per change.
+    fn reload_if_changed(&self, settings: &ClientTls) {
+        if !self.files.changed() {
+            return;
+        }
+        match settings.config() {
+            Ok(config) => {
+                self.config.store(config);
+                self.files.reloaded();
+                info!(ca = %settings.ca.display(), "client TLS files changed: new connections use them");
+            }
+            Err(e) => error!(
+                error = %e,
+                "client TLS files changed but cannot be used: new connections keep the previous ones"
+            ),
+        }
+    }
 }
 
 impl fmt::Debug for TlsClient {
@@ -134,7 +215,21 @@ impl TlsClient {
         })
     }
 
-    pub(crate) fn connector(&self) -> &tokio_rustls::TlsConnector {
-        &self.connector
+    /// The connector for a new connection. If [`ClientTls::reload_interval`] has passed since
+    /// the files were last looked at, they are looked at first (off the runtime's workers: a
+    /// stat of up to three files, and a read of them if one changed). A client has no task of its
+    /// own to watch them with, and opens connections seldom: looking as one opens costs nothing
+    /// in between.
+    pub(crate) async fn connector(&self) -> tokio_rustls::TlsConnector {
+        if self.state.look_due(self.settings.reload_interval) {
+            let (state, settings) = (Arc::clone(&self.state), self.settings.clone());
+            let _ = tokio::task::spawn_blocking(move || state.reload_if_changed(&settings)).await;
+        }
+        tokio_rustls::TlsConnector::from(self.state.config.load_full())
+    }
+
+    /// Loads of changed files that took, so far.
+    pub fn reloads(&self) -> u64 {
+        self.state.files.reloads()
     }
 }

@@ -2,6 +2,8 @@
 //! change.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use rustls::RootCertStore;
@@ -67,4 +69,43 @@ impl Stamp {
 /// The stamps of `paths`, in order.
 pub(crate) fn stamps(paths: &[PathBuf]) -> Vec<Stamp> {
     paths.iter().map(|p| Stamp::of(p)).collect()
+}
+
+/// Files loaded into a configuration that is loaded again when they change: what they looked
+/// like when last read, and how many loads of changed files took.
+#[derive(Debug)]
+pub(crate) struct Watched {
+    paths: Vec<PathBuf>,
+    stamps: Mutex<Vec<Stamp>>,
+    reloads: AtomicU64,
+}
+
+impl Watched {
+    /// Watches `paths` as they are now: stamped before they are first read, so a change made
+    /// while they are read is seen at the next look.
+    pub(crate) fn new(paths: Vec<PathBuf>) -> Watched {
+        Watched { stamps: Mutex::new(stamps(&paths)), paths, reloads: AtomicU64::new(0) }
+    }
+
+    /// Whether a file changed since the last look; the change counts as seen, loaded or not, so
+    /// a file that does not load is reported once per change.
+    pub(crate) fn changed(&self) -> bool {
+        let now = stamps(&self.paths);
+        let mut seen = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
+        if *seen == now {
+            return false;
+        }
+        *seen = now;
+        true
+    }
+
+    /// Counts a load of changed files that took.
+    pub(crate) fn reloaded(&self) {
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Loads of changed files that took, so far.
+    pub(crate) fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
 }

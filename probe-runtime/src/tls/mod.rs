@@ -13,9 +13,11 @@
 //! [`Context::tls_peer_appkey`](crate::context::Context::tls_peer_appkey) and server middleware
 //! with [`ServerCall::tls_peer_appkey`](crate::middleware::ServerCall::tls_peer_appkey).
 //!
-//! The certificate, key and client CA files are checked every second (modification time and
-//! length) and loaded again when they change, without a restart; a file that does not load keeps
-//! the previous configuration, and an error naming the file is logged.
+//! A server's certificate, key and client CA files are checked every second (modification time
+//! and length) and loaded again when they change, without a restart; a file that does not load
+//! keeps the previous configuration, and an error naming the file is logged. A client's CA bundle,
+//! certificate and key are checked the same way as it opens a connection, at most once per
+//! [`ClientTls::reload_interval`]; connections opened after a change use the new files.
 //!
 //! ```no_run
 //! # async fn run(service: impl probe_runtime::service::Dispatch) -> Result<(), Box<dyn std::error::Error>> {

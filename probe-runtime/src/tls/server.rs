@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -12,7 +12,7 @@ use rustls::server::WebPkiClientVerifier;
 use tracing::{error, info};
 
 use super::error::{TlsError, TlsFile};
-use super::files::{self, Stamp};
+use super::files::{self, Watched};
 
 /// Whether a server's port speaks TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -228,24 +228,16 @@ impl ServerTls {
 pub(crate) struct ServerTlsState {
     settings: ServerTls,
     config: ArcSwap<rustls::ServerConfig>,
-    /// The files' stamps when last loaded (or tried).
-    stamps: Mutex<Vec<Stamp>>,
-    /// Successful reloads so far.
-    reloads: std::sync::atomic::AtomicU64,
+    files: Watched,
 }
 
 impl ServerTlsState {
     /// Loads the files (failing on a bad one) and starts checking them every
     /// [`ServerTls::reload_interval`] until the state is dropped. Needs a tokio runtime.
     pub(crate) fn start(settings: ServerTls) -> Result<Arc<ServerTlsState>, TlsError> {
-        let stamps = files::stamps(&settings.files());
+        let files = Watched::new(settings.files());
         let config = settings.load()?;
-        let state = Arc::new(ServerTlsState {
-            config: ArcSwap::new(config),
-            stamps: Mutex::new(stamps),
-            reloads: std::sync::atomic::AtomicU64::new(0),
-            settings,
-        });
+        let state = Arc::new(ServerTlsState { config: ArcSwap::new(config), files, settings });
         tokio::spawn(watch(Arc::downgrade(&state), state.settings.reload_interval));
         Ok(state)
     }
@@ -261,24 +253,19 @@ impl ServerTlsState {
 
     /// Successful reloads so far.
     pub(crate) fn reloads(&self) -> u64 {
-        self.reloads.load(std::sync::atomic::Ordering::Relaxed)
+        self.files.reloads()
     }
 
     /// Loads the files again if any changed since last time; a file that does not load keeps the
     /// configuration in use, with one error logged per change.
     fn reload_if_changed(&self) {
-        let now = files::stamps(&self.settings.files());
-        {
-            let mut stamps = self.stamps.lock().unwrap_or_else(PoisonError::into_inner);
-            if *stamps == now {
-                return;
-            }
-            *stamps = now;
+        if !self.files.changed() {
+            return;
         }
         match self.settings.load() {
             Ok(config) => {
                 self.config.store(config);
-                self.reloads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.files.reloaded();
                 info!(cert = %self.settings.cert.display(), "TLS files changed: new connections use them");
             }
             Err(e) => error!(

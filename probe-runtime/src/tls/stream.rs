@@ -21,7 +21,7 @@ pub(crate) enum ClientStream {
 /// Runs the TLS handshake on `tcp` with the server at `host`; the error says what failed.
 pub(crate) async fn connect(tls: &TlsClient, host: &str, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
     let name = tls.server_name(host).map_err(|why| io::Error::new(io::ErrorKind::InvalidInput, why))?;
-    tls.connector().connect(name, tcp).await.map_err(|e| match e.kind() {
+    tls.connector().await.connect(name, tcp).await.map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => io::Error::new(
             e.kind(),
             format!(
