@@ -256,11 +256,16 @@
       button('callers', 'Callers', () => window.ProbeCallers.open(state.app, n.service)));
   }
 
-  // Calls the node's request limits refused in its latest window, by reason in the title.
+  // Calls the node's request limits refused in its latest window, then those its caller policy
+  // refused (when it did), by reason in the title.
   function refusedCell(n) {
     const m = n.metrics;
-    const reasons = m && m.refused_by_reason ? Object.entries(m.refused_by_reason).map(([r, c]) => `${r} ${c}`) : [];
-    return el('td', { className: 'num', dataset: { role: 'refused' }, title: reasons.join(', ') }, m ? String(n.refused ?? 0) : '–');
+    const listed = (byReason) => Object.entries(byReason || {}).map(([r, c]) => `${r} ${c}`).join(', ');
+    const callers = n.refused_callers || 0;
+    const title = [m && listed(m.refused_by_reason), callers ? `callers: ${listed(m.refused_callers_by_reason)}` : '']
+      .filter(Boolean).join('; ');
+    const text = !m ? '–' : callers ? `${n.refused ?? 0} + ${callers} callers` : String(n.refused ?? 0);
+    return el('td', { className: 'num', dataset: { role: 'refused' }, title }, text);
   }
 
   function nodeRow(n) {

@@ -63,15 +63,33 @@ pub async fn add_app(backends: &Backends, appkey: &str) -> Result<()> {
 
 /// Starts a registered `Directory` provider of `appkey` on 127.0.0.1 that answers `ping` with `tag`.
 pub async fn start_provider(backends: &Backends, appkey: &str, tag: &str) -> Result<ServerHandle> {
+    provider(backends, appkey, tag)
+        .start("127.0.0.1:0")
+        .await
+        .with_context(|| format!("cannot start provider {tag}"))
+}
+
+/// [`start_provider`], publishing its metrics window every `every` (instead of every 5 s).
+pub async fn start_publishing_provider(
+    backends: &Backends,
+    appkey: &str,
+    tag: &str,
+    every: Duration,
+) -> Result<ServerHandle> {
+    provider(backends, appkey, tag)
+        .metrics_interval(every)
+        .start("127.0.0.1:0")
+        .await
+        .with_context(|| format!("cannot start provider {tag}"))
+}
+
+fn provider(backends: &Backends, appkey: &str, tag: &str) -> probe_runtime::server::ServerBuilder {
     Server::builder()
         .add_service_for_app(appkey, DirectoryServer::new(Tagged { tag: tag.to_owned() }))
         .register(backends.clone())
         .advertise_host("127.0.0.1")
         .grace_period(Duration::from_millis(300))
         .drain_timeout(Duration::from_secs(5))
-        .start("127.0.0.1:0")
-        .await
-        .with_context(|| format!("cannot start provider {tag}"))
 }
 
 /// The registry key of a provider started by [`start_provider`].

@@ -15,7 +15,9 @@ use probe_runtime::config::Config;
 use probe_runtime::registry::layout::{NodeData, NodeKey};
 use probe_runtime::registry::{Backends, Operator};
 use probe_runtime::security::{AppCredential, CallerPolicy, OPERATOR_USER, Secret, Unauthenticated};
-use probe_tests::governance::{add_app, client, node_key, start_provider, wait_for_routes};
+use probe_tests::governance::{
+    add_app, client, node_key, start_provider, start_publishing_provider, wait_for_routes,
+};
 use probe_tests::{probe_vars, unique, zk_addr};
 
 /// Backends on the test services with the ZooKeeper chroot `chroot` and extra `PROBE_*` settings.
@@ -208,7 +210,7 @@ async fn callers_prove_their_appkey_and_allow_lists_change_live() -> Result<()> 
     let op = Operator::new(backends.clone()).with_actor("test");
     let good_credential = op.issue_credential(&good).await?.credential;
     let bad_credential = op.issue_credential(&bad).await?.credential;
-    let server = start_provider(&backends, &provider_app, "p").await?;
+    let server = start_publishing_provider(&backends, &provider_app, "p", Duration::from_millis(200)).await?;
     let key = node_key(&backends, &provider_app, &server);
 
     let caller = |credential: Option<AppCredential>| {
@@ -273,6 +275,25 @@ async fn callers_prove_their_appkey_and_allow_lists_change_live() -> Result<()> 
     );
     let metrics = probe_runtime::metrics::global().render();
     ensure!(metrics.contains("probe_server_refused_callers_total"), "no refusal metric");
+    // The node's metrics windows carry the refusals too, for the console and `probe nodes list`.
+    let started = Instant::now();
+    let by_reason = loop {
+        let mut by_reason = std::collections::BTreeMap::<String, u64>::new();
+        for window in backends.metrics.history(&key).await? {
+            for (reason, n) in window.refused_callers_by_reason {
+                *by_reason.entry(reason).or_default() += n;
+            }
+        }
+        if by_reason.values().sum::<u64>() == 4 || started.elapsed() > Duration::from_secs(10) {
+            break by_reason;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let expected = [("bad_credential", 2), ("not_allowed", 1), ("unauthenticated", 1)];
+    ensure!(
+        by_reason.iter().map(|(r, n)| (r.as_str(), *n)).eq(expected),
+        "refusals in the published windows: {by_reason:?}, not {expected:?}"
+    );
 
     // Cleared: every caller is served again.
     op.set_service_callers(&provider_app, "Directory", None).await?;
@@ -286,7 +307,6 @@ async fn callers_prove_their_appkey_and_allow_lists_change_live() -> Result<()> 
         "security: callers: allow-list applied in {applied_in:?}, widened live in {widened_in:?}; refused: \
          {not_allowed:?}; {unproven:?}; {bad_signature:?}"
     );
-    let _ = key;
     server.shutdown().await?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `probe nodes list APPKEY`: an app's nodes, running or only stored, with their settings, their
 //! request limits (with why the provider refused them, if it did), the live metrics their servers
-//! publish (calls the limits refused among them) and where their circuit breakers stand in the
+//! publish (calls the limits and the caller policy refused among them) and where their circuit breakers stand in the
 //! clients ([`client_faults`](crate::client_faults)); a line per service whose clients sent backup
 //! requests or were held back by their own QPS limit. HOST and PORT are what clients dial (the
 //! node data's); nodes whose data disagrees with their name, or whose weight is above the console's
@@ -59,6 +59,7 @@ fn node_json(node: &Node<'_>) -> Value {
         "limits_summary": node_limits::shown(node_limits::of_node(view)),
         "limits_problem": metrics.and_then(|m| m.limits_problem.as_deref()),
         "refused": metrics.map(|m| m.refused),
+        "refused_callers": metrics.map(|m| m.refused_callers),
         "breaker": breaker,
         "breaker_summary": breaker.summary(),
         "metrics": metrics.map_or(Value::Null, |m| serde_json::to_value(m).unwrap_or(Value::Null)),
@@ -85,6 +86,18 @@ fn valid_cell(view: &NodeView) -> String {
     }
 }
 
+/// What the node refused in its latest window: by its request limits (`7 (qps 7)`), then by its
+/// caller policy, when it refused any (`7 (qps 7) + callers 2 (not_allowed 2)`).
+fn refused_cell(metrics: &NodeMetrics) -> String {
+    let limits = node_limits::refused(metrics);
+    if metrics.refused_callers == 0 {
+        return limits;
+    }
+    let reasons: Vec<String> =
+        metrics.refused_callers_by_reason.iter().map(|(reason, n)| format!("{reason} {n}")).collect();
+    format!("{limits} + callers {} ({})", metrics.refused_callers, reasons.join(", "))
+}
+
 fn node_row(node: &Node<'_>) -> Vec<String> {
     let Node { view, metrics, breaker } = *node;
     let data = effective(view);
@@ -100,7 +113,7 @@ fn node_row(node: &Node<'_>) -> Vec<String> {
         data.and_then(|d| d.started_at).map_or_else(|| "-".to_owned(), utc_ago),
         decimal(metrics.map(|m| m.qps), ""),
         metrics.map_or_else(|| "-".to_owned(), |m| format!("{} ({:.1}%)", m.errors, m.error_rate * 100.0)),
-        metrics.map_or_else(|| "-".to_owned(), node_limits::refused),
+        metrics.map_or_else(|| "-".to_owned(), refused_cell),
         decimal(metrics.map(|m| m.p99_ms), "ms"),
         breaker.summary(),
         match node_limits::of_node(view) {

@@ -4,7 +4,7 @@
 //!
 //! A window also says how many calls the node's request limits refused in it, by reason: the
 //! difference of the server's cumulative refusal counters (every gate of the node's service, its
-//! methods' included) between two windows.
+//! methods' included) between two windows; and, the same way, how many its caller policy refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,8 @@ use super::window::WindowTracker;
 use crate::limits::REASONS;
 use crate::registry::layout::NodeKey;
 use crate::registry::{BackendError, MetricsStore, NodeMetrics};
-use crate::server::LimitStats;
+use crate::security::callers::REFUSAL_REASONS;
+use crate::server::{CallerStats, LimitStats};
 
 /// Windows published per TTL: a window lives for this many intervals unless replaced.
 const TTL_INTERVALS: u32 = 3;
@@ -47,13 +48,18 @@ impl Publisher {
         let interval = interval.max(Duration::from_millis(1));
         // The first window starts now, not when the task first runs.
         let start = Instant::now();
-        let limits = stats.limit_stats();
+        let refusals = Refusals::of(&stats);
         let trackers = nodes
             .into_iter()
             .map(|key| {
                 let counts = stats.service(key.service());
-                let refused = refused_of(&limits, key.service());
-                Tracker { window: WindowTracker::new(counts, start.into_std()), refused, key }
+                let (refused, refused_callers) = refusals.of_service(key.service());
+                Tracker {
+                    window: WindowTracker::new(counts, start.into_std()),
+                    refused,
+                    refused_callers,
+                    key,
+                }
             })
             .collect();
         let task = tokio::spawn(async move {
@@ -85,44 +91,75 @@ impl Publisher {
 struct Tracker {
     key: NodeKey,
     window: WindowTracker,
-    /// The service's refusals so far, by [`REASONS`].
+    /// The service's refusals by its request limits so far, by [`REASONS`].
     refused: [u64; 3],
+    /// The service's refusals by its caller policy so far, by [`REFUSAL_REASONS`].
+    refused_callers: [u64; 3],
 }
 
 impl Tracker {
-    /// The window from the last counts to those of `stats` and `limits` (the server's limit
-    /// counters) at `now`; these become the last.
-    fn next(&mut self, stats: &ServerStats, limits: &[LimitStats], now: std::time::Instant) -> NodeMetrics {
+    /// The window from the last counts to those of `stats` and `refusals` (the server's limit
+    /// and caller policy counters) at `now`; these become the last.
+    fn next(&mut self, stats: &ServerStats, refusals: &Refusals, now: std::time::Instant) -> NodeMetrics {
         let mut window = self.window.next(stats.service(self.key.service()), now);
-        let refused = refused_of(limits, self.key.service());
-        add_refusals(&mut window, self.refused, refused);
-        self.refused = refused;
+        let (refused, refused_callers) = refusals.of_service(self.key.service());
+        let by_limits = since(&REASONS, self.refused, refused, &mut window.refused_by_reason);
+        let by_policy = since(
+            &REFUSAL_REASONS,
+            self.refused_callers,
+            refused_callers,
+            &mut window.refused_callers_by_reason,
+        );
+        (window.refused, window.refused_callers) = (by_limits, by_policy);
+        (self.refused, self.refused_callers) = (refused, refused_callers);
         window.limits_problem = stats.limits_problem(self.key.service());
         window
     }
 }
 
-/// The refusals of every gate of `service` (its own and its methods'), by [`REASONS`]. A call is
-/// refused by one gate only, so the sum counts each once.
-fn refused_of(limits: &[LimitStats], service: &str) -> [u64; 3] {
-    let mut refused = [0; 3];
-    for gate in limits.iter().filter(|l| l.service == service) {
-        for (total, count) in refused.iter_mut().zip(gate.stats.refused) {
-            *total += count;
-        }
-    }
-    refused
+/// What a server's request limits and caller policies refused so far, read once per window for
+/// all its nodes.
+struct Refusals {
+    limits: Vec<LimitStats>,
+    callers: Vec<CallerStats>,
 }
 
-/// Sets the refusals of `window`: the counts from `before` to `now`, by reason.
-fn add_refusals(window: &mut NodeMetrics, before: [u64; 3], now: [u64; 3]) {
-    for ((reason, before), now) in REASONS.iter().zip(before).zip(now) {
+impl Refusals {
+    fn of(stats: &ServerStats) -> Refusals {
+        Refusals { limits: stats.limit_stats(), callers: stats.caller_stats() }
+    }
+
+    /// The refusals of `service`: by every gate of its limits (its own and its methods'; a call
+    /// is refused by one gate only, so the sum counts each once), by [`REASONS`]; and by its
+    /// caller policy, by [`REFUSAL_REASONS`].
+    fn of_service(&self, service: &str) -> ([u64; 3], [u64; 3]) {
+        let mut limits = [0; 3];
+        for gate in self.limits.iter().filter(|l| l.service == service) {
+            for (total, count) in limits.iter_mut().zip(gate.stats.refused) {
+                *total += count;
+            }
+        }
+        let callers = self.callers.iter().find(|c| c.service == service).map_or([0; 3], |c| c.refused);
+        (limits, callers)
+    }
+}
+
+/// The refusals from `before` to `now`, in all; by reason (those with refusals) into `by_reason`.
+fn since(
+    reasons: &[&str; 3],
+    before: [u64; 3],
+    now: [u64; 3],
+    by_reason: &mut std::collections::BTreeMap<String, u64>,
+) -> u64 {
+    let mut all = 0;
+    for ((reason, before), now) in reasons.iter().zip(before).zip(now) {
         let refused = now.saturating_sub(before);
         if refused > 0 {
-            window.refused += refused;
-            window.refused_by_reason.insert((*reason).to_owned(), refused);
+            all += refused;
+            by_reason.insert((*reason).to_owned(), refused);
         }
     }
+    all
 }
 
 async fn run(
@@ -138,9 +175,9 @@ async fn run(
     let mut failures = Failures::default();
     loop {
         let now = ticks.tick().await.into_std();
-        let limits = stats.limit_stats();
+        let refusals = Refusals::of(&stats);
         for tracker in &mut trackers {
-            let window = tracker.next(&stats, &limits, now);
+            let window = tracker.next(&stats, &refusals, now);
             let key = &tracker.key;
             let published = match timeout(interval, store.publish(key, &window, ttl)).await {
                 Ok(result) => result,
@@ -222,34 +259,53 @@ mod tests {
         LimitStats { service, method, stats, qps: Some(10.0), concurrency: None }
     }
 
+    /// What the caller policy of `service` refused so far, by reason.
+    fn policy(service: &'static str, refused: [u64; 3]) -> CallerStats {
+        CallerStats { service, refused, unauthenticated: 0, recent_refusals: Vec::new() }
+    }
+
     #[test]
     fn windows_count_the_refusals_of_the_nodes_service_since_the_last() {
         let stats = ServerStats::new([&fake("Demo") as &dyn Dispatch, &fake("Other")]);
         let key = NodeKey::new(Env::Dev, "app", "Demo", "10.0.0.1", 9).unwrap();
         let start = std::time::Instant::now();
-        let before = [gate("Demo", None, [5, 0, 0]), gate("Other", None, [100, 0, 0])];
+        let before = Refusals {
+            limits: vec![gate("Demo", None, [5, 0, 0]), gate("Other", None, [100, 0, 0])],
+            callers: vec![policy("Other", [50, 0, 0]), policy("Demo", [1, 2, 0])],
+        };
+        let (refused, refused_callers) = before.of_service("Demo");
         let mut tracker = Tracker {
             window: WindowTracker::new(stats.service("Demo"), start),
-            refused: refused_of(&before, "Demo"),
+            refused,
+            refused_callers,
             key,
         };
         // The service's gate and its method's: each refusal is counted by one gate only.
-        let later = [
-            gate("Demo", None, [12, 0, 1]),
-            gate("Demo", Some("get"), [0, 3, 0]),
-            gate("Other", None, [900, 0, 0]),
-        ];
+        let later = Refusals {
+            limits: vec![
+                gate("Demo", None, [12, 0, 1]),
+                gate("Demo", Some("get"), [0, 3, 0]),
+                gate("Other", None, [900, 0, 0]),
+            ],
+            callers: vec![policy("Other", [70, 0, 0]), policy("Demo", [5, 2, 1])],
+        };
         let window = tracker.next(&stats, &later, start + Duration::from_secs(5));
         assert_eq!(window.refused, 11, "{window:?}");
         let reasons: Vec<(&str, u64)> =
             window.refused_by_reason.iter().map(|(r, n)| (r.as_str(), *n)).collect();
         assert_eq!(reasons, [("adaptive", 1), ("concurrency", 3), ("qps", 7)]);
+        assert_eq!(window.refused_callers, 5, "{window:?}");
+        let reasons: Vec<(&str, u64)> =
+            window.refused_callers_by_reason.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        assert_eq!(reasons, [("bad_credential", 1), ("not_allowed", 4)]);
 
         let idle = tracker.next(&stats, &later, start + Duration::from_secs(10));
         assert_eq!((idle.refused, idle.refused_by_reason.len()), (0, 0), "{idle:?}");
-        // A server without limits has no gate to count.
-        let none = tracker.next(&stats, &[], start + Duration::from_secs(15));
-        assert_eq!(none.refused, 0);
+        assert_eq!((idle.refused_callers, idle.refused_callers_by_reason.len()), (0, 0), "{idle:?}");
+        // A server without limits or caller policies has nothing to count.
+        let none = Refusals { limits: Vec::new(), callers: Vec::new() };
+        let none = tracker.next(&stats, &none, start + Duration::from_secs(15));
+        assert_eq!((none.refused, none.refused_callers), (0, 0));
     }
 
     #[test]
@@ -261,10 +317,16 @@ mod tests {
         let written = serde_json::to_value(&window).unwrap();
         assert_eq!(written["refused"], 0);
         assert!(written.get("refused_by_reason").is_none(), "{written}");
+        assert!(
+            written.get("refused_callers").is_none() && written.get("refused_callers_by_reason").is_none()
+        );
         let mut refusing = window.clone();
-        add_refusals(&mut refusing, [0, 0, 0], [4, 0, 0]);
+        refusing.refused = since(&REASONS, [0, 0, 0], [4, 0, 0], &mut refusing.refused_by_reason);
+        refusing.refused_callers =
+            since(&REFUSAL_REASONS, [0, 0, 0], [0, 2, 0], &mut refusing.refused_callers_by_reason);
         let read: NodeMetrics = serde_json::from_value(serde_json::to_value(&refusing).unwrap()).unwrap();
         assert_eq!((read.refused, read.refused_by_reason["qps"]), (4, 4));
+        assert_eq!((read.refused_callers, read.refused_callers_by_reason["unauthenticated"]), (2, 2));
     }
 
     #[test]

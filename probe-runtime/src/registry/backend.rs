@@ -485,6 +485,19 @@ pub struct NodeMetrics {
     /// before): each problem located in the document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits_problem: Option<String>,
+    /// Calls the node's caller policy refused in the window (answered before they ran; in
+    /// neither `calls` nor `refused`). Left out when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused_callers: u64,
+    /// `refused_callers` by reason (`not_allowed`, `unauthenticated`, `bad_credential`: the
+    /// [`REFUSAL_REASONS`](crate::security::callers::REFUSAL_REASONS)); reasons without
+    /// refusals are left out.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub refused_callers_by_reason: std::collections::BTreeMap<String, u64>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One method's share of a [`NodeMetrics`] window.

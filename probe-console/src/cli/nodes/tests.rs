@@ -47,6 +47,9 @@ async fn live_and_stored_nodes_are_listed_with_metrics() {
         ..NodeMetrics::default()
     };
     metrics.refused_by_reason.insert("qps".into(), 7);
+    metrics.refused_callers = 3;
+    metrics.refused_callers_by_reason.insert("not_allowed".into(), 2);
+    metrics.refused_callers_by_reason.insert("unauthenticated".into(), 1);
     backends.metrics.publish(&running, &metrics, Duration::from_secs(60)).await.unwrap();
 
     let report = list(&Operator::new(backends), "shop").await.unwrap();
@@ -66,8 +69,10 @@ async fn live_and_stored_nodes_are_listed_with_metrics() {
         report.text
     );
     assert!(
-        lines[2]
-            .ends_with("40.0  2 (1.0%)  7 (qps 7)  3.2ms  -        qps 50; get: concurrency 4 (stored none)"),
+        lines[2].ends_with(
+            "40.0  2 (1.0%)  7 (qps 7) + callers 3 (not_allowed 2, unauthenticated 1)  3.2ms  -        \
+                 qps 50; get: concurrency 4 (stored none)"
+        ),
         "{}",
         report.text
     );
@@ -78,6 +83,11 @@ async fn live_and_stored_nodes_are_listed_with_metrics() {
     assert_eq!(nodes[0]["limits_problem"], Value::Null);
     assert_eq!((nodes[0]["refused"].clone(), nodes[1]["refused"].clone()), (json!(7), Value::Null));
     assert_eq!(nodes[0]["metrics"]["refused_by_reason"]["qps"], 7);
+    assert_eq!(
+        (nodes[0]["refused_callers"].clone(), nodes[1]["refused_callers"].clone()),
+        (json!(3), Value::Null)
+    );
+    assert_eq!(nodes[0]["metrics"]["refused_callers_by_reason"]["not_allowed"], 2);
     assert_eq!(nodes[1]["limits"], Value::Null);
     assert_eq!(nodes[0]["breaker"], json!({"open": 0, "half_open": 0, "clients": 0}));
     assert_eq!(report.json["clients"], json!([]));

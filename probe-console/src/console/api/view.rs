@@ -77,6 +77,9 @@ pub struct NodeJson {
     pub limits_problem: Option<String>,
     /// Calls the node's limits refused in its latest metrics window; `None` without a window.
     pub refused: Option<u64>,
+    /// Calls the node's caller policy refused in its latest metrics window; `None` without a
+    /// window.
+    pub refused_callers: Option<u64>,
     /// In how many of its service's current clients the node's circuit breaker is open or half-open.
     pub breaker: BreakerCounts,
     /// `breaker` on one line: `closed`, `open in 2 of 5 clients`, or `-` without client reports.
@@ -113,6 +116,7 @@ impl NodeJson {
             limits_summary: node_limits::cell(&view),
             limits_problem: metrics.as_ref().and_then(|m| m.limits_problem.clone()),
             refused: metrics.as_ref().map(|m| m.refused),
+            refused_callers: metrics.as_ref().map(|m| m.refused_callers),
             breaker,
             breaker_summary: breaker.summary(),
             metrics,

@@ -92,6 +92,10 @@ async fn nodes_show_settings_live_data_and_metrics() {
         (node["refused"].clone(), metrics["refused_by_reason"].clone()),
         (json!(3), json!({ "concurrency": 3 }))
     );
+    assert_eq!(
+        (node["refused_callers"].clone(), metrics["refused_callers_by_reason"].clone()),
+        (json!(2), json!({ "not_allowed": 2 }))
+    );
     assert_eq!((node["limits"].clone(), node["limits_summary"].clone()), (json!(null), json!("none")));
     let limits = probe_runtime::limits::RequestLimits::parse(r#"{"concurrency": 2}"#).unwrap();
     Operator::new(f.backends.clone()).set_limits(&f.key, Some(&limits)).await.unwrap();

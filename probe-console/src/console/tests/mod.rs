@@ -67,7 +67,8 @@ async fn fixture() -> Fixture {
     session.register(&key, &live).await.unwrap();
     backends.settings.put(&key, &NodeData::new("127.0.0.1", 7001)).await.unwrap();
     for (i, p99) in [4.0, 6.5].into_iter().enumerate() {
-        // The latest window has 3 calls refused by the node's concurrency limit.
+        // The latest window has 3 calls refused by the node's concurrency limit, and 2 its caller
+        // policy refused.
         let mut window = NodeMetrics {
             at_ms: 1_700_000_000_000 + i as u64 * 5_000,
             window_ms: 5_000,
@@ -83,6 +84,8 @@ async fn fixture() -> Fixture {
         };
         if window.refused > 0 {
             window.refused_by_reason.insert("concurrency".into(), window.refused);
+            window.refused_callers = 2;
+            window.refused_callers_by_reason.insert("not_allowed".into(), 2);
         }
         backends.metrics.publish(&key, &window, Duration::from_secs(60)).await.unwrap();
     }
