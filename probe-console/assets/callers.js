@@ -8,15 +8,11 @@
 'use strict';
 
 window.ProbeCallers = (() => {
-  let ui = null; // helpers from console.js: api, el, showError, isAdmin, visible, env, changed
+  let ui = null; // helpers from console.js: api, el, visible, changePanel, env
+  let kit = null; // the section's status, change runner and show/hide (console.js changePanel)
   const panel = { appkey: null, service: null, env: null };
   const $ = (id) => document.getElementById(id);
   const url = () => `/callers/${encodeURIComponent(panel.appkey)}/${encodeURIComponent(panel.service)}?${new URLSearchParams({ env: panel.env })}`;
-
-  function status(state, text) {
-    $('callers-status').dataset.state = state;
-    $('callers-status').textContent = ui.visible(text);
-  }
 
   // The appkeys typed in the allow box, in order (separated by spaces or commas).
   const listed = () => $('callers-allow').value.split(/[\s,]+/).filter(Boolean);
@@ -34,8 +30,10 @@ window.ProbeCallers = (() => {
     $('callers-document').textContent = ui.visible(JSON.stringify(documentOf()));
   }
 
-  // Problems of a refused document; one about `/allow/N` names the appkey it is about.
-  function showProblems(problems, sent) {
+  // Problems of a refused document (`err.sent`: the document sent); one about `/allow/N` names
+  // the appkey it is about.
+  function showProblems(problems, err) {
+    const sent = err && err.sent;
     $('callers-problems').replaceChildren(...(problems || []).map((p) => {
       const index = /^\/allow\/(\d+)$/.exec(p.pointer || '');
       const about = index && sent && sent.allow ? ` (${JSON.stringify(sent.allow[Number(index[1])])})` : '';
@@ -72,36 +70,11 @@ window.ProbeCallers = (() => {
     showDocument();
   }
 
-  async function run(button, action) {
-    button.disabled = true;
-    try {
-      await action();
-    } catch (err) {
-      if (err.status === 422 && err.data && err.data.problems) {
-        showProblems(err.data.problems, err.sent);
-        status('problems', err.message);
-      } else {
-        status('error', err.message);
-        ui.showError(err);
-      }
-    } finally {
-      button.disabled = !ui.isAdmin();
-    }
-  }
-
-  function done(answer, what) {
-    showProblems([]);
-    status('applied', `${what} on ${answer.changes.length} node(s): ${answer.summary}${answer.audit_warning ? `; ${answer.audit_warning}` : ''}`);
-    if (answer.audit_warning) ui.showError(new Error(`callers: ${answer.audit_warning}`));
-    $('callers-section').dataset.applied = answer.summary;
-    return Promise.all([load(), ui.changed()]);
-  }
-
   function apply() {
-    return run($('callers-apply'), async () => {
+    return kit.run($('callers-apply'), async () => {
       const sent = documentOf();
       try {
-        await done(await ui.api('PUT', url(), sent), 'applied');
+        await kit.done(await ui.api('PUT', url(), sent), 'applied');
       } catch (err) {
         err.sent = sent;
         throw err;
@@ -110,7 +83,7 @@ window.ProbeCallers = (() => {
   }
 
   function clear() {
-    return run($('callers-clear'), async () => done(await ui.api('DELETE', url()), 'cleared'));
+    return kit.run($('callers-clear'), async () => kit.done(await ui.api('DELETE', url()), 'cleared'));
   }
 
   // Opens the panel for `service` of `appkey`.
@@ -118,21 +91,17 @@ window.ProbeCallers = (() => {
     Object.assign(panel, { appkey, service, env: ui.env() });
     $('callers-target').textContent = ui.visible(`${appkey}/${service}`);
     $('callers-section').dataset.service = service;
-    delete $('callers-section').dataset.applied;
-    showProblems([]);
-    status('', '');
-    $('callers-section').hidden = false;
-    for (const control of $('callers-section').querySelectorAll('[data-admin-only]')) control.disabled = !ui.isAdmin();
-    load().catch(ui.showError);
+    kit.show();
   }
 
   function close() {
     Object.assign(panel, { appkey: null, service: null });
-    $('callers-section').hidden = true;
+    kit.hide();
   }
 
   function setup(helpers) {
     ui = helpers;
+    kit = ui.changePanel('callers', { showProblems, load });
     $('callers-apply').addEventListener('click', apply);
     $('callers-clear').addEventListener('click', clear);
     $('callers-close').addEventListener('click', close);

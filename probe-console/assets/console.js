@@ -38,6 +38,53 @@
 
   class NotLoggedIn extends Error {}
 
+  // What the limits and callers panels share: the section `${name}-section`, its status line
+  // `${name}-status`, changes run from its buttons (a refused document's problems listed by
+  // `hooks.showProblems(problems, err)`, other errors shown), the nodes and audit log read again
+  // after a change, and the buttons only admins may use. `hooks.load()` reads the panel's data.
+  function changePanel(name, hooks) {
+    const section = $(`${name}-section`);
+    function status(kind, text) {
+      $(`${name}-status`).dataset.state = kind;
+      $(`${name}-status`).textContent = visible(text);
+    }
+    async function run(button, action) {
+      button.disabled = true;
+      try {
+        await action();
+      } catch (err) {
+        if (err.status === 422 && err.data && err.data.problems) {
+          hooks.showProblems(err.data.problems, err);
+          status('problems', err.message);
+        } else {
+          status('error', err.message);
+          showError(err);
+        }
+      } finally {
+        button.disabled = !isAdmin();
+      }
+    }
+    // Shows what a change (`what`: applied, cleared) did, and reads everything it touched again.
+    function done(answer, what) {
+      hooks.showProblems([]);
+      const warning = answer.audit_warning;
+      status('applied', `${what} on ${answer.changes.length} node(s): ${answer.summary}${warning ? `; ${warning}` : ''}`);
+      if (warning) showError(new Error(`${name}: ${warning}`));
+      section.dataset.applied = answer.summary;
+      return Promise.all([hooks.load(), refreshNodes(), refreshAudit()]);
+    }
+    // Shows the section, fresh: no status, no problems, the data read.
+    function show() {
+      delete section.dataset.applied;
+      hooks.showProblems([]);
+      status('', '');
+      section.hidden = false;
+      for (const control of section.querySelectorAll('[data-admin-only]')) control.disabled = !isAdmin();
+      hooks.load().catch(showError);
+    }
+    return { status, run, done, show, hide: () => { section.hidden = true; } };
+  }
+
   async function api(method, path, body) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -504,14 +551,8 @@
       api, el, showError, isAdmin, short, when, visible, env: () => state.env,
       closed: () => { state.rules = null; writeHash(); },
     });
-    window.ProbeLimits.setup({
-      api, el, showError, isAdmin, visible, env: () => state.env,
-      changed: () => Promise.all([refreshNodes(), refreshAudit()]),
-    });
-    window.ProbeCallers.setup({
-      api, el, showError, isAdmin, visible, env: () => state.env,
-      changed: () => Promise.all([refreshNodes(), refreshAudit()]),
-    });
+    window.ProbeLimits.setup({ api, el, visible, changePanel, env: () => state.env });
+    window.ProbeCallers.setup({ api, el, visible, changePanel, env: () => state.env });
     $('env-select').addEventListener('change', () => {
       state.env = $('env-select').value;
       state.app = null;

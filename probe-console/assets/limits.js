@@ -5,7 +5,8 @@
 'use strict';
 
 window.ProbeLimits = (() => {
-  let ui = null; // helpers from console.js: api, el, showError, isAdmin, env, changed
+  let ui = null; // helpers from console.js: api, el, visible, changePanel, env
+  let kit = null; // the section's status, change runner and show/hide (console.js changePanel)
   const panel = { appkey: null, service: null, address: null, env: null };
   const $ = (id) => document.getElementById(id);
   // `/limits/{appkey}/{service}?env=[&node=]`: the node's when `scope` is `node`.
@@ -13,11 +14,6 @@ window.ProbeLimits = (() => {
     const params = new URLSearchParams({ env: panel.env });
     if (scope === 'node') params.set('node', panel.address);
     return `/limits/${encodeURIComponent(panel.appkey)}/${encodeURIComponent(panel.service)}?${params}`;
-  }
-
-  function status(state, text) {
-    $('limits-status').dataset.state = state;
-    $('limits-status').textContent = ui.visible(text);
   }
 
   // Puts the caret at line:column (1-based, in characters) of the editor.
@@ -53,46 +49,17 @@ window.ProbeLimits = (() => {
     $('limits-text').value = node && node.limits ? JSON.stringify(node.limits, null, 2) : '';
   }
 
-  async function run(button, action) {
-    button.disabled = true;
-    try {
-      await action();
-    } catch (err) {
-      if (err.status === 422 && err.data && err.data.problems) {
-        showProblems(err.data.problems);
-        status('problems', err.message);
-      } else {
-        status('error', err.message);
-        ui.showError(err);
-      }
-    } finally {
-      button.disabled = !ui.isAdmin();
-    }
-  }
-
-  function done(answer, what) {
-    showProblems([]);
-    const where = `${answer.changes.length} node(s)`;
-    status('applied', `${what} on ${where}: ${answer.summary}${answer.audit_warning ? `; ${answer.audit_warning}` : ''}`);
-    if (answer.audit_warning) ui.showError(new Error(`limits: ${answer.audit_warning}`));
-    $('limits-section').dataset.applied = answer.summary;
-    return Promise.all([load(), ui.changed()]);
-  }
-
   const scope = () => $('limits-scope').value;
 
   function apply() {
-    return run($('limits-apply'), async () => {
+    return kit.run($('limits-apply'), async () => {
       const answer = await ui.api('PUT', url(scope()), { text: $('limits-text').value || '{}' });
-      await done(answer, 'applied');
+      await kit.done(answer, 'applied');
     });
   }
 
   function clear() {
-    return run($('limits-clear'), async () => {
-      const answer = await ui.api('DELETE', url(scope()));
-      await done(answer, 'cleared');
-    });
+    return kit.run($('limits-clear'), async () => kit.done(await ui.api('DELETE', url(scope())), 'cleared'));
   }
 
   // Opens the panel for node `n` of the nodes table (its service, address and id).
@@ -100,21 +67,17 @@ window.ProbeLimits = (() => {
     Object.assign(panel, { appkey, service: n.service, address: `${n.ip}:${n.name_port}`, env: ui.env() });
     $('limits-target').textContent = ui.visible(n.id);
     $('limits-section').dataset.node = n.node;
-    delete $('limits-section').dataset.applied;
-    showProblems([]);
-    status('', '');
-    $('limits-section').hidden = false;
-    for (const button of $('limits-section').querySelectorAll('[data-admin-only]')) button.disabled = !ui.isAdmin();
-    load().catch(ui.showError);
+    kit.show();
   }
 
   function close() {
     Object.assign(panel, { appkey: null, service: null, address: null });
-    $('limits-section').hidden = true;
+    kit.hide();
   }
 
   function setup(helpers) {
     ui = helpers;
+    kit = ui.changePanel('limits', { showProblems, load });
     $('limits-apply').addEventListener('click', apply);
     $('limits-clear').addEventListener('click', clear);
     $('limits-close').addEventListener('click', close);
