@@ -97,17 +97,18 @@ die() { say "error: $*"; exit 1; }
 if [ -n "${BENCH_BIN_DIR:-}" ]; then
     bin=$BENCH_BIN_DIR
 else
-    say "building release binaries"
-    cargo build --release --quiet -p probe-bench --manifest-path "$root/Cargo.toml"
-    bin=${CARGO_TARGET_DIR:-$root/target}/release
+    # The `measure` profile: release with LTO and one codegen unit (see Cargo.toml).
+    say "building the binaries (profile measure: release with LTO; minutes)"
+    cargo build --profile measure --quiet -p probe-bench --manifest-path "$root/Cargo.toml"
+    bin=${CARGO_TARGET_DIR:-$root/target}/measure
 fi
 volo_bin=
 if [ "$mode" = client ] && [ "${BENCH_VOLO:-1}" != 0 ]; then
-    say "building Volo's client (bench/volo, release; the first build takes minutes)"
+    say "building Volo's client (bench/volo, profile measure as above; the first build takes minutes)"
     volo_target=${BENCH_VOLO_TARGET_DIR:-$root/target/volo}
-    CARGO_TARGET_DIR=$volo_target cargo build --release --quiet --manifest-path "$root/bench/volo/Cargo.toml" ||
+    CARGO_TARGET_DIR=$volo_target cargo build --profile measure --quiet --manifest-path "$root/bench/volo/Cargo.toml" ||
         die "cannot build bench/volo (BENCH_VOLO=0 skips Volo)"
-    volo_bin=$volo_target/release/volo-client
+    volo_bin=$volo_target/measure/volo-client
 fi
 out_dir=$root/target/bench
 mkdir -p "$out_dir"
@@ -123,7 +124,7 @@ stop_server() {
     fi
 }
 
-# start_server NAME [ARGS...]: starts target/release/NAME (with ARGS) on a free port; sets
+# start_server NAME [ARGS...]: starts $bin/NAME (with ARGS) on a free port; sets
 # server_pid and server_addr.
 start_server() {
     local name=$1 out=$out_dir/$1.out
