@@ -15,7 +15,7 @@ use tracing::{Instrument, debug, warn};
 use super::channel::{Call, Transport};
 use super::tcp::TcpTransport;
 use crate::balance::{
-    Balancer, BalancerKind, BreakerConfig, CircuitBreaker, Endpoint, LoadStats, RetryBudget,
+    Balancer, BalancerKind, BreakerConfig, CallGuard, CircuitBreaker, Endpoint, LoadStats, RetryBudget,
     RetryBudgetConfig,
 };
 use crate::config::ClientConfig;
@@ -390,6 +390,55 @@ impl Target {
     }
 }
 
+/// [`ClusterTransport::attempt`]: the attempt's send, then what its answer means, settled as it
+/// comes. Written out rather than an `async` block: LTO left the block's state machine out of
+/// line, and its moves and drops cost more than the bookkeeping it did.
+struct Attempt<'t> {
+    cluster: &'t ClusterTransport,
+    target: &'t Target,
+    call: &'t Call,
+    started: Instant,
+    /// The call counted in the node's live load until it ends (balancers that read the load).
+    guard: Option<CallGuard>,
+    send: AttemptSend<'t>,
+}
+
+enum AttemptSend<'t> {
+    /// Not polled yet: the call is sent, ending at this deadline, when it is.
+    Start(Instant),
+    /// The node's transport, called directly (no node layers).
+    Direct(super::tcp::SendNow<'t>),
+    /// Through the node layers (rare: boxed).
+    Layered(BoxFuture<'t, Result<Option<Bytes>, Error>>),
+    Settled,
+}
+
+impl Future for Attempt<'_> {
+    type Output = (Verdict, Instant);
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.get_mut();
+        if let AttemptSend::Start(deadline) = this.send {
+            this.send = this.cluster.send_attempt(this.target, this.call, deadline, this.started);
+        }
+        let (result, at) = match &mut this.send {
+            AttemptSend::Start(_) => unreachable!("the attempt was sent above"),
+            AttemptSend::Direct(send) => {
+                let answer = std::task::ready!(std::pin::Pin::new(send).poll(cx));
+                (answer.reply, answer.at)
+            }
+            AttemptSend::Layered(send) => (std::task::ready!(send.as_mut().poll(cx)), None),
+            AttemptSend::Settled => panic!("an attempt was polled after it ended"),
+        };
+        this.send = AttemptSend::Settled;
+        let attempt = (this.target, this.call, this.started);
+        std::task::Poll::Ready(this.cluster.settle(attempt, this.guard.take(), result, at))
+    }
+}
+
 /// How one attempt ended, for the retry decision.
 enum Verdict {
     Done(Result<Option<Bytes>, Error>),
@@ -667,69 +716,87 @@ impl ClusterTransport {
         Some(Target { node: transport, load })
     }
 
-    fn attempt(
-        &self,
-        target: &Target,
+    /// One attempt of `call` on `target`, ending at `deadline`; `started` is when it began.
+    fn attempt<'t>(
+        &'t self,
+        target: &'t Target,
+        call: &'t Call,
+        deadline: Instant,
+        started: Instant,
+    ) -> Attempt<'t> {
+        let guard = target.load.as_ref().map(LoadStats::start_call);
+        Attempt { cluster: self, target, call, started, guard, send: AttemptSend::Start(deadline) }
+    }
+
+    /// Sends an attempt's call to its node, ending at `deadline`: made as the attempt is first
+    /// polled, so in its span (a THeader call carries the trace of the span it is sent from).
+    fn send_attempt<'t>(
+        &'t self,
+        target: &'t Target,
         call: &Call,
         deadline: Instant,
         started: Instant,
-    ) -> impl Future<Output = (Verdict, Instant)> {
-        async move {
-            let (service, method) = (call.service, call.method);
-            let (transport, id) = (target.transport(), target.id());
-            let guard = target.load.as_ref().map(LoadStats::start_call);
-            let (result, at) = match self.options.node_layers.0.as_slice() {
-                [] => {
-                    let answer = transport.send_now(call.clone(), deadline, started).await;
-                    (answer.reply, answer.at)
+    ) -> AttemptSend<'t> {
+        let transport = target.transport();
+        match self.options.node_layers.0.as_slice() {
+            [] => AttemptSend::Direct(transport.send_now(call.clone(), deadline, started)),
+            layers => {
+                let mut call = call.clone();
+                call.deadline = Some(deadline);
+                let mut stack = ClientService::new(TransportService(transport.clone()));
+                for layer in layers {
+                    stack = layer(stack);
                 }
-                layers => {
-                    let mut call = call.clone();
-                    call.deadline = Some(deadline);
-                    let mut stack = ClientService::new(TransportService(transport.clone()));
-                    for layer in layers {
-                        stack = layer(stack);
-                    }
-                    (stack.oneshot(call).await, None)
-                }
-            };
-            let node_failed = matches!(
-                result,
-                Err(Error::Transport { .. }
-                    | Error::Connect { .. }
-                    | Error::ConnectTimeout { .. }
-                    | Error::Timeout { .. })
-            );
-            // The reply's time if the transport read it, else now.
-            let now = at.unwrap_or_else(crate::context::now);
-            let elapsed = now.saturating_duration_since(started);
-            if let Some(guard) = guard {
-                guard.finish(elapsed, !node_failed);
+                AttemptSend::Layered(Box::pin(stack.oneshot(call)))
             }
-            let outcome = Outcome::of_result(self.options.protocol, &result);
-            if let Some(recorder) = transport.recorder() {
-                recorder.record(service, method, outcome, elapsed);
-            }
-            if let (Some(hedge), false) = (&self.hedge, node_failed) {
-                hedge.record(elapsed, now);
-            }
-            if let Some(backoff) = self.breaker.record(id, !node_failed, now) {
-                warn!(node = %id, ?backoff, "node keeps failing; its circuit breaker opened");
-            }
-            let verdict = match result {
-                Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
-                Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
-                // Only an exception may be a refusal (the reply's header was read once, above).
-                Ok(Some(reply)) if outcome == Outcome::AppError => {
-                    match shed(self.options.protocol, &reply) {
-                        Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
-                        None => Verdict::Done(Ok(Some(reply))),
-                    }
-                }
-                other => Verdict::Done(other),
-            };
-            (verdict, now)
         }
+    }
+
+    /// What an attempt's `result` (its reply read at `at`, if the transport read it) means for
+    /// the call, recorded for the node's load, metrics, hedging and breaker; and when it ended.
+    fn settle(
+        &self,
+        attempt: (&Target, &Call, Instant),
+        guard: Option<CallGuard>,
+        result: Result<Option<Bytes>, Error>,
+        at: Option<Instant>,
+    ) -> (Verdict, Instant) {
+        let (target, call, started) = attempt;
+        let (transport, id) = (target.transport(), target.id());
+        let node_failed = matches!(
+            result,
+            Err(Error::Transport { .. }
+                | Error::Connect { .. }
+                | Error::ConnectTimeout { .. }
+                | Error::Timeout { .. })
+        );
+        // The reply's time if the transport read it, else now.
+        let now = at.unwrap_or_else(crate::context::now);
+        let elapsed = now.saturating_duration_since(started);
+        if let Some(guard) = guard {
+            guard.finish(elapsed, !node_failed);
+        }
+        let outcome = Outcome::of_result(self.options.protocol, &result);
+        if let Some(recorder) = transport.recorder() {
+            recorder.record(call.service, call.method, outcome, elapsed);
+        }
+        if let (Some(hedge), false) = (&self.hedge, node_failed) {
+            hedge.record(elapsed, now);
+        }
+        if let Some(backoff) = self.breaker.record(id, !node_failed, now) {
+            warn!(node = %id, ?backoff, "node keeps failing; its circuit breaker opened");
+        }
+        let verdict = match result {
+            Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
+            Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
+            // Only an exception may be a refusal (the reply's header was read once, above).
+            Ok(Some(reply)) if outcome == Outcome::AppError => match shed(self.options.protocol, &reply) {
+                Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
+                None => Verdict::Done(Ok(Some(reply))),
+            },
+            other => Verdict::Done(other),
+        };
+        (verdict, now)
     }
 
     fn send_now(
