@@ -434,8 +434,51 @@ impl Future for Attempt<'_> {
             AttemptSend::Settled => panic!("an attempt was polled after it ended"),
         };
         this.send = AttemptSend::Settled;
-        let attempt = (this.target, this.call, this.started);
-        std::task::Poll::Ready(this.cluster.settle(attempt, this.guard.take(), result, at))
+        std::task::Poll::Ready(this.settle(result, at))
+    }
+}
+
+impl Attempt<'_> {
+    /// What the attempt's `result` (its reply read at `at`, if the transport read it) means for
+    /// the call, recorded for the node's load, metrics, hedging and breaker; and when it ended.
+    fn settle(&mut self, result: Result<Option<Bytes>, Error>, at: Option<Instant>) -> (Verdict, Instant) {
+        let cluster = self.cluster;
+        let (transport, id) = (self.target.transport(), self.target.id());
+        let node_failed = matches!(
+            result,
+            Err(Error::Transport { .. }
+                | Error::Connect { .. }
+                | Error::ConnectTimeout { .. }
+                | Error::Timeout { .. })
+        );
+        // The reply's time if the transport read it, else now.
+        let now = at.unwrap_or_else(crate::context::now);
+        let elapsed = now.saturating_duration_since(self.started);
+        if let Some(guard) = self.guard.take() {
+            guard.finish(elapsed, !node_failed);
+        }
+        let protocol = cluster.options.protocol;
+        let outcome = Outcome::of_result(protocol, &result);
+        if let Some(recorder) = transport.recorder() {
+            recorder.record(self.call.service, self.call.method, outcome, elapsed);
+        }
+        if let (Some(hedge), false) = (&cluster.hedge, node_failed) {
+            hedge.record(elapsed, now);
+        }
+        if let Some(backoff) = cluster.breaker.record(id, !node_failed, now) {
+            warn!(node = %id, ?backoff, "node keeps failing; its circuit breaker opened");
+        }
+        let verdict = match result {
+            Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
+            Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
+            // Only an exception may be a refusal (the reply's header was read once, above).
+            Ok(Some(reply)) if outcome == Outcome::AppError => match shed(protocol, &reply) {
+                Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
+                None => Verdict::Done(Ok(Some(reply))),
+            },
+            other => Verdict::Done(other),
+        };
+        (verdict, now)
     }
 }
 
@@ -750,53 +793,6 @@ impl ClusterTransport {
                 AttemptSend::Layered(Box::pin(stack.oneshot(call)))
             }
         }
-    }
-
-    /// What an attempt's `result` (its reply read at `at`, if the transport read it) means for
-    /// the call, recorded for the node's load, metrics, hedging and breaker; and when it ended.
-    fn settle(
-        &self,
-        attempt: (&Target, &Call, Instant),
-        guard: Option<CallGuard>,
-        result: Result<Option<Bytes>, Error>,
-        at: Option<Instant>,
-    ) -> (Verdict, Instant) {
-        let (target, call, started) = attempt;
-        let (transport, id) = (target.transport(), target.id());
-        let node_failed = matches!(
-            result,
-            Err(Error::Transport { .. }
-                | Error::Connect { .. }
-                | Error::ConnectTimeout { .. }
-                | Error::Timeout { .. })
-        );
-        // The reply's time if the transport read it, else now.
-        let now = at.unwrap_or_else(crate::context::now);
-        let elapsed = now.saturating_duration_since(started);
-        if let Some(guard) = guard {
-            guard.finish(elapsed, !node_failed);
-        }
-        let outcome = Outcome::of_result(self.options.protocol, &result);
-        if let Some(recorder) = transport.recorder() {
-            recorder.record(call.service, call.method, outcome, elapsed);
-        }
-        if let (Some(hedge), false) = (&self.hedge, node_failed) {
-            hedge.record(elapsed, now);
-        }
-        if let Some(backoff) = self.breaker.record(id, !node_failed, now) {
-            warn!(node = %id, ?backoff, "node keeps failing; its circuit breaker opened");
-        }
-        let verdict = match result {
-            Err(e) if e.is_connect_failure() => Verdict::FailOver(e),
-            Err(e @ Error::Transport { .. }) => Verdict::MaybeRetry(e),
-            // Only an exception may be a refusal (the reply's header was read once, above).
-            Ok(Some(reply)) if outcome == Outcome::AppError => match shed(self.options.protocol, &reply) {
-                Some(exception) => Verdict::NotExecuted(Error::Application(exception)),
-                None => Verdict::Done(Ok(Some(reply))),
-            },
-            other => Verdict::Done(other),
-        };
-        (verdict, now)
     }
 
     fn send_now(
