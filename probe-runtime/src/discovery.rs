@@ -184,20 +184,45 @@ struct Inner {
 /// The snapshot in force, and a count of the snapshots so far.
 struct Current {
     routes: ArcSwap<Routes>,
-    /// Raised after each new snapshot is stored: whoever reads `n` here and then loads
-    /// `routes` gets snapshot `n` or a later one.
+    /// Raised once before each new snapshot is stored and once after, so it is odd while a store
+    /// is under way. Whoever reads an even `n` here and then loads `routes` gets the snapshot
+    /// stored before `n` or a later one; whoever has seen a snapshot reads a later `n` than the
+    /// one before it (odd, while its store is not done).
     version: AtomicU64,
 }
 
 impl Current {
     fn new(routes: Routes) -> Arc<Current> {
-        Arc::new(Current { routes: ArcSwap::from_pointee(routes), version: AtomicU64::new(1) })
+        Arc::new(Current { routes: ArcSwap::from_pointee(routes), version: AtomicU64::new(2) })
     }
 
     fn store(&self, routes: Routes) {
+        self.store_in_steps(routes, |_| ());
+    }
+
+    /// [`Current::store`], calling `between` after each step but the last.
+    fn store_in_steps(&self, routes: Routes, mut between: impl FnMut(StoreStep)) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+        between(StoreStep::Begun);
+        // A release: whoever loads the new snapshot also reads the odd version or a later one.
         self.routes.store(Arc::new(routes));
+        between(StoreStep::Swapped);
         self.version.fetch_add(1, Ordering::Release);
     }
+}
+
+/// How far a store of new routes has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreStep {
+    /// The version is odd; the old snapshot is still in force.
+    Begun,
+    /// The new snapshot is in force; the version is still odd.
+    Swapped,
+}
+
+/// Whether `version` may be trusted to name the snapshot in force: no store is under way.
+pub(crate) fn settled(version: u64) -> bool {
+    version % 2 == 0
 }
 
 impl Drop for Inner {
@@ -265,9 +290,11 @@ impl ServiceRoutes {
         self.inner.current.routes.load_full()
     }
 
-    /// How many snapshots there have been (1 for the first): a reader that sees `n` and then
-    /// loads the routes gets snapshot `n` or a later one. Reading it is a plain load, so a
-    /// client can keep what it derived from a snapshot and check it per call at no cost.
+    /// Twice the snapshots stored so far, plus 1 while the next one is being stored: a reader
+    /// that sees an even `n` (see [`settled`]) and then loads the routes gets the snapshot of `n`
+    /// or a later one, and whoever has seen a snapshot reads a later `n`. Reading it is a plain
+    /// load, so a client can keep what it derived from a snapshot and check it per call at no
+    /// cost.
     pub(crate) fn version(&self) -> u64 {
         self.inner.current.version.load(Ordering::Acquire)
     }
@@ -276,6 +303,13 @@ impl ServiceRoutes {
     #[cfg(test)]
     pub(crate) fn replace(&self, routes: Routes) {
         self.inner.current.store(routes);
+    }
+
+    /// [`ServiceRoutes::replace`], calling `between` after each step of the store but the last,
+    /// as when the registry watch is held up there.
+    #[cfg(test)]
+    pub(crate) fn replace_in_steps(&self, routes: Routes, between: impl FnMut(StoreStep)) {
+        self.inner.current.store_in_steps(routes, between);
     }
 
     /// A receiver of the table generation, which changes with every new snapshot: for observers

@@ -19,7 +19,7 @@ use crate::balance::{
     RetryBudgetConfig,
 };
 use crate::config::ClientConfig;
-use crate::discovery::{Routes, ServiceRoutes};
+use crate::discovery::{Routes, ServiceRoutes, settled};
 use crate::error::Error;
 use crate::metrics::FastMap;
 use crate::metrics::sharded::Sharded;
@@ -576,11 +576,12 @@ impl ClusterTransport {
     }
 
     /// The routes in force and the connections made for them: one lock-free load, and a
-    /// plain one of the routes' version, unless the routes changed since.
+    /// plain one of the routes' version, unless the routes changed since (or are changing: a
+    /// caller may already have seen the new ones).
     fn snapshot(&self) -> Guard<Arc<Conns>> {
         let version = self.routes.version();
         let conns = self.conns.load();
-        if conns.version == version {
+        if conns.version == version && settled(version) {
             return conns;
         }
         drop(conns);
@@ -595,7 +596,7 @@ impl ClusterTransport {
         let mut departed = self.departed.lock().unwrap_or_else(PoisonError::into_inner);
         let version = self.routes.version();
         let current = self.conns.load_full();
-        if current.version == version {
+        if current.version == version && settled(version) {
             // Another call refreshed them.
             return;
         }
@@ -1079,6 +1080,7 @@ async fn report_rule(
 mod tests {
     use super::*;
     use crate::balance::Table;
+    use crate::discovery::StoreStep;
 
     fn routes(generation: u64, ports: &[u16]) -> Routes {
         let nodes: Vec<NodeData> = ports.iter().map(|&port| NodeData::new("127.0.0.1", port)).collect();
@@ -1228,7 +1230,15 @@ mod tests {
         }
         assert_eq!(seen, HashSet::from([node(41021), node(41022)]));
         // 41021 leaves: no call goes to it, and its connections are let go.
-        cluster.routes().replace(routes(3, &[41022]));
+        cluster.routes().replace_in_steps(routes(3, &[41022]), |step| {
+            // Calls made as the new routes are stored follow the routes in force, which a caller
+            // may have seen already.
+            let picked: HashSet<_> = (0..50).map(|_| pick().id().to_string()).collect();
+            match step {
+                StoreStep::Begun => assert_eq!(picked, HashSet::from([node(41021), node(41022)])),
+                StoreStep::Swapped => assert_eq!(picked, HashSet::from([node(41022)]), "by the old routes"),
+            }
+        });
         assert!((0..50).all(|_| **pick().id() == *node(41022)));
         assert!(!cluster.conns.load().by_id.contains_key(node(41021).as_str()));
         assert_eq!(cluster.conns.load().version, cluster.routes().version());
