@@ -9,6 +9,7 @@ use arc_swap::{ArcSwap, Guard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 use tower::ServiceExt;
 use tracing::{Instrument, debug, warn};
 
@@ -897,12 +898,12 @@ impl ClusterTransport {
         call: Call,
         now: Instant,
     ) -> impl Future<Output = Result<Option<Bytes>, Error>> {
-        async move {
-            let (span, request_id) = spans::client_call(call.service, call.method, None);
-            match span.is_disabled() {
-                true => self.send_now(call, request_id, now).await,
-                false => self.send_now(call, request_id, now).instrument(span).await,
-            }
+        let (span, request_id) = spans::client_call(call.service, call.method, None);
+        let send = self.send_now(call, request_id, now);
+        // Not an async block around the send: that would be one more layer to move and poll.
+        match span.is_disabled() {
+            true => Either::Left(send),
+            false => Either::Right(send.instrument(span)),
         }
     }
 
