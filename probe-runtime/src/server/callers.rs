@@ -160,7 +160,7 @@ impl ServerCallers {
             audiences: ArcSwap::from_pointee(Vec::new()),
             generation: watch::channel(0).0,
         };
-        callers.publish();
+        callers.publish(&callers.applied.lock().unwrap_or_else(PoisonError::into_inner));
         callers
     }
 
@@ -184,13 +184,12 @@ impl ServerCallers {
         }
     }
 
-    /// Makes the applied policies the ones calls see.
-    fn publish(&self) {
-        let applied = self.applied.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Makes the `applied` policies the ones calls see. Called with the lock on them held, so
+    /// whoever reads them ([`ServerCallers::applied`]) and then calls is judged by them.
+    fn publish(&self, applied: &BTreeMap<&'static str, AppliedPolicy>) {
         let policies: HashMap<&'static str, CallerPolicy> =
             applied.iter().map(|(name, a)| (*name, a.policy.clone())).collect();
         let any = !policies.is_empty();
-        drop(applied);
         self.policies.store(Arc::new(policies));
         self.any.store(any, Relaxed);
         if any {
@@ -237,13 +236,14 @@ impl ServerCallers {
                 applied.insert(service, entry.clone()) != Some(entry)
             }
         };
-        drop(applied);
         if changed {
+            // Under the lock: the policies read as applied are the ones calls see.
+            self.publish(&applied);
+            drop(applied);
             match &next {
                 Some((policy, _)) => info!(service, %policy, "caller policy applied"),
                 None => info!(service, "caller policy removed"),
             }
-            self.publish();
         }
     }
 
@@ -387,5 +387,69 @@ fn token_appkey(error: &TokenError) -> Option<String> {
         | TokenError::WrongAudience { appkey, .. }
         | TokenError::UnknownApp { appkey }
         | TokenError::BadSignature { appkey } => Some(appkey.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::layout::Env;
+    use crate::service::{BoxFuture, MethodInfo, Reply, Request};
+
+    struct Directory;
+
+    impl Dispatch for Directory {
+        fn service_name(&self) -> &'static str {
+            "Directory"
+        }
+        fn methods(&self) -> &'static [MethodInfo] {
+            &[]
+        }
+        fn dispatch(&self, _: Request) -> BoxFuture<'_, Reply> {
+            Box::pin(async { Reply::None })
+        }
+    }
+
+    /// Whether a call from a caller that proves no appkey gets through now.
+    fn unproven_gets_through(callers: &ServerCallers) -> bool {
+        let addr: SocketAddr = "127.0.0.1:1".parse().expect("an address");
+        let mut connection = ConnectionCaller::default();
+        !callers.any()
+            || callers.check("Directory", &mut connection, Presented::default(), addr, addr).is_ok()
+    }
+
+    #[test]
+    fn a_call_made_after_a_policy_reads_as_applied_is_judged_by_it() {
+        let services: Vec<Arc<dyn Dispatch>> = vec![Arc::new(Directory)];
+        let callers = Arc::new(ServerCallers::new(&services, HashMap::new()));
+        let key = NodeKey::new(Env::Dev, "dir_app", "Directory", "127.0.0.1", 9001).expect("a node key");
+        let open = NodeData::new("127.0.0.1", 9001);
+        let mut closed = open.clone();
+        closed.callers = Some(serde_json::json!({"allow": ["order_app"], "unauthenticated": "refuse"}));
+        // Another thread switches the policy on and off, a round at a time; this one watches what
+        // reads as applied and calls the moment it reads the switch.
+        let (switch, switches) = std::sync::mpsc::channel::<bool>();
+        let switcher = {
+            let (callers, key) = (Arc::clone(&callers), key.clone());
+            std::thread::spawn(move || {
+                for on in switches {
+                    callers.apply_node(&key, if on { &closed } else { &open });
+                }
+            })
+        };
+        for round in 0..4_000 {
+            let on = round % 2 == 0;
+            switch.send(on).expect("the switcher runs");
+            while callers.applied().contains_key("Directory") != on {
+                std::hint::spin_loop();
+            }
+            assert_eq!(
+                unproven_gets_through(&callers),
+                !on,
+                "round {round}: the call was judged by the policies before those read as applied"
+            );
+        }
+        drop(switch);
+        switcher.join().expect("the switcher ends");
     }
 }
