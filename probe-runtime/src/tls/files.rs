@@ -99,13 +99,14 @@ impl Watched {
         true
     }
 
-    /// Counts a load of changed files that took.
+    /// Counts a load of changed files that took, once its configuration is in use (a release:
+    /// whoever reads the new count then connects uses it).
     pub(crate) fn reloaded(&self) {
-        self.reloads.fetch_add(1, Ordering::Relaxed);
+        self.reloads.fetch_add(1, Ordering::Release);
     }
 
     /// Loads of changed files that took, so far.
     pub(crate) fn reloads(&self) -> u64 {
-        self.reloads.load(Ordering::Relaxed)
+        self.reloads.load(Ordering::Acquire)
     }
 }
