@@ -394,21 +394,7 @@ fn token_appkey(error: &TokenError) -> Option<String> {
 mod tests {
     use super::*;
     use crate::registry::layout::Env;
-    use crate::service::{BoxFuture, MethodInfo, Reply, Request};
-
-    struct Directory;
-
-    impl Dispatch for Directory {
-        fn service_name(&self) -> &'static str {
-            "Directory"
-        }
-        fn methods(&self) -> &'static [MethodInfo] {
-            &[]
-        }
-        fn dispatch(&self, _: Request) -> BoxFuture<'_, Reply> {
-            Box::pin(async { Reply::None })
-        }
-    }
+    use crate::service::test_support::FakeService;
 
     /// Whether a call from a caller that proves no appkey gets through now.
     fn unproven_gets_through(callers: &ServerCallers) -> bool {
@@ -420,7 +406,7 @@ mod tests {
 
     #[test]
     fn a_call_made_after_a_policy_reads_as_applied_is_judged_by_it() {
-        let services: Vec<Arc<dyn Dispatch>> = vec![Arc::new(Directory)];
+        let services: Vec<Arc<dyn Dispatch>> = vec![Arc::new(FakeService::new("Directory", &[]))];
         let callers = Arc::new(ServerCallers::new(&services, HashMap::new()));
         let key = NodeKey::new(Env::Dev, "dir_app", "Directory", "127.0.0.1", 9001).expect("a node key");
         let open = NodeData::new("127.0.0.1", 9001);
