@@ -38,6 +38,14 @@
 #                                         calls, THeader frames without info headers, and THeader
 #                                         frames with the headers a probe client sends (caller,
 #                                         request id, deadline), alternating; same defaults.
+#   scripts/bench.sh client               probe's generated client (pooled, multiplexed over K
+#                                         connections, discovered), Volo's (bench/volo) and the
+#                                         bare client (one task per caller over a minimal
+#                                         multiplexed client: the floor for callers in tasks)
+#                                         against the raw and probe servers, each run alternating
+#                                         with the load generator at the same K and depth; C in
+#                                         {16,100} (BENCH_CALLERS), K = 4 (BENCH_MUX_CONNECTIONS),
+#                                         payload 128 B, 3 rounds; BENCH_VOLO=0 skips Volo.
 #   scripts/bench.sh overload             one node at 3x its capacity (a backend of 8 workers x
 #                                         2 ms behind probe's server, in one process with a probe
 #                                         client offering calls open-loop over loopback): its
@@ -225,10 +233,10 @@ run_client() (
 compare_clients() {
     local callers=${BENCH_CALLERS:-16 100} mux_conns=${BENCH_MUX_CONNECTIONS:-4} payload
     payload=${payloads%% *}
-    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s%s\n'
+    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s %6s%s\n'
     say "$rounds rounds per row, payload $payload B;" \
         "$(nproc) CPUs shared by server, client and load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv x_volo " others"
+    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv x_volo x_bare " others"
     local server sargs expect c client k d
     for server in raw probe; do
         case $server in
@@ -236,8 +244,8 @@ compare_clients() {
         probe) sargs="" ;;
         esac
         for c in $callers; do
-            local volo_qps=
-            local clients="pooled mux discover"
+            local volo_qps= bare_qps=
+            local clients="bare pooled mux discover"
             [ -n "$volo_bin" ] && clients="volo $clients"
             for client in $clients; do
                 case $client in
@@ -248,6 +256,7 @@ compare_clients() {
                 local cmd
                 case $client in
                 volo) cmd=("$volo_bin" -c "$c" --payload "$payload" --threads "$loadgen_threads") ;;
+                bare) cmd=("$bin/bare-client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 *) cmd=("$bin/probe-client" --mode "$client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 esac
                 local lg=() cl=() ratios=() lg_line cl_line round others_max=0
@@ -268,7 +277,7 @@ compare_clients() {
                         'BEGIN { if (a > m) m = a; if (b > m) m = b; print m }')
                 done
                 med() { tr ' ' '\n' <<<"${col[$1]}" | sed '/^$/d' | median; }
-                local ratio range x_cpu x_volo others
+                local ratio range x_cpu x_volo x_bare=- others
                 ratio=$(printf '%s\n' "${ratios[@]}" | median | awk '{ printf "%.2f", $1 }')
                 range=$(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
                 x_cpu=$(awk -v a="$(med cl_cpu)" -v b="$(med lg_cpu)" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
@@ -278,9 +287,15 @@ compare_clients() {
                 elif [ -n "$volo_qps" ]; then
                     x_volo=$(awk -v a="$(med cl_qps)" -v b="$volo_qps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
                 fi
+                case $client in
+                bare) bare_qps=$(med cl_qps) ;;
+                mux | discover)
+                    x_bare=$(awk -v a="$(med cl_qps)" -v b="$bare_qps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+                    ;;
+                esac
                 others=$(awk -v m="$others_max" 'BEGIN { printf " %d%%%s", m, (m > 20 ? "*" : "") }')
                 printf "$fmt" "$server" "$c" "$client" "$k" "$d" "$(med lg_qps)" "$(med cl_qps)" "$ratio" "$range" \
-                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$x_volo" "$others"
+                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$x_volo" "$x_bare" "$others"
                 unset col
             done
         done
@@ -288,7 +303,9 @@ compare_clients() {
     echo
     echo "K connections, D = C/K calls in flight per connection for the load generator (lg), which runs at the"
     echo "same K and D as the client (cli); ratio = cli/lg QPS; cpu = us of CPU per call (lg_srv, cli_srv: the"
-    echo "server's under each); x_cpu = cli_cpu/lg_cpu; x_volo = the client's QPS / Volo's in the same server and C."
+    echo "server's under each); x_cpu = cli_cpu/lg_cpu; x_volo = the client's QPS / Volo's in the same server and C;"
+    echo "bare = one task per caller over a minimal multiplexed client (bench/src/bin/bare_client.rs), the floor of a"
+    echo "client called from many tasks; x_bare = the client's QPS / bare's in the same server and C."
     echo "Goals: discover at C=100 ratio >= 0.8; x_cpu <= 2; discover within 5% of mux; x_volo > 1 everywhere."
     say "raw results in $log"
 }
