@@ -75,6 +75,9 @@ struct State {
     /// Per caller on this connection (seqid / connections): its task while it waits, and its
     /// reply once the reader handed it over.
     waiting: Vec<Waiting>,
+    /// Replies handed over whose callers have not queued their next call yet: the writer waits
+    /// for them (as probe's does), so one read's callers go in one write.
+    released: usize,
     /// Why the connection failed, once it has.
     failed: Option<String>,
 }
@@ -83,6 +86,8 @@ struct State {
 struct Waiting {
     waker: Option<Waker>,
     reply: Option<Bytes>,
+    /// The reply was counted in `released` and its caller has not queued a call since.
+    released: bool,
 }
 
 struct Conn {
@@ -158,6 +163,9 @@ async fn run(cli: Cli) -> Result<()> {
                         bail!("the connection failed: {why}");
                     }
                     template.write(seqid, &mut state.out);
+                    if std::mem::take(&mut state.waiting[slot].released) {
+                        state.released -= 1;
+                    }
                     state.writer.take()
                 };
                 writer.into_iter().for_each(Waker::wake);
@@ -186,7 +194,8 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// Writes what the callers queued, one write per wake-up: woken by the first call queued, it
-/// yields once first, so the callers the same read woke queue theirs and go in the same write.
+/// yields until the callers the last read woke have queued theirs (or a round of the scheduler
+/// passes in which none did), so they go in the same write.
 async fn write_calls(mut io: OwnedWriteHalf, conn: Arc<Conn>) {
     let mut batch = Vec::new();
     loop {
@@ -205,7 +214,15 @@ async fn write_calls(mut io: OwnedWriteHalf, conn: Arc<Conn>) {
         if !queued {
             return;
         }
-        tokio::task::yield_now().await;
+        let mut left = usize::MAX;
+        loop {
+            tokio::task::yield_now().await;
+            let now_left = conn.lock().released;
+            if now_left == 0 || now_left >= left {
+                break;
+            }
+            left = now_left;
+        }
         std::mem::swap(&mut conn.lock().out, &mut batch);
         if let Err(e) = io.write_all(&batch).await {
             conn.fail(format!("write failed: {e}"));
@@ -240,11 +257,16 @@ async fn read_replies(mut io: OwnedReadHalf, conn: Arc<Conn>, template: Arc<Echo
         }
         {
             let mut state = conn.lock();
+            let mut released = 0;
             for (slot, reply) in replies.drain(..) {
                 let Some(waiting) = state.waiting.get_mut(slot) else { continue };
                 waiting.reply = Some(reply);
+                if !std::mem::replace(&mut waiting.released, true) {
+                    released += 1;
+                }
                 wake.extend(waiting.waker.take());
             }
+            state.released += released;
         }
         wake.drain(..).for_each(Waker::wake);
     }
