@@ -1,10 +1,12 @@
-//! What both echo servers take on the command line, and how they start.
+//! What the echo servers and the client benches take on the command line, and how they start.
 
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use tokio::net::TcpListener;
+
+use crate::callers::CallerPlan;
 use tokio::runtime::{Builder, Runtime};
 
 /// Where a server listens and how many threads it runs.
@@ -31,6 +33,43 @@ impl ServerArgs {
         let local = listener.local_addr().context("the listener has no address")?;
         println!("listening on {local}");
         Ok(listener)
+    }
+}
+
+/// How many callers a client bench runs, for how long, and what it reports on: what
+/// `probe-client` and `bare-client` both take (Volo's bench, which builds without clap, parses the
+/// same flags by hand).
+#[derive(Debug, Clone, Args)]
+pub struct ClientRunArgs {
+    /// Concurrent callers, one call in flight each.
+    #[arg(short = 'c', long, default_value_t = 16)]
+    pub callers: usize,
+    /// Payload bytes per call.
+    #[arg(long, default_value_t = 128)]
+    pub payload: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+    /// Seconds of calls before measuring starts.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// The server's process id, to report its CPU time per call.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Tokio worker threads; 0 for one per CPU.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl ClientRunArgs {
+    /// The callers' plan.
+    pub fn plan(&self) -> CallerPlan {
+        CallerPlan {
+            callers: self.callers,
+            warmup: self.warmup,
+            seconds: self.seconds,
+            server_pid: self.server_pid,
+        }
     }
 }
 

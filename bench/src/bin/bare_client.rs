@@ -24,8 +24,8 @@ use std::task::{Poll, Waker};
 use anyhow::{Context, Result, bail};
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
-use probe_bench::callers::{CallerPlan, run_callers};
-use probe_bench::server_cli::runtime;
+use probe_bench::callers::run_callers;
+use probe_bench::server_cli::{ClientRunArgs, runtime};
 use probe_bench::wire::{EchoCall, Expect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,30 +39,14 @@ struct Cli {
     /// The server.
     #[arg(long)]
     addr: SocketAddr,
-    /// Concurrent callers, one call in flight each.
-    #[arg(short = 'c', long, default_value_t = 16)]
-    callers: usize,
     /// Connections the callers are spread over (caller `i` on connection `i % connections`).
     #[arg(long, default_value_t = 4)]
     connections: usize,
-    /// Payload bytes per call.
-    #[arg(long, default_value_t = 128)]
-    payload: usize,
     /// What the server answers.
     #[arg(long, value_enum, default_value_t = Expect::Thrift)]
     expect: Expect,
-    /// Measured seconds.
-    #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
-    /// Seconds of calls before measuring starts.
-    #[arg(long, default_value_t = 1.0)]
-    warmup: f64,
-    /// The server's process id, to report its CPU time per call.
-    #[arg(long)]
-    server_pid: Option<u32>,
-    /// Tokio worker threads; 0 for one per CPU.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[command(flatten)]
+    run: ClientRunArgs,
 }
 
 /// What a connection's callers, writer and reader share, under one lock.
@@ -115,15 +99,15 @@ impl Conn {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    runtime(cli.threads)?.block_on(run(cli))
+    runtime(cli.run.threads)?.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if cli.connections == 0 || cli.callers == 0 {
+    if cli.connections == 0 || cli.run.callers == 0 {
         bail!("--callers and --connections must be at least 1");
     }
-    let template = Arc::new(EchoCall::new(cli.payload, cli.expect)?);
-    let per_connection = cli.callers.div_ceil(cli.connections);
+    let template = Arc::new(EchoCall::new(cli.run.payload, cli.expect)?);
+    let per_connection = cli.run.callers.div_ceil(cli.connections);
     let mut conns = Vec::with_capacity(cli.connections);
     for _ in 0..cli.connections {
         let stream =
@@ -142,12 +126,7 @@ async fn run(cli: Cli) -> Result<()> {
         conns.push(conn);
     }
     let conns: Arc<[Arc<Conn>]> = conns.into();
-    let plan = CallerPlan {
-        callers: cli.callers,
-        warmup: cli.warmup,
-        seconds: cli.seconds,
-        server_pid: cli.server_pid,
-    };
+    let plan = cli.run.plan();
     let next = std::sync::atomic::AtomicUsize::new(0);
     run_callers(plan, move |mut calls| {
         let caller = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

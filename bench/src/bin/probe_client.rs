@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use probe_bench::callers::{CallerPlan, run_callers};
-use probe_bench::server_cli::runtime;
+use probe_bench::callers::run_callers;
+use probe_bench::server_cli::{ClientRunArgs, runtime};
 use probe_runtime::client::{Channel, ClusterOptions, TcpTransport};
 use probe_runtime::registry::embedded::Embedded;
 use probe_runtime::registry::layout::{Env, NodeData, NodeKey};
@@ -46,33 +46,17 @@ struct Cli {
     addr: SocketAddr,
     #[arg(long, value_enum, default_value_t = Mode::Mux)]
     mode: Mode,
-    /// Concurrent callers, one call in flight each.
-    #[arg(short = 'c', long, default_value_t = 16)]
-    callers: usize,
     /// Connections (the transport's pool size, or the cluster's multiplexed connections per
     /// node); 0 for the default.
     #[arg(long, default_value_t = 0)]
     connections: usize,
-    /// Payload bytes per call.
-    #[arg(long, default_value_t = 128)]
-    payload: usize,
-    /// Measured seconds.
-    #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
-    /// Seconds of calls before measuring starts.
-    #[arg(long, default_value_t = 1.0)]
-    warmup: f64,
-    /// The server's process id, to report its CPU time per call.
-    #[arg(long)]
-    server_pid: Option<u32>,
-    /// Tokio worker threads; 0 for one per CPU.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[command(flatten)]
+    run: ClientRunArgs,
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    runtime(cli.threads)?.block_on(run(cli))
+    runtime(cli.run.threads)?.block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -105,14 +89,8 @@ async fn run(cli: Cli) -> Result<()> {
         }
     };
     let client = EchoClient::new(channel);
-    let payload: Bytes = (0..cli.payload).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>().into();
-    let plan = CallerPlan {
-        callers: cli.callers,
-        warmup: cli.warmup,
-        seconds: cli.seconds,
-        server_pid: cli.server_pid,
-    };
-    run_callers(plan, move |mut calls| {
+    let payload: Bytes = (0..cli.run.payload).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>().into();
+    run_callers(cli.run.plan(), move |mut calls| {
         // A payload of the task's own: callers do not share one reference count across cores.
         let (client, payload) = (client.clone(), Bytes::copy_from_slice(&payload));
         async move {
