@@ -221,8 +221,8 @@ struct Waiter {
     /// The reply and when the read that brought it returned, or why there is none, once it is
     /// known; the caller takes it with the entry.
     outcome: Option<Result<(Bytes, Instant), Error>>,
-    /// The caller's task, woken when `outcome` is set.
-    waker: Waker,
+    /// The caller's task, woken (and let go) when `outcome` is set.
+    waker: Option<Waker>,
     deadline: Instant,
     budget: Duration,
     method: &'static str,
@@ -239,7 +239,7 @@ impl Waiter {
         }
         self.outcome = Some(outcome);
         // Nothing wakes the call after this: its waker is handed over, not cloned.
-        Some(std::mem::replace(&mut self.waker, Waker::noop().clone()))
+        self.waker.take()
     }
 }
 
@@ -336,6 +336,21 @@ impl Waiting {
         }
     }
 
+    /// [`Waiting::remove`], dropping the entry where it is.
+    fn discard(&mut self, seqid: i32) {
+        match self.index(seqid) {
+            Some(at) => {
+                self.slots[Self::slot(seqid)] = 0;
+                self.free.push(at as u16);
+                self.entries[at].waiter = None;
+            }
+            None if self.spill.is_empty() => {}
+            None => {
+                self.spill.remove(&seqid);
+            }
+        }
+    }
+
     fn values(&self) -> impl Iterator<Item = &Waiter> {
         self.entries.iter().filter_map(|e| e.waiter.as_ref()).chain(self.spill.values())
     }
@@ -416,12 +431,24 @@ impl Pending {
     /// still to run; the last one gives the writer's waker, to wake once the lock is let go.
     fn remove(&mut self, seqid: i32) -> (Option<Waiter>, Option<Waker>) {
         let waiter = self.waiting.remove(seqid);
-        if !waiter.as_ref().is_some_and(|w| w.released) {
-            return (waiter, None);
+        let flush = self.unreleased(waiter.as_ref().is_some_and(|w| w.released));
+        (waiter, flush)
+    }
+
+    /// [`Pending::remove`] for a caller that took what it needs of its entry (which was
+    /// `released`): the entry is dropped in place.
+    fn discard(&mut self, seqid: i32, released: bool) -> Option<Waker> {
+        self.waiting.discard(seqid);
+        self.unreleased(released)
+    }
+
+    /// Counts off a released caller that took its reply: the last one gives the writer's waker.
+    fn unreleased(&mut self, released: bool) -> Option<Waker> {
+        if !released {
+            return None;
         }
         self.released -= 1;
-        let flush = if self.released == 0 { self.flush.take() } else { None };
-        (waiter, flush)
+        if self.released == 0 { self.flush.take() } else { None }
     }
 }
 
@@ -652,7 +679,7 @@ impl Exchange<'_> {
         let shared = &*self.conn.shared;
         let waiter = Waiter {
             outcome: None,
-            waker: cx.waker().clone(),
+            waker: Some(cx.waker().clone()),
             deadline: call.deadline,
             budget: call.budget,
             method: call.method,
@@ -703,15 +730,18 @@ impl Exchange<'_> {
             return self.end(Err(shared.closed_error()));
         };
         if waiter.outcome.is_none() {
-            if !waiter.waker.will_wake(cx.waker()) {
-                waiter.waker = cx.waker().clone();
+            match &mut waiter.waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                waker => *waker = Some(cx.waker().clone()),
             }
             return Poll::Pending;
         }
-        let (waiter, flush) = p.remove(self.seqid);
+        // The outcome taken, the entry dropped where it is (not moved out whole).
+        let (outcome, released) = (waiter.outcome.take(), waiter.released);
+        let flush = p.discard(self.seqid, released);
         drop(p);
         flush.into_iter().for_each(Waker::wake);
-        let outcome = waiter.and_then(|w| w.outcome).unwrap_or_else(|| Err(shared.closed_error()));
+        let outcome = outcome.unwrap_or_else(|| Err(shared.closed_error()));
         // The reply's time (the reader's, once per read): its wait ends then, and the caller's
         // metrics take it as the end.
         self.end(outcome.map(|(reply, at)| {
@@ -1039,14 +1069,7 @@ mod tests {
 
     fn waiter(method: &'static str) -> Waiter {
         let deadline = crate::context::now();
-        Waiter {
-            outcome: None,
-            waker: Waker::noop().clone(),
-            deadline,
-            budget: Duration::ZERO,
-            method,
-            released: false,
-        }
+        Waiter { outcome: None, waker: None, deadline, budget: Duration::ZERO, method, released: false }
     }
 
     #[test]
@@ -1072,6 +1095,16 @@ mod tests {
         // Freed places are reused.
         let places = table.entries.len();
         assert!(table.insert(7, waiter("back")).is_ok());
+        assert_eq!(table.entries.len(), places);
+        // Discarded in place, from a slot or from the spill, as removed.
+        table.discard(7);
+        table.discard(7 - SLOTS as i32);
+        assert!(table.get_mut(7).is_none() && table.get_mut(7 - SLOTS as i32).is_none());
+        assert_eq!(table.len(), seqids.len() - 2);
+        assert!(
+            table.insert(7, waiter("again")).is_ok()
+                && table.insert(7 - SLOTS as i32, waiter("again")).is_ok()
+        );
         assert_eq!(table.entries.len(), places);
         for seqid in seqids {
             assert!(table.remove(seqid).is_some(), "seqid {seqid}");
