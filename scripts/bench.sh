@@ -216,9 +216,9 @@ compare_metrics() {
 
 # run_client SERVER SERVER_ARGS CMD...: one client run (CMD, given `--addr ADDR --server-pid PID`)
 # against a fresh SERVER started with the words of SERVER_ARGS; prints its key=value line. Volo's
-# client gets a second try: its pool sometimes fails a call with 100 callers ("wait a idle
-# connection error: RecvError(()), dial plan exhausted"), which ends its run; the failure is kept
-# in the log and said on stderr. Any other client's failure ends the bench.
+# client gets a second try: its pool sometimes fails a call ("wait a idle connection error:
+# RecvError(()), dial plan exhausted", seen with 16 and with 100 callers), which ends its run; the
+# failure is kept in the log and said on stderr. Any other client's failure ends the bench.
 run_client() (
     local name=$1 line try
     # shellcheck disable=SC2086 # SERVER_ARGS is a list of words

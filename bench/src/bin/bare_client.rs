@@ -234,11 +234,15 @@ async fn read_replies(mut io: OwnedReadHalf, conn: Arc<Conn>, template: Arc<Echo
                 Err(e) => return conn.fail(format!("{e:#}")),
             }
         }
+        let mut stray = None;
         {
             let mut state = conn.lock();
             let mut released = 0;
             for (slot, reply) in replies.drain(..) {
-                let Some(waiting) = state.waiting.get_mut(slot) else { continue };
+                let Some(waiting) = state.waiting.get_mut(slot) else {
+                    stray = Some(slot);
+                    break;
+                };
                 waiting.reply = Some(reply);
                 if !std::mem::replace(&mut waiting.released, true) {
                     released += 1;
@@ -248,5 +252,9 @@ async fn read_replies(mut io: OwnedReadHalf, conn: Arc<Conn>, template: Arc<Echo
             state.released += released;
         }
         wake.drain(..).for_each(Waker::wake);
+        if let Some(slot) = stray {
+            return conn
+                .fail(format!("a reply for caller {slot} of this connection, which has no such caller"));
+        }
     }
 }
