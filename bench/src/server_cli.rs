@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use anyhow::{Context, Result};
 use clap::Args;
 use tokio::net::TcpListener;
+use tokio::runtime::{Builder, Runtime};
 
 use crate::callers::CallerPlan;
-use tokio::runtime::{Builder, Runtime};
 
 /// Where a server listens and how many threads it runs.
 #[derive(Debug, Clone, Args)]

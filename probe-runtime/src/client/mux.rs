@@ -324,6 +324,7 @@ impl Waiting {
         }
     }
 
+    #[cfg(test)]
     fn remove(&mut self, seqid: i32) -> Option<Waiter> {
         match self.index(seqid) {
             Some(at) => {
@@ -429,21 +430,10 @@ impl Pending {
 
     /// Removes call `seqid`'s entry. If the reader had released its reply, one fewer caller is
     /// still to run; the last one gives the writer's waker, to wake once the lock is let go.
-    fn remove(&mut self, seqid: i32) -> (Option<Waiter>, Option<Waker>) {
-        let waiter = self.waiting.remove(seqid);
-        let flush = self.unreleased(waiter.as_ref().is_some_and(|w| w.released));
-        (waiter, flush)
-    }
-
-    /// [`Pending::remove`] for a caller that took what it needs of its entry (which was
-    /// `released`): the entry is dropped in place.
-    fn discard(&mut self, seqid: i32, released: bool) -> Option<Waker> {
+    fn discard(&mut self, seqid: i32) -> Option<Waker> {
+        let released = self.waiting.get_mut(seqid).is_some_and(|w| w.released);
+        // Dropped where it is, not moved out whole: a caller took what it needed of it.
         self.waiting.discard(seqid);
-        self.unreleased(released)
-    }
-
-    /// Counts off a released caller that took its reply: the last one gives the writer's waker.
-    fn unreleased(&mut self, released: bool) -> Option<Waker> {
         if !released {
             return None;
         }
@@ -736,9 +726,8 @@ impl Exchange<'_> {
             }
             return Poll::Pending;
         }
-        // The outcome taken, the entry dropped where it is (not moved out whole).
-        let (outcome, released) = (waiter.outcome.take(), waiter.released);
-        let flush = p.discard(self.seqid, released);
+        let outcome = waiter.outcome.take();
+        let flush = p.discard(self.seqid);
         drop(p);
         flush.into_iter().for_each(Waker::wake);
         let outcome = outcome.unwrap_or_else(|| Err(shared.closed_error()));
@@ -757,7 +746,7 @@ impl Exchange<'_> {
     fn forget(&mut self) {
         if !self.oneway && matches!(self.step, Step::Room(..) | Step::Reply { .. }) {
             self.step = Step::Done;
-            let (_, flush) = lock(&self.conn.shared.pending).remove(self.seqid);
+            let flush = lock(&self.conn.shared.pending).discard(self.seqid);
             flush.into_iter().for_each(Waker::wake);
         }
     }
