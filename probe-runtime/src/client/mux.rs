@@ -68,12 +68,17 @@ pub(super) struct Outgoing {
     pub(super) prefix: Option<&'static str>,
     /// When the caller stops waiting: not written after it.
     pub(super) deadline: Instant,
-    /// The time the call had when it was sent (for its timeout error).
-    pub(super) budget: Duration,
     /// The method (for its timeout error).
     pub(super) method: &'static str,
     /// When the transport took the call: the start of its send time.
     pub(super) taken: Instant,
+}
+
+impl Outgoing {
+    /// The call's error once its deadline passed: the time it had when it was sent.
+    fn timed_out(&self) -> Error {
+        timed_out(self.method, self.deadline.saturating_duration_since(self.taken))
+    }
 }
 
 /// Up to `size` multiplexed connections to one endpoint, used in turn, opened when first needed
@@ -101,7 +106,8 @@ impl Mux {
     }
 
     /// Sends `call` (whose seqid is `seqid`) and waits for its reply (none for oneway calls), or
-    /// fails at its deadline.
+    /// fails at its deadline: on an open connection, its exchange; else the connect and the
+    /// exchange after it, boxed (that is rare, and its state large), or why there is no slot.
     pub(super) fn call(&self, seqid: i32, call: Outgoing, oneway: bool) -> MuxCall<'_> {
         let index = match LAST_REPLY.take() {
             // (A mux made where a dropped one was may have fewer slots.)
@@ -109,23 +115,21 @@ impl Mux {
             _ => self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len(),
         };
         let Some(slot) = self.slots.get(index) else {
-            let e = self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot");
-            return MuxCall { mux: self, index, step: CallStep::Failed(Some(e)) };
+            return MuxCall::Failed(self.endpoint.broken(io::ErrorKind::NotConnected, "no connection slot"));
         };
         let phases = self.phases.as_deref();
-        let step = match slot.conn.load_full().filter(|c| !c.is_closed()) {
-            Some(conn) => CallStep::Exchange(MuxConn::call(conn, seqid, call, oneway, phases)),
-            // Boxed: connecting (a TLS handshake's state too) stays out of every call's future.
-            None => CallStep::Connecting(Box::pin(async move {
+        let hint = (self.id(), index);
+        match slot.conn.load_full().filter(|c| !c.is_closed()) {
+            Some(conn) => MuxCall::Exchange(MuxConn::call(conn, seqid, call, oneway, phases, hint)),
+            None => MuxCall::Connecting(Box::pin(async move {
                 let conn = match tokio::time::timeout_at(call.deadline.into(), self.open(slot)).await {
                     Ok(Ok(conn)) => conn,
-                    Ok(Err(e)) => return Err(e),
-                    Err(_) => return Err(timed_out(call.method, call.budget)),
+                    Ok(Err(e)) => return Answer::from(Err(e)),
+                    Err(_) => return Answer::from(Err(call.timed_out())),
                 };
-                MuxConn::call(conn, seqid, call, oneway, phases).await
+                MuxConn::call(conn, seqid, call, oneway, phases, hint).await
             })),
-        };
-        MuxCall { mux: self, index, step }
+        }
     }
 
     /// The connections calls are spread over.
@@ -158,39 +162,12 @@ impl Mux {
     }
 }
 
-/// [`Mux::call`]: a call on one of the connections, opened first if it is not (boxed: that
-/// is rare, and its state large).
-pub(super) struct MuxCall<'a> {
-    mux: &'a Mux,
-    /// The connection's slot.
-    index: usize,
-    step: CallStep<'a>,
-}
-
-enum CallStep<'a> {
+/// [`Mux::call`]: a call on an open connection (the usual case), one that connects first, or
+/// one that failed before it started.
+pub(super) enum MuxCall<'a> {
     Exchange(Exchange<'a>),
-    Connecting(BoxFuture<'a, Exchanged>),
-    Failed(Option<Error>),
-}
-
-impl Future for MuxCall<'_> {
-    type Output = Answer;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
-        let this = self.get_mut();
-        let ended = match &mut this.step {
-            CallStep::Exchange(exchange) => std::task::ready!(Pin::new(exchange).poll(cx)),
-            CallStep::Connecting(connecting) => std::task::ready!(connecting.as_mut().poll(cx)),
-            CallStep::Failed(e) => Err(e.take().expect("a failed call was polled after it ended")),
-        };
-        Poll::Ready(match ended {
-            Ok((reply, at)) => {
-                LAST_REPLY.set(Some((this.mux.id(), this.index)));
-                Answer { reply: Ok(reply), at }
-            }
-            Err(e) => Answer::from(Err(e)),
-        })
-    }
+    Connecting(BoxFuture<'a, Answer>),
+    Failed(Error),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -224,7 +201,8 @@ struct Waiter {
     /// The caller's task, woken (and let go) when `outcome` is set.
     waker: Option<Waker>,
     deadline: Instant,
-    budget: Duration,
+    /// When the call was sent: its timeout error gives the time it had.
+    taken: Instant,
     method: &'static str,
     /// The reader settled this call with its reply: counted in [`Pending::released`] until the
     /// caller takes it.
@@ -557,15 +535,16 @@ impl MuxConn {
 
     /// Sends a call and waits for its reply or its deadline, recording the send (queueing) and
     /// wait times; with the reply, the time the read that brought it returned (one clock read per
-    /// read, not per call).
+    /// read, not per call). `slot`: the mux and slot of the connection, for [`LAST_REPLY`].
     fn call<'a>(
         self: Arc<Self>,
         seqid: i32,
         call: Outgoing,
         oneway: bool,
         phases: Option<&'a PhaseStats>,
+        slot: (usize, usize),
     ) -> Exchange<'a> {
-        Exchange { conn: self, seqid, oneway, phases, step: Step::Start(call) }
+        Exchange { conn: self, seqid, oneway, phases, slot, step: Step::Start(call) }
     }
 
     /// Queues `call` for the writer, unless the queue is full: then the call is given back.
@@ -584,7 +563,8 @@ impl MuxConn {
     /// Queues `call` once the writer made room, or fails at its deadline or the connection's end.
     #[cold]
     async fn wait_for_room(self: Arc<Self>, call: Outgoing) -> Result<(), Error> {
-        let (deadline, method, budget) = (call.deadline, call.method, call.budget);
+        let (deadline, method, budget) =
+            (call.deadline, call.method, call.deadline.saturating_duration_since(call.taken));
         let mut call = Some(call);
         let wait = async {
             loop {
@@ -641,6 +621,9 @@ pub(super) struct Exchange<'a> {
     seqid: i32,
     oneway: bool,
     phases: Option<&'a PhaseStats>,
+    /// The connection's mux and slot: where this thread's next call goes once this one took its
+    /// reply ([`LAST_REPLY`]).
+    slot: (usize, usize),
     step: Step<'a>,
 }
 
@@ -671,7 +654,7 @@ impl Exchange<'_> {
             outcome: None,
             waker: Some(cx.waker().clone()),
             deadline: call.deadline,
-            budget: call.budget,
+            taken: call.taken,
             method: call.method,
             released: false,
         };
@@ -756,10 +739,25 @@ impl Exchange<'_> {
 type Exchanged = Result<(Option<Bytes>, Option<Instant>), Error>;
 
 impl Future for Exchange<'_> {
-    type Output = Exchanged;
+    type Output = Answer;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
         let this = self.get_mut();
+        Poll::Ready(match std::task::ready!(this.exchange(cx)) {
+            Ok((reply, at)) => {
+                LAST_REPLY.set(Some(this.slot));
+                Answer { reply: Ok(reply), at }
+            }
+            Err(e) => Answer::from(Err(e)),
+        })
+    }
+}
+
+impl Exchange<'_> {
+    /// Enters and queues the call when first polled, then takes its outcome once settled.
+    #[inline]
+    fn exchange(&mut self, cx: &mut Context<'_>) -> Poll<Exchanged> {
+        let this = self;
         loop {
             match &mut this.step {
                 Step::Start(_) => {
@@ -1034,7 +1032,9 @@ async fn sweep_deadlines(shared: Arc<Shared>) {
                 .waiting
                 .values_mut()
                 .filter(|w| w.deadline <= now)
-                .filter_map(|w| w.settle(Err(timed_out(w.method, w.budget))))
+                .filter_map(|w| {
+                    w.settle(Err(timed_out(w.method, w.deadline.saturating_duration_since(w.taken))))
+                })
                 .collect();
             p.next_sweep = p.waiting.values().filter(|w| w.outcome.is_none()).map(|w| w.deadline).min();
             wake
@@ -1058,7 +1058,7 @@ mod tests {
 
     fn waiter(method: &'static str) -> Waiter {
         let deadline = crate::context::now();
-        Waiter { outcome: None, waker: None, deadline, budget: Duration::ZERO, method, released: false }
+        Waiter { outcome: None, waker: None, deadline, taken: deadline, method, released: false }
     }
 
     #[test]
@@ -1104,7 +1104,11 @@ mod tests {
 
     /// A call's reply through the mux, as a transport's send takes it.
     async fn send(mux: &Mux, seqid: i32, call: Outgoing, oneway: bool) -> Result<Option<Bytes>, Error> {
-        mux.call(seqid, call, oneway).await.reply
+        match mux.call(seqid, call, oneway) {
+            MuxCall::Exchange(exchange) => exchange.await.reply,
+            MuxCall::Connecting(call) => call.await.reply,
+            MuxCall::Failed(e) => Err(e),
+        }
     }
 
     fn call(seqid: i32) -> Outgoing {
@@ -1119,14 +1123,13 @@ mod tests {
                 .encode_message(&header, &ApplicationException::unknown_method("x"), &mut buf)
                 .is_ok()
         );
-        let deadline = Instant::now() + budget;
+        let taken = Instant::now();
         Outgoing {
             message: buf.freeze(),
             prefix: Some("Demo"),
-            deadline,
-            budget,
+            deadline: taken + budget,
             method: "say",
-            taken: Instant::now(),
+            taken,
         }
     }
 
@@ -1272,7 +1275,7 @@ mod tests {
             assert!(Protocol::Binary.encode_message(&header, &args, &mut buf).is_ok());
             let taken = Instant::now();
             let message = buf.freeze();
-            Outgoing { message, prefix: None, deadline: taken + budget, budget, method: "say", taken }
+            Outgoing { message, prefix: None, deadline: taken + budget, method: "say", taken }
         };
         // One batch in the writer's hands, a full queue behind it, and more than fit.
         let calls = 2 * WRITE_QUEUE + 300;
@@ -1413,9 +1416,9 @@ mod tests {
             .map(|n| {
                 let conn = Arc::clone(&conn);
                 tokio::spawn(async move {
-                    Arc::clone(&conn).call(n, call(n), false, None).await.unwrap();
+                    Arc::clone(&conn).call(n, call(n), false, None, (0, 0)).await.reply.unwrap();
                     // At once, the next call: its reply never comes.
-                    conn.call(1000 + n, call(1000 + n), false, None).await
+                    conn.call(1000 + n, call(1000 + n), false, None, (0, 0)).await.reply
                 })
             })
             .collect();
@@ -1436,7 +1439,7 @@ mod tests {
     async fn a_caller_that_does_not_take_its_reply_holds_back_no_other_call() {
         let (conn, mut written, mut server) = scripted_conn();
         // Polled once (entry made, call queued), then held and never polled again.
-        let mut held = Box::pin(Arc::clone(&conn).call(1, call(1), false, None));
+        let mut held = Box::pin(Arc::clone(&conn).call(1, call(1), false, None, (0, 0)));
         assert!(futures_util::FutureExt::now_or_never(&mut held).is_none());
         let write = written.recv().await.unwrap();
         server.write_all(&write).await.unwrap();
@@ -1446,15 +1449,15 @@ mod tests {
         // Another call goes out and gets its answer though the held one's reply is never taken.
         let other = tokio::spawn({
             let conn = Arc::clone(&conn);
-            async move { conn.call(2, call(2), false, None).await }
+            async move { conn.call(2, call(2), false, None, (0, 0)).await.reply }
         });
         let write = tokio::time::timeout(Duration::from_secs(5), written.recv()).await;
         let write = write.expect("the other call is written").unwrap();
         server.write_all(&write).await.unwrap();
-        let (reply, _) = other.await.unwrap().unwrap();
+        let reply = other.await.unwrap().unwrap();
         assert_eq!(peek(Protocol::Binary, &reply.unwrap()).unwrap().seqid, 2);
         // The held call takes its reply when polled at last; none is left released.
-        let (reply, _) = held.await.unwrap();
+        let reply = held.await.reply.unwrap();
         assert_eq!(peek(Protocol::Binary, &reply.unwrap()).unwrap().seqid, 1);
         assert_eq!(lock(&conn.shared.pending).released, 0);
     }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::channel::{Call, Channel, Transport};
 use super::endpoint::Endpoint;
-use super::mux::{Mux, MuxCall, Outgoing};
+use super::mux::{Exchange, Mux, MuxCall, Outgoing};
 use super::pool::Pool;
 use super::theader::{CallHeaders, HeaderOptions};
 use crate::codec::Limits;
@@ -366,9 +366,8 @@ impl TcpTransport {
             step: SendStep::Ready(Some(Answer::from(reply))),
             sent: None,
         };
-        let budget = deadline.saturating_duration_since(now);
-        if budget.is_zero() {
-            return ready(Err(timed_out(method, budget)));
+        if deadline <= now {
+            return ready(Err(timed_out(method, Duration::ZERO)));
         }
         let prefix = self.service_prefix.then_some(service);
         // THeader: the call goes in a header frame with its metadata; its reply comes in one.
@@ -391,16 +390,20 @@ impl TcpTransport {
             Conns::Pool(pool) => {
                 let call =
                     tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
-                SendStep::Pool(Box::pin(async move {
+                SendStep::Boxed(Box::pin(async move {
                     Answer::from(match call.await {
                         Ok(reply) => reply,
-                        Err(_) => Err(timed_out(method, budget)),
+                        Err(_) => Err(timed_out(method, deadline.saturating_duration_since(now))),
                     })
                 }))
             }
             Conns::Mux(mux) => {
-                let outgoing = Outgoing { message, prefix, deadline, budget, method, taken: now };
-                SendStep::Mux(mux.call(seqid, outgoing, options.oneway))
+                let outgoing = Outgoing { message, prefix, deadline, method, taken: now };
+                match mux.call(seqid, outgoing, options.oneway) {
+                    MuxCall::Exchange(exchange) => SendStep::Mux(exchange),
+                    MuxCall::Connecting(call) => SendStep::Boxed(call),
+                    MuxCall::Failed(e) => SendStep::Ready(Some(Answer::from(Err(e)))),
+                }
             }
         };
         SendNow { transport: self, step, sent }
@@ -419,30 +422,41 @@ pub(super) struct SendNow<'a> {
 }
 
 enum SendStep<'a> {
-    /// Answered before it was sent (its budget spent, or its header did not encode).
+    /// Answered before it was sent (its budget spent, its header did not encode, no connection).
     Ready(Option<Answer>),
-    Mux(MuxCall<'a>),
-    Pool(BoxFuture<'a, Answer>),
+    /// On an open multiplexed connection.
+    Mux(Exchange<'a>),
+    /// A pooled call, or a multiplexed one that connects first.
+    Boxed(BoxFuture<'a, Answer>),
 }
 
 impl Future for SendNow<'_> {
     type Output = Answer;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
         let this = self.get_mut();
         let answer = match &mut this.step {
             SendStep::Ready(answer) => answer.take().expect("a call was polled after its answer"),
-            SendStep::Mux(call) => std::task::ready!(Pin::new(call).poll(cx)),
-            SendStep::Pool(call) => std::task::ready!(call.as_mut().poll(cx)),
+            SendStep::Mux(exchange) => std::task::ready!(Pin::new(exchange).poll(cx)),
+            SendStep::Boxed(call) => std::task::ready!(call.as_mut().poll(cx)),
         };
-        let endpoint = &this.transport.endpoint;
         Poll::Ready(match this.sent.take() {
             None => answer,
-            Some(sent) => Answer {
-                reply: answer.reply.and_then(|r| sent.unwrap(r, endpoint.wire, endpoint.limits)),
-                at: answer.at,
-            },
+            Some(sent) => this.transport.unwrap_header(sent, answer),
         })
+    }
+}
+
+impl TcpTransport {
+    /// `answer` to a call sent in a THeader frame, its reply unwrapped from the frame.
+    #[cold]
+    fn unwrap_header(&self, sent: super::theader::Sent, answer: Answer) -> Answer {
+        let endpoint = &self.endpoint;
+        Answer {
+            reply: answer.reply.and_then(|r| sent.unwrap(r, endpoint.wire, endpoint.limits)),
+            at: answer.at,
+        }
     }
 }
 
