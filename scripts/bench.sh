@@ -39,7 +39,8 @@
 #                                         frames with the headers a probe client sends (caller,
 #                                         request id, deadline), alternating; same defaults.
 #   scripts/bench.sh client               probe's generated client (pooled, multiplexed over K
-#                                         connections, discovered), Volo's (bench/volo) and the
+#                                         connections, discovered: THeader to probe's server, as
+#                                         its node advertises), Volo's (bench/volo) and the
 #                                         bare client (one task per caller over a minimal
 #                                         multiplexed client: the floor for callers in tasks)
 #                                         against the raw and probe servers, each run alternating
@@ -272,6 +273,9 @@ compare_clients() {
                 bare) cmd=("$bin/bare-client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 *) cmd=("$bin/probe-client" --mode "$client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 esac
+                # Discovered probe nodes advertise THeader, as probe's servers register themselves
+                # (the raw server speaks framed binary only).
+                [ "$client" = discover ] && [ "$server" = probe ] && cmd+=(--theader)
                 local lg=() cl=() ratios=() lg_line cl_line round others_max=0
                 declare -A col=()
                 for round in $(seq "$rounds"); do

@@ -48,6 +48,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod server;
 pub mod service;
+mod set_once;
 #[cfg(feature = "otel")]
 pub mod telemetry;
 pub mod tls;

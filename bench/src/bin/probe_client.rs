@@ -1,7 +1,8 @@
 //! probe's generated `EchoClient` calling `Echo.echo` in a closed loop: `callers` tasks, one call
 //! in flight each, through a direct pooled or multiplexed [`TcpTransport`] or through
 //! [`Channel::discover`] (embedded registry in this process, the server under test written into
-//! it as a probe node: routes, balancer, ejection, retry budget and metrics all on the path).
+//! it as a probe node, with `--theader` as probe's servers register themselves: routes, balancer,
+//! ejection, retry budget and metrics all on the path).
 //!
 //! ```text
 //! probe-client --addr 127.0.0.1:PORT --mode mux -c 100 --connections 4 --server-pid PID
@@ -50,6 +51,10 @@ struct Cli {
     /// node); 0 for the default.
     #[arg(long, default_value_t = 0)]
     connections: usize,
+    /// With `--mode discover`: the node advertises THeader, as probe's servers do (their calls
+    /// then go in header frames, with the caller's request id and time left).
+    #[arg(long)]
+    theader: bool,
     #[command(flatten)]
     run: ClientRunArgs,
 }
@@ -79,6 +84,9 @@ async fn run(cli: Cli) -> Result<()> {
             node.protocol = Some("binary".to_owned());
             node.transport = Some("framed".to_owned());
             node.version = Some(env!("CARGO_PKG_VERSION").to_owned());
+            if cli.theader {
+                node.headers = Some(probe_runtime::registry::layout::HEADERS_THEADER.to_owned());
+            }
             session.register(&key, &node).await?;
             std::mem::forget(session);
             let mut options = ClusterOptions::default();

@@ -15,6 +15,7 @@ use crate::context::{Context, Metadata};
 use crate::error::{CallError, Error};
 use crate::metrics::RequestId;
 use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
+use crate::set_once::SetOnce;
 
 /// Room left in a thread's encode buffer before a call is encoded into it: a small call fits.
 const CALL_CAPACITY: usize = 512;
@@ -56,24 +57,42 @@ fn next_seqid() -> i32 {
 
 /// `header` and `args` encoded with `protocol`, carved from this thread's encode block.
 fn encode_call<A: Encode>(protocol: Protocol, header: &MessageHeader, args: &A) -> Result<Bytes, Error> {
+    carve(|buf| protocol.encode_message(header, args, buf)).map_err(Error::from)
+}
+
+/// What `write` appends to an empty buffer, carved from this thread's encode block (a call's
+/// message, its header frame).
+pub(super) fn carve<E>(write: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<Bytes, E> {
     ENCODE.with(|cell| {
         let Ok(mut buf) = cell.try_borrow_mut() else {
             // Re-entered (an `Encode` impl that makes a call): a buffer of its own.
             let mut buf = BytesMut::with_capacity(CALL_CAPACITY);
-            protocol.encode_message(header, args, &mut buf)?;
+            write(&mut buf)?;
             return Ok(buf.freeze());
         };
         if buf.capacity() < CALL_CAPACITY {
             *buf = BytesMut::with_capacity(ENCODE_BLOCK);
         }
-        match protocol.encode_message(header, args, &mut buf) {
+        match write(&mut buf) {
             Ok(()) => Ok(buf.split().freeze()),
             Err(e) => {
                 buf.clear();
-                Err(e.into())
+                Err(e)
             }
         }
     })
+}
+
+/// `service:method`, made once per method and kept for the life of the process (names of the
+/// generated code: a few per method).
+fn prefixed(service: &'static str, method: &'static str) -> &'static str {
+    static NAMES: std::sync::LazyLock<SetOnce<[usize; 4], &'static str>> =
+        std::sync::LazyLock::new(SetOnce::default);
+    let key = [service.as_ptr().addr(), service.len(), method.as_ptr().addr(), method.len()];
+    match NAMES.get(key) {
+        Some(name) => name,
+        None => NAMES.get_or_add(key, || Box::leak(format!("{service}:{method}").into_boxed_str())),
+    }
 }
 
 /// Per-method settings generated from the IDL.
@@ -287,7 +306,14 @@ impl Channel {
         }
         let seqid = next_seqid();
         let kind = if options.oneway { MessageType::Oneway } else { MessageType::Call };
-        let message = encode_call(protocol, &MessageHeader::new(method, kind, seqid), args)?;
+        // Named as the transport sends it: `Service:method` where every node it may reach wants
+        // that (probe nodes), so it is not renamed per call on its way out.
+        let name = match &self.route {
+            Route::Tcp(tcp) if tcp.prefixes_names() => prefixed(service, method),
+            Route::Cluster(cluster) if cluster.prefixes_names() => prefixed(service, method),
+            _ => method,
+        };
+        let message = encode_call(protocol, &MessageHeader::new(name, kind, seqid), args)?;
         let call = Call {
             service,
             method,

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, Guard};
@@ -312,6 +313,10 @@ pub struct ClusterTransport {
     faults: Arc<crate::metrics::ClientFaults>,
     /// The routes and the connections per node, read without locking by every call.
     conns: ArcSwap<Conns>,
+    /// Every node of the routes in `conns` is a probe node, whose connections name calls
+    /// `Service:method`: a channel encodes its calls so in the first place (see
+    /// [`ClusterTransport::prefixes_names`]).
+    prefix_names: AtomicBool,
     /// Held while `conns` is replaced (a node's first call, new routes).
     departed: Mutex<Departed>,
     /// The task reporting the rule revision these routes run (for a discovered channel): it
@@ -495,6 +500,22 @@ enum Verdict {
     NotExecuted(Error),
 }
 
+/// `message` named `method` if it was encoded named `service:method` (for a node that takes no
+/// prefix): else as it is.
+fn unprefixed(protocol: Protocol, message: Bytes, service: &str, method: &str) -> Bytes {
+    match super::header::peek(protocol, &message) {
+        Some(header) if header.has_prefix(service) => rename_to(protocol, message, method),
+        _ => message,
+    }
+}
+
+#[cold]
+fn rename_to(protocol: Protocol, message: Bytes, method: &str) -> Bytes {
+    let limits = crate::codec::Limits::default();
+    // The channel's own encoding: it renames (else the node answers that it has no such method).
+    crate::transport::rename_message(protocol, message.clone(), method, limits).unwrap_or(message)
+}
+
 /// The `Loadshedding` exception in `reply`, if it is one: the server did not run the call.
 fn shed(protocol: Protocol, reply: &Bytes) -> Option<crate::codec::ApplicationException> {
     use crate::codec::{ApplicationException, ApplicationExceptionKind, Limits, MessageType};
@@ -532,6 +553,7 @@ impl ClusterTransport {
             routes,
             options,
             conns: ArcSwap::default(),
+            prefix_names: AtomicBool::new(false),
             departed: Mutex::default(),
             reporter: None,
         }
@@ -590,6 +612,22 @@ impl ClusterTransport {
         self.conns.load()
     }
 
+    /// Puts `conns` in force, and whether calls may be encoded with the service prefix.
+    fn install(&self, conns: Conns) {
+        let nodes = &conns.routes.nodes;
+        let every_probe = !nodes.is_empty() && nodes.iter().all(|node| node.version.is_some());
+        self.prefix_names.store(every_probe, Ordering::Relaxed);
+        self.conns.store(Arc::new(conns));
+    }
+
+    /// Whether a channel should encode calls named `Service:method` in the first place: every
+    /// node of the routes in force is a probe node, whose connections name calls so (the name
+    /// is written as encoded, not spliced in per call). An attempt that goes to another node
+    /// anyway (routes that changed since) has the prefix taken off first.
+    pub(super) fn prefixes_names(&self) -> bool {
+        self.prefix_names.load(Ordering::Relaxed)
+    }
+
     /// Makes [`Conns`] for the current routes, keeping the connections of nodes they still list
     /// with the same wire and dropping the others.
     #[cold]
@@ -607,7 +645,7 @@ impl ClusterTransport {
         if pruned {
             self.prune(&mut by_id, &mut departed, &routes);
         }
-        self.conns.store(Arc::new(Conns::new(version, routes, by_id)));
+        self.install(Conns::new(version, routes, by_id));
         drop(current);
         if pruned {
             // The transports just dropped held their series: now only the registry may (or a
@@ -650,8 +688,7 @@ impl ClusterTransport {
         if current.routes.node(&endpoint.id).is_some_and(|n| self.wire_for(n) == Some(wire)) {
             let mut by_id = current.by_id.clone();
             by_id.insert(Arc::clone(&endpoint.id), (wire, refs));
-            let conns = Conns::new(current.version, Arc::clone(&current.routes), by_id);
-            self.conns.store(Arc::new(conns));
+            self.install(Conns::new(current.version, Arc::clone(&current.routes), by_id));
         }
         Some(local)
     }
@@ -783,10 +820,13 @@ impl ClusterTransport {
         started: Instant,
     ) -> AttemptSend<'t> {
         let transport = target.transport();
+        let mut call = call.clone();
+        if !transport.prefixes_names() {
+            call.message = unprefixed(self.options.protocol, call.message, call.service, call.method);
+        }
         match self.options.node_layers.0.as_slice() {
-            [] => AttemptSend::Direct(transport.send_now(call.clone(), deadline, started)),
+            [] => AttemptSend::Direct(transport.send_now(call, deadline, started)),
             layers => {
-                let mut call = call.clone();
                 call.deadline = Some(deadline);
                 let mut stack = ClientService::new(TransportService(transport.clone()));
                 for layer in layers {
@@ -1082,6 +1122,30 @@ mod tests {
     use super::*;
     use crate::balance::Table;
     use crate::discovery::StoreStep;
+
+    #[test]
+    fn a_call_encoded_with_the_prefix_loses_it_for_a_node_that_takes_none() {
+        use crate::codec::{ApplicationException, MessageHeader, MessageType};
+        for protocol in [Protocol::Binary, Protocol::Compact] {
+            let encoded = |name: &'static str| {
+                let mut buf = bytes::BytesMut::new();
+                let header = MessageHeader::new(name, MessageType::Call, 5);
+                assert!(
+                    protocol
+                        .encode_message(&header, &ApplicationException::unknown_method("x"), &mut buf)
+                        .is_ok()
+                );
+                buf.freeze()
+            };
+            let (prefixed, plain) = (encoded("Echo:echo"), encoded("echo"));
+            assert_eq!(unprefixed(protocol, prefixed, "Echo", "echo"), plain, "{protocol:?}");
+            let same = unprefixed(protocol, plain.clone(), "Echo", "echo");
+            assert_eq!(same.as_ptr(), plain.as_ptr(), "an unprefixed call is not copied");
+            // Another service's prefix is part of the method's name here: kept.
+            let other = encoded("Other:echo");
+            assert_eq!(unprefixed(protocol, other.clone(), "Echo", "echo"), other);
+        }
+    }
 
     fn routes(generation: u64, ports: &[u16]) -> Routes {
         let nodes: Vec<NodeData> = ports.iter().map(|&port| NodeData::new("127.0.0.1", port)).collect();

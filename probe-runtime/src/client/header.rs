@@ -30,6 +30,13 @@ impl Peeked<'_> {
         self.body_at
     }
 
+    /// Whether the name is prefixed `service:` already.
+    pub(super) fn has_prefix(&self, service: &str) -> bool {
+        self.name.len() > service.len()
+            && self.name.starts_with(service.as_bytes())
+            && self.name[service.len()] == b':'
+    }
+
     /// Whether the message names `method`, or `service:method` (what a probe server answers to a
     /// call sent with the service prefix).
     pub(super) fn names(&self, service: &str, method: &str) -> bool {
@@ -102,8 +109,9 @@ fn varint_len(value: u32) -> usize {
 
 /// Appends `message` to `out` as it goes on the wire with its name prefixed `service:`: the
 /// prefixed header is written straight into the outgoing buffer, the rest copied once, as an
-/// unprefixed message would be. `false` (nothing appended) if the header cannot be read here or
-/// the frame would be too long.
+/// unprefixed message would be; a message whose name has the prefix already (a channel encodes
+/// it so when every node it may reach wants it) is framed as it is. `false` (nothing appended)
+/// if the header cannot be read here or the frame would be too long.
 pub(super) fn encode_prefixed(
     protocol: Protocol,
     framing: Framing,
@@ -112,6 +120,15 @@ pub(super) fn encode_prefixed(
     out: &mut BytesMut,
 ) -> bool {
     let Some(header) = peek(protocol, message) else { return false };
+    if header.has_prefix(service) {
+        let Ok(len) = i32::try_from(message.len()) else { return false };
+        out.reserve(4 + message.len());
+        if framing == Framing::Framed {
+            out.put_i32(len);
+        }
+        out.extend_from_slice(message);
+        return true;
+    }
     let added = service.len() + 1;
     let Ok(name_len) = u32::try_from(header.name.len() + added) else { return false };
     let (len_field, new_len_field) = match protocol {
@@ -193,6 +210,28 @@ mod tests {
                     assert!(m.ends_with(&body));
                     assert!(peek(protocol, &out).unwrap().names("Demo", name));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_call_encoded_with_its_prefix_goes_out_as_it_is() {
+        for protocol in [Protocol::Binary, Protocol::Compact] {
+            for framing in [Framing::Framed, Framing::Unframed] {
+                let m = message(protocol, "Demo:say", 9);
+                assert!(peek(protocol, &m).unwrap().has_prefix("Demo"));
+                assert!(!peek(protocol, &m).unwrap().has_prefix("Dem"));
+                let mut out = BytesMut::new();
+                assert!(encode_prefixed(protocol, framing, &m, "Demo", &mut out));
+                let framed = match framing {
+                    Framing::Framed => [&(m.len() as u32).to_be_bytes()[..], &m[..]].concat(),
+                    _ => m.to_vec(),
+                };
+                assert_eq!(out[..], framed[..], "{protocol:?} {framing:?}");
+                // Another service's prefix is not this one's: prefixed again.
+                let mut out = BytesMut::new();
+                assert!(encode_prefixed(protocol, framing, &m, "Other", &mut out));
+                assert!(out.ends_with(&m[m.len() - 4..]) && out.len() > framed.len());
             }
         }
     }

@@ -835,11 +835,15 @@ fn push(wire: WireFormat, call: &Outgoing, out: &mut BytesMut) -> io::Result<()>
     }
 }
 
-/// `message` renamed `service:name` by the codec (the slow path of [`push`]).
+/// `message` renamed `service:name` by the codec (the slow path of [`push`]); as it is if it is
+/// named so already.
 #[cold]
 pub(super) fn rename(wire: WireFormat, message: &Bytes, service: &str) -> Result<Bytes, String> {
     let limits = crate::codec::Limits::default();
     let (header, _) = wire.protocol.decode_header(message.clone(), limits).map_err(|e| e.to_string())?;
+    if header.name.strip_prefix(service).is_some_and(|rest| rest.starts_with(':')) {
+        return Ok(message.clone());
+    }
     let name = format!("{service}:{}", header.name);
     crate::transport::rename_message(wire.protocol, message.clone(), &name, limits).map_err(|e| e.to_string())
 }

@@ -306,6 +306,11 @@ impl TcpTransport {
         &self.node
     }
 
+    /// Whether calls go out named `Service:method` (a channel then encodes them so).
+    pub(super) fn prefixes_names(&self) -> bool {
+        self.service_prefix
+    }
+
     /// Whether calls are multiplexed, and over how many connections at most.
     #[cfg(test)]
     pub(super) fn connections(&self) -> (bool, usize) {
@@ -375,7 +380,7 @@ impl TcpTransport {
             None => (message, prefix, None),
             Some(header) => {
                 let wire = self.endpoint.wire;
-                let about = CallHeaders { metadata, request_id, deadline };
+                let about = CallHeaders { metadata, request_id, deadline, now };
                 match header.wrap(wire, seqid, &message, prefix, about) {
                     Ok((frame, sent)) => (frame, None, Some(sent)),
                     Err(e) => return ready(Err(e)),

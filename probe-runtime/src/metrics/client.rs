@@ -3,15 +3,13 @@
 //! two pointers, reads a slot or two and allocates nothing.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-
 use super::MetricsRegistry;
-use super::fast_hash::FastMap;
 use super::outcome::Outcome;
 use super::stats::{CallStats, PhaseStats};
+use crate::set_once::SetOnce;
 
 /// A `&'static str` by address and length: equal keys are the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,30 +22,14 @@ impl NameId {
     }
 }
 
-type Key = (NameId, NameId);
-
-type Series = FastMap<Key, Arc<CallStats>>;
-
-/// Slots of a recorder's table of series: a power of two, room for the methods a client calls
-/// on one node as a rule.
-const SLOTS: usize = 32;
-/// Slots a key may take, from the one its hash picks: a key is in the table if and only if it is
-/// in one of these (slots are set once and never cleared).
-const PROBES: usize = 8;
-
 /// Records the calls made to one node, and its connect, send and wait times, into a
 /// [`MetricsRegistry`].
 pub(crate) struct NodeRecorder {
     registry: MetricsRegistry,
     node: Arc<str>,
     phases: Arc<PhaseStats>,
-    /// Series seen so far, by key, open addressing: each slot is set once, so finding a series is
-    /// a load per slot looked at (an `ArcSwap` load took a debt slot and paid it back: about 160
-    /// instructions per call).
-    table: Box<[OnceLock<(Key, Arc<CallStats>)>; SLOTS]>,
-    /// Series whose slots were all taken by others (a client calling many methods of one node);
-    /// replaced (copied and extended) the first time such a method is called.
-    more: ArcSwap<Series>,
+    /// Series seen so far, by service and method.
+    calls: SetOnce<(NameId, NameId), Arc<CallStats>>,
 }
 
 impl fmt::Debug for NodeRecorder {
@@ -63,8 +45,7 @@ impl NodeRecorder {
             registry: registry.clone(),
             phases: registry.client_phases(&node),
             node,
-            table: Box::new(std::array::from_fn(|_| OnceLock::new())),
-            more: ArcSwap::default(),
+            calls: SetOnce::default(),
         }
     }
 
@@ -83,49 +64,15 @@ impl NodeRecorder {
         latency: Duration,
     ) {
         let key = (NameId::of(service), NameId::of(method));
-        let start = slot_of(key);
-        for probe in 0..PROBES {
-            match self.table[(start + probe) % SLOTS].get() {
-                Some((k, stats)) if *k == key => return stats.record(outcome, latency),
-                Some(_) => {}
-                None => break,
+        match self.calls.get(key) {
+            Some(stats) => stats.record(outcome, latency),
+            None => {
+                let stats =
+                    self.calls.get_or_add(key, || self.registry.client_calls(service, method, &self.node));
+                stats.record(outcome, latency);
             }
         }
-        self.other_call(key, service, method).record(outcome, latency);
     }
-
-    /// The series of a key its slots did not show: it takes the first free one of them, else it
-    /// goes to (or is found in) [`NodeRecorder::more`].
-    #[cold]
-    fn other_call(&self, key: Key, service: &'static str, method: &'static str) -> Arc<CallStats> {
-        if let Some(stats) = self.more.load().get(&key) {
-            return Arc::clone(stats);
-        }
-        let stats = self.registry.client_calls(service, method, &self.node);
-        let start = slot_of(key);
-        for probe in 0..PROBES {
-            // Another thread may set the slot first: with this key (the same series), or another.
-            let (k, _) = self.table[(start + probe) % SLOTS].get_or_init(|| (key, Arc::clone(&stats)));
-            if *k == key {
-                return stats;
-            }
-        }
-        self.more.rcu(|calls| {
-            let mut calls = Series::clone(calls);
-            calls.insert(key, Arc::clone(&stats));
-            calls
-        });
-        stats
-    }
-}
-
-/// The first slot a key may take: the Fx hash of its two names' addresses and lengths.
-#[inline]
-fn slot_of((service, method): Key) -> usize {
-    let mut h = super::fast_hash::FxHasher::default();
-    std::hash::Hasher::write_usize(&mut h, service.0 ^ service.1);
-    std::hash::Hasher::write_usize(&mut h, method.0 ^ method.1);
-    (std::hash::Hasher::finish(&h) >> 32) as usize % SLOTS
 }
 
 #[cfg(test)]
@@ -155,7 +102,7 @@ mod tests {
         let node: Arc<str> = "10.0.0.1:9090".into();
         let recorder = Arc::new(NodeRecorder::new(&registry, node.clone()));
         let methods: Vec<&'static str> =
-            (0..4 * SLOTS).map(|n| &*Box::leak(format!("method{n}").into_boxed_str())).collect();
+            (0..128).map(|n| &*Box::leak(format!("method{n}").into_boxed_str())).collect();
         // Four threads at once, each method n + 1 times: first calls race for the same slots.
         let threads: Vec<_> = (0..4)
             .map(|_| {
@@ -174,7 +121,6 @@ mod tests {
             let calls = registry.client_calls("S", method, &node).snapshot().calls();
             assert_eq!(calls, 4 * (n as u64 + 1), "{method}");
         }
-        assert!(recorder.table.iter().all(|slot| slot.get().is_some()), "the table filled up");
-        assert!(!recorder.more.load().is_empty(), "the methods beyond it went to the map");
+        assert!(recorder.calls.is_full(), "the table filled up and the methods beyond it went to the map");
     }
 }

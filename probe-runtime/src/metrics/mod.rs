@@ -29,7 +29,7 @@
 
 mod admin;
 mod client;
-mod fast_hash;
+pub(crate) mod fast_hash;
 mod faults;
 mod histogram;
 mod method_table;

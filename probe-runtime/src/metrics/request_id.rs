@@ -39,6 +39,22 @@ impl RequestId {
     pub fn counter(self) -> u64 {
         self.0
     }
+
+    /// The id as [`Display`](fmt::Display) shows it, written into `buf` without allocating (a
+    /// client writes one into every THeader call): the text's length.
+    pub(crate) fn write_to(self, buf: &mut [u8; 25]) -> usize {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let prefix = process_prefix();
+        for (i, byte) in buf[..8].iter_mut().enumerate() {
+            *byte = HEX[(prefix >> (28 - 4 * i) & 0xf) as usize];
+        }
+        buf[8] = b'-';
+        let digits = (64 - self.0.leading_zeros() as usize).div_ceil(4).max(1);
+        for (i, byte) in buf[9..9 + digits].iter_mut().enumerate() {
+            *byte = HEX[(self.0 >> (4 * (digits - 1 - i)) & 0xf) as usize];
+        }
+        9 + digits
+    }
 }
 
 impl fmt::Display for RequestId {
@@ -75,6 +91,16 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 12_000);
+    }
+
+    #[test]
+    fn ids_written_without_allocating_read_as_displayed() {
+        let mut buf = [0u8; 25];
+        for n in [0, 1, 0xf, 0x10, 0xabc, u64::from(u32::MAX), u64::MAX] {
+            let id = RequestId(n);
+            let len = id.write_to(&mut buf);
+            assert_eq!(std::str::from_utf8(&buf[..len]).unwrap(), id.to_string());
+        }
     }
 
     #[test]

@@ -66,6 +66,24 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
     Ok((HeaderFrame { seqid, flags, protocol, transforms, headers }, payload))
 }
 
+/// Where the payload of a header frame without transforms starts, and its protocol, read without
+/// the info headers (for a caller that wants none of them): `None` if `frame` has transforms or
+/// does not read as a header frame (then [`decode`] says what is wrong).
+pub fn plain_payload_at(frame: &[u8]) -> Option<(Protocol, usize)> {
+    let &[m0, m1, _, _, _, _, _, _, w0, w1, protocol, transforms, ..] = frame else { return None };
+    let words = usize::from(u16::from_be_bytes([w0, w1]));
+    let end = FIXED_LEN + words * 4;
+    if u16::from_be_bytes([m0, m1]) != HEADER_MAGIC || words == 0 || end > frame.len() || transforms != 0 {
+        return None;
+    }
+    let protocol = match protocol {
+        0 => Protocol::Binary,
+        2 => Protocol::Compact,
+        _ => return None,
+    };
+    Some((protocol, end))
+}
+
 /// The sequence id of a header frame, from its fixed part; `None` if `frame` is not one.
 pub fn frame_seqid(frame: &[u8]) -> Option<i32> {
     match *frame {

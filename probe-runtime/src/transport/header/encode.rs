@@ -11,6 +11,9 @@ use super::{
 /// framed writer adds it). Transforms are applied in order; headers are written when there are
 /// any; the header words are padded with zeros to a multiple of 4 bytes.
 pub fn encode(frame: &HeaderFrame, payload: &[u8], out: &mut BytesMut) -> Result<(), HeaderError> {
+    if frame.transforms.is_empty() {
+        return encode_plain(frame.protocol, frame.flags, frame.seqid, frame.headers.iter(), payload, out);
+    }
     let mut header =
         Vec::with_capacity(16 + frame.headers.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>());
     varint(&mut header, protocol_id(frame.protocol));
@@ -54,6 +57,71 @@ pub fn encode(frame: &HeaderFrame, payload: &[u8], out: &mut BytesMut) -> Result
         }
     }
     Ok(())
+}
+
+/// Appends a header frame without transforms around `payload` to `out` (no length prefix), with
+/// `pairs` as its info headers: what [`encode`] writes for such a frame, written straight into
+/// `out` (sizes first, then the bytes; nothing else is allocated). A client's calls take this path.
+pub fn encode_plain<'a>(
+    protocol: crate::service::Protocol,
+    flags: u16,
+    seqid: i32,
+    pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    payload: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), HeaderError> {
+    let count = u32::try_from(pairs.len()).map_err(|_| too_many())?;
+    // Protocol id and transform count (0): a byte each.
+    let mut len = 2;
+    if count > 0 {
+        len += varint_len(INFO_KEY_VALUE) + varint_len(count);
+        for (key, value) in pairs.clone() {
+            len += string_len(key)? + string_len(value)?;
+        }
+    }
+    let padded = len.next_multiple_of(4);
+    let words = padded / 4;
+    if words > MAX_HEADER_WORDS {
+        return Err(HeaderError::Unwritable("the headers take more than 64 KiB"));
+    }
+    out.reserve(FIXED_LEN + padded + payload.len());
+    out.put_u16(HEADER_MAGIC);
+    out.put_u16(flags);
+    out.put_i32(seqid);
+    out.put_u16(words as u16);
+    out.put_u8(protocol_id(protocol) as u8);
+    out.put_u8(0);
+    if count > 0 {
+        put_varint(out, INFO_KEY_VALUE);
+        put_varint(out, count);
+        for (key, value) in pairs {
+            put_varint(out, key.len() as u32);
+            out.extend_from_slice(key);
+            put_varint(out, value.len() as u32);
+            out.extend_from_slice(value);
+        }
+    }
+    out.put_bytes(0, padded - len);
+    out.extend_from_slice(payload);
+    Ok(())
+}
+
+/// The bytes of a varint length and the string after it.
+fn string_len(s: &[u8]) -> Result<usize, HeaderError> {
+    let len = u32::try_from(s.len()).map_err(|_| HeaderError::Unwritable("a header string over 4 GiB"))?;
+    Ok(varint_len(len) + s.len())
+}
+
+fn varint_len(value: u32) -> usize {
+    (32 - value.leading_zeros() as usize).max(1).div_ceil(7)
+}
+
+fn put_varint(out: &mut BytesMut, mut value: u32) {
+    while value >= 0x80 {
+        out.put_u8((value as u8 & 0x7F) | 0x80);
+        value >>= 7;
+    }
+    out.put_u8(value as u8);
 }
 
 fn too_many() -> HeaderError {

@@ -67,7 +67,7 @@ impl Headers {
     }
 
     /// The pairs, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> + Clone {
         self.entries.iter().map(|(k, v)| (&k[..], &v[..]))
     }
 

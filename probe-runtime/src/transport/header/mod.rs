@@ -42,8 +42,8 @@ mod error;
 mod headers;
 mod zlib;
 
-pub use decode::{decode, frame_seqid};
-pub use encode::encode;
+pub use decode::{decode, frame_seqid, plain_payload_at};
+pub use encode::{encode, encode_plain};
 pub use error::HeaderError;
 pub use headers::Headers;
 

@@ -120,3 +120,33 @@ fn zlib_payloads_inflate_within_the_frame_limit() {
     garbage[at..].fill(0xff);
     assert!(decode(garbage.into(), Limits::DEFAULT).is_err());
 }
+
+#[test]
+fn the_payload_of_a_frame_without_transforms_is_found_without_its_headers() {
+    let (_, payload) = decode(hex(PY_COMPACT_HEADERS), Limits::DEFAULT).unwrap();
+    let frame = hex(PY_COMPACT_HEADERS);
+    let (protocol, at) = plain_payload_at(&frame).unwrap();
+    assert_eq!((protocol, &frame[at..]), (Protocol::Compact, &payload[..]));
+    // Transforms, or not a header frame: left to `decode`.
+    assert_eq!(plain_payload_at(&hex(PY_BINARY_ZLIB)), None);
+    for cut in 0..at {
+        assert_eq!(plain_payload_at(&frame[..cut]), None, "cut at {cut}");
+    }
+    let mut other = frame.to_vec();
+    other[0] = 0x80;
+    assert_eq!(plain_payload_at(&other), None);
+    for protocol in [Protocol::Binary, Protocol::Compact] {
+        let mut frame = HeaderFrame::new(protocol, 9);
+        let bare = encoded(&frame, b"payload");
+        assert_eq!(
+            plain_payload_at(&bare).map(|(p, at)| (p, &bare[at..])),
+            Some((protocol, &b"payload"[..]))
+        );
+        frame.headers.insert("probe-deadline-ms", "250");
+        let with = encoded(&frame, b"payload");
+        assert_eq!(
+            plain_payload_at(&with).map(|(p, at)| (p, &with[at..])),
+            Some((protocol, &b"payload"[..]))
+        );
+    }
+}
