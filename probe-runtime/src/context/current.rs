@@ -50,7 +50,7 @@ impl Context {
         received: Instant,
         tls_peer_appkey: Option<Arc<str>>,
     ) -> Context {
-        let millis = headers.get(names::DEADLINE_MS).and_then(|ms| ms.trim().parse::<u64>().ok());
+        let millis = headers.get_bytes(names::DEADLINE_MS.as_bytes()).and_then(parse_millis);
         let deadline = millis.and_then(|ms| received.checked_add(Duration::from_millis(ms)));
         let priority = headers.get(names::PRIORITY).and_then(Priority::parse);
         let reply = Mutex::default();
@@ -148,8 +148,47 @@ impl Context {
     }
 }
 
+/// A whole number of milliseconds as a caller sends it (ASCII digits, blanks around allowed; what
+/// `str::parse::<u64>` takes of the trimmed text), read from the bytes without checking them as
+/// text first.
+fn parse_millis(value: &[u8]) -> Option<u64> {
+    let trimmed = value.trim_ascii();
+    // A leading `+`, as `str::parse` takes.
+    let digits = trimmed.strip_prefix(b"+").unwrap_or(trimmed);
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| match b {
+        b'0'..=b'9' => n.checked_mul(10)?.checked_add(u64::from(b - b'0')),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deadlines_read_as_str_parse_reads_them() {
+        for text in [
+            "250",
+            " 250 ",
+            "+250",
+            "0",
+            "",
+            " ",
+            "+",
+            "abc",
+            "-1",
+            "2 5",
+            "18446744073709551615",
+            "18446744073709551616",
+            "\t7\n",
+        ] {
+            let expected = text.trim().parse::<u64>().ok();
+            assert_eq!(super::parse_millis(text.as_bytes()), expected, "{text:?}");
+        }
+        assert_eq!(super::parse_millis(&[b'1', 0xff]), None);
+    }
+
     use super::*;
 
     #[tokio::test]
