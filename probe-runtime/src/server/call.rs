@@ -51,7 +51,7 @@ pub(super) struct Counted {
 pub(super) struct Finished {
     pub(super) reply: Reply,
     pub(super) counted: Option<Counted>,
-    pub(super) header: Option<Box<HeaderCall>>,
+    pub(super) header: Option<HeaderCall>,
 }
 
 /// A call just read, after [`Routes::start`].
@@ -185,7 +185,7 @@ impl<'a> Routes<'a> {
         &mut self,
         mut request: Request,
         received: Instant,
-        header: Option<Box<HeaderCall>>,
+        header: Option<HeaderCall>,
     ) -> Started<'a> {
         let kind = request.header().kind;
         if !matches!(kind, MessageType::Call | MessageType::Oneway) {
@@ -285,18 +285,19 @@ impl<'a> Routes<'a> {
         let handler = {
             let _entered = span.enter();
             let service = routed.service;
-            match context {
+            match &context {
                 None => catch_unwind(AssertUnwindSafe(|| service.dispatch(request))),
-                // Only header calls and TLS calls with a client certificate pay for the task-local
-                // (and a second box).
-                Some(cx) => catch_unwind(AssertUnwindSafe(|| {
-                    let handler = cx.clone().sync_scope(|| service.dispatch(request));
-                    Box::pin(cx.scope(handler)) as BoxFuture<'a, Reply>
-                })),
+                // Only header calls and TLS calls with a client certificate pay for the task-local,
+                // made current while the handler is made, polled and dropped (see `Running`).
+                Some(cx) => {
+                    catch_unwind(AssertUnwindSafe(|| cx.clone().sync_scope(|| service.dispatch(request))))
+                }
             }
         };
         match handler {
-            Ok(handler) => Started::Running(Running { handler, span, finish, deadline, timer: None, permit }),
+            Ok(handler) => {
+                Started::Running(Running { handler, context, span, finish, deadline, timer: None, permit })
+            }
             Err(panic) => Started::Done(span.in_scope(|| finish.finish(Err(panic)))),
         }
     }
@@ -305,6 +306,9 @@ impl<'a> Routes<'a> {
 /// A call whose handler runs: a future of the finished call, polled inside the call's span.
 pub(super) struct Running<'a> {
     handler: BoxFuture<'a, Reply>,
+    /// The call's context, current whenever the handler runs or is dropped (as a task-local
+    /// scope around the handler would make it, without boxing the handler a second time).
+    context: Option<Context>,
     span: Span,
     finish: Finish,
     /// The call's deadline, if it has one.
@@ -323,8 +327,12 @@ impl Future for Running<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Finished> {
         let this = &mut *self;
         let _entered = this.span.enter();
-        let handler = &mut this.handler;
-        let reply = match catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(cx))) {
+        let (handler, context) = (&mut this.handler, &this.context);
+        let poll = || match context {
+            None => handler.as_mut().poll(cx),
+            Some(context) => context.clone().sync_scope(|| handler.as_mut().poll(cx)),
+        };
+        let reply = match catch_unwind(AssertUnwindSafe(poll)) {
             Ok(Poll::Pending) => {
                 let Some(deadline) = this.deadline else { return Poll::Pending };
                 let timer =
@@ -333,7 +341,7 @@ impl Future for Running<'_> {
                     return Poll::Pending;
                 }
                 // Past the deadline: the handler's future is dropped (cancelling its work).
-                this.handler = Box::pin(std::future::ready(Reply::None));
+                drop_handler(&mut this.handler, this.context.as_ref());
                 (this.deadline, this.timer) = (None, None);
                 Ok(this.finish.timed_out(deadline))
             }
@@ -344,6 +352,24 @@ impl Future for Running<'_> {
             permit.finish(reply.is_err());
         }
         Poll::Ready(this.finish.finish(reply))
+    }
+}
+
+/// Drops a handler's future, with the call's context current, leaving one that never finishes in
+/// its place (a box of nothing: no allocation).
+fn drop_handler(handler: &mut BoxFuture<'_, Reply>, context: Option<&Context>) {
+    let handler = std::mem::replace(handler, Box::pin(std::future::pending()));
+    match context {
+        None => drop(handler),
+        Some(context) => context.clone().sync_scope(|| drop(handler)),
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if self.context.is_some() {
+            drop_handler(&mut self.handler, self.context.as_ref());
+        }
     }
 }
 
@@ -368,7 +394,7 @@ struct Finish {
     limits: Limits,
     series: Option<SeriesId>,
     received: Instant,
-    header: Option<Box<HeaderCall>>,
+    header: Option<HeaderCall>,
 }
 
 impl Finish {

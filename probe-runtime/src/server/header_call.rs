@@ -14,7 +14,8 @@ use crate::context::Context;
 use crate::transport::header::HeaderFrame;
 use crate::transport::{FrameWriter, WireError};
 
-/// What the reply to a header call needs, kept with the call (boxed: most calls have none).
+/// What the reply to a header call needs, kept with the call (not boxed: a discovered call to a
+/// probe node is a header call, and the box was one more allocation per call).
 #[derive(Debug)]
 pub(super) struct HeaderCall {
     /// The request's frame, its headers moved into the context.
@@ -29,10 +30,10 @@ impl HeaderCall {
         mut frame: HeaderFrame,
         received: Instant,
         tls_appkey: Option<&Arc<str>>,
-    ) -> Box<HeaderCall> {
+    ) -> HeaderCall {
         let headers = std::mem::take(&mut frame.headers);
         let context = Context::with_tls_peer(headers, received, tls_appkey.cloned());
-        Box::new(HeaderCall { frame, context })
+        HeaderCall { frame, context }
     }
 
     /// Queues `reply` in a header frame like the request's, with the reply headers set.

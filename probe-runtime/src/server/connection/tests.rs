@@ -159,3 +159,94 @@ async fn names_remembered_by_the_connection_route_as_the_router_does() {
     assert_eq!(got, want);
     server.shutdown().await.unwrap();
 }
+
+/// What header calls' handlers saw of their context: the request id, as each call started,
+/// after it waited, and as a call's future was dropped at its deadline.
+#[derive(Default)]
+struct Contexts {
+    seen: std::sync::Mutex<Vec<(&'static str, Option<String>)>>,
+}
+
+const CONTEXT_METHODS: &[MethodInfo] = &[
+    MethodInfo { name: "wait", oneway: false, idempotent: false },
+    MethodInfo { name: "hang", oneway: false, idempotent: false },
+];
+
+/// Records the request id current when dropped.
+struct DropSees(Arc<Contexts>);
+
+impl Drop for DropSees {
+    fn drop(&mut self) {
+        self.0.record("dropped");
+    }
+}
+
+impl Contexts {
+    fn record(&self, when: &'static str) {
+        let id = crate::context::Context::current().and_then(|cx| cx.request_id().map(str::to_owned));
+        self.seen.lock().unwrap().push((when, id));
+    }
+}
+
+impl Dispatch for Arc<Contexts> {
+    fn service_name(&self) -> &'static str {
+        "C"
+    }
+    fn methods(&self) -> &'static [MethodInfo] {
+        CONTEXT_METHODS
+    }
+    fn dispatch(&self, request: Request) -> BoxFuture<'_, Reply> {
+        self.record("made");
+        Box::pin(async move {
+            self.record("started");
+            if request.method() == "hang" {
+                let _sees = DropSees(Arc::clone(self));
+                std::future::pending::<()>().await;
+            }
+            tokio::task::yield_now().await;
+            self.record("resumed");
+            request.reply(&ApplicationException::unknown_method("done"))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_header_calls_context_is_current_while_its_handler_is_made_runs_and_is_dropped() {
+    use crate::transport::header::{HeaderFrame, decode, encode};
+    let contexts = Arc::new(Contexts::default());
+    let server = Server::builder().add_service(contexts.clone()).start("127.0.0.1:0").await.unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let wire = WireFormat::new(Protocol::Binary, Framing::Header);
+    let mut out = BytesMut::new();
+    for (seqid, name, id) in [(1, "wait", "id-wait"), (2, "hang", "id-hang")] {
+        let mut message = BytesMut::new();
+        let header = MessageHeader::new(name, MessageType::Call, seqid);
+        wire.protocol
+            .encode_message(&header, &ApplicationException::unknown_method(""), &mut message)
+            .unwrap();
+        let mut frame = HeaderFrame::new(wire.protocol, seqid);
+        frame.headers.insert(crate::context::names::REQUEST_ID, id);
+        frame.headers.insert(crate::context::names::DEADLINE_MS, "100");
+        let mut body = BytesMut::new();
+        encode(&frame, &message, &mut body).unwrap();
+        encode_frame(wire.framing, &body, &mut out).unwrap();
+    }
+    stream.write_all(&out).await.unwrap();
+    let mut reader = MessageReader::new(stream, wire, Limits::default());
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let (frame, payload) =
+            decode(reader.read_message().await.unwrap().unwrap(), Limits::default()).unwrap();
+        kinds.push((frame.seqid, wire.protocol.decode_header(payload, Limits::default()).unwrap().0.kind));
+    }
+    kinds.sort_unstable_by_key(|(seqid, _)| *seqid);
+    // `wait` answered; `hang` timed out at its deadline.
+    assert_eq!(kinds, [(1, MessageType::Reply), (2, MessageType::Exception)]);
+    let seen = contexts.seen.lock().unwrap().clone();
+    let of =
+        |id: &str| seen.iter().filter(|(_, i)| i.as_deref() == Some(id)).map(|(w, _)| *w).collect::<Vec<_>>();
+    assert_eq!(of("id-wait"), ["made", "started", "resumed"], "{seen:?}");
+    assert_eq!(of("id-hang"), ["made", "started", "dropped"], "{seen:?}");
+    assert!(seen.iter().all(|(_, id)| id.is_some()), "no step ran without its context: {seen:?}");
+    server.shutdown().await.unwrap();
+}
