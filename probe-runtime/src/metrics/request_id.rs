@@ -44,11 +44,16 @@ impl RequestId {
     /// client writes one into every THeader call): the text's length.
     pub(crate) fn write_to(self, buf: &mut [u8; 25]) -> usize {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let prefix = process_prefix();
-        for (i, byte) in buf[..8].iter_mut().enumerate() {
-            *byte = HEX[(prefix >> (28 - 4 * i) & 0xf) as usize];
-        }
-        buf[8] = b'-';
+        static PREFIX: OnceLock<[u8; 9]> = OnceLock::new();
+        let prefix = PREFIX.get_or_init(|| {
+            let mut text = [b'-'; 9];
+            let prefix = process_prefix();
+            for (i, byte) in text[..8].iter_mut().enumerate() {
+                *byte = HEX[(prefix >> (28 - 4 * i) & 0xf) as usize];
+            }
+            text
+        });
+        buf[..9].copy_from_slice(prefix);
         let digits = (64 - self.0.leading_zeros() as usize).div_ceil(4).max(1);
         for (i, byte) in buf[9..9 + digits].iter_mut().enumerate() {
             *byte = HEX[(self.0 >> (4 * (digits - 1 - i)) & 0xf) as usize];
