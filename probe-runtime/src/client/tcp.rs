@@ -455,7 +455,6 @@ impl Future for SendNow<'_> {
 
 impl TcpTransport {
     /// `answer` to a call sent in a THeader frame, its reply unwrapped from the frame.
-    #[cold]
     fn unwrap_header(&self, sent: super::theader::Sent, answer: Answer) -> Answer {
         let endpoint = &self.endpoint;
         Answer {
