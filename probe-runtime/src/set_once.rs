@@ -84,6 +84,19 @@ impl<K: Copy + Eq + Hash, V: Clone> SetOnce<K, V> {
     }
 }
 
+/// `service:method`, made once per pair and kept for the life of the process (names of generated
+/// code: one per method): the name a call has on a server that hosts several services, which a
+/// client encodes calls with and a server's routes answer with, without a string per call.
+pub(crate) fn service_method(service: &'static str, method: &'static str) -> &'static str {
+    static NAMES: std::sync::LazyLock<SetOnce<[usize; 4], &'static str>> =
+        std::sync::LazyLock::new(SetOnce::default);
+    let key = [service.as_ptr().addr(), service.len(), method.as_ptr().addr(), method.len()];
+    match NAMES.get(key) {
+        Some(name) => name,
+        None => NAMES.get_or_add(key, || String::leak(format!("{service}:{method}"))),
+    }
+}
+
 /// The first slot `key` may take.
 #[inline]
 fn first_slot<K: Hash>(key: &K) -> usize {

@@ -15,7 +15,7 @@ use crate::context::{Context, Metadata};
 use crate::error::{CallError, Error};
 use crate::metrics::RequestId;
 use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
-use crate::set_once::SetOnce;
+use crate::set_once::service_method;
 
 /// Room left in a thread's encode buffer before a call is encoded into it: a small call fits.
 const CALL_CAPACITY: usize = 512;
@@ -81,18 +81,6 @@ pub(super) fn carve<E>(write: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Re
             }
         }
     })
-}
-
-/// `service:method`, made once per method and kept for the life of the process (names of the
-/// generated code: a few per method).
-fn prefixed(service: &'static str, method: &'static str) -> &'static str {
-    static NAMES: std::sync::LazyLock<SetOnce<[usize; 4], &'static str>> =
-        std::sync::LazyLock::new(SetOnce::default);
-    let key = [service.as_ptr().addr(), service.len(), method.as_ptr().addr(), method.len()];
-    match NAMES.get(key) {
-        Some(name) => name,
-        None => NAMES.get_or_add(key, || Box::leak(format!("{service}:{method}").into_boxed_str())),
-    }
 }
 
 /// Per-method settings generated from the IDL.
@@ -309,8 +297,8 @@ impl Channel {
         // Named as the transport sends it: `Service:method` where every node it may reach wants
         // that (probe nodes), so it is not renamed per call on its way out.
         let name = match &self.route {
-            Route::Tcp(tcp) if tcp.prefixes_names() => prefixed(service, method),
-            Route::Cluster(cluster) if cluster.prefixes_names() => prefixed(service, method),
+            Route::Tcp(tcp) if tcp.prefixes_names() => service_method(service, method),
+            Route::Cluster(cluster) if cluster.prefixes_names() => service_method(service, method),
             _ => method,
         };
         let message = encode_call(protocol, &MessageHeader::new(name, kind, seqid), args)?;

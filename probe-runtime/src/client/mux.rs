@@ -75,9 +75,14 @@ pub(super) struct Outgoing {
 }
 
 impl Outgoing {
-    /// The call's error once its deadline passed: the time it had when it was sent.
+    /// The time the call had when it was sent.
+    fn budget(&self) -> Duration {
+        self.deadline.saturating_duration_since(self.taken)
+    }
+
+    /// The call's error once its deadline passed.
     fn timed_out(&self) -> Error {
-        timed_out(self.method, self.deadline.saturating_duration_since(self.taken))
+        timed_out(self.method, self.budget())
     }
 }
 
@@ -563,8 +568,7 @@ impl MuxConn {
     /// Queues `call` once the writer made room, or fails at its deadline or the connection's end.
     #[cold]
     async fn wait_for_room(self: Arc<Self>, call: Outgoing) -> Result<(), Error> {
-        let (deadline, method, budget) =
-            (call.deadline, call.method, call.deadline.saturating_duration_since(call.taken));
+        let (deadline, method, budget) = (call.deadline, call.method, call.budget());
         let mut call = Some(call);
         let wait = async {
             loop {

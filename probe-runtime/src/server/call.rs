@@ -164,7 +164,7 @@ impl<'a> Routes<'a> {
                     method: method_name,
                     sent: match route.method_at {
                         0 => method_name,
-                        _ => prefixed_name(route.service.service_name(), method_name),
+                        _ => crate::set_once::service_method(route.service.service_name(), method_name),
                     },
                     series,
                     gates,
@@ -371,16 +371,6 @@ impl Drop for Running<'_> {
             drop_handler(&mut self.handler, self.context.as_ref());
         }
     }
-}
-
-/// `service:method`, made once per process for each pair (a route's name as multiplexed callers
-/// send it, which requests and replies then share without copying).
-fn prefixed_name(service: &'static str, method: &'static str) -> &'static str {
-    type Names = std::collections::HashMap<(&'static str, &'static str), &'static str>;
-    static NAMES: std::sync::OnceLock<std::sync::Mutex<Names>> = std::sync::OnceLock::new();
-    let mut names =
-        NAMES.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    names.entry((service, method)).or_insert_with(|| String::leak(format!("{service}:{method}")))
 }
 
 /// What finishing a routed call needs once its request went to the handler.
