@@ -2,7 +2,8 @@
 //! in flight each, through a direct pooled or multiplexed [`TcpTransport`] or through
 //! [`Channel::discover`] (embedded registry in this process, the server under test written into
 //! it as a probe node, with `--theader` as probe's servers register themselves: routes, balancer,
-//! ejection, retry budget and metrics all on the path).
+//! ejection, retry budget and metrics all on the path). `--mode mux --theader` is the same wire
+//! as a discovered call to a probe node, over a direct connection.
 //!
 //! ```text
 //! probe-client --addr 127.0.0.1:PORT --mode mux -c 100 --connections 4 --server-pid PID
@@ -52,7 +53,9 @@ struct Cli {
     #[arg(long, default_value_t = 0)]
     connections: usize,
     /// With `--mode discover`: the node advertises THeader, as probe's servers do (their calls
-    /// then go in header frames, with the caller's request id and time left).
+    /// then go in header frames, with the caller's request id and time left). With `--mode mux`
+    /// or `pooled`: the transport speaks THeader and names calls `Echo:echo`, as a discovered
+    /// call to a probe node goes (the same wire without discovery, balancing or node metrics).
     #[arg(long)]
     theader: bool,
     #[command(flatten)]
@@ -69,7 +72,10 @@ async fn run(cli: Cli) -> Result<()> {
     let embedded = Embedded::new();
     let channel = match cli.mode {
         Mode::Pooled | Mode::Mux => {
-            let mut builder = TcpTransport::builder(cli.addr.to_string()).multiplex(cli.mode == Mode::Mux);
+            let mut builder = TcpTransport::builder(cli.addr.to_string())
+                .multiplex(cli.mode == Mode::Mux)
+                .header(cli.theader)
+                .service_prefix(cli.theader);
             if cli.connections > 0 {
                 builder = builder.pool_size(cli.connections);
             }

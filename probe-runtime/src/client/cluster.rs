@@ -15,7 +15,7 @@ use tower::ServiceExt;
 use tracing::{Instrument, debug, warn};
 
 use super::channel::{Call, Transport};
-use super::tcp::TcpTransport;
+use super::tcp::{Handed, TcpTransport};
 use crate::balance::{
     Balancer, BalancerKind, BreakerConfig, CallGuard, CircuitBreaker, Endpoint, LoadStats, RetryBudget,
     RetryBudgetConfig,
@@ -820,13 +820,21 @@ impl ClusterTransport {
         started: Instant,
     ) -> AttemptSend<'t> {
         let transport = target.transport();
-        let mut call = call.clone();
-        if !transport.prefixes_names() {
-            call.message = unprefixed(self.options.protocol, call.message, call.service, call.method);
-        }
         match self.options.node_layers.0.as_slice() {
-            [] => AttemptSend::Direct(transport.send_now(call, deadline, started)),
+            // The call is kept for another node; its message is copied or cloned as it is sent.
+            [] if transport.prefixes_names() => {
+                AttemptSend::Direct(transport.send_now(Handed::Kept(call), deadline, started))
+            }
+            [] => {
+                let mut call = call.clone();
+                call.message = unprefixed(self.options.protocol, call.message, call.service, call.method);
+                AttemptSend::Direct(transport.send_now(Handed::Owned(call), deadline, started))
+            }
             layers => {
+                let mut call = call.clone();
+                if !transport.prefixes_names() {
+                    call.message = unprefixed(self.options.protocol, call.message, call.service, call.method);
+                }
                 call.deadline = Some(deadline);
                 let mut stack = ClientService::new(TransportService(transport.clone()));
                 for layer in layers {

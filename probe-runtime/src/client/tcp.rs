@@ -346,7 +346,8 @@ impl TcpTransport {
     pub(super) fn send_direct(&self, mut call: Call, now: Instant) -> SendDirect<'_> {
         if !self.count_calls {
             let deadline = self.deadline_of(&call, now);
-            return SendDirect { send: self.send_now(call, deadline, now), span: None, counted: None };
+            let send = self.send_now(Handed::Owned(call), deadline, now);
+            return SendDirect { send, span: None, counted: None };
         }
         let (service, method) = (call.service, call.method);
         let (span, request_id) = spans::client_call(service, method, Some(&self.endpoint.addr));
@@ -354,7 +355,7 @@ impl TcpTransport {
         let deadline = self.deadline_of(&call, now);
         let counted = self.recorder().map(|recorder| Counted { recorder, service, method, started: now });
         let span = (!span.is_disabled()).then_some(span);
-        SendDirect { send: self.send_now(call, deadline, now), span, counted }
+        SendDirect { send: self.send_now(Handed::Owned(call), deadline, now), span, counted }
     }
 
     /// Sends now, failing with [`Error::Timeout`] at `deadline` (and without sending once it
@@ -364,8 +365,9 @@ impl TcpTransport {
     /// without the prefix), which [`Channel`] takes either way. `now` is when the call was handed
     /// over (its time left and send time count from it). The answer carries the time the reply
     /// came when the transport read it (to time the call's wait).
-    pub(super) fn send_now(&self, call: Call, deadline: Instant, now: Instant) -> SendNow<'_> {
-        let Call { service, method, seqid, message, options, metadata, request_id, .. } = call;
+    pub(super) fn send_now(&self, call: Handed<'_>, deadline: Instant, now: Instant) -> SendNow<'_> {
+        let Call { service, method, seqid, ref options, .. } = *call.get();
+        let oneway = options.oneway;
         let ready = |reply: Result<Option<Bytes>, Error>| SendNow {
             transport: self,
             step: SendStep::Ready(Some(Answer::from(reply))),
@@ -377,11 +379,13 @@ impl TcpTransport {
         let prefix = self.service_prefix.then_some(service);
         // THeader: the call goes in a header frame with its metadata; its reply comes in one.
         let (message, prefix, sent) = match &self.header {
-            None => (message, prefix, None),
+            None => (call.into_message(), prefix, None),
             Some(header) => {
                 let wire = self.endpoint.wire;
+                let kept = call.get();
+                let (metadata, request_id) = (kept.metadata.clone(), kept.request_id);
                 let about = CallHeaders { metadata, request_id, deadline, now };
-                match header.wrap(wire, seqid, &message, prefix, about) {
+                match header.wrap(wire, seqid, &kept.message, prefix, about) {
                     Ok((frame, sent)) => (frame, None, Some(sent)),
                     Err(e) => return ready(Err(e)),
                 }
@@ -393,8 +397,7 @@ impl TcpTransport {
             // stays out of the future of every multiplexed call, which is moved at each level
             // of the call as it starts; a pooled call (a system call each way) hardly notices.
             Conns::Pool(pool) => {
-                let call =
-                    tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, options.oneway));
+                let call = tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, oneway));
                 SendStep::Boxed(Box::pin(async move {
                     Answer::from(match call.await {
                         Ok(reply) => reply,
@@ -404,7 +407,7 @@ impl TcpTransport {
             }
             Conns::Mux(mux) => {
                 let outgoing = Outgoing { message, prefix, deadline, method, taken: now };
-                match mux.call(seqid, outgoing, options.oneway) {
+                match mux.call(seqid, outgoing, oneway) {
                     MuxCall::Exchange(exchange) => SendStep::Mux(exchange),
                     MuxCall::Connecting(call) => SendStep::Boxed(call),
                     MuxCall::Failed(e) => SendStep::Ready(Some(Answer::from(Err(e)))),
@@ -412,6 +415,30 @@ impl TcpTransport {
             }
         };
         SendNow { transport: self, step, sent }
+    }
+}
+
+/// A call handed to [`TcpTransport::send_now`]: the caller's own, or one the caller keeps (the
+/// cluster keeps each call, to try another node with it), whose message is then cloned only if it
+/// is queued as it is (not in a THeader frame, which is a copy).
+pub(super) enum Handed<'c> {
+    Owned(Call),
+    Kept(&'c Call),
+}
+
+impl Handed<'_> {
+    fn get(&self) -> &Call {
+        match self {
+            Handed::Owned(call) => call,
+            Handed::Kept(call) => call,
+        }
+    }
+
+    fn into_message(self) -> Bytes {
+        match self {
+            Handed::Owned(call) => call.message,
+            Handed::Kept(call) => call.message.clone(),
+        }
     }
 }
 
