@@ -40,7 +40,8 @@
 #                                         request id, deadline), alternating; same defaults.
 #   scripts/bench.sh client               probe's generated client (pooled, multiplexed over K
 #                                         connections, discovered: THeader to probe's server, as
-#                                         its node advertises), Volo's (bench/volo) and the
+#                                         its node advertises; mux-h: that wire, direct), Volo's
+#                                         (bench/volo) and the
 #                                         bare client (one task per caller over a minimal
 #                                         multiplexed client: the floor for callers in tasks)
 #                                         against the raw and probe servers, each run alternating
@@ -247,10 +248,10 @@ run_client() (
 compare_clients() {
     local callers=${BENCH_CALLERS:-16 100} mux_conns=${BENCH_MUX_CONNECTIONS:-4} payload
     payload=${payloads%% *}
-    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s %6s%s\n'
+    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s %6s %5s%s\n'
     say "$rounds rounds per row, payload $payload B;" \
         "$(nproc) CPUs shared by server, client and load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv x_volo x_bare " others"
+    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv x_volo x_bare x_mux " others"
     local server sargs expect c client k d
     for server in raw probe; do
         case $server in
@@ -258,8 +259,11 @@ compare_clients() {
         probe) sargs="" ;;
         esac
         for c in $callers; do
-            local volo_qps= bare_qps=
+            local volo_qps= bare_qps= mux_ratio=
             local clients="bare pooled mux discover"
+            # The wire a discovered call to a probe node takes (THeader, names `Echo:echo`) over a
+            # direct connection: what discovery, balancing and node metrics add is discover / mux-h.
+            [ "$server" = probe ] && clients="bare pooled mux mux-h discover"
             [ -n "$volo_bin" ] && clients="volo $clients"
             for client in $clients; do
                 case $client in
@@ -271,6 +275,7 @@ compare_clients() {
                 case $client in
                 volo) cmd=("$volo_bin" -c "$c" --payload "$payload" --threads "$loadgen_threads") ;;
                 bare) cmd=("$bin/bare-client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
+                mux-h) cmd=("$bin/probe-client" --mode mux --theader -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 *) cmd=("$bin/probe-client" --mode "$client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 esac
                 # Discovered probe nodes advertise THeader, as probe's servers register themselves
@@ -294,7 +299,7 @@ compare_clients() {
                         'BEGIN { if (a > m) m = a; if (b > m) m = b; print m }')
                 done
                 med() { tr ' ' '\n' <<<"${col[$1]}" | sed '/^$/d' | median; }
-                local ratio range x_cpu x_volo x_bare=- others
+                local ratio range x_cpu x_volo x_bare=- x_mux=- others
                 ratio=$(printf '%s\n' "${ratios[@]}" | median | awk '{ printf "%.2f", $1 }')
                 range=$(printf '%s\n' "${ratios[@]}" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.2f-%.2f", lo, hi }')
                 x_cpu=$(awk -v a="$(med cl_cpu)" -v b="$(med lg_cpu)" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
@@ -306,13 +311,22 @@ compare_clients() {
                 fi
                 case $client in
                 bare) bare_qps=$(med cl_qps) ;;
-                mux | discover)
+                mux | mux-h | discover)
                     x_bare=$(awk -v a="$(med cl_qps)" -v b="$bare_qps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+                    ;;
+                esac
+                # Against the direct connection of the same wire (the last mux row before it), each
+                # row's ratio to the load generator of its own rounds: the machine's drift between
+                # the rows cancels.
+                case $client in
+                mux | mux-h) mux_ratio=$ratio ;;
+                discover)
+                    x_mux=$(awk -v a="$ratio" -v b="$mux_ratio" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
                     ;;
                 esac
                 others=$(awk -v m="$others_max" 'BEGIN { printf " %d%%%s", m, (m > 20 ? "*" : "") }')
                 printf "$fmt" "$server" "$c" "$client" "$k" "$d" "$(med lg_qps)" "$(med cl_qps)" "$ratio" "$range" \
-                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$x_volo" "$x_bare" "$others"
+                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$x_volo" "$x_bare" "$x_mux" "$others"
                 unset col
             done
         done
@@ -323,7 +337,10 @@ compare_clients() {
     echo "server's under each); x_cpu = cli_cpu/lg_cpu; x_volo = the client's QPS / Volo's in the same server and C;"
     echo "bare = one task per caller over a minimal multiplexed client (bench/src/bin/bare_client.rs), the floor of a"
     echo "client called from many tasks; x_bare = the client's QPS / bare's in the same server and C."
-    echo "Goals: discover at C=100 ratio >= 0.8; x_cpu <= 2; discover within 5% of mux; x_volo > 1 everywhere."
+    echo "mux-h = mux over THeader with names Echo:echo, the wire of a discovered call to a probe node; x_mux ="
+    echo "discover's ratio / that of the direct connection of the same wire (mux-h against probe's server, mux against"
+    echo "the raw one), each to the load generator of its own rounds: what discovery, balancing and node metrics cost."
+    echo "Goals: discover at C=100 ratio >= 0.8; x_cpu <= 2; discover within 5% of mux (x_mux >= 0.95); x_volo > 1 everywhere."
     say "raw results in $log"
 }
 
