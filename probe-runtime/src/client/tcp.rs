@@ -365,7 +365,7 @@ impl TcpTransport {
     /// without the prefix), which [`Channel`] takes either way. `now` is when the call was handed
     /// over (its time left and send time count from it). The answer carries the time the reply
     /// came when the transport read it (to time the call's wait).
-    pub(super) fn send_now(&self, call: Handed<'_>, deadline: Instant, now: Instant) -> SendNow<'_> {
+    pub(super) fn send_now(&self, mut call: Handed<'_>, deadline: Instant, now: Instant) -> SendNow<'_> {
         let Call { service, method, seqid, ref options, .. } = *call.get();
         let oneway = options.oneway;
         let ready = |reply: Result<Option<Bytes>, Error>| SendNow {
@@ -382,8 +382,9 @@ impl TcpTransport {
             None => (call.into_message(), prefix, None),
             Some(header) => {
                 let wire = self.endpoint.wire;
+                let metadata = call.take_metadata();
                 let kept = call.get();
-                let (metadata, request_id) = (kept.metadata.clone(), kept.request_id);
+                let request_id = kept.request_id;
                 let about = CallHeaders { metadata, request_id, deadline, now };
                 match header.wrap(wire, seqid, &kept.message, prefix, about) {
                     Ok((frame, sent)) => (frame, None, Some(sent)),
@@ -431,6 +432,14 @@ impl Handed<'_> {
         match self {
             Handed::Owned(call) => call,
             Handed::Kept(call) => call,
+        }
+    }
+
+    /// The call's metadata: moved out of an owned call, shared with a kept one.
+    fn take_metadata(&mut self) -> Option<Arc<crate::context::Metadata>> {
+        match self {
+            Handed::Owned(call) => call.metadata.take(),
+            Handed::Kept(call) => call.metadata.clone(),
         }
     }
 
