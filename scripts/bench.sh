@@ -244,15 +244,32 @@ run_client() (
     die "${3##*/} failed against $name (its output is in $log)"
 )
 
+# verdict VALUE OP LIMIT: "met" or "missed" (OP one of >=, <=, >).
+verdict() {
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        ok = (op == ">=" ? v >= l : op == "<=" ? v <= l : v > l)
+        print (ok ? "met" : "missed")
+    }'
+}
+
+# join_rows ROW...: the rows joined with "; " ("no such row" for none).
+join_rows() {
+    local out= row
+    for row in "$@"; do out+="${out:+; }$row"; done
+    echo "${out:-no such row}"
+}
+
 # compare_clients: the `client` mode (see the top of this file).
 compare_clients() {
     local callers=${BENCH_CALLERS:-16 100} mux_conns=${BENCH_MUX_CONNECTIONS:-4} payload
     payload=${payloads%% *}
-    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s %6s %5s%s\n'
+    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s | %5s %6s %5s%s\n'
     say "$rounds rounds per row, payload $payload B;" \
         "$(nproc) CPUs shared by server, client and load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv x_volo x_bare x_mux " others"
+    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv cs/k x_volo x_bare x_mux " others"
     local server sargs expect c client k d
+    # Each goal's rows, as "server C: value verdict".
+    local goal_qps=() goal_cpu=() goal_mux=() volo_min=
     for server in raw probe; do
         case $server in
         raw) sargs="--reply" ;;
@@ -294,6 +311,7 @@ compare_clients() {
                     col[lg_qps]+="$(get qps "$lg_line") " col[cl_qps]+="$(get qps "$cl_line") "
                     col[lg_cpu]+="$(get loadgen_cpu_us_per_call "$lg_line") " col[cl_cpu]+="$(get client_cpu_us_per_call "$cl_line") "
                     col[lg_srv]+="$(get server_cpu_us_per_call "$lg_line") " col[cl_srv]+="$(get server_cpu_us_per_call "$cl_line") "
+                    col[cl_cs]+="$(get client_switches_per_kcall "$cl_line") "
                     ratios+=("$(awk -v a="$(get qps "$cl_line")" -v b="$(get qps "$lg_line")" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }')")
                     others_max=$(awk -v m="$others_max" -v a="$(get others_cpu_pct "$lg_line")" -v b="$(get others_cpu_pct "$cl_line")" \
                         'BEGIN { if (a > m) m = a; if (b > m) m = b; print m }')
@@ -324,9 +342,17 @@ compare_clients() {
                     x_mux=$(awk -v a="$ratio" -v b="$mux_ratio" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
                     ;;
                 esac
+                if [ "$client" = discover ]; then
+                    [ "$c" -ge 100 ] && goal_qps+=("$server C=$c $ratio $(verdict "$ratio" '>=' 0.8)")
+                    goal_cpu+=("$server C=$c ${x_cpu}x $(verdict "$x_cpu" '<=' 2)")
+                    goal_mux+=("$server C=$c $x_mux $(verdict "$x_mux" '>=' 0.95)")
+                fi
+                if [ "$x_volo" != - ]; then
+                    volo_min=$(awk -v m="$volo_min" -v x="$x_volo" 'BEGIN { print (m == "" || x < m ? x : m) }')
+                fi
                 others=$(awk -v m="$others_max" 'BEGIN { printf " %d%%%s", m, (m > 20 ? "*" : "") }')
                 printf "$fmt" "$server" "$c" "$client" "$k" "$d" "$(med lg_qps)" "$(med cl_qps)" "$ratio" "$range" \
-                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$x_volo" "$x_bare" "$x_mux" "$others"
+                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$(med cl_cs)" "$x_volo" "$x_bare" "$x_mux" "$others"
                 unset col
             done
         done
@@ -334,13 +360,19 @@ compare_clients() {
     echo
     echo "K connections, D = C/K calls in flight per connection for the load generator (lg), which runs at the"
     echo "same K and D as the client (cli); ratio = cli/lg QPS; cpu = us of CPU per call (lg_srv, cli_srv: the"
-    echo "server's under each); x_cpu = cli_cpu/lg_cpu; x_volo = the client's QPS / Volo's in the same server and C;"
+    echo "server's under each); x_cpu = cli_cpu/lg_cpu; cs/k = the client's context switches per 1,000 calls (its"
+    echo "workers parked and woken; a run in the slow state of two workers shows 2-3x the fast one's);"
+    echo "x_volo = the client's QPS / Volo's in the same server and C;"
     echo "bare = one task per caller over a minimal multiplexed client (bench/src/bin/bare_client.rs), the floor of a"
     echo "client called from many tasks; x_bare = the client's QPS / bare's in the same server and C."
     echo "mux-h = mux over THeader with names Echo:echo, the wire of a discovered call to a probe node; x_mux ="
     echo "discover's ratio / that of the direct connection of the same wire (mux-h against probe's server, mux against"
     echo "the raw one), each to the load generator of its own rounds: what discovery, balancing and node metrics cost."
-    echo "Goals: discover at C=100 ratio >= 0.8; x_cpu <= 2; discover within 5% of mux (x_mux >= 0.95); x_volo > 1 everywhere."
+    echo "Goals (issue 13), discover rows:"
+    echo "  ratio >= 0.8 at C >= 100: $(join_rows "${goal_qps[@]}")"
+    echo "  x_cpu <= 2:               $(join_rows "${goal_cpu[@]}")"
+    echo "  x_mux >= 0.95:            $(join_rows "${goal_mux[@]}")"
+    [ -n "$volo_min" ] && echo "  x_volo > 1 in every row:  lowest $volo_min $(verdict "$volo_min" '>' 1)"
     say "raw results in $log"
 }
 

@@ -64,3 +64,62 @@ fn parse_busy_ticks(stat: &str) -> Result<u64> {
     };
     Ok(user + nice + system + steal)
 }
+
+/// The context switches (voluntary and not) the threads of process `pid` (`None`: this process)
+/// made so far, from `/proc/PID/task/*/status`: a client whose workers park and are woken often
+/// shows many per call. Threads that ended are not counted.
+pub fn context_switches(pid: Option<u32>) -> Result<u64> {
+    let dir = match pid {
+        Some(pid) => format!("/proc/{pid}/task"),
+        None => "/proc/self/task".to_owned(),
+    };
+    let mut total = 0;
+    for task in fs::read_dir(&dir).with_context(|| format!("cannot list {dir}: is the process alive?"))? {
+        let path = task.with_context(|| format!("cannot list {dir}"))?.path().join("status");
+        // A thread may end between the listing and the read.
+        let Ok(status) = fs::read_to_string(&path) else { continue };
+        total +=
+            parse_switches(&status).with_context(|| format!("unexpected contents of {}", path.display()))?;
+    }
+    Ok(total)
+}
+
+/// `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of a `/proc/PID/task/TID/status`.
+fn parse_switches(status: &str) -> Result<u64> {
+    let mut total = 0;
+    let mut found = 0;
+    for line in status.lines() {
+        let Some((key, value)) = line.split_once(':') else { continue };
+        if key == "voluntary_ctxt_switches" || key == "nonvoluntary_ctxt_switches" {
+            total += value
+                .trim()
+                .parse::<u64>()
+                .with_context(|| format!("{key} `{}` is not a number", value.trim()))?;
+            found += 1;
+        }
+    }
+    if found != 2 {
+        bail!("no voluntary_ctxt_switches and nonvoluntary_ctxt_switches lines");
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_are_the_sum_of_both_counts() {
+        let status = "Name:\tx\nvoluntary_ctxt_switches:\t12\nnonvoluntary_ctxt_switches:\t30\n";
+        assert_eq!(parse_switches(status).unwrap(), 42);
+        assert!(parse_switches("Name:\tx\nvoluntary_ctxt_switches:\t12\n").is_err());
+        assert!(parse_switches("voluntary_ctxt_switches:\tx\nnonvoluntary_ctxt_switches:\t1\n").is_err());
+    }
+
+    #[test]
+    fn a_sleep_counts_as_a_context_switch() {
+        let before = context_switches(None).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(context_switches(None).unwrap() > before, "a sleep is a voluntary switch");
+    }
+}
