@@ -820,21 +820,22 @@ impl ClusterTransport {
         started: Instant,
     ) -> AttemptSend<'t> {
         let transport = target.transport();
+        // A copy of the call for this node, named as it wants.
+        let owned = || {
+            let mut call = call.clone();
+            if !transport.prefixes_names() {
+                call.message = unprefixed(self.options.protocol, call.message, call.service, call.method);
+            }
+            call
+        };
         match self.options.node_layers.0.as_slice() {
             // The call is kept for another node; its message is copied or cloned as it is sent.
             [] if transport.prefixes_names() => {
                 AttemptSend::Direct(transport.send_now(Handed::Kept(call), deadline, started))
             }
-            [] => {
-                let mut call = call.clone();
-                call.message = unprefixed(self.options.protocol, call.message, call.service, call.method);
-                AttemptSend::Direct(transport.send_now(Handed::Owned(call), deadline, started))
-            }
+            [] => AttemptSend::Direct(transport.send_now(Handed::Owned(owned()), deadline, started)),
             layers => {
-                let mut call = call.clone();
-                if !transport.prefixes_names() {
-                    call.message = unprefixed(self.options.protocol, call.message, call.service, call.method);
-                }
+                let mut call = owned();
                 call.deadline = Some(deadline);
                 let mut stack = ClientService::new(TransportService(transport.clone()));
                 for layer in layers {
