@@ -50,9 +50,16 @@ impl Context {
         received: Instant,
         tls_peer_appkey: Option<Arc<str>>,
     ) -> Context {
-        let millis = headers.get_bytes(names::DEADLINE_MS.as_bytes()).and_then(parse_millis);
-        let deadline = millis.and_then(|ms| received.checked_add(Duration::from_millis(ms)));
-        let priority = headers.get(names::PRIORITY).and_then(Priority::parse);
+        // One pass over the headers for both (each key comes at most once).
+        let (mut deadline, mut priority) = (None, None);
+        for (key, value) in headers.iter() {
+            if key == names::DEADLINE_MS.as_bytes() {
+                let millis = parse_millis(value);
+                deadline = millis.and_then(|ms| received.checked_add(Duration::from_millis(ms)));
+            } else if key == names::PRIORITY.as_bytes() {
+                priority = std::str::from_utf8(value).ok().and_then(Priority::parse);
+            }
+        }
         let reply = Mutex::default();
         Context(Arc::new(Inner { headers, received, deadline, priority, reply, tls_peer_appkey }))
     }

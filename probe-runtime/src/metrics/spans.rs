@@ -8,17 +8,17 @@ use tracing::{Span, debug_span, field};
 use super::RequestId;
 
 /// The span of a call a server handles, on `node` (the address it serves), with the request id
-/// its caller sent (in a header frame) or a new one.
-pub(crate) fn server_call(
+/// its caller sent (in a header frame; looked up only for an enabled span) or a new one.
+pub(crate) fn server_call<'a>(
     service: &str,
     method: &str,
     node: &str,
     seqid: i32,
-    sent_id: Option<&str>,
+    sent_id: impl FnOnce() -> Option<&'a str>,
 ) -> Span {
     let span = debug_span!("call", service, method, node, seqid, request_id = field::Empty);
-    match sent_id {
-        Some(id) if !span.is_disabled() => {
+    match (!span.is_disabled()).then(sent_id).flatten() {
+        Some(id) => {
             span.record("request_id", id);
         }
         _ => {
@@ -92,7 +92,7 @@ mod tests {
             let _call = call.enter();
             let _attempt = attempt("Demo_10.0.0.1_9090", id).entered();
             tracing::debug!("sent");
-            let _server = server_call("Demo", "get", "10.0.0.1:9090", 7, None).entered();
+            let _server = server_call("Demo", "get", "10.0.0.1:9090", 7, || None).entered();
             tracing::debug!("served");
             id
         });
@@ -111,7 +111,7 @@ mod tests {
         // No subscriber is installed in unit tests: every span is disabled.
         let (span, id) = client_call("S", "m", Some("n"));
         assert!(span.is_disabled() && id.is_none());
-        assert!(server_call("S", "m", "127.0.0.1:1", 1, None).is_disabled());
+        assert!(server_call("S", "m", "127.0.0.1:1", 1, || None).is_disabled());
         assert!(attempt("n", None).is_disabled());
     }
 }

@@ -242,7 +242,7 @@ impl<'a> Routes<'a> {
             _ => None,
         };
         let seqid = request.header().seqid;
-        let request_id = header.as_ref().and_then(|h| h.context.request_id());
+        let request_id = || header.as_ref().and_then(|h| h.context.request_id());
         let span = spans::server_call(routed.service_name, routed.method, &shared.node, seqid, request_id);
         #[cfg(feature = "otel")]
         if let Some(header) = &header {

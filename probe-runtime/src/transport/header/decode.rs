@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::error::HeaderError;
-use super::headers::Headers;
+use super::headers::{Headers, WIRE_PAIRS, WirePairs};
 use super::{FIXED_LEN, HEADER_MAGIC, HeaderFrame, INFO_KEY_VALUE, MAX_HEADER_WORDS, Transform, zlib};
 use crate::codec::Limits;
 use crate::service::Protocol;
@@ -43,20 +43,7 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
         let id = cursor.varint()?;
         transforms.push(Transform::from_id(id).ok_or(HeaderError::UnknownTransform(id))?);
     }
-    let mut headers = Headers::new();
-    while cursor.left() > 0 {
-        // 0 is padding; an unknown id means none after it is known either: skip to the payload.
-        if cursor.varint()? != INFO_KEY_VALUE {
-            break;
-        }
-        let mut pairs = cursor.varint()?;
-        while pairs > 0 && cursor.left() > 0 {
-            let key = cursor.string()?;
-            let value = cursor.string()?;
-            headers.insert(key, value);
-            pairs -= 1;
-        }
-    }
+    let headers = read_headers(&frame, &mut cursor)?;
     let mut payload = frame.slice(end..);
     for transform in transforms.iter().rev() {
         payload = match transform {
@@ -64,6 +51,41 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
         };
     }
     Ok((HeaderFrame { seqid, flags, protocol, transforms, headers }, payload))
+}
+
+/// The info headers at `cursor` (which ends where the header words do), checked; kept in the
+/// frame's bytes unless there are more than [`WIRE_PAIRS`] or a key comes twice.
+fn read_headers(frame: &Bytes, cursor: &mut Cursor<'_>) -> Result<Headers, HeaderError> {
+    let start = cursor.at;
+    // Where the pairs read so far end, their keys (the first few), and how many there are.
+    let (mut end, mut keys, mut count) = (start, [(0, 0); WIRE_PAIRS], 0);
+    let mut in_place = true;
+    while cursor.left() > 0 {
+        // 0 is padding; an unknown id means none after it is known either: skip to the payload.
+        if cursor.varint()? != INFO_KEY_VALUE {
+            break;
+        }
+        let mut pairs = cursor.varint()?;
+        end = cursor.at;
+        while pairs > 0 && cursor.left() > 0 {
+            let key = cursor.span()?;
+            cursor.span()?;
+            let named = |&(a, b): &(usize, usize)| frame[a..b] == frame[key.0..key.1];
+            in_place = in_place && count < WIRE_PAIRS && !keys[..count].iter().any(named);
+            if in_place {
+                keys[count] = key;
+            }
+            count += 1;
+            pairs -= 1;
+            end = cursor.at;
+        }
+    }
+    let wire = &frame[start..end];
+    Ok(match (count, in_place) {
+        (0, _) => Headers::new(),
+        (_, true) => Headers::from_wire(frame.slice(start..end), count),
+        (_, false) => WirePairs::new(wire).map(|(k, v)| (frame.slice_ref(k), frame.slice_ref(v))).collect(),
+    })
 }
 
 /// Where the payload of a header frame without transforms starts, and its protocol, read without
@@ -106,6 +128,11 @@ impl Cursor<'_> {
 
     /// An unsigned LEB128 varint of at most 32 bits (5 bytes), as the compact protocol writes.
     fn varint(&mut self) -> Result<u32, HeaderError> {
+        // Counts and lengths under 128 (nearly all) are one byte.
+        if let Some(&byte @ 0..0x80) = self.frame[..self.end].get(self.at) {
+            self.at += 1;
+            return Ok(u32::from(byte));
+        }
         let mut value = 0u32;
         for shift in (0..35).step_by(7) {
             if self.at >= self.end {
@@ -124,13 +151,13 @@ impl Cursor<'_> {
         Err(HeaderError::BadVarint("overflows 32 bits"))
     }
 
-    /// A varint length, then that many bytes.
-    fn string(&mut self) -> Result<Bytes, HeaderError> {
+    /// A varint length, then that many bytes: where they start and end.
+    fn span(&mut self) -> Result<(usize, usize), HeaderError> {
         let len = self.varint()?;
         let left = self.left();
         match usize::try_from(len) {
             Ok(len) if len <= left => {
-                let s = self.frame.slice(self.at..self.at + len);
+                let s = (self.at, self.at + len);
                 self.at += len;
                 Ok(s)
             }

@@ -150,3 +150,122 @@ fn the_payload_of_a_frame_without_transforms_is_found_without_its_headers() {
         );
     }
 }
+
+/// A frame of protocol 0 without transforms whose info headers are `info` (padded here), then
+/// the payload `p`.
+fn with_info(info: &[u8]) -> Bytes {
+    let mut words = vec![0u8, 0];
+    words.extend_from_slice(info);
+    words.resize(words.len().next_multiple_of(4), 0);
+    let mut out = hex("0fff00000000000a").to_vec();
+    out.extend_from_slice(&u16::try_from(words.len() / 4).unwrap().to_be_bytes());
+    out.extend_from_slice(&words);
+    out.push(b'p');
+    out.into()
+}
+
+/// `pairs` as one key-value group: id 1, count, then each string with its length.
+fn group(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = vec![1, u8::try_from(pairs.len()).unwrap()];
+    for (k, v) in pairs {
+        for s in [k, v] {
+            out.push(u8::try_from(s.len()).unwrap());
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+    out
+}
+
+#[test]
+fn received_headers_read_as_headers_built_with_the_same_inserts() {
+    let many: Vec<(String, String)> = (0..20).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let cases: Vec<Vec<u8>> = vec![
+        group(&[("a", "1"), ("b", "2")]),
+        // A key twice: its last value, at its first place.
+        group(&[("a", "1"), ("b", "2"), ("a", "3")]),
+        // Two groups, an empty value, and an unknown id ending the pairs.
+        [group(&[("a", "1")]), group(&[("", "x"), ("c", "")]), vec![9, 1, 1, b'z', 1, b'z']].concat(),
+        // More pairs than are kept in place.
+        group(&many),
+        // A group claiming more pairs than there are (the padding ends it).
+        vec![1, 5, 1, b'k', 1, b'v'],
+        group(&[]),
+    ];
+    for info in cases {
+        let (frame, payload) = decode(with_info(&info), Limits::DEFAULT).unwrap();
+        assert_eq!(&payload[..], b"p");
+        let got = frame.headers;
+        // The same pairs put in one by one, as the spec's map semantics say.
+        let mut want = Headers::new();
+        let mut scan = &info[..];
+        while let [1, count, rest @ ..] = scan {
+            scan = rest;
+            for _ in 0..*count {
+                let Some((&klen, rest)) = scan.split_first() else { break };
+                let (k, rest) = rest.split_at(usize::from(klen));
+                let (&vlen, rest) = rest.split_first().unwrap();
+                let (v, rest) = rest.split_at(usize::from(vlen));
+                want.insert(k.to_vec(), v.to_vec());
+                scan = rest;
+            }
+        }
+        assert_eq!(got, want, "{info:x?}");
+        assert_eq!(got.len(), want.len());
+        assert_eq!(got.iter().len(), want.len());
+        assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        for (k, v) in want.iter() {
+            assert_eq!(got.get_bytes(k), Some(v));
+        }
+        assert_eq!(got.get_bytes(b"absent"), None);
+        // Encoded again, the headers read back the same.
+        let (back, _) =
+            decode(encoded(&HeaderFrame { headers: got.clone(), ..frame }, b"p"), Limits::DEFAULT).unwrap();
+        assert_eq!(back.headers, want);
+    }
+}
+
+#[test]
+fn received_headers_change_like_built_ones() {
+    let (frame, _) =
+        decode(with_info(&group(&[("a", "1"), ("b", "2"), ("c", "3")])), Limits::DEFAULT).unwrap();
+    let built: Headers = [("a", "1"), ("b", "2"), ("c", "3")].into_iter().collect();
+    type Change = fn(&mut Headers) -> Option<Bytes>;
+    let changes: [Change; 6] = [
+        |h| {
+            h.insert("b", "20");
+            None
+        },
+        |h| {
+            h.insert("d", "4");
+            None
+        },
+        |h| {
+            h.insert_if_absent("a", "10");
+            h.insert_if_absent("e", "5");
+            None
+        },
+        |h| h.remove("b"),
+        |h| h.remove("zz"),
+        |h| {
+            let other: Headers = [("c", "30"), ("f", "6")].into_iter().collect();
+            h.extend_from(&other);
+            None
+        },
+    ];
+    for change in changes {
+        let (mut got, mut want) = (frame.headers.clone(), built.clone());
+        assert_eq!(change(&mut got), change(&mut want));
+        assert_eq!(got, want);
+        assert_eq!(got.iter().collect::<Vec<_>>(), want.iter().collect::<Vec<_>>());
+    }
+    // Received headers added to others, and to none.
+    let mut some: Headers = [("a", "0"), ("z", "26")].into_iter().collect();
+    some.extend_from(&frame.headers);
+    let want: Headers = [("a", "1"), ("z", "26"), ("b", "2"), ("c", "3")].into_iter().collect();
+    assert_eq!(some, want);
+    let mut none = Headers::new();
+    none.extend_from(&frame.headers);
+    assert_eq!(none, built);
+}
