@@ -28,7 +28,7 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
         return Err(HeaderError::HeaderPastFrame { words, left });
     }
     let end = FIXED_LEN + header_len;
-    let mut cursor = Cursor { frame: &frame, at: FIXED_LEN, end };
+    let mut cursor = Cursor { rest: &frame[FIXED_LEN..end] };
     let protocol = match cursor.varint()? {
         0 => Protocol::Binary,
         2 => Protocol::Compact,
@@ -43,7 +43,7 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
         let id = cursor.varint()?;
         transforms.push(Transform::from_id(id).ok_or(HeaderError::UnknownTransform(id))?);
     }
-    let headers = read_headers(&frame, &mut cursor)?;
+    let headers = read_headers(&frame, cursor)?;
     let mut payload = frame.slice(end..);
     for transform in transforms.iter().rev() {
         payload = match transform {
@@ -53,12 +53,12 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
     Ok((HeaderFrame { seqid, flags, protocol, transforms, headers }, payload))
 }
 
-/// The info headers at `cursor` (which ends where the header words do), checked; kept in the
-/// frame's bytes unless there are more than [`WIRE_PAIRS`] or a key comes twice.
-fn read_headers(frame: &Bytes, cursor: &mut Cursor<'_>) -> Result<Headers, HeaderError> {
-    let start = cursor.at;
-    // Where the pairs read so far end, their keys (the first few), and how many there are.
-    let (mut end, mut keys, mut count) = (start, [(0, 0); WIRE_PAIRS], 0);
+/// The info headers `cursor` reads (up to the end of the header words), checked; kept in
+/// `frame`'s bytes unless there are more than [`WIRE_PAIRS`] or a key comes twice.
+fn read_headers(frame: &Bytes, mut cursor: Cursor<'_>) -> Result<Headers, HeaderError> {
+    let info = cursor.rest;
+    // The length of the pairs read so far, their keys (the first few), and how many there are.
+    let (mut read, mut keys, mut count) = (0, [&[][..]; WIRE_PAIRS], 0);
     let mut in_place = true;
     while cursor.left() > 0 {
         // 0 is padding; an unknown id means none after it is known either: skip to the payload.
@@ -66,24 +66,22 @@ fn read_headers(frame: &Bytes, cursor: &mut Cursor<'_>) -> Result<Headers, Heade
             break;
         }
         let mut pairs = cursor.varint()?;
-        end = cursor.at;
         while pairs > 0 && cursor.left() > 0 {
-            let key = cursor.span()?;
-            cursor.span()?;
-            let named = |&(a, b): &(usize, usize)| frame[a..b] == frame[key.0..key.1];
-            in_place = in_place && count < WIRE_PAIRS && !keys[..count].iter().any(named);
+            let key = cursor.string()?;
+            cursor.string()?;
+            in_place = in_place && count < WIRE_PAIRS && !keys[..count].contains(&key);
             if in_place {
                 keys[count] = key;
             }
             count += 1;
             pairs -= 1;
-            end = cursor.at;
         }
+        read = info.len() - cursor.left();
     }
-    let wire = &frame[start..end];
+    let wire = &info[..read];
     Ok(match (count, in_place) {
         (0, _) => Headers::new(),
-        (_, true) => Headers::from_wire(frame.slice(start..end), count),
+        (_, true) => Headers::from_wire(frame.slice_ref(wire), count),
         (_, false) => WirePairs::new(wire).map(|(k, v)| (frame.slice_ref(k), frame.slice_ref(v))).collect(),
     })
 }
@@ -116,31 +114,29 @@ pub fn frame_seqid(frame: &[u8]) -> Option<i32> {
 
 /// Reads varints and strings from the header words of a frame, never past their end.
 struct Cursor<'a> {
-    frame: &'a Bytes,
-    at: usize,
-    end: usize,
+    /// The header words not read yet.
+    rest: &'a [u8],
 }
 
-impl Cursor<'_> {
+impl<'a> Cursor<'a> {
     fn left(&self) -> usize {
-        self.end - self.at
+        self.rest.len()
     }
 
     /// An unsigned LEB128 varint of at most 32 bits (5 bytes), as the compact protocol writes.
     fn varint(&mut self) -> Result<u32, HeaderError> {
         // Counts and lengths under 128 (nearly all) are one byte.
-        if let Some(&byte @ 0..0x80) = self.frame[..self.end].get(self.at) {
-            self.at += 1;
-            return Ok(u32::from(byte));
+        if let [byte @ 0..0x80, rest @ ..] = self.rest {
+            self.rest = rest;
+            return Ok(u32::from(*byte));
         }
         let mut value = 0u32;
         for shift in (0..35).step_by(7) {
-            if self.at >= self.end {
+            let [byte, rest @ ..] = self.rest else {
                 return Err(HeaderError::BadVarint("runs past the header's end"));
-            }
-            let byte = self.frame[self.at];
-            self.at += 1;
-            if shift == 28 && byte > 0x0F {
+            };
+            self.rest = rest;
+            if shift == 28 && *byte > 0x0F {
                 return Err(HeaderError::BadVarint("overflows 32 bits"));
             }
             value |= u32::from(byte & 0x7F) << shift;
@@ -151,17 +147,16 @@ impl Cursor<'_> {
         Err(HeaderError::BadVarint("overflows 32 bits"))
     }
 
-    /// A varint length, then that many bytes: where they start and end.
-    fn span(&mut self) -> Result<(usize, usize), HeaderError> {
+    /// A varint length, then that many bytes.
+    fn string(&mut self) -> Result<&'a [u8], HeaderError> {
         let len = self.varint()?;
         let left = self.left();
-        match usize::try_from(len) {
-            Ok(len) if len <= left => {
-                let s = (self.at, self.at + len);
-                self.at += len;
+        match usize::try_from(len).ok().and_then(|len| self.rest.split_at_checked(len)) {
+            Some((s, rest)) => {
+                self.rest = rest;
                 Ok(s)
             }
-            _ => Err(HeaderError::StringPastHeader { len: u64::from(len), left }),
+            None => Err(HeaderError::StringPastHeader { len: u64::from(len), left }),
         }
     }
 }
