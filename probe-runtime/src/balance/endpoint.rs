@@ -79,14 +79,70 @@ impl Endpoint {
 pub struct Table {
     /// Increases with every change of the endpoint list.
     pub generation: u64,
-    /// The endpoints, in rotation or not.
+    /// The endpoints, in rotation or not. Read them; to change them, make a new table (one changed
+    /// in place through `Arc::get_mut` keeps the weights it was made with for its draws, and
+    /// only checks that the endpoint drawn is still in rotation).
     pub endpoints: Arc<[Endpoint]>,
+    /// Weighted draws among all the endpoints in rotation, made with the table.
+    draws: Draws,
+}
+
+/// The endpoints in rotation, each with the sum of the weight units up to and including its own:
+/// a weighted draw among them all is one random number and a binary search, however many
+/// endpoints there are.
+#[derive(Debug, Clone, Default)]
+struct Draws {
+    /// The endpoint list they were made for (its address and length, and the table's
+    /// generation): a table whose public fields changed since then draws the long way.
+    made_for: (usize, usize, u64),
+    /// (running sum of units, index in the table) of each endpoint in rotation, in table order.
+    sums: Arc<[(u64, usize)]>,
+}
+
+impl Draws {
+    fn new(generation: u64, endpoints: &[Endpoint]) -> Self {
+        let mut total = 0u64;
+        let sums = (endpoints.iter().enumerate())
+            .filter(|(_, e)| e.in_rotation() && e.units() > 0)
+            .map(|(i, e)| {
+                total = total.saturating_add(e.units());
+                (total, i)
+            })
+            .collect();
+        Draws { made_for: (endpoints.as_ptr() as usize, endpoints.len(), generation), sums }
+    }
 }
 
 impl Table {
     /// A table of `endpoints` at `generation`.
     pub fn new(generation: u64, endpoints: impl Into<Arc<[Endpoint]>>) -> Self {
-        Table { generation, endpoints: endpoints.into() }
+        let endpoints = endpoints.into();
+        let draws = Draws::new(generation, &endpoints);
+        Table { generation, endpoints, draws }
+    }
+
+    /// The index of an endpoint in rotation drawn with probability weight / (sum of weights),
+    /// `u` being a uniform number in `0..n` of `n`: the same endpoint as a pass over the
+    /// endpoints in order would choose, without one. `None` when the table was changed since it
+    /// was made (through its public fields): then draw the long way. `Some(None)` when no
+    /// endpoint is in rotation.
+    pub(crate) fn draw(&self, u: impl FnOnce(u64) -> u64) -> Option<Option<usize>> {
+        let endpoints = &self.endpoints;
+        if self.draws.made_for != (endpoints.as_ptr() as usize, endpoints.len(), self.generation) {
+            return None;
+        }
+        Some(match *self.draws.sums {
+            [] => None,
+            // One endpoint to go to: no draw.
+            [(_, only)] => return endpoints[only].in_rotation().then_some(Some(only)),
+            [.., (total, _)] => {
+                let ticket = u(total);
+                let sums = &self.draws.sums;
+                let (_, drawn) = *sums.get(sums.partition_point(|&(sum, _)| sum <= ticket))?;
+                // An endpoint changed in place since (through `Arc::get_mut`) is drawn the long way.
+                return endpoints[drawn].in_rotation().then_some(Some(drawn));
+            }
+        })
     }
 
     /// The next table: `endpoints` at the next generation, where an endpoint whose id this table
@@ -181,5 +237,55 @@ mod tests {
         assert_eq!(next.get("c").unwrap().stats.ewma_micros(), 0);
         assert!(next.get("b").is_none());
         assert_eq!(next.in_rotation().count(), 2);
+    }
+
+    #[test]
+    fn a_draw_picks_what_a_pass_in_table_order_would() {
+        let mut endpoints: Vec<Endpoint> = [3, 0, 5, 1, 0, 7, 2]
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| Endpoint::new(format!("n{i}"), "h", 1, w))
+            .collect();
+        endpoints[3].valid = false;
+        let table = Table::new(4, endpoints);
+        let eligible: Vec<(usize, u64)> = table
+            .endpoints
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.in_rotation())
+            .map(|(i, e)| (i, e.units()))
+            .collect();
+        let total: u64 = eligible.iter().map(|(_, u)| u).sum();
+        for ticket in 0..total {
+            let mut left = ticket;
+            let (want, _) = *eligible
+                .iter()
+                .find(|(_, units)| match left < *units {
+                    true => true,
+                    false => {
+                        left -= units;
+                        false
+                    }
+                })
+                .unwrap();
+            assert_eq!(
+                table.draw(|n| (n == total).then_some(ticket).unwrap()),
+                Some(Some(want)),
+                "ticket {ticket}"
+            );
+        }
+        // One endpoint in rotation, or none: no draw.
+        let one = Table::new(1, vec![Endpoint::new("a", "h", 1, 0), Endpoint::new("b", "h", 1, 9)]);
+        assert_eq!(one.draw(|_| unreachable!()), Some(Some(1)));
+        assert_eq!(Table::default().draw(|_| unreachable!()), Some(None));
+        // A table whose endpoints were replaced since it was made draws the long way.
+        let mut replaced = Table::new(1, vec![Endpoint::new("a", "h", 1, 1)]);
+        replaced.endpoints = vec![Endpoint::new("b", "h", 1, 1), Endpoint::new("c", "h", 1, 1)].into();
+        assert_eq!(replaced.draw(|_| 0), None);
+        // Changed in place: an endpoint drawn that left rotation is not returned.
+        let mut in_place = Table::new(1, vec![Endpoint::new("a", "h", 1, 1), Endpoint::new("b", "h", 1, 1)]);
+        Arc::get_mut(&mut in_place.endpoints).unwrap()[0].valid = false;
+        assert_eq!(in_place.draw(|_| 0), None);
+        assert_eq!(in_place.draw(|n| n - 1), Some(Some(1)));
     }
 }

@@ -93,6 +93,12 @@ impl Default for WeightedRandom {
 
 impl Balancer for WeightedRandom {
     fn pick_index(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<usize> {
+        // Most calls exclude no node: a draw among all those in rotation takes no pass over them.
+        if exclude.is_empty()
+            && let Some(drawn) = table.draw(|n| self.rng.below(n))
+        {
+            return drawn;
+        }
         weighted_index(&table.endpoints, exclude, None, &self.rng)
     }
 
