@@ -58,6 +58,10 @@ struct Cli {
     /// call to a probe node goes (the same wire without discovery, balancing or node metrics).
     #[arg(long)]
     theader: bool,
+    /// With `--mode discover`: also list this many nodes that refuse connections (a fleet with
+    /// nodes down): calls drawn to them fail over, and their circuit breakers stay tracked.
+    #[arg(long, default_value_t = 0)]
+    dead_nodes: usize,
     #[command(flatten)]
     run: ClientRunArgs,
 }
@@ -94,6 +98,10 @@ async fn run(cli: Cli) -> Result<()> {
                 node.headers = Some(probe_runtime::registry::layout::HEADERS_THEADER.to_owned());
             }
             session.register(&key, &node).await?;
+            for port in refusing_ports(cli.dead_nodes)? {
+                let key = NodeKey::new(Env::Dev, "bench_app", "Echo", "127.0.0.1", port)?;
+                session.register(&key, &NodeData { port, ..node.clone() }).await?;
+            }
             std::mem::forget(session);
             let mut options = ClusterOptions::default();
             if cli.connections > 0 {
@@ -120,4 +128,12 @@ async fn run(cli: Cli) -> Result<()> {
         }
     })
     .await
+}
+
+/// `n` loopback ports nothing listens on (each bound, then let go).
+fn refusing_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port"))
+        .collect::<Result<Vec<_>>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }

@@ -16,13 +16,15 @@
 //! Only endpoints that failed recently take memory; while none has, recording a success and
 //! listing exclusions take no lock.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+
 use super::Table;
+use crate::metrics::fast_hash::FastMap;
 
 /// When a [`CircuitBreaker`] opens, for how long, and how it closes again.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,27 +104,52 @@ struct Slice {
     failures: u32,
 }
 
-/// The history of one endpoint that failed recently.
-#[derive(Debug, Clone, Copy, Default)]
-struct Record {
-    consecutive: u32,
-    /// Openings since the breaker last closed.
-    openings: u32,
+/// Whether calls may go to an endpoint: what calls read of its record, without the lock.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Gate {
     /// End of the back-off while open; half-open after it (until a trial closes it).
     until: Option<Instant>,
     /// Trial calls in flight while half-open, and when the last began.
     trials: u32,
     trial_at: Option<Instant>,
-    slices: [Slice; SLICES],
 }
 
-impl Record {
+impl Gate {
     fn state(&self, now: Instant) -> BreakerState {
         match self.until {
             None => BreakerState::Closed,
             Some(until) if now < until => BreakerState::Open { until },
             Some(_) => BreakerState::HalfOpen,
         }
+    }
+
+    /// Whether a call at `now` skips the endpoint: open, or half-open with its `trials` places
+    /// taken (a trial whose outcome never came frees its place after `window`, since its call
+    /// was dropped).
+    fn shut(&self, now: Instant, trials: u32, window: Duration) -> bool {
+        match self.state(now) {
+            BreakerState::Closed => false,
+            BreakerState::Open { .. } => true,
+            BreakerState::HalfOpen => {
+                self.trials >= trials && self.trial_at.is_some_and(|at| now < at + window)
+            }
+        }
+    }
+}
+
+/// The history of one endpoint that failed recently.
+#[derive(Debug, Clone, Copy, Default)]
+struct Record {
+    consecutive: u32,
+    /// Openings since the breaker last closed.
+    openings: u32,
+    gate: Gate,
+    slices: [Slice; SLICES],
+}
+
+impl Record {
+    fn state(&self, now: Instant) -> BreakerState {
+        self.gate.state(now)
     }
 
     /// Calls and failures in the window ending in slice `slice`.
@@ -148,8 +175,11 @@ impl Record {
 pub struct CircuitBreaker {
     config: BreakerConfig,
     origin: Instant,
-    records: Mutex<HashMap<Arc<str>, Record>>,
-    /// `records.len()`, kept as records come and go, read without the lock.
+    records: Mutex<FastMap<Arc<str>, Record>>,
+    /// The gates of the endpoints with a record (by id), published under the lock whenever one
+    /// changes or a record comes or goes: what calls read instead of taking the lock.
+    gates: ArcSwap<Vec<(Arc<str>, Gate)>>,
+    /// `records.len()`, kept as records come and go, read first.
     tracked: AtomicUsize,
     /// Times a breaker opened.
     opened: AtomicU64,
@@ -168,6 +198,7 @@ impl CircuitBreaker {
             config,
             origin: Instant::now(),
             records: Mutex::default(),
+            gates: ArcSwap::default(),
             tracked: AtomicUsize::new(0),
             opened: AtomicU64::new(0),
         }
@@ -178,8 +209,22 @@ impl CircuitBreaker {
         &self.config
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Record>> {
+    fn records(&self) -> std::sync::MutexGuard<'_, FastMap<Arc<str>, Record>> {
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes `records`' gates and count (under their lock, so publications keep its order).
+    fn publish(&self, records: &FastMap<Arc<str>, Record>) {
+        let mut gates: Vec<(Arc<str>, Gate)> =
+            records.iter().map(|(id, r)| (Arc::clone(id), r.gate)).collect();
+        gates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.gates.store(Arc::new(gates));
+        self.tracked.store(records.len(), Ordering::Release);
+    }
+
+    /// The gate of endpoint `id` as last published, if it has a record.
+    fn gate(gates: &[(Arc<str>, Gate)], id: &str) -> Option<Gate> {
+        gates.iter().find(|(known, _)| **known == *id).map(|(_, gate)| *gate)
     }
 
     fn slice(&self, now: Instant) -> u64 {
@@ -194,19 +239,19 @@ impl CircuitBreaker {
     /// Records a call's outcome on endpoint `id` at `now`. Returns the back-off when this failure
     /// opened the breaker.
     pub fn record(&self, id: &Arc<str>, ok: bool, now: Instant) -> Option<Duration> {
-        if ok && self.tracked.load(Ordering::Acquire) == 0 {
+        // A success on an endpoint without a record changes nothing: no lock.
+        if ok && (self.tracked.load(Ordering::Acquire) == 0 || Self::gate(&self.gates.load(), id).is_none()) {
             return None;
         }
         let mut records = self.records();
         let slice = self.slice(now);
-        let record = match records.get_mut(&**id) {
-            Some(record) => record,
-            None if ok => return None,
-            None => {
-                records.insert(Arc::clone(id), Record::default());
-                self.tracked.store(records.len(), Ordering::Release);
-                records.get_mut(&**id)?
+        let (record, before) = match records.get_mut(&**id) {
+            Some(record) => {
+                let gate = record.gate;
+                (record, Some(gate))
             }
+            None if ok => return None,
+            None => (records.entry(Arc::clone(id)).or_default(), None),
         };
         let opened = match record.state(now) {
             // The node answered: closed again, history forgotten.
@@ -235,7 +280,10 @@ impl CircuitBreaker {
                 }
             }
         };
-        self.tracked.store(records.len(), Ordering::Release);
+        let after = records.get(&**id).map(|r| r.gate);
+        if after != before {
+            self.publish(&records);
+        }
         opened
     }
 
@@ -243,8 +291,7 @@ impl CircuitBreaker {
         let back_off = self.back_off(record.openings);
         record.openings = record.openings.saturating_add(1);
         record.consecutive = 0;
-        record.until = Some(now + back_off);
-        record.trials = 0;
+        record.gate = Gate { until: Some(now + back_off), trials: 0, trial_at: record.gate.trial_at };
         record.slices = [Slice::default(); SLICES];
         self.opened.fetch_add(1, Ordering::Relaxed);
         back_off
@@ -255,11 +302,17 @@ impl CircuitBreaker {
         if self.tracked.load(Ordering::Acquire) == 0 {
             return;
         }
-        if let Some(record) = self.records().get_mut(id)
+        // Only a half-open endpoint's calls take the lock.
+        if Self::gate(&self.gates.load(), id).is_none_or(|gate| gate.state(now) != BreakerState::HalfOpen) {
+            return;
+        }
+        let mut records = self.records();
+        if let Some(record) = records.get_mut(id)
             && record.state(now) == BreakerState::HalfOpen
         {
-            record.trials += 1;
-            record.trial_at = Some(now);
+            record.gate.trials += 1;
+            record.gate.trial_at = Some(now);
+            self.publish(&records);
         }
     }
 
@@ -297,29 +350,19 @@ impl CircuitBreaker {
     /// endpoints, and the half-open ones whose trial places are taken; unless those are all the
     /// call has left, in which case just `tried`.
     pub fn exclusions(&self, table: &Table, tried: &[Arc<str>], now: Instant) -> Vec<Arc<str>> {
-        if self.tracked.load(Ordering::Acquire) == 0 {
-            return tried.to_vec();
-        }
-        let records = self.records();
         let mut exclude = tried.to_vec();
-        let mut routable = 0;
-        // A trial whose outcome never came (its call was dropped) frees its place after a window.
-        let trials = self.config.half_open_calls.max(1);
-        for e in table.endpoints.iter().filter(|e| e.is_candidate(tried)) {
-            let out = records.get(&*e.id).is_some_and(|r| match r.state(now) {
-                BreakerState::Closed => false,
-                BreakerState::Open { .. } => true,
-                BreakerState::HalfOpen => {
-                    r.trials >= trials && r.trial_at.is_some_and(|at| now < at + self.config.window)
-                }
-            });
-            if out {
-                exclude.push(Arc::clone(&e.id));
-            } else {
-                routable += 1;
-            }
+        if self.tracked.load(Ordering::Acquire) == 0 {
+            return exclude;
         }
-        if routable == 0 {
+        let trials = self.config.half_open_calls.max(1);
+        let gates = self.gates.load();
+        let shut = gates.iter().filter(|(_, gate)| gate.shut(now, trials, self.config.window));
+        exclude.extend(shut.filter(|(id, _)| !tried.contains(id)).map(|(id, _)| Arc::clone(id)));
+        // Fewer ids than endpoints in rotation leave one routable; else look.
+        if exclude.len() > tried.len()
+            && exclude.len() >= table.rotation_len()
+            && !table.endpoints.iter().any(|e| e.is_candidate(&exclude))
+        {
             exclude.truncate(tried.len());
         }
         exclude
@@ -329,10 +372,9 @@ impl CircuitBreaker {
     pub fn retain(&self, table: &Table) {
         let mut records = self.records();
         records.retain(|id, _| table.get(id).is_some());
-        self.tracked.store(records.len(), Ordering::Release);
+        self.publish(&records);
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +482,43 @@ mod tests {
         assert_eq!(b.exclusions(&t, &ids(&["n2"]), t0), ids(&["n2"]));
         fail(&b, &t.endpoints[2].id, 5, t0);
         assert!(b.exclusions(&t, &[], t0).is_empty());
+    }
+
+    #[test]
+    fn calls_read_what_the_records_say_without_their_lock() {
+        let (b, t, t0) = (CircuitBreaker::default(), table(&[10, 10, 10]), Instant::now());
+        let (n0, n1) = (Arc::clone(&t.endpoints[0].id), Arc::clone(&t.endpoints[1].id));
+        fail(&b, &n0, 5, t0);
+        b.record(&n1, false, t0);
+        // Successes on an endpoint without a record take none.
+        for _ in 0..3 {
+            b.record(&t.endpoints[2].id, true, t0);
+        }
+        assert_eq!(b.tracked.load(Ordering::Acquire), 2);
+        assert_eq!(b.exclusions(&t, &[], t0), ids(&["n0"]));
+        assert_eq!(b.exclusions(&t, &ids(&["n0"]), t0), ids(&["n0"]));
+        assert_eq!(b.exclusions(&t, &ids(&["n2"]), t0), ids(&["n2", "n0"]));
+        // Every exclusion the lock-free read makes is what the records say.
+        for at in [t0, t0 + SEC / 2, t0 + SEC, t0 + 2 * SEC] {
+            let records = b.records();
+            let trials = b.config.half_open_calls.max(1);
+            let mut want: Vec<Arc<str>> = (records.iter())
+                .filter(|(_, r)| r.gate.shut(at, trials, b.config.window))
+                .map(|(id, _)| Arc::clone(id))
+                .collect();
+            drop(records);
+            want.sort();
+            assert_eq!(b.exclusions(&t, &[], at), want, "at {:?}", at - t0);
+        }
+        // Half-open: the trial's place is published; its success closes the breaker.
+        b.begin("n0", t0 + SEC);
+        assert_eq!(b.exclusions(&t, &[], t0 + SEC), ids(&["n0"]));
+        b.record(&n0, true, t0 + SEC);
+        assert!(b.exclusions(&t, &[], t0 + SEC).is_empty());
+        // The last failure ages out of the window: the record goes, successes take no lock again.
+        b.record(&n1, true, t0 + 11 * SEC);
+        assert_eq!(b.tracked.load(Ordering::Acquire), 0);
+        assert!(b.gates.load().is_empty());
     }
 
     #[test]

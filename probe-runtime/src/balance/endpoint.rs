@@ -121,6 +121,15 @@ impl Table {
         Table { generation, endpoints, draws }
     }
 
+    /// How many endpoints are in rotation.
+    pub(crate) fn rotation_len(&self) -> usize {
+        let endpoints = &self.endpoints;
+        match self.draws.made_for == (endpoints.as_ptr() as usize, endpoints.len(), self.generation) {
+            true => self.draws.sums.len(),
+            false => self.in_rotation().count(),
+        }
+    }
+
     /// The index of an endpoint in rotation drawn with probability weight / (sum of weights),
     /// `u` being a uniform number in `0..n` of `n`: the same endpoint as a pass over the
     /// endpoints in order would choose, without one. `None` when the table was changed since it

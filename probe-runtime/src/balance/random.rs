@@ -31,6 +31,10 @@ impl RngSource {
     }
 }
 
+/// Draws among all the endpoints in rotation before one among those a call may use is made
+/// directly: with one endpoint of `n` excluded, each draw lands on it 1/n of the time.
+const DRAWS: usize = 4;
+
 /// Index of an endpoint drawn with probability weight / (sum of weights), among the endpoints in
 /// rotation that are neither in `exclude` nor at index `skip`. `None` when there is none.
 pub(crate) fn weighted_index(
@@ -93,11 +97,17 @@ impl Default for WeightedRandom {
 
 impl Balancer for WeightedRandom {
     fn pick_index(&self, table: &Table, _key: Option<&[u8]>, exclude: &[Arc<str>]) -> Option<usize> {
-        // Most calls exclude no node: a draw among all those in rotation takes no pass over them.
-        if exclude.is_empty()
-            && let Some(drawn) = table.draw(|n| self.rng.below(n))
-        {
-            return drawn;
+        // A draw among all the endpoints in rotation takes no pass over them; drawn again while
+        // it lands on an excluded one, it is a draw among the others (a few times: then the
+        // others are drawn from directly).
+        for _ in 0..DRAWS {
+            match table.draw(|n| self.rng.below(n)) {
+                Some(Some(i)) if !exclude.iter().any(|id| **id == *table.endpoints[i].id) => return Some(i),
+                Some(None) => return None,
+                // Excluded, or a table changed in place.
+                _ if exclude.is_empty() => break,
+                _ => {}
+            }
         }
         weighted_index(&table.endpoints, exclude, None, &self.rng)
     }
@@ -157,6 +167,18 @@ mod tests {
         assert_eq!(counts(&b, &t, 1000, &["n1", "n2"]), vec![1000, 0, 0]);
         assert!(b.pick(&t, None, &["n0".into(), "n1".into(), "n2".into()]).is_none());
         assert!(b.pick(&Table::default(), None, &[]).is_none());
+    }
+
+    #[test]
+    fn excluding_some_splits_the_rest_by_weight() {
+        let t = table(&[10, 20, 70]);
+        let n = counts(&WeightedRandom::with_seed(4), &t, 9_000, &["n2"]);
+        assert!(n[0].abs_diff(3_000) <= 300 && n[2] == 0, "{n:?}");
+        // The heaviest excluded: most draws land on it, and the rest still split 1:2.
+        let n = counts(&WeightedRandom::with_seed(6), &t, 9_000, &["n2"]);
+        assert_eq!(n[0] + n[1], 9_000);
+        let n = counts(&WeightedRandom::with_seed(7), &t, 8_000, &["n0"]);
+        assert!(n[1].abs_diff(1_780) <= 250 && n[0] == 0, "{n:?}");
     }
 
     #[test]
