@@ -40,7 +40,8 @@
 #                                         request id, deadline), alternating; same defaults.
 #   scripts/bench.sh client               probe's generated client (pooled, multiplexed over K
 #                                         connections, discovered: THeader to probe's server, as
-#                                         its node advertises; mux-h: that wire, direct), Volo's
+#                                         its node advertises; mux-h: that wire, direct;
+#                                         disc-dead: discovered with a dead node listed too), Volo's
 #                                         (bench/volo) and the
 #                                         bare client (one task per caller over a minimal
 #                                         multiplexed client: the floor for callers in tasks)
@@ -263,7 +264,7 @@ join_rows() {
 compare_clients() {
     local callers=${BENCH_CALLERS:-16 100} mux_conns=${BENCH_MUX_CONNECTIONS:-4} payload
     payload=${payloads%% *}
-    local fmt='%-5s %3s %-8s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s | %5s %6s %5s%s\n'
+    local fmt='%-5s %3s %-9s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s | %5s %6s %5s%s\n'
     say "$rounds rounds per row, payload $payload B;" \
         "$(nproc) CPUs shared by server, client and load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
     printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv cs/k x_volo x_bare x_mux " others"
@@ -280,7 +281,9 @@ compare_clients() {
             local clients="bare pooled mux discover"
             # The wire a discovered call to a probe node takes (THeader, names `Echo:echo`) over a
             # direct connection: what discovery, balancing and node metrics add is discover / mux-h.
-            [ "$server" = probe ] && clients="bare pooled mux mux-h discover"
+            # disc-dead: discovered with one more node listed that refuses connections (a fleet with a
+            # node down: its breaker stays tracked, calls drawn to it at first fail over).
+            [ "$server" = probe ] && clients="bare pooled mux mux-h discover disc-dead"
             [ -n "$volo_bin" ] && clients="volo $clients"
             for client in $clients; do
                 case $client in
@@ -293,6 +296,7 @@ compare_clients() {
                 volo) cmd=("$volo_bin" -c "$c" --payload "$payload" --threads "$loadgen_threads") ;;
                 bare) cmd=("$bin/bare-client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 mux-h) cmd=("$bin/probe-client" --mode mux --theader -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
+                disc-dead) cmd=("$bin/probe-client" --mode discover --theader --dead-nodes 1 -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 *) cmd=("$bin/probe-client" --mode "$client" -c "$c" --connections "$k" --payload "$payload" --threads "$loadgen_threads") ;;
                 esac
                 # Discovered probe nodes advertise THeader, as probe's servers register themselves
@@ -329,7 +333,7 @@ compare_clients() {
                 fi
                 case $client in
                 bare) bare_qps=$(med cl_qps) ;;
-                mux | mux-h | discover)
+                mux | mux-h | discover | disc-dead)
                     x_bare=$(awk -v a="$(med cl_qps)" -v b="$bare_qps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
                     ;;
                 esac
@@ -338,7 +342,7 @@ compare_clients() {
                 # the rows cancels.
                 case $client in
                 mux | mux-h) mux_ratio=$ratio ;;
-                discover)
+                discover | disc-dead)
                     x_mux=$(awk -v a="$ratio" -v b="$mux_ratio" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
                     ;;
                 esac
@@ -368,6 +372,7 @@ compare_clients() {
     echo "mux-h = mux over THeader with names Echo:echo, the wire of a discovered call to a probe node; x_mux ="
     echo "discover's ratio / that of the direct connection of the same wire (mux-h against probe's server, mux against"
     echo "the raw one), each to the load generator of its own rounds: what discovery, balancing and node metrics cost."
+    echo "disc-dead = discover with a second node listed that refuses connections (one node of the fleet down)."
     echo "Goals (issue 13), discover rows:"
     echo "  ratio >= 0.8 at C >= 100: $(join_rows "${goal_qps[@]}")"
     echo "  x_cpu <= 2:               $(join_rows "${goal_cpu[@]}")"
