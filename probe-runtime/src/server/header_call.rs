@@ -11,29 +11,30 @@ use std::time::Instant;
 use tokio::io::AsyncWrite;
 
 use crate::context::Context;
-use crate::transport::header::HeaderFrame;
+use crate::service::Protocol;
+use crate::transport::header::{HeaderFrame, Transform};
 use crate::transport::{FrameWriter, WireError};
 
 /// What the reply to a header call needs, kept with the call (not boxed: a discovered call to a
-/// probe node is a header call, and the box was one more allocation per call).
+/// probe node is a header call, and the box was one more allocation per call). The request's
+/// headers are in its context.
 #[derive(Debug)]
 pub(super) struct HeaderCall {
-    /// The request's frame, its headers moved into the context.
-    frame: HeaderFrame,
+    /// The request frame's seqid, flags, protocol and transforms, for the reply's frame.
+    seqid: i32,
+    flags: u16,
+    protocol: Protocol,
+    transforms: Vec<Transform>,
     pub(super) context: Context,
 }
 
 impl HeaderCall {
     /// The call of `frame`, received at `received` on a connection whose TLS client certificate
     /// names `tls_appkey`.
-    pub(super) fn new(
-        mut frame: HeaderFrame,
-        received: Instant,
-        tls_appkey: Option<&Arc<str>>,
-    ) -> HeaderCall {
-        let headers = std::mem::take(&mut frame.headers);
+    pub(super) fn new(frame: HeaderFrame, received: Instant, tls_appkey: Option<&Arc<str>>) -> HeaderCall {
+        let HeaderFrame { seqid, flags, protocol, transforms, headers } = frame;
         let context = Context::with_tls_peer(headers, received, tls_appkey.cloned());
-        HeaderCall { frame, context }
+        HeaderCall { seqid, flags, protocol, transforms, context }
     }
 
     /// Queues `reply` in a header frame like the request's, with the reply headers set.
@@ -43,10 +44,10 @@ impl HeaderCall {
         writer: &mut FrameWriter<W>,
     ) -> Result<(), WireError> {
         let frame = HeaderFrame {
-            seqid: self.frame.seqid,
-            flags: self.frame.flags,
-            protocol: self.frame.protocol,
-            transforms: self.frame.transforms.clone(),
+            seqid: self.seqid,
+            flags: self.flags,
+            protocol: self.protocol,
+            transforms: self.transforms.clone(),
             headers: self.context.take_reply_headers(),
         };
         writer.push_header(&frame, reply)
