@@ -13,8 +13,9 @@
 //! success does close it, since the node answered. Opening never empties a table: when every
 //! endpoint a call may still use is open, [`CircuitBreaker::exclusions`] excludes none of them.
 //!
-//! Only endpoints that failed recently take memory; while none has, recording a success and
-//! listing exclusions take no lock.
+//! Only endpoints that failed recently take memory. Calls read where each stands (its gate) from a
+//! copy the records publish whenever one changes, without their lock: only the outcomes of calls
+//! to an endpoint that has a record, and the trials of a half-open one, take it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -162,7 +162,7 @@ impl<'a> Iterator for Iter<'a> {
             Pairs::Listed(entries) => entries.next().map(|(k, v)| (&k[..], &v[..])),
             Pairs::Wire(pairs) => pairs.next(),
         }?;
-        self.left -= 1;
+        self.left = self.left.saturating_sub(1);
         Some(pair)
     }
 
