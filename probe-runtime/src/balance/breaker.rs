@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 
 use super::Table;
+use super::endpoint::same_id;
 use crate::metrics::fast_hash::FastMap;
 
 /// When a [`CircuitBreaker`] opens, for how long, and how it closes again.
@@ -171,6 +172,68 @@ impl Record {
     }
 }
 
+/// The gates of the endpoints with a record, by id (sorted), as last published: the ids apart, so
+/// that while every one of them is shut they are a call's exclusions as they are.
+#[derive(Debug, Default)]
+struct Gates {
+    ids: Vec<Arc<str>>,
+    gates: Vec<Gate>,
+}
+
+impl Gates {
+    /// The gate of endpoint `id`, if it has a record.
+    fn of(&self, id: &str) -> Option<Gate> {
+        self.ids.iter().position(|known| same_id(known, id)).map(|i| self.gates[i])
+    }
+}
+
+/// The ids a call must skip ([`CircuitBreaker::exclusions`]), read as a slice. While the breakers
+/// shut every endpoint they track and the call tried none, it is their published list itself: no
+/// copy (an allocation and a reference count per id) per call for as long as a node is down.
+#[derive(Debug)]
+pub struct Exclusions(Excluded);
+
+#[derive(Debug)]
+enum Excluded {
+    /// Every tracked endpoint, all shut.
+    Shut(Guard<Arc<Gates>>),
+    /// A list of the call's own.
+    Listed(Vec<Arc<str>>),
+}
+
+/// More ids to skip (the shut list is copied once there are any).
+impl Extend<Arc<str>> for Exclusions {
+    fn extend<I: IntoIterator<Item = Arc<str>>>(&mut self, ids: I) {
+        let mut ids = ids.into_iter().peekable();
+        if ids.peek().is_none() {
+            return;
+        }
+        if let Excluded::Shut(gates) = &self.0 {
+            self.0 = Excluded::Listed(gates.ids.clone());
+        }
+        if let Excluded::Listed(listed) = &mut self.0 {
+            listed.extend(ids);
+        }
+    }
+}
+
+impl std::ops::Deref for Exclusions {
+    type Target = [Arc<str>];
+
+    fn deref(&self) -> &[Arc<str>] {
+        match &self.0 {
+            Excluded::Shut(gates) => &gates.ids,
+            Excluded::Listed(ids) => ids,
+        }
+    }
+}
+
+impl PartialEq<Vec<Arc<str>>> for Exclusions {
+    fn eq(&self, other: &Vec<Arc<str>>) -> bool {
+        **self == **other
+    }
+}
+
 /// Per-endpoint circuit breakers; see the [module documentation](self).
 #[derive(Debug)]
 pub struct CircuitBreaker {
@@ -179,7 +242,7 @@ pub struct CircuitBreaker {
     records: Mutex<FastMap<Arc<str>, Record>>,
     /// The gates of the endpoints with a record (by id), published under the lock whenever one
     /// changes or a record comes or goes: what calls read instead of taking the lock.
-    gates: ArcSwap<Vec<(Arc<str>, Gate)>>,
+    gates: ArcSwap<Gates>,
     /// `records.len()`, kept as records come and go, read first.
     tracked: AtomicUsize,
     /// Times a breaker opened.
@@ -216,16 +279,11 @@ impl CircuitBreaker {
 
     /// Publishes `records`' gates and count (under their lock, so publications keep its order).
     fn publish(&self, records: &FastMap<Arc<str>, Record>) {
-        let mut gates: Vec<(Arc<str>, Gate)> =
-            records.iter().map(|(id, r)| (Arc::clone(id), r.gate)).collect();
-        gates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        self.gates.store(Arc::new(gates));
+        let mut sorted: Vec<(&Arc<str>, Gate)> = records.iter().map(|(id, r)| (id, r.gate)).collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let (ids, gates) = sorted.into_iter().map(|(id, gate)| (Arc::clone(id), gate)).unzip();
+        self.gates.store(Arc::new(Gates { ids, gates }));
         self.tracked.store(records.len(), Ordering::Release);
-    }
-
-    /// The gate of endpoint `id` as last published, if it has a record.
-    fn gate(gates: &[(Arc<str>, Gate)], id: &str) -> Option<Gate> {
-        gates.iter().find(|(known, _)| **known == *id).map(|(_, gate)| *gate)
     }
 
     fn slice(&self, now: Instant) -> u64 {
@@ -241,7 +299,7 @@ impl CircuitBreaker {
     /// opened the breaker.
     pub fn record(&self, id: &Arc<str>, ok: bool, now: Instant) -> Option<Duration> {
         // A success on an endpoint without a record changes nothing: no lock.
-        if ok && (self.tracked.load(Ordering::Acquire) == 0 || Self::gate(&self.gates.load(), id).is_none()) {
+        if ok && (self.tracked.load(Ordering::Acquire) == 0 || self.gates.load().of(id).is_none()) {
             return None;
         }
         let mut records = self.records();
@@ -304,7 +362,7 @@ impl CircuitBreaker {
             return;
         }
         // Only a half-open endpoint's calls take the lock.
-        if Self::gate(&self.gates.load(), id).is_none_or(|gate| gate.state(now) != BreakerState::HalfOpen) {
+        if self.gates.load().of(id).is_none_or(|gate| gate.state(now) != BreakerState::HalfOpen) {
             return;
         }
         let mut records = self.records();
@@ -350,23 +408,30 @@ impl CircuitBreaker {
     /// The ids a balancer must skip for a call that already tried `tried`: `tried`, the open
     /// endpoints, and the half-open ones whose trial places are taken; unless those are all the
     /// call has left, in which case just `tried`.
-    pub fn exclusions(&self, table: &Table, tried: &[Arc<str>], now: Instant) -> Vec<Arc<str>> {
-        let mut exclude = tried.to_vec();
+    pub fn exclusions(&self, table: &Table, tried: &[Arc<str>], now: Instant) -> Exclusions {
         if self.tracked.load(Ordering::Acquire) == 0 {
-            return exclude;
+            return Exclusions(Excluded::Listed(tried.to_vec()));
         }
         let trials = self.config.half_open_calls.max(1);
-        let gates = self.gates.load();
-        let shut = gates.iter().filter(|(_, gate)| gate.shut(now, trials, self.config.window));
-        exclude.extend(shut.filter(|(id, _)| !tried.contains(id)).map(|(id, _)| Arc::clone(id)));
+        let published = self.gates.load();
+        let shut = |gate: &Gate| gate.shut(now, trials, self.config.window);
         // Fewer ids than endpoints in rotation leave one routable; else look.
-        if exclude.len() > tried.len()
-            && exclude.len() >= table.rotation_len()
-            && !table.endpoints.iter().any(|e| e.is_candidate(&exclude))
-        {
+        let strands = |exclude: &[Arc<str>]| {
+            exclude.len() >= table.rotation_len() && !table.endpoints.iter().any(|e| e.is_candidate(exclude))
+        };
+        if tried.is_empty() && published.gates.iter().all(shut) {
+            if strands(&published.ids) {
+                return Exclusions(Excluded::Listed(Vec::new()));
+            }
+            return Exclusions(Excluded::Shut(published));
+        }
+        let mut exclude = tried.to_vec();
+        let shut_ids = published.ids.iter().zip(&published.gates).filter(|(_, gate)| shut(gate));
+        exclude.extend(shut_ids.filter(|(id, _)| !tried.contains(id)).map(|(id, _)| Arc::clone(id)));
+        if exclude.len() > tried.len() && strands(&exclude) {
             exclude.truncate(tried.len());
         }
-        exclude
+        Exclusions(Excluded::Listed(exclude))
     }
 
     /// Forgets endpoints `table` does not list.
@@ -450,6 +515,26 @@ mod tests {
     }
 
     #[test]
+    fn exclusions_of_shut_nodes_are_the_published_list_until_a_call_adds_its_own() {
+        let (b, t, t0) = (CircuitBreaker::default(), table(&[10, 10, 10]), Instant::now());
+        fail(&b, &Arc::clone(&t.endpoints[2].id), 5, t0);
+        fail(&b, &Arc::clone(&t.endpoints[0].id), 5, t0);
+        let mut exclude = b.exclusions(&t, &[], t0);
+        assert!(matches!(exclude.0, Excluded::Shut(_)));
+        assert_eq!(exclude, ids(&["n0", "n2"]));
+        exclude.extend(std::iter::empty());
+        assert!(matches!(exclude.0, Excluded::Shut(_)), "nothing added, nothing copied");
+        exclude.extend(ids(&["n1"]));
+        assert_eq!(exclude, ids(&["n0", "n2", "n1"]));
+        // One of them closed but still tracked (a failure in the window): listed one by one.
+        b.record(&Arc::clone(&t.endpoints[2].id), true, t0 + SEC);
+        fail(&b, &Arc::clone(&t.endpoints[1].id), 1, t0 + SEC);
+        let exclude = b.exclusions(&t, &[], t0 + SEC / 2);
+        assert!(matches!(exclude.0, Excluded::Listed(_)));
+        assert_eq!(exclude, ids(&["n0"]));
+    }
+
+    #[test]
     fn back_off_doubles_up_to_the_max() {
         let (b, id) = (CircuitBreaker::default(), Arc::from("n0"));
         let mut now = Instant::now();
@@ -519,7 +604,7 @@ mod tests {
         // The last failure ages out of the window: the record goes, successes take no lock again.
         b.record(&n1, true, t0 + 11 * SEC);
         assert_eq!(b.tracked.load(Ordering::Acquire), 0);
-        assert!(b.gates.load().is_empty());
+        assert!(b.gates.load().ids.is_empty());
     }
 
     #[test]

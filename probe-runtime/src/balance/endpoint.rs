@@ -65,8 +65,17 @@ impl Endpoint {
 
     /// Whether this endpoint may be picked by a call that already tried the `exclude` ids.
     pub(crate) fn is_candidate(&self, exclude: &[Arc<str>]) -> bool {
-        self.in_rotation() && !exclude.iter().any(|id| **id == *self.id)
+        self.in_rotation() && !exclude.iter().any(|id| same_id(id, &self.id))
     }
+}
+
+/// Whether two node ids are equal: the same string (most often the very same allocation, the
+/// table's, shared by what a call tried and what the breakers track), else equal bytes, compared
+/// from the end, where the ids of one service's nodes (`host:port`) usually differ. Inline: ids are
+/// short, and a call to `memcmp` per comparison cost more than the comparison on the pick path.
+#[inline]
+pub(crate) fn same_id(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a.bytes().rev().eq(b.bytes().rev()))
 }
 
 /// One routing snapshot: every endpoint of a service as discovery last saw it.
@@ -205,6 +214,18 @@ impl Default for Table {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn ids_are_the_same_by_their_bytes_wherever_they_are_stored() {
+        let id: Arc<str> = Arc::from("S_10.0.0.1_9090");
+        assert!(same_id(&id, &id));
+        assert!(same_id(&id, &String::from("S_10.0.0.1_9090")));
+        for other in ["S_10.0.0.1_9091", "T_10.0.0.1_9090", "S_10.0.0.1_909", "S_10.0.0.1_90900", ""] {
+            assert!(!same_id(&id, other), "{other}");
+            assert!(!same_id(other, &id), "{other}");
+        }
+        assert!(same_id("", ""));
+    }
 
     #[test]
     fn rotation_needs_valid_and_positive_weight() {

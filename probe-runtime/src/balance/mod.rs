@@ -52,7 +52,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+pub use breaker::{BreakerConfig, BreakerState, CircuitBreaker, Exclusions};
 pub use consistent_hash::{ConsistentHash, MAX_RING_WEIGHT, VNODES_PER_WEIGHT};
 pub use endpoint::{Endpoint, Table};
 pub use least_loaded::LeastLoaded;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::endpoint::same_id;
 use super::{Balancer, Endpoint, Table};
 
 /// Where a balancer draws its random numbers: the thread-local generator, or a seeded one for
@@ -102,7 +103,9 @@ impl Balancer for WeightedRandom {
         // others are drawn from directly).
         for _ in 0..DRAWS {
             match table.draw(|n| self.rng.below(n)) {
-                Some(Some(i)) if !exclude.iter().any(|id| **id == *table.endpoints[i].id) => return Some(i),
+                Some(Some(i)) if !exclude.iter().any(|id| same_id(id, &table.endpoints[i].id)) => {
+                    return Some(i);
+                }
                 Some(None) => return None,
                 // Excluded, or a table changed in place.
                 _ if exclude.is_empty() => break,
