@@ -407,7 +407,7 @@ impl CircuitBreaker {
 
     /// The ids a balancer must skip for a call that already tried `tried`: `tried`, the open
     /// endpoints, and the half-open ones whose trial places are taken; unless those are all the
-    /// call has left, in which case just `tried`.
+    /// call has left, in which case just `tried`. Read them as a slice (`&exclusions`).
     pub fn exclusions(&self, table: &Table, tried: &[Arc<str>], now: Instant) -> Exclusions {
         if self.tracked.load(Ordering::Acquire) == 0 {
             return Exclusions(Excluded::Listed(tried.to_vec()));
@@ -517,8 +517,8 @@ mod tests {
     #[test]
     fn exclusions_of_shut_nodes_are_the_published_list_until_a_call_adds_its_own() {
         let (b, t, t0) = (CircuitBreaker::default(), table(&[10, 10, 10]), Instant::now());
-        fail(&b, &Arc::clone(&t.endpoints[2].id), 5, t0);
-        fail(&b, &Arc::clone(&t.endpoints[0].id), 5, t0);
+        fail(&b, &t.endpoints[2].id, 5, t0);
+        fail(&b, &t.endpoints[0].id, 5, t0);
         let mut exclude = b.exclusions(&t, &[], t0);
         assert!(matches!(exclude.0, Excluded::Shut(_)));
         assert_eq!(exclude, ids(&["n0", "n2"]));
@@ -526,9 +526,10 @@ mod tests {
         assert!(matches!(exclude.0, Excluded::Shut(_)), "nothing added, nothing copied");
         exclude.extend(ids(&["n1"]));
         assert_eq!(exclude, ids(&["n0", "n2", "n1"]));
-        // One of them closed but still tracked (a failure in the window): listed one by one.
-        b.record(&Arc::clone(&t.endpoints[2].id), true, t0 + SEC);
-        fail(&b, &Arc::clone(&t.endpoints[1].id), 1, t0 + SEC);
+        // n2's trial succeeds (its record goes) and n1 fails once: tracked, its breaker closed, so
+        // the shut ones are listed one by one.
+        b.record(&t.endpoints[2].id, true, t0 + SEC);
+        fail(&b, &t.endpoints[1].id, 1, t0 + SEC);
         let exclude = b.exclusions(&t, &[], t0 + SEC / 2);
         assert!(matches!(exclude.0, Excluded::Listed(_)));
         assert_eq!(exclude, ids(&["n0"]));
