@@ -264,10 +264,10 @@ join_rows() {
 compare_clients() {
     local callers=${BENCH_CALLERS:-16 100} mux_conns=${BENCH_MUX_CONNECTIONS:-4} payload
     payload=${payloads%% *}
-    local fmt='%-5s %3s %-9s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s | %5s %6s %5s%s\n'
+    local fmt='%-5s %3s %-9s %3s %3s | %8s %8s %5s %11s | %6s %6s %5s | %6s %6s | %5s %5s | %5s %6s %5s%s\n'
     say "$rounds rounds per row, payload $payload B;" \
         "$(nproc) CPUs shared by server, client and load generator; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv cs/k x_volo x_bare x_mux " others"
+    printf "$fmt" server C client K D lg_qps cli_qps ratio "ratio_min-max" lg_cpu cli_cpu x_cpu lg_srv cli_srv cs/k mig/s x_volo x_bare x_mux " others"
     local server sargs expect c client k d
     # Each goal's rows, as "server C: value verdict".
     local goal_qps=() goal_cpu=() goal_mux=() volo_min=
@@ -315,7 +315,7 @@ compare_clients() {
                     col[lg_qps]+="$(get qps "$lg_line") " col[cl_qps]+="$(get qps "$cl_line") "
                     col[lg_cpu]+="$(get loadgen_cpu_us_per_call "$lg_line") " col[cl_cpu]+="$(get client_cpu_us_per_call "$cl_line") "
                     col[lg_srv]+="$(get server_cpu_us_per_call "$lg_line") " col[cl_srv]+="$(get server_cpu_us_per_call "$cl_line") "
-                    col[cl_cs]+="$(get client_switches_per_kcall "$cl_line") "
+                    col[cl_cs]+="$(get client_switches_per_kcall "$cl_line") " col[cl_mig]+="$(get migrations_per_s "$cl_line") "
                     ratios+=("$(awk -v a="$(get qps "$cl_line")" -v b="$(get qps "$lg_line")" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }')")
                     others_max=$(awk -v m="$others_max" -v a="$(get others_cpu_pct "$lg_line")" -v b="$(get others_cpu_pct "$cl_line")" \
                         'BEGIN { if (a > m) m = a; if (b > m) m = b; print m }')
@@ -356,7 +356,8 @@ compare_clients() {
                 fi
                 others=$(awk -v m="$others_max" 'BEGIN { printf " %d%%%s", m, (m > 20 ? "*" : "") }')
                 printf "$fmt" "$server" "$c" "$client" "$k" "$d" "$(med lg_qps)" "$(med cl_qps)" "$ratio" "$range" \
-                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$(med cl_cs)" "$x_volo" "$x_bare" "$x_mux" "$others"
+                    "$(med lg_cpu)" "$(med cl_cpu)" "$x_cpu" "$(med lg_srv)" "$(med cl_srv)" "$(med cl_cs)" "$(med cl_mig)" \
+                    "$x_volo" "$x_bare" "$x_mux" "$others"
                 unset col
             done
         done
@@ -366,6 +367,8 @@ compare_clients() {
     echo "same K and D as the client (cli); ratio = cli/lg QPS; cpu = us of CPU per call (lg_srv, cli_srv: the"
     echo "server's under each); x_cpu = cli_cpu/lg_cpu; cs/k = the client's context switches per 1,000 calls (its"
     echo "workers parked and woken; a run in the slow state of two workers shows 2-3x the fast one's);"
+    echo "mig/s = moves of the client's and the server's threads to another CPU per second (the slow runs are"
+    echo "those in which the kernel leaves every thread where it is: tens, against hundreds);"
     echo "x_volo = the client's QPS / Volo's in the same server and C;"
     echo "bare = one task per caller over a minimal multiplexed client (bench/src/bin/bare_client.rs), the floor of a"
     echo "client called from many tasks; x_bare = the client's QPS / bare's in the same server and C."

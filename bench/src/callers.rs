@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 
 use crate::histogram::{Histogram, ThreadHistogram};
-use crate::proc_stat::{clock_ticks, context_switches, cpu_time, machine_busy};
+use crate::proc_stat::{clock_ticks, context_switches, cpu_time, machine_busy, migrations};
 
 /// When and how hard to call.
 #[derive(Debug, Clone, Copy)]
@@ -123,14 +123,17 @@ struct Window {
     machine: Duration,
     /// The client's context switches.
     switches: u64,
+    /// Moves of the client's and the server's threads to another CPU.
+    migrations: u64,
 }
 
 fn sample_window(server_pid: Option<u32>, from: Instant, to: Instant) -> Result<Window> {
     let ticks = clock_ticks();
-    let sample = || -> Result<(Instant, Duration, Option<Duration>, Duration, u64)> {
+    let sample = || -> Result<(Instant, Duration, Option<Duration>, Duration, u64, u64)> {
         let server = server_pid.map(|pid| cpu_time(Some(pid), ticks)).transpose()?;
         let switches = context_switches(None)?;
-        Ok((Instant::now(), cpu_time(None, ticks)?, server, machine_busy(ticks)?, switches))
+        let moved = migrations(None)? + server_pid.map(|pid| migrations(Some(pid))).transpose()?.unwrap_or(0);
+        Ok((Instant::now(), cpu_time(None, ticks)?, server, machine_busy(ticks)?, switches, moved))
     };
     thread::sleep(from.saturating_duration_since(Instant::now()));
     let first = sample()?;
@@ -142,6 +145,7 @@ fn sample_window(server_pid: Option<u32>, from: Instant, to: Instant) -> Result<
         server: first.2.zip(last.2).map(|(a, b)| b.saturating_sub(a)),
         machine: last.3.saturating_sub(first.3),
         switches: last.4.saturating_sub(first.4),
+        migrations: last.5.saturating_sub(first.5),
     })
 }
 
@@ -153,7 +157,8 @@ fn print_line(latency: &Histogram, w: &Window) {
     let others = w.machine.saturating_sub(w.client + w.server.unwrap_or_default());
     println!(
         "qps={:.0} p50_us={:.1} p99_us={:.1} calls={calls} client_cpu_us_per_call={:.2} \
-         server_cpu_us_per_call={} others_cpu_pct={:.0} client_switches_per_kcall={:.1}",
+         server_cpu_us_per_call={} others_cpu_pct={:.0} client_switches_per_kcall={:.1} \
+         migrations_per_s={:.0}",
         calls as f64 / wall,
         us(0.5),
         us(0.99),
@@ -161,5 +166,6 @@ fn print_line(latency: &Histogram, w: &Window) {
         w.server.map_or_else(|| "-".to_owned(), |s| format!("{:.2}", per_call(s))),
         others.as_secs_f64() * 100.0 / wall,
         if calls == 0 { 0.0 } else { w.switches as f64 * 1000.0 / calls as f64 },
+        w.migrations as f64 / wall,
     );
 }

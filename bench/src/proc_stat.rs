@@ -69,19 +69,40 @@ fn parse_busy_ticks(stat: &str) -> Result<u64> {
 /// made so far, from `/proc/PID/task/*/status`: a client whose workers park and are woken often
 /// shows many per call. Threads that ended are not counted.
 pub fn context_switches(pid: Option<u32>) -> Result<u64> {
+    sum_over_threads(pid, "status", parse_switches)
+}
+
+/// The times the threads of process `pid` (`None`: this process) moved to another CPU so far
+/// (`se.nr_migrations` of `/proc/PID/task/*/sched`). With client and server on the same few CPUs,
+/// runs in which the kernel leaves every thread where it is are the slow ones.
+pub fn migrations(pid: Option<u32>) -> Result<u64> {
+    sum_over_threads(pid, "sched", parse_migrations)
+}
+
+/// `parse` of the file `file` of each thread of process `pid`, summed.
+fn sum_over_threads(pid: Option<u32>, file: &str, parse: fn(&str) -> Result<u64>) -> Result<u64> {
     let dir = match pid {
         Some(pid) => format!("/proc/{pid}/task"),
         None => "/proc/self/task".to_owned(),
     };
     let mut total = 0;
     for task in fs::read_dir(&dir).with_context(|| format!("cannot list {dir}: is the process alive?"))? {
-        let path = task.with_context(|| format!("cannot list {dir}"))?.path().join("status");
+        let path = task.with_context(|| format!("cannot list {dir}"))?.path().join(file);
         // A thread may end between the listing and the read.
-        let Ok(status) = fs::read_to_string(&path) else { continue };
-        total +=
-            parse_switches(&status).with_context(|| format!("unexpected contents of {}", path.display()))?;
+        let Ok(text) = fs::read_to_string(&path) else { continue };
+        total += parse(&text).with_context(|| format!("unexpected contents of {}", path.display()))?;
     }
     Ok(total)
+}
+
+/// `se.nr_migrations` of a `/proc/PID/task/TID/sched`.
+fn parse_migrations(sched: &str) -> Result<u64> {
+    let line = sched
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some("se.nr_migrations"))
+        .context("no se.nr_migrations line")?;
+    let value = line.rsplit(':').next().unwrap_or_default().trim();
+    value.parse().with_context(|| format!("se.nr_migrations `{value}` is not a number"))
 }
 
 /// `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` of a `/proc/PID/task/TID/status`.
@@ -114,6 +135,16 @@ mod tests {
         assert_eq!(parse_switches(status).unwrap(), 42);
         assert!(parse_switches("Name:\tx\nvoluntary_ctxt_switches:\t12\n").is_err());
         assert!(parse_switches("voluntary_ctxt_switches:\tx\nnonvoluntary_ctxt_switches:\t1\n").is_err());
+    }
+
+    #[test]
+    fn migrations_are_read_from_the_sched_file() {
+        let sched = "x (1, #threads: 3)\n---\nse.exec_start : 1.5\nse.nr_migrations :   7\nnr_switches : 9\n";
+        assert_eq!(parse_migrations(sched).unwrap(), 7);
+        assert!(parse_migrations("se.exec_start : 1.5\n").is_err());
+        assert!(parse_migrations("se.nr_migrations : x\n").is_err());
+        // This process's threads, as the kernel counts them.
+        migrations(None).unwrap();
     }
 
     #[test]
