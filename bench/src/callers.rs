@@ -127,25 +127,43 @@ struct Window {
     migrations: u64,
 }
 
+/// The counters a [`Window`] is the difference of, read at `at`.
+struct Counters {
+    at: Instant,
+    client: Duration,
+    server: Option<Duration>,
+    machine: Duration,
+    switches: u64,
+    migrations: u64,
+}
+
+impl Counters {
+    fn read(server_pid: Option<u32>, ticks: u64) -> Result<Counters> {
+        let server_migrations = server_pid.map(|pid| migrations(Some(pid))).transpose()?;
+        Ok(Counters {
+            server: server_pid.map(|pid| cpu_time(Some(pid), ticks)).transpose()?,
+            switches: context_switches(None)?,
+            migrations: migrations(None)? + server_migrations.unwrap_or(0),
+            at: Instant::now(),
+            client: cpu_time(None, ticks)?,
+            machine: machine_busy(ticks)?,
+        })
+    }
+}
+
 fn sample_window(server_pid: Option<u32>, from: Instant, to: Instant) -> Result<Window> {
     let ticks = clock_ticks();
-    let sample = || -> Result<(Instant, Duration, Option<Duration>, Duration, u64, u64)> {
-        let server = server_pid.map(|pid| cpu_time(Some(pid), ticks)).transpose()?;
-        let switches = context_switches(None)?;
-        let moved = migrations(None)? + server_pid.map(|pid| migrations(Some(pid))).transpose()?.unwrap_or(0);
-        Ok((Instant::now(), cpu_time(None, ticks)?, server, machine_busy(ticks)?, switches, moved))
-    };
     thread::sleep(from.saturating_duration_since(Instant::now()));
-    let first = sample()?;
+    let first = Counters::read(server_pid, ticks)?;
     thread::sleep(to.saturating_duration_since(Instant::now()));
-    let last = sample()?;
+    let last = Counters::read(server_pid, ticks)?;
     Ok(Window {
-        wall: last.0 - first.0,
-        client: last.1.saturating_sub(first.1),
-        server: first.2.zip(last.2).map(|(a, b)| b.saturating_sub(a)),
-        machine: last.3.saturating_sub(first.3),
-        switches: last.4.saturating_sub(first.4),
-        migrations: last.5.saturating_sub(first.5),
+        wall: last.at - first.at,
+        client: last.client.saturating_sub(first.client),
+        server: first.server.zip(last.server).map(|(a, b)| b.saturating_sub(a)),
+        machine: last.machine.saturating_sub(first.machine),
+        switches: last.switches.saturating_sub(first.switches),
+        migrations: last.migrations.saturating_sub(first.migrations),
     })
 }
 

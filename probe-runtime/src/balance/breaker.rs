@@ -211,9 +211,8 @@ impl Extend<Arc<str>> for Exclusions {
         if let Excluded::Shut(gates) = &self.0 {
             self.0 = Excluded::Listed(gates.ids.clone());
         }
-        if let Excluded::Listed(listed) = &mut self.0 {
-            listed.extend(ids);
-        }
+        let Excluded::Listed(listed) = &mut self.0 else { unreachable!("made a list above") };
+        listed.extend(ids);
     }
 }
 
