@@ -5,29 +5,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 
 use super::header::peek;
 use crate::codec::{
-    ApplicationException, ApplicationExceptionKind, Decode, Encode, Limits, MessageHeader, MessageType,
+    ApplicationException, ApplicationExceptionKind, Decode, Encode, Limits, MessageHeader, MessageType, carve,
 };
 use crate::context::{Context, Metadata};
 use crate::error::{CallError, Error};
 use crate::metrics::RequestId;
 use crate::service::{BoxFuture, Dispatch, MethodResult, Protocol, Reply, Request};
 use crate::set_once::service_method;
-
-/// Room left in a thread's encode buffer before a call is encoded into it: a small call fits.
-const CALL_CAPACITY: usize = 512;
-/// The block a thread's calls are carved from, when the last one is used up.
-const ENCODE_BLOCK: usize = 64 * 1024;
-
-thread_local! {
-    /// Where this thread encodes calls: each call's message is split off the front, sharing the
-    /// block (one allocation and one free per block, not two per call, and no allocator lock
-    /// taken when another thread drops the message).
-    static ENCODE: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
-}
 
 /// Seqids a thread takes at a time from [`SEQIDS`].
 const SEQID_BLOCK: i32 = 1024;
@@ -57,30 +45,7 @@ fn next_seqid() -> i32 {
 
 /// `header` and `args` encoded with `protocol`, carved from this thread's encode block.
 fn encode_call<A: Encode>(protocol: Protocol, header: &MessageHeader, args: &A) -> Result<Bytes, Error> {
-    carve(|buf| protocol.encode_message(header, args, buf)).map_err(Error::from)
-}
-
-/// What `write` appends to an empty buffer, carved from this thread's encode block (a call's
-/// message, its header frame).
-pub(super) fn carve<E>(write: impl FnOnce(&mut BytesMut) -> Result<(), E>) -> Result<Bytes, E> {
-    ENCODE.with(|cell| {
-        let Ok(mut buf) = cell.try_borrow_mut() else {
-            // Re-entered (an `Encode` impl that makes a call): a buffer of its own.
-            let mut buf = BytesMut::with_capacity(CALL_CAPACITY);
-            write(&mut buf)?;
-            return Ok(buf.freeze());
-        };
-        if buf.capacity() < CALL_CAPACITY {
-            *buf = BytesMut::with_capacity(ENCODE_BLOCK);
-        }
-        match write(&mut buf) {
-            Ok(()) => Ok(buf.split().freeze()),
-            Err(e) => {
-                buf.clear();
-                Err(e)
-            }
-        }
-    })
+    carve(0, |buf| protocol.encode_message(header, args, buf)).map_err(Error::from)
 }
 
 /// Per-method settings generated from the IDL.

@@ -130,8 +130,10 @@ fn wrap_plain(
         count += 1;
     }
     let pairs = pairs[..count].iter().copied();
-    super::channel::carve(|out| header::encode_plain(wire.protocol, 0, seqid, pairs, message, out))
-        .map_err(|e| wire_error(e.into()))
+    crate::codec::carve(message.len() + 64, |out| {
+        header::encode_plain(wire.protocol, 0, seqid, pairs, message, out)
+    })
+    .map_err(|e| wire_error(e.into()))
 }
 
 impl Sent {

@@ -29,6 +29,7 @@
 
 mod application_exception;
 mod binary;
+mod block;
 mod collections;
 mod compact;
 mod error;
@@ -44,6 +45,7 @@ mod wire;
 
 pub use application_exception::{ApplicationException, ApplicationExceptionKind, shown_method};
 pub use binary::{BinaryReader, BinaryWriter};
+pub(crate) use block::carve;
 pub use collections::{ListMap, ListSet};
 pub use compact::{CompactReader, CompactWriter};
 pub use error::ProtocolError;

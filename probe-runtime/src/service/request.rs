@@ -6,7 +6,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use crate::codec::{
     ApplicationException, ApplicationExceptionKind, BinaryReader, BinaryWriter, CompactReader, CompactWriter,
-    Decode, Encode, Limits, MessageHeader, MessageType, ProtocolError, ProtocolReader, ProtocolWriter,
+    Decode, Encode, Limits, MessageHeader, MessageType, ProtocolError, ProtocolReader, ProtocolWriter, carve,
 };
 use crate::error::Error;
 
@@ -200,10 +200,12 @@ impl Request {
         let name = self.reply_name.map_or_else(|| self.header.name.clone(), Cow::Borrowed);
         let header = MessageHeader::new(name, kind, self.header.seqid);
         // Replies tend to be about as large as their requests (echoes, updates returning the
-        // record): start there rather than growing a small buffer several times.
-        let mut buf = BytesMut::with_capacity(self.body.len() + self.header.name.len() + 32);
-        match self.protocol.encode_message(&header, body, &mut buf) {
-            Ok(()) => Reply::Message(buf.freeze()),
+        // record): room for that rather than growing a small buffer several times. Carved from
+        // the thread's encode block, as calls are: the connection copies the reply into its
+        // frame and drops it.
+        let expected = self.body.len() + self.header.name.len() + 32;
+        match carve(expected, |buf| self.protocol.encode_message(&header, body, buf)) {
+            Ok(reply) => Reply::Message(reply),
             Err(e) => {
                 let exception = ApplicationException::new(
                     ApplicationExceptionKind::InternalError,
