@@ -16,9 +16,20 @@ use crate::metrics::PhaseStats;
 use crate::tls::ClientStream;
 use crate::transport::{MessageReader, encode_frame};
 
+/// Write buffers larger than this are not kept with an idle connection.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+/// A pooled connection: its reader, and the buffer its calls are written from (kept, so a call
+/// allocates nothing). Boxed, so that taking it from the pool, carrying it through a call and
+/// putting it back moves a pointer, not the reader's few hundred bytes.
+struct Conn {
+    reader: MessageReader<ClientStream>,
+    out: BytesMut,
+}
+
 /// A connection resting in the pool.
 struct Idle {
-    conn: MessageReader<ClientStream>,
+    conn: Box<Conn>,
     since: Instant,
 }
 
@@ -52,61 +63,62 @@ impl Pool {
     /// Opens one connection now and keeps it for the first call.
     pub(super) async fn warm(&self) -> Result<(), Error> {
         let conn = self.open().await?;
-        self.put_back(conn);
+        self.put_back(conn, Instant::now());
         Ok(())
     }
 
     /// Sends `message` (named `prefix:name` when `prefix` is given) and waits for its reply (none
-    /// for oneway calls).
+    /// for oneway calls). `now` is when the call was handed over: a connection idle since then
+    /// counts as idle, and its send time counts from then (as a multiplexed call's does).
     pub(super) async fn call(
         &self,
         message: Bytes,
         prefix: Option<&'static str>,
         oneway: bool,
+        now: std::time::Instant,
     ) -> Result<Option<Bytes>, Error> {
         let _permit = self.permits.acquire().await.map_err(|_| {
             self.endpoint.broken(io::ErrorKind::NotConnected, "the connection pool is closed")
         })?;
-        let mut conn = match self.take_idle() {
+        let now = Instant::from_std(now);
+        let mut conn = match self.take_idle(now) {
             Some(conn) => conn,
             // Boxed: connecting (a TLS handshake's state too) stays out of every call's future.
             None => Box::pin(self.open()).await?,
         };
-        let started = self.phases.as_ref().map(|_| std::time::Instant::now());
+        let Conn { reader, out } = &mut *conn;
+        out.clear();
         let wire = self.endpoint.wire;
-        let mut out = BytesMut::with_capacity(4 + message.len() + prefix.map_or(0, |p| p.len() + 1));
         match prefix {
-            Some(service) if encode_prefixed(wire.protocol, wire.framing, &message, service, &mut out) => {}
+            Some(service) if encode_prefixed(wire.protocol, wire.framing, &message, service, out) => {}
             Some(service) => {
                 let renamed = super::mux::rename(wire, &message, service)
                     .map_err(|why| self.endpoint.broken(io::ErrorKind::InvalidInput, why))?;
-                encode_frame(wire.framing, &renamed, &mut out).map_err(|e| self.endpoint.wire_error(e))?;
+                encode_frame(wire.framing, &renamed, out).map_err(|e| self.endpoint.wire_error(e))?;
             }
-            None => {
-                encode_frame(wire.framing, &message, &mut out).map_err(|e| self.endpoint.wire_error(e))?
-            }
+            None => encode_frame(wire.framing, &message, out).map_err(|e| self.endpoint.wire_error(e))?,
         }
-        conn.get_mut().write_all(&out).await.map_err(|e| self.endpoint.io_error(e))?;
-        let sent = match (&self.phases, started) {
-            (Some(phases), Some(started)) => {
-                let now = std::time::Instant::now();
-                phases.send.record(now.saturating_duration_since(started));
-                Some((phases, now))
-            }
-            _ => None,
-        };
+        reader.get_mut().write_all(out).await.map_err(|e| self.endpoint.io_error(e))?;
+        if out.capacity() > KEEP_CAPACITY {
+            *out = BytesMut::new();
+        }
+        let sent = self.phases.as_ref().map(|phases| {
+            let sent = std::time::Instant::now();
+            phases.send.record(sent.saturating_duration_since(now.into_std()));
+            (phases, sent)
+        });
         if oneway {
-            self.put_back(conn);
+            self.put_back(conn, now);
             return Ok(None);
         }
-        match conn.read_message().await {
+        match reader.read_message().await {
             Ok(Some(reply)) => {
                 if let Some((phases, sent)) = sent {
                     phases.wait.record(sent.elapsed());
                 }
                 // Bytes beyond the reply mean the connection is out of step: don't reuse it.
-                if conn.buffered() == 0 {
-                    self.put_back(conn);
+                if reader.buffered() == 0 {
+                    self.put_back(conn, now);
                 }
                 Ok(Some(reply))
             }
@@ -117,27 +129,31 @@ impl Pool {
         }
     }
 
-    async fn open(&self) -> Result<MessageReader<ClientStream>, Error> {
+    async fn open(&self) -> Result<Box<Conn>, Error> {
         let started = std::time::Instant::now();
         let stream = self.endpoint.connect().await?;
         if let Some(phases) = &self.phases {
             phases.connect.record(started.elapsed());
         }
-        Ok(MessageReader::new(stream, self.endpoint.wire, self.endpoint.limits))
+        let reader = MessageReader::new(stream, self.endpoint.wire, self.endpoint.limits);
+        Ok(Box::new(Conn { reader, out: BytesMut::new() }))
     }
 
-    /// The most recently used idle connection that is still open and fresh.
-    fn take_idle(&self) -> Option<MessageReader<ClientStream>> {
+    /// The most recently used idle connection that is still open and was not idle too long at
+    /// `now`.
+    fn take_idle(&self, now: Instant) -> Option<Box<Conn>> {
         loop {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
-            if idle.since.elapsed() < self.idle_timeout && idle.conn.get_mut().still_open() {
+            if now.saturating_duration_since(idle.since) < self.idle_timeout
+                && idle.conn.reader.get_mut().still_open()
+            {
                 return Some(idle.conn);
             }
         }
     }
 
-    fn put_back(&self, conn: MessageReader<ClientStream>) {
-        let idle = Idle { conn, since: Instant::now() };
-        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(idle);
+    /// Rests `conn` in the pool; its last call began at `since`.
+    fn put_back(&self, conn: Box<Conn>, since: Instant) {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner).push(Idle { conn, since });
     }
 }

@@ -398,7 +398,7 @@ impl TcpTransport {
             // stays out of the future of every multiplexed call, which is moved at each level
             // of the call as it starts; a pooled call (a system call each way) hardly notices.
             Conns::Pool(pool) => {
-                let call = tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, oneway));
+                let call = tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, oneway, now));
                 SendStep::Boxed(Box::pin(async move {
                     Answer::from(match call.await {
                         Ok(reply) => reply,
