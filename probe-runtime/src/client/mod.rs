@@ -11,6 +11,7 @@
 
 mod channel;
 mod cluster;
+mod deadlines;
 mod endpoint;
 pub(crate) mod header;
 mod mux;

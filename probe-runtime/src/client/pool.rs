@@ -9,8 +9,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::deadlines::Deadlines;
 use super::endpoint::Endpoint;
 use super::header::encode_prefixed;
+use super::tcp::{Answer, timed_out};
 use crate::error::Error;
 use crate::metrics::PhaseStats;
 use crate::tls::ClientStream;
@@ -42,6 +44,8 @@ pub(super) struct Pool {
     idle_timeout: Duration,
     /// Where connect, send and wait times go, unless metrics are off.
     phases: Option<Arc<PhaseStats>>,
+    /// The deadlines of the calls in flight.
+    deadlines: Deadlines,
 }
 
 impl Pool {
@@ -51,7 +55,8 @@ impl Pool {
         idle_timeout: Duration,
         phases: Option<Arc<PhaseStats>>,
     ) -> Self {
-        Pool { endpoint, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size), idle_timeout, phases }
+        let (idle, permits, deadlines) = (Mutex::new(Vec::new()), Semaphore::new(size), Deadlines::default());
+        Pool { endpoint, idle, permits, idle_timeout, phases, deadlines }
     }
 
     /// Connections free to take (all of them while no call is in flight).
@@ -68,9 +73,29 @@ impl Pool {
     }
 
     /// Sends `message` (named `prefix:name` when `prefix` is given) and waits for its reply (none
-    /// for oneway calls). `now` is when the call was handed over: a connection idle since then
-    /// counts as idle, and its send time counts from then (as a multiplexed call's does).
+    /// for oneway calls), or fails with a timeout of `method` at `deadline` (waiting for a
+    /// connection, connecting, writing or waiting for the reply). `now` is when the call was
+    /// handed over: a connection idle since then counts as idle, and its send time and its
+    /// timeout's budget count from then (as a multiplexed call's do).
     pub(super) async fn call(
+        &self,
+        message: Bytes,
+        prefix: Option<&'static str>,
+        oneway: bool,
+        method: &'static str,
+        (now, deadline): (std::time::Instant, std::time::Instant),
+    ) -> Answer {
+        let mut call = std::pin::pin!(self.exchange(message, prefix, oneway, now));
+        let mut watch = self.deadlines.watch(deadline);
+        Answer::from(match std::future::poll_fn(|cx| watch.poll(call.as_mut(), cx)).await {
+            Some(reply) => reply,
+            // The call is dropped with its connection, whose reply may still come.
+            None => Err(timed_out(method, deadline.saturating_duration_since(now))),
+        })
+    }
+
+    /// [`Pool::call`] without its deadline.
+    async fn exchange(
         &self,
         message: Bytes,
         prefix: Option<&'static str>,
@@ -215,7 +240,9 @@ mod tests {
     }
 
     async fn call(pool: &Pool, text: &str) -> Result<Option<Bytes>, Error> {
-        pool.call(Bytes::copy_from_slice(text.as_bytes()), None, false, std::time::Instant::now()).await
+        let now = std::time::Instant::now();
+        let message = Bytes::copy_from_slice(text.as_bytes());
+        pool.call(message, None, false, "echo", (now, now + Duration::from_secs(10))).await.reply
     }
 
     #[tokio::test]

@@ -393,18 +393,12 @@ impl TcpTransport {
             }
         };
         let step = match &self.conns {
-            // One call per connection: a timer per call is no extra cost there.
-            // Boxed: a pooled call's state (a connection's reader, its write and read, a timer)
-            // stays out of the future of every multiplexed call, which is moved at each level
-            // of the call as it starts; a pooled call (a system call each way) hardly notices.
+            // Boxed: a pooled call's state (a connection's reader, its write and read, its
+            // deadline's watch) stays out of the future of every multiplexed call, which is
+            // moved at each level of the call as it starts; a pooled call (a system call each
+            // way) hardly notices.
             Conns::Pool(pool) => {
-                let call = tokio::time::timeout_at(deadline.into(), pool.call(message, prefix, oneway, now));
-                SendStep::Boxed(Box::pin(async move {
-                    Answer::from(match call.await {
-                        Ok(reply) => reply,
-                        Err(_) => Err(timed_out(method, deadline.saturating_duration_since(now))),
-                    })
-                }))
+                SendStep::Boxed(Box::pin(pool.call(message, prefix, oneway, method, (now, deadline))))
             }
             Conns::Mux(mux) => {
                 let outgoing = Outgoing { message, prefix, deadline, method, taken: now };
