@@ -154,13 +154,8 @@ async fn watch_deadlines(shared: Arc<Shared>) {
     let lock = || shared.state.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         let next = lock().next_wake;
-        let Some(at) = next else {
-            shared.sooner.notified().await;
+        if !until_or_told(next, &shared.sooner).await {
             continue;
-        };
-        tokio::select! {
-            () = tokio::time::sleep_until(at.into()) => {}
-            () = shared.sooner.notified() => continue,
         }
         let now = crate::context::now();
         let wake: Vec<Waker> = {
@@ -178,6 +173,19 @@ async fn watch_deadlines(shared: Arc<Shared>) {
             wake
         };
         wake.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// Waits until `at` (for ever without it) or until `sooner` is told, whichever comes first;
+/// true if it was `at`. A watcher's sleep: told of a sooner deadline, it looks again.
+pub(super) async fn until_or_told(at: Option<Instant>, sooner: &Notify) -> bool {
+    let Some(at) = at else {
+        sooner.notified().await;
+        return false;
+    };
+    tokio::select! {
+        () = tokio::time::sleep_until(at.into()) => true,
+        () = sooner.notified() => false,
     }
 }
 

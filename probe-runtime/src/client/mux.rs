@@ -1025,13 +1025,8 @@ async fn sweep_deadlines(shared: Arc<Shared>) {
         if shared.is_closed.load(Ordering::Acquire) {
             return;
         }
-        let Some(at) = next else {
-            shared.sweep.notified().await;
+        if !super::deadlines::until_or_told(next, &shared.sweep).await {
             continue;
-        };
-        tokio::select! {
-            () = tokio::time::sleep_until(at.into()) => {}
-            () = shared.sweep.notified() => continue,
         }
         let now = crate::context::now();
         let wake: Vec<Waker> = {
