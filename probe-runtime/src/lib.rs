@@ -42,6 +42,7 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod context;
+mod deadlines;
 pub mod discovery;
 mod error;
 pub mod metrics;

@@ -27,25 +27,35 @@ struct Cli {
     /// measure what the layered call path costs.
     #[arg(long, default_value_t = 0)]
     layers: usize,
+    /// The handler yields to the scheduler once before it answers, as a handler that waits for
+    /// anything (a database, another service) does: its call then waits under its deadline.
+    #[arg(long)]
+    yield_once: bool,
 }
 
 #[derive(Debug)]
-struct EchoHandler;
+struct EchoHandler {
+    yield_once: bool,
+}
 
 impl Echo for EchoHandler {
     async fn echo(&self, payload: Bytes) -> Result<Bytes, CallError> {
+        if self.yield_once {
+            tokio::task::yield_now().await;
+        }
         Ok(payload)
     }
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    cli.server.runtime()?.block_on(serve(cli.server, !cli.no_metrics, cli.layers))
+    let handler = EchoHandler { yield_once: cli.yield_once };
+    cli.server.runtime()?.block_on(serve(cli.server, handler, !cli.no_metrics, cli.layers))
 }
 
-async fn serve(args: ServerArgs, metrics: bool, layers: usize) -> Result<()> {
+async fn serve(args: ServerArgs, handler: EchoHandler, metrics: bool, layers: usize) -> Result<()> {
     let listener = args.bind().await?;
-    let mut builder = Server::builder().add_service(EchoServer::new(EchoHandler)).metrics(metrics);
+    let mut builder = Server::builder().add_service(EchoServer::new(handler)).metrics(metrics);
     for _ in 0..layers {
         builder = builder.layer(layer_fn(|inner: ServerService| inner));
     }

@@ -11,7 +11,6 @@
 
 mod channel;
 mod cluster;
-mod deadlines;
 mod endpoint;
 pub(crate) mod header;
 mod mux;

@@ -1025,7 +1025,7 @@ async fn sweep_deadlines(shared: Arc<Shared>) {
         if shared.is_closed.load(Ordering::Acquire) {
             return;
         }
-        if !super::deadlines::until_or_told(next, &shared.sweep).await {
+        if !crate::deadlines::until_or_told(next, &shared.sweep).await {
             continue;
         }
         let now = crate::context::now();

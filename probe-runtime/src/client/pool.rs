@@ -9,10 +9,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::deadlines::Deadlines;
 use super::endpoint::Endpoint;
 use super::header::encode_prefixed;
 use super::tcp::{Answer, timed_out};
+use crate::deadlines::Deadlines;
 use crate::error::Error;
 use crate::metrics::PhaseStats;
 use crate::tls::ClientStream;

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
+use crate::deadlines::Watch;
 use bytes::Bytes;
-use tokio::time::Sleep;
 use tracing::{Span, debug, error};
 
 use super::callers::ConnectionCaller;
@@ -296,7 +296,8 @@ impl<'a> Routes<'a> {
         };
         match handler {
             Ok(handler) => {
-                Started::Running(Running { handler, context, span, finish, deadline, timer: None, permit })
+                let watch = deadline.map(|deadline| shared.deadlines(self.peer).watch(deadline));
+                Started::Running(Running { handler, context, span, finish, watch, permit })
             }
             Err(panic) => Started::Done(span.in_scope(|| finish.finish(Err(panic)))),
         }
@@ -311,11 +312,9 @@ pub(super) struct Running<'a> {
     context: Option<Context>,
     span: Span,
     finish: Finish,
-    /// The call's deadline, if it has one.
-    deadline: Option<Instant>,
-    /// Fires at the deadline: set when the handler first waits (most finish at their first poll
-    /// and never need one).
-    timer: Option<Pin<Box<Sleep>>>,
+    /// The call's deadline, if it has one, under the server's watch: joined when the handler
+    /// first waits (most finish at their first poll and never do).
+    watch: Option<Watch<'a>>,
     /// Its place under the request limits, if any is set (boxed: servers without limits keep
     /// their calls' futures as small as before).
     permit: Option<Box<Permit<'a>>>,
@@ -334,15 +333,12 @@ impl Future for Running<'_> {
         };
         let reply = match catch_unwind(AssertUnwindSafe(poll)) {
             Ok(Poll::Pending) => {
-                let Some(deadline) = this.deadline else { return Poll::Pending };
-                let timer =
-                    this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
-                if timer.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
+                let Some(watch) = &mut this.watch else { return Poll::Pending };
+                std::task::ready!(watch.poll_expired(cx));
                 // Past the deadline: the handler's future is dropped (cancelling its work).
+                let deadline = watch.deadline();
                 drop_handler(&mut this.handler, this.context.as_ref());
-                (this.deadline, this.timer) = (None, None);
+                this.watch = None;
                 Ok(this.finish.timed_out(deadline))
             }
             Ok(Poll::Ready(reply)) => Ok(reply),

@@ -70,9 +70,17 @@ pub(super) struct Shared {
     pub(super) callers: Arc<super::ServerCallers>,
     /// TLS, when the server serves it.
     pub(super) tls: Option<Arc<ServerTlsState>>,
+    /// The deadlines of handlers that wait: a watch per CPU, a connection's calls in one (by its
+    /// peer's port), so the workers seldom take the same lock.
+    deadlines: Box<[crate::deadlines::Deadlines]>,
 }
 
 impl Shared {
+    /// Where the deadlines of `peer`'s waiting calls are watched.
+    pub(super) fn deadlines(&self, peer: SocketAddr) -> &crate::deadlines::Deadlines {
+        &self.deadlines[usize::from(peer.port()) % self.deadlines.len()]
+    }
+
     pub(super) fn new(
         router: Router,
         services: &[Arc<dyn crate::service::Dispatch>],
@@ -91,7 +99,9 @@ impl Shared {
             metrics.watch_limits(limits.clone());
         }
         let callers = Arc::new(super::ServerCallers::new(services, std::collections::HashMap::new()));
-        Shared { router, config, metrics, node, admission, budget, limits, callers, tls: None }
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let deadlines = (0..cpus.min(16)).map(|_| crate::deadlines::Deadlines::default()).collect();
+        Shared { router, config, metrics, node, admission, budget, limits, callers, tls: None, deadlines }
     }
 }
 

@@ -1,11 +1,12 @@
-//! The deadlines of a pool's calls in flight, watched by one task instead of a timer per call.
+//! Deadlines of calls in flight, watched by one task instead of a timer per call: a pool's
+//! client calls, a server's handlers that wait.
 //!
 //! A call joins the watch when it first waits (a lock and a push) and leaves it when it ends; a
 //! call that ends at its first poll never joins. The watcher sleeps until the soonest deadline
 //! it knows and wakes the calls past theirs, which then find their time spent. A tokio timer
 //! per call cost a pooled call about 620 instructions (its entry in the timer wheel, put there
 //! and taken out, and the wheel's turns), the watch about 200; calls of one channel share a
-//! timeout, so deadlines come in order and the watcher wakes about once per timeout.
+//! timeout, so their deadlines come in order and the watcher wakes about once per timeout.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,9 +17,9 @@ use std::time::Instant;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-/// The deadlines of one pool's calls.
+/// The deadlines of a pool's calls, or of a server's.
 #[derive(Default)]
-pub(super) struct Deadlines {
+pub(crate) struct Deadlines {
     shared: Arc<Shared>,
 }
 
@@ -31,8 +32,11 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    calls: Vec<Watched>,
-    next_id: u64,
+    /// The calls watched, each in a slot of its own until it leaves (a server may watch many:
+    /// joining and leaving take no search).
+    calls: Vec<Option<Watched>>,
+    /// Slots left by calls that ended, for the next to join.
+    free: Vec<usize>,
     /// When the watcher wakes next (`None`: not before a call joins). A sooner deadline lowers
     /// it; calls that end leave it stale, and the watcher, waking early, finds the next one.
     next_wake: Option<Instant>,
@@ -41,7 +45,6 @@ struct State {
 }
 
 struct Watched {
-    id: u64,
     deadline: Instant,
     waker: Waker,
     /// Woken for its deadline already.
@@ -54,16 +57,24 @@ impl Deadlines {
     }
 
     /// A watch over a call that must end by `deadline`: see [`Watch::poll`].
-    pub(super) fn watch(&self, deadline: Instant) -> Watch<'_> {
+    pub(crate) fn watch(&self, deadline: Instant) -> Watch<'_> {
         Watch { deadlines: self, deadline, joined: None }
     }
 
-    /// Joins a call ending at `deadline`, woken through `waker`; returns its id.
-    fn join(&self, deadline: Instant, waker: Waker) -> u64 {
+    /// Joins a call ending at `deadline`, woken through `waker`; returns its slot.
+    fn join(&self, deadline: Instant, waker: Waker) -> usize {
         let mut state = self.lock();
-        let id = state.next_id;
-        state.next_id += 1;
-        state.calls.push(Watched { id, deadline, waker, woken: false });
+        let watched = Some(Watched { deadline, waker, woken: false });
+        let slot = match state.free.pop() {
+            Some(slot) => {
+                state.calls[slot] = watched;
+                slot
+            }
+            None => {
+                state.calls.push(watched);
+                state.calls.len() - 1
+            }
+        };
         let mut sooner = state.next_wake.is_none_or(|at| deadline < at);
         if sooner {
             state.next_wake = Some(deadline);
@@ -76,32 +87,38 @@ impl Deadlines {
         if sooner {
             self.shared.sooner.notify_one();
         }
-        id
+        slot
     }
 
-    /// Points call `id`'s wake at `waker` if it was joined with another (a call polled again
-    /// while it waits: rare, as most are polled once more, for their reply).
-    fn rewake(&self, id: u64, waker: &Waker) {
-        if let Some(call) = self.lock().calls.iter_mut().find(|c| c.id == id)
+    /// Points the wake of the call in `slot` at `waker` if it joined with another (a call
+    /// polled again while it waits: rare, as most are polled once more, for their reply).
+    fn rewake(&self, slot: usize, waker: &Waker) {
+        if let Some(Some(call)) = self.lock().calls.get_mut(slot)
             && !call.waker.will_wake(waker)
         {
             call.waker.clone_from(waker);
         }
     }
 
-    fn leave(&self, id: u64) {
+    fn leave(&self, slot: usize) {
         let mut state = self.lock();
-        if let Some(at) = state.calls.iter().position(|c| c.id == id) {
-            let call = state.calls.swap_remove(at);
-            drop(state);
-            drop(call);
+        let call = state.calls.get_mut(slot).and_then(Option::take);
+        if call.is_some() {
+            state.free.push(slot);
+            // None left: the watcher scans no empty slots after a burst.
+            if state.free.len() == state.calls.len() {
+                state.calls.clear();
+                state.free.clear();
+            }
         }
+        drop(state);
+        drop(call);
     }
 
     /// Calls watched now (for tests).
     #[cfg(test)]
     fn watched(&self) -> usize {
-        self.lock().calls.len()
+        self.lock().calls.iter().flatten().count()
     }
 }
 
@@ -114,28 +131,39 @@ impl Drop for Deadlines {
 }
 
 /// One call under watch; leaves the watch when dropped.
-pub(super) struct Watch<'d> {
+pub(crate) struct Watch<'d> {
     deadlines: &'d Deadlines,
     deadline: Instant,
-    /// The call's id in the watch, once it waited.
-    joined: Option<u64>,
+    /// The call's slot in the watch, once it waited.
+    joined: Option<usize>,
 }
 
 impl Watch<'_> {
-    /// Polls `call`: its output, or `None` once the deadline has passed without one (the clock
-    /// is read only when the call is polled again and is still waiting).
-    pub(super) fn poll<F: Future>(
+    /// When the call must end.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Polls `call`: its output, or `None` once the deadline has passed without one.
+    pub(crate) fn poll<F: Future>(
         &mut self,
         call: Pin<&mut F>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<F::Output>> {
-        if let Poll::Ready(output) = call.poll(cx) {
-            return Poll::Ready(Some(output));
+        match call.poll(cx) {
+            Poll::Ready(output) => Poll::Ready(Some(output)),
+            Poll::Pending => self.poll_expired(cx).map(|()| None),
         }
+    }
+
+    /// For a call that was just polled and waits: `Ready` once its deadline has passed, else
+    /// `Pending`, the call joined to the watch (to be woken through `cx` at its deadline). The
+    /// clock is read only when a call that joined waits again.
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self.joined {
             None => self.joined = Some(self.deadlines.join(self.deadline, cx.waker().clone())),
-            Some(_) if crate::context::now() >= self.deadline => return Poll::Ready(None),
-            Some(id) => self.deadlines.rewake(id, cx.waker()),
+            Some(_) if crate::context::now() >= self.deadline => return Poll::Ready(()),
+            Some(slot) => self.deadlines.rewake(slot, cx.waker()),
         }
         Poll::Pending
     }
@@ -143,8 +171,8 @@ impl Watch<'_> {
 
 impl Drop for Watch<'_> {
     fn drop(&mut self) {
-        if let Some(id) = self.joined {
-            self.deadlines.leave(id);
+        if let Some(slot) = self.joined {
+            self.deadlines.leave(slot);
         }
     }
 }
@@ -163,13 +191,14 @@ async fn watch_deadlines(shared: Arc<Shared>) {
             let wake = state
                 .calls
                 .iter_mut()
+                .flatten()
                 .filter(|c| !c.woken && c.deadline <= now)
                 .map(|c| {
                     c.woken = true;
                     c.waker.clone()
                 })
                 .collect();
-            state.next_wake = state.calls.iter().filter(|c| !c.woken).map(|c| c.deadline).min();
+            state.next_wake = state.calls.iter().flatten().filter(|c| !c.woken).map(|c| c.deadline).min();
             wake
         };
         wake.into_iter().for_each(Waker::wake);
@@ -178,7 +207,7 @@ async fn watch_deadlines(shared: Arc<Shared>) {
 
 /// Waits until `at` (for ever without it) or until `sooner` is told, whichever comes first;
 /// true if it was `at`. A watcher's sleep: told of a sooner deadline, it looks again.
-pub(super) async fn until_or_told(at: Option<Instant>, sooner: &Notify) -> bool {
+pub(crate) async fn until_or_told(at: Option<Instant>, sooner: &Notify) -> bool {
     let Some(at) = at else {
         sooner.notified().await;
         return false;
@@ -241,6 +270,23 @@ mod tests {
         assert_eq!(deadlines.watched(), 0);
         // A call that ends at its first poll never joins.
         assert_eq!(watched(&deadlines, start + Duration::from_secs(1), async { 8 }).await, Some(8));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_that_end_in_time_and_calls_that_time_out_share_the_watch() {
+        let deadlines = Deadlines::default();
+        let start = crate::context::now();
+        let calls = (0..40u64).map(|i| {
+            let deadlines = &deadlines;
+            async move {
+                let work = tokio::time::sleep(Duration::from_millis(i * 10 + 5));
+                watched(deadlines, start + Duration::from_millis(200), work).await.is_some()
+            }
+        });
+        let in_time: Vec<bool> = futures_util::future::join_all(calls).await;
+        assert_eq!(in_time, (0..40).map(|i| i * 10 + 5 < 200).collect::<Vec<_>>());
+        assert_eq!(deadlines.watched(), 0);
+        assert!(deadlines.lock().calls.is_empty(), "the slots are let go once none is used");
     }
 
     #[test]
