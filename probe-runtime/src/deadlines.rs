@@ -117,7 +117,7 @@ impl Deadlines {
 
     /// Calls watched now (for tests).
     #[cfg(test)]
-    fn watched(&self) -> usize {
+    pub(crate) fn watched(&self) -> usize {
         self.lock().calls.iter().flatten().count()
     }
 }

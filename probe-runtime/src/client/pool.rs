@@ -106,10 +106,13 @@ impl Pool {
             self.endpoint.broken(io::ErrorKind::NotConnected, "the connection pool is closed")
         })?;
         let now = Instant::from_std(now);
-        let mut conn = match self.take_idle(now) {
-            Some(conn) => conn,
+        // The send time starts with the call (a wait for a free connection counts, as a wait for
+        // room in a multiplexed connection's queue does), or once a new connection is open (its
+        // connect time counts apart).
+        let (mut conn, started) = match self.take_idle(now) {
+            Some(conn) => (conn, now),
             // Boxed: connecting (a TLS handshake's state too) stays out of every call's future.
-            None => Box::pin(self.open()).await?,
+            None => (Box::pin(self.open()).await?, Instant::now()),
         };
         let Conn { reader, out } = &mut *conn;
         out.clear();
@@ -129,7 +132,7 @@ impl Pool {
         }
         let sent = self.phases.as_ref().map(|phases| {
             let sent = std::time::Instant::now();
-            phases.send.record(sent.saturating_duration_since(now.into_std()));
+            phases.send.record(sent.saturating_duration_since(started.into_std()));
             (phases, sent)
         });
         if oneway {
@@ -278,6 +281,25 @@ mod tests {
         assert_eq!(pool.idle.lock().unwrap().len(), 1);
         // The server may still hold the closed connection while it sleeps, beside the new one.
         assert!(most.load(Ordering::SeqCst) <= 2, "{} connections at once", most.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_times_out_and_its_connection_is_not_reused() {
+        let (addr, _) = slow_echo(Duration::from_millis(300)).await;
+        let pool = pool(addr, 1);
+        let now = std::time::Instant::now();
+        let message = Bytes::from_static(b"late");
+        let answer = pool.call(message, None, false, "echo", (now, now + Duration::from_millis(30))).await;
+        let waited = now.elapsed();
+        match answer.reply {
+            Err(Error::Timeout { method, timeout_ms: 30 }) if method == "echo" => {}
+            other => panic!("expected a timeout of echo after 30 ms, got {other:?}"),
+        }
+        assert!(waited >= Duration::from_millis(30) && waited < Duration::from_millis(250), "{waited:?}");
+        assert_eq!(pool.free(), 1);
+        assert_eq!(pool.idle.lock().unwrap().len(), 0, "the late reply would be read as the next one's");
+        assert_eq!(pool.deadlines.watched(), 0);
+        assert_eq!(call(&pool, "next").await.unwrap().as_deref(), Some(&b"next"[..]));
     }
 
     #[tokio::test]
