@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use crate::deadlines::Watch;
 use bytes::Bytes;
 use tracing::{Span, debug, error};
 
@@ -30,6 +29,7 @@ use crate::codec::{
     ApplicationException, ApplicationExceptionKind, Limits, MessageHeader, MessageType, shown_method,
 };
 use crate::context::Context;
+use crate::deadlines::Watch;
 use crate::error::Error;
 use crate::metrics::{Outcome, SeriesId, spans};
 use crate::service::{BoxFuture, Dispatch, Protocol, Reply, Request};

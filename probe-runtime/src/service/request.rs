@@ -282,7 +282,10 @@ fn peek_strict_binary(
 pub enum Reply {
     /// Nothing (oneway calls).
     None,
-    /// An encoded message (without transport framing).
+    /// An encoded message (without transport framing). The replies [`Request`] makes share a
+    /// block of the thread that made them (64 KiB, let go once all its replies are dropped), as
+    /// decoded `binary` arguments share the frame they came in: a layer that keeps replies past
+    /// the call (a cache) should keep copies (`Bytes::copy_from_slice`).
     Message(Bytes),
 }
 
