@@ -1,5 +1,6 @@
 //! The context of the call a handler is handling.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,8 @@ struct Inner {
     deadline: Option<Instant>,
     priority: Option<Priority>,
     reply: Mutex<Headers>,
+    /// Whether a reply header was set: a reply without any (nearly all) takes no lock.
+    replied: AtomicBool,
     /// The appkey the connection's verified TLS client certificate names.
     tls_peer_appkey: Option<Arc<str>>,
 }
@@ -50,18 +53,24 @@ impl Context {
         received: Instant,
         tls_peer_appkey: Option<Arc<str>>,
     ) -> Context {
-        // One pass over the headers for both (each key comes at most once).
-        let (mut deadline, mut priority) = (None, None);
+        let mut arrival = Arrival::default();
         for (key, value) in headers.iter() {
-            if key == names::DEADLINE_MS.as_bytes() {
-                let millis = parse_millis(value);
-                deadline = millis.and_then(|ms| received.checked_add(Duration::from_millis(ms)));
-            } else if key == names::PRIORITY.as_bytes() {
-                priority = std::str::from_utf8(value).ok().and_then(Priority::parse);
-            }
+            arrival.see(key, value);
         }
-        let reply = Mutex::default();
-        Context(Arc::new(Inner { headers, received, deadline, priority, reply, tls_peer_appkey }))
+        Context::arrived(headers, received, arrival, tls_peer_appkey)
+    }
+
+    /// [`Context::with_tls_peer`] for `headers` whose `arrival` was read as they were.
+    pub(crate) fn arrived(
+        headers: Headers,
+        received: Instant,
+        arrival: Arrival,
+        tls_peer_appkey: Option<Arc<str>>,
+    ) -> Context {
+        let Arrival { deadline_ms, priority } = arrival;
+        let deadline = deadline_ms.and_then(|ms| received.checked_add(Duration::from_millis(ms)));
+        let (reply, replied) = (Mutex::default(), AtomicBool::new(false));
+        Context(Arc::new(Inner { headers, received, deadline, priority, reply, replied, tls_peer_appkey }))
     }
 
     /// The context of the call this task is handling, if it came with headers.
@@ -147,11 +156,35 @@ impl Context {
     /// Sets a header of the reply (replacing one set before).
     pub fn set_reply_header(&self, key: impl Into<Bytes>, value: impl Into<Bytes>) {
         self.0.reply.lock().unwrap_or_else(PoisonError::into_inner).insert(key, value);
+        self.0.replied.store(true, Ordering::Release);
     }
 
-    /// The reply's headers, taken (the server writes them once).
+    /// The reply's headers, taken (the server writes them once, after the handler ended).
     pub(crate) fn take_reply_headers(&self) -> Headers {
-        std::mem::take(&mut *self.0.reply.lock().unwrap_or_else(PoisonError::into_inner))
+        match self.0.replied.load(Ordering::Acquire) {
+            false => Headers::new(),
+            true => std::mem::take(&mut *self.0.reply.lock().unwrap_or_else(PoisonError::into_inner)),
+        }
+    }
+}
+
+/// What a context reads of its call's headers when the call arrives: the time left and the
+/// priority (each key read once; a key sent twice counts with its last value, as the headers
+/// keep it).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Arrival {
+    deadline_ms: Option<u64>,
+    priority: Option<Priority>,
+}
+
+impl Arrival {
+    /// Reads the header `key: value` if it is one of them.
+    pub(crate) fn see(&mut self, key: &[u8], value: &[u8]) {
+        if key == names::DEADLINE_MS.as_bytes() {
+            self.deadline_ms = parse_millis(value);
+        } else if key == names::PRIORITY.as_bytes() {
+            self.priority = std::str::from_utf8(value).ok().and_then(Priority::parse);
+        }
     }
 }
 
@@ -197,6 +230,62 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn what_a_frame_says_as_it_is_read_is_what_its_headers_say() {
+        let now = Instant::now();
+        let cases: [&[(&str, &str)]; 5] = [
+            &[(names::DEADLINE_MS, "250"), (names::PRIORITY, "sheddable")],
+            &[(names::REQUEST_ID, "r"), (names::PRIORITY, "5")],
+            // A key twice: its last value counts, as the headers keep it.
+            &[(names::DEADLINE_MS, "250"), (names::REQUEST_ID, "r"), (names::DEADLINE_MS, " 40 ")],
+            &[(names::DEADLINE_MS, "250"), (names::DEADLINE_MS, "soon"), (names::PRIORITY, "nope")],
+            &[],
+        ];
+        for pairs in cases {
+            let mut arrival = Arrival::default();
+            let frame = frame_with(pairs);
+            let read =
+                crate::transport::header::decode_seeing(frame, crate::codec::Limits::DEFAULT, |k, v| {
+                    arrival.see(k, v);
+                });
+            let headers = read.unwrap().0.headers;
+            let seen = Context::arrived(headers.clone(), now, arrival, None);
+            let passed = Context::new(headers, now);
+            assert_eq!(
+                (seen.deadline(), seen.priority()),
+                (passed.deadline(), passed.priority()),
+                "{pairs:?}"
+            );
+        }
+        let twice = [(names::DEADLINE_MS, "250"), (names::DEADLINE_MS, "40")];
+        let mut arrival = Arrival::default();
+        let frame = frame_with(&twice);
+        crate::transport::header::decode_seeing(frame, crate::codec::Limits::DEFAULT, |k, v| {
+            arrival.see(k, v)
+        })
+        .unwrap();
+        let deadline = Context::arrived(Headers::new(), now, arrival, None).deadline();
+        assert_eq!(deadline, Some(now + Duration::from_millis(40)));
+    }
+
+    /// A header frame (binary, seqid 1, payload `p`) whose one header group is `pairs`, each as
+    /// given (a key twice is sent twice).
+    fn frame_with(pairs: &[(&str, &str)]) -> Bytes {
+        let mut info = vec![0u8, 0, 1, u8::try_from(pairs.len()).unwrap()];
+        for (k, v) in pairs {
+            for s in [k, v] {
+                info.push(u8::try_from(s.len()).unwrap());
+                info.extend_from_slice(s.as_bytes());
+            }
+        }
+        info.resize(info.len().next_multiple_of(4), 0);
+        let mut out = vec![0x0f, 0xff, 0, 0, 0, 0, 0, 1];
+        out.extend_from_slice(&u16::try_from(info.len() / 4).unwrap().to_be_bytes());
+        out.extend_from_slice(&info);
+        out.push(b'p');
+        out.into()
+    }
 
     #[tokio::test]
     async fn current_only_inside_a_scope() {

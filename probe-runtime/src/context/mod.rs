@@ -34,6 +34,7 @@ mod current;
 mod metadata;
 mod priority;
 
+pub(crate) use current::Arrival;
 pub use current::Context;
 
 /// Now, on tokio's clock (which tests may pause and advance) as a `std` instant: every deadline

@@ -2,8 +2,9 @@
 //! `InternalError` reply), give the reply the method name the caller sent, and tell how to count
 //! it.
 //!
-//! [`Routes::start`] does everything up to the handler's future; the connection polls that
-//! future at once, so a handler that does not wait costs neither a queued task nor a wake-up.
+//! [`Routes::start`] does everything up to the handler's future and polls it once, so a handler
+//! that does not wait costs neither a queued task nor a wake-up; one that waits is kept by its
+//! connection as a [`Running`] call.
 //!
 //! A call that carries a deadline (THeader's `probe-deadline-ms`) is not started once it passed,
 //! and its handler's future is dropped when it runs past it; either way the caller gets a
@@ -56,9 +57,10 @@ pub(super) struct Finished {
 
 /// A call just read, after [`Routes::start`].
 pub(super) enum Started<'a> {
-    /// Answered without a handler (not a call, an unknown method, a panic at dispatch).
+    /// Answered: without a handler (not a call, an unknown method), or by one that finished
+    /// (or panicked) at its first poll.
     Done(Finished),
-    /// Its handler runs.
+    /// Its handler waits.
     Running(Running<'a>),
 }
 
@@ -178,14 +180,15 @@ impl<'a> Routes<'a> {
         Some(routed)
     }
 
-    /// Starts the call `request`, read at `received` (in a header frame if `header`): routes it
-    /// and creates its handler's future (not polled yet), with the call's context current if it
-    /// has one.
+    /// Starts the call `request`, read at `received` (in a header frame if `header`): routes it,
+    /// creates its handler's future and polls it once in `cx` (the connection's task), with the
+    /// call's context current if it has one (made current once for both).
     pub(super) fn start(
         &mut self,
         mut request: Request,
         received: Instant,
         header: Option<HeaderCall>,
+        cx: &mut std::task::Context<'_>,
     ) -> Started<'a> {
         let kind = request.header().kind;
         if !matches!(kind, MessageType::Call | MessageType::Oneway) {
@@ -213,7 +216,7 @@ impl<'a> Routes<'a> {
             }
         }
         // Limits are checked before anything else is spent on the call.
-        let permit = match routed.gates {
+        let mut permit = match routed.gates {
             Some((gates, method)) if shared.limits.any() => {
                 let priority = header.as_ref().and_then(|h| h.context.priority()).unwrap_or_default();
                 match shared.limits.acquire(gates, method, priority, received) {
@@ -256,16 +259,15 @@ impl<'a> Routes<'a> {
         if let Some(appkey) = &self.tls_appkey {
             request.set_tls_peer_appkey(appkey.clone());
         }
-        let context = match (&header, &self.tls_appkey) {
-            (Some(h), _) => Some(h.context.clone()),
-            (None, None) => None,
-            // A certificate's identity reaches the handler through a context of its own.
+        // A certificate's identity reaches the handler through a context of its own (a header
+        // call's context is its header's).
+        let own_context = match (&header, &self.tls_appkey) {
             (None, Some(appkey)) => {
                 let headers = crate::transport::header::Headers::default();
                 Some(Context::with_tls_peer(headers, received, Some(appkey.clone())))
             }
+            _ => None,
         };
-        let deadline = context.as_ref().and_then(Context::deadline);
         let mut finish = Finish {
             sent,
             renamed: routed.prefixed(),
@@ -275,6 +277,8 @@ impl<'a> Routes<'a> {
             received,
             header,
         };
+        let context = finish.header.as_ref().map(|h| &h.context).or(own_context.as_ref());
+        let deadline = context.and_then(Context::deadline);
         // Calls start as soon as they are read: past the deadline then means no time was left.
         if let Some(deadline) = deadline
             && deadline <= received
@@ -282,25 +286,35 @@ impl<'a> Routes<'a> {
             // The caller has stopped waiting: the handler is not run.
             return Started::Done(span.in_scope(|| finish.finish(Ok(finish.timed_out(deadline)))));
         }
-        let handler = {
-            let _entered = span.enter();
-            let service = routed.service;
-            match &context {
-                None => catch_unwind(AssertUnwindSafe(|| service.dispatch(request))),
-                // Only header calls and TLS calls with a client certificate pay for the task-local,
-                // made current while the handler is made, polled and dropped (see `Running`).
-                Some(cx) => {
-                    catch_unwind(AssertUnwindSafe(|| cx.clone().sync_scope(|| service.dispatch(request))))
-                }
-            }
+        let entered = span.enter();
+        let service = routed.service;
+        let first = || {
+            let mut handler = service.dispatch(request);
+            let poll = handler.as_mut().poll(cx);
+            (handler, poll)
         };
-        match handler {
-            Ok(handler) => {
+        // Only header calls and TLS calls with a client certificate pay for the task-local,
+        // made current while the handler is made, polled and dropped unfinished (see `Running`).
+        let first = match context {
+            None => catch_unwind(AssertUnwindSafe(first)),
+            Some(context) => catch_unwind(AssertUnwindSafe(|| context.clone().sync_scope(first))),
+        };
+        let reply = match first {
+            Ok((handler, Poll::Pending)) => {
+                drop(entered);
+                let context = own_context.or_else(|| finish.header.as_ref().map(|h| h.context.clone()));
                 let watch = deadline.map(|deadline| shared.deadlines(self.peer).watch(deadline));
-                Started::Running(Running { handler, context, span, finish, watch, permit })
+                let mut running = Running { handler, context, span, finish, watch, permit };
+                return match running.waiting(cx) {
+                    Poll::Ready(finished) => Started::Done(finished),
+                    Poll::Pending => Started::Running(running),
+                };
             }
-            Err(panic) => Started::Done(span.in_scope(|| finish.finish(Err(panic)))),
-        }
+            // Finished: its future has returned (dropping it runs none of the handler's code).
+            Ok((_, Poll::Ready(reply))) => Ok(reply),
+            Err(panic) => Err(panic),
+        };
+        Started::Done(finished(&mut permit, &mut finish, reply))
     }
 }
 
@@ -325,7 +339,7 @@ impl Future for Running<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Finished> {
         let this = &mut *self;
-        let _entered = this.span.enter();
+        let entered = this.span.enter();
         let (handler, context) = (&mut this.handler, &this.context);
         let poll = || match context {
             None => handler.as_mut().poll(cx),
@@ -333,22 +347,45 @@ impl Future for Running<'_> {
         };
         let reply = match catch_unwind(AssertUnwindSafe(poll)) {
             Ok(Poll::Pending) => {
-                let Some(watch) = &mut this.watch else { return Poll::Pending };
-                std::task::ready!(watch.poll_expired(cx));
-                // Past the deadline: the handler's future is dropped (cancelling its work).
-                let deadline = watch.deadline();
-                drop_handler(&mut this.handler, this.context.as_ref());
-                this.watch = None;
-                Ok(this.finish.timed_out(deadline))
+                drop(entered);
+                return this.waiting(cx);
             }
-            Ok(Poll::Ready(reply)) => Ok(reply),
+            // Finished: its future has returned, and is dropped without the context.
+            Ok(Poll::Ready(reply)) => {
+                this.context = None;
+                Ok(reply)
+            }
             Err(panic) => Err(panic),
         };
-        if let Some(permit) = this.permit.take() {
-            permit.finish(reply.is_err());
-        }
-        Poll::Ready(this.finish.finish(reply))
+        Poll::Ready(finished(&mut this.permit, &mut this.finish, reply))
     }
+}
+
+impl Running<'_> {
+    /// After the handler's poll said it waits: under the call's deadline, the watch wakes the
+    /// call when it passes, and then the handler's future is dropped (cancelling its work).
+    fn waiting(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Finished> {
+        let Some(watch) = &mut self.watch else { return Poll::Pending };
+        std::task::ready!(watch.poll_expired(cx));
+        let _entered = self.span.enter();
+        let deadline = watch.deadline();
+        drop_handler(&mut self.handler, self.context.as_ref());
+        self.watch = None;
+        let reply = Ok(self.finish.timed_out(deadline));
+        Poll::Ready(finished(&mut self.permit, &mut self.finish, reply))
+    }
+}
+
+/// The finished call of `reply` (or of the handler's panic), its `permit` released.
+fn finished(
+    permit: &mut Option<Box<Permit<'_>>>,
+    finish: &mut Finish,
+    reply: Result<Reply, Box<dyn Any + Send>>,
+) -> Finished {
+    if let Some(permit) = permit.take() {
+        permit.finish(reply.is_err());
+    }
+    finish.finish(reply)
 }
 
 /// Drops a handler's future, with the call's context current, leaving one that never finishes in

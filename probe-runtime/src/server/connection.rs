@@ -449,14 +449,17 @@ impl<'a, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<'a, R, W> {
         let limits = self.shared.config.limits;
         let (protocol, message, header) = match self.header {
             false => (self.protocol, message, None),
-            true => match header::decode(message, limits) {
-                Ok((frame, payload)) => (
-                    frame.protocol,
-                    payload,
-                    Some(HeaderCall::new(frame, received, self.routes.tls_appkey())),
-                ),
-                Err(e) => return self.bad_header(e),
-            },
+            true => {
+                // The headers the context reads are read as the frame is.
+                let mut arrival = crate::context::Arrival::default();
+                match header::decode_seeing(message, limits, |key, value| arrival.see(key, value)) {
+                    Ok((frame, payload)) => {
+                        let call = HeaderCall::new(frame, arrival, received, self.routes.tls_appkey());
+                        (call.protocol(), payload, Some(call))
+                    }
+                    Err(e) => return self.bad_header(e),
+                }
+            }
         };
         let parsed = match self.routes.expected() {
             Some(expected) => Request::parse_expecting(protocol, message, limits, expected),
@@ -470,12 +473,9 @@ impl<'a, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<'a, R, W> {
                 return;
             }
         };
-        match self.routes.start(request, received, header) {
+        match self.routes.start(request, received, header, cx) {
             Started::Done(finished) => self.finish(finished),
-            Started::Running(mut running) => match Pin::new(&mut running).poll(cx) {
-                Poll::Ready(finished) => self.finish(finished),
-                Poll::Pending => self.calls.push(running),
-            },
+            Started::Running(running) => self.calls.push(running),
         }
     }
 
@@ -552,7 +552,9 @@ impl<'a, R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Connection<'a, R, W> {
             false => (self.protocol, message, None),
             true => match header::decode(message, limits) {
                 Ok((frame, payload)) => {
-                    (frame.protocol, payload, Some(HeaderCall::new(frame, std::time::Instant::now(), None)))
+                    // Answered at once: the time left and the priority do not matter.
+                    let (arrival, now) = (crate::context::Arrival::default(), std::time::Instant::now());
+                    (frame.protocol, payload, Some(HeaderCall::new(frame, arrival, now, None)))
                 }
                 Err(e) => return warn!(error = %e, "closing: a plaintext peer on a TLS-only port"),
             },

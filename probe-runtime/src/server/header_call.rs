@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tokio::io::AsyncWrite;
 
-use crate::context::Context;
+use crate::context::{Arrival, Context};
 use crate::service::Protocol;
 use crate::transport::header::{HeaderFrame, Transform};
 use crate::transport::{FrameWriter, WireError};
@@ -29,12 +29,22 @@ pub(super) struct HeaderCall {
 }
 
 impl HeaderCall {
-    /// The call of `frame`, received at `received` on a connection whose TLS client certificate
-    /// names `tls_appkey`.
-    pub(super) fn new(frame: HeaderFrame, received: Instant, tls_appkey: Option<&Arc<str>>) -> HeaderCall {
+    /// The call of `frame` (whose headers said `arrival`), received at `received` on a
+    /// connection whose TLS client certificate names `tls_appkey`.
+    pub(super) fn new(
+        frame: HeaderFrame,
+        arrival: Arrival,
+        received: Instant,
+        tls_appkey: Option<&Arc<str>>,
+    ) -> HeaderCall {
         let HeaderFrame { seqid, flags, protocol, transforms, headers } = frame;
-        let context = Context::with_tls_peer(headers, received, tls_appkey.cloned());
+        let context = Context::arrived(headers, received, arrival, tls_appkey.cloned());
         HeaderCall { seqid, flags, protocol, transforms, context }
+    }
+
+    /// The protocol of the call's message.
+    pub(super) fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
     /// Queues `reply` in a header frame like the request's, with the reply headers set.
@@ -43,12 +53,16 @@ impl HeaderCall {
         reply: &[u8],
         writer: &mut FrameWriter<W>,
     ) -> Result<(), WireError> {
+        let headers = self.context.take_reply_headers();
+        if self.transforms.is_empty() {
+            return writer.push_plain_header(self.protocol, self.flags, self.seqid, &headers, reply);
+        }
         let frame = HeaderFrame {
             seqid: self.seqid,
             flags: self.flags,
             protocol: self.protocol,
             transforms: self.transforms.clone(),
-            headers: self.context.take_reply_headers(),
+            headers,
         };
         writer.push_header(&frame, reply)
     }

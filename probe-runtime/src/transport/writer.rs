@@ -10,7 +10,8 @@ use tokio::io::AsyncWrite;
 
 use super::Framing;
 use super::error::WireError;
-use super::header::{self, HeaderFrame};
+use super::header::{self, HeaderFrame, Headers};
+use crate::service::Protocol;
 
 /// An emptied buffer larger than this (grown for one large message) is given back.
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -55,9 +56,30 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Queues `message` in a header frame described by `frame`, encoded in place after its
     /// length.
     pub(crate) fn push_header(&mut self, frame: &HeaderFrame, message: &[u8]) -> Result<(), WireError> {
+        self.push_framed(|out| header::encode(frame, message, out))
+    }
+
+    /// [`FrameWriter::push_header`] for a frame without transforms: `message` in a header frame
+    /// of `protocol`, `flags` and `seqid` with `headers` (none built to describe it).
+    pub(crate) fn push_plain_header(
+        &mut self,
+        protocol: Protocol,
+        flags: u16,
+        seqid: i32,
+        headers: &Headers,
+        message: &[u8],
+    ) -> Result<(), WireError> {
+        self.push_framed(|out| header::encode_plain(protocol, flags, seqid, headers.iter(), message, out))
+    }
+
+    /// Queues what `encode` appends, after its length.
+    fn push_framed(
+        &mut self,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), header::HeaderError>,
+    ) -> Result<(), WireError> {
         let start = self.queued.len();
         self.queued.put_u32(0);
-        if let Err(e) = header::encode(frame, message, &mut self.queued) {
+        if let Err(e) = encode(&mut self.queued) {
             self.queued.truncate(start);
             return Err(e.into());
         }

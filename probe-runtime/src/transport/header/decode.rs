@@ -12,6 +12,16 @@ use crate::service::Protocol;
 /// the transforms undone (a zlib payload inflates to at most [`Limits::max_frame`]). Keys and
 /// values share `frame`'s buffer; nothing is copied but an inflated payload.
 pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), HeaderError> {
+    decode_seeing(frame, limits, |_, _| {})
+}
+
+/// [`decode`], showing each info header to `seen` as it is read (a key sent twice is shown
+/// twice, its last value last): what a reader of a few headers learns without another pass.
+pub(crate) fn decode_seeing(
+    frame: Bytes,
+    limits: Limits,
+    seen: impl FnMut(&[u8], &[u8]),
+) -> Result<(HeaderFrame, Bytes), HeaderError> {
     let Some(&[m0, m1, f0, f1, s0, s1, s2, s3, w0, w1]) = frame.first_chunk::<FIXED_LEN>() else {
         return Err(HeaderError::TooShort { len: frame.len() });
     };
@@ -43,7 +53,7 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
         let id = cursor.varint()?;
         transforms.push(Transform::from_id(id).ok_or(HeaderError::UnknownTransform(id))?);
     }
-    let headers = read_headers(&frame, cursor)?;
+    let headers = read_headers(&frame, cursor, seen)?;
     let mut payload = frame.slice(end..);
     for transform in transforms.iter().rev() {
         payload = match transform {
@@ -53,9 +63,13 @@ pub fn decode(frame: Bytes, limits: Limits) -> Result<(HeaderFrame, Bytes), Head
     Ok((HeaderFrame { seqid, flags, protocol, transforms, headers }, payload))
 }
 
-/// The info headers `cursor` reads (up to the end of the header words), checked; kept in
-/// `frame`'s bytes unless there are more than [`WIRE_PAIRS`] or a key comes twice.
-fn read_headers(frame: &Bytes, mut cursor: Cursor<'_>) -> Result<Headers, HeaderError> {
+/// The info headers `cursor` reads (up to the end of the header words), checked, each shown to
+/// `seen`; kept in `frame`'s bytes unless there are more than [`WIRE_PAIRS`] or a key comes twice.
+fn read_headers(
+    frame: &Bytes,
+    mut cursor: Cursor<'_>,
+    mut seen: impl FnMut(&[u8], &[u8]),
+) -> Result<Headers, HeaderError> {
     let info = cursor.rest;
     // The length of the pairs read so far, their keys (the first few), and how many there are.
     let (mut read, mut keys, mut count) = (0, [&[][..]; WIRE_PAIRS], 0);
@@ -68,7 +82,7 @@ fn read_headers(frame: &Bytes, mut cursor: Cursor<'_>) -> Result<Headers, Header
         let mut pairs = cursor.varint()?;
         while pairs > 0 && cursor.left() > 0 {
             let key = cursor.string()?;
-            cursor.string()?;
+            seen(key, cursor.string()?);
             in_place = in_place && count < WIRE_PAIRS && !keys[..count].contains(&key);
             if in_place {
                 keys[count] = key;

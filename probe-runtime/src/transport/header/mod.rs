@@ -42,6 +42,7 @@ mod error;
 mod headers;
 mod zlib;
 
+pub(crate) use decode::decode_seeing;
 pub use decode::{decode, frame_seqid, plain_payload_at};
 pub use encode::{encode, encode_plain};
 pub use error::HeaderError;

@@ -198,6 +198,7 @@ fn received_headers_read_as_headers_built_with_the_same_inserts() {
         let got = frame.headers;
         // The same pairs put in one by one, as the spec's map semantics say.
         let mut want = Headers::new();
+        let mut pairs = Vec::new();
         let mut scan = &info[..];
         while let [1, count, rest @ ..] = scan {
             scan = rest;
@@ -207,6 +208,7 @@ fn received_headers_read_as_headers_built_with_the_same_inserts() {
                 let (&vlen, rest) = rest.split_first().unwrap();
                 let (v, rest) = rest.split_at(usize::from(vlen));
                 want.insert(k.to_vec(), v.to_vec());
+                pairs.push((k.to_vec(), v.to_vec()));
                 scan = rest;
             }
         }
@@ -223,6 +225,12 @@ fn received_headers_read_as_headers_built_with_the_same_inserts() {
         let (back, _) =
             decode(encoded(&HeaderFrame { headers: got.clone(), ..frame }, b"p"), Limits::DEFAULT).unwrap();
         assert_eq!(back.headers, want);
+        // Shown as read: every pair in order, a key sent twice twice.
+        let mut seen = Vec::new();
+        let read =
+            decode_seeing(with_info(&info), Limits::DEFAULT, |k, v| seen.push((k.to_vec(), v.to_vec())));
+        assert_eq!(read.unwrap().0.headers, want);
+        assert_eq!(seen, pairs, "{info:x?}");
     }
 }
 
