@@ -302,15 +302,22 @@ compare_clients() {
                 # Discovered probe nodes advertise THeader, as probe's servers register themselves
                 # (the raw server speaks framed binary only).
                 [ "$client" = discover ] && [ "$server" = probe ] && cmd+=(--theader)
+                # The load generator sends what the client sends: THeader frames with a probe
+                # client's headers where the client speaks THeader, so the ratio is the client's
+                # own cost and not the server's for the other wire.
+                local lg_args=${LOADGEN_ARGS:-}
+                case $client in
+                mux-h | discover | disc-dead) [ "$server" = probe ] && lg_args+=" --header info" ;;
+                esac
                 local lg=() cl=() ratios=() lg_line cl_line round others_max=0
                 declare -A col=()
                 for round in $(seq "$rounds"); do
                     if [ $((round % 2)) -eq 1 ]; then
-                        lg_line=$(run "$server-echo-server" thrift "$payload" "$k" "$d" $sargs)
+                        lg_line=$(LOADGEN_ARGS=$lg_args run "$server-echo-server" thrift "$payload" "$k" "$d" $sargs)
                         cl_line=$(run_client "$server-echo-server" "$sargs" "${cmd[@]}")
                     else
                         cl_line=$(run_client "$server-echo-server" "$sargs" "${cmd[@]}")
-                        lg_line=$(run "$server-echo-server" thrift "$payload" "$k" "$d" $sargs)
+                        lg_line=$(LOADGEN_ARGS=$lg_args run "$server-echo-server" thrift "$payload" "$k" "$d" $sargs)
                     fi
                     col[lg_qps]+="$(get qps "$lg_line") " col[cl_qps]+="$(get qps "$cl_line") "
                     col[lg_cpu]+="$(get loadgen_cpu_us_per_call "$lg_line") " col[cl_cpu]+="$(get client_cpu_us_per_call "$cl_line") "
@@ -376,6 +383,9 @@ compare_clients() {
     echo "discover's ratio / that of the direct connection of the same wire (mux-h against probe's server, mux against"
     echo "the raw one), each to the load generator of its own rounds: what discovery, balancing and node metrics cost."
     echo "disc-dead = discover with a second node listed that refuses connections (one node of the fleet down)."
+    echo "Against probe's server the load generator of the mux-h, discover and disc-dead rows sends THeader frames"
+    echo "with a probe client's headers (loadgen --header info: caller, request id, deadline), the wire those"
+    echo "clients send; its other rows, framed binary."
     echo "Goals (issue 13), discover rows:"
     echo "  ratio >= 0.8 at C >= 100: $(join_rows "${goal_qps[@]}")"
     echo "  x_cpu <= 2:               $(join_rows "${goal_cpu[@]}")"

@@ -159,12 +159,13 @@ impl Context {
         self.0.replied.store(true, Ordering::Release);
     }
 
-    /// The reply's headers, taken (the server writes them once, after the handler ended).
-    pub(crate) fn take_reply_headers(&self) -> Headers {
-        match self.0.replied.load(Ordering::Acquire) {
-            false => Headers::new(),
-            true => std::mem::take(&mut *self.0.reply.lock().unwrap_or_else(PoisonError::into_inner)),
-        }
+    /// The reply's headers, taken (the server writes them once, after the handler ended); `None`
+    /// if none was set.
+    pub(crate) fn take_reply_headers(&self) -> Option<Headers> {
+        self.0
+            .replied
+            .load(Ordering::Acquire)
+            .then(|| std::mem::take(&mut *self.0.reply.lock().unwrap_or_else(PoisonError::into_inner)))
     }
 }
 
@@ -308,7 +309,8 @@ mod tests {
             seen,
             (Some(now + Duration::from_millis(250)), Some(Priority::SHEDDABLE), Some("a".into()))
         );
-        assert_eq!(cx.take_reply_headers().get("k"), Some("v"));
+        assert_eq!(cx.take_reply_headers().unwrap().get("k"), Some("v"));
+        assert_eq!(Context::new(Headers::new(), now).take_reply_headers(), None);
         assert!(Context::current().is_none());
     }
 }

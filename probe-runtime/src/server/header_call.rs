@@ -55,14 +55,18 @@ impl HeaderCall {
     ) -> Result<(), WireError> {
         let headers = self.context.take_reply_headers();
         if self.transforms.is_empty() {
-            return writer.push_plain_header(self.protocol, self.flags, self.seqid, &headers, reply);
+            let (protocol, flags, seqid) = (self.protocol, self.flags, self.seqid);
+            return match &headers {
+                None => writer.push_plain_header(protocol, flags, seqid, std::iter::empty(), reply),
+                Some(headers) => writer.push_plain_header(protocol, flags, seqid, headers.iter(), reply),
+            };
         }
         let frame = HeaderFrame {
             seqid: self.seqid,
             flags: self.flags,
             protocol: self.protocol,
             transforms: self.transforms.clone(),
-            headers,
+            headers: headers.unwrap_or_default(),
         };
         writer.push_header(&frame, reply)
     }

@@ -10,7 +10,7 @@ use tokio::io::AsyncWrite;
 
 use super::Framing;
 use super::error::WireError;
-use super::header::{self, HeaderFrame, Headers};
+use super::header::{self, HeaderFrame};
 use crate::service::Protocol;
 
 /// An emptied buffer larger than this (grown for one large message) is given back.
@@ -60,16 +60,16 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 
     /// [`FrameWriter::push_header`] for a frame without transforms: `message` in a header frame
-    /// of `protocol`, `flags` and `seqid` with `headers` (none built to describe it).
-    pub(crate) fn push_plain_header(
+    /// of `protocol`, `flags` and `seqid` with the headers `pairs` (no frame built to describe it).
+    pub(crate) fn push_plain_header<'a>(
         &mut self,
         protocol: Protocol,
         flags: u16,
         seqid: i32,
-        headers: &Headers,
+        pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
         message: &[u8],
     ) -> Result<(), WireError> {
-        self.push_framed(|out| header::encode_plain(protocol, flags, seqid, headers.iter(), message, out))
+        self.push_framed(|out| header::encode_plain(protocol, flags, seqid, pairs, message, out))
     }
 
     /// Queues what `encode` appends, after its length.

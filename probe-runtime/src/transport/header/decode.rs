@@ -1,6 +1,6 @@
 //! Reading a header frame: every size checked against the bytes that are there.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use super::error::HeaderError;
 use super::headers::{Headers, WIRE_PAIRS, WirePairs};
@@ -53,14 +53,38 @@ pub(crate) fn decode_seeing(
         let id = cursor.varint()?;
         transforms.push(Transform::from_id(id).ok_or(HeaderError::UnknownTransform(id))?);
     }
-    let headers = read_headers(&frame, cursor, seen)?;
+    let read = read_headers(&frame, cursor, seen)?;
     let mut payload = frame.slice(end..);
     for transform in transforms.iter().rev() {
         payload = match transform {
             Transform::Zlib => Bytes::from(zlib::inflate(&payload, limits.max_frame)?),
         };
     }
+    let headers = match read {
+        ReadHeaders::None => Headers::new(),
+        // The frame's own bytes, cut to the pairs: no other reference to its buffer.
+        ReadHeaders::InPlace { at, len, count } => {
+            let mut wire = frame;
+            wire.truncate(at + len);
+            wire.advance(at);
+            Headers::from_wire(wire, count)
+        }
+        ReadHeaders::Listed(headers) => headers,
+    };
     Ok((HeaderFrame { seqid, flags, protocol, transforms, headers }, payload))
+}
+
+/// The info headers of a frame, as [`read_headers`] found them.
+enum ReadHeaders {
+    None,
+    /// `count` pairs, with distinct keys, in the frame's bytes `at..at + len`.
+    InPlace {
+        at: usize,
+        len: usize,
+        count: usize,
+    },
+    /// Too many to keep in place, or a key came twice.
+    Listed(Headers),
 }
 
 /// The info headers `cursor` reads (up to the end of the header words), checked, each shown to
@@ -69,7 +93,7 @@ fn read_headers(
     frame: &Bytes,
     mut cursor: Cursor<'_>,
     mut seen: impl FnMut(&[u8], &[u8]),
-) -> Result<Headers, HeaderError> {
+) -> Result<ReadHeaders, HeaderError> {
     let info = cursor.rest;
     // The length of the pairs read so far, their keys (the first few), and how many there are.
     let (mut read, mut keys, mut count) = (0, [&[][..]; WIRE_PAIRS], 0);
@@ -94,9 +118,13 @@ fn read_headers(
     }
     let wire = &info[..read];
     Ok(match (count, in_place) {
-        (0, _) => Headers::new(),
-        (_, true) => Headers::from_wire(frame.slice_ref(wire), count),
-        (_, false) => WirePairs::new(wire).map(|(k, v)| (frame.slice_ref(k), frame.slice_ref(v))).collect(),
+        (0, _) => ReadHeaders::None,
+        (_, true) => {
+            ReadHeaders::InPlace { at: wire.as_ptr().addr() - frame.as_ptr().addr(), len: read, count }
+        }
+        (_, false) => ReadHeaders::Listed(
+            WirePairs::new(wire).map(|(k, v)| (frame.slice_ref(k), frame.slice_ref(v))).collect(),
+        ),
     })
 }
 

@@ -71,6 +71,17 @@ pub fn encode_plain<'a>(
     out: &mut BytesMut,
 ) -> Result<(), HeaderError> {
     let count = u32::try_from(pairs.len()).map_err(|_| too_many())?;
+    if count == 0 {
+        // One header word: protocol id, transform count (0), two bytes of padding.
+        let [m0, m1] = HEADER_MAGIC.to_be_bytes();
+        let [f0, f1] = flags.to_be_bytes();
+        let [s0, s1, s2, s3] = seqid.to_be_bytes();
+        let protocol = protocol_id(protocol) as u8;
+        out.reserve(FIXED_LEN + 4 + payload.len());
+        out.extend_from_slice(&[m0, m1, f0, f1, s0, s1, s2, s3, 0, 1, protocol, 0, 0, 0]);
+        out.extend_from_slice(payload);
+        return Ok(());
+    }
     // Protocol id and transform count (0): a byte each.
     let mut len = 2;
     if count > 0 {

@@ -42,6 +42,18 @@ fn writes_what_apache_python_writes() {
 }
 
 #[test]
+fn a_frame_without_headers_takes_one_header_word() {
+    for (protocol, id) in [(Protocol::Binary, "00"), (Protocol::Compact, "02")] {
+        let mut out = BytesMut::new();
+        encode_plain(protocol, 0x0102, -2, std::iter::empty(), b"pay", &mut out).unwrap();
+        assert_eq!(out.freeze(), hex(&format!("0fff0102fffffffe0001{id}000000706179")));
+        let (frame, payload) =
+            decode(encoded(&HeaderFrame::new(protocol, 9), b"pay"), Limits::DEFAULT).unwrap();
+        assert_eq!((frame, &payload[..]), (HeaderFrame::new(protocol, 9), &b"pay"[..]));
+    }
+}
+
+#[test]
 fn round_trips_with_every_protocol_transform_and_header() {
     for protocol in [Protocol::Binary, Protocol::Compact] {
         for transforms in [vec![], vec![Transform::Zlib], vec![Transform::Zlib, Transform::Zlib]] {
