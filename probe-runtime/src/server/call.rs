@@ -321,8 +321,9 @@ impl<'a> Routes<'a> {
 /// A call whose handler runs: a future of the finished call, polled inside the call's span.
 pub(super) struct Running<'a> {
     handler: BoxFuture<'a, Reply>,
-    /// The call's context, current whenever the handler runs or is dropped (as a task-local
-    /// scope around the handler would make it, without boxing the handler a second time).
+    /// The call's context, current whenever the handler runs or is dropped unfinished (as a
+    /// task-local scope around the handler would make it, without boxing the handler a second
+    /// time).
     context: Option<Context>,
     span: Span,
     finish: Finish,

@@ -82,13 +82,10 @@ pub fn encode_plain<'a>(
         out.extend_from_slice(payload);
         return Ok(());
     }
-    // Protocol id and transform count (0): a byte each.
-    let mut len = 2;
-    if count > 0 {
-        len += varint_len(INFO_KEY_VALUE) + varint_len(count);
-        for (key, value) in pairs.clone() {
-            len += string_len(key)? + string_len(value)?;
-        }
+    // Protocol id and transform count (0): a byte each; then one group of pairs.
+    let mut len = 2 + varint_len(INFO_KEY_VALUE) + varint_len(count);
+    for (key, value) in pairs.clone() {
+        len += string_len(key)? + string_len(value)?;
     }
     let padded = len.next_multiple_of(4);
     let words = padded / 4;
@@ -102,15 +99,13 @@ pub fn encode_plain<'a>(
     out.put_u16(words as u16);
     out.put_u8(protocol_id(protocol) as u8);
     out.put_u8(0);
-    if count > 0 {
-        put_varint(out, INFO_KEY_VALUE);
-        put_varint(out, count);
-        for (key, value) in pairs {
-            put_varint(out, key.len() as u32);
-            out.extend_from_slice(key);
-            put_varint(out, value.len() as u32);
-            out.extend_from_slice(value);
-        }
+    put_varint(out, INFO_KEY_VALUE);
+    put_varint(out, count);
+    for (key, value) in pairs {
+        put_varint(out, key.len() as u32);
+        out.extend_from_slice(key);
+        put_varint(out, value.len() as u32);
+        out.extend_from_slice(value);
     }
     out.put_bytes(0, padded - len);
     out.extend_from_slice(payload);
