@@ -71,21 +71,13 @@ pub fn encode_plain<'a>(
     out: &mut BytesMut,
 ) -> Result<(), HeaderError> {
     let count = u32::try_from(pairs.len()).map_err(|_| too_many())?;
-    if count == 0 {
-        // One header word: protocol id, transform count (0), two bytes of padding.
-        let [m0, m1] = HEADER_MAGIC.to_be_bytes();
-        let [f0, f1] = flags.to_be_bytes();
-        let [s0, s1, s2, s3] = seqid.to_be_bytes();
-        let protocol = protocol_id(protocol) as u8;
-        out.reserve(FIXED_LEN + 4 + payload.len());
-        out.extend_from_slice(&[m0, m1, f0, f1, s0, s1, s2, s3, 0, 1, protocol, 0, 0, 0]);
-        out.extend_from_slice(payload);
-        return Ok(());
-    }
-    // Protocol id and transform count (0): a byte each; then one group of pairs.
-    let mut len = 2 + varint_len(INFO_KEY_VALUE) + varint_len(count);
-    for (key, value) in pairs.clone() {
-        len += string_len(key)? + string_len(value)?;
+    // Protocol id and transform count (0): a byte each; then the pairs' group, if any.
+    let mut len = 2;
+    if count > 0 {
+        len += varint_len(INFO_KEY_VALUE) + varint_len(count);
+        for (key, value) in pairs.clone() {
+            len += string_len(key)? + string_len(value)?;
+        }
     }
     let padded = len.next_multiple_of(4);
     let words = padded / 4;
@@ -93,21 +85,23 @@ pub fn encode_plain<'a>(
         return Err(HeaderError::Unwritable("the headers take more than 64 KiB"));
     }
     out.reserve(FIXED_LEN + padded + payload.len());
-    out.put_u16(HEADER_MAGIC);
-    out.put_u16(flags);
-    out.put_i32(seqid);
-    out.put_u16(words as u16);
-    out.put_u8(protocol_id(protocol) as u8);
-    out.put_u8(0);
-    put_varint(out, INFO_KEY_VALUE);
-    put_varint(out, count);
-    for (key, value) in pairs {
-        put_varint(out, key.len() as u32);
-        out.extend_from_slice(key);
-        put_varint(out, value.len() as u32);
-        out.extend_from_slice(value);
+    // The fixed part, the protocol id and the transform count in one append.
+    let [m0, m1] = HEADER_MAGIC.to_be_bytes();
+    let [f0, f1] = flags.to_be_bytes();
+    let [s0, s1, s2, s3] = seqid.to_be_bytes();
+    let [w0, w1] = (words as u16).to_be_bytes();
+    out.extend_from_slice(&[m0, m1, f0, f1, s0, s1, s2, s3, w0, w1, protocol_id(protocol) as u8, 0]);
+    if count > 0 {
+        put_varint(out, INFO_KEY_VALUE);
+        put_varint(out, count);
+        for (key, value) in pairs {
+            put_varint(out, key.len() as u32);
+            out.extend_from_slice(key);
+            put_varint(out, value.len() as u32);
+            out.extend_from_slice(value);
+        }
     }
-    out.put_bytes(0, padded - len);
+    out.extend_from_slice(&[0; 3][..padded - len]);
     out.extend_from_slice(payload);
     Ok(())
 }
