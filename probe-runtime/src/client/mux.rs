@@ -1,15 +1,16 @@
 //! Many calls in flight on one connection, matched to their replies by seqid: for probe servers,
 //! which run a connection's calls concurrently.
 //!
-//! Calls queue their messages for the connection's writer task, which writes everything queued
-//! in one system call: while callers whose replies the reader just handed over have not run yet,
-//! it waits for them (the last one wakes it), so the calls they make at once go in the same write
-//! and the batches the server replied with stay whole. A reader task hands each reply to the call
-//! waiting for its seqid. The connection's state is one short-held lock: a call takes it once to
-//! enter the table of waiting calls (its entry holds its task's waker and, once it came, its
-//! reply) and queue its message, and once more to take its reply; the reader takes it once for
-//! the replies one read brought, the writer once for the whole queue. No channel is allocated
-//! per call.
+//! Each call writes itself, framed as it goes on the wire (a THeader call's header too, made
+//! before the lock), into its connection's outgoing buffer; the connection's writer task takes
+//! the whole buffer and writes it in one system call: while callers whose replies the reader just
+//! handed over have not run yet, it waits for them (the last one wakes it), so the calls they make
+//! at once go in the same write and the batches the server replied with stay whole. A reader task
+//! hands each reply to the call waiting for its seqid. The connection's state is one short-held
+//! lock: a call takes it once to enter the table of waiting calls (its entry holds its task's
+//! waker and, once it came, its reply) and write its message, and once more to take its reply;
+//! the reader takes it once for the replies one read brought, the writer once for the whole
+//! buffer. No channel is allocated per call, and a call that cannot be written fails alone.
 //!
 //! Deadlines take no timer per call: each waiting call keeps its deadline in the table, and one
 //! task per connection sleeps until the soonest of them, fails the calls whose deadline passed
@@ -36,17 +37,15 @@ use tracing::debug;
 use super::endpoint::Endpoint;
 use super::header::{encode_prefixed, peek};
 use super::tcp::{Answer, timed_out};
-use super::theader::reply_seqid;
+use super::theader::{PlainHeaders, reply_seqid};
 use crate::error::Error;
-use crate::metrics::PhaseStats;
+use crate::metrics::{PhaseStats, RequestId};
 use crate::service::BoxFuture;
 use crate::tls::ClientStream;
 use crate::transport::{Framing, MessageReader, WireFormat, encode_frame};
 
-/// Messages queued for a connection's writer before senders wait.
+/// Calls queued for a connection's writer before senders wait.
 const WRITE_QUEUE: usize = 1024;
-/// Gather at most this many bytes of queued messages into one write.
-const MAX_BATCH: usize = 64 * 1024;
 /// An emptied write buffer larger than this (grown for one large message) is given back.
 const KEEP_CAPACITY: usize = 256 * 1024;
 
@@ -61,11 +60,11 @@ thread_local! {
     static LAST_REPLY: std::cell::Cell<Option<(usize, usize)>> = const { std::cell::Cell::new(None) };
 }
 
-/// One call's message on its way to the writer.
+/// One call's message on its way to its connection.
 pub(super) struct Outgoing {
     pub(super) message: Bytes,
-    /// Written with its name prefixed `service:` (see [`encode_prefixed`]).
-    pub(super) prefix: Option<&'static str>,
+    /// How the message goes on the wire.
+    pub(super) form: Form,
     /// When the caller stops waiting: not written after it.
     pub(super) deadline: Instant,
     /// The method (for its timeout error).
@@ -74,7 +73,30 @@ pub(super) struct Outgoing {
     pub(super) taken: Instant,
 }
 
+/// How a call's message goes on the wire.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Form {
+    /// Framed as it is (a header frame made already, too), with its name prefixed `service:`
+    /// first when `Some` (see [`encode_prefixed`]).
+    Message(Option<&'static str>),
+    /// In a header frame without transforms carrying the headers of a call without metadata
+    /// ([`PlainHeaders`]), with this request id (a new one if `None`).
+    Header(Option<RequestId>),
+}
+
 impl Outgoing {
+    /// The headers of call `seqid`, if it goes in a plain header frame: made before the
+    /// connection's lock is taken.
+    fn headers(&self, wire: WireFormat, seqid: i32) -> Result<Option<PlainHeaders>, Error> {
+        match self.form {
+            Form::Header(request_id) => {
+                let (len, deadline, taken) = (self.message.len(), self.deadline, self.taken);
+                PlainHeaders::new(wire, seqid, len, request_id, deadline, taken).map(Some)
+            }
+            Form::Message(_) => Ok(None),
+        }
+    }
+
     /// The time the call had when it was sent.
     fn budget(&self) -> Duration {
         self.deadline.saturating_duration_since(self.taken)
@@ -363,8 +385,11 @@ struct Pending {
     /// sooner deadline lowers it and wakes the sweeper; calls that end leave it stale, and the
     /// sweeper, waking early, finds the next one.
     next_sweep: Option<Instant>,
-    /// Calls queued for the writer, in order (at most [`WRITE_QUEUE`]).
-    queue: Vec<Outgoing>,
+    /// Calls queued for the writer, as they go on the wire: each caller writes its own here.
+    out: BytesMut,
+    /// Where each call queued in `out` ends, and its deadline (at most [`WRITE_QUEUE`] of them):
+    /// the writer leaves out a call whose deadline passed.
+    queued: Vec<(usize, Instant)>,
     /// The writer's task, while it waits for calls to write.
     writer: Option<Waker>,
     /// Replies the reader handed over that their callers have not taken yet. Those callers are
@@ -385,7 +410,8 @@ impl Pending {
             waiting: Waiting::default(),
             closed: None,
             next_sweep: None,
-            queue: Vec::new(),
+            out: BytesMut::new(),
+            queued: Vec::new(),
             writer: None,
             released: 0,
             flush: None,
@@ -394,15 +420,22 @@ impl Pending {
         }
     }
 
-    /// Queues `call` for the writer, unless the queue is full (then gives it back): the writer's
-    /// waker to wake once the lock is let go, if it waits.
-    fn push(&mut self, call: Outgoing) -> Result<Option<Waker>, Outgoing> {
-        if self.queue.len() >= WRITE_QUEUE {
+    /// Queues call `seqid` (its `headers`, if it goes in a plain header frame) for the writer,
+    /// written as it goes on the wire, unless the queue is full or the call cannot be written.
+    fn push(
+        &mut self,
+        wire: WireFormat,
+        seqid: i32,
+        call: &Outgoing,
+        headers: Option<&PlainHeaders>,
+    ) -> Result<Pushed, Error> {
+        if self.queued.len() >= WRITE_QUEUE {
             self.room_wanted = true;
-            return Err(call);
+            return Ok(Pushed::Full);
         }
-        self.queue.push(call);
-        Ok(self.writer.take())
+        write_call(wire, seqid, call, headers, &mut self.out)?;
+        self.queued.push((self.out.len(), call.deadline));
+        Ok(Pushed::Queued(self.writer.take()))
     }
 
     /// The writer's waker, whichever it waits for (calls, or released callers), to wake once the
@@ -552,67 +585,77 @@ impl MuxConn {
         Exchange { conn: self, seqid, oneway, phases, slot, step: Step::Start(call) }
     }
 
-    /// Queues `call` for the writer, unless the queue is full: then the call is given back.
-    fn try_queue(&self, call: Outgoing) -> Result<Option<Outgoing>, Error> {
-        let queued = {
+    /// Queues `call` (seqid `seqid`) for the writer, unless the queue is full: then the call
+    /// is given back.
+    fn try_queue(&self, seqid: i32, call: Outgoing) -> Result<Option<Outgoing>, Error> {
+        let wire = self.shared.endpoint.wire;
+        let headers = call.headers(wire, seqid)?;
+        let pushed = {
             let mut p = lock(&self.shared.pending);
             if p.closed.is_some() {
                 drop(p);
                 return Err(self.shared.closed_error());
             }
-            p.push(call)
+            p.push(wire, seqid, &call, headers.as_ref())?
         };
-        Ok(handed(queued))
+        Ok(pushed.hand(call))
     }
 
-    /// Queues `call` once the writer made room, or fails at its deadline or the connection's end.
+    /// Queues `call` (seqid `seqid`) once the writer made room, or fails at its deadline or the
+    /// connection's end.
     #[cold]
-    async fn wait_for_room(self: Arc<Self>, call: Outgoing) -> Result<(), Error> {
-        let (deadline, method, budget) = (call.deadline, call.method, call.budget());
-        let mut call = Some(call);
+    async fn wait_for_room(self: Arc<Self>, seqid: i32, call: Outgoing) -> Result<(), Error> {
+        let wire = self.shared.endpoint.wire;
         let wait = async {
             loop {
                 // Listening before looking: room made after the look still wakes this call.
                 let room = self.shared.room.notified();
                 tokio::pin!(room);
                 room.as_mut().enable();
-                let queued = {
+                let headers = call.headers(wire, seqid)?;
+                let pushed = {
                     let mut p = lock(&self.shared.pending);
                     if p.closed.is_some() {
-                        return false;
+                        return Ok(false);
                     }
-                    match call.take().map(|c| p.push(c)) {
-                        Some(Ok(writer)) => Ok(writer),
-                        Some(Err(back)) => Err(back),
-                        None => return false,
-                    }
+                    p.push(wire, seqid, &call, headers.as_ref())?
                 };
-                match handed(queued) {
-                    None => return true,
-                    Some(back) => {
-                        call = Some(back);
-                        room.await;
+                match pushed {
+                    Pushed::Queued(writer) => {
+                        writer.into_iter().for_each(Waker::wake);
+                        return Ok(true);
                     }
+                    Pushed::Full => room.await,
                 }
             }
         };
-        match tokio::time::timeout_at(deadline.into(), wait).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(self.shared.closed_error()),
-            Err(_) => Err(timed_out(method, budget)),
+        match tokio::time::timeout_at(call.deadline.into(), wait).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(self.shared.closed_error()),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(call.timed_out()),
         }
     }
 }
 
-/// What [`Pending::push`] did, once the lock is let go: the writer woken if it waited for calls;
-/// the call given back if the queue was full.
-fn handed(pushed: Result<Option<Waker>, Outgoing>) -> Option<Outgoing> {
-    match pushed {
-        Ok(writer) => {
-            writer.into_iter().for_each(Waker::wake);
-            None
+/// What [`Pending::push`] did: queued the call (with the writer's waker, if it waited for calls,
+/// to wake once the lock is let go), or found the queue full.
+enum Pushed {
+    Queued(Option<Waker>),
+    Full,
+}
+
+impl Pushed {
+    /// Once the lock is let go: the writer woken if the call was queued and it waited; the call
+    /// given back if the queue was full.
+    fn hand(self, call: Outgoing) -> Option<Outgoing> {
+        match self {
+            Pushed::Queued(writer) => {
+                writer.into_iter().for_each(Waker::wake);
+                None
+            }
+            Pushed::Full => Some(call),
         }
-        Err(call) => Some(call),
     }
 }
 
@@ -663,7 +706,9 @@ impl Exchange<'_> {
             released: false,
         };
         let (taken, deadline, seqid) = (call.taken, call.deadline, self.seqid);
-        let (wake_sweeper, queued) = {
+        let wire = shared.endpoint.wire;
+        let headers = call.headers(wire, seqid)?;
+        let (wake_sweeper, pushed) = {
             let mut p = lock(&shared.pending);
             if p.closed.is_some() {
                 drop(p);
@@ -675,16 +720,23 @@ impl Exchange<'_> {
                     "seqid {seqid} is already in flight on this connection"
                 )));
             }
+            let pushed = match p.push(wire, seqid, &call, headers.as_ref()) {
+                Ok(pushed) => pushed,
+                Err(e) => {
+                    p.waiting.discard(seqid);
+                    return Err(e);
+                }
+            };
             let sooner = p.next_sweep.is_none_or(|at| deadline < at);
             if sooner {
                 p.next_sweep = Some(deadline);
             }
-            (sooner, p.push(call))
+            (sooner, pushed)
         };
         if wake_sweeper {
             shared.sweep.notify_one();
         }
-        self.step = match handed(queued) {
+        self.step = match pushed.hand(call) {
             None => {
                 // Queued at once (the usual case), the send time is nil: no clock read for it.
                 if let Some(phases) = self.phases {
@@ -692,7 +744,7 @@ impl Exchange<'_> {
                 }
                 Step::Reply { sent: taken, first: true }
             }
-            Some(call) => Step::Room(Box::pin(Arc::clone(&self.conn).wait_for_room(call)), taken),
+            Some(call) => Step::Room(Box::pin(Arc::clone(&self.conn).wait_for_room(seqid, call)), taken),
         };
         Ok(())
     }
@@ -775,12 +827,12 @@ impl Exchange<'_> {
                         continue;
                     }
                     let taken = call.taken;
-                    match this.conn.try_queue(call) {
+                    match this.conn.try_queue(this.seqid, call) {
                         Err(e) => return this.end(Err(e)),
                         Ok(None) => return this.end(Ok((None, None))),
                         Ok(Some(call)) => {
-                            this.step =
-                                Step::Room(Box::pin(Arc::clone(&this.conn).wait_for_room(call)), taken);
+                            let room = Arc::clone(&this.conn).wait_for_room(this.seqid, call);
+                            this.step = Step::Room(Box::pin(room), taken);
                         }
                     }
                 }
@@ -821,22 +873,36 @@ impl Drop for Exchange<'_> {
     }
 }
 
-/// Appends one call to the outgoing buffer as it goes on the wire.
-fn push(wire: WireFormat, call: &Outgoing, out: &mut BytesMut) -> io::Result<()> {
-    let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
-    if let Some(service) = call.prefix
+/// Appends call `seqid` to the outgoing buffer as it goes on the wire (in a plain header frame
+/// with `headers`, when it has them); on an error `out` is as it was.
+fn write_call(
+    wire: WireFormat,
+    seqid: i32,
+    call: &Outgoing,
+    headers: Option<&PlainHeaders>,
+    out: &mut BytesMut,
+) -> Result<(), Error> {
+    let unwritable = |what: String| Error::Protocol(crate::codec::ProtocolError::invalid_data(what));
+    if let Some(headers) = headers {
+        return headers.encode(wire, seqid, &call.message, true, out).map_err(|e| unwritable(e.to_string()));
+    }
+    let Form::Message(prefix) = call.form else {
+        unreachable!("a call in a plain header frame has its headers")
+    };
+    if let Some(service) = prefix
         && encode_prefixed(wire.protocol, wire.framing, &call.message, service, out)
     {
         return Ok(());
     }
-    match call.prefix {
+    let framed = match prefix {
         // A message the in-place header reader does not know: rename it with the full codec.
         Some(service) => {
-            let renamed = rename(wire, &call.message, service).map_err(invalid)?;
-            encode_frame(wire.framing, &renamed, out).map_err(|e| invalid(e.to_string()))
+            let renamed = rename(wire, &call.message, service).map_err(unwritable)?;
+            encode_frame(wire.framing, &renamed, out)
         }
-        None => encode_frame(wire.framing, &call.message, out).map_err(|e| invalid(e.to_string())),
-    }
+        None => encode_frame(wire.framing, &call.message, out),
+    };
+    framed.map_err(|e| unwritable(e.to_string()))
 }
 
 /// `message` renamed `service:name` by the codec (the slow path of [`push`]); as it is if it is
@@ -856,14 +922,13 @@ pub(super) fn rename(wire: WireFormat, message: &Bytes, service: &str) -> Result
 /// connection's handle is gone and all is written (then shuts the write side down, so the peer
 /// sees the end of the stream), or at the first write error.
 async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::Result<()> {
-    let wire = shared.endpoint.wire;
     let mut out = BytesMut::new();
-    let mut batch: Vec<Outgoing> = Vec::new();
+    let mut queued: Vec<(usize, Instant)> = Vec::new();
     loop {
         // Calls queued, or the end.
-        let queued = std::future::poll_fn(|cx| {
+        let any = std::future::poll_fn(|cx| {
             let mut p = lock(&shared.pending);
-            if !p.queue.is_empty() {
+            if !p.queued.is_empty() {
                 return Poll::Ready(true);
             }
             if p.ended || p.closed.is_some() {
@@ -876,38 +941,48 @@ async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::R
             Poll::Pending
         })
         .await;
-        if !queued {
+        if !any {
             break;
         }
         wait_for_released(shared).await;
+        // The callers' buffer is taken whole; they write into this one's emptied twin.
         let room_wanted = {
             let mut p = lock(&shared.pending);
-            std::mem::swap(&mut p.queue, &mut batch);
+            std::mem::swap(&mut p.out, &mut out);
+            std::mem::swap(&mut p.queued, &mut queued);
             std::mem::take(&mut p.room_wanted)
         };
         if room_wanted {
             shared.room.notify_waiters();
         }
-        // Calls whose deadline passed while queued are not sent (their callers have their error).
-        let now = crate::context::now();
-        for call in batch.drain(..) {
-            if call.deadline > now {
-                push(wire, &call, &mut out)?;
-            }
-            if out.len() >= MAX_BATCH {
-                io.write_all(&out).await?;
-                out.clear();
-            }
-        }
+        leave_out_expired(&mut out, &queued, crate::context::now());
         if !out.is_empty() {
             io.write_all(&out).await?;
-            out.clear();
         }
+        out.clear();
+        queued.clear();
         if out.capacity() > KEEP_CAPACITY {
             out = BytesMut::new();
         }
     }
     io.shutdown().await
+}
+
+/// Takes out of `out` the calls whose deadline passed while they were queued (their callers have
+/// their error): `queued` says where each call ends and its deadline.
+fn leave_out_expired(out: &mut BytesMut, queued: &[(usize, Instant)], now: Instant) {
+    if queued.iter().all(|&(_, deadline)| deadline > now) {
+        return;
+    }
+    let (mut kept, mut start) = (0, 0);
+    for &(end, deadline) in queued {
+        if deadline > now {
+            out.copy_within(start..end, kept);
+            kept += end - start;
+        }
+        start = end;
+    }
+    out.truncate(kept);
 }
 
 /// Waits, before a write, until the callers of the replies the reader released have taken them
@@ -1129,7 +1204,7 @@ mod tests {
         let taken = Instant::now();
         Outgoing {
             message: buf.freeze(),
-            prefix: Some("Demo"),
+            form: Form::Message(Some("Demo")),
             deadline: taken + budget,
             method: "say",
             taken,
@@ -1158,9 +1233,13 @@ mod tests {
     }
 
     fn endpoint(addr: String) -> Arc<Endpoint> {
+        endpoint_of(addr, Framing::Framed)
+    }
+
+    fn endpoint_of(addr: String, framing: Framing) -> Arc<Endpoint> {
         Arc::new(Endpoint {
             addr,
-            wire: WireFormat::new(Protocol::Binary, Framing::Framed),
+            wire: WireFormat::new(Protocol::Binary, framing),
             limits: Limits::default(),
             connect_timeout: Duration::from_secs(3),
             tls: None,
@@ -1252,6 +1331,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_that_cannot_be_written_fails_alone() {
+        let mux = Mux::new(endpoint(echo_even_seqids().await), 1, None);
+        mux.warm().await.unwrap();
+        // Not a message: its name cannot be found to prefix.
+        let mut garbled = call(2);
+        garbled.message = Bytes::from_static(b"not a thrift message");
+        let error = send(&mux, 2, garbled, false).await.unwrap_err();
+        assert!(matches!(error, Error::Protocol(_)), "{error}");
+        let conn = first_conn(&mux);
+        assert!(!conn.is_closed() && lock(&conn.shared.pending).waiting.is_empty());
+        let reply = send(&mux, 4, call(4), false).await.unwrap().unwrap();
+        assert_eq!(peek(Protocol::Binary, &reply).unwrap().seqid, 4, "the connection goes on");
+    }
+
+    #[test]
+    fn expired_calls_are_left_out_of_a_batch_wherever_they_are() {
+        let now = Instant::now();
+        let (live, gone) = (now + Duration::from_secs(1), now);
+        let mut out = BytesMut::from(&b"aabbbcdddd"[..]);
+        // Calls `aa`, `bbb`, `c`, `dddd`: the second and the last expired.
+        let queued = [(2, live), (5, gone), (6, live), (10, gone)];
+        leave_out_expired(&mut out, &queued, now);
+        assert_eq!(&out[..], b"aac");
+        let mut whole = BytesMut::from(&b"aabbb"[..]);
+        leave_out_expired(&mut whole, &[(2, live), (5, live)], now);
+        assert_eq!(&whole[..], b"aabbb", "nothing expired: the batch is as it was");
+    }
+
+    #[tokio::test]
+    async fn a_call_in_a_plain_header_frame_is_written_with_the_headers_of_the_wrapped_path() {
+        use crate::context::names;
+        use crate::transport::header;
+        // A server that reads one header frame, sends back what it found, and echoes it.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (found_tx, found) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let len = stream.read_u32().await.unwrap();
+            let mut frame = vec![0; len as usize];
+            stream.read_exact(&mut frame).await.unwrap();
+            let (got, payload) = header::decode(Bytes::from(frame.clone()), Limits::DEFAULT).unwrap();
+            let _ = found_tx.send((got, payload));
+            stream.write_u32(len).await.unwrap();
+            stream.write_all(&frame).await.unwrap();
+        });
+        let mux = Mux::new(endpoint_of(addr, Framing::Header), 1, None);
+        let id = RequestId::next();
+        let mut plain = call_within(5, Duration::from_millis(1500));
+        plain.form = Form::Header(Some(id));
+        let message = plain.message.clone();
+        let reply = send(&mux, 5, plain, false).await.unwrap().unwrap();
+        assert_eq!(reply_seqid(&reply), Some(5));
+        let (got, payload) = found.await.unwrap();
+        let expected = crate::context::Metadata::outgoing(None, Some(id), Some(Instant::now()));
+        let keys = |h: &header::Headers| h.iter().map(|(k, _)| k.to_vec()).collect::<Vec<_>>();
+        assert_eq!(keys(&got.headers), keys(&expected));
+        assert_eq!(got.headers.get(names::REQUEST_ID), Some(id.to_string().as_str()));
+        assert_eq!(got.headers.get(names::DEADLINE_MS), Some("1500"));
+        assert_eq!((got.seqid, got.protocol, payload), (5, Protocol::Binary, message));
+    }
+
+    #[tokio::test]
     async fn calls_wait_for_room_in_a_full_queue_until_their_deadline_and_then_go() {
         // A server that reads nothing until told to, then echoes every frame.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1278,7 +1420,7 @@ mod tests {
             assert!(Protocol::Binary.encode_message(&header, &args, &mut buf).is_ok());
             let taken = Instant::now();
             let message = buf.freeze();
-            Outgoing { message, prefix: None, deadline: taken + budget, method: "say", taken }
+            Outgoing { message, form: Form::Message(None), deadline: taken + budget, method: "say", taken }
         };
         // One batch in the writer's hands, a full queue behind it, and more than fit.
         let calls = 2 * WRITE_QUEUE + 300;
@@ -1299,7 +1441,7 @@ mod tests {
         }
         assert!(waited_out > 0, "some calls found the queue full and timed out waiting for room");
         let conn = first_conn(&mux);
-        assert!(lock(&conn.shared.pending).queue.len() <= WRITE_QUEUE, "the queue stays bounded");
+        assert!(lock(&conn.shared.pending).queued.len() <= WRITE_QUEUE, "the queue stays bounded");
         // A call that expects a reply has its entry while it waits for room; it is gone when the
         // call times out waiting, or is dropped waiting.
         let entries = || lock(&conn.shared.pending).waiting.len();

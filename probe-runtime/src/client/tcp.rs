@@ -11,9 +11,9 @@ use bytes::Bytes;
 
 use super::channel::{Call, Channel, Transport};
 use super::endpoint::Endpoint;
-use super::mux::{Exchange, Mux, MuxCall, Outgoing};
+use super::mux::{Exchange, Form, Mux, MuxCall, Outgoing};
 use super::pool::Pool;
-use super::theader::{CallHeaders, HeaderOptions};
+use super::theader::{CallHeaders, HeaderOptions, Sent, named};
 use crate::codec::Limits;
 use crate::error::Error;
 use crate::metrics::{NodeRecorder, Outcome, global, spans};
@@ -354,7 +354,7 @@ impl TcpTransport {
         call.request_id = call.request_id.or(request_id);
         let deadline = self.deadline_of(&call, now);
         let counted = self.recorder().map(|recorder| Counted { recorder, service, method, started: now });
-        let span = (!span.is_disabled()).then_some(span);
+        let span = (!span.is_disabled()).then(|| Box::new(span));
         SendDirect { send: self.send_now(Handed::Owned(call), deadline, now), span, counted }
     }
 
@@ -378,8 +378,19 @@ impl TcpTransport {
         }
         let prefix = self.service_prefix.then_some(service);
         // THeader: the call goes in a header frame with its metadata; its reply comes in one.
-        let (message, prefix, sent) = match &self.header {
-            None => (call.into_message(), prefix, None),
+        // A multiplexed call's plain frame is written by the caller into its connection's
+        // buffer, with its message (named as it goes) and headers; any other is made here.
+        let (message, form, sent) = match &self.header {
+            None => (call.into_message(), Form::Message(prefix), None),
+            Some(header)
+                if matches!(self.conns, Conns::Mux(_)) && header.is_plain(call.get().metadata.as_deref()) =>
+            {
+                let request_id = call.get().request_id;
+                match named(self.endpoint.wire, call.into_message(), prefix) {
+                    Ok(message) => (message, Form::Header(request_id), Some(Sent::plain())),
+                    Err(e) => return ready(Err(e)),
+                }
+            }
             Some(header) => {
                 let wire = self.endpoint.wire;
                 let metadata = call.take_metadata();
@@ -387,7 +398,7 @@ impl TcpTransport {
                 let request_id = kept.request_id;
                 let about = CallHeaders { metadata, request_id, deadline, now };
                 match header.wrap(wire, seqid, &kept.message, prefix, about) {
-                    Ok((frame, sent)) => (frame, None, Some(sent)),
+                    Ok((frame, sent)) => (frame, Form::Message(None), Some(sent)),
                     Err(e) => return ready(Err(e)),
                 }
             }
@@ -398,10 +409,14 @@ impl TcpTransport {
             // moved at each level of the call as it starts; a pooled call (a system call each
             // way) hardly notices.
             Conns::Pool(pool) => {
+                let prefix = match form {
+                    Form::Message(prefix) => prefix,
+                    Form::Header(_) => unreachable!("only a multiplexed call's plain frame is written later"),
+                };
                 SendStep::Boxed(Box::pin(pool.call(message, prefix, oneway, method, (now, deadline))))
             }
             Conns::Mux(mux) => {
-                let outgoing = Outgoing { message, prefix, deadline, method, taken: now };
+                let outgoing = Outgoing { message, form, deadline, method, taken: now };
                 match mux.call(seqid, outgoing, oneway) {
                     MuxCall::Exchange(exchange) => SendStep::Mux(exchange),
                     MuxCall::Connecting(call) => SendStep::Boxed(call),
@@ -498,8 +513,9 @@ impl TcpTransport {
 /// [`SendNow`] is, so that the level above copies a few words more than the call as it starts).
 pub(super) struct SendDirect<'a> {
     send: SendNow<'a>,
-    /// Entered at each poll: the call span, unless no subscriber wants it.
-    span: Option<tracing::Span>,
+    /// Entered at each poll: the call span, unless no subscriber wants it. (Boxed: a span
+    /// takes five words, which every call's future would carry and copy as it starts.)
+    span: Option<Box<tracing::Span>>,
     /// Where the call is counted when it ends, unless metrics are off.
     counted: Option<Counted<'a>>,
 }
@@ -517,7 +533,7 @@ impl Future for SendDirect<'_> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let answer = {
-            let _entered = this.span.as_ref().map(tracing::Span::enter);
+            let _entered = this.span.as_deref().map(tracing::Span::enter);
             std::task::ready!(Pin::new(&mut this.send).poll(cx))
         };
         if let Some(Counted { recorder, service, method, started }) = this.counted.take() {

@@ -12,6 +12,7 @@ use super::header::peek;
 use super::mux::rename;
 use crate::codec::Limits;
 use crate::context::Metadata;
+use crate::context::names::{DEADLINE_MS, PRIORITY, REQUEST_ID, TRACEPARENT, TRACESTATE};
 use crate::error::Error;
 use crate::metrics::RequestId;
 use crate::transport::header::{self, HeaderFrame, Transform};
@@ -55,22 +56,14 @@ impl HeaderOptions {
         call: CallHeaders,
     ) -> Result<(Bytes, Sent), Error> {
         let CallHeaders { metadata, request_id, deadline, now } = call;
-        let renamed;
-        let message = match prefix {
-            // A channel encodes the call with the prefix when every node it may reach wants it.
-            Some(service) if !peek(wire.protocol, message).is_some_and(|h| h.has_prefix(service)) => {
-                renamed = rename(wire, message, service).map_err(Error::BadReply)?;
-                &renamed
-            }
-            _ => message,
-        };
-        if self.transforms.is_empty()
-            && self.caller.is_none()
-            && metadata.is_none()
-            && !cfg!(feature = "otel")
-        {
-            let frame = wrap_plain(wire, seqid, message, request_id, deadline, now)?;
-            return Ok((frame, Sent { metadata: None }));
+        let message = &named(wire, message.clone(), prefix)?;
+        if self.is_plain(metadata.as_deref()) {
+            let headers = PlainHeaders::new(wire, seqid, message.len(), request_id, deadline, now)?;
+            let frame = crate::codec::carve(message.len() + 64, |out| {
+                headers.encode(wire, seqid, message, false, out)
+            })
+            .map_err(|e| wire_error(e.into()))?;
+            return Ok((frame, Sent::plain()));
         }
         let frame = HeaderFrame {
             seqid,
@@ -91,52 +84,141 @@ impl HeaderOptions {
     }
 }
 
-/// [`HeaderOptions::wrap`] for a call without metadata, transforms or caller token (what a
-/// discovered call to a probe node is, as a rule): the headers [`Metadata::outgoing`] makes for
-/// it (the propagated headers of the call this task serves, the time left, a request id),
-/// written with the frame straight into this thread's encode block, without a map of headers or
-/// a string per header.
-fn wrap_plain(
-    wire: WireFormat,
-    seqid: i32,
-    message: &[u8],
-    request_id: Option<RequestId>,
-    deadline: Instant,
-    now: Instant,
-) -> Result<Bytes, Error> {
-    use crate::context::names::{DEADLINE_MS, PRIORITY, REQUEST_ID, TRACEPARENT, TRACESTATE};
-    let cx = crate::context::Context::current();
-    let mut pairs: [(&[u8], &[u8]); 6] = [(&[], &[]); 6];
-    let mut count = 0;
-    let mut has_id = false;
-    if let Some(cx) = &cx {
-        for key in [REQUEST_ID, PRIORITY, TRACEPARENT, TRACESTATE] {
-            if let Some(value) = cx.headers().get_bytes(key.as_bytes()) {
+/// `message`, named `prefix:name` when `prefix` is given: as it is if so named already (a channel
+/// encodes calls so when every node it may reach wants it), else renamed by the codec.
+pub(super) fn named(wire: WireFormat, message: Bytes, prefix: Option<&str>) -> Result<Bytes, Error> {
+    match prefix {
+        Some(service) if !peek(wire.protocol, &message).is_some_and(|h| h.has_prefix(service)) => {
+            rename(wire, &message, service).map_err(Error::BadReply)
+        }
+        _ => Ok(message),
+    }
+}
+
+impl HeaderOptions {
+    /// Whether a call carrying `metadata` goes in a plain frame: no transforms, no caller token,
+    /// no metadata (nor the trace context `otel` adds), so its headers are [`PlainHeaders`].
+    pub(super) fn is_plain(&self, metadata: Option<&Metadata>) -> bool {
+        self.transforms.is_empty() && self.caller.is_none() && metadata.is_none() && !cfg!(feature = "otel")
+    }
+}
+
+/// The headers [`Metadata::outgoing`] makes for a call without metadata (what a discovered call
+/// to a probe node is, as a rule): the propagated headers of the call this task serves, the time
+/// left and a request id, without a map of headers or a string per header. A multiplexed call's
+/// are made before its connection's lock is taken, and written with its message under it.
+pub(super) enum PlainHeaders {
+    /// The frame's start, built at once (the usual few short headers).
+    Built(header::FrameHead),
+    /// Headers too long for that (a served call's trace context), written one by one.
+    Long(Long),
+}
+
+/// What [`PlainHeaders::Long`] writes.
+pub(super) struct Long {
+    /// The context of the call this task serves: its propagated headers go on.
+    served: crate::context::Context,
+    /// The time left, in milliseconds, as decimal digits.
+    millis: [u8; 20],
+    millis_len: u8,
+    /// The request id to send, unless the served call has one.
+    id: [u8; 25],
+    id_len: u8,
+}
+
+/// The headers a served call passes on to the calls its handler makes.
+const PROPAGATED: [&str; 4] = [REQUEST_ID, PRIORITY, TRACEPARENT, TRACESTATE];
+
+impl PlainHeaders {
+    /// The headers of call `seqid` (a message of `message_len` bytes) with `request_id` (a new one
+    /// if `None`, unless the served call has one) and `deadline`, taken at `now`.
+    pub(super) fn new(
+        wire: WireFormat,
+        seqid: i32,
+        message_len: usize,
+        request_id: Option<RequestId>,
+        deadline: Instant,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let served = crate::context::Context::current();
+        let left = deadline.saturating_duration_since(now).as_nanos().div_ceil(1_000_000);
+        let mut digits = itoa::Buffer::new();
+        let digits = digits.format(u64::try_from(left).unwrap_or(u64::MAX)).as_bytes();
+        let mut id = [0u8; 25];
+        let has_id =
+            served.as_ref().is_some_and(|cx| cx.headers().get_bytes(REQUEST_ID.as_bytes()).is_some());
+        let id_len = if has_id { 0 } else { request_id.unwrap_or_else(RequestId::next).write_to(&mut id) };
+        let mut head = header::FrameHead::new(wire.protocol, 0, seqid);
+        let fits = served.as_ref().is_none_or(|cx| {
+            PROPAGATED.iter().all(|key| match cx.headers().get_bytes(key.as_bytes()) {
+                Some(value) => head.pair(key.as_bytes(), value),
+                None => true,
+            })
+        }) && head.pair(DEADLINE_MS.as_bytes(), digits)
+            && (id_len == 0 || head.pair(REQUEST_ID.as_bytes(), &id[..id_len]));
+        // (A call of no served one always fits: the time left and an id are short.)
+        let served = match served {
+            Some(served) if !fits => served,
+            _ => {
+                head.finish(message_len).map_err(|e| wire_error(e.into()))?;
+                return Ok(PlainHeaders::Built(head));
+            }
+        };
+        let mut millis = [0u8; 20];
+        millis[..digits.len()].copy_from_slice(digits);
+        let (millis_len, id_len) = (digits.len() as u8, id_len as u8);
+        Ok(PlainHeaders::Long(Long { served, millis, millis_len, id, id_len }))
+    }
+
+    /// Appends the message these headers were made for (`seqid`, `message`) in its header frame
+    /// of `wire`'s protocol to `out`, after the frame's length if `framed`.
+    pub(super) fn encode(
+        &self,
+        wire: WireFormat,
+        seqid: i32,
+        message: &[u8],
+        framed: bool,
+        out: &mut BytesMut,
+    ) -> Result<(), header::HeaderError> {
+        let long = match self {
+            PlainHeaders::Built(head) => {
+                let head = head.as_bytes();
+                let head = if framed { head } else { &head[4..] };
+                out.reserve(head.len() + message.len());
+                out.extend_from_slice(head);
+                out.extend_from_slice(message);
+                return Ok(());
+            }
+            PlainHeaders::Long(long) => long,
+        };
+        let mut pairs: [(&[u8], &[u8]); 6] = [(&[], &[]); 6];
+        let mut count = 0;
+        for key in PROPAGATED {
+            if let Some(value) = long.served.headers().get_bytes(key.as_bytes()) {
                 pairs[count] = (key.as_bytes(), value);
                 count += 1;
-                has_id |= key == REQUEST_ID;
             }
         }
-    }
-    let left = deadline.saturating_duration_since(now).as_nanos().div_ceil(1_000_000);
-    let mut millis = itoa::Buffer::new();
-    pairs[count] =
-        (DEADLINE_MS.as_bytes(), millis.format(u64::try_from(left).unwrap_or(u64::MAX)).as_bytes());
-    count += 1;
-    let mut id = [0u8; 25];
-    if !has_id {
-        let len = request_id.unwrap_or_else(RequestId::next).write_to(&mut id);
-        pairs[count] = (REQUEST_ID.as_bytes(), &id[..len]);
+        pairs[count] = (DEADLINE_MS.as_bytes(), &long.millis[..usize::from(long.millis_len)]);
         count += 1;
+        if long.id_len > 0 {
+            pairs[count] = (REQUEST_ID.as_bytes(), &long.id[..usize::from(long.id_len)]);
+            count += 1;
+        }
+        let pairs = pairs[..count].iter().copied();
+        match framed {
+            true => header::encode_plain_framed(wire.protocol, 0, seqid, pairs, message, out),
+            false => header::encode_plain(wire.protocol, 0, seqid, pairs, message, out),
+        }
     }
-    let pairs = pairs[..count].iter().copied();
-    crate::codec::carve(message.len() + 64, |out| {
-        header::encode_plain(wire.protocol, 0, seqid, pairs, message, out)
-    })
-    .map_err(|e| wire_error(e.into()))
 }
 
 impl Sent {
+    /// What a call sent in a plain frame ([`PlainHeaders`]) needs to read its reply.
+    pub(super) fn plain() -> Sent {
+        Sent { metadata: None }
+    }
+
     /// The reply message inside `reply`, a header frame of `wire`'s protocol; its headers go to
     /// the call's metadata.
     pub(super) fn unwrap(
@@ -224,6 +306,43 @@ mod tests {
                 let back = sent.unwrap(Some(reply.freeze()), wire, Limits::DEFAULT).unwrap();
                 assert_eq!(back.as_deref(), Some(&b"the reply"[..]));
             }
+        }
+    }
+
+    #[test]
+    fn a_handler_s_call_carries_its_propagated_headers() {
+        let wire = WireFormat::new(Protocol::Compact, Framing::Header);
+        for tracestate in ["a=1".to_owned(), "k=".to_owned() + &"v".repeat(300)] {
+            let mut inbound = header::Headers::new();
+            inbound.insert(names::REQUEST_ID, "up-1");
+            inbound.insert(names::PRIORITY, "critical");
+            inbound.insert(names::TRACEPARENT, "00-aa-bb-01");
+            inbound.insert(names::TRACESTATE, tracestate.clone());
+            let cx = crate::context::Context::new(inbound, Instant::now());
+            let now = Instant::now();
+            let deadline = now + Duration::from_millis(80);
+            let (headers, expected) = cx.sync_scope(|| {
+                let headers = PlainHeaders::new(wire, 4, 3, None, deadline, now).unwrap();
+                (headers, Metadata::outgoing(None, None, Some(deadline)))
+            });
+            assert_eq!(matches!(headers, PlainHeaders::Built(_)), tracestate.len() < 100, "{tracestate}");
+            let mut frame = BytesMut::new();
+            headers.encode(wire, 4, b"abc", true, &mut frame).unwrap();
+            assert_eq!(u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize, frame.len() - 4);
+            let (got, payload) = header::decode(frame.freeze().slice(4..), Limits::DEFAULT).unwrap();
+            assert_eq!((got.seqid, &payload[..]), (4, &b"abc"[..]));
+            let pairs = |h: &header::Headers| {
+                let mut pairs: Vec<_> = h.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+                pairs.sort();
+                pairs
+            };
+            // The time left is the slow path's, counted from its own clock: compared apart.
+            let without_time = |h: &header::Headers| {
+                pairs(h).into_iter().filter(|(k, _)| k != names::DEADLINE_MS.as_bytes()).collect::<Vec<_>>()
+            };
+            assert_eq!(without_time(&got.headers), without_time(&expected));
+            assert_eq!(got.headers.get(names::REQUEST_ID), Some("up-1"), "the served call's id goes on");
+            assert_eq!(got.headers.get(names::DEADLINE_MS), Some("80"));
         }
     }
 

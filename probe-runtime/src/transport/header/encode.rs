@@ -70,6 +70,32 @@ pub fn encode_plain<'a>(
     payload: &[u8],
     out: &mut BytesMut,
 ) -> Result<(), HeaderError> {
+    put_plain(protocol, flags, seqid, pairs, payload, false, out)
+}
+
+/// [`encode_plain`] after the frame's length word, as the frame goes on the wire.
+pub fn encode_plain_framed<'a>(
+    protocol: crate::service::Protocol,
+    flags: u16,
+    seqid: i32,
+    pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    payload: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), HeaderError> {
+    put_plain(protocol, flags, seqid, pairs, payload, true, out)
+}
+
+/// [`encode_plain`], after the frame's length word if `framed`. The header's room is made at
+/// once (zeros, which pad it) and written in place: a few appends in all, not four per header.
+fn put_plain<'a>(
+    protocol: crate::service::Protocol,
+    flags: u16,
+    seqid: i32,
+    pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    payload: &[u8],
+    framed: bool,
+    out: &mut BytesMut,
+) -> Result<(), HeaderError> {
     let count = u32::try_from(pairs.len()).map_err(|_| too_many())?;
     // Protocol id and transform count (0): a byte each; then the pairs' group, if any.
     let mut len = 2;
@@ -84,26 +110,134 @@ pub fn encode_plain<'a>(
     if words > MAX_HEADER_WORDS {
         return Err(HeaderError::Unwritable("the headers take more than 64 KiB"));
     }
-    out.reserve(FIXED_LEN + padded + payload.len());
-    // The fixed part, the protocol id and the transform count in one append.
+    let lead = if framed { 4 } else { 0 };
+    let head_len = lead + FIXED_LEN + padded;
+    let frame_len = i32::try_from(FIXED_LEN + padded + payload.len())
+        .map_err(|_| HeaderError::Unwritable("a frame over 2 GiB"))?;
+    out.reserve(head_len + payload.len());
+    let start = out.len();
+    out.resize(start + head_len, 0);
+    let head = &mut out[start..];
+    if framed {
+        head[..4].copy_from_slice(&frame_len.to_be_bytes());
+    }
+    // The fixed part, the protocol id and the transform count (0).
     let [m0, m1] = HEADER_MAGIC.to_be_bytes();
     let [f0, f1] = flags.to_be_bytes();
     let [s0, s1, s2, s3] = seqid.to_be_bytes();
     let [w0, w1] = (words as u16).to_be_bytes();
-    out.extend_from_slice(&[m0, m1, f0, f1, s0, s1, s2, s3, w0, w1, protocol_id(protocol) as u8, 0]);
+    let fixed = [m0, m1, f0, f1, s0, s1, s2, s3, w0, w1, protocol_id(protocol) as u8, 0];
+    head[lead..lead + fixed.len()].copy_from_slice(&fixed);
     if count > 0 {
-        put_varint(out, INFO_KEY_VALUE);
-        put_varint(out, count);
+        let mut at = put_varint_at(head, lead + fixed.len(), INFO_KEY_VALUE);
+        at = put_varint_at(head, at, count);
         for (key, value) in pairs {
-            put_varint(out, key.len() as u32);
-            out.extend_from_slice(key);
-            put_varint(out, value.len() as u32);
-            out.extend_from_slice(value);
+            for s in [key, value] {
+                at = put_varint_at(head, at, s.len() as u32);
+                head[at..at + s.len()].copy_from_slice(s);
+                at += s.len();
+            }
         }
     }
-    out.extend_from_slice(&[0; 3][..padded - len]);
     out.extend_from_slice(payload);
     Ok(())
+}
+
+/// The start of a length-prefixed header frame without transforms, built before its payload is
+/// written: the frame's length, the fixed part and the info headers, in a small array (a call's
+/// usual few short headers fit; [`FrameHead::pair`] says when one more does not). Its bytes are
+/// what [`encode_plain_framed`] writes before the payload.
+#[derive(Debug, Clone)]
+pub struct FrameHead {
+    bytes: [u8; FRAME_HEAD],
+    /// Where the next byte goes; once finished, where the head ends.
+    len: u8,
+    /// Headers written.
+    count: u8,
+}
+
+/// The most bytes a [`FrameHead`] holds.
+const FRAME_HEAD: usize = 164;
+/// Where a [`FrameHead`]'s header words start (after the length word and the fixed part).
+const HEAD_WORDS_AT: usize = 4 + FIXED_LEN;
+/// Where its key-value pairs start: after the protocol id, the transform count (0), the info
+/// header id and the pair count (each a byte).
+const HEAD_PAIRS_AT: usize = HEAD_WORDS_AT + 4;
+
+impl FrameHead {
+    /// The head of a frame of `protocol` with `flags` and `seqid`, without headers yet.
+    #[inline]
+    pub fn new(protocol: crate::service::Protocol, flags: u16, seqid: i32) -> Self {
+        let mut bytes = [0; FRAME_HEAD];
+        let [m0, m1] = HEADER_MAGIC.to_be_bytes();
+        let [f0, f1] = flags.to_be_bytes();
+        let [s0, s1, s2, s3] = seqid.to_be_bytes();
+        let (id, info) = (protocol_id(protocol) as u8, INFO_KEY_VALUE as u8);
+        // The length and the header size are set when the head is finished; the pair count too.
+        bytes[4..HEAD_PAIRS_AT].copy_from_slice(&[m0, m1, f0, f1, s0, s1, s2, s3, 0, 0, id, 0, info, 0]);
+        FrameHead { bytes, len: HEAD_PAIRS_AT as u8, count: 0 }
+    }
+
+    /// Adds the header `key` = `value`; `false` (nothing added) if it does not fit.
+    #[inline]
+    pub fn pair(&mut self, key: &[u8], value: &[u8]) -> bool {
+        let at = usize::from(self.len);
+        // Strings under 128 bytes take a one-byte length (longer ones do not fit); room is kept
+        // for the padding after the pair.
+        let end = at + 2 + key.len() + value.len();
+        if key.len() >= 0x80 || value.len() >= 0x80 || end + 3 > FRAME_HEAD {
+            return false;
+        }
+        self.bytes[at] = key.len() as u8;
+        self.bytes[at + 1..at + 1 + key.len()].copy_from_slice(key);
+        let at = at + 1 + key.len();
+        self.bytes[at] = value.len() as u8;
+        self.bytes[at + 1..end].copy_from_slice(value);
+        self.len = end as u8;
+        self.count += 1;
+        true
+    }
+
+    /// Finishes the head for a payload of `payload_len` bytes.
+    pub fn finish(&mut self, payload_len: usize) -> Result<(), HeaderError> {
+        // Without headers the info header id and count are not written (zeros pad instead).
+        let end = match self.count {
+            0 => {
+                self.bytes[HEAD_WORDS_AT + 2] = 0;
+                HEAD_WORDS_AT + 2
+            }
+            count => {
+                self.bytes[HEAD_PAIRS_AT - 1] = count;
+                usize::from(self.len)
+            }
+        };
+        // The zeros after `end` pad the header to whole words.
+        let padded = (end - HEAD_WORDS_AT).next_multiple_of(4);
+        let end = HEAD_WORDS_AT + padded;
+        self.bytes[HEAD_WORDS_AT - 2..HEAD_WORDS_AT].copy_from_slice(&((padded / 4) as u16).to_be_bytes());
+        let frame = i32::try_from(end - 4 + payload_len)
+            .map_err(|_| HeaderError::Unwritable("a frame over 2 GiB"))?;
+        self.bytes[..4].copy_from_slice(&frame.to_be_bytes());
+        self.len = end as u8;
+        Ok(())
+    }
+
+    /// The head's bytes (once finished, all that goes before the payload).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// Writes `value` as a varint at `at` in `buf` (which has room: the header's length was counted
+/// first); where it ends.
+fn put_varint_at(buf: &mut [u8], mut at: usize, mut value: u32) -> usize {
+    while value >= 0x80 {
+        buf[at] = (value as u8 & 0x7F) | 0x80;
+        value >>= 7;
+        at += 1;
+    }
+    buf[at] = value as u8;
+    at + 1
 }
 
 /// The bytes of a varint length and the string after it.
@@ -114,14 +248,6 @@ fn string_len(s: &[u8]) -> Result<usize, HeaderError> {
 
 fn varint_len(value: u32) -> usize {
     (32 - value.leading_zeros() as usize).max(1).div_ceil(7)
-}
-
-fn put_varint(out: &mut BytesMut, mut value: u32) {
-    while value >= 0x80 {
-        out.put_u8((value as u8 & 0x7F) | 0x80);
-        value >>= 7;
-    }
-    out.put_u8(value as u8);
 }
 
 fn too_many() -> HeaderError {

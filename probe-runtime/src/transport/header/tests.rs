@@ -71,6 +71,76 @@ fn round_trips_with_every_protocol_transform_and_header() {
 }
 
 #[test]
+fn headers_built_on_the_stack_or_appended_one_by_one_read_back_alike() {
+    // Values from well inside the stack header to well past it, across its edge.
+    for len in (0..40).chain(200..270).chain([1000]) {
+        let value = vec![b'v'; len];
+        let pairs = [(&b"probe-deadline-ms"[..], &b"1500"[..]), (&b"k"[..], &value[..])];
+        let mut out = BytesMut::new();
+        encode_plain(Protocol::Compact, 0, 11, pairs.iter().copied(), b"pay", &mut out).unwrap();
+        let (frame, payload) = decode(out.freeze(), Limits::DEFAULT).unwrap();
+        assert_eq!(
+            (frame.seqid, frame.protocol, &payload[..]),
+            (11, Protocol::Compact, &b"pay"[..]),
+            "{len}"
+        );
+        let got: Vec<_> = frame.headers.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        let expected: Vec<_> = pairs.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+        assert_eq!(got, expected, "{len}");
+    }
+}
+
+#[test]
+fn a_framed_plain_frame_is_its_length_then_the_plain_frame() {
+    let pairs: [(&[u8], &[u8]); 2] = [(b"probe-deadline-ms", b"1500"), (b"k", &[b'v'; 300])];
+    for protocol in [Protocol::Binary, Protocol::Compact] {
+        for pairs in [&pairs[..0], &pairs[..1], &pairs[..]] {
+            let mut plain = BytesMut::from(&b"before"[..]);
+            encode_plain(protocol, 0, 7, pairs.iter().copied(), b"payload", &mut plain).unwrap();
+            let mut framed = BytesMut::from(&b"before"[..]);
+            encode_plain_framed(protocol, 0, 7, pairs.iter().copied(), b"payload", &mut framed).unwrap();
+            let len = (plain.len() - 6) as u32;
+            assert_eq!(&framed[..6], b"before");
+            assert_eq!(&framed[6..10], len.to_be_bytes());
+            assert_eq!(&framed[10..], &plain[6..]);
+        }
+    }
+}
+
+#[test]
+fn a_frame_head_is_what_encode_plain_framed_writes_before_the_payload() {
+    let long = vec![b'x'; 127];
+    let sets: [&[(&[u8], &[u8])]; 4] = [
+        &[],
+        &[(b"probe-deadline-ms", b"1500"), (b"probe-request-id", b"5f3a9c01-2a")],
+        &[(b"k", b""), (b"", b"v"), (b"abc", b"de")],
+        &[(b"k", &long)],
+    ];
+    for protocol in [Protocol::Binary, Protocol::Compact] {
+        for pairs in sets {
+            let mut head = FrameHead::new(protocol, 0x0102, -9);
+            assert!(pairs.iter().all(|(k, v)| head.pair(k, v)));
+            head.finish(7).unwrap();
+            let mut expected = BytesMut::new();
+            encode_plain_framed(protocol, 0x0102, -9, pairs.iter().copied(), b"payload", &mut expected)
+                .unwrap();
+            assert_eq!([head.as_bytes(), b"payload"].concat(), expected, "{pairs:?}");
+        }
+    }
+    // What does not fit is refused, and the head stays as it was.
+    let mut head = FrameHead::new(Protocol::Binary, 0, 1);
+    assert!(!head.pair(b"k", &[b'x'; 128]), "a string of 128 bytes takes a two-byte length");
+    let mut fitted = 0;
+    while head.pair(b"k", &long[..60]) {
+        fitted += 1;
+    }
+    head.finish(0).unwrap();
+    let (frame, payload) = decode(Bytes::copy_from_slice(&head.as_bytes()[4..]), Limits::DEFAULT).unwrap();
+    assert!(payload.is_empty() && fitted > 0);
+    assert!(frame.headers.iter().all(|(k, v)| k == b"k" && v == &long[..60]));
+}
+
+#[test]
 fn malformed_frames_are_errors() {
     let good = hex(PY_COMPACT_HEADERS);
     let with = |at: usize, byte: u8| {
