@@ -141,9 +141,9 @@ impl PlainHeaders {
         now: Instant,
     ) -> Result<Self, Error> {
         let served = crate::context::Context::current();
-        let left = deadline.saturating_duration_since(now).as_nanos().div_ceil(1_000_000);
+        let left = crate::context::ceil_millis(deadline.saturating_duration_since(now));
         let mut digits = itoa::Buffer::new();
-        let digits = digits.format(u64::try_from(left).unwrap_or(u64::MAX)).as_bytes();
+        let digits = digits.format(left).as_bytes();
         let mut id = [0u8; 25];
         let has_id =
             served.as_ref().is_some_and(|cx| cx.headers().get_bytes(REQUEST_ID.as_bytes()).is_some());

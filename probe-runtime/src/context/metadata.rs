@@ -116,8 +116,7 @@ impl Metadata {
         }
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(super::now());
-            let ms = left.as_nanos().div_ceil(1_000_000);
-            out.insert(names::DEADLINE_MS, u64::try_from(ms).unwrap_or(u64::MAX).to_string());
+            out.insert(names::DEADLINE_MS, super::ceil_millis(left).to_string());
         }
         if !out.contains(names::REQUEST_ID) {
             out.insert(names::REQUEST_ID, span_id.unwrap_or_else(RequestId::next).to_string());
@@ -141,6 +140,15 @@ mod tests {
         assert_eq!(Metadata::outgoing(None, None, None).len(), 1);
         let passed = Metadata::outgoing(None, None, Some(Instant::now()));
         assert_eq!(passed.get(names::DEADLINE_MS), Some("0"));
+    }
+
+    #[test]
+    fn the_time_left_rounds_up_to_whole_milliseconds() {
+        for nanos in [0u64, 1, 999_999, 1_000_000, 1_000_001, 1_500_000_000, 86_400_000_000_123] {
+            let time = Duration::from_nanos(nanos);
+            assert_eq!(u128::from(super::super::ceil_millis(time)), time.as_nanos().div_ceil(1_000_000));
+        }
+        assert_eq!(super::super::ceil_millis(Duration::MAX), u64::MAX);
     }
 
     #[test]

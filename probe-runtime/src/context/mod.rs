@@ -42,6 +42,14 @@ pub use current::Context;
 pub(crate) fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
+
+/// `time` in whole milliseconds, rounded up (the time left a call sends: a call with 0.4 ms left
+/// still has some), without 128-bit arithmetic.
+pub(crate) fn ceil_millis(time: std::time::Duration) -> u64 {
+    let sub = u64::from(time.subsec_nanos().div_ceil(1_000_000));
+    time.as_secs().saturating_mul(1000).saturating_add(sub)
+}
+
 pub use metadata::Metadata;
 pub use priority::Priority;
 

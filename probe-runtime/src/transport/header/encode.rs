@@ -178,8 +178,9 @@ impl FrameHead {
         FrameHead { bytes, len: HEAD_PAIRS_AT as u8, count: 0 }
     }
 
-    /// Adds the header `key` = `value`; `false` (nothing added) if it does not fit.
-    #[inline]
+    /// Adds the header `key` = `value`; `false` (nothing added) if it does not fit. (Inlined:
+    /// a key known where it is called is copied without a call to `memcpy`.)
+    #[inline(always)]
     pub fn pair(&mut self, key: &[u8], value: &[u8]) -> bool {
         let at = usize::from(self.len);
         // Strings under 128 bytes take a one-byte length (longer ones do not fit); room is kept
