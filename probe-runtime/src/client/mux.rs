@@ -85,15 +85,22 @@ pub(super) enum Form {
 }
 
 impl Outgoing {
-    /// The headers of call `seqid`, if it goes in a plain header frame: made before the
-    /// connection's lock is taken.
-    fn headers(&self, wire: WireFormat, seqid: i32) -> Result<Option<PlainHeaders>, Error> {
+    /// What `queue` (which takes the connection's lock and writes the call) gives, handed the
+    /// headers of call `seqid` if it goes in a plain header frame: made before the lock is taken,
+    /// and only then (a framed call carries none around).
+    #[inline]
+    fn with_headers<T>(
+        &self,
+        wire: WireFormat,
+        seqid: i32,
+        queue: impl FnOnce(Option<&PlainHeaders>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         match self.form {
+            Form::Message(_) => queue(None),
             Form::Header(request_id) => {
                 let (len, deadline, taken) = (self.message.len(), self.deadline, self.taken);
-                PlainHeaders::new(wire, seqid, len, request_id, deadline, taken).map(Some)
+                queue(Some(&PlainHeaders::new(wire, seqid, len, request_id, deadline, taken)?))
             }
-            Form::Message(_) => Ok(None),
         }
     }
 
@@ -589,15 +596,14 @@ impl MuxConn {
     /// is given back.
     fn try_queue(&self, seqid: i32, call: Outgoing) -> Result<Option<Outgoing>, Error> {
         let wire = self.shared.endpoint.wire;
-        let headers = call.headers(wire, seqid)?;
-        let pushed = {
+        let pushed = call.with_headers(wire, seqid, |headers| {
             let mut p = lock(&self.shared.pending);
             if p.closed.is_some() {
                 drop(p);
                 return Err(self.shared.closed_error());
             }
-            p.push(wire, seqid, &call, headers.as_ref())?
-        };
+            p.push(wire, seqid, &call, headers)
+        })?;
         Ok(pushed.hand(call))
     }
 
@@ -612,20 +618,20 @@ impl MuxConn {
                 let room = self.shared.room.notified();
                 tokio::pin!(room);
                 room.as_mut().enable();
-                let headers = call.headers(wire, seqid)?;
-                let pushed = {
+                let pushed = call.with_headers(wire, seqid, |headers| {
                     let mut p = lock(&self.shared.pending);
-                    if p.closed.is_some() {
-                        return Ok(false);
+                    match p.closed {
+                        Some(_) => Ok(None),
+                        None => p.push(wire, seqid, &call, headers).map(Some),
                     }
-                    p.push(wire, seqid, &call, headers.as_ref())?
-                };
+                })?;
                 match pushed {
-                    Pushed::Queued(writer) => {
+                    None => return Ok(false),
+                    Some(Pushed::Queued(writer)) => {
                         writer.into_iter().for_each(Waker::wake);
                         return Ok(true);
                     }
-                    Pushed::Full => room.await,
+                    Some(Pushed::Full) => room.await,
                 }
             }
         };
@@ -707,8 +713,7 @@ impl Exchange<'_> {
         };
         let (taken, deadline, seqid) = (call.taken, call.deadline, self.seqid);
         let wire = shared.endpoint.wire;
-        let headers = call.headers(wire, seqid)?;
-        let (wake_sweeper, pushed) = {
+        let (wake_sweeper, pushed) = call.with_headers(wire, seqid, |headers| {
             let mut p = lock(&shared.pending);
             if p.closed.is_some() {
                 drop(p);
@@ -720,7 +725,7 @@ impl Exchange<'_> {
                     "seqid {seqid} is already in flight on this connection"
                 )));
             }
-            let pushed = match p.push(wire, seqid, &call, headers.as_ref()) {
+            let pushed = match p.push(wire, seqid, &call, headers) {
                 Ok(pushed) => pushed,
                 Err(e) => {
                     p.waiting.discard(seqid);
@@ -731,8 +736,8 @@ impl Exchange<'_> {
             if sooner {
                 p.next_sweep = Some(deadline);
             }
-            (sooner, pushed)
-        };
+            Ok((sooner, pushed))
+        })?;
         if wake_sweeper {
             shared.sweep.notify_one();
         }
