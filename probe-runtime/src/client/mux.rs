@@ -46,6 +46,9 @@ use crate::transport::{Framing, MessageReader, WireFormat, encode_frame};
 
 /// Calls queued for a connection's writer before senders wait.
 const WRITE_QUEUE: usize = 1024;
+/// A call at least this long is framed before its connection's lock is taken and queued as it is
+/// (copying it under the lock would hold up the reader and the other callers).
+const LARGE_CALL: usize = 64 * 1024;
 /// An emptied write buffer larger than this (grown for one large message) is given back.
 const KEEP_CAPACITY: usize = 256 * 1024;
 
@@ -80,28 +83,80 @@ pub(super) enum Form {
     /// first when `Some` (see [`encode_prefixed`]).
     Message(Option<&'static str>),
     /// In a header frame without transforms carrying the headers of a call without metadata
-    /// ([`PlainHeaders`]), with this request id (a new one if `None`).
+    /// ([`PlainHeaders`]), with this request id (a new one if `None`) and what the call the
+    /// calling task's handler serves passes on (read as the call is first polled, in its task).
     Header(Option<RequestId>),
 }
 
+/// How a call is written under its connection's lock.
+enum Staged<'a> {
+    /// Into the outgoing buffer.
+    InPlace(Body<'a>),
+    /// Queued as it is: a large call's frame, made before the lock.
+    Frame(Bytes),
+}
+
+/// What goes on the wire around a call's message.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    /// The message framed as it is, named `service:` first when `Some`.
+    Message(Option<&'static str>),
+    /// The message in a plain header frame with these headers.
+    Header(&'a PlainHeaders),
+}
+
 impl Outgoing {
-    /// What `queue` (which takes the connection's lock and writes the call) gives, handed the
-    /// headers of call `seqid` if it goes in a plain header frame: made before the lock is taken,
-    /// and only then (a framed call carries none around).
-    #[inline]
-    fn with_headers<T>(
+    /// What `queue` (which takes the connection's lock and writes the call) gives, handed call
+    /// `seqid` staged: its plain headers, if it has them, made before the lock is taken (and only
+    /// then: a framed call carries none around), and a large call framed before it too.
+    #[inline(always)]
+    fn stage<T>(
         &self,
         wire: WireFormat,
         seqid: i32,
-        queue: impl FnOnce(Option<&PlainHeaders>) -> Result<T, Error>,
+        queue: impl FnOnce(Staged<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        match self.form {
-            Form::Message(_) => queue(None),
+        let headers;
+        let staged = match self.form {
+            _ if self.message.len() >= LARGE_CALL => Staged::Frame(self.frame(wire, seqid)?),
+            Form::Message(prefix) => Staged::InPlace(Body::Message(prefix)),
             Form::Header(request_id) => {
-                let (len, deadline, taken) = (self.message.len(), self.deadline, self.taken);
-                queue(Some(&PlainHeaders::new(wire, seqid, len, request_id, deadline, taken)?))
+                headers = self.headers(wire, seqid, request_id)?;
+                Staged::InPlace(Body::Header(&headers))
+            }
+        };
+        // (One call of `queue`: it is inlined here.)
+        queue(staged)
+    }
+
+    /// The frame of large call `seqid`, made before the lock.
+    #[cold]
+    #[inline(never)]
+    fn frame(&self, wire: WireFormat, seqid: i32) -> Result<Bytes, Error> {
+        let mut frame = BytesMut::new();
+        match self.form {
+            Form::Message(prefix) => {
+                write_call(wire, seqid, &self.message, Body::Message(prefix), &mut frame)?
+            }
+            Form::Header(request_id) => {
+                let headers = self.headers(wire, seqid, request_id)?;
+                write_call(wire, seqid, &self.message, Body::Header(&headers), &mut frame)?;
             }
         }
+        Ok(frame.freeze())
+    }
+
+    /// The plain headers of call `seqid`, with `request_id`.
+    #[inline(always)]
+    fn headers(
+        &self,
+        wire: WireFormat,
+        seqid: i32,
+        request_id: Option<RequestId>,
+    ) -> Result<PlainHeaders, Error> {
+        let served = crate::context::Context::current();
+        let (len, deadline, taken) = (self.message.len(), self.deadline, self.taken);
+        PlainHeaders::new(wire, seqid, len, request_id, served.as_ref(), deadline, taken)
     }
 
     /// The time the call had when it was sent.
@@ -392,11 +447,11 @@ struct Pending {
     /// sooner deadline lowers it and wakes the sweeper; calls that end leave it stale, and the
     /// sweeper, waking early, finds the next one.
     next_sweep: Option<Instant>,
-    /// Calls queued for the writer, as they go on the wire: each caller writes its own here.
+    /// Calls queued for the writer, as they go on the wire: each caller writes its own here (but
+    /// large ones, see [`Queued`]).
     out: BytesMut,
-    /// Where each call queued in `out` ends, and its deadline (at most [`WRITE_QUEUE`] of them):
-    /// the writer leaves out a call whose deadline passed.
-    queued: Vec<(usize, Instant)>,
+    /// The calls queued, in order (at most [`WRITE_QUEUE`]).
+    queued: Vec<Queued>,
     /// The writer's task, while it waits for calls to write.
     writer: Option<Waker>,
     /// Replies the reader handed over that their callers have not taken yet. Those callers are
@@ -409,6 +464,16 @@ struct Pending {
     room_wanted: bool,
     /// The connection's handle is gone: the writer writes what is queued and shuts the socket.
     ended: bool,
+}
+
+/// A call queued for the writer: its bytes are the outgoing buffer's up to `end` (after the call
+/// before it), then its `frame` if it has one.
+struct Queued {
+    end: usize,
+    /// Not written after this: its caller has its error.
+    deadline: Instant,
+    /// A large call's frame, kept out of the buffer.
+    frame: Option<Bytes>,
 }
 
 impl Pending {
@@ -427,21 +492,27 @@ impl Pending {
         }
     }
 
-    /// Queues call `seqid` (its `headers`, if it goes in a plain header frame) for the writer,
-    /// written as it goes on the wire, unless the queue is full or the call cannot be written.
+    /// Queues call `seqid`, `staged`, for the writer, written as it goes on the wire, unless the
+    /// queue is full or the call cannot be written.
     fn push(
         &mut self,
         wire: WireFormat,
         seqid: i32,
         call: &Outgoing,
-        headers: Option<&PlainHeaders>,
+        staged: Staged<'_>,
     ) -> Result<Pushed, Error> {
         if self.queued.len() >= WRITE_QUEUE {
             self.room_wanted = true;
             return Ok(Pushed::Full);
         }
-        write_call(wire, seqid, call, headers, &mut self.out)?;
-        self.queued.push((self.out.len(), call.deadline));
+        let frame = match staged {
+            Staged::InPlace(body) => {
+                write_call(wire, seqid, &call.message, body, &mut self.out)?;
+                None
+            }
+            Staged::Frame(frame) => Some(frame),
+        };
+        self.queued.push(Queued { end: self.out.len(), deadline: call.deadline, frame });
         Ok(Pushed::Queued(self.writer.take()))
     }
 
@@ -505,8 +576,8 @@ impl Shared {
     }
 }
 
-/// One multiplexed connection: a writer task fed by a queue, a reader task that hands each reply
-/// to the call waiting for its seqid.
+/// One multiplexed connection: a writer task that writes what the calls wrote into its buffer, a
+/// reader task that hands each reply to the call waiting for its seqid.
 struct MuxConn {
     shared: Arc<Shared>,
     reader: AbortHandle,
@@ -596,13 +667,13 @@ impl MuxConn {
     /// is given back.
     fn try_queue(&self, seqid: i32, call: Outgoing) -> Result<Option<Outgoing>, Error> {
         let wire = self.shared.endpoint.wire;
-        let pushed = call.with_headers(wire, seqid, |headers| {
+        let pushed = call.stage(wire, seqid, |staged| {
             let mut p = lock(&self.shared.pending);
             if p.closed.is_some() {
                 drop(p);
                 return Err(self.shared.closed_error());
             }
-            p.push(wire, seqid, &call, headers)
+            p.push(wire, seqid, &call, staged)
         })?;
         Ok(pushed.hand(call))
     }
@@ -618,11 +689,11 @@ impl MuxConn {
                 let room = self.shared.room.notified();
                 tokio::pin!(room);
                 room.as_mut().enable();
-                let pushed = call.with_headers(wire, seqid, |headers| {
+                let pushed = call.stage(wire, seqid, |staged| {
                     let mut p = lock(&self.shared.pending);
                     match p.closed {
                         Some(_) => Ok(None),
-                        None => p.push(wire, seqid, &call, headers).map(Some),
+                        None => p.push(wire, seqid, &call, staged).map(Some),
                     }
                 })?;
                 match pushed {
@@ -703,29 +774,26 @@ impl Exchange<'_> {
     /// step is the reply, or room in the queue.
     fn enter(&mut self, call: Outgoing, cx: &Context<'_>) -> Result<(), Error> {
         let shared = &*self.conn.shared;
-        let waiter = Waiter {
-            outcome: None,
-            waker: Some(cx.waker().clone()),
-            deadline: call.deadline,
-            taken: call.taken,
-            method: call.method,
-            released: false,
-        };
+        // Cloned before the lock; the entry is made under it (what the closure below takes is
+        // references and this, not the whole entry, which it would copy).
+        let waker = cx.waker().clone();
         let (taken, deadline, seqid) = (call.taken, call.deadline, self.seqid);
         let wire = shared.endpoint.wire;
-        let (wake_sweeper, pushed) = call.with_headers(wire, seqid, |headers| {
+        let (wake_sweeper, pushed) = call.stage(wire, seqid, |staged| {
             let mut p = lock(&shared.pending);
             if p.closed.is_some() {
                 drop(p);
                 return Err(shared.closed_error());
             }
+            let (method, released) = (call.method, false);
+            let waiter = Waiter { outcome: None, waker: Some(waker), deadline, taken, method, released };
             if p.waiting.insert(seqid, waiter).is_err() {
                 drop(p);
                 return Err(Error::BadReply(format!(
                     "seqid {seqid} is already in flight on this connection"
                 )));
             }
-            let pushed = match p.push(wire, seqid, &call, headers) {
+            let pushed = match p.push(wire, seqid, &call, staged) {
                 Ok(pushed) => pushed,
                 Err(e) => {
                     p.waiting.discard(seqid);
@@ -878,40 +946,42 @@ impl Drop for Exchange<'_> {
     }
 }
 
-/// Appends call `seqid` to the outgoing buffer as it goes on the wire (in a plain header frame
-/// with `headers`, when it has them); on an error `out` is as it was.
+/// Appends call `seqid`'s `message` to the outgoing buffer as it goes on the wire, with `body`
+/// around it; on an error `out` is as it was. (Inlined: every call is written here, under its
+/// connection's lock.)
+#[inline(always)]
 fn write_call(
     wire: WireFormat,
     seqid: i32,
-    call: &Outgoing,
-    headers: Option<&PlainHeaders>,
+    message: &Bytes,
+    body: Body<'_>,
     out: &mut BytesMut,
 ) -> Result<(), Error> {
     let unwritable = |what: String| Error::Protocol(crate::codec::ProtocolError::invalid_data(what));
-    if let Some(headers) = headers {
-        return headers.encode(wire, seqid, &call.message, true, out).map_err(|e| unwritable(e.to_string()));
-    }
-    let Form::Message(prefix) = call.form else {
-        unreachable!("a call in a plain header frame has its headers")
+    let prefix = match body {
+        Body::Header(headers) => {
+            return headers.encode(wire, seqid, message, true, out).map_err(|e| unwritable(e.to_string()));
+        }
+        Body::Message(prefix) => prefix,
     };
     if let Some(service) = prefix
-        && encode_prefixed(wire.protocol, wire.framing, &call.message, service, out)
+        && encode_prefixed(wire.protocol, wire.framing, message, service, out)
     {
         return Ok(());
     }
     let framed = match prefix {
         // A message the in-place header reader does not know: rename it with the full codec.
         Some(service) => {
-            let renamed = rename(wire, &call.message, service).map_err(unwritable)?;
+            let renamed = rename(wire, message, service).map_err(unwritable)?;
             encode_frame(wire.framing, &renamed, out)
         }
-        None => encode_frame(wire.framing, &call.message, out),
+        None => encode_frame(wire.framing, message, out),
     };
     framed.map_err(|e| unwritable(e.to_string()))
 }
 
-/// `message` renamed `service:name` by the codec (the slow path of [`push`]); as it is if it is
-/// named so already.
+/// `message` renamed `service:name` by the codec (the slow path of [`write_call`]); as it is if it
+/// is named so already.
 #[cold]
 pub(super) fn rename(wire: WireFormat, message: &Bytes, service: &str) -> Result<Bytes, String> {
     let limits = crate::codec::Limits::default();
@@ -928,7 +998,7 @@ pub(super) fn rename(wire: WireFormat, message: &Bytes, service: &str) -> Result
 /// sees the end of the stream), or at the first write error.
 async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::Result<()> {
     let mut out = BytesMut::new();
-    let mut queued: Vec<(usize, Instant)> = Vec::new();
+    let mut queued: Vec<Queued> = Vec::new();
     loop {
         // Calls queued, or the end.
         let any = std::future::poll_fn(|cx| {
@@ -960,9 +1030,18 @@ async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::R
         if room_wanted {
             shared.room.notify_waiters();
         }
-        leave_out_expired(&mut out, &queued, crate::context::now());
-        if !out.is_empty() {
-            io.write_all(&out).await?;
+        leave_out_expired(&mut out, &mut queued, crate::context::now());
+        // The buffer in one write, but for large calls' frames, written in their places.
+        let mut start = 0;
+        for call in &queued {
+            if let Some(frame) = &call.frame {
+                io.write_all(&out[start..call.end]).await?;
+                io.write_all(frame).await?;
+                start = call.end;
+            }
+        }
+        if start < out.len() {
+            io.write_all(&out[start..]).await?;
         }
         out.clear();
         queued.clear();
@@ -973,20 +1052,24 @@ async fn write_calls<W: AsyncWrite + Unpin>(mut io: W, shared: &Shared) -> io::R
     io.shutdown().await
 }
 
-/// Takes out of `out` the calls whose deadline passed while they were queued (their callers have
-/// their error): `queued` says where each call ends and its deadline.
-fn leave_out_expired(out: &mut BytesMut, queued: &[(usize, Instant)], now: Instant) {
-    if queued.iter().all(|&(_, deadline)| deadline > now) {
+/// Takes out of `out` and `queued` the calls whose deadline passed while they were queued (their
+/// callers have their error).
+fn leave_out_expired(out: &mut BytesMut, queued: &mut Vec<Queued>, now: Instant) {
+    if queued.iter().all(|call| call.deadline > now) {
         return;
     }
     let (mut kept, mut start) = (0, 0);
-    for &(end, deadline) in queued {
-        if deadline > now {
-            out.copy_within(start..end, kept);
-            kept += end - start;
-        }
+    queued.retain_mut(|call| {
+        let (from, end) = (start, call.end);
         start = end;
-    }
+        if call.deadline <= now {
+            return false;
+        }
+        out.copy_within(from..end, kept);
+        kept += end - from;
+        call.end = kept;
+        true
+    });
     out.truncate(kept);
 }
 
@@ -1354,14 +1437,61 @@ mod tests {
     fn expired_calls_are_left_out_of_a_batch_wherever_they_are() {
         let now = Instant::now();
         let (live, gone) = (now + Duration::from_secs(1), now);
+        let at = |end, deadline, frame: Option<&'static [u8]>| Queued {
+            end,
+            deadline,
+            frame: frame.map(Bytes::from_static),
+        };
         let mut out = BytesMut::from(&b"aabbbcdddd"[..]);
-        // Calls `aa`, `bbb`, `c`, `dddd`: the second and the last expired.
-        let queued = [(2, live), (5, gone), (6, live), (10, gone)];
-        leave_out_expired(&mut out, &queued, now);
+        // Calls `aa`, `bbb`, a large `L1`, `c`, a large `L2`, `dddd`: `bbb`, `L2` and `dddd` expired.
+        let mut queued = vec![
+            at(2, live, None),
+            at(5, gone, None),
+            at(5, live, Some(b"L1")),
+            at(6, live, None),
+            at(6, gone, Some(b"L2")),
+            at(10, gone, None),
+        ];
+        leave_out_expired(&mut out, &mut queued, now);
         assert_eq!(&out[..], b"aac");
+        let left: Vec<_> = queued.iter().map(|q| (q.end, q.frame.as_deref())).collect();
+        assert_eq!(left, [(2, None), (2, Some(&b"L1"[..])), (3, None)]);
         let mut whole = BytesMut::from(&b"aabbb"[..]);
-        leave_out_expired(&mut whole, &[(2, live), (5, live)], now);
-        assert_eq!(&whole[..], b"aabbb", "nothing expired: the batch is as it was");
+        let mut queued = vec![at(2, live, None), at(5, live, None)];
+        leave_out_expired(&mut whole, &mut queued, now);
+        assert_eq!((&whole[..], queued.len()), (&b"aabbb"[..], 2), "nothing expired: the batch is as it was");
+    }
+
+    #[tokio::test]
+    async fn large_calls_go_in_their_places_among_small_ones() {
+        let (addr, _) = echo_server().await;
+        let mux = Arc::new(Mux::new(endpoint(addr), 1, None));
+        let sized = |seqid: i32, len: usize| {
+            let mut buf = BytesMut::new();
+            let header = MessageHeader::new("say", MessageType::Call, seqid);
+            let args = ApplicationException::new(ApplicationExceptionKind::Unknown, "x".repeat(len));
+            assert!(Protocol::Binary.encode_message(&header, &args, &mut buf).is_ok());
+            let mut call = call_within(seqid, Duration::from_secs(30));
+            call.message = buf.freeze();
+            call
+        };
+        // Calls at once, every third one large, so that batches mix both.
+        let calls = (1..=30).map(|n: i32| {
+            let mux = Arc::clone(&mux);
+            let len = if n % 3 == 0 { LARGE_CALL + 1000 * n as usize } else { 10 };
+            let call = sized(n, len);
+            let expected = call.message.clone();
+            tokio::spawn(async move { (send(&mux, n, call, false).await, expected) })
+        });
+        for call in futures_util::future::join_all(calls).await {
+            let (reply, expected) = call.unwrap();
+            // The echo server sends the call back: renamed `Demo:say`, and otherwise the same.
+            let reply = reply.unwrap().unwrap();
+            let sent = peek(Protocol::Binary, &expected).unwrap();
+            let got = peek(Protocol::Binary, &reply).unwrap();
+            assert_eq!((got.seqid, got.name), (sent.seqid, &b"Demo:say"[..]));
+            assert_eq!(reply[got.body_at()..], expected[sent.body_at()..], "seqid {}", sent.seqid);
+        }
     }
 
     #[tokio::test]

@@ -379,15 +379,16 @@ impl TcpTransport {
         let prefix = self.service_prefix.then_some(service);
         // THeader: the call goes in a header frame with its metadata; its reply comes in one.
         // A multiplexed call's plain frame is written by the caller into its connection's
-        // buffer, with its message (named as it goes) and headers; any other is made here.
-        let (message, form, sent) = match &self.header {
-            None => (call.into_message(), Form::Message(prefix), None),
+        // buffer, with its message (named as it goes) and headers (`plain`); any other is made
+        // here.
+        let (message, prefix, plain, sent) = match &self.header {
+            None => (call.into_message(), prefix, None, None),
             Some(header)
                 if matches!(self.conns, Conns::Mux(_)) && header.is_plain(call.get().metadata.as_deref()) =>
             {
-                let request_id = call.get().request_id;
+                let form = Form::Header(call.get().request_id);
                 match named(self.endpoint.wire, call.into_message(), prefix) {
-                    Ok(message) => (message, Form::Header(request_id), Some(Sent::plain())),
+                    Ok(message) => (message, None, Some(form), Some(Sent::plain())),
                     Err(e) => return ready(Err(e)),
                 }
             }
@@ -398,7 +399,7 @@ impl TcpTransport {
                 let request_id = kept.request_id;
                 let about = CallHeaders { metadata, request_id, deadline, now };
                 match header.wrap(wire, seqid, &kept.message, prefix, about) {
-                    Ok((frame, sent)) => (frame, Form::Message(None), Some(sent)),
+                    Ok((frame, sent)) => (frame, None, None, Some(sent)),
                     Err(e) => return ready(Err(e)),
                 }
             }
@@ -409,13 +410,10 @@ impl TcpTransport {
             // moved at each level of the call as it starts; a pooled call (a system call each
             // way) hardly notices.
             Conns::Pool(pool) => {
-                let prefix = match form {
-                    Form::Message(prefix) => prefix,
-                    Form::Header(_) => unreachable!("only a multiplexed call's plain frame is written later"),
-                };
                 SendStep::Boxed(Box::pin(pool.call(message, prefix, oneway, method, (now, deadline))))
             }
             Conns::Mux(mux) => {
+                let form = plain.unwrap_or(Form::Message(prefix));
                 let outgoing = Outgoing { message, form, deadline, method, taken: now };
                 match mux.call(seqid, outgoing, oneway) {
                     MuxCall::Exchange(exchange) => SendStep::Mux(exchange),

@@ -58,7 +58,9 @@ impl HeaderOptions {
         let CallHeaders { metadata, request_id, deadline, now } = call;
         let message = &named(wire, message.clone(), prefix)?;
         if self.is_plain(metadata.as_deref()) {
-            let headers = PlainHeaders::new(wire, seqid, message.len(), request_id, deadline, now)?;
+            let served = crate::context::Context::current();
+            let headers =
+                PlainHeaders::new(wire, seqid, message.len(), request_id, served.as_ref(), deadline, now)?;
             let frame = crate::codec::carve(message.len() + 64, |out| {
                 headers.encode(wire, seqid, message, false, out)
             })
@@ -131,34 +133,36 @@ const PROPAGATED: [&str; 4] = [REQUEST_ID, PRIORITY, TRACEPARENT, TRACESTATE];
 
 impl PlainHeaders {
     /// The headers of call `seqid` (a message of `message_len` bytes) with `request_id` (a new one
-    /// if `None`, unless the served call has one) and `deadline`, taken at `now`.
+    /// if `None`, unless the call `served` has one) and `deadline`, taken at `now`.
     pub(super) fn new(
         wire: WireFormat,
         seqid: i32,
         message_len: usize,
         request_id: Option<RequestId>,
+        served: Option<&crate::context::Context>,
         deadline: Instant,
         now: Instant,
     ) -> Result<Self, Error> {
-        let served = crate::context::Context::current();
         let left = crate::context::ceil_millis(deadline.saturating_duration_since(now));
         let mut digits = itoa::Buffer::new();
         let digits = digits.format(left).as_bytes();
         let mut id = [0u8; 25];
-        let has_id =
-            served.as_ref().is_some_and(|cx| cx.headers().get_bytes(REQUEST_ID.as_bytes()).is_some());
+        let has_id = served.is_some_and(|cx| cx.headers().get_bytes(REQUEST_ID.as_bytes()).is_some());
         let id_len = if has_id { 0 } else { request_id.unwrap_or_else(RequestId::next).write_to(&mut id) };
+        // In the order `Metadata::outgoing` has them (the tests compare the two).
         let mut head = header::FrameHead::new(wire.protocol, 0, seqid);
-        let fits = served.as_ref().is_none_or(|cx| {
+        let propagated = served.is_none_or(|cx| {
             PROPAGATED.iter().all(|key| match cx.headers().get_bytes(key.as_bytes()) {
                 Some(value) => head.pair(key.as_bytes(), value),
                 None => true,
             })
-        }) && head.pair(DEADLINE_MS.as_bytes(), digits)
+        });
+        let fits = propagated
+            && head.pair(DEADLINE_MS.as_bytes(), digits)
             && (id_len == 0 || head.pair(REQUEST_ID.as_bytes(), &id[..id_len]));
         // (A call of no served one always fits: the time left and an id are short.)
         let served = match served {
-            Some(served) if !fits => served,
+            Some(served) if !fits => served.clone(),
             _ => {
                 head.finish(message_len).map_err(|e| wire_error(e.into()))?;
                 return Ok(PlainHeaders::Built(head));
@@ -183,6 +187,11 @@ impl PlainHeaders {
         let long = match self {
             PlainHeaders::Built(head) => {
                 let head = head.as_bytes();
+                debug_assert_eq!(
+                    u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize,
+                    head.len() - 4 + message.len(),
+                    "the headers were made for this message"
+                );
                 let head = if framed { head } else { &head[4..] };
                 out.reserve(head.len() + message.len());
                 out.extend_from_slice(head);
@@ -191,6 +200,7 @@ impl PlainHeaders {
             }
             PlainHeaders::Long(long) => long,
         };
+        // As `new` tried them.
         let mut pairs: [(&[u8], &[u8]); 6] = [(&[], &[]); 6];
         let mut count = 0;
         for key in PROPAGATED {
@@ -322,7 +332,8 @@ mod tests {
             let now = Instant::now();
             let deadline = now + Duration::from_millis(80);
             let (headers, expected) = cx.sync_scope(|| {
-                let headers = PlainHeaders::new(wire, 4, 3, None, deadline, now).unwrap();
+                let served = crate::context::Context::current();
+                let headers = PlainHeaders::new(wire, 4, 3, None, served.as_ref(), deadline, now).unwrap();
                 (headers, Metadata::outgoing(None, None, Some(deadline)))
             });
             assert_eq!(matches!(headers, PlainHeaders::Built(_)), tracestate.len() < 100, "{tracestate}");

@@ -74,7 +74,7 @@ pub fn encode_plain<'a>(
 }
 
 /// [`encode_plain`] after the frame's length word, as the frame goes on the wire.
-pub fn encode_plain_framed<'a>(
+pub(crate) fn encode_plain_framed<'a>(
     protocol: crate::service::Protocol,
     flags: u16,
     seqid: i32,
@@ -148,7 +148,7 @@ fn put_plain<'a>(
 /// usual few short headers fit; [`FrameHead::pair`] says when one more does not). Its bytes are
 /// what [`encode_plain_framed`] writes before the payload.
 #[derive(Debug, Clone)]
-pub struct FrameHead {
+pub(crate) struct FrameHead {
     bytes: [u8; FRAME_HEAD],
     /// Where the next byte goes; once finished, where the head ends.
     len: u8,
@@ -167,7 +167,7 @@ const HEAD_PAIRS_AT: usize = HEAD_WORDS_AT + 4;
 impl FrameHead {
     /// The head of a frame of `protocol` with `flags` and `seqid`, without headers yet.
     #[inline]
-    pub fn new(protocol: crate::service::Protocol, flags: u16, seqid: i32) -> Self {
+    pub(crate) fn new(protocol: crate::service::Protocol, flags: u16, seqid: i32) -> Self {
         let mut bytes = [0; FRAME_HEAD];
         let [m0, m1] = HEADER_MAGIC.to_be_bytes();
         let [f0, f1] = flags.to_be_bytes();
@@ -181,7 +181,7 @@ impl FrameHead {
     /// Adds the header `key` = `value`; `false` (nothing added) if it does not fit. (Inlined:
     /// a key known where it is called is copied without a call to `memcpy`.)
     #[inline(always)]
-    pub fn pair(&mut self, key: &[u8], value: &[u8]) -> bool {
+    pub(crate) fn pair(&mut self, key: &[u8], value: &[u8]) -> bool {
         let at = usize::from(self.len);
         // Strings under 128 bytes take a one-byte length (longer ones do not fit); room is kept
         // for the padding after the pair.
@@ -200,7 +200,7 @@ impl FrameHead {
     }
 
     /// Finishes the head for a payload of `payload_len` bytes.
-    pub fn finish(&mut self, payload_len: usize) -> Result<(), HeaderError> {
+    pub(crate) fn finish(&mut self, payload_len: usize) -> Result<(), HeaderError> {
         // Without headers the info header id and count are not written (zeros pad instead).
         let end = match self.count {
             0 => {
@@ -224,7 +224,7 @@ impl FrameHead {
     }
 
     /// The head's bytes (once finished, all that goes before the payload).
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 }

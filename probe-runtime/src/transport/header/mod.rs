@@ -44,7 +44,8 @@ mod zlib;
 
 pub(crate) use decode::decode_seeing;
 pub use decode::{decode, frame_seqid, plain_payload_at};
-pub use encode::{FrameHead, encode, encode_plain, encode_plain_framed};
+pub(crate) use encode::{FrameHead, encode_plain_framed};
+pub use encode::{encode, encode_plain};
 pub use error::HeaderError;
 pub use headers::Headers;
 
