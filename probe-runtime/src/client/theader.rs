@@ -216,10 +216,7 @@ impl PlainHeaders {
             count += 1;
         }
         let pairs = pairs[..count].iter().copied();
-        match framed {
-            true => header::encode_plain_framed(wire.protocol, 0, seqid, pairs, message, out),
-            false => header::encode_plain(wire.protocol, 0, seqid, pairs, message, out),
-        }
+        header::encode_plain_into(wire.protocol, 0, seqid, pairs, message, framed, out)
     }
 }
 

@@ -70,24 +70,13 @@ pub fn encode_plain<'a>(
     payload: &[u8],
     out: &mut BytesMut,
 ) -> Result<(), HeaderError> {
-    put_plain(protocol, flags, seqid, pairs, payload, false, out)
+    encode_plain_into(protocol, flags, seqid, pairs, payload, false, out)
 }
 
-/// [`encode_plain`] after the frame's length word, as the frame goes on the wire.
-pub(crate) fn encode_plain_framed<'a>(
-    protocol: crate::service::Protocol,
-    flags: u16,
-    seqid: i32,
-    pairs: impl ExactSizeIterator<Item = (&'a [u8], &'a [u8])> + Clone,
-    payload: &[u8],
-    out: &mut BytesMut,
-) -> Result<(), HeaderError> {
-    put_plain(protocol, flags, seqid, pairs, payload, true, out)
-}
-
-/// [`encode_plain`], after the frame's length word if `framed`. The header's room is made at
-/// once (zeros, which pad it) and written in place: a few appends in all, not four per header.
-fn put_plain<'a>(
+/// [`encode_plain`], after the frame's length word if `framed` (as the frame goes on the wire).
+/// The header's room is made at once (zeros, which pad it) and written in place: a few appends in
+/// all, not four per header.
+pub(crate) fn encode_plain_into<'a>(
     protocol: crate::service::Protocol,
     flags: u16,
     seqid: i32,
@@ -146,7 +135,7 @@ fn put_plain<'a>(
 /// The start of a length-prefixed header frame without transforms, built before its payload is
 /// written: the frame's length, the fixed part and the info headers, in a small array (a call's
 /// usual few short headers fit; [`FrameHead::pair`] says when one more does not). Its bytes are
-/// what [`encode_plain_framed`] writes before the payload.
+/// what [`encode_plain_into`] writes before the payload when framed.
 #[derive(Debug, Clone)]
 pub(crate) struct FrameHead {
     bytes: [u8; FRAME_HEAD],

@@ -44,7 +44,7 @@ mod zlib;
 
 pub(crate) use decode::decode_seeing;
 pub use decode::{decode, frame_seqid, plain_payload_at};
-pub(crate) use encode::{FrameHead, encode_plain_framed};
+pub(crate) use encode::{FrameHead, encode_plain_into};
 pub use encode::{encode, encode_plain};
 pub use error::HeaderError;
 pub use headers::Headers;

@@ -98,7 +98,7 @@ fn a_framed_plain_frame_is_its_length_then_the_plain_frame() {
             let mut plain = BytesMut::from(&b"before"[..]);
             encode_plain(protocol, 0, 7, pairs.iter().copied(), b"payload", &mut plain).unwrap();
             let mut framed = BytesMut::from(&b"before"[..]);
-            encode_plain_framed(protocol, 0, 7, pairs.iter().copied(), b"payload", &mut framed).unwrap();
+            encode_plain_into(protocol, 0, 7, pairs.iter().copied(), b"payload", true, &mut framed).unwrap();
             let len = (plain.len() - 6) as u32;
             assert_eq!(&framed[..6], b"before");
             assert_eq!(&framed[6..10], len.to_be_bytes());
@@ -108,7 +108,7 @@ fn a_framed_plain_frame_is_its_length_then_the_plain_frame() {
 }
 
 #[test]
-fn a_frame_head_is_what_encode_plain_framed_writes_before_the_payload() {
+fn a_frame_head_is_what_a_framed_plain_frame_has_before_the_payload() {
     let long = vec![b'x'; 127];
     let sets: [&[(&[u8], &[u8])]; 4] = [
         &[],
@@ -122,7 +122,7 @@ fn a_frame_head_is_what_encode_plain_framed_writes_before_the_payload() {
             assert!(pairs.iter().all(|(k, v)| head.pair(k, v)));
             head.finish(7).unwrap();
             let mut expected = BytesMut::new();
-            encode_plain_framed(protocol, 0x0102, -9, pairs.iter().copied(), b"payload", &mut expected)
+            encode_plain_into(protocol, 0x0102, -9, pairs.iter().copied(), b"payload", true, &mut expected)
                 .unwrap();
             assert_eq!([head.as_bytes(), b"payload"].concat(), expected, "{pairs:?}");
         }
