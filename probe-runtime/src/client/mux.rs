@@ -117,33 +117,19 @@ impl Outgoing {
         queue: impl FnOnce(Staged<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let headers;
-        let staged = match self.form {
-            _ if self.message.len() >= LARGE_CALL => Staged::Frame(self.frame(wire, seqid)?),
-            Form::Message(prefix) => Staged::InPlace(Body::Message(prefix)),
+        let body = match self.form {
+            Form::Message(prefix) => Body::Message(prefix),
             Form::Header(request_id) => {
                 headers = self.headers(wire, seqid, request_id)?;
-                Staged::InPlace(Body::Header(&headers))
+                Body::Header(&headers)
             }
+        };
+        let staged = match self.message.len() >= LARGE_CALL {
+            true => Staged::Frame(frame_of(wire, seqid, &self.message, body)?),
+            false => Staged::InPlace(body),
         };
         // (One call of `queue`: it is inlined here.)
         queue(staged)
-    }
-
-    /// The frame of large call `seqid`, made before the lock.
-    #[cold]
-    #[inline(never)]
-    fn frame(&self, wire: WireFormat, seqid: i32) -> Result<Bytes, Error> {
-        let mut frame = BytesMut::new();
-        match self.form {
-            Form::Message(prefix) => {
-                write_call(wire, seqid, &self.message, Body::Message(prefix), &mut frame)?
-            }
-            Form::Header(request_id) => {
-                let headers = self.headers(wire, seqid, request_id)?;
-                write_call(wire, seqid, &self.message, Body::Header(&headers), &mut frame)?;
-            }
-        }
-        Ok(frame.freeze())
     }
 
     /// The plain headers of call `seqid`, with `request_id`.
@@ -978,6 +964,15 @@ fn write_call(
         None => encode_frame(wire.framing, message, out),
     };
     framed.map_err(|e| unwritable(e.to_string()))
+}
+
+/// A large call's frame, made before its connection's lock is taken.
+#[cold]
+#[inline(never)]
+fn frame_of(wire: WireFormat, seqid: i32, message: &Bytes, body: Body<'_>) -> Result<Bytes, Error> {
+    let mut frame = BytesMut::new();
+    write_call(wire, seqid, message, body, &mut frame)?;
+    Ok(frame.freeze())
 }
 
 /// `message` renamed `service:name` by the codec (the slow path of [`write_call`]); as it is if it
